@@ -1,0 +1,129 @@
+using LanguageExt;
+using LanguageExt.Common;
+using Snn.Compiler;
+using Snn.Compiler.Convert;
+using static LanguageExt.Prelude;
+
+namespace Snn.Cli;
+
+/// <summary>
+/// A small, strict command-line parser: one positional argument (the model), <c>--name value</c>
+/// options (repeatable where the command allows) and flags. Unknown options are usage errors (exit 2).
+/// </summary>
+public sealed class Args
+{
+    readonly Dictionary<string, List<string>> values = new();
+    readonly System.Collections.Generic.HashSet<string> flags = new();
+    public List<string> Positional { get; } = new();
+
+    public static Either<Error, Args> Parse(IEnumerable<string> argv, IReadOnlySet<string> valueOptions, IReadOnlySet<string> flagOptions)
+    {
+        var a = new Args();
+        var list = argv.ToList();
+        for (var i = 0; i < list.Count; i++)
+        {
+            var arg = list[i];
+            if (arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                var name = arg;
+                string? inline = null;
+                var eq = arg.IndexOf('=');
+                if (eq > 0 && valueOptions.Contains(arg[..eq])) { name = arg[..eq]; inline = arg[(eq + 1)..]; }
+                if (flagOptions.Contains(name)) { a.flags.Add(name); continue; }
+                if (!valueOptions.Contains(name)) return Errors.Usage($"unknown option '{arg}'");
+                var value = inline ?? (i + 1 < list.Count ? list[++i] : null);
+                if (value is null) return Errors.Usage($"option '{name}' needs a value");
+                if (!a.values.TryGetValue(name, out var l)) a.values[name] = l = new List<string>();
+                l.Add(value);
+            }
+            else a.Positional.Add(arg);
+        }
+        return a;
+    }
+
+    public bool Flag(string name) => flags.Contains(name);
+    public IReadOnlyList<string> All(string name) => values.TryGetValue(name, out var l) ? l : new List<string>();
+    public Option<string> One(string name) => values.TryGetValue(name, out var l) ? Some(l[^1]) : None;
+
+    public Either<Error, Option<int>> Int(string name, int min = int.MinValue) =>
+        One(name).Match(
+            s => int.TryParse(s, out var v) && v >= min
+                ? Right<Error, Option<int>>(Some(v))
+                : Left<Error, Option<int>>(Errors.Usage($"{name} expects an integer{(min > int.MinValue ? $" >= {min}" : "")}, got '{s}'")),
+            () => Right<Error, Option<int>>(None));
+
+    public Either<Error, Option<float>> Float(string name) =>
+        One(name).Match(
+            s => ParseFloat(s).Match(v => Right<Error, Option<float>>(Some(v)), () => Left<Error, Option<float>>(Errors.Usage($"{name} expects a number, got '{s}'"))),
+            () => Right<Error, Option<float>>(None));
+
+    /// <summary>Numbers, also as fractions such as 1/255.</summary>
+    public static Option<float> ParseFloat(string s)
+    {
+        var slash = s.IndexOf('/');
+        if (slash > 0 && double.TryParse(s[..slash], System.Globalization.CultureInfo.InvariantCulture, out var n) &&
+            double.TryParse(s[(slash + 1)..], System.Globalization.CultureInfo.InvariantCulture, out var d) && d != 0)
+            return (float)(n / d);
+        return double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && double.IsFinite(v)
+            ? Some((float)v) : None;
+    }
+
+    public static readonly string[] ConverterValueOptions = { "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage" };
+    public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights" };
+
+    /// <summary>The converter options shared by every command that converts.</summary>
+    public Either<Error, CompileOptions> CompileOptions()
+    {
+        var swap = Map<string, string>();
+        foreach (var s in All("--swap"))
+        {
+            var parts = s.Split('=');
+            if (parts.Length != 2 || parts[0] == "" || parts[1] == "") return Errors.Usage($"--swap expects FROM=TO (e.g. relu=LIF), got '{s}'");
+            var to = parts[1] switch { "relu" => "RectifiedLinear", "sigmoid" => "Sigmoid", "tanh" => "Tanh", var x => x };
+            if (Converter.NeuronByName(to).IsLeft) return Errors.Usage($"--swap target '{parts[1]}' is not a neuron type ({string.Join(", ", Converter.NeuronNames)})");
+            swap = swap.AddOrUpdate(parts[0], to);
+        }
+        Option<float> scale = None;
+        var layerScales = Map<string, float>();
+        foreach (var s in All("--scale-firing-rates"))
+        {
+            var eq = s.LastIndexOf('=');
+            var number = ParseFloat(eq >= 0 ? s[(eq + 1)..] : s);
+            if (number.IsNone || number.Exists(v => v <= 0)) return Errors.Usage($"--scale-firing-rates expects S or LAYER=S with S > 0, got '{s}'");
+            if (eq >= 0) layerScales = layerScales.AddOrUpdate(s[..eq], number.IfNone(1f));
+            else scale = number;
+        }
+        Option<Lowpass> synapse = None;
+        if (One("--synapse").TryGet(out var syn) && syn != "none")
+        {
+            var tau = ParseFloat(syn);
+            if (tau.IsNone || tau.Exists(t => t < 0)) return Errors.Usage($"--synapse expects a time constant in seconds or 'none', got '{syn}'");
+            synapse = tau.Filter(t => t > 0).Map(t => new Lowpass(t));
+        }
+        var init = One("--initial-voltage").IfNone("uniform") switch
+        {
+            "uniform" => Some(InitialVoltage.Uniform),
+            "half" => Some(InitialVoltage.Half),
+            "zero" => Some(InitialVoltage.Zero),
+            _ => Option<InitialVoltage>.None,
+        };
+        if (init.IsNone) return Errors.Usage("--initial-voltage expects uniform, half or zero");
+        return from dt in Float("--dt")
+               from seed in Int("--seed")
+               from _ in dt.Exists(d => d <= 0) ? Left<Error, Unit>(Errors.Usage("--dt must be positive")) : Right<Error, Unit>(unit)
+               select Compiler.CompileOptions.Default with
+               {
+                   Legalize = new Compiler.Legalize.LegalizeOptions(Flag("--split-shared-weights")),
+                   Convert = new ConvertOptions(
+                       AllowFallback: !Flag("--no-fallback"),
+                       MaxToAvgPool: Flag("--max-to-avg-pool"),
+                       Swap: swap,
+                       ScaleFiringRates: scale,
+                       LayerScales: layerScales,
+                       Synapse: synapse,
+                       Dt: dt.IfNone(0.001f),
+                       Seed: seed.IfNone(0),
+                       InitialVoltage: init.IfNone(InitialVoltage.Uniform)),
+               };
+    }
+}

@@ -1,0 +1,255 @@
+using System.Text.Json;
+using LanguageExt;
+using LanguageExt.Common;
+using Snn.Compiler;
+using Snn.Compiler.Convert;
+using Snn.Compiler.Keras;
+using Snn.Compiler.Legalize;
+using Snn.Runtime;
+using static LanguageExt.Prelude;
+
+namespace Snn.Cli;
+
+public enum Mode { Keras, Rate, Spiking }
+
+/// <summary>The snn commands. Each returns an exit code, or an error that Program reports.</summary>
+public static class Commands
+{
+    static IReadOnlySet<string> Set(params string[][] groups) => groups.SelectMany(g => g).ToHashSet();
+
+    static readonly string[] SimValues = { "--steps", "--readout", "--input-scale", "--mode", "--batch", "--threads" };
+
+    public static Either<Error, int> Predict(string[] argv, TextWriter stdout, TextWriter stderr) =>
+        from a in Args.Parse(argv, Set(SimValues, new[] { "--input", "--output" }, Args.ConverterValueOptions), Set(Args.ConverterFlags))
+        from modelPath in Model(a)
+        from outDir in a.One("--output").ToEither(Errors.Usage("predict needs --output DIR"))
+        from mode in ModeOf(a, allowAll: false)
+        from model in Load(modelPath)
+        from inputs in Inputs(a, model, "--input", requireAll: true)
+        from outputs in Simulate(a, model, inputs, mode.Head, stderr)
+        from _ in WriteOutputs(outDir, outputs)
+        select Ok(stdout, $"wrote {outputs.Count} output(s) to {outDir}");
+
+    public static Either<Error, int> Evaluate(string[] argv, TextWriter stdout, TextWriter stderr) =>
+        from a in Args.Parse(argv, Set(SimValues, new[] { "--data", "--labels" }, Args.ConverterValueOptions), Set(Args.ConverterFlags, new[] { "--json" }))
+        from modelPath in Model(a)
+        from modes in ModeOf(a, allowAll: true)
+        from model in Load(modelPath)
+        from inputs in Inputs(a, model, "--data", requireAll: true)
+        from labels in Labels(a, inputs.Head.Shape[0])
+        from steps in Steps(a, Mode.Spiking)
+        from results in modes.Map(m => Simulate(a, model, inputs, m, stderr).Map(o => (Mode: m, Accuracy: Metrics.Accuracy(o.Head, labels)))).Sequence()
+        select Report(a.Flag("--json"), stdout, results.ToSeq(), steps, labels.Length);
+
+    public static Either<Error, int> Verify(string[] argv, TextWriter stdout, TextWriter stderr) =>
+        from a in Args.Parse(argv, Set(new[] { "--input", "--atol", "--rtol", "--input-scale" }, Args.ConverterValueOptions), Set(Args.ConverterFlags))
+        from modelPath in Model(a)
+        from atol in a.Float("--atol")
+        from rtol in a.Float("--rtol")
+        from model in Load(modelPath)
+        from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", requireAll: true) : Right<Error, Seq<Tensor>>(Ones(model))
+        from options in a.CompileOptions()
+        from keras in KerasEval.Run(model, inputs)
+        from compiled in Compile.Run(options, model)
+        let rate = Interpreter.Run(compiled.Program, inputs, new SimOptions(Steps: 1))
+        select VerifyReport(stdout, keras, rate, atol.IfNone(1e-6f), rtol.IfNone(1e-5f));
+
+    public static Either<Error, int> Inspect(string[] argv, TextWriter stdout, TextWriter stderr) =>
+        from a in Args.Parse(argv, Set(Args.ConverterValueOptions), Set(Args.ConverterFlags, new[] { "--json" }))
+        from modelPath in Model(a)
+        from model in Load(modelPath)
+        from options in a.CompileOptions()
+        from compiled in Compile.Run(options, model)
+        select InspectReport(a.Flag("--json"), stdout, compiled);
+
+    public static Either<Error, int> Demo(string[] argv, TextWriter stdout, TextWriter stderr) =>
+        from a in Args.Parse(argv, Set(new[] { "--threads" }), Set(System.Array.Empty<string>()))
+        from model in DemoAssets.Model()
+        from data in DemoAssets.Data()
+        select RunDemo(stdout, stderr, model, data.X, data.Y);
+
+    // ---------------------------------------------------------------- helpers
+
+    static int Ok(TextWriter stdout, string message)
+    {
+        stdout.WriteLine(message);
+        return 0;
+    }
+
+    static Either<Error, string> Model(Args a) =>
+        a.Positional.Count == 1 ? a.Positional[0]
+        : a.Positional.Count == 0 ? Errors.Usage("missing MODEL (a model.json path)")
+        : Errors.Usage($"expected one MODEL, got {a.Positional.Count} positional arguments: {string.Join(" ", a.Positional)}");
+
+    static Either<Error, KerasModel> Load(string path) => ModelFile.Import(path);
+
+    static Either<Error, Seq<Mode>> ModeOf(Args a, bool allowAll) =>
+        a.One("--mode").IfNone(allowAll ? "all" : "keras") switch
+        {
+            "keras" => Seq1(Mode.Keras),
+            "rate" => Seq1(Mode.Rate),
+            "spiking" => Seq1(Mode.Spiking),
+            "all" when allowAll => Seq(Mode.Keras, Mode.Rate, Mode.Spiking),
+            var m => Errors.Usage($"--mode must be keras, rate or spiking{(allowAll ? " or all" : "")}, got '{m}'"),
+        };
+
+    static Either<Error, int> Steps(Args a, Mode mode) =>
+        a.Int("--steps", min: 1).Map(s => s.IfNone(mode == Mode.Spiking ? 32 : 1));
+
+    static Either<Error, Readout> ReadoutOf(Args a, Mode mode) =>
+        a.One("--readout").IfNone(mode == Mode.Spiking ? "mean" : "last") switch
+        {
+            "last" => Readout.Last,
+            "mean" => Readout.Mean,
+            var r => Errors.Usage($"--readout must be last or mean, got '{r}'"),
+        };
+
+    /// <summary>Inputs of ones, batch 2 (NengoDL's verify default).</summary>
+    static Seq<Tensor> Ones(KerasModel m) =>
+        m.InputShapes.Map(s => Tensor.Filled(new[] { 2 }.Concat(s).ToArray(), 1f)).ToSeq();
+
+    static Either<Error, Seq<Tensor>> Inputs(Args a, KerasModel model, string option, bool requireAll)
+    {
+        var paths = a.All(option);
+        if (paths.Count != model.Inputs.Count)
+            return Errors.Usage($"the model has {model.Inputs.Count} input(s); give {option} once per input (got {paths.Count})");
+        return from scale in a.Float("--input-scale")
+               from tensors in paths.Select((p, i) => Npy.Read(p).Bind(t => CheckInput(p, t, model.InputShapes[i]))).Sequence()
+               from batches in CheckBatch(tensors.ToSeq(), paths)
+               select scale.Match(s => batches.Map(t => t.Map(v => v * s)), () => batches);
+    }
+
+    static Either<Error, Tensor> CheckInput(string path, Tensor t, Arr<int> shape)
+    {
+        var fits = t.Rank == shape.Count + 1 && shape.Zip(t.Shape.Skip(1)).ForAll(p => p.Item1 < 0 || p.Item1 == p.Item2);
+        return fits ? t : Errors.Data(path, $"array of shape {Shapes.Show(t.Shape)} does not fit the model input (N, {string.Join(", ", shape)})");
+    }
+
+    static Either<Error, Seq<Tensor>> CheckBatch(Seq<Tensor> ts, IReadOnlyList<string> paths) =>
+        ts.ForAll(t => t.Shape[0] == ts.Head.Shape[0]) && ts.Head.Shape[0] > 0
+            ? ts : Errors.Data(paths[0], "input arrays must have the same, non-zero number of samples");
+
+    static Either<Error, int[]> Labels(Args a, int n) =>
+        from path in a.One("--labels").ToEither(Errors.Usage("evaluate needs --labels Y.npy"))
+        from t in Npy.Read(path)
+        from labels in Metrics.Labels(t, n, path)
+        select labels;
+
+    /// <summary>Runs the model in one mode over the inputs.</summary>
+    internal static Either<Error, Seq<Tensor>> Simulate(Args a, KerasModel model, Seq<Tensor> inputs, Mode mode, TextWriter stderr)
+    {
+        if (mode == Mode.Keras) return KerasEval.Run(model, inputs);
+        return from options in a.CompileOptions()
+               from steps in Steps(a, mode)
+               from readout in ReadoutOf(a, mode)
+               from batch in a.Int("--batch", min: 1)
+               from threads in a.Int("--threads", min: 1)
+               from compiled in Compile.Run(mode == Mode.Spiking ? options with { Convert = options.Convert.Spiking() } : options, model)
+               from _ in Warn(stderr, compiled.Network.Warnings)
+               select Interpreter.Run(compiled.Program, inputs,
+                   new SimOptions(steps, readout, batch.IfNone(100), threads.IfNone(0)),
+                   Progress.For(stderr, $"{mode.ToString().ToLowerInvariant()} {steps} steps"));
+    }
+
+    static Either<Error, Unit> Warn(TextWriter stderr, Seq<string> warnings)
+    {
+        foreach (var w in warnings) stderr.WriteLine("warning: " + w);
+        return unit;
+    }
+
+    static Either<Error, Unit> WriteOutputs(string dir, Seq<Tensor> outputs)
+    {
+        try
+        {
+            Directory.CreateDirectory(dir);
+            for (var i = 0; i < outputs.Count; i++) Npy.WriteFloat32(Path.Combine(dir, $"output_{i}.npy"), outputs[i]);
+            return unit;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Errors.Data(dir, $"cannot write outputs: {e.Message}");
+        }
+    }
+
+    static int Report(bool json, TextWriter stdout, Seq<(Mode Mode, double Accuracy)> results, int steps, int n)
+    {
+        if (json)
+        {
+            var obj = new Dictionary<string, object> { ["steps"] = steps, ["n"] = n };
+            foreach (var (mode, acc) in results) obj[$"{mode.ToString().ToLowerInvariant()}_accuracy"] = Math.Round(acc, 6);
+            stdout.WriteLine(JsonSerializer.Serialize(obj));
+            return 0;
+        }
+        stdout.WriteLine($"{"mode",-8} {"accuracy",9}");
+        foreach (var (mode, acc) in results)
+            stdout.WriteLine($"{mode.ToString().ToLowerInvariant(),-8} {acc,9:0.0000}" + (mode == Mode.Spiking ? $"   ({steps} steps)" : ""));
+        stdout.WriteLine($"({n} samples)");
+        return 0;
+    }
+
+    static int VerifyReport(TextWriter stdout, Seq<Tensor> keras, Seq<Tensor> rate, float atol, float rtol)
+    {
+        var maxDiff = 0.0;
+        var ok = true;
+        for (var o = 0; o < keras.Count; o++)
+            for (var i = 0; i < keras[o].Length; i++)
+            {
+                var k = keras[o][i];
+                var n = rate[o][i];
+                var d = Math.Abs(k - n);
+                maxDiff = Math.Max(maxDiff, d);
+                if (!(d <= atol + rtol * Math.Abs(n))) ok = false;
+            }
+        stdout.WriteLine($"max abs difference {maxDiff:E2} (atol {atol:G}, rtol {rtol:G}): " +
+                         (ok ? "the converted network matches the Keras model" : "Output of Keras model does not match output of converted network"));
+        return ok ? 0 : 1;
+    }
+
+    internal static int InspectReport(bool json, TextWriter stdout, Compiled compiled)
+    {
+        var neurons = compiled.Network.Nodes.OfType<Ensemble>().GroupBy(e => e.Layer).ToDictionary(g => g.Key, g => g.Sum(e => e.Size));
+        var rows = compiled.Legal.Layers.Map(l => (l.Layer, l.ClassName, Conversion: l.Conversion.ToString().ToLowerInvariant(),
+            Shape: l.OutputShape, Neurons: neurons.GetValueOrDefault(l.Layer), l.Note)).ToList();
+        if (json)
+        {
+            stdout.WriteLine(JsonSerializer.Serialize(new
+            {
+                layers = rows.Select(r => new { name = r.Layer, @class = r.ClassName, conversion = r.Conversion, output_shape = r.Shape.ToArray(), neurons = r.Neurons, note = r.Note }),
+                neurons = rows.Sum(r => r.Neurons),
+                fallback_layers = rows.Count(r => r.Conversion == "fallback"),
+                operators = compiled.Program.Ops.Count,
+                warnings = compiled.Network.Warnings.ToArray(),
+            }));
+            return 0;
+        }
+        stdout.WriteLine(Table.Render(
+            new[] { "layer", "class", "conversion", "output shape", "neurons", "note" },
+            rows.Select(r => new[] { r.Layer, r.ClassName, r.Conversion, Shapes.Show(r.Shape), r.Neurons.ToString(), r.Note })));
+        stdout.WriteLine($"{rows.Sum(r => r.Neurons)} neurons, {compiled.Network.Connections.Count} connections, " +
+                         $"{compiled.Lowered.Ops.Count} operators lowered, {compiled.Program.Ops.Count} after optimization");
+        foreach (var w in compiled.Network.Warnings) stdout.WriteLine("warning: " + w);
+        return 0;
+    }
+
+    static int RunDemo(TextWriter stdout, TextWriter stderr, KerasModel model, Tensor x, int[] y)
+    {
+        stdout.WriteLine($"Bundled model: a small CNN trained with TensorFlow.js on Fashion-MNIST; {y.Length} test images.");
+        stdout.WriteLine();
+        var compiled = Compile.Run(CompileOptions.Default, model).Match(c => c, e => throw new InvalidOperationException(e.Message));
+        InspectReport(false, stdout, compiled);
+        stdout.WriteLine();
+        var inputs = Seq1(x);
+        var keras = KerasEval.Run(model, inputs).Match(o => Metrics.Accuracy(o.Head, y), e => throw new InvalidOperationException(e.Message));
+        var rate = Metrics.Accuracy(Interpreter.Run(compiled.Program, inputs, new SimOptions(Steps: 1)).Head, y);
+        var spiking = Compile.Run(CompileOptions.Default with { Convert = ConvertOptions.Default.Spiking() }, model)
+            .Match(c => c, e => throw new InvalidOperationException(e.Message));
+        var checkpoints = new[] { 8, 16, 32, 64 };
+        var outs = Interpreter.Run(spiking.Program, inputs, new SimOptions(Steps: 64, Readout: Readout.Mean), checkpoints,
+            Progress.For(stderr, "spiking 64 steps"));
+        stdout.WriteLine(Table.Render(new[] { "mode", "steps", "accuracy" },
+            new[] { new[] { "keras (ANN)", "-", $"{keras:0.0000}" }, new[] { "rate", "1", $"{rate:0.0000}" } }
+                .Concat(checkpoints.Select((c, k) => new[] { "spiking", c.ToString(), $"{Metrics.Accuracy(outs[k].Head, y):0.0000}" }))));
+        stdout.WriteLine("spiking = ReLU swapped to SpikingRectifiedLinear, no synapse, output averaged over the steps.");
+        return 0;
+    }
+}

@@ -1,0 +1,82 @@
+using LanguageExt.Common;
+using Snn.Compiler;
+
+namespace Snn.Cli;
+
+public static class Program
+{
+    public const string Usage = """
+        snn: convert Keras models to spiking neural networks and simulate them.
+
+        usage:
+          snn demo                          convert the bundled Fashion-MNIST CNN and compare ANN and SNN accuracy
+          snn predict MODEL --input X.npy [--input X2.npy ...] --output DIR [--mode keras|rate|spiking]
+                      [--steps N] [--readout last|mean] [--input-scale S] [converter options]
+          snn evaluate MODEL --data X.npy --labels Y.npy [--mode keras|rate|spiking|all] [--input-scale S]
+                      [--steps N] [--readout last|mean] [--json] [converter options]
+          snn verify MODEL [--input X.npy] [--input-scale S] [--atol A] [--rtol R] [converter options]
+          snn inspect MODEL [--json] [converter options]
+          snn --version
+
+        MODEL is a TF.js layers model (model.json, or its folder).
+        converter options:
+          --no-fallback            fail on layers without a native conversion
+          --swap FROM=TO           swap an activation or neuron type (repeatable), e.g. relu=LIF
+          --scale-firing-rates S   scale every layer's firing rates, or LAYER=S for one layer (repeatable)
+          --synapse TAU|none       lowpass time constant (s) on connections and probes leaving neurons
+          --dt DT                  simulation time step in seconds (default 0.001)
+          --seed N                 seed for the initial voltages (default 0)
+          --initial-voltage uniform|half|zero   starting voltage of spiking neurons (default uniform)
+          --max-to-avg-pool        convert max pooling to average pooling (NengoDL's option)
+          --split-shared-weights   allow layers applied more than once
+        exit codes: 0 ok, 1 check failed, 2 usage error, 3 model unreadable or unconvertible, 4 data file error
+        """;
+
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>Runs one command; every failure becomes a one-paragraph message and an exit code.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        try
+        {
+            if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+            {
+                stdout.WriteLine(Usage);
+                return args.Length == 0 ? 2 : 0;
+            }
+            if (args[0] == "--version")
+            {
+                stdout.WriteLine("snn " + typeof(Program).Assembly.GetName().Version?.ToString(3));
+                return 0;
+            }
+            var rest = args.Skip(1).ToArray();
+            var result = args[0] switch
+            {
+                "demo" => Commands.Demo(rest, stdout, stderr),
+                "predict" => Commands.Predict(rest, stdout, stderr),
+                "evaluate" => Commands.Evaluate(rest, stdout, stderr),
+                "verify" => Commands.Verify(rest, stdout, stderr),
+                "inspect" => Commands.Inspect(rest, stdout, stderr),
+                _ => Errors.Usage($"unknown command '{args[0]}' (commands: demo, predict, evaluate, verify, inspect)"),
+            };
+            return result.Match(code => code, e => Report(e, stderr));
+        }
+        catch (Exception e) when (e is OutOfMemoryException or InsufficientExecutionStackException)
+        {
+            stderr.WriteLine($"error: the model or data is too large to process ({e.Message})");
+            return 3;
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"error: internal failure ({e.GetType().Name}: {e.Message}). Please report this with the command that caused it.");
+            return 3;
+        }
+    }
+
+    static int Report(Error e, TextWriter stderr)
+    {
+        stderr.WriteLine("error: " + e.Message);
+        if (e.Code == Errors.UsageCode) stderr.WriteLine("Run 'snn --help' for usage.");
+        return Errors.ExitCode(e);
+    }
+}

@@ -1,0 +1,76 @@
+using LanguageExt;
+using LanguageExt.Common;
+
+namespace Snn.Compiler;
+
+/// <summary>
+/// Every error the compiler, runtime and CLI can report, as data: <c>Error.New(code, message)</c>.
+/// Codes are grouped by what went wrong, and the group decides the CLI exit code:
+/// 1xxx usage (exit 2), 2xxx model file unreadable (exit 3), 3xxx model unconvertible (exit 3),
+/// 4xxx data file (exit 4), 5xxx check failed (exit 1), 9xxx internal invariant broken (exit 3).
+/// </summary>
+public static class Errors
+{
+    // ---- usage (exit 2)
+    public const int UsageCode = 1000;
+    public static Error Usage(string message) => Error.New(UsageCode, message);
+
+    // ---- model file (exit 3)
+    public const int ModelFileCode = 2000;
+    public const int ModelJsonCode = 2001;
+    public const int WeightsCode = 2002;
+    public const int Hdf5Code = 2010;
+    public const int ZipCode = 2020;
+    public static Error ModelFile(string path, string message) => Error.New(ModelFileCode, $"Cannot read model '{path}': {message}");
+    public static Error ModelJson(string path, string message) => Error.New(ModelJsonCode, $"Model '{path}' has an invalid configuration: {message}");
+    public static Error Weights(string path, string message) => Error.New(WeightsCode, $"Model '{path}' has unusable weights: {message}");
+    /// <summary>A malformed or unsupported HDF5 file; names the object path and the byte offset.</summary>
+    public static Error Hdf5(string file, string objectPath, long offset, string message) =>
+        Error.New(Hdf5Code, $"HDF5 file '{file}': {message} (object '{objectPath}', byte offset {offset})");
+    public static Error Zip(string file, string message) => Error.New(ZipCode, $"Keras archive '{file}': {message}");
+
+    // ---- unconvertible (exit 3)
+    public const int UnsupportedLayerCode = 3000;
+    public const int UnsupportedArgCode = 3001;
+    public const int ShapeCode = 3002;
+    public const int GraphCode = 3003;
+    public const int SharedWeightsCode = 3004;
+    public const int ManyCode = 3100;
+    public static Error UnsupportedLayer(string layer, string className, string reason) =>
+        Error.New(UnsupportedLayerCode, $"Layer '{layer}' ({className}): {reason}");
+    public static Error UnsupportedArg(string layer, string arg, string value, string supported) =>
+        Error.New(UnsupportedArgCode, $"Layer '{layer}': {arg} has value {value} != {supported}, which is not supported");
+    public static Error Shape(string where, string message) => Error.New(ShapeCode, $"Shape mismatch at '{where}': {message}");
+    public static Error Graph(string message) => Error.New(GraphCode, $"Invalid model graph: {message}");
+    public static Error SharedWeights(string layer) =>
+        Error.New(SharedWeightsCode, $"Multiple applications of layer '{layer}' detected; this is not supported unless split_shared_weights is set (--split-shared-weights)");
+
+    /// <summary>Folds several errors (e.g. from legalize) into one error listing all of them.</summary>
+    public static Error Many(Seq<Error> errors) =>
+        errors.Count == 1
+            ? errors.Head
+            : Error.New(errors.ForAll(e => e.Code / 1000 == errors.Head.Code / 1000) ? errors.Head.Code / 1000 * 1000 + 100 : ManyCode,
+                $"{errors.Count} problems:\n" + string.Join("\n", errors.Map(e => "  - " + e.Message)));
+
+    // ---- data (exit 4)
+    public const int DataCode = 4000;
+    public static Error Data(string path, string message) => Error.New(DataCode, $"Cannot read data '{path}': {message}");
+
+    // ---- checks (exit 1)
+    public const int VerifyCode = 5000;
+    public static Error Verify(string message) => Error.New(VerifyCode, message);
+
+    // ---- internal invariants (exit 3): a verifier found a broken IR
+    public const int InvariantCode = 9000;
+    public static Error Invariant(string stage, string message) => Error.New(InvariantCode, $"{stage} verifier: {message}");
+
+    /// <summary>The CLI exit code for an error, from its code group.</summary>
+    public static int ExitCode(Error e) => (e.Code / 1000) switch
+    {
+        1 => 2,
+        2 or 3 or 9 => 3,
+        4 => 4,
+        5 => 1,
+        _ => 3,
+    };
+}

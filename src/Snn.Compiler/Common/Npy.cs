@@ -1,0 +1,122 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.RegularExpressions;
+using LanguageExt;
+using LanguageExt.Common;
+
+namespace Snn.Compiler;
+
+/// <summary>
+/// numpy .npy files (format 1.0-3.0), C order. Reads bool, (u)int8/16/32/64, float16/32/64 in either
+/// byte order into a float32 tensor; writes float32. Sizes in the header are checked against the file.
+/// </summary>
+public static partial class Npy
+{
+    const int MaxHeader = 1 << 16;
+
+    public static Either<Error, Tensor> Read(string path)
+    {
+        try
+        {
+            if (!File.Exists(path)) return Errors.Data(path, "file not found");
+            return Read(File.ReadAllBytes(path), path);
+        }
+        catch (IOException e) { return Errors.Data(path, e.Message); }
+        catch (UnauthorizedAccessException e) { return Errors.Data(path, e.Message); }
+    }
+
+    public static Either<Error, Tensor> Read(byte[] bytes, string source)
+    {
+        Error Bad(string m) => Errors.Data(source, m);
+        if (bytes.Length < 10 || bytes[0] != 0x93 || Encoding.ASCII.GetString(bytes, 1, 5) != "NUMPY")
+            return Bad("not a .npy file (missing the \\x93NUMPY magic)");
+        var major = bytes[6];
+        int headerLength, start;
+        if (major == 1) { headerLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(8)); start = 10; }
+        else if (major is 2 or 3)
+        {
+            if (bytes.Length < 12) return Bad("truncated header");
+            var h = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
+            if (h > MaxHeader) return Bad($"header of {h} bytes is too large");
+            headerLength = (int)h;
+            start = 12;
+        }
+        else return Bad($"unsupported .npy version {major}");
+        if (start + headerLength > bytes.Length) return Bad("truncated header");
+        var header = Encoding.Latin1.GetString(bytes, start, headerLength);
+        var descr = DescrRx().Match(header);
+        var fortran = FortranRx().Match(header);
+        var shapeMatch = ShapeRx().Match(header);
+        if (!descr.Success || !shapeMatch.Success) return Bad($"cannot parse header {header.Trim()}");
+        if (fortran.Success && fortran.Groups[1].Value == "True") return Bad("Fortran-order arrays are not supported; save with np.ascontiguousarray");
+        var dims = new List<int>();
+        long count = 1;
+        foreach (var part in shapeMatch.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part.TrimEnd('L'), out var d) || d < 0) return Bad($"bad dimension '{part}' in shape");
+            dims.Add(d);
+            count *= d;
+            if (count > int.MaxValue) return Bad("array is too large");
+        }
+        var type = descr.Groups[1].Value;
+        var order = type[0];
+        var kind = type[1];
+        if (!int.TryParse(type[2..], out var size)) return Bad($"unsupported dtype '{type}'");
+        var big = order == '>';
+        var dataStart = start + headerLength;
+        var needed = count * size;
+        if (bytes.Length - dataStart < needed)
+            return Bad($"truncated: the header promises {needed} data bytes for shape ({string.Join(", ", dims)}), the file has {bytes.Length - dataStart}");
+        var data = bytes.AsSpan(dataStart, (int)needed);
+        var known = (kind, size) is ('f', 2 or 4 or 8) or ('u' or 'i', 1 or 2 or 4 or 8) or ('b', 1);
+        if (!known) return Bad($"unsupported dtype '{type}' (use float32, float64, uint8 or int32)");
+        var values = new float[count];
+        for (var i = 0; i < count; i++)
+        {
+            var s = data.Slice(i * size, size);
+            values[i] = (kind, size) switch
+            {
+                ('f', 4) => big ? BinaryPrimitives.ReadSingleBigEndian(s) : BinaryPrimitives.ReadSingleLittleEndian(s),
+                ('f', 8) => (float)(big ? BinaryPrimitives.ReadDoubleBigEndian(s) : BinaryPrimitives.ReadDoubleLittleEndian(s)),
+                ('f', 2) => (float)(big ? BinaryPrimitives.ReadHalfBigEndian(s) : BinaryPrimitives.ReadHalfLittleEndian(s)),
+                ('u', 1) or ('b', 1) => s[0],
+                ('i', 1) => (sbyte)s[0],
+                ('u', 2) => big ? BinaryPrimitives.ReadUInt16BigEndian(s) : BinaryPrimitives.ReadUInt16LittleEndian(s),
+                ('i', 2) => big ? BinaryPrimitives.ReadInt16BigEndian(s) : BinaryPrimitives.ReadInt16LittleEndian(s),
+                ('u', 4) => big ? BinaryPrimitives.ReadUInt32BigEndian(s) : BinaryPrimitives.ReadUInt32LittleEndian(s),
+                ('i', 4) => big ? BinaryPrimitives.ReadInt32BigEndian(s) : BinaryPrimitives.ReadInt32LittleEndian(s),
+                ('u', 8) => big ? BinaryPrimitives.ReadUInt64BigEndian(s) : BinaryPrimitives.ReadUInt64LittleEndian(s),
+                ('i', 8) => big ? BinaryPrimitives.ReadInt64BigEndian(s) : BinaryPrimitives.ReadInt64LittleEndian(s),
+                _ => float.NaN,
+            };
+        }
+        return Tensor.Own(dims.ToArray(), values);
+    }
+
+    /// <summary>Writes a float32 little-endian C-order .npy (format 1.0).</summary>
+    public static void WriteFloat32(string path, Tensor t) => File.WriteAllBytes(path, ToBytes(t));
+
+    public static byte[] ToBytes(Tensor t)
+    {
+        var shape = t.Rank == 1 ? $"({t.Shape[0]},)" : "(" + string.Join(", ", t.Shape) + ")";
+        var header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}";
+        var total = 10 + header.Length + 1;
+        var pad = (64 - total % 64) % 64;
+        header = header + new string(' ', pad) + "\n";
+        var bytes = new byte[10 + header.Length + t.Length * 4];
+        bytes[0] = 0x93;
+        Encoding.ASCII.GetBytes("NUMPY").CopyTo(bytes, 1);
+        bytes[6] = 1;
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), (ushort)header.Length);
+        Encoding.ASCII.GetBytes(header).CopyTo(bytes, 10);
+        for (var i = 0; i < t.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(10 + header.Length + i * 4), t[i]);
+        return bytes;
+    }
+
+    [GeneratedRegex(@"'descr'\s*:\s*'([<>|=][a-z]\d+)'")]
+    private static partial Regex DescrRx();
+    [GeneratedRegex(@"'fortran_order'\s*:\s*(True|False)")]
+    private static partial Regex FortranRx();
+    [GeneratedRegex(@"'shape'\s*:\s*\(([^)]*)\)")]
+    private static partial Regex ShapeRx();
+}

@@ -1,0 +1,57 @@
+using LanguageExt;
+
+namespace Snn.Compiler;
+
+public enum Padding { Valid, Same }
+
+/// <summary>
+/// Geometry of an N-d convolution with TF semantics (correlation, no kernel flip), shared by the
+/// legal IR, the network IR and the operator IR. <see cref="InputShape"/> is the per-sample input
+/// shape as laid out: spatial dims then channels (channels last) or channels first.
+/// The kernel tensor that goes with it has Keras layout: kernel dims, in_channels/groups, filters.
+/// </summary>
+public sealed record ConvSpec(
+    Arr<int> InputShape, int Filters, Arr<int> Kernel, Arr<int> Strides, Arr<int> Dilation,
+    Padding Padding, bool ChannelsLast, int Groups)
+{
+    public int SpatialRank => InputShape.Count - 1;
+    public int InChannels => ChannelsLast ? InputShape[InputShape.Count - 1] : InputShape[0];
+    public Arr<int> InSpatial => ChannelsLast ? InputShape.Take(SpatialRank).ToArr() : InputShape.Skip(1).ToArr();
+
+    public Arr<int> OutSpatial =>
+        Enumerable.Range(0, SpatialRank)
+            .Select(d => Shapes.ConvOut(InSpatial[d], Kernel[d], Strides[d], Dilation[d], Padding)).ToArr();
+
+    public Arr<int> PadBefore =>
+        Enumerable.Range(0, SpatialRank)
+            .Select(d => Shapes.PadBefore(InSpatial[d], OutSpatial[d], Kernel[d], Strides[d], Dilation[d], Padding)).ToArr();
+
+    public Arr<int> OutputShape => ChannelsLast ? OutSpatial.Add(Filters) : Arr.create(Filters).AddRange(OutSpatial);
+
+    /// <summary>Shape of the kernel tensor (Keras layout).</summary>
+    public Arr<int> KernelShape => Kernel.Add(InChannels / Groups).Add(Filters);
+
+    /// <summary>Multiply-accumulates per sample.</summary>
+    public long Macs => (long)Shapes.Product(OutputShape) * Shapes.Product(Kernel) * (InChannels / Groups);
+}
+
+public enum PoolKind { Average, Max }
+
+/// <summary>Geometry of an N-d pooling window, TF semantics ('same' average pooling counts only real cells).</summary>
+public sealed record PoolSpec(
+    PoolKind Kind, Arr<int> InputShape, Arr<int> Pool, Arr<int> Strides, Padding Padding, bool ChannelsLast)
+{
+    public int SpatialRank => InputShape.Count - 1;
+    public int Channels => ChannelsLast ? InputShape[InputShape.Count - 1] : InputShape[0];
+    public Arr<int> InSpatial => ChannelsLast ? InputShape.Take(SpatialRank).ToArr() : InputShape.Skip(1).ToArr();
+
+    public Arr<int> OutSpatial =>
+        Enumerable.Range(0, SpatialRank)
+            .Select(d => Shapes.ConvOut(InSpatial[d], Pool[d], Strides[d], 1, Padding)).ToArr();
+
+    public Arr<int> PadBefore =>
+        Enumerable.Range(0, SpatialRank)
+            .Select(d => Shapes.PadBefore(InSpatial[d], OutSpatial[d], Pool[d], Strides[d], 1, Padding)).ToArr();
+
+    public Arr<int> OutputShape => ChannelsLast ? OutSpatial.Add(Channels) : Arr.create(Channels).AddRange(OutSpatial);
+}

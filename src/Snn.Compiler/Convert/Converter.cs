@@ -1,0 +1,313 @@
+using LanguageExt;
+using LanguageExt.Common;
+using Snn.Compiler.Legalize;
+using static LanguageExt.Prelude;
+
+namespace Snn.Compiler.Convert;
+
+/// <summary>
+/// NengoDL's converter options (nengo-semantics.md §1.1). <see cref="Swap"/> maps an activation name
+/// (relu, sigmoid, tanh) or a neuron type name (RectifiedLinear, ...) to a neuron type name.
+/// <see cref="ScaleFiringRates"/> applies to every layer unless <see cref="LayerScales"/> names it.
+/// </summary>
+public sealed record ConvertOptions(
+    bool AllowFallback = true,
+    bool MaxToAvgPool = false,
+    Map<string, string> Swap = default,
+    Option<float> ScaleFiringRates = default,
+    Map<string, float> LayerScales = default,
+    Option<Lowpass> Synapse = default,
+    float Dt = 0.001f,
+    int Seed = 0,
+    InitialVoltage InitialVoltage = InitialVoltage.Uniform)
+{
+    public static readonly ConvertOptions Default = new();
+
+    /// <summary>Spiking mode as the CLI means it: relu-type activations become SpikingRectifiedLinear.</summary>
+    public ConvertOptions Spiking() =>
+        Swap.ContainsKey("relu") || Swap.ContainsKey("RectifiedLinear") ? this : this with { Swap = Swap.AddOrUpdate("relu", "SpikingRectifiedLinear") };
+}
+
+/// <summary>
+/// Pass 3: legal graph → network of ensembles, passthrough nodes and connections, with NengoDL's
+/// semantics: an activation becomes an ensemble (gain = scale, bias = layer bias × scale, amplitude ÷ scale);
+/// a Dense/Conv feeding only an activation puts its bias into that ensemble; otherwise linear layers are
+/// passthrough nodes with a constant bias node; the synapse sits only on connections and probes leaving neurons.
+/// Reshape is a no-op, Flatten's transpose and other index maps are gather transforms.
+/// </summary>
+public static class Converter
+{
+    public const string Name = "convert";
+
+    public static readonly System.Collections.Generic.HashSet<string> NeuronNames = new()
+    {
+        "RectifiedLinear", "SpikingRectifiedLinear", "LIF", "LIFRate", "Sigmoid", "Tanh",
+    };
+
+    public static Either<Error, NeuronType> NeuronByName(string name) => name switch
+    {
+        "RectifiedLinear" => new RectifiedLinear(),
+        "SpikingRectifiedLinear" => new SpikingRectifiedLinear(),
+        "LIF" => new Lif(),
+        "LIFRate" => new LifRate(),
+        "Sigmoid" => new Sigmoid(),
+        "Tanh" => new Tanh(),
+        _ => Errors.Usage($"unknown neuron type '{name}' (known: {string.Join(", ", NeuronNames)})"),
+    };
+
+    sealed record Builder(ConvertOptions Options, LegalGraph Graph)
+    {
+        public readonly List<NetNode> Nodes = new();
+        public readonly List<Connection> Connections = new();
+        public readonly List<string> Warnings = new();
+        public readonly Dictionary<string, string> Objects = new();    // legal value -> net node id
+        public readonly System.Collections.Generic.HashSet<string> UsedSwapKeys = new();
+        public int EnsembleCount;
+
+        public NetNode Node(string id) => Nodes.First(n => n.Id == id);
+        public string ObjectOf(string value) => Objects[value];
+
+        public void Connect(string pre, string post, Transform t, Option<Arr<int>> postIndex = default)
+        {
+            var synapse = Node(pre) is Ensemble ? Options.Synapse : None;
+            Connections.Add(new Connection($"{pre}->{post}#{Connections.Count}", pre, post, t, synapse, postIndex));
+        }
+    }
+
+    public static Either<Error, Network> Run(ConvertOptions options, LegalGraph graph)
+    {
+        try
+        {
+            var b = new Builder(options, graph);
+            var consumers = graph.Ops.SelectMany(o => o.Inputs).GroupBy(i => i).ToDictionary(g => g.Key, g => g.Count());
+            var fused = new System.Collections.Generic.HashSet<string>();
+
+            foreach (var op in graph.Ops)
+            {
+                if (fused.Contains(op.Id)) continue;
+                switch (op)
+                {
+                    case LInput input:
+                        Add(b, op, new InputNode(op.Id, op.Layer, input.Shape, input.Index));
+                        break;
+
+                    case LDense or LConv:
+                    {
+                        // Fuse Dense/Conv + activation into one ensemble when the linear value feeds only the activation.
+                        var next = graph.Ops.Find(o => o is LActivation { Act: not SoftmaxAct } && o.Inputs.Head == op.Id);
+                        var canFuse = next.IsSome && consumers.GetValueOrDefault(op.Id) == 1 && !graph.Outputs.Contains(op.Id);
+                        var (transform, bias) = LinearParts(op);
+                        var pre = b.ObjectOf(op.Inputs.Head);
+                        if (canFuse)
+                        {
+                            var act = (LActivation)next.IfNone(() => throw new InvalidOperationException());
+                            var ens = MakeEnsemble(b, act, bias);
+                            Add(b, act, ens);
+                            b.Objects[op.Id] = ens.Id;
+                            b.Connect(pre, ens.Id, transform);
+                            fused.Add(act.Id);
+                        }
+                        else
+                        {
+                            var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                            b.Connect(pre, node.Id, transform);
+                            AddBias(b, op, node.Id, bias);
+                        }
+                        break;
+                    }
+
+                    case LActivation { Act: SoftmaxAct }:
+                        b.Objects[op.Id] = b.ObjectOf(op.Inputs.Head);   // applied by the probe
+                        break;
+
+                    case LActivation act:
+                    {
+                        var ens = MakeEnsemble(b, act, None);
+                        Add(b, act, ens);
+                        b.Connect(b.ObjectOf(op.Inputs.Head), ens.Id, new IdentityT(op.Size));
+                        break;
+                    }
+
+                    case LPool p:
+                    {
+                        var spec = p.Spec.Kind == PoolKind.Max && options.MaxToAvgPool ? p.Spec with { Kind = PoolKind.Average } : p.Spec;
+                        var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                        b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new PoolT(spec));
+                        break;
+                    }
+
+                    case LAffine a:
+                    {
+                        var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                        var (scale, shift) = ExpandAffine(a);
+                        b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new ScaleT(op.Size, scale));
+                        AddBias(b, op, node.Id, Some(shift));
+                        break;
+                    }
+
+                    case LSum s:
+                    {
+                        var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                        for (var i = 0; i < s.Inputs.Count; i++)
+                            b.Connect(b.ObjectOf(s.Inputs[i]), node.Id,
+                                s.Weights[i] == 1f ? new IdentityT(op.Size) : new ScaleT(op.Size, Tensor.Scalar(s.Weights[i])));
+                        break;
+                    }
+
+                    case LConcat c:
+                    {
+                        var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                        var outer = c.Shape.Take(c.Axis).Aggregate(1, (p, d) => p * d);
+                        var offset = 0;
+                        foreach (var input in c.Inputs)
+                        {
+                            var size = graph.Op(input).Size;
+                            var block = size / outer;
+                            var total = op.Size / outer;
+                            var index = new int[size];
+                            for (var i = 0; i < size; i++) index[i] = i / block * total + offset + i % block;
+                            offset += block;
+                            b.Connect(b.ObjectOf(input), node.Id, new IdentityT(size), Some(index.ToArr()));
+                        }
+                        break;
+                    }
+
+                    case LReshape:
+                        b.Objects[op.Id] = b.ObjectOf(op.Inputs.Head);
+                        break;
+
+                    case LGather g:
+                    {
+                        var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                        b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new GatherT(graph.Op(op.Inputs.Head).Size, g.Index, g.Kind));
+                        break;
+                    }
+
+                    default:
+                        return Errors.UnsupportedLayer(op.Layer, op.GetType().Name, "no converter for this op");
+                }
+            }
+
+            var probes = graph.Outputs.Zip(Enumerable.Range(0, graph.Outputs.Count)).Map(p =>
+            {
+                var (id, i) = p;
+                var op = graph.Op(id);
+                var softmax = op is LActivation { Act: SoftmaxAct };
+                var target = b.ObjectOf(id);
+                var synapse = b.Node(target) is Ensemble ? options.Synapse : None;
+                return new Probe($"probe{i}", target, synapse, softmax, op.Shape, i);
+            }).ToSeq();
+
+            foreach (var key in options.Swap.Keys.Where(k => !b.UsedSwapKeys.Contains(k)))
+                b.Warnings.Add($"swap_activations contained {key}, but there were no layers in the model with that activation type");
+
+            return new Network(b.Nodes.ToSeq(), b.Connections.ToSeq(), probes, options.Dt, graph.Layers, b.Warnings.ToSeq());
+        }
+        catch (ConvertFailure f)
+        {
+            return f.Error;
+        }
+    }
+
+    sealed class ConvertFailure(Error error) : Exception(error.Message)
+    {
+        public Error Error { get; } = error;
+    }
+
+    static NetNode Add(Builder b, LegalOp op, NetNode node)
+    {
+        b.Nodes.Add(node);
+        b.Objects[op.Id] = node.Id;
+        return node;
+    }
+
+    /// <summary>The transform of a Dense/Conv and its bias expanded to one value per output element.</summary>
+    static (Transform, Option<Tensor>) LinearParts(LegalOp op) => op switch
+    {
+        LDense d => (new DenseT(d.Kernel, d.Size / d.Kernel.Shape[1]), d.Bias.Map(bias => Tile(bias, d.Size, inner: 1))),
+        LConv c => (new ConvT(c.Spec, c.Kernel), c.Bias.Map(bias => c.Spec.ChannelsLast
+            ? Tile(bias, c.Size, inner: 1)
+            : Tile(bias, c.Size, inner: c.Size / c.Spec.Filters))),
+        _ => throw new InvalidOperationException(),
+    };
+
+    /// <summary>Broadcasts a per-channel vector over a tensor of <paramref name="size"/> elements.</summary>
+    static Tensor Tile(Tensor v, int size, int inner)
+    {
+        var d = new float[size];
+        for (var i = 0; i < size; i++) d[i] = v[i / inner % v.Length];
+        return Tensor.Own(new[] { size }, d);
+    }
+
+    static (Tensor Scale, Tensor Shift) ExpandAffine(LAffine a)
+    {
+        var inner = a.Shape.Skip(a.Axis + 1).Aggregate(1, (p, d) => p * d);
+        return (Tile(a.Scale, a.Size, inner), Tile(a.Shift, a.Size, inner));
+    }
+
+    static void AddBias(Builder b, LegalOp op, string post, Option<Tensor> bias)
+    {
+        if (bias.IsNone) return;
+        var value = bias.IfNone(() => throw new InvalidOperationException());
+        var node = new ConstNode(op.Id + ".bias", op.Layer, value);
+        // Constant nodes go before the node they feed, keeping the object list feed-forward.
+        b.Nodes.Insert(b.Nodes.FindIndex(n => n.Id == post), node);
+        b.Connect(node.Id, post, new IdentityT(value.Length));
+    }
+
+    /// <summary>NengoDL's activation → neuron mapping with swap_activations (keyed by activation, then by neuron type).</summary>
+    static NeuronType NeuronFor(Builder b, LActivation act)
+    {
+        var (key, baseType) = act.Act switch
+        {
+            Relu { NegativeSlope: 0f } => ("relu", "RectifiedLinear"),
+            SigmoidAct => ("sigmoid", "Sigmoid"),
+            TanhAct => ("tanh", "Tanh"),
+            _ => ("", ""),
+        };
+        if (key == "")
+            throw new ConvertFailure(Errors.UnsupportedLayer(act.Layer, "activation", $"activation {act.Act} has no native neuron type"));
+        var name = baseType;
+        if (b.Options.Swap.Find(key).TryGet(out var swapped))
+        {
+            b.UsedSwapKeys.Add(key);
+            name = swapped == "relu" ? "RectifiedLinear" : swapped == "sigmoid" ? "Sigmoid" : swapped == "tanh" ? "Tanh" : swapped;
+        }
+        if (b.Options.Swap.Find(name).TryGet(out var second))
+        {
+            b.UsedSwapKeys.Add(name);
+            name = second;
+        }
+        return NeuronByName(name).Match(n => n, e => throw new ConvertFailure(e));
+    }
+
+    static Ensemble MakeEnsemble(Builder b, LActivation act, Option<Tensor> bias)
+    {
+        var neuron = NeuronFor(b, act);
+        var scale = b.Options.LayerScales.Find(act.Layer) || b.Options.ScaleFiringRates;
+        var gain = 1f;
+        var biasValues = bias.Map(t => t.ToArray()).IfNone(() => new float[act.Size]);
+        if (scale.TryGet(out var s))
+        {
+            gain = s;
+            for (var i = 0; i < biasValues.Length; i++) biasValues[i] *= s;
+            if (neuron.HasAmplitude) neuron = neuron.ScaleAmplitude(1f / s);
+            else b.Warnings.Add($"Firing rate scaling being applied to activation type that does not support amplitude ({neuron.Name}); this will change the output (layer '{act.Layer}')");
+        }
+        var index = b.EnsembleCount++;
+        var voltage = neuron.Spiking ? Some(InitialVoltages(b.Options, index, act.Size)) : None;
+        return new Ensemble(act.Id, act.Layer, act.Size, neuron, gain, Tensor.Own(new[] { act.Size }, biasValues), voltage);
+    }
+
+    /// <summary>
+    /// Initial voltages: Uniform(0,1) from numpy's RandomState(seed + ensemble index), 0.5, or 0.
+    /// Nengo seeds each ensemble from the network seed in build order; we derive one stream per
+    /// ensemble from the seed instead (documented difference), and export writes the values out.
+    /// </summary>
+    static Tensor InitialVoltages(ConvertOptions o, int ensembleIndex, int n) => o.InitialVoltage switch
+    {
+        InitialVoltage.Half => Tensor.Filled(new[] { n }, 0.5f),
+        InitialVoltage.Zero => Tensor.Filled(new[] { n }, 0f),
+        _ => Tensor.Own(new[] { n }, new NumpyRandom(unchecked((uint)(o.Seed + ensembleIndex))).Uniform(0, 1, n).Select(v => (float)v).ToArray()),
+    };
+}

@@ -1,0 +1,105 @@
+using LanguageExt;
+using LanguageExt.Common;
+
+namespace Snn.Compiler.Convert;
+
+/// <summary>
+/// The meaning of the network IR in rate mode: the steady state, with every neuron replaced by its
+/// rate function and synapses at equilibrium (a lowpass passes a constant unchanged).
+/// </summary>
+public static class NetEval
+{
+    public static Seq<Tensor> Run(Network net, Seq<Tensor> inputs)
+    {
+        var batch = inputs.Head.Shape[0];
+        var outputs = net.Probes.Map(p => new float[batch * Shapes.Product(p.Shape)]).ToArray();
+        var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList());
+        Parallel.For(0, batch, b =>
+        {
+            var values = new Dictionary<string, float[]>();
+            foreach (var node in net.Nodes)
+            {
+                var sum = new float[node.Size];
+                foreach (var c in incoming.GetValueOrDefault(node.Id) ?? new List<Connection>())
+                {
+                    var t = Apply(c.Transform, values[c.Pre]);
+                    if (c.PostIndex.TryGet(out var index))
+                        for (var i = 0; i < t.Length; i++) sum[index[i]] += t[i];
+                    else
+                        for (var i = 0; i < t.Length; i++) sum[i] += t[i];
+                }
+                values[node.Id] = node switch
+                {
+                    InputNode input => inputs[input.Index].Span.Slice(b * node.Size, node.Size).ToArray(),
+                    ConstNode k => k.Value.ToArray(),
+                    PassNode => sum,
+                    Ensemble e => sum.Select((x, i) => e.Neuron.RateVersion.Rate(e.Bias[i] + e.Gain * x)).ToArray(),
+                    _ => throw new InvalidOperationException(node.GetType().Name),
+                };
+            }
+            for (var p = 0; p < outputs.Length; p++)
+            {
+                var probe = net.Probes[p];
+                var v = (float[])values[probe.Target].Clone();
+                if (probe.Softmax) Activations.Apply("softmax", v, probe.Shape[probe.Shape.Count - 1]);
+                v.CopyTo(outputs[p], b * v.Length);
+            }
+        });
+        return net.Probes.Zip(outputs).Map(p => Tensor.Own(new[] { batch }.Concat(p.Item1.Shape).ToArray(), p.Item2)).ToSeq();
+    }
+
+    /// <summary>Applies a transform to one sample (reference semantics).</summary>
+    public static float[] Apply(Transform t, float[] x)
+    {
+        var y = new float[t.OutSize];
+        switch (t)
+        {
+            case IdentityT: x.CopyTo(y, 0); break;
+            case ScaleT s:
+                for (var i = 0; i < y.Length; i++) y[i] = x[i] * s.Scale[s.Scale.Length == 1 ? 0 : i];
+                break;
+            case DenseT d: RefKernels.Dense(x, d.Kernel.Span, ReadOnlySpan<float>.Empty, d.Kernel.Shape[0], d.Kernel.Shape[1], y); break;
+            case ConvT c: RefKernels.Conv(c.Spec, c.Kernel.Span, ReadOnlySpan<float>.Empty, x, y); break;
+            case PoolT p: RefKernels.Pool(p.Spec, x, y); break;
+            case GatherT g:
+                for (var i = 0; i < y.Length; i++) y[i] = g.Index[i] < 0 ? 0f : x[g.Index[i]];
+                break;
+            default: throw new InvalidOperationException(t.GetType().Name);
+        }
+        return y;
+    }
+}
+
+/// <summary>Invariants of the network IR.</summary>
+public static class NetVerify
+{
+    public static Either<Error, Network> Run(Network net)
+    {
+        Error Bad(string m) => Errors.Invariant("network", m);
+        var nodes = new Dictionary<string, NetNode>();
+        foreach (var n in net.Nodes)
+        {
+            if (!nodes.TryAdd(n.Id, n)) return Bad($"object '{n.Id}' is defined twice");
+            if (n is Ensemble e && (e.Bias.Length != e.Size || e.InitialVoltage.Exists(v => v.Length != e.Size) || e.Neuron.Spiking != e.InitialVoltage.IsSome))
+                return Bad($"ensemble '{e.Id}' has inconsistent bias or initial voltage");
+        }
+        var order = net.Nodes.Map((n) => n.Id).ToList();
+        foreach (var c in net.Connections)
+        {
+            if (!nodes.TryGetValue(c.Pre, out var pre) || !nodes.TryGetValue(c.Post, out var post)) return Bad($"connection '{c.Id}' joins unknown objects");
+            if (order.IndexOf(c.Pre) >= order.IndexOf(c.Post)) return Bad($"connection '{c.Id}' goes backwards (the network must be feed-forward)");
+            if (pre is not Ensemble && c.Synapse.IsSome) return Bad($"connection '{c.Id}' has a synapse but does not leave neurons");
+            if (c.Transform.InSize != pre.Size) return Bad($"connection '{c.Id}' expects {c.Transform.InSize} inputs, '{pre.Id}' gives {pre.Size}");
+            var outSize = c.Transform.OutSize;
+            if (c.PostIndex.TryGet(out var idx))
+            {
+                if (idx.Count != outSize || idx.Exists(i => i < 0 || i >= post.Size)) return Bad($"connection '{c.Id}' scatters outside '{post.Id}'");
+            }
+            else if (outSize != post.Size) return Bad($"connection '{c.Id}' gives {outSize} values, '{post.Id}' takes {post.Size}");
+            if (post is InputNode or ConstNode) return Bad($"connection '{c.Id}' feeds an input or constant node");
+        }
+        foreach (var p in net.Probes)
+            if (!nodes.TryGetValue(p.Target, out var t) || t.Size != Shapes.Product(p.Shape)) return Bad($"probe '{p.Id}' does not fit its target");
+        return net;
+    }
+}

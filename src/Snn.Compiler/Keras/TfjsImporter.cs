@@ -1,0 +1,156 @@
+using System.Buffers.Binary;
+using System.Text.Json;
+using LanguageExt;
+using LanguageExt.Common;
+using static LanguageExt.Prelude;
+
+namespace Snn.Compiler.Keras;
+
+/// <summary>
+/// Imports a TF.js layers model: <c>model.json</c> plus its binary weight shards
+/// (keras-formats.md §1.3). Graph models are refused.
+/// </summary>
+public static class TfjsImporter
+{
+    /// <summary>Largest model.json we parse (the topology is small; weights live in shards).</summary>
+    const long MaxJsonBytes = 64L << 20;
+
+    public static Either<Error, KerasModel> Import(string modelJsonPath)
+    {
+        try
+        {
+            var info = new FileInfo(modelJsonPath);
+            if (!info.Exists) return Errors.ModelFile(modelJsonPath, "file not found");
+            if (info.Length > MaxJsonBytes) return Errors.ModelFile(modelJsonPath, $"model.json is {info.Length} bytes, more than the {MaxJsonBytes} allowed");
+            var text = File.ReadAllBytes(modelJsonPath);
+            var dir = Path.GetDirectoryName(Path.GetFullPath(modelJsonPath))!;
+            return Import(text, modelJsonPath, name => ReadShard(dir, name, modelJsonPath));
+        }
+        catch (IOException e) { return Errors.ModelFile(modelJsonPath, e.Message); }
+        catch (UnauthorizedAccessException e) { return Errors.ModelFile(modelJsonPath, e.Message); }
+    }
+
+    static Either<Error, byte[]> ReadShard(string dir, string name, string source)
+    {
+        // Shard paths are relative names; refuse anything that escapes the model's folder.
+        var full = Path.GetFullPath(Path.Combine(dir, name));
+        if (!full.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            return Errors.Weights(source, $"weight shard path '{name}' leaves the model folder");
+        if (!File.Exists(full)) return Errors.Weights(source, $"weight shard '{name}' not found next to model.json");
+        return File.ReadAllBytes(full);
+    }
+
+    /// <summary>Imports from the bytes of model.json and a shard reader (used for embedded models too).</summary>
+    public static Either<Error, KerasModel> Import(byte[] modelJson, string source, Func<string, Either<Error, byte[]>> readShard)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(modelJson, new JsonDocumentOptions { MaxDepth = 256 }); }
+        catch (JsonException e) { return Errors.ModelJson(source, $"not valid JSON ({e.Message})"); }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) return Errors.ModelJson(source, "model.json is not a JSON object");
+            if (root.TryGetProperty("format", out var fmt) && fmt.ValueKind == JsonValueKind.String && fmt.GetString() == "graph-model")
+                return Errors.ModelJson(source, "this is a TF.js graph model (a TensorFlow GraphDef), not a Keras layers model; convert the Keras model with tensorflowjs_converter --input_format keras");
+            if (!root.TryGetProperty("modelTopology", out var topology) || topology.ValueKind != JsonValueKind.Object)
+                return Errors.ModelJson(source, "missing 'modelTopology'");
+            var modelConfig = topology.TryGetProperty("model_config", out var mc) ? mc : topology;
+            return from weights in ReadWeights(root, source, readShard)
+                   from model in KerasConfigReader.Read(modelConfig, Lookup(weights, source), source)
+                   select model;
+        }
+    }
+
+    /// <summary>Weights keyed by their manifest name with any ":0" suffix removed.</summary>
+    static Either<Error, Dictionary<string, Tensor>> ReadWeights(JsonElement root, string source, Func<string, Either<Error, byte[]>> readShard)
+    {
+        var result = new Dictionary<string, Tensor>();
+        if (!root.TryGetProperty("weightsManifest", out var manifest)) return result;
+        if (manifest.ValueKind != JsonValueKind.Array) return Errors.ModelJson(source, "'weightsManifest' is not a list");
+        foreach (var group in manifest.EnumerateArray())
+        {
+            if (!group.TryGetProperty("paths", out var paths) || paths.ValueKind != JsonValueKind.Array ||
+                !group.TryGetProperty("weights", out var specs) || specs.ValueKind != JsonValueKind.Array)
+                return Errors.ModelJson(source, "weightsManifest entry needs 'paths' and 'weights' lists");
+            var bytes = new List<byte>();
+            foreach (var p in paths.EnumerateArray())
+            {
+                if (p.ValueKind != JsonValueKind.String) return Errors.ModelJson(source, "weight shard path is not a string");
+                var shard = readShard(p.GetString()!);
+                if (shard.IsLeft) return shard.Match(_ => default!, e => Left<Error, Dictionary<string, Tensor>>(e));
+                bytes.AddRange(shard.Match(b => b, _ => System.Array.Empty<byte>()));
+            }
+            var data = bytes.ToArray();
+            var offset = 0L;
+            foreach (var spec in specs.EnumerateArray())
+            {
+                var decoded = DecodeWeight(spec, data, ref offset, source);
+                if (decoded.IsLeft) return decoded.Match(_ => default!, e => Left<Error, Dictionary<string, Tensor>>(e));
+                var (name, tensor) = decoded.Match(x => x, _ => default);
+                result[NormalizeName(name)] = tensor;
+            }
+        }
+        return result;
+    }
+
+    internal static string NormalizeName(string name) => name.EndsWith(":0", StringComparison.Ordinal) ? name[..^2] : name;
+
+    static Either<Error, (string, Tensor)> DecodeWeight(JsonElement spec, byte[] data, ref long offset, string source)
+    {
+        if (!spec.TryGetProperty("name", out var nameEl) || nameEl.ValueKind != JsonValueKind.String)
+            return Errors.ModelJson(source, "weight spec without a name");
+        var name = nameEl.GetString()!;
+        var shape = spec.TryGetProperty("shape", out var s) ? LayerConfig.IntsOf(s).IfNone(new Arr<int>()) : Arr<int>.Empty;
+        if (shape.Exists(d => d < 0)) return Errors.Weights(source, $"weight '{name}' has a negative dimension");
+        long count = 1;
+        foreach (var d in shape) { count *= d; if (count > data.Length) return Errors.Weights(source, $"weight '{name}' shape {Shapes.Show(shape)} is larger than the weight data"); }
+        var dtype = spec.TryGetProperty("dtype", out var dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! : "float32";
+        var quant = spec.TryGetProperty("quantization", out var q) && q.ValueKind == JsonValueKind.Object ? Some(q) : None;
+        var storage = quant.Bind(x => x.TryGetProperty("dtype", out var qd) ? Some(qd.GetString() ?? "") : None).IfNone(dtype);
+        var elementSize = storage switch { "float32" or "int32" => 4, "float16" or "uint16" => 2, "uint8" or "bool" => 1, _ => 0 };
+        if (elementSize == 0) return Errors.Weights(source, $"weight '{name}' has unsupported dtype '{storage}'");
+        var byteCount = count * elementSize;
+        if (offset + byteCount > data.Length)
+            return Errors.Weights(source, $"weight shards end before weight '{name}' (need {offset + byteCount} bytes, have {data.Length})");
+        var values = new float[count];
+        var span = data.AsSpan((int)offset, (int)byteCount);
+        var scale = quant.Bind(x => x.TryGetProperty("scale", out var v) ? Some(v.GetSingle()) : None).IfNone(1f);
+        var min = quant.Bind(x => x.TryGetProperty("min", out var v) ? Some(v.GetSingle()) : None).IfNone(0f);
+        for (var i = 0; i < count; i++)
+        {
+            values[i] = storage switch
+            {
+                "float32" => BinaryPrimitives.ReadSingleLittleEndian(span.Slice(i * 4)),
+                "int32" => BinaryPrimitives.ReadInt32LittleEndian(span.Slice(i * 4)),
+                "float16" => (float)BinaryPrimitives.ReadHalfLittleEndian(span.Slice(i * 2)),
+                "uint16" => BinaryPrimitives.ReadUInt16LittleEndian(span.Slice(i * 2)) * scale + min,
+                _ => quant.IsSome ? span[i] * scale + min : span[i],
+            };
+        }
+        offset += byteCount;
+        return (name, Tensor.Own(shape, values));
+    }
+
+    /// <summary>
+    /// Resolves a layer's weights by name: "layer/var" or "…/layer/var" (nested models prefix the
+    /// model name); the variable name is the last path segment.
+    /// </summary>
+    static WeightSource Lookup(Dictionary<string, Tensor> all, string source) => (path, layer, _) =>
+    {
+        var found = new Dictionary<string, Tensor>();
+        foreach (var (name, tensor) in all)
+        {
+            var slash = name.LastIndexOf('/');
+            if (slash < 0) continue;
+            var owner = name[..slash];
+            if (owner == layer || owner.EndsWith("/" + layer, StringComparison.Ordinal))
+            {
+                var key = name[(slash + 1)..];
+                // Prefer the entry whose full owner path matches the nesting, when names collide.
+                var exact = owner == string.Join("/", path.Add(layer));
+                if (!found.ContainsKey(key) || exact) found[key] = tensor;
+            }
+        }
+        return toMap(found.Select(kv => (kv.Key, kv.Value)));
+    };
+}

@@ -1,0 +1,88 @@
+using LanguageExt;
+using static LanguageExt.Prelude;
+
+namespace Snn.Compiler.Legalize;
+
+/// <summary>An activation in the canonical subset.</summary>
+public abstract record Act
+{
+    public abstract float Apply(float x);
+}
+
+/// <summary>Keras ReLU: max_value clip, negative_slope below threshold (plain relu: all defaults).</summary>
+public sealed record Relu(float NegativeSlope = 0f, float Threshold = 0f, float MaxValue = float.PositiveInfinity) : Act
+{
+    public bool IsPlain => NegativeSlope == 0f && Threshold == 0f && float.IsPositiveInfinity(MaxValue);
+    public override float Apply(float x) => Activations.Relu(x, NegativeSlope, Threshold, MaxValue);
+}
+
+public sealed record SigmoidAct : Act
+{
+    public override float Apply(float x) => 1f / (1f + MathF.Exp(-x));
+}
+
+public sealed record TanhAct : Act
+{
+    public override float Apply(float x) => MathF.Tanh(x);
+}
+
+/// <summary>Softmax over the last axis; legal only as a model output (applied in the readout).</summary>
+public sealed record SoftmaxAct : Act
+{
+    public override float Apply(float x) => throw new InvalidOperationException("softmax is not elementwise");
+}
+
+/// <summary>
+/// Stage 2 IR: one canonical op per value. <see cref="Id"/> names the value it produces,
+/// <see cref="Layer"/> the Keras layer it came from, <see cref="Shape"/> its per-sample shape.
+/// </summary>
+public abstract record LegalOp(string Id, string Layer, Seq<string> Inputs, Arr<int> Shape)
+{
+    public int Size => Shapes.Product(Shape);
+}
+
+public sealed record LInput(string Id, string Layer, Arr<int> Shape, int Index) : LegalOp(Id, Layer, Seq<string>(), Shape);
+
+/// <summary>y = x·Kernel + Bias along the last axis; Kernel is [in, out].</summary>
+public sealed record LDense(string Id, string Layer, string Input, Arr<int> Shape, Tensor Kernel, Option<Tensor> Bias)
+    : LegalOp(Id, Layer, Seq1(Input), Shape);
+
+public sealed record LConv(string Id, string Layer, string Input, ConvSpec Spec, Tensor Kernel, Option<Tensor> Bias)
+    : LegalOp(Id, Layer, Seq1(Input), Spec.OutputShape);
+
+public sealed record LPool(string Id, string Layer, string Input, PoolSpec Spec)
+    : LegalOp(Id, Layer, Seq1(Input), Spec.OutputShape);
+
+public sealed record LActivation(string Id, string Layer, string Input, Arr<int> Shape, Act Act)
+    : LegalOp(Id, Layer, Seq1(Input), Shape);
+
+/// <summary>y = x * Scale[c] + Shift[c] where c is the index along <see cref="Axis"/> (batch excluded).</summary>
+public sealed record LAffine(string Id, string Layer, string Input, Arr<int> Shape, int Axis, Tensor Scale, Tensor Shift)
+    : LegalOp(Id, Layer, Seq1(Input), Shape);
+
+/// <summary>y = Σ Weights[i] * inputs[i] (Add, Average, Subtract).</summary>
+public sealed record LSum(string Id, string Layer, Seq<string> Inputs, Arr<int> Shape, Arr<float> Weights)
+    : LegalOp(Id, Layer, Inputs, Shape);
+
+/// <summary>Concatenation along a per-sample axis.</summary>
+public sealed record LConcat(string Id, string Layer, Seq<string> Inputs, Arr<int> Shape, int Axis)
+    : LegalOp(Id, Layer, Inputs, Shape);
+
+/// <summary>Same data, new shape (no data movement).</summary>
+public sealed record LReshape(string Id, string Layer, string Input, Arr<int> Shape)
+    : LegalOp(Id, Layer, Seq1(Input), Shape);
+
+/// <summary>y[i] = x[Index[i]], or 0 where Index[i] &lt; 0 (transpose, padding, cropping, upsampling).</summary>
+public sealed record LGather(string Id, string Layer, string Input, Arr<int> Shape, Arr<int> Index, string Kind)
+    : LegalOp(Id, Layer, Seq1(Input), Shape);
+
+public enum Conversion { Native, Folded, Removed, Fallback }
+
+/// <summary>What became of one Keras layer (for <c>snn inspect</c>).</summary>
+public sealed record LayerStatus(string Layer, string ClassName, Conversion Conversion, Arr<int> OutputShape, string Note);
+
+/// <summary>The legalized model: ops in topological order, input and output value ids, per-layer status.</summary>
+public sealed record LegalGraph(Seq<LegalOp> Ops, Seq<string> Inputs, Seq<string> Outputs, Seq<LayerStatus> Layers)
+{
+    public LegalOp Op(string id) => Ops.Find(o => o.Id == id).IfNone(() => throw new KeyNotFoundException(id));
+}

@@ -1,0 +1,407 @@
+using LanguageExt;
+using LanguageExt.Common;
+using Snn.Compiler.Keras;
+using static LanguageExt.Prelude;
+
+namespace Snn.Compiler.Legalize;
+
+public sealed record LegalizeOptions(bool SplitSharedWeights = false)
+{
+    public static readonly LegalizeOptions Default = new();
+}
+
+/// <summary>
+/// Pass 2: rewrites the Keras graph into the canonical op subset and reports every unsupported
+/// layer or argument at once. Drops inference-time identities (Dropout, noise layers), splits fused
+/// activations out of Dense and Conv, transposes channels_first data before Flatten as Keras does,
+/// turns BatchNormalization into an affine and folds it into the preceding Dense or Conv when that op
+/// feeds nothing else. Regularizers, constraints and trainable flags are ignored.
+/// </summary>
+public static class Legalize
+{
+    public const string Name = "legalize";
+
+    static readonly System.Collections.Generic.HashSet<string> Identities = new()
+    {
+        "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
+        "AlphaDropout", "ActivityRegularization",
+    };
+
+    public static Validation<Error, LegalGraph> Run(LegalizeOptions options, KerasModel model)
+    {
+        var errors = new List<Error>();
+        var ops = new List<LegalOp>();
+        var status = new List<LayerStatus>();
+        var alias = new Dictionary<KerasValue, string>();   // Keras value -> legal value id
+        var shapes = new Dictionary<string, Arr<int>>();
+
+        // Shared layers with weights need split_shared_weights (NengoDL semantics).
+        foreach (var group in model.Nodes.Where(n => !n.Weights.IsEmpty).GroupBy(n => n.Layer).Where(g => g.Count() > 1))
+            if (!options.SplitSharedWeights) errors.Add(Errors.SharedWeights(group.Key));
+
+        var inputIndex = 0;
+        foreach (var node in model.Nodes)
+        {
+            var ins = node.Inputs.Map(v => alias.TryGetValue(v, out var id) ? id : null).ToArr();
+            if (ins.Exists(i => i is null))
+            {
+                // An input failed to legalize; its error is already recorded.
+                continue;
+            }
+            var inputIds = ins.Map(i => i!).ToSeq();
+            var result = Layer(node, inputIds, shapes, node.ClassName == "InputLayer" ? inputIndex++ : -1, model);
+            result.Match(
+                Right: r =>
+                {
+                    foreach (var op in r.Ops)
+                    {
+                        ops.Add(op);
+                        shapes[op.Id] = op.Shape;
+                    }
+                    alias[new KerasValue(node.Id)] = r.Output;
+                    status.Add(new LayerStatus(node.Id, node.ClassName, r.Conversion, shapes[r.Output], r.Note));
+                },
+                Left: e => errors.Add(e));
+        }
+
+        var outputs = model.Outputs.Map(o => alias.TryGetValue(o, out var id) ? id : "").ToSeq();
+        if (errors.Count > 0) return Validation<Error, LegalGraph>.Fail(errors.ToSeq());
+
+        var graph = new LegalGraph(ops.ToSeq(), model.Inputs.Map(v => alias[v]).ToSeq(), outputs, status.ToSeq());
+        graph = FoldAffines(graph);
+        return CheckSoftmax(graph).Match(
+            Succ: g => Success<Error, LegalGraph>(g),
+            Fail: es => Validation<Error, LegalGraph>.Fail(es));
+    }
+
+    sealed record Lowered(Seq<LegalOp> Ops, string Output, Conversion Conversion, string Note = "");
+
+    static Lowered Native(params LegalOp[] ops) => new(ops.ToSeq(), ops[^1].Id, Conversion.Native);
+
+    static Either<Error, Lowered> Layer(KerasNode n, Seq<string> ins, Dictionary<string, Arr<int>> shapes, int inputIndex, KerasModel model)
+    {
+        try
+        {
+            return LayerOrThrow(n, ins, shapes, inputIndex, model);
+        }
+        catch (LegalizeFailure f)
+        {
+            return f.Error;
+        }
+    }
+
+    sealed class LegalizeFailure(Error error) : Exception(error.Message)
+    {
+        public Error Error { get; } = error;
+    }
+
+    static LegalizeFailure Unsupported(KerasNode n, string reason) => new(Errors.UnsupportedLayer(n.Id, n.ClassName, reason));
+    static LegalizeFailure Arg(KerasNode n, string arg, string value, string supported) => new(Errors.UnsupportedArg(n.Id, arg, value, supported));
+    static LegalizeFailure ShapeError(KerasNode n, string message) => new(Errors.Shape(n.Id, message));
+
+    static Lowered LayerOrThrow(KerasNode n, Seq<string> ins, Dictionary<string, Arr<int>> shapes, int inputIndex, KerasModel model)
+    {
+        var c = n.Config;
+        string In() => ins.Count == 1 ? ins.Head : throw Unsupported(n, $"expects one input, got {ins.Count}");
+        Arr<int> InShape() => shapes[In()];
+        var pre = n.Id + ":pre";
+
+        switch (n.ClassName)
+        {
+            case "InputLayer":
+                return Native(new LInput(n.Id, n.Layer, model.InputShapes[inputIndex], inputIndex));
+
+            case "Dense":
+            {
+                var x = InShape();
+                var k = Weight(n, "kernel");
+                if (k.Rank != 2 || x[x.Count - 1] != k.Shape[0])
+                    throw ShapeError(n, $"kernel {Shapes.Show(k.Shape)} does not fit input {Shapes.Show(x)}");
+                var shape = x.Take(x.Count - 1).Append(k.Shape[1]).ToArr();
+                return Activation(n, new LDense(pre, n.Layer, In(), shape, k, Bias(n)));
+            }
+
+            case "Conv1D" or "Conv2D" or "Conv3D":
+            {
+                if (c.String("padding").IfNone("valid") == "causal") throw Arg(n, "padding", "'causal'", "'valid' or 'same'");
+                var k = Weight(n, "kernel");
+                var spec = Conv(n, InShape(), k.Shape, c.Ints("groups").Map(g => g[0]).IfNone(1));
+                return Activation(n, new LConv(pre, n.Layer, In(), spec, k, Bias(n)));
+            }
+
+            case "DepthwiseConv1D" or "DepthwiseConv2D":
+            {
+                var dk = Weight(n, "depthwise_kernel");
+                var grouped = Depthwise(dk);
+                var spec = Conv(n, InShape(), grouped.Shape, dk.Shape[^2]);
+                return Activation(n, new LConv(pre, n.Layer, In(), spec, grouped, Bias(n)));
+            }
+
+            case "SeparableConv1D" or "SeparableConv2D":
+            {
+                var dk = Weight(n, "depthwise_kernel");
+                var grouped = Depthwise(dk);
+                var depthSpec = Conv(n, InShape(), grouped.Shape, dk.Shape[^2]);
+                var depth = new LConv(n.Id + ":depthwise", n.Layer, In(), depthSpec, grouped, None);
+                var pk = Weight(n, "pointwise_kernel");
+                var rank = pk.Rank - 2;
+                var ones = Enumerable.Repeat(1, rank).ToArr();
+                var pointSpec = new ConvSpec(depthSpec.OutputShape, pk.Shape[^1], ones, ones, ones, Padding.Valid, depthSpec.ChannelsLast, 1);
+                var point = new LConv(pre, n.Layer, depth.Id, pointSpec, pk, Bias(n));
+                var act = Activation(n, point);
+                return act with { Ops = Seq1<LegalOp>(depth).Concat(act.Ops).ToSeq() };
+            }
+
+            case "AveragePooling1D" or "AveragePooling2D" or "AveragePooling3D" or "AvgPool1D" or "AvgPool2D" or "AvgPool3D":
+                return Native(new LPool(n.Id, n.Layer, In(), Pool(n, InShape(), PoolKind.Average)));
+
+            case "MaxPooling1D" or "MaxPooling2D" or "MaxPooling3D" or "MaxPool1D" or "MaxPool2D" or "MaxPool3D":
+                return Native(new LPool(n.Id, n.Layer, In(), Pool(n, InShape(), PoolKind.Max)));
+
+            case "GlobalAveragePooling1D" or "GlobalAveragePooling2D" or "GlobalAveragePooling3D" or "GlobalAvgPool1D" or "GlobalAvgPool2D" or "GlobalAvgPool3D"
+                or "GlobalMaxPooling1D" or "GlobalMaxPooling2D" or "GlobalMaxPooling3D" or "GlobalMaxPool1D" or "GlobalMaxPool2D" or "GlobalMaxPool3D":
+            {
+                var x = InShape();
+                var last = c.String("data_format").IfNone("channels_last") != "channels_first";
+                var spatial = last ? x.Take(x.Count - 1).ToArr() : x.Skip(1).ToArr();
+                var kind = n.ClassName.Contains("Max") ? PoolKind.Max : PoolKind.Average;
+                var pool = new LPool(pre, n.Layer, In(), new PoolSpec(kind, x, spatial, spatial.Map(_ => 1), Padding.Valid, last));
+                if (c.Bool("keepdims").IfNone(false)) return Native(pool with { Id = n.Id });
+                return new Lowered(Seq<LegalOp>(pool, new LReshape(n.Id, n.Layer, pool.Id, Arr.create(pool.Spec.Channels))), n.Id, Conversion.Native);
+            }
+
+            case "Flatten":
+            {
+                var x = InShape();
+                var flat = Arr.create(Shapes.Product(x));
+                if (c.String("data_format").IfNone("channels_last") == "channels_first" && x.Count > 1)
+                {
+                    var perm = RefKernels.FirstToLast(x.Count);
+                    var t = Transpose(pre, n, In(), x, perm);
+                    return new Lowered(Seq<LegalOp>(t, new LReshape(n.Id, n.Layer, t.Id, flat)), n.Id, Conversion.Native, "channels_first: transposed to channels_last");
+                }
+                return Native(new LReshape(n.Id, n.Layer, In(), flat));
+            }
+
+            case "Reshape":
+            {
+                var x = InShape();
+                var target = c.Dims("target_shape").IfNone(() => throw Unsupported(n, "missing target_shape"));
+                return Native(new LReshape(n.Id, n.Layer, In(), ResolveReshape(n, target, Shapes.Product(x))));
+            }
+
+            case "Permute":
+            {
+                var dims = c.Ints("dims").IfNone(() => throw Unsupported(n, "missing dims")).Map(d => d - 1).ToArray();
+                return Native(Transpose(n.Id, n, In(), InShape(), dims));
+            }
+
+            case "Activation":
+            {
+                var name = c.Activation().IfNone("linear");
+                if (name == "linear") return new Lowered(Seq<LegalOp>(), In(), Conversion.Removed, "linear activation is the identity");
+                return Native(new LActivation(n.Id, n.Layer, In(), InShape(), ActOf(n, name)));
+            }
+
+            case "ReLU":
+            {
+                var slope = (float)c.Number("negative_slope").IfNone(0);
+                var threshold = (float)c.Number("threshold").IfNone(0);
+                var max = c.Number("max_value");
+                if (threshold != 0f) throw Arg(n, "threshold", threshold.ToString("R"), "0");
+                if (max.IsSome) throw Arg(n, "max_value", max.Map(m => m.ToString("R")).IfNone(""), "None");
+                return Native(new LActivation(n.Id, n.Layer, In(), InShape(), new Relu(slope)));
+            }
+
+            case "LeakyReLU":
+            {
+                var slope = (float)(c.Number("negative_slope") || c.Number("alpha")).IfNone(0.3);
+                return Native(new LActivation(n.Id, n.Layer, In(), InShape(), new Relu(slope)));
+            }
+
+            case "Add" or "Average" or "Subtract":
+            {
+                if (ins.Count < 2 || (n.ClassName == "Subtract" && ins.Count != 2)) throw Unsupported(n, $"wrong number of inputs ({ins.Count})");
+                var shape = shapes[ins.Head];
+                if (!ins.ForAll(i => shapes[i] == shape))
+                    throw ShapeError(n, $"inputs {string.Join(", ", ins.Map(i => Shapes.Show(shapes[i])))} differ");
+                var weights = n.ClassName switch
+                {
+                    "Average" => ins.Map(_ => 1f / ins.Count).ToArr(),
+                    "Subtract" => Arr.create(1f, -1f),
+                    _ => ins.Map(_ => 1f).ToArr(),
+                };
+                return Native(new LSum(n.Id, n.Layer, ins, shape, weights));
+            }
+
+            case "Concatenate":
+            {
+                var first = shapes[ins.Head];
+                var axisRaw = c.Ints("axis").Map(a => a[0]).IfNone(-1);
+                if (axisRaw == 0) throw Unsupported(n, "Cannot concatenate along batch dimension (axis 0)");
+                var axis = axisRaw < 0 ? axisRaw + first.Count : axisRaw - 1;
+                if (axis < 0 || axis >= first.Count) throw Arg(n, "axis", axisRaw.ToString(), $"an axis in 1..{first.Count}");
+                if (!ins.ForAll(i => shapes[i].Count == first.Count && Enumerable.Range(0, first.Count).All(d => d == axis || shapes[i][d] == first[d])))
+                    throw ShapeError(n, $"inputs {string.Join(", ", ins.Map(i => Shapes.Show(shapes[i])))} cannot be concatenated on axis {axisRaw}");
+                var shape = first.SetItem(axis, ins.Sum(i => shapes[i][axis]));
+                return Native(new LConcat(n.Id, n.Layer, ins, shape, axis));
+            }
+
+            case "BatchNormalization":
+            {
+                var x = InShape();
+                var axes = c.Ints("axis").IfNone(Arr.create(-1));
+                if (axes.Count != 1) throw Arg(n, "axis", Shapes.Show(axes), "a single axis");
+                var axis = Shapes.Axis(axes[0], x.Count + 1) - 1;
+                if (axis < 0 || axis >= x.Count) throw Arg(n, "axis", axes[0].ToString(), "a non-batch axis");
+                var (scale, shift) = BatchNormAffineOrThrow(n);
+                if (scale.Length != x[axis]) throw ShapeError(n, $"{scale.Length} parameters for axis {axes[0]} of size {x[axis]}");
+                return Native(new LAffine(n.Id, n.Layer, In(), x, axis, Tensor.Own(new[] { scale.Length }, scale), Tensor.Own(new[] { shift.Length }, shift)));
+            }
+        }
+
+        if (Identities.Contains(n.ClassName))
+            return new Lowered(Seq<LegalOp>(), In(), Conversion.Removed, "identity at inference");
+
+        throw Unsupported(n, n.ClassName switch
+        {
+            "Lambda" => "Lambda layers hold Python code, which is never executed; rebuild the model without it or register a converter",
+            "TFSMLayer" => "TFSMLayer wraps a TensorFlow SavedModel, which cannot be converted; save the original Keras model instead",
+            _ when n.ClassName.Contains('>') => $"custom class '{n.ClassName}' has no registered converter",
+            _ => $"Layer type {n.ClassName} does not have a registered converter",
+        });
+    }
+
+    static Tensor Weight(KerasNode n, string name) =>
+        n.Weight(name).IfNone(() => throw new LegalizeFailure(Errors.UnsupportedLayer(n.Id, n.ClassName, $"missing weight '{name}'")));
+
+    static Option<Tensor> Bias(KerasNode n) =>
+        n.Config.Bool("use_bias").IfNone(true) ? n.Weight("bias") : None;
+
+    static (float[], float[]) BatchNormAffineOrThrow(KerasNode n)
+    {
+        foreach (var w in new[] { "moving_mean", "moving_variance" }) Weight(n, w);
+        if (n.Config.Bool("scale").IfNone(true)) Weight(n, "gamma");
+        if (n.Config.Bool("center").IfNone(true)) Weight(n, "beta");
+        return KerasEval.BatchNormAffine(n);
+    }
+
+    /// <summary>A depthwise kernel [k..., C, M] as a grouped-convolution kernel [k..., 1, C*M] (same memory order).</summary>
+    static Tensor Depthwise(Tensor dk) =>
+        dk.Reshape(dk.Shape.Take(dk.Rank - 2).Append(1).Append(dk.Shape[^2] * dk.Shape[^1]).ToArr());
+
+    static ConvSpec Conv(KerasNode n, Arr<int> input, Arr<int> kernelShape, int groups)
+    {
+        if (input.Count != kernelShape.Count - 1)
+            throw ShapeError(n, $"a {kernelShape.Count - 2}-d convolution got input {Shapes.Show(input)}");
+        try { return KerasEval.ConvSpecOf(n, input, kernelShape, groups); }
+        catch (Exception e) when (e is not LegalizeFailure) { throw ShapeError(n, e.Message); }
+    }
+
+    static PoolSpec Pool(KerasNode n, Arr<int> input, PoolKind kind)
+    {
+        try { return KerasEval.PoolSpecOf(n, input, kind); }
+        catch (Exception e) when (e is not LegalizeFailure) { throw ShapeError(n, e.Message); }
+    }
+
+    static Act ActOf(KerasNode n, string name) => name switch
+    {
+        "relu" => new Relu(),
+        "sigmoid" => new SigmoidAct(),
+        "tanh" => new TanhAct(),
+        "softmax" => new SoftmaxAct(),
+        _ => throw Unsupported(n, $"Unsupported activation type ({name})"),
+    };
+
+    /// <summary>The op's fused activation split out; the final value takes the node's id.</summary>
+    static Lowered Activation(KerasNode n, LegalOp linear)
+    {
+        var name = n.Config.Activation().IfNone("linear");
+        return name == "linear"
+            ? new Lowered(Seq1<LegalOp>(RenameOp(linear, n.Id)), n.Id, Conversion.Native)
+            : new Lowered(Seq1<LegalOp>(linear).Add(new LActivation(n.Id, n.Layer, linear.Id, linear.Shape, ActOf(n, name))), n.Id, Conversion.Native);
+    }
+
+    static LegalOp RenameOp(LegalOp op, string id) => op with { Id = id };
+
+    static LGather Transpose(string id, KerasNode n, string input, Arr<int> shape, int[] perm)
+    {
+        var index = Shapes.TransposeIndex(shape.ToArray(), perm);
+        return new LGather(id, n.Layer, input, perm.Select(p => shape[p]).ToArr(), index.ToArr(), "transpose(" + string.Join(",", perm) + ")");
+    }
+
+    static Arr<int> ResolveReshape(KerasNode n, Arr<int> target, int size)
+    {
+        var unknown = target.Count(d => d < 0);
+        var known = target.Where(d => d >= 0).Aggregate(1, (a, b) => a * b);
+        if (unknown > 1 || known == 0 || (unknown == 0 ? known != size : size % known != 0))
+            throw ShapeError(n, $"cannot reshape {size} values to {Shapes.Show(target)}");
+        return target.Map(d => d < 0 ? size / known : d);
+    }
+
+    /// <summary>
+    /// Folds an affine (BatchNormalization) on the channel axis into the Dense or Conv that feeds it,
+    /// when that op feeds nothing else and is not a model output.
+    /// </summary>
+    internal static LegalGraph FoldAffines(LegalGraph g)
+    {
+        var ops = g.Ops.ToList();
+        var layers = g.Layers.ToList();
+        var changed = true;
+        while (changed)
+        {
+            changed = false;
+            for (var i = 0; i < ops.Count; i++)
+            {
+                if (ops[i] is not LAffine a) continue;
+                var pIndex = ops.FindIndex(o => o.Id == a.Inputs.Head);
+                var p = ops[pIndex];
+                var consumers = ops.Count(o => o.Inputs.Contains(p.Id));
+                if (consumers != 1 || g.Outputs.Contains(p.Id)) continue;
+                LegalOp? folded = p switch
+                {
+                    LDense d when a.Axis == d.Shape.Count - 1 =>
+                        d with { Id = a.Id, Kernel = ScaleColumns(d.Kernel, a.Scale), Bias = Some(FoldBias(d.Bias, a.Scale, a.Shift)) },
+                    LConv cv when a.Axis == (cv.Spec.ChannelsLast ? cv.Shape.Count - 1 : 0) =>
+                        cv with { Id = a.Id, Kernel = ScaleColumns(cv.Kernel, a.Scale), Bias = Some(FoldBias(cv.Bias, a.Scale, a.Shift)) },
+                    _ => null,
+                };
+                if (folded is null) continue;
+                ops[pIndex] = folded;
+                ops.RemoveAt(i);
+                var li = layers.FindIndex(l => l.Layer == a.Layer || l.Layer.StartsWith(a.Layer + "#", StringComparison.Ordinal));
+                var bnIndex = layers.FindIndex(l => l.Layer == a.Id);
+                if (bnIndex >= 0) layers[bnIndex] = layers[bnIndex] with { Conversion = Conversion.Folded, Note = $"folded into {p.Layer}" };
+                else if (li >= 0) layers[li] = layers[li] with { Conversion = Conversion.Folded, Note = $"folded into {p.Layer}" };
+                changed = true;
+                break;
+            }
+        }
+        return g with { Ops = ops.ToSeq(), Layers = layers.ToSeq() };
+    }
+
+    /// <summary>Multiplies the last axis (output channels) of a kernel by a per-channel scale.</summary>
+    static Tensor ScaleColumns(Tensor k, Tensor scale)
+    {
+        var d = k.ToArray();
+        var n = scale.Length;
+        for (var i = 0; i < d.Length; i++) d[i] *= scale[i % n];
+        return Tensor.Own(k.Shape, d);
+    }
+
+    static Tensor FoldBias(Option<Tensor> bias, Tensor scale, Tensor shift)
+    {
+        var b = new float[scale.Length];
+        for (var i = 0; i < b.Length; i++) b[i] = bias.Map(t => t[i]).IfNone(0f) * scale[i] + shift[i];
+        return Tensor.Own(new[] { b.Length }, b);
+    }
+
+    /// <summary>Softmax is only legal on a model output that feeds nothing else.</summary>
+    static Validation<Error, LegalGraph> CheckSoftmax(LegalGraph g)
+    {
+        var bad = g.Ops.Filter(o => o is LActivation { Act: SoftmaxAct } &&
+                                    (!g.Outputs.Contains(o.Id) || g.Ops.Exists(c => c.Inputs.Contains(o.Id))))
+            .Map(o => Errors.UnsupportedLayer(o.Layer, "softmax", "softmax is supported only as the final output activation"));
+        return bad.IsEmpty ? Success<Error, LegalGraph>(g) : Validation<Error, LegalGraph>.Fail(bad);
+    }
+}

@@ -1,0 +1,113 @@
+using LanguageExt;
+using static LanguageExt.Prelude;
+
+namespace Snn.Compiler.Lower;
+
+public enum SignalKind
+{
+    /// <summary>One value per sample of the batch (activities, currents, neuron state, filter state).</summary>
+    Batched,
+    /// <summary>Read-only and shared by every sample (weights, gains, biases).</summary>
+    Constant,
+    /// <summary>Shared by every sample and written by the simulator (step counter, time).</summary>
+    Global,
+}
+
+/// <summary>
+/// A signal: a block of floats. Constants carry their value; batched signals may carry an initial
+/// value per element (e.g. starting voltages), replicated over the batch; otherwise they start at 0.
+/// </summary>
+public sealed record Signal(int Id, string Name, int Size, SignalKind Kind, Option<Tensor> Initial);
+
+/// <summary>
+/// Stage 4 IR: an operator declares which signals it sets, increments, reads and updates
+/// (Nengo's builder contract). Within a step, per signal: sets, then incs, then reads, then updates.
+/// </summary>
+public abstract record Op
+{
+    public virtual Seq<int> Sets => Seq<int>();
+    public virtual Seq<int> Incs => Seq<int>();
+    public virtual Seq<int> Reads => Seq<int>();
+    public virtual Seq<int> Updates => Seq<int>();
+    public Seq<int> Writes => Sets.Concat(Incs).Concat(Updates).ToSeq();
+}
+
+/// <summary>step += 1; time = step * dt.</summary>
+public sealed record TimeUpdate(int Step, int Time) : Op
+{
+    public override Seq<int> Sets => Seq(Step, Time);
+}
+
+/// <summary>Sets Dst from model input <see cref="Input"/> (constant over time).</summary>
+public sealed record InputFeed(int Dst, int Input) : Op
+{
+    public override Seq<int> Sets => Seq1(Dst);
+}
+
+/// <summary>dst[...] = value.</summary>
+public sealed record Reset(int Dst, float Value = 0f) : Op
+{
+    public override Seq<int> Sets => Seq1(Dst);
+}
+
+/// <summary>
+/// dst[DstIndex[k]] (+)= src[SrcIndex[k]]: with no indices a whole copy; a negative source index
+/// contributes 0. A constant source is broadcast over the batch.
+/// </summary>
+public sealed record Copy(int Src, int Dst, Option<Arr<int>> SrcIndex, Option<Arr<int>> DstIndex, bool Inc) : Op
+{
+    public override Seq<int> Sets => Inc ? Seq<int>() : Seq1(Dst);
+    public override Seq<int> Incs => Inc ? Seq1(Dst) : Seq<int>();
+    public override Seq<int> Reads => Seq1(Src);
+}
+
+/// <summary>Y += A * X elementwise, A constant of length 1 or |X|.</summary>
+public sealed record ElementwiseInc(int A, int X, int Y) : Op
+{
+    public override Seq<int> Incs => Seq1(Y);
+    public override Seq<int> Reads => Seq(A, X);
+}
+
+/// <summary>Y[r,:] += X[r,:]·W for each of Rows rows; W is a constant [In, Out] (Keras layout).</summary>
+public sealed record DotInc(int W, int X, int Y, int Rows, int In, int Out) : Op
+{
+    public override Seq<int> Incs => Seq1(Y);
+    public override Seq<int> Reads => Seq(W, X);
+}
+
+/// <summary>Y += conv(X, W).</summary>
+public sealed record ConvInc(int W, int X, int Y, ConvSpec Spec) : Op
+{
+    public override Seq<int> Incs => Seq1(Y);
+    public override Seq<int> Reads => Seq(W, X);
+}
+
+/// <summary>Y += pool(X): the average over real cells, or the max.</summary>
+public sealed record PoolInc(int X, int Y, PoolSpec Spec) : Op
+{
+    public override Seq<int> Incs => Seq1(Y);
+    public override Seq<int> Reads => Seq1(X);
+}
+
+/// <summary>Runs one neuron step: reads J, sets the output and the state (voltage, refractory time).</summary>
+public sealed record SimNeurons(NeuronType Neuron, int J, int Output, Seq<int> State) : Op
+{
+    public override Seq<int> Sets => Seq1(Output).Concat(State).ToSeq();
+    public override Seq<int> Reads => Seq1(J);
+}
+
+/// <summary>Lowpass synapse (ZOH) in update mode: Out = A*Out + B*In, after every read of Out this step.</summary>
+public sealed record LowpassOp(int In, int Out, float A, float B) : Op
+{
+    public override Seq<int> Reads => Seq1(In);
+    public override Seq<int> Updates => Seq1(Out);
+}
+
+/// <summary>Model output <see cref="Output"/> is read from <see cref="Signal"/> after every step.</summary>
+public sealed record ProbeDecl(string Name, int Signal, bool Softmax, Arr<int> Shape, int Output);
+
+/// <summary>The lowered program: signals, scheduled operators, probes.</summary>
+public sealed record OpProgram(Seq<Signal> Signals, Seq<Op> Ops, Seq<ProbeDecl> Probes, float Dt, int InputCount, Seq<Arr<int>> InputShapes)
+{
+    public Signal Signal(int id) => Signals[id];
+}

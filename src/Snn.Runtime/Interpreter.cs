@@ -1,0 +1,100 @@
+using System.Numerics.Tensors;
+using LanguageExt;
+using Snn.Compiler;
+using Snn.Compiler.Lower;
+using Tensor = Snn.Compiler.Tensor;
+
+namespace Snn.Runtime;
+
+/// <summary>How a probe's time series becomes the output.</summary>
+public enum Readout
+{
+    /// <summary>The probe value at the final step, as Nengo's simulator reports it.</summary>
+    Last,
+    /// <summary>The mean of the probe over all steps.</summary>
+    Mean,
+}
+
+/// <summary>Simulation settings: steps, readout, samples per batch and worker threads (0 = all cores).</summary>
+public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, int BatchSize = 100, int Threads = 0)
+{
+    public static readonly SimOptions Default = new();
+}
+
+/// <summary>
+/// Runs a lowered program over a data set, step by step. Samples are split into batches; each worker
+/// thread owns one <see cref="Plan"/> (planned once) and runs whole batches, so results do not depend on
+/// the thread count. Inputs are held constant over the steps (constant-current encoding).
+/// </summary>
+public static class Interpreter
+{
+    /// <summary>Runs <see cref="SimOptions.Steps"/> steps; returns one tensor per probe, (N, ...shape).</summary>
+    public static Seq<Tensor> Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null) =>
+        Run(program, inputs, options, new[] { options.Steps }, progress)[0];
+
+    /// <summary>
+    /// Runs max(checkpoints) steps once and reads the outputs out at every checkpoint (step counts),
+    /// without re-simulating. Result[k] holds the outputs after checkpoints[k] steps.
+    /// </summary>
+    public static Seq<Tensor>[] Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress = null)
+    {
+        if (inputs.Count != program.InputCount)
+            throw new ArgumentException($"the program has {program.InputCount} inputs, got {inputs.Count}");
+        if (checkpoints.Length == 0 || checkpoints.Any(c => c < 1)) throw new ArgumentException("checkpoints must be positive step counts");
+        var n = inputs.Head.Shape[0];
+        var steps = checkpoints.Max();
+        var batch = Math.Max(1, Math.Min(options.BatchSize, n));
+        var chunks = (n + batch - 1) / batch;
+        var probes = program.Probes;
+        var sizes = probes.Map(p => Shapes.Product(p.Shape)).ToArray();
+        var results = checkpoints.Select(_ => sizes.Select(s => new float[(long)n * s]).ToArray()).ToArray();
+        var inputSizes = inputs.Map(t => t.Length / Math.Max(1, n)).ToArray();
+        var done = 0;
+        var threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            () => Plan.Create(program, batch),
+            (chunk, _, plan) =>
+            {
+                var start = chunk * batch;
+                var count = Math.Min(batch, n - start);
+                plan.Reset();
+                for (var i = 0; i < inputs.Count; i++)
+                {
+                    var buffer = new float[batch * inputSizes[i]];
+                    inputs[i].Span.Slice(start * inputSizes[i], count * inputSizes[i]).CopyTo(buffer);
+                    plan.SetInput(i, buffer);
+                }
+                var sums = sizes.Select(s => new float[batch * s]).ToArray();
+                var next = 0;
+                var order = checkpoints.Select((c, k) => (c, k)).OrderBy(x => x.c).ToArray();
+                for (var t = 1; t <= steps; t++)
+                {
+                    plan.Step();
+                    for (var p = 0; p < probes.Count; p++)
+                        if (options.Readout == Readout.Mean) TensorPrimitives.Add(plan.Probe(p), sums[p], sums[p]);
+                    while (next < order.Length && order[next].c == t)
+                    {
+                        var k = order[next++].k;
+                        for (var p = 0; p < probes.Count; p++)
+                        {
+                            var dst = results[k][p].AsSpan(start * sizes[p], count * sizes[p]);
+                            if (options.Readout == Readout.Mean)
+                                TensorPrimitives.Multiply(sums[p].AsSpan(0, count * sizes[p]), 1f / t, dst);
+                            else
+                                plan.Probe(p).Slice(0, count * sizes[p]).CopyTo(dst);
+                            if (probes[p].Softmax)
+                                for (var r = 0; r < count * sizes[p] / probes[p].Shape[^1]; r++)
+                                    Activations.Softmax(dst.Slice(r * probes[p].Shape[^1], probes[p].Shape[^1]));
+                        }
+                    }
+                }
+                progress?.Invoke(Interlocked.Add(ref done, count), n);
+                return plan;
+            },
+            _ => { });
+
+        return results.Select(r => Enumerable.Range(0, probes.Count)
+            .Select(p => Tensor.Own(new[] { n }.Concat(probes[p].Shape).ToArray(), r[p])).ToSeq()).ToArray();
+    }
+}

@@ -1,0 +1,220 @@
+using System.Numerics.Tensors;
+using LanguageExt;
+using Snn.Compiler;
+using Snn.Compiler.Lower;
+using Snn.Runtime.Kernels;
+
+namespace Snn.Runtime;
+
+/// <summary>
+/// A lowered program made executable for one batch size: every signal gets a fixed slice of one
+/// float arena (batched signals hold batch × size values), and every operator becomes a step closure
+/// over pre-resolved offsets. All allocation happens here; <see cref="Step"/> allocates nothing.
+/// </summary>
+public sealed class Plan
+{
+    readonly float[] arena;
+    readonly float[] initial;
+    readonly int[] offset;
+    readonly int[] length;
+    readonly Action[] steps;
+    readonly float[][] inputs;
+    readonly OpProgram program;
+
+    public int Batch { get; }
+    public OpProgram Program => program;
+
+    /// <summary>Bytes held by the arena and scratch buffers.</summary>
+    public long ArenaBytes { get; }
+
+    Plan(OpProgram program, int batch)
+    {
+        this.program = program;
+        Batch = batch;
+        var signals = program.Signals;
+        offset = new int[signals.Count];
+        length = new int[signals.Count];
+        long total = 0;
+        for (var i = 0; i < signals.Count; i++)
+        {
+            var s = signals[i];
+            offset[i] = (int)total;
+            length[i] = s.Kind == SignalKind.Batched ? checked(s.Size * batch) : s.Size;
+            total += length[i];
+        }
+        arena = new float[checked((int)total)];
+        foreach (var s in signals)
+            if (s.Initial.TryGet(out var init))
+                for (var r = 0; r < length[s.Id] / s.Size; r++)
+                    init.Span.CopyTo(arena.AsSpan(offset[s.Id] + r * s.Size, s.Size));
+        initial = (float[])arena.Clone();
+        inputs = program.InputShapes.Map(sh => new float[Shapes.Product(sh) * batch]).ToArray();
+
+        var workspace = 0;
+        foreach (var op in program.Ops)
+            workspace = Math.Max(workspace, op switch
+            {
+                ConvInc c => Geometry(c.Spec).WorkspaceSize(batch),
+                PoolInc p when p.Spec.Kind == PoolKind.Max => Shapes.Product(p.Spec.OutputShape) * batch,
+                _ => 0,
+            });
+        var scratch = new float[workspace];
+        steps = program.Ops.Map(op => Compile(op, scratch)).ToArray();
+        ArenaBytes = (arena.LongLength * 2 + workspace + inputs.Sum(i => (long)i.Length)) * sizeof(float);
+    }
+
+    public static Plan Create(OpProgram program, int batch)
+    {
+        if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch));
+        return new Plan(program, batch);
+    }
+
+    Span<float> S(int signal) => arena.AsSpan(offset[signal], length[signal]);
+
+    /// <summary>Restores every signal to its initial value (step 0).</summary>
+    public void Reset() => initial.CopyTo(arena, 0);
+
+    /// <summary>Sets model input <paramref name="index"/> for the batch: [batch, size], held constant over steps.</summary>
+    public void SetInput(int index, ReadOnlySpan<float> values) => values.CopyTo(inputs[index]);
+
+    public void Step()
+    {
+        foreach (var step in steps) step();
+    }
+
+    /// <summary>The current value of probe <paramref name="index"/>: [batch, size].</summary>
+    public ReadOnlySpan<float> Probe(int index) => S(program.Probes[index].Signal);
+
+    /// <summary>Current value of any signal (for tests and tools).</summary>
+    public ReadOnlySpan<float> SignalValue(int signal) => S(signal);
+
+    static ConvGeometry Geometry(ConvSpec s) => ConvGeometry.Create(
+        s.InSpatial.ToArray(), s.InChannels, s.Kernel.ToArray(), s.Strides.ToArray(), s.Dilation.ToArray(),
+        s.PadBefore.ToArray(), s.OutSpatial.ToArray(), s.Filters, s.Groups, s.ChannelsLast);
+
+    static PoolGeometry Geometry(PoolSpec s) => PoolGeometry.Create(
+        s.InSpatial.ToArray(), s.Channels, s.Pool.ToArray(), s.Strides.ToArray(), s.PadBefore.ToArray(), s.OutSpatial.ToArray(), s.ChannelsLast);
+
+    Action Compile(Op op, float[] scratch)
+    {
+        var a = arena;
+        var batch = Batch;
+        switch (op)
+        {
+            case TimeUpdate t:
+            {
+                var (step, time) = (offset[t.Step], offset[t.Time]);
+                var dt = program.Dt;
+                return () => { a[step] += 1f; a[time] = a[step] * dt; };
+            }
+            case InputFeed f:
+            {
+                var src = inputs[f.Input];
+                var (o, n) = (offset[f.Dst], length[f.Dst]);
+                return () => src.AsSpan().CopyTo(a.AsSpan(o, n));
+            }
+            case Reset r:
+            {
+                var (o, n, v) = (offset[r.Dst], length[r.Dst], r.Value);
+                return () => a.AsSpan(o, n).Fill(v);
+            }
+            case Copy c:
+                return CompileCopy(c);
+            case ElementwiseInc e:
+            {
+                var (ao, an, xo, xn, yo, yn) = (offset[e.A], length[e.A], offset[e.X], length[e.X], offset[e.Y], length[e.Y]);
+                return () => Elementwise.MultiplyAccumulate(a.AsSpan(ao, an), a.AsSpan(xo, xn), a.AsSpan(yo, yn));
+            }
+            case DotInc d:
+            {
+                var (wo, wn, xo, xn, yo, yn) = (offset[d.W], length[d.W], offset[d.X], length[d.X], offset[d.Y], length[d.Y]);
+                var rows = batch * d.Rows;
+                var (inSize, outSize) = (d.In, d.Out);
+                var events = program.Signal(d.X).Name.EndsWith(".out", StringComparison.Ordinal) && IsSpiking(d.X);
+                return () => Dense.Accumulate(a.AsSpan(xo, xn), rows, inSize, a.AsSpan(wo, wn), outSize, a.AsSpan(yo, yn), events);
+            }
+            case ConvInc c:
+            {
+                var g = Geometry(c.Spec);
+                var (wo, wn, xo, xn, yo, yn) = (offset[c.W], length[c.W], offset[c.X], length[c.X], offset[c.Y], length[c.Y]);
+                var ws = scratch;
+                var wsn = g.WorkspaceSize(batch);
+                return () => Conv.Accumulate(g, a.AsSpan(wo, wn), a.AsSpan(xo, xn), batch, ws.AsSpan(0, wsn), a.AsSpan(yo, yn));
+            }
+            case PoolInc p:
+            {
+                var g = Geometry(p.Spec);
+                var (xo, xn, yo, yn) = (offset[p.X], length[p.X], offset[p.Y], length[p.Y]);
+                if (p.Spec.Kind == PoolKind.Average)
+                    return () => Pool.AverageAccumulate(g, a.AsSpan(xo, xn), batch, a.AsSpan(yo, yn));
+                var ws = scratch;
+                return () =>
+                {
+                    var tmp = ws.AsSpan(0, yn);
+                    Pool.Max(g, a.AsSpan(xo, xn), batch, tmp);
+                    TensorPrimitives.Add(tmp, a.AsSpan(yo, yn), a.AsSpan(yo, yn));
+                };
+            }
+            case SimNeurons sn:
+                return CompileNeurons(sn);
+            case LowpassOp l:
+            {
+                var (io, n, oo) = (offset[l.In], length[l.In], offset[l.Out]);
+                var (ca, cb) = (l.A, l.B);
+                return () => Synapses.Lowpass(a.AsSpan(io, n), ca, cb, a.AsSpan(oo, n));
+            }
+            default:
+                throw new NotSupportedException($"operator {op.GetType().Name} has no kernel");
+        }
+    }
+
+    bool IsSpiking(int signal) =>
+        program.Ops.Exists(o => o is SimNeurons { Neuron.Spiking: true } sn && sn.Output == signal);
+
+    Action CompileCopy(Copy c)
+    {
+        var a = arena;
+        var batch = Batch;
+        var src = program.Signal(c.Src);
+        var (so, sn, dO, dn) = (offset[c.Src], length[c.Src], offset[c.Dst], length[c.Dst]);
+        var inc = c.Inc;
+        if (c.SrcIndex.TryGet(out var gatherIndex) && c.DstIndex.IsNone && src.Kind == SignalKind.Batched)
+        {
+            var index = gatherIndex.ToArray();
+            var inSize = src.Size;
+            return () => Elementwise.Gather(a.AsSpan(so, sn), batch, inSize, index, a.AsSpan(dO, dn), inc);
+        }
+        if (c.DstIndex.TryGet(out var scatterIndex) && c.SrcIndex.IsNone && inc && src.Kind == SignalKind.Batched)
+        {
+            var index = scatterIndex.ToArray();
+            var outSize = program.Signal(c.Dst).Size;
+            return () => Elementwise.ScatterAdd(a.AsSpan(so, sn), batch, index, outSize, a.AsSpan(dO, dn));
+        }
+        if (c.SrcIndex.IsSome || c.DstIndex.IsSome)
+            throw new NotSupportedException("indexed copies must gather from or scatter-add into a batched signal");
+        if (src.Kind == SignalKind.Constant)
+            return () => Elementwise.Broadcast(a.AsSpan(so, sn), batch, a.AsSpan(dO, dn), inc);
+        return inc
+            ? () => TensorPrimitives.Add(a.AsSpan(so, sn), a.AsSpan(dO, dn), a.AsSpan(dO, dn))
+            : () => a.AsSpan(so, sn).CopyTo(a.AsSpan(dO, dn));
+    }
+
+    Action CompileNeurons(SimNeurons sn)
+    {
+        var a = arena;
+        var (jo, n, oo) = (offset[sn.J], length[sn.J], offset[sn.Output]);
+        var dt = program.Dt;
+        var vo = sn.State.Count > 0 ? offset[sn.State[0]] : 0;
+        var ro = sn.State.Count > 1 ? offset[sn.State[1]] : 0;
+        return sn.Neuron switch
+        {
+            RectifiedLinear r => () => Neurons.RectifiedLinear(a.AsSpan(jo, n), r.Amplitude, a.AsSpan(oo, n)),
+            SpikingRectifiedLinear s => () => Neurons.SpikingRectifiedLinear(a.AsSpan(jo, n), dt, s.Amplitude, a.AsSpan(vo, n), a.AsSpan(oo, n)),
+            LifRate l => () => Neurons.LifRate(a.AsSpan(jo, n), l.TauRc, l.TauRef, l.Amplitude, a.AsSpan(oo, n)),
+            Lif l => () => Neurons.Lif(a.AsSpan(jo, n), dt, l.TauRc, l.TauRef, l.MinVoltage, l.Amplitude, a.AsSpan(vo, n), a.AsSpan(ro, n), a.AsSpan(oo, n)),
+            Compiler.Sigmoid s => () => Neurons.Sigmoid(a.AsSpan(jo, n), s.TauRef, a.AsSpan(oo, n)),
+            Compiler.Tanh t => () => Neurons.Tanh(a.AsSpan(jo, n), t.TauRef, a.AsSpan(oo, n)),
+            _ => throw new NotSupportedException($"neuron type {sn.Neuron.Name} has no kernel"),
+        };
+    }
+}
