@@ -24,6 +24,7 @@ public static class Commands
         from modelPath in Model(a)
         from outDir in a.One("--output").ToEither(Errors.Usage("predict needs --output DIR"))
         from mode in ModeOf(a, allowAll: false)
+        from _0 in ValidateSim(a, mode.Head)
         from model in Load(modelPath)
         from inputs in Inputs(a, model, "--input", requireAll: true)
         from outputs in Simulate(a, model, inputs, mode.Head, stderr)
@@ -34,6 +35,7 @@ public static class Commands
         from a in Args.Parse(argv, Set(SimValues, new[] { "--data", "--labels" }, Args.ConverterValueOptions), Set(Args.ConverterFlags, new[] { "--json" }))
         from modelPath in Model(a)
         from modes in ModeOf(a, allowAll: true)
+        from _0 in ValidateSim(a, Mode.Spiking)
         from model in Load(modelPath)
         from inputs in Inputs(a, model, "--data", requireAll: true)
         from labels in Labels(a, inputs.Head.Shape[0])
@@ -46,19 +48,20 @@ public static class Commands
         from modelPath in Model(a)
         from atol in a.Float("--atol")
         from rtol in a.Float("--rtol")
+        from options in a.CompileOptions()
         from model in Load(modelPath)
         from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", requireAll: true) : Right<Error, Seq<Tensor>>(Ones(model))
-        from options in a.CompileOptions()
         from keras in KerasEval.Run(model, inputs)
         from compiled in Compile.Run(options, model)
+        from _ in Warn(stderr, compiled.Network.Warnings)
         let rate = Interpreter.Run(compiled.Program, inputs, new SimOptions(Steps: 1))
         select VerifyReport(stdout, keras, rate, atol.IfNone(1e-6f), rtol.IfNone(1e-5f));
 
     public static Either<Error, int> Inspect(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Set(Args.ConverterValueOptions), Set(Args.ConverterFlags, new[] { "--json" }))
         from modelPath in Model(a)
-        from model in Load(modelPath)
         from options in a.CompileOptions()
+        from model in Load(modelPath)
         from compiled in Compile.Run(options, model)
         select InspectReport(a.Flag("--json"), stdout, compiled);
 
@@ -103,6 +106,16 @@ public static class Commands
             "mean" => Readout.Mean,
             var r => Errors.Usage($"--readout must be last or mean, got '{r}'"),
         };
+
+    /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
+    static Either<Error, Unit> ValidateSim(Args a, Mode mode) =>
+        from _1 in a.CompileOptions()
+        from _2 in Steps(a, mode)
+        from _3 in ReadoutOf(a, mode)
+        from _4 in a.Int("--batch", min: 1)
+        from _5 in a.Int("--threads", min: 1)
+        from _6 in a.Float("--input-scale")
+        select unit;
 
     /// <summary>Inputs of ones, batch 2 (NengoDL's verify default).</summary>
     static Seq<Tensor> Ones(KerasModel m) =>

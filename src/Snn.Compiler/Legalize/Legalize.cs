@@ -45,7 +45,10 @@ public static class Legalize
             var ins = node.Inputs.Map(v => alias.TryGetValue(v, out var id) ? id : null).ToArr();
             if (ins.Exists(i => i is null))
             {
-                // An input failed to legalize; its error is already recorded.
+                // An input failed to legalize (its error is recorded). Shapes are unknown from here on,
+                // but a layer type we cannot convert at all is still worth reporting now.
+                if (!IsKnownClass(node.ClassName))
+                    errors.Add(Errors.UnsupportedLayer(node.Id, node.ClassName, UnknownReason(node.ClassName)));
                 continue;
             }
             var inputIds = ins.Map(i => i!).ToSeq();
@@ -263,14 +266,28 @@ public static class Legalize
         if (Identities.Contains(n.ClassName))
             return new Lowered(Seq<LegalOp>(), In(), Conversion.Removed, "identity at inference");
 
-        throw Unsupported(n, n.ClassName switch
-        {
-            "Lambda" => "Lambda layers hold Python code, which is never executed; rebuild the model without it or register a converter",
-            "TFSMLayer" => "TFSMLayer wraps a TensorFlow SavedModel, which cannot be converted; save the original Keras model instead",
-            _ when n.ClassName.Contains('>') => $"custom class '{n.ClassName}' has no registered converter",
-            _ => $"Layer type {n.ClassName} does not have a registered converter",
-        });
+        throw Unsupported(n, UnknownReason(n.ClassName));
     }
+
+    static readonly System.Collections.Generic.HashSet<string> KnownClasses = new()
+    {
+        "InputLayer", "Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+        "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
+        "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+        "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D",
+        "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D",
+        "Flatten", "Reshape", "Permute", "Activation", "ReLU", "LeakyReLU", "Add", "Average", "Subtract", "Concatenate", "BatchNormalization",
+    };
+
+    static bool IsKnownClass(string className) => KnownClasses.Contains(className) || Identities.Contains(className);
+
+    static string UnknownReason(string className) => className switch
+    {
+        "Lambda" => "Lambda layers hold Python code, which is never executed; rebuild the model without it or register a converter",
+        "TFSMLayer" => "TFSMLayer wraps a TensorFlow SavedModel, which cannot be converted; save the original Keras model instead",
+        _ when className.Contains('>') => $"custom class '{className}' has no registered converter",
+        _ => $"Layer type {className} does not have a registered converter",
+    };
 
     static Tensor Weight(KerasNode n, string name) =>
         n.Weight(name).IfNone(() => throw new LegalizeFailure(Errors.UnsupportedLayer(n.Id, n.ClassName, $"missing weight '{name}'")));

@@ -1,0 +1,136 @@
+using System.Numerics.Tensors;
+
+namespace Snn.Runtime.Kernels;
+
+/// <summary>Elementwise, gather/scatter and broadcast kernels over batched [batch, n] data.</summary>
+public static class Elementwise
+{
+    /// <summary>
+    /// <c>y[b*n + i] += a[i % a.Length] * x[b*n + i]</c> where a has length 1 or n and x, y have
+    /// length batch*n. Product and sum are separate float operations (numpy's <c>Y += A * X</c>).
+    /// </summary>
+    public static void MultiplyAccumulate(ReadOnlySpan<float> a, ReadOnlySpan<float> x, Span<float> y)
+    {
+        KernelMath.CheckLength(y.Length, x.Length, nameof(y));
+        if (a.Length == 0)
+        {
+            throw new ArgumentException("a must have length 1 or n.", nameof(a));
+        }
+
+        if (a.Length == 1)
+        {
+            TensorPrimitives.MultiplyAdd(x, a[0], y, y);
+            return;
+        }
+
+        int n = a.Length;
+        if (x.Length % n != 0)
+        {
+            throw new ArgumentException($"Length {x.Length} is not a multiple of a.Length {n}.", nameof(x));
+        }
+
+        for (int off = 0; off < x.Length; off += n)
+        {
+            Span<float> yb = y.Slice(off, n);
+            TensorPrimitives.MultiplyAdd(x.Slice(off, n), a, yb, yb);
+        }
+    }
+
+    /// <summary>
+    /// <c>y[b, k] = x[b, index[k]]</c> (or <c>+=</c> when <paramref name="accumulate"/>). x is
+    /// [batch, inSize], y is [batch, index.Length]. A negative index sets 0 (set) or adds nothing
+    /// (accumulate); an index &gt;= inSize throws before anything is written.
+    /// </summary>
+    public static void Gather(ReadOnlySpan<float> x, int batch, int inSize, ReadOnlySpan<int> index, Span<float> y, bool accumulate)
+    {
+        KernelMath.CheckNonNegative(batch, nameof(batch));
+        KernelMath.CheckNonNegative(inSize, nameof(inSize));
+        KernelMath.CheckLength(x.Length, (long)batch * inSize, nameof(x));
+        KernelMath.CheckLength(y.Length, (long)batch * index.Length, nameof(y));
+        CheckIndex(index, inSize);
+        int k = index.Length;
+        for (int b = 0; b < batch; b++)
+        {
+            ReadOnlySpan<float> xb = x.Slice(b * inSize, inSize);
+            Span<float> yb = y.Slice(b * k, k);
+            if (accumulate)
+            {
+                for (int i = 0; i < k; i++)
+                {
+                    int s = index[i];
+                    if (s >= 0)
+                    {
+                        yb[i] += xb[s];
+                    }
+                }
+            }
+            else
+            {
+                for (int i = 0; i < k; i++)
+                {
+                    int s = index[i];
+                    yb[i] = s >= 0 ? xb[s] : 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>y[b, index[k]] += x[b, k]</c> (scatter-add; duplicate indices add, in ascending k). x is
+    /// [batch, index.Length], y is [batch, outSize]. Negative indices are skipped; an index
+    /// &gt;= outSize throws before anything is written.
+    /// </summary>
+    public static void ScatterAdd(ReadOnlySpan<float> x, int batch, ReadOnlySpan<int> index, int outSize, Span<float> y)
+    {
+        KernelMath.CheckNonNegative(batch, nameof(batch));
+        KernelMath.CheckNonNegative(outSize, nameof(outSize));
+        KernelMath.CheckLength(x.Length, (long)batch * index.Length, nameof(x));
+        KernelMath.CheckLength(y.Length, (long)batch * outSize, nameof(y));
+        CheckIndex(index, outSize);
+        int k = index.Length;
+        for (int b = 0; b < batch; b++)
+        {
+            ReadOnlySpan<float> xb = x.Slice(b * k, k);
+            Span<float> yb = y.Slice(b * outSize, outSize);
+            for (int i = 0; i < k; i++)
+            {
+                int d = index[i];
+                if (d >= 0)
+                {
+                    yb[d] += xb[i];
+                }
+            }
+        }
+    }
+
+    /// <summary><c>y[b*n + i] = c[i]</c> (or <c>+=</c>) for every sample b; y has length batch*n.</summary>
+    public static void Broadcast(ReadOnlySpan<float> c, int batch, Span<float> y, bool accumulate)
+    {
+        KernelMath.CheckNonNegative(batch, nameof(batch));
+        KernelMath.CheckLength(y.Length, (long)batch * c.Length, nameof(y));
+        int n = c.Length;
+        for (int b = 0; b < batch; b++)
+        {
+            Span<float> yb = y.Slice(b * n, n);
+            if (accumulate)
+            {
+                TensorPrimitives.Add(yb, c, yb);
+            }
+            else
+            {
+                c.CopyTo(yb);
+            }
+        }
+    }
+
+    private static void CheckIndex(ReadOnlySpan<int> index, int size)
+    {
+        foreach (int i in index)
+        {
+            if (i >= size)
+            {
+                throw new ArgumentException($"Index {i} is out of range for size {size}.", nameof(index));
+            }
+        }
+    }
+}

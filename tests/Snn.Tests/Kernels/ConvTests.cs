@@ -1,0 +1,228 @@
+using Snn.Runtime.Kernels;
+using Xunit;
+
+namespace Snn.Tests.Kernels;
+
+public class ConvTests
+{
+    public sealed record Case(
+        string Name, int[] In, int Cin, int[] K, int[] S, int[] D, int[] P, int[] Out, int Cout, int Groups, bool ChannelsLast, int Batch)
+    {
+        public override string ToString() => Name;
+    }
+
+    /// <summary>TF output size: 'valid' -> ceil((in - (k-1)d) / s), 'same' -> ceil(in / s) with TF padding.</summary>
+    private static (int[] Out, int[] Pad) Sizes(int[] inS, int[] k, int[] s, int[] d, bool same)
+    {
+        var o = new int[inS.Length];
+        var p = new int[inS.Length];
+        for (int i = 0; i < inS.Length; i++)
+        {
+            int ek = ((k[i] - 1) * d[i]) + 1;
+            if (same)
+            {
+                o[i] = (inS[i] + s[i] - 1) / s[i];
+                p[i] = Math.Max(((o[i] - 1) * s[i]) + ek - inS[i], 0) / 2;
+            }
+            else
+            {
+                o[i] = ((inS[i] - ek) / s[i]) + 1;
+            }
+        }
+
+        return (o, p);
+    }
+
+    private static Case Make(string name, int[] inS, int cin, int[] k, int s, int d, bool same, int cout, int groups = 1, bool last = true, int batch = 2)
+    {
+        var st = Enumerable.Repeat(s, inS.Length).ToArray();
+        var di = Enumerable.Repeat(d, inS.Length).ToArray();
+        var (outS, pad) = Sizes(inS, k, st, di, same);
+        return new Case(name + (same ? " same" : " valid"), inS, cin, k, st, di, pad, outS, cout, groups, last, batch);
+    }
+
+    public static TheoryData<Case> Cases() =>
+    [
+        Make("1d", [13], 3, [3], 1, 1, false, 5),
+        Make("1d s2", [17], 4, [5], 2, 1, true, 17),
+        Make("1d d2 cf", [20], 6, [3], 1, 2, true, 9, last: false),
+        Make("2d", [7, 9], 3, [3, 3], 1, 1, false, 8),
+        Make("2d", [7, 9], 3, [3, 3], 1, 1, true, 33),
+        Make("2d s2", [8, 11], 5, [3, 2], 2, 1, true, 16, batch: 3),
+        Make("2d s2 valid", [9, 9], 2, [3, 3], 2, 1, false, 4),
+        Make("2d d2", [10, 12], 4, [3, 3], 1, 2, true, 20),
+        Make("2d d2 valid", [10, 12], 4, [3, 3], 1, 2, false, 7),
+        Make("2d g2", [6, 7], 8, [3, 3], 1, 1, true, 34, groups: 2),
+        Make("2d g2 cf", [6, 7], 6, [3, 3], 2, 1, true, 10, groups: 2, last: false),
+        Make("2d depthwise", [7, 8], 19, [3, 3], 1, 1, true, 19, groups: 19),
+        Make("2d depthwise odd pixels", [5, 7], 24, [3, 3], 1, 1, false, 24, groups: 24, batch: 3),
+        Make("2d depthwise x2", [7, 8], 5, [3, 3], 1, 1, true, 10, groups: 5),
+        Make("2d depthwise s2 cf", [9, 8], 40, [3, 3], 2, 1, true, 40, groups: 40, last: false),
+        Make("2d cf", [6, 5], 3, [2, 3], 1, 1, true, 18, last: false, batch: 3),
+        Make("2d 1x1", [5, 5], 16, [1, 1], 1, 1, false, 48),
+        Make("2d cin1", [12, 12], 1, [5, 5], 1, 1, true, 16, batch: 3),
+        Make("2d k>in same", [2, 3], 2, [5, 5], 1, 1, true, 3),
+        Make("2d big", [14, 14], 32, [3, 3], 1, 1, true, 64, batch: 2),
+        Make("3d", [4, 5, 6], 2, [2, 3, 3], 1, 1, false, 6),
+        Make("3d same s2", [5, 6, 4], 3, [3, 3, 3], 2, 1, true, 17),
+        Make("3d d2 g3 cf", [6, 6, 6], 6, [2, 2, 2], 1, 2, true, 9, groups: 3, last: false),
+    ];
+
+    private static int Idx(int[] sp, int c, int C, bool last, int[] pos)
+    {
+        int pix = 0;
+        for (int i = 0; i < sp.Length; i++)
+        {
+            pix = (pix * sp[i]) + pos[i];
+        }
+
+        int pixels = sp.Aggregate(1, (a, v) => a * v);
+        return last ? (pix * C) + c : (c * pixels) + pix;
+    }
+
+    private static IEnumerable<int[]> Positions(int[] sizes)
+    {
+        var p = new int[sizes.Length];
+        int total = sizes.Aggregate(1, (a, v) => a * v);
+        for (int n = 0; n < total; n++)
+        {
+            int r = n;
+            for (int i = sizes.Length - 1; i >= 0; i--)
+            {
+                p[i] = r % sizes[i];
+                r /= sizes[i];
+            }
+
+            yield return (int[])p.Clone();
+        }
+    }
+
+    private static (double[] E, double[] Scale) Reference(Case c, int[] outS, float[] x, float[] k, float[] y0)
+    {
+        int inSize = c.In.Aggregate(1, (a, v) => a * v) * c.Cin;
+        int outPix = outS.Aggregate(1, (a, v) => a * v);
+        int outSize = outPix * c.Cout;
+        int cg = c.Cin / c.Groups, ng = c.Cout / c.Groups;
+        var e = new double[c.Batch * outSize];
+        var s = new double[c.Batch * outSize];
+        var taps = Positions(c.K).ToArray();
+        for (int b = 0; b < c.Batch; b++)
+        {
+            foreach (var o in Positions(outS))
+            {
+                for (int oc = 0; oc < c.Cout; oc++)
+                {
+                    int yi = (b * outSize) + Idx(outS, oc, c.Cout, c.ChannelsLast, o);
+                    double acc = y0[yi], abs = Math.Abs(acc);
+                    int g = oc / ng;
+                    for (int t = 0; t < taps.Length; t++)
+                    {
+                        var ip = new int[o.Length];
+                        bool inside = true;
+                        for (int dd = 0; dd < o.Length; dd++)
+                        {
+                            ip[dd] = (o[dd] * c.S[dd]) - c.P[dd] + (taps[t][dd] * c.D[dd]);
+                            inside &= ip[dd] >= 0 && ip[dd] < c.In[dd];
+                        }
+
+                        if (!inside)
+                        {
+                            continue;
+                        }
+
+                        for (int ci = 0; ci < cg; ci++)
+                        {
+                            double xv = x[(b * inSize) + Idx(c.In, (g * cg) + ci, c.Cin, c.ChannelsLast, ip)];
+                            double term = xv * k[(((t * cg) + ci) * c.Cout) + oc];
+                            acc += term;
+                            abs += Math.Abs(term);
+                        }
+                    }
+
+                    e[yi] = acc;
+                    s[yi] = abs;
+                }
+            }
+        }
+
+        return (e, s);
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void MatchesReference(Case c)
+    {
+        int[] outS = c.Out;
+        var g = ConvGeometry.Create(c.In, c.Cin, c.K, c.S, c.D, c.P, outS, c.Cout, c.Groups, c.ChannelsLast);
+        Assert.Equal(c.In.Aggregate(1, (a, v) => a * v) * c.Cin, g.InputSize);
+        Assert.Equal(outS.Aggregate(1, (a, v) => a * v) * c.Cout, g.OutputSize);
+        var x = KernelAssert.Random(c.Batch * g.InputSize, 5);
+        var k = KernelAssert.Random(c.K.Aggregate(1, (a, v) => a * v) * (c.Cin / c.Groups) * c.Cout, 6);
+        var y = KernelAssert.Random(c.Batch * g.OutputSize, 7);
+        var (e, s) = Reference(c, outS, x, k, y);
+
+        // NaN-filled workspace: the kernel must not depend on its content.
+        var ws = new float[g.WorkspaceSize(c.Batch) + 3];
+        Array.Fill(ws, float.NaN);
+        Conv.Accumulate(g, k, x, c.Batch, ws, y);
+        KernelAssert.Close(e, y, s);
+    }
+
+    [Fact]
+    public void ChannelsFirstEqualsTransposedChannelsLast()
+    {
+        int[] inS = [6, 7];
+        var gl = ConvGeometry.Create(inS, 4, [3, 3], [1, 1], [1, 1], [1, 1], inS, 8, 1, true);
+        var gf = ConvGeometry.Create(inS, 4, [3, 3], [1, 1], [1, 1], [1, 1], inS, 8, 1, false);
+        var xl = KernelAssert.Random(gl.InputSize, 1);
+        var xf = new float[xl.Length];
+        for (int p = 0; p < 42; p++)
+        {
+            for (int ch = 0; ch < 4; ch++)
+            {
+                xf[(ch * 42) + p] = xl[(p * 4) + ch];
+            }
+        }
+
+        var k = KernelAssert.Random(9 * 4 * 8, 2);
+        var yl = new float[gl.OutputSize];
+        var yf = new float[gf.OutputSize];
+        Conv.Accumulate(gl, k, xl, 1, new float[gl.WorkspaceSize(1)], yl);
+        Conv.Accumulate(gf, k, xf, 1, new float[gf.WorkspaceSize(1)], yf);
+        for (int p = 0; p < 42; p++)
+        {
+            for (int ch = 0; ch < 8; ch++)
+            {
+                Assert.Equal(yl[(p * 8) + ch], yf[(ch * 42) + p]);
+            }
+        }
+    }
+
+    [Fact]
+    public void BatchZeroIsNoOp()
+    {
+        var g = ConvGeometry.Create([4], 2, [3], [1], [1], [0], [2], 3, 1, false);
+        Conv.Accumulate(g, new float[g.KernelSize], [], 0, [], []);
+        Assert.Equal(0, g.WorkspaceSize(0));
+        Assert.Equal(g.InputSize + g.OutputSize, g.WorkspaceSize(5));
+    }
+
+    [Fact]
+    public void BadArgumentsThrow()
+    {
+        Assert.Throws<ArgumentException>(() => ConvGeometry.Create([4, 4], 3, [3], [1, 1], [1, 1], [0, 0], [2, 2], 4, 1, true));
+        Assert.Throws<ArgumentException>(() => ConvGeometry.Create([4, 4], 3, [3, 3], [1, 1], [1, 1], [0, 0], [2, 2], 4, 2, true));
+        Assert.Throws<ArgumentException>(() => ConvGeometry.Create([4, 4], 4, [3, 3], [1, 1], [1, 1], [0, 0], [2, 2], 3, 2, true));
+        Assert.Throws<ArgumentException>(() => ConvGeometry.Create([4, 4], 3, [3, 3], [0, 1], [1, 1], [0, 0], [2, 2], 4, 1, true));
+        Assert.Throws<ArgumentException>(() => ConvGeometry.Create([4, 4, 4, 4], 3, [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0], [4, 4, 4, 4], 4, 1, true));
+        var g = ConvGeometry.Create([4, 4], 3, [3, 3], [1, 1], [1, 1], [0, 0], [2, 2], 4, 1, false);
+        var k = new float[g.KernelSize];
+        var x = new float[2 * g.InputSize];
+        var y = new float[2 * g.OutputSize];
+        var ws = new float[g.WorkspaceSize(2)];
+        Assert.Throws<ArgumentException>(() => Conv.Accumulate(g, k.AsSpan(1), x, 2, ws, y));
+        Assert.Throws<ArgumentException>(() => Conv.Accumulate(g, k, x.AsSpan(1), 2, ws, y));
+        Assert.Throws<ArgumentException>(() => Conv.Accumulate(g, k, x, 2, ws, y.AsSpan(1)));
+        Assert.Throws<ArgumentException>(() => Conv.Accumulate(g, k, x, 2, ws.AsSpan(1), y));
+    }
+}

@@ -1,0 +1,148 @@
+using Snn.Runtime.Kernels;
+using Xunit;
+
+namespace Snn.Tests.Kernels;
+
+public class ElementwiseTests
+{
+    public static IEnumerable<object[]> Lengths() => Enumerable.Range(0, 68).Select(n => new object[] { n });
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void MultiplyAccumulateVectorAndScalar(int n)
+    {
+        const int Batch = 3;
+        var a = KernelAssert.Random(Math.Max(n, 1), n);
+        var x = KernelAssert.Random(Batch * n, n + 1);
+        var y = KernelAssert.Random(Batch * n, n + 2);
+        var e = new double[Batch * n];
+        var e1 = new double[Batch * n];
+        for (int i = 0; i < Batch * n; i++)
+        {
+            e[i] = y[i] + ((double)a[i % n] * x[i]);
+            e1[i] = y[i] + ((double)a[0] * x[i]);
+        }
+
+        var y1 = (float[])y.Clone();
+        if (n > 0)
+        {
+            Elementwise.MultiplyAccumulate(a.AsSpan(0, n), x, y);
+            KernelAssert.Close(e, y);
+        }
+
+        Elementwise.MultiplyAccumulate(a.AsSpan(0, 1), x, y1);
+        KernelAssert.Close(e1, y1);
+    }
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void BroadcastSetAndAccumulate(int n)
+    {
+        const int Batch = 4;
+        var c = KernelAssert.Random(n, n);
+        var y = KernelAssert.Random(Batch * n, n + 5);
+        var e = new double[Batch * n];
+        for (int i = 0; i < Batch * n; i++)
+        {
+            e[i] = (double)y[i] + c[i % n];
+        }
+
+        Elementwise.Broadcast(c, Batch, y, accumulate: true);
+        KernelAssert.Close(e, y);
+        Elementwise.Broadcast(c, Batch, y, accumulate: false);
+        for (int i = 0; i < Batch * n; i++)
+        {
+            Assert.Equal(c[i % n], y[i]);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void GatherWithNegativeIndices(bool accumulate)
+    {
+        float[] x = [1, 2, 3, 4, 10, 20, 30, 40];
+        int[] index = [3, -1, 0, 3, 2];
+        float[] y = [1, 1, 1, 1, 1, 2, 2, 2, 2, 2];
+        Elementwise.Gather(x, 2, 4, index, y, accumulate);
+        float[] expected = accumulate ? [5, 1, 2, 5, 4, 42, 2, 12, 42, 32] : [4, 0, 1, 4, 3, 40, 0, 10, 40, 30];
+        Assert.Equal(expected, y);
+    }
+
+    [Fact]
+    public void ScatterAddWithDuplicates()
+    {
+        float[] x = [1, 2, 3, 10, 20, 30];
+        int[] index = [2, 0, 2];
+        float[] y = [1, 1, 1, 0, 0, 0];
+        Elementwise.ScatterAdd(x, 2, index, 3, y);
+        Assert.Equal([3f, 1f, 5f, 20f, 0f, 40f], y);
+    }
+
+    [Fact]
+    public void GatherThenScatterRoundTripsAPermutation()
+    {
+        const int N = 67, Batch = 3;
+        var perm = Enumerable.Range(0, N).OrderBy(i => (i * 37) % N).ToArray();
+        var x = KernelAssert.Random(Batch * N, 9);
+        var g = new float[Batch * N];
+        Elementwise.Gather(x, Batch, N, perm, g, accumulate: false);
+        var back = new float[Batch * N];
+        Elementwise.ScatterAdd(g, Batch, perm, N, back);
+        Assert.Equal(x, back);
+    }
+
+    [Fact]
+    public void BadArgumentsThrow()
+    {
+        Assert.Throws<ArgumentException>(() => Elementwise.MultiplyAccumulate(new float[2], new float[5], new float[5]));
+        Assert.Throws<ArgumentException>(() => Elementwise.MultiplyAccumulate(new float[2], new float[4], new float[5]));
+        Assert.Throws<ArgumentException>(() => Elementwise.MultiplyAccumulate([], new float[4], new float[4]));
+        Assert.Throws<ArgumentException>(() => Elementwise.Gather(new float[8], 2, 4, [0, 4], new float[4], false));
+        Assert.Throws<ArgumentException>(() => Elementwise.Gather(new float[8], 2, 4, [0, 1], new float[5], false));
+        Assert.Throws<ArgumentException>(() => Elementwise.Gather(new float[7], 2, 4, [0, 1], new float[4], false));
+        Assert.Throws<ArgumentException>(() => Elementwise.ScatterAdd(new float[4], 2, [0, 3], 3, new float[6]));
+        Assert.Throws<ArgumentException>(() => Elementwise.ScatterAdd(new float[4], 2, [0, 1], 3, new float[5]));
+        Assert.Throws<ArgumentException>(() => Elementwise.Broadcast(new float[3], 2, new float[5], true));
+        Assert.Throws<ArgumentException>(() => Synapses.Lowpass(new float[3], 0.5f, 0.5f, new float[4]));
+    }
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void LowpassMatchesFloatFormulaExactly(int n)
+    {
+        float a = MathF.Exp(-0.001f / 0.005f);
+        float b = 1f - a;
+        var u = KernelAssert.Random(n, n);
+        var s = KernelAssert.Random(n, n + 1);
+        var e = (float[])s.Clone();
+        for (int step = 0; step < 3; step++)
+        {
+            Synapses.Lowpass(u, a, b, s);
+            for (int i = 0; i < n; i++)
+            {
+                e[i] = (a * e[i]) + (b * u[i]);
+            }
+        }
+
+        Assert.Equal(e, s);
+    }
+
+    [Fact]
+    public void LowpassConvergesToInput()
+    {
+        float a = MathF.Exp(-0.001f / 0.01f), b = 1f - a;
+        var s = new float[5];
+        float[] u = [1, -2, 0.5f, 3, 0];
+        for (int i = 0; i < 200; i++)
+        {
+            Synapses.Lowpass(u, a, b, s);
+        }
+
+        // after 200 steps of tau=10 ms, the state is within exp(-20) of the input
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.InRange(s[i], u[i] - 1e-5f, u[i] + 1e-5f);
+        }
+    }
+}
