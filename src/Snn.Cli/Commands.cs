@@ -254,15 +254,27 @@ public static class Commands
         var inputs = Seq1(x);
         var keras = KerasEval.Run(model, inputs).Match(o => Metrics.Accuracy(o.Head, y), e => throw new InvalidOperationException(e.Message));
         var rate = Metrics.Accuracy(Interpreter.Run(compiled.Program, inputs, new SimOptions(Steps: 1)).Head, y);
-        var spiking = Compile.Run(CompileOptions.Default with { Convert = ConvertOptions.Default.Spiking() }, model)
-            .Match(c => c, e => throw new InvalidOperationException(e.Message));
         var checkpoints = new[] { 8, 16, 32, 64 };
-        var outs = Interpreter.Run(spiking.Program, inputs, new SimOptions(Steps: 64, Readout: Readout.Mean), checkpoints,
-            Progress.For(stderr, "spiking 64 steps"));
-        stdout.WriteLine(Table.Render(new[] { "mode", "steps", "accuracy" },
-            new[] { new[] { "keras (ANN)", "-", $"{keras:0.0000}" }, new[] { "rate", "1", $"{rate:0.0000}" } }
-                .Concat(checkpoints.Select((c, k) => new[] { "spiking", c.ToString(), $"{Metrics.Accuracy(outs[k].Head, y):0.0000}" }))));
-        stdout.WriteLine("spiking = ReLU swapped to SpikingRectifiedLinear, no synapse, output averaged over the steps.");
+        var settings = new (float Scale, float Synapse)[] { (1f, 0f), (100f, 0f), (1000f, 0f), (1000f, 0.005f) };
+        var spiking = settings.Select(setting =>
+        {
+            var convert = ConvertOptions.Default.Spiking() with
+            {
+                ScaleFiringRates = Some(setting.Scale),
+                Synapse = setting.Synapse > 0 ? Some(new Lowpass(setting.Synapse)) : None,
+            };
+            var program = Compile.Run(CompileOptions.Default with { Convert = convert }, model)
+                .Match(c => c.Program, e => throw new InvalidOperationException(e.Message));
+            var outs = Interpreter.Run(program, inputs, new SimOptions(Steps: 64, Readout: Readout.Mean), checkpoints,
+                Progress.For(stderr, $"spiking, scale {setting.Scale}, 64 steps"));
+            return outs.Select(o => Metrics.Accuracy(o.Head, y)).ToArray();
+        }).ToArray();
+        stdout.WriteLine($"ANN (Keras reference evaluator): {keras:0.0000}    rate-mode network: {rate:0.0000}");
+        stdout.WriteLine();
+        stdout.WriteLine("Spiking accuracy (ReLU -> SpikingRectifiedLinear, output averaged over the steps):");
+        stdout.WriteLine(Table.Render(new[] { "steps" }.Concat(settings.Select(st => $"scale {st.Scale:0}" + (st.Synapse > 0 ? $", synapse {st.Synapse}" : ""))).ToArray(),
+            checkpoints.Select((c, k) => new[] { c.ToString() }.Concat(spiking.Select(acc => $"{acc[k]:0.0000}")).ToArray())));
+        stdout.WriteLine("scale 1 (scale_firing_rates) is NengoDL's default; higher scales raise firing rates, a synapse smooths spike trains.");
         return 0;
     }
 }

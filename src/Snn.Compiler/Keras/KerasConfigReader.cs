@@ -7,10 +7,11 @@ namespace Snn.Compiler.Keras;
 
 /// <summary>
 /// Looks up the weights of one layer. <paramref name="path"/> is the chain of enclosing model
-/// names (outermost first, the top-level model excluded) and <paramref name="layer"/> the layer name.
+/// names (outermost first, the top-level model excluded), <paramref name="layer"/> the layer name and
+/// <paramref name="config"/> its configuration.
 /// Returns the weights keyed by Keras variable name ("kernel", "bias", "gamma", ...).
 /// </summary>
-public delegate Either<Error, Map<string, Tensor>> WeightSource(Seq<string> path, string layer, string className);
+public delegate Either<Error, Map<string, Tensor>> WeightSource(Seq<string> path, string layer, string className, LayerConfig config);
 
 /// <summary>
 /// Reads a Keras model configuration (<c>{"class_name", "config"}</c>) in any dialect we meet:
@@ -161,8 +162,8 @@ public static class KerasConfigReader
     {
         var layerId = prefix + name;
         var id = call == 0 ? layerId : $"{layerId}#{call}";
-        var weights = ctx.Weights(path, name, cls).Match(w => w, e => throw new ImportFailure(e));
         var cfg = new LayerConfig(cfgEl);
+        var weights = ctx.Weights(path, name, cls, cfg).Match(w => w, e => throw new ImportFailure(e));
         // Keras 3 custom classes carry registered_name; keep it visible to legalize.
         if (entry.ValueKind == JsonValueKind.Object && entry.TryGetProperty("registered_name", out var rn) && rn.ValueKind == JsonValueKind.String
             && rn.GetString() is { } reg && reg.Contains('>'))

@@ -18,7 +18,8 @@ public static class ModelFile
         return ext switch
         {
             ".json" => TfjsImporter.Import(path),
-            ".keras" or ".h5" or ".hdf5" => Errors.ModelFile(path, $"'{ext}' files are not supported yet; use a TF.js model.json"),
+            ".keras" => KerasArchive.Import(path),
+            ".h5" or ".hdf5" => LegacyH5.Import(path),
             _ => Errors.ModelFile(path, $"unknown model format '{ext}' (expected model.json, .keras or .h5)"),
         };
     }

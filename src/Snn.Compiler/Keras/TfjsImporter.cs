@@ -135,7 +135,7 @@ public static class TfjsImporter
     /// Resolves a layer's weights by name: "layer/var" or "…/layer/var" (nested models prefix the
     /// model name); the variable name is the last path segment.
     /// </summary>
-    static WeightSource Lookup(Dictionary<string, Tensor> all, string source) => (path, layer, _) =>
+    static WeightSource Lookup(Dictionary<string, Tensor> all, string source) => (path, layer, _, _) =>
     {
         var found = new Dictionary<string, Tensor>();
         foreach (var (name, tensor) in all)

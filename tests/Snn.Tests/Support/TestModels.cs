@@ -71,7 +71,7 @@ public static class TestModels
         using var doc = JsonDocument.Parse(model.ToJsonString());
         var weights = layers.ToDictionary(l => l.Name, l => toMap(l.Weights.Select(w => (w.Var, w.Value))));
         return KerasConfigReader.Read(doc.RootElement,
-                (_, name, _) => weights.TryGetValue(name, out var w) ? w : Map<string, Tensor>(), "test")
+                (_, name, _, _) => weights.TryGetValue(name, out var w) ? w : Map<string, Tensor>(), "test")
             .Match(m => m, e => throw new InvalidOperationException(e.Message));
     }
 

@@ -1,0 +1,46 @@
+using LanguageExt;
+using Snn.Compiler;
+using Snn.Compiler.Convert;
+using Snn.Compiler.Keras;
+using Snn.Compiler.Legalize;
+using Snn.Properties.Generators;
+using Snn.Properties.Support;
+using Snn.Runtime;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Snn.Properties.Stages;
+
+/// <summary>
+/// Rate-mode meaning is preserved by every pass. Tolerance (the brief's): per output tensor,
+/// |a - b| &lt;= 1e-4 * max(1, max|reference|). Rate mode has no state and no synapse, so one
+/// interpreter step is the steady state.
+/// </summary>
+public sealed class EquivalenceProperties(ITestOutputHelper output)
+{
+    static readonly SimOptions OneStep = new(Steps: 1);
+
+    [Fact]
+    public void Reference_evaluator_matches_rate_mode_interpreter() =>
+        PropertyRunner.Check(output, nameof(Reference_evaluator_matches_rate_mode_interpreter), KerasModels.Arbitrary, m =>
+        {
+            var x = m.Inputs();
+            var compiled = Compile.Run(Modes.Rate, m.Model, verify: true).Get("compile");
+            var reference = KerasEval.Run(m.Model, x).Get("KerasEval");
+            Close.Assert(reference, Interpreter.Run(compiled.Program, x, OneStep), "KerasEval vs Interpreter(optimized program)");
+        }, maxTest: 200);
+
+    [Fact]
+    public void Every_edge_agrees_keras_legal_network_lowered() =>
+        PropertyRunner.Check(output, nameof(Every_edge_agrees_keras_legal_network_lowered), KerasModels.Arbitrary, m =>
+        {
+            var x = m.Inputs();
+            var c = Compile.Run(Modes.Rate, m.Model, verify: true).Get("compile");
+            var keras = KerasEval.Run(m.Model, x).Get("KerasEval");
+            var legal = LegalEval.Run(c.Legal, x);
+            Close.Assert(keras, legal, "KerasEval vs LegalEval");
+            var net = NetEval.Run(c.Network, x);
+            Close.Assert(legal, net, "LegalEval vs NetEval");
+            Close.Assert(net, Interpreter.Run(c.Lowered, x, OneStep), "NetEval vs Interpreter(lowered)");
+        }, maxTest: 200);
+}

@@ -1,0 +1,192 @@
+using System.IO.Compression;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using LanguageExt;
+using LanguageExt.Common;
+using Snn.Compiler.Keras.Hdf5;
+using static LanguageExt.Prelude;
+
+namespace Snn.Compiler.Keras;
+
+/// <summary>
+/// Imports a Keras 3 <c>.keras</c> archive (keras-formats.md §1.1): <c>config.json</c> plus
+/// <c>model.weights.h5</c>, read in memory with bounded entry sizes (no extraction to disk).
+/// Weights are found by snake_case class name with per-container counters (<c>layers/dense_1/vars/0</c>),
+/// cross-checked against each vars group's <c>name</c> attribute when present (Keras ≥ 3.6), and under
+/// <c>_layer_checkpoint_dependencies</c> for tf.keras 2.13-2.15 archives.
+/// </summary>
+public static partial class KerasArchive
+{
+    /// <summary>Largest archive entry we read: configs are small, weights are bounded by memory.</summary>
+    public const long MaxConfigBytes = 64L << 20;
+    public const long MaxWeightsBytes = 1L << 30;
+
+    public static Either<Error, KerasModel> Import(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Read);
+            return from config in ReadEntry(zip, "config.json", MaxConfigBytes, path)
+                   from _ in zip.GetEntry("model.weights.npz") is not null && zip.GetEntry("model.weights.h5") is null
+                       ? Left<Error, Unit>(Errors.Zip(path, "weights are stored as model.weights.npz, which needs Python pickle to read; re-save the model with the default h5 weights format"))
+                       : Right<Error, Unit>(unit)
+                   from weightsBytes in ReadEntry(zip, "model.weights.h5", MaxWeightsBytes, path)
+                   from h5 in H5File.Open(weightsBytes, path + "!model.weights.h5")
+                   from model in FromConfig(config, h5, path)
+                   select model;
+        }
+        catch (InvalidDataException e) { return Errors.Zip(path, $"not a valid zip archive ({e.Message})"); }
+        catch (IOException e) { return Errors.ModelFile(path, e.Message); }
+        catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
+    }
+
+    static Either<Error, byte[]> ReadEntry(ZipArchive zip, string name, long limit, string path)
+    {
+        var entry = zip.GetEntry(name);
+        if (entry is null) return Errors.Zip(path, $"missing '{name}' (is this a Keras 3 .keras file?)");
+        if (entry.Length > limit) return Errors.Zip(path, $"'{name}' declares {entry.Length} bytes, more than the {limit} allowed");
+        using var s = entry.Open();
+        using var m = new MemoryStream();
+        var buffer = new byte[81920];
+        int read;
+        while ((read = s.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            // Never trust the declared size: stop a zip bomb as soon as it passes the limit.
+            if (m.Length + read > Math.Min(limit, entry.Length)) return Errors.Zip(path, $"'{name}' inflates past its declared size");
+            m.Write(buffer, 0, read);
+        }
+        return m.ToArray();
+    }
+
+    static Either<Error, KerasModel> FromConfig(byte[] config, H5File h5, string path)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(config, new JsonDocumentOptions { MaxDepth = 256 }); }
+        catch (JsonException e) { return Errors.ModelJson(path, $"config.json is not valid JSON ({e.Message})"); }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) return Errors.ModelJson(path, "config.json is not an object");
+            var groups = new Dictionary<string, string>();   // "outer/inner/layer" -> h5 group path of its vars
+            try { AssignGroups(root, "", "", groups); }
+            catch (InvalidOperationException e) { return Errors.ModelJson(path, e.Message); }
+            return KerasConfigReader.Read(root, Weights(h5, groups, path), path);
+        }
+    }
+
+    /// <summary>Keras naming.to_snake_case.</summary>
+    public static string SnakeCase(string name)
+    {
+        name = NonWord().Replace(name, "");
+        name = UpperWord().Replace(name, "$1_$2");
+        return LowerUpper().Replace(name, "$1_$2").ToLowerInvariant();
+    }
+
+    /// <summary>Walks containers in model.layers order, assigning "layers/&lt;snake&gt;[_n]" group names.</summary>
+    static void AssignGroups(JsonElement model, string keyPrefix, string groupPrefix, Dictionary<string, string> groups)
+    {
+        var cls = model.GetProperty("class_name").GetString() ?? "";
+        var config = model.GetProperty("config");
+        var layers = config.ValueKind == JsonValueKind.Array ? config : config.GetProperty("layers");
+        var counters = new Dictionary<string, int>();
+        foreach (var layer in layers.EnumerateArray())
+        {
+            var lc = layer.GetProperty("class_name").GetString() ?? "";
+            // Sequential's model.layers excludes the InputLayer; Functional's includes it.
+            if (lc == "InputLayer" && cls == "Sequential") continue;
+            var name = layer.GetProperty("config").TryGetProperty("name", out var n) ? n.GetString() ?? "" : "";
+            var snake = SnakeCase(lc);
+            var count = counters.GetValueOrDefault(snake);
+            counters[snake] = count + 1;
+            var group = $"{groupPrefix}layers/{(count == 0 ? snake : $"{snake}_{count}")}";
+            groups[keyPrefix + name] = group;
+            if (KerasConfigReader.IsModelClass(lc)) AssignGroups(layer, keyPrefix + name + "/", group + "/", groups);
+        }
+    }
+
+    static WeightSource Weights(H5File h5, Dictionary<string, string> groups, string path) => (modelPath, layer, className, config) =>
+    {
+        if (!groups.TryGetValue(string.Join("/", modelPath.Add(layer)), out var groupPath)) return Map<string, Tensor>();
+        return from vars in FindVars(h5, groupPath, layer)
+               from tensors in vars.Match(g => ReadVars(g, path, layer), () => Right<Error, Seq<Tensor>>(Seq<Tensor>()))
+               from named in KerasVariables.Name(className, config, tensors, layer, path)
+               select named;
+    };
+
+    /// <summary>
+    /// The vars group for a layer: layers/…/vars, or _layer_checkpoint_dependencies/…/vars (tf.keras 2.13-2.15).
+    /// When the group's <c>name</c> attribute (Keras ≥ 3.6) names another layer, the sibling whose attribute
+    /// names this layer wins.
+    /// </summary>
+    static Either<Error, Option<H5Group>> FindVars(H5File h5, string groupPath, string layer)
+    {
+        foreach (var candidate in new[] { groupPath, "_layer_checkpoint_dependencies" + groupPath["layers".Length..] })
+        {
+            var vars = h5.Root.Group(candidate + "/vars");
+            if (vars.IsLeft) return vars;
+            if (!vars.Match(v => v, _ => None).TryGet(out var g)) continue;
+            var name = VarsName(g);
+            if (name.IsNone || name.Exists(n => n == layer)) return Some(g);
+            // Mismatch: look for the sibling that says it belongs to this layer.
+            var parentPath = candidate[..candidate.LastIndexOf('/')];
+            var parent = h5.Root.Group(parentPath).Match(x => x, _ => None);
+            var siblings = parent.Map(p => p.ChildNames().Match(x => x, _ => Seq<string>())).IfNone(Seq<string>());
+            foreach (var s in siblings)
+            {
+                var other = h5.Root.Group($"{parentPath}/{s}/vars").Match(x => x, _ => None);
+                if (other.TryGet(out var og) && VarsName(og).Exists(n => n == layer)) return Some(og);
+            }
+            return Some(g);
+        }
+        return Option<H5Group>.None;
+    }
+
+    static Option<string> VarsName(H5Group vars) =>
+        vars.Attribute("name").Match(a => a.Bind(x => x.ReadString().Match(Some, _ => None)), _ => None);
+
+    static Either<Error, Seq<Tensor>> ReadVars(H5Group vars, string path, string layer) =>
+        from names in vars.ChildNames()
+        from tensors in names.Filter(n => int.TryParse(n, out _)).OrderBy(int.Parse)
+            .Map(n => from ds in vars.Dataset(n)
+                      from d in ds.ToEither(Errors.Weights(path, $"layer '{layer}': '{vars.Path}/{n}' is not a dataset"))
+                      from shape in d.Shape()
+                      from data in d.ReadFloat32()
+                      select Tensor.Own(shape, data)).Sequence()
+        select tensors.ToSeq();
+
+    [GeneratedRegex(@"\W+")]
+    private static partial Regex NonWord();
+    [GeneratedRegex("(.)([A-Z][a-z]+)")]
+    private static partial Regex UpperWord();
+    [GeneratedRegex("([a-z])([A-Z])")]
+    private static partial Regex LowerUpper();
+}
+
+/// <summary>The names of a layer's variables in the order Keras saves them (trainable, then non-trainable).</summary>
+public static class KerasVariables
+{
+    public static Either<Error, Map<string, Tensor>> Name(string className, LayerConfig config, Seq<Tensor> values, string layer, string path)
+    {
+        if (values.IsEmpty) return Map<string, Tensor>();
+        var names = Order(className, config, values.Count);
+        if (names.Count != values.Count)
+            return Errors.Weights(path, $"layer '{layer}' ({className}) has {values.Count} variables; cannot tell which is which");
+        return toMap(names.Zip(values));
+    }
+
+    static Seq<string> Order(string className, LayerConfig config, int count) => className switch
+    {
+        "Dense" or "Conv1D" or "Conv2D" or "Conv3D" or "Conv1DTranspose" or "Conv2DTranspose" or "Conv3DTranspose" =>
+            Seq("kernel", "bias").Take(count).ToSeq(),
+        "DepthwiseConv1D" or "DepthwiseConv2D" => Seq("depthwise_kernel", "bias").Take(count).ToSeq(),
+        "SeparableConv1D" or "SeparableConv2D" => Seq("depthwise_kernel", "pointwise_kernel", "bias").Take(count).ToSeq(),
+        "BatchNormalization" =>
+            (config.Bool("scale").IfNone(true) ? Seq1("gamma") : Seq<string>())
+            .Concat(config.Bool("center").IfNone(true) ? Seq1("beta") : Seq<string>())
+            .Concat(Seq("moving_mean", "moving_variance")).ToSeq(),
+        "PReLU" => Seq1("alpha"),
+        "Embedding" => Seq1("embeddings"),
+        _ => Enumerable.Range(0, count).Select(i => i.ToString()).ToSeq(),
+    };
+}

@@ -1,0 +1,113 @@
+using System.Text.Json;
+using LanguageExt;
+using LanguageExt.Common;
+using Snn.Compiler.Keras.Hdf5;
+using static LanguageExt.Prelude;
+
+namespace Snn.Compiler.Keras;
+
+/// <summary>
+/// Imports a legacy HDF5 model (<c>model.save("x.h5")</c> from Keras 2, tf.keras or Keras 3;
+/// keras-formats.md §1.2): the <c>model_config</c> root attribute and <c>/model_weights</c>.
+/// Weights are resolved only through each layer group's <c>weight_names</c> attribute (also when split
+/// into <c>weight_names0</c>, <c>weight_names1</c>, ...), whatever naming scheme the writer used.
+/// Keras 1 files and Theano-backend convolution kernels are refused with a clear message.
+/// </summary>
+public static class LegacyH5
+{
+    public const long MaxFileBytes = 2L << 30;
+
+    public static Either<Error, KerasModel> Import(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (info.Length > MaxFileBytes) return Errors.ModelFile(path, $"file is {info.Length} bytes, more than the {MaxFileBytes} allowed");
+            return H5File.Open(File.ReadAllBytes(path), path).Bind(h5 => Import(h5, path));
+        }
+        catch (IOException e) { return Errors.ModelFile(path, e.Message); }
+        catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
+    }
+
+    public static Either<Error, KerasModel> Import(H5File h5, string path) =>
+        from configText in StringAttribute(h5.Root, "model_config")
+        from config in configText.ToEither(Errors.ModelFile(path, "no 'model_config' attribute: this is a weights-only file (save the whole model with model.save)"))
+        from version in StringAttribute(h5.Root, "keras_version")
+        from backend in StringAttribute(h5.Root, "backend")
+        from _ in version.IsNone || version.Exists(v => v.StartsWith("1.", StringComparison.Ordinal))
+            ? Left<Error, Unit>(Errors.ModelFile(path, $"written by Keras {version.IfNone("1.x (no keras_version)")}; Keras 1 files are not supported (load and re-save the model with Keras 2 or later)"))
+            : Right<Error, Unit>(unit)
+        from weights in h5.Root.Group("model_weights").Bind(g => g.Match(Right<Error, H5Group>, () => Left<Error, H5Group>(Errors.ModelFile(path, "no /model_weights group"))))
+        from model in Parse(config, weights, backend.IfNone("tensorflow"), path)
+        select model;
+
+    static Either<Error, KerasModel> Parse(string json, H5Group weights, string backend, string path)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 256 }); }
+        catch (JsonException e) { return Errors.ModelJson(path, $"model_config is not valid JSON ({e.Message})"); }
+        using (doc)
+            return KerasConfigReader.Read(doc.RootElement, Weights(weights, backend, path), path);
+    }
+
+    static Either<Error, Option<string>> StringAttribute(H5Group g, string name) =>
+        g.Attribute(name).Bind(a => a.Match(x => x.ReadString().Map(Some), () => Right<Error, Option<string>>(None)));
+
+    /// <summary>A string-list attribute, joined from name0, name1, ... when Keras split it (HDF5 header limit).</summary>
+    static Either<Error, Seq<string>> StringList(H5Group g, string name) =>
+        g.Attribute(name).Bind(a => a.Match(
+            x => x.ReadStrings(),
+            () =>
+            {
+                var parts = new List<string>();
+                for (var i = 0; ; i++)
+                {
+                    var part = g.Attribute(name + i);
+                    if (part.IsLeft) return part.Map(_ => Seq<string>());
+                    if (!part.Match(p => p, _ => None).TryGet(out var attr)) break;
+                    var strings = attr.ReadStrings();
+                    if (strings.IsLeft) return strings;
+                    parts.AddRange(strings.Match(s => s, _ => Seq<string>()));
+                }
+                return Right<Error, Seq<string>>(parts.ToSeq());
+            }));
+
+    /// <summary>
+    /// A layer's weights: the group /model_weights/&lt;outermost model or layer&gt;, its weight_names, and of those the
+    /// names whose owner path ends with the layer name (nested models keep their layers' weights in the model's group).
+    /// The variable name is the last path segment without ":0".
+    /// </summary>
+    static WeightSource Weights(H5Group root, string backend, string path) => (modelPath, layer, className, _) =>
+    {
+        var top = modelPath.IsEmpty ? layer : modelPath.Head;
+        return from g in root.Group(top)
+               from result in g.Match(grp => Read(grp, modelPath.IsEmpty, layer, className, backend, path), () => Right<Error, Map<string, Tensor>>(Map<string, Tensor>()))
+               select result;
+    };
+
+    static Either<Error, Map<string, Tensor>> Read(H5Group weightsGroup, bool topLevel, string layer, string className, string backend, string path) =>
+        from names in StringList(weightsGroup, "weight_names")
+        let mine = names.Filter(n => topLevel || Owner(n).Split('/').Contains(layer)).ToSeq()
+        from tensors in mine.Map(n => from ds in weightsGroup.Dataset(n)
+                                      from d in ds.ToEither(Errors.Weights(path, $"layer '{layer}': weight '{n}' is listed but missing from '{weightsGroup.Path}'"))
+                                      from shape in d.Shape()
+                                      from data in d.ReadFloat32()
+                                      select (Var(n), Tensor.Own(shape, data))).Sequence()
+        from _ in backend == "theano" && className.StartsWith("Conv", StringComparison.Ordinal) && tensors.Exists(t => t.Item1 == "kernel")
+            ? Left<Error, Unit>(Errors.ModelFile(path, $"layer '{layer}' was trained with the Theano backend, whose convolution kernels are flipped; re-save the model with the TensorFlow backend"))
+            : Right<Error, Unit>(unit)
+        select toMap(tensors);
+
+    static string Owner(string weightName)
+    {
+        var slash = weightName.LastIndexOf('/');
+        return slash < 0 ? "" : weightName[..slash];
+    }
+
+    static string Var(string weightName)
+    {
+        var name = TfjsImporter.NormalizeName(weightName);
+        var slash = name.LastIndexOf('/');
+        return slash < 0 ? name : name[(slash + 1)..];
+    }
+}
