@@ -127,15 +127,24 @@ public static class Commands
         if (paths.Count != model.Inputs.Count)
             return Errors.Usage($"the model has {model.Inputs.Count} input(s); give {option} once per input (got {paths.Count})");
         return from scale in a.Float("--input-scale")
-               from tensors in paths.Select((p, i) => Npy.Read(p).Bind(t => CheckInput(p, t, model.InputShapes[i]))).Sequence()
+               from tensors in paths.Select((p, i) => DataFile.Read(p).Bind(t => CheckInput(p, t, model.InputShapes[i]))).Sequence()
                from batches in CheckBatch(tensors.ToSeq(), paths)
                select scale.Match(s => batches.Map(t => t.Map(v => v * s)), () => batches);
     }
 
+    /// <summary>
+    /// The data must be (N, ...model input shape). Unit dimensions may differ (e.g. IDX images (N, 28, 28)
+    /// for a (28, 28, 1) input), since adding or dropping them does not move any value.
+    /// </summary>
     static Either<Error, Tensor> CheckInput(string path, Tensor t, Arr<int> shape)
     {
-        var fits = t.Rank == shape.Count + 1 && shape.Zip(t.Shape.Skip(1)).ForAll(p => p.Item1 < 0 || p.Item1 == p.Item2);
-        return fits ? t : Errors.Data(path, $"array of shape {Shapes.Show(t.Shape)} does not fit the model input (N, {string.Join(", ", shape)})");
+        if (t.Rank == 0) return Errors.Data(path, "a scalar is not a batch of samples");
+        var sample = t.Shape.Skip(1).ToArr();
+        var fits = sample.Count == shape.Count && shape.Zip(sample).ForAll(p => p.Item1 < 0 || p.Item1 == p.Item2);
+        if (fits) return t;
+        if (shape.ForAll(d => d > 0) && sample.Filter(d => d != 1).SequenceEqual(shape.Filter(d => d != 1)))
+            return t.Reshape(new[] { t.Shape[0] }.Concat(shape).ToArray());
+        return Errors.Data(path, $"array of shape {Shapes.Show(t.Shape)} does not fit the model input (N, {string.Join(", ", shape)})");
     }
 
     static Either<Error, Seq<Tensor>> CheckBatch(Seq<Tensor> ts, IReadOnlyList<string> paths) =>
@@ -144,7 +153,7 @@ public static class Commands
 
     static Either<Error, int[]> Labels(Args a, int n) =>
         from path in a.One("--labels").ToEither(Errors.Usage("evaluate needs --labels Y.npy"))
-        from t in Npy.Read(path)
+        from t in DataFile.Read(path)
         from labels in Metrics.Labels(t, n, path)
         select labels;
 
