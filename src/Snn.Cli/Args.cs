@@ -68,8 +68,8 @@ public sealed class Args
             ? Some((float)v) : None;
     }
 
-    public static readonly string[] ConverterValueOptions = { "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage" };
-    public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights" };
+    public static readonly string[] ConverterValueOptions = { "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage", "--max-pool" };
+    public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model" };
 
     /// <summary>The converter options shared by every command that converts.</summary>
     public Either<Error, CompileOptions> CompileOptions()
@@ -108,15 +108,25 @@ public sealed class Args
             _ => Option<InitialVoltage>.None,
         };
         if (init.IsNone) return Errors.Usage("--initial-voltage expects uniform, half or zero");
+        var maxPool = Flag("--max-to-avg-pool") ? "avg" : One("--max-pool").IfNone("count");
+        var method = maxPool switch
+        {
+            "count" => Some(MaxPoolMethod.Count),
+            "gate" => Some(MaxPoolMethod.Gate),
+            "pre" => Some(MaxPoolMethod.Pre),
+            "avg" => Some(MaxPoolMethod.Avg),
+            _ => Option<MaxPoolMethod>.None,
+        };
+        if (method.IsNone) return Errors.Usage($"--max-pool expects count, gate, pre or avg, got '{maxPool}'");
         return from dt in Float("--dt")
                from seed in Int("--seed")
                from _ in dt.Exists(d => d <= 0) ? Left<Error, Unit>(Errors.Usage("--dt must be positive")) : Right<Error, Unit>(unit)
                select Compiler.CompileOptions.Default with
                {
-                   Legalize = new Compiler.Legalize.LegalizeOptions(Flag("--split-shared-weights")),
+                   Legalize = new Compiler.Legalize.LegalizeOptions(
+                       SplitSharedWeights: Flag("--split-shared-weights"), AllowFallback: !Flag("--no-fallback"), Temporal: Flag("--temporal-model")),
                    Convert = new ConvertOptions(
-                       AllowFallback: !Flag("--no-fallback"),
-                       MaxToAvgPool: Flag("--max-to-avg-pool"),
+                       MaxPool: method.IfNone(MaxPoolMethod.Count),
                        Swap: swap,
                        ScaleFiringRates: scale,
                        LayerScales: layerScales,

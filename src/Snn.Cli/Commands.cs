@@ -54,7 +54,7 @@ public static class Commands
         from keras in KerasEval.Run(model, inputs)
         from compiled in Compile.Run(options, model)
         from _ in Warn(stderr, compiled.Network.Warnings)
-        let rate = Interpreter.Run(compiled.Program, inputs, new SimOptions(Steps: 1))
+        let rate = Interpreter.Run(compiled.Program, inputs, new SimOptions(Steps: 1, Temporal: options.Legalize.Temporal))
         select VerifyReport(stdout, keras, rate, atol.IfNone(1e-6f), rtol.IfNone(1e-5f));
 
     public static Either<Error, int> Inspect(string[] argv, TextWriter stdout, TextWriter stderr) =>
@@ -166,10 +166,10 @@ public static class Commands
                from readout in ReadoutOf(a, mode)
                from batch in a.Int("--batch", min: 1)
                from threads in a.Int("--threads", min: 1)
-               from compiled in Compile.Run(mode == Mode.Spiking ? options with { Convert = options.Convert.Spiking() } : options, model)
+               from compiled in Compile.Run(mode == Mode.Spiking ? options with { Convert = options.Convert.AsSpiking() } : options, model)
                from _ in Warn(stderr, compiled.Network.Warnings)
                select Interpreter.Run(compiled.Program, inputs,
-                   new SimOptions(steps, readout, batch.IfNone(100), threads.IfNone(0)),
+                   new SimOptions(steps, readout, batch.IfNone(100), threads.IfNone(0), options.Legalize.Temporal),
                    Progress.For(stderr, $"{mode.ToString().ToLowerInvariant()} {steps} steps"));
     }
 
@@ -267,7 +267,7 @@ public static class Commands
         var settings = new (float Scale, float Synapse)[] { (1f, 0f), (100f, 0f), (1000f, 0f), (1000f, 0.005f) };
         var spiking = settings.Select(setting =>
         {
-            var convert = ConvertOptions.Default.Spiking() with
+            var convert = ConvertOptions.Default.AsSpiking() with
             {
                 ScaleFiringRates = Some(setting.Scale),
                 Synapse = setting.Synapse > 0 ? Some(new Lowpass(setting.Synapse)) : None,

@@ -18,7 +18,8 @@ public static class Program
           snn inspect MODEL [--json] [converter options]
           snn --version
 
-        MODEL is a TF.js layers model (model.json, or its folder).
+        MODEL is a Keras 3 .keras file, a legacy .h5 file, or a TF.js layers model (model.json, or its folder).
+        Data files may be .npy, .npz (file.npz or file.npz:NAME) or IDX (raw or .gz).
         converter options:
           --no-fallback            fail on layers without a native conversion
           --swap FROM=TO           swap an activation or neuron type (repeatable), e.g. relu=LIF
@@ -27,8 +28,11 @@ public static class Program
           --dt DT                  simulation time step in seconds (default 0.001)
           --seed N                 seed for the initial voltages (default 0)
           --initial-voltage uniform|half|zero   starting voltage of spiking neurons (default uniform)
-          --max-to-avg-pool        convert max pooling to average pooling (NengoDL's option)
+          --max-pool count|gate|pre|avg   spiking max pooling: running max of spike counts (default), the input
+                                   with the highest rate, max of currents before the neuron, or average pooling
+          --max-to-avg-pool        alias of --max-pool avg (NengoDL's option)
           --split-shared-weights   allow layers applied more than once
+          --temporal-model         inputs are (N, T, ...): one time step per simulation step, outputs (N, T, ...)
         exit codes: 0 ok, 1 check failed, 2 usage error, 3 model unreadable or unconvertible, 4 data file error
         """;
 

@@ -15,8 +15,12 @@ public enum Readout
     Mean,
 }
 
-/// <summary>Simulation settings: steps, readout, samples per batch and worker threads (0 = all cores).</summary>
-public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, int BatchSize = 100, int Threads = 0)
+/// <summary>
+/// Simulation settings: steps, readout, samples per batch and worker threads (0 = all cores).
+/// <see cref="Temporal"/>: inputs are (N, T, ...) and step t is fed time slice t (NengoDL's temporal_model);
+/// the run lasts T steps and every step's output is kept, giving (N, T, ...) outputs.
+/// </summary>
+public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, int BatchSize = 100, int Threads = 0, bool Temporal = false)
 {
     public static readonly SimOptions Default = new();
 }
@@ -29,8 +33,23 @@ public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, i
 public static class Interpreter
 {
     /// <summary>Runs <see cref="SimOptions.Steps"/> steps; returns one tensor per probe, (N, ...shape).</summary>
-    public static Seq<Tensor> Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null) =>
-        Run(program, inputs, options, new[] { options.Steps }, progress)[0];
+    public static Seq<Tensor> Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null)
+    {
+        if (!options.Temporal) return Run(program, inputs, options, new[] { options.Steps }, progress)[0];
+        // Temporal: T = the inputs' time axis; read every step out and stack along axis 1.
+        var steps = inputs.Head.Shape[1];
+        var perStep = Run(program, inputs, options with { Steps = steps, Readout = Readout.Last }, Enumerable.Range(1, steps).ToArray(), progress);
+        var n = inputs.Head.Shape[0];
+        return Enumerable.Range(0, program.Probes.Count).Select(p =>
+        {
+            var size = perStep[0][p].Length / n;
+            var data = new float[n * steps * size];
+            for (var t = 0; t < steps; t++)
+                for (var b = 0; b < n; b++)
+                    perStep[t][p].Span.Slice(b * size, size).CopyTo(data.AsSpan((b * steps + t) * size, size));
+            return Tensor.Own(new[] { n, steps }.Concat(program.Probes[p].Shape).ToArray(), data);
+        }).ToSeq();
+    }
 
     /// <summary>
     /// Runs max(checkpoints) steps once and reads the outputs out at every checkpoint (step counts),
@@ -49,6 +68,8 @@ public static class Interpreter
         var sizes = probes.Map(p => Shapes.Product(p.Shape)).ToArray();
         var results = checkpoints.Select(_ => sizes.Select(s => new float[(long)n * s]).ToArray()).ToArray();
         var inputSizes = inputs.Map(t => t.Length / Math.Max(1, n)).ToArray();
+        var timeSteps = options.Temporal ? inputs.Head.Shape[1] : 1;
+        var stepSizes = inputSizes.Select(s => s / timeSteps).ToArray();
         var done = 0;
         var threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
 
@@ -59,17 +80,26 @@ public static class Interpreter
                 var start = chunk * batch;
                 var count = Math.Min(batch, n - start);
                 plan.Reset();
-                for (var i = 0; i < inputs.Count; i++)
-                {
-                    var buffer = new float[batch * inputSizes[i]];
-                    inputs[i].Span.Slice(start * inputSizes[i], count * inputSizes[i]).CopyTo(buffer);
-                    plan.SetInput(i, buffer);
-                }
+                if (!options.Temporal)
+                    for (var i = 0; i < inputs.Count; i++)
+                    {
+                        var buffer = new float[batch * inputSizes[i]];
+                        inputs[i].Span.Slice(start * inputSizes[i], count * inputSizes[i]).CopyTo(buffer);
+                        plan.SetInput(i, buffer);
+                    }
                 var sums = sizes.Select(s => new float[batch * s]).ToArray();
                 var next = 0;
                 var order = checkpoints.Select((c, k) => (c, k)).OrderBy(x => x.c).ToArray();
                 for (var t = 1; t <= steps; t++)
                 {
+                    if (options.Temporal)
+                        for (var i = 0; i < inputs.Count; i++)
+                        {
+                            var buffer = plan.InputBuffer(i);
+                            var step = Math.Min(t, timeSteps) - 1;
+                            for (var b = 0; b < count; b++)
+                                inputs[i].Span.Slice((start + b) * inputSizes[i] + step * stepSizes[i], stepSizes[i]).CopyTo(buffer.Slice(b * stepSizes[i], stepSizes[i]));
+                        }
                     plan.Step();
                     for (var p = 0; p < probes.Count; p++)
                         if (options.Readout == Readout.Mean) TensorPrimitives.Add(plan.Probe(p), sums[p], sums[p]);

@@ -77,6 +77,9 @@ public sealed class Plan
     /// <summary>Sets model input <paramref name="index"/> for the batch: [batch, size], held constant over steps.</summary>
     public void SetInput(int index, ReadOnlySpan<float> values) => values.CopyTo(inputs[index]);
 
+    /// <summary>The buffer model input <paramref name="index"/> is fed from ([batch, size]); write it between steps.</summary>
+    public Span<float> InputBuffer(int index) => inputs[index];
+
     public void Step()
     {
         foreach (var step in steps) step();
@@ -157,6 +160,25 @@ public sealed class Plan
             }
             case SimNeurons sn:
                 return CompileNeurons(sn);
+            case MaxPoolOp m:
+            {
+                var (offsets, indices) = m.Spec.Windows();
+                var (xo, xn, yo, yn, co, mo) = (offset[m.X], length[m.X], offset[m.Y], length[m.Y], offset[m.Counts], offset[m.Max]);
+                return m.Method == Compiler.Convert.MaxPoolMethod.Gate
+                    ? () => SpikingPool.Gate(a.AsSpan(xo, xn), batch, offsets, indices, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn))
+                    : () => SpikingPool.Count(a.AsSpan(xo, xn), batch, offsets, indices, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn));
+            }
+            case FunctionOp f:
+            {
+                var (xo, yo) = (offset[f.X], offset[f.Y]);
+                var (inSize, outSize) = (program.Signal(f.X).Size, program.Signal(f.Y).Size);
+                var fn = f.Function;
+                return () =>
+                {
+                    for (var b = 0; b < batch; b++)
+                        fn.Apply(a.AsSpan(xo + b * inSize, inSize), a.AsSpan(yo + b * outSize, outSize));
+                };
+            }
             case LowpassOp l:
             {
                 var (io, n, oo) = (offset[l.In], length[l.In], offset[l.Out]);
@@ -212,6 +234,8 @@ public sealed class Plan
             SpikingRectifiedLinear s => () => Neurons.SpikingRectifiedLinear(a.AsSpan(jo, n), dt, s.Amplitude, a.AsSpan(vo, n), a.AsSpan(oo, n)),
             LifRate l => () => Neurons.LifRate(a.AsSpan(jo, n), l.TauRc, l.TauRef, l.Amplitude, a.AsSpan(oo, n)),
             Lif l => () => Neurons.Lif(a.AsSpan(jo, n), dt, l.TauRc, l.TauRef, l.MinVoltage, l.Amplitude, a.AsSpan(vo, n), a.AsSpan(ro, n), a.AsSpan(oo, n)),
+            LeakyRectifiedLinear l => () => ReluFamily.Rate(a.AsSpan(jo, n), l.Slope.Span, l.Threshold, l.MaxValue, l.Amplitude, a.AsSpan(oo, n)),
+            SpikingLeakyRectifiedLinear l => () => ReluFamily.Spiking(a.AsSpan(jo, n), l.Slope.Span, l.Threshold, l.MaxValue, dt, l.Amplitude, a.AsSpan(vo, n), a.AsSpan(oo, n)),
             Compiler.Sigmoid s => () => Neurons.Sigmoid(a.AsSpan(jo, n), s.TauRef, a.AsSpan(oo, n)),
             Compiler.Tanh t => () => Neurons.Tanh(a.AsSpan(jo, n), t.TauRef, a.AsSpan(oo, n)),
             _ => throw new NotSupportedException($"neuron type {sn.Neuron.Name} has no kernel"),

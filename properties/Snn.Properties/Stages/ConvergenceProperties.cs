@@ -56,7 +56,7 @@ public sealed class ConvergenceProperties(ITestOutputHelper output)
         {
             var options = CompileOptions.Default with
             {
-                Convert = ConvertOptions.Default.Spiking() with { ScaleFiringRates = Some(net.Scale), Synapse = None, Dt = (float)Dt },
+                Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = Some(net.Scale), Synapse = None, Dt = (float)Dt },
             };
             var c = Compile.Run(options, net.Model, verify: true).Get("compile");
             var ens = c.Network.Nodes.OfType<Ensemble>().ToList();

@@ -18,7 +18,7 @@ public static class Modes
     public static CompileOptions Spiking(Option<float> scale, Option<Lowpass> synapse) =>
         CompileOptions.Default with
         {
-            Convert = ConvertOptions.Default.Spiking() with { ScaleFiringRates = scale, Synapse = synapse },
+            Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = scale, Synapse = synapse },
         };
 
     /// <summary>A firing-rate scale chosen from the model seed: none, 50 or 300.</summary>

@@ -24,6 +24,16 @@ public abstract record NeuronType
     public virtual bool HasAmplitude => true;
     public abstract NeuronType ScaleAmplitude(float factor);
 
+    /// <summary>
+    /// The type NengoDL's <c>scale_firing_rates</c> gives for scale s (gain and bias are multiplied by s
+    /// separately): amplitude ÷ s, and for the ReLU family also threshold and clip × s, so that
+    /// rate(s·x)·amplitude/s equals the original rate.
+    /// </summary>
+    public virtual NeuronType ForFiringRateScale(float s) => ScaleAmplitude(1f / s);
+
+    /// <summary>The spiking counterpart used in spiking mode (itself when already spiking or when none exists).</summary>
+    public virtual NeuronType SpikingVersion => this;
+
     /// <summary>The rate (non-spiking) counterpart, used by the rate-mode evaluator.</summary>
     public abstract NeuronType RateVersion { get; }
 
@@ -37,6 +47,7 @@ public sealed record RectifiedLinear(float Amplitude = 1f) : NeuronType
     public override string Name => "RectifiedLinear";
     public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
     public override NeuronType RateVersion => this;
+    public override NeuronType SpikingVersion => new SpikingRectifiedLinear(Amplitude);
     public override float Rate(float j) => Amplitude * MathF.Max(0f, j);
 }
 
@@ -55,6 +66,7 @@ public sealed record LifRate(float TauRc = 0.02f, float TauRef = 0.002f, float A
     public override string Name => "LIFRate";
     public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
     public override NeuronType RateVersion => this;
+    public override NeuronType SpikingVersion => new Lif(TauRc, TauRef, 0f, Amplitude);
     public override float Rate(float j) => LifRates(j, TauRc, TauRef, Amplitude);
 
     internal static float LifRates(float j, float tauRc, float tauRef, float amplitude)
@@ -104,4 +116,35 @@ public sealed record Lowpass(float Tau)
         var a = Math.Exp(-dt / Tau);
         return ((float)a, (float)(1 - a));
     }
+}
+
+/// <summary>
+/// The Keras ReLU family as one rate neuron: f(J) = min(J ≥ Threshold ? J : Slope·(J − Threshold), MaxValue) × amplitude.
+/// Covers LeakyReLU (NengoDL's <c>nengo_dl.LeakyReLU</c>), ReLU with threshold, ReLU6 (MaxValue 6) and PReLU
+/// (<see cref="Slope"/> per neuron; length 1 or the ensemble size).
+/// </summary>
+public sealed record LeakyRectifiedLinear(Tensor Slope, float Threshold = 0f, float MaxValue = float.PositiveInfinity, float Amplitude = 1f) : NeuronType
+{
+    public override bool Spiking => false;
+    public override string Name => "LeakyReLU";
+    public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
+    public override NeuronType ForFiringRateScale(float s) => this with { Amplitude = Amplitude / s, Threshold = Threshold * s, MaxValue = MaxValue * s };
+    public override NeuronType RateVersion => this;
+    public override NeuronType SpikingVersion => new SpikingLeakyRectifiedLinear(Slope, Threshold, MaxValue, Amplitude);
+    public override float Rate(float j) => Amplitude * Activations.Relu(j, Slope[0], Threshold, MaxValue);
+    public float Rate(float j, int neuron) => Amplitude * Activations.Relu(j, Slope[Slope.Length == 1 ? 0 : neuron], Threshold, MaxValue);
+}
+
+/// <summary>
+/// Spiking counterpart of <see cref="LeakyRectifiedLinear"/> (Nengo's SpikingLeakyReLU generalized): v += f(J)·dt;
+/// n = trunc(v) (signed spikes for negative values); out = amplitude/dt·n; v −= n.
+/// </summary>
+public sealed record SpikingLeakyRectifiedLinear(Tensor Slope, float Threshold = 0f, float MaxValue = float.PositiveInfinity, float Amplitude = 1f) : NeuronType
+{
+    public override bool Spiking => true;
+    public override string Name => "SpikingLeakyReLU";
+    public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
+    public override NeuronType ForFiringRateScale(float s) => this with { Amplitude = Amplitude / s, Threshold = Threshold * s, MaxValue = MaxValue * s };
+    public override NeuronType RateVersion => new LeakyRectifiedLinear(Slope, Threshold, MaxValue, Amplitude);
+    public override float Rate(float j) => Amplitude * Activations.Relu(j, Slope[0], Threshold, MaxValue);
 }

@@ -19,6 +19,7 @@ public static class Shapes
     public static int Product(Arr<int> shape) => Product(shape.ToArray());
     public static string Show(Arr<int> shape) => "(" + string.Join(", ", shape) + ")";
     public static string Show(IEnumerable<int> shape) => "(" + string.Join(", ", shape) + ")";
+    public static string Show(IEnumerable<string> shape) => "(" + string.Join(", ", shape) + ")";
 
     /// <summary>Row-major strides of a shape.</summary>
     public static int[] Strides(ReadOnlySpan<int> shape)

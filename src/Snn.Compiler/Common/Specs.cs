@@ -54,4 +54,54 @@ public sealed record PoolSpec(
             .Select(d => Shapes.PadBefore(InSpatial[d], OutSpatial[d], Pool[d], Strides[d], 1, Padding)).ToArr();
 
     public Arr<int> OutputShape => ChannelsLast ? OutSpatial.Add(Channels) : Arr.create(Channels).AddRange(OutSpatial);
+
+    /// <summary>
+    /// For each output element (in layout order), the flat input indices of the real cells of its window:
+    /// window o is Indices[Offsets[o] .. Offsets[o+1]).
+    /// </summary>
+    public (int[] Offsets, int[] Indices) Windows()
+    {
+        var rank = SpatialRank;
+        var inSp = InSpatial.ToArray();
+        var outSp = OutSpatial.ToArray();
+        var pad = PadBefore.ToArray();
+        var pool = Pool.ToArray();
+        var c = Channels;
+        var inStrides = Shapes.Strides(inSp);
+        var outCount = Shapes.Product(outSp);
+        var offsets = new List<int> { 0 };
+        var indices = new List<int>();
+        var oc = new int[rank];
+        var kc = new int[rank];
+        var taps = Shapes.Product(pool);
+        var perOutput = new List<int>[outCount * c];
+        for (var o = 0; o < outCount; o++)
+        {
+            RefKernels.Unravel(o, outSp, oc);
+            var cells = new List<int>();
+            for (var t = 0; t < taps; t++)
+            {
+                RefKernels.Unravel(t, pool, kc);
+                var idx = 0;
+                var inside = true;
+                for (var d = 0; d < rank; d++)
+                {
+                    var p = oc[d] * Strides[d] + kc[d] - pad[d];
+                    if (p < 0 || p >= inSp[d]) { inside = false; break; }
+                    idx += p * inStrides[d];
+                }
+                if (inside) cells.Add(idx);
+            }
+            var pixels = Shapes.Product(inSp);
+            for (var ch = 0; ch < c; ch++)
+                perOutput[ChannelsLast ? o * c + ch : ch * outCount + o] =
+                    cells.Select(cell => ChannelsLast ? cell * c + ch : ch * pixels + cell).ToList();
+        }
+        foreach (var w in perOutput)
+        {
+            indices.AddRange(w);
+            offsets.Add(indices.Count);
+        }
+        return (offsets.ToArray(), indices.ToArray());
+    }
 }

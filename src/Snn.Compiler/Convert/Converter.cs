@@ -7,12 +7,14 @@ namespace Snn.Compiler.Convert;
 
 /// <summary>
 /// NengoDL's converter options (nengo-semantics.md §1.1). <see cref="Swap"/> maps an activation name
-/// (relu, sigmoid, tanh) or a neuron type name (RectifiedLinear, ...) to a neuron type name.
+/// (relu, leaky_relu, sigmoid, tanh) or a neuron type name (RectifiedLinear, ...) to a neuron type name.
 /// <see cref="ScaleFiringRates"/> applies to every layer unless <see cref="LayerScales"/> names it.
+/// <see cref="Spiking"/> turns every ReLU-family neuron that no swap names into its spiking counterpart.
+/// <see cref="MaxPool"/> chooses how max pooling of spikes works (<see cref="MaxPoolMethod.Avg"/> is max_to_avg_pool).
 /// </summary>
 public sealed record ConvertOptions(
-    bool AllowFallback = true,
-    bool MaxToAvgPool = false,
+    bool Spiking = false,
+    MaxPoolMethod MaxPool = MaxPoolMethod.Count,
     Map<string, string> Swap = default,
     Option<float> ScaleFiringRates = default,
     Map<string, float> LayerScales = default,
@@ -23,9 +25,8 @@ public sealed record ConvertOptions(
 {
     public static readonly ConvertOptions Default = new();
 
-    /// <summary>Spiking mode as the CLI means it: relu-type activations become SpikingRectifiedLinear.</summary>
-    public ConvertOptions Spiking() =>
-        Swap.ContainsKey("relu") || Swap.ContainsKey("RectifiedLinear") ? this : this with { Swap = Swap.AddOrUpdate("relu", "SpikingRectifiedLinear") };
+    /// <summary>Spiking mode as the CLI means it: relu-type activations become their spiking counterparts.</summary>
+    public ConvertOptions AsSpiking() => this with { Spiking = true };
 }
 
 /// <summary>
@@ -41,13 +42,15 @@ public static class Converter
 
     public static readonly System.Collections.Generic.HashSet<string> NeuronNames = new()
     {
-        "RectifiedLinear", "SpikingRectifiedLinear", "LIF", "LIFRate", "Sigmoid", "Tanh",
+        "RectifiedLinear", "SpikingRectifiedLinear", "LeakyReLU", "SpikingLeakyReLU", "LIF", "LIFRate", "Sigmoid", "Tanh",
     };
 
     public static Either<Error, NeuronType> NeuronByName(string name) => name switch
     {
         "RectifiedLinear" => new RectifiedLinear(),
         "SpikingRectifiedLinear" => new SpikingRectifiedLinear(),
+        "LeakyReLU" => new LeakyRectifiedLinear(Tensor.Scalar(0.3f)),
+        "SpikingLeakyReLU" => new SpikingLeakyRectifiedLinear(Tensor.Scalar(0.3f)),
         "LIF" => new Lif(),
         "LIFRate" => new LifRate(),
         "Sigmoid" => new Sigmoid(),
@@ -78,6 +81,7 @@ public static class Converter
     {
         try
         {
+            if (options.MaxPool == MaxPoolMethod.Pre) graph = MaxPoolBeforeActivation(graph);
             var b = new Builder(options, graph);
             var consumers = graph.Ops.SelectMany(o => o.Inputs).GroupBy(i => i).ToDictionary(g => g.Key, g => g.Count());
             var fused = new System.Collections.Generic.HashSet<string>();
@@ -128,11 +132,42 @@ public static class Converter
                         break;
                     }
 
+                    case LPool { Spec.Kind: PoolKind.Max } p when options.MaxPool != MaxPoolMethod.Avg && b.Node(b.ObjectOf(op.Inputs.Head)) is Ensemble { Neuron.Spiking: true }:
+                    {
+                        // Max pooling of spike trains: a stateful node (exact max in rate semantics).
+                        var node = Add(b, op, new MaxPoolNode(op.Id, op.Layer, p.Spec, options.MaxPool));
+                        b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new IdentityT(node.SizeIn));
+                        break;
+                    }
+
                     case LPool p:
                     {
-                        var spec = p.Spec.Kind == PoolKind.Max && options.MaxToAvgPool ? p.Spec with { Kind = PoolKind.Average } : p.Spec;
+                        var spec = p.Spec.Kind == PoolKind.Max && options.MaxPool == MaxPoolMethod.Avg ? p.Spec with { Kind = PoolKind.Average } : p.Spec;
                         var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
                         b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new PoolT(spec));
+                        break;
+                    }
+
+                    case LFallback f:
+                    {
+                        var node = Add(b, op, new FunctionNode(op.Id, op.Layer, f.InputShapes.Sum(Shapes.Product), op.Size,
+                            new KerasLayerFunction(f.Node, f.InputShapes, f.Shape)));
+                        ConnectConcatenated(b, f.Inputs, node.Id);
+                        b.Warnings.Add($"{f.Reason}. Falling back to a function node evaluated with the reference kernel.");
+                        break;
+                    }
+
+                    case LCustom c:
+                    {
+                        var converter = c.Converter;
+                        var builder = new LayerBuilder(c.Id, c.Inputs.Map(b.ObjectOf).ToSeq(), c.InputShapes,
+                            n => { b.Nodes.Add(n); return n; },
+                            (pre, post, t, idx) => b.Connect(pre, post, t, idx));
+                        var output = converter.Convert(c.Node, builder).Match(o => o, e => throw new ConvertFailure(e));
+                        if (!b.Nodes.Exists(n => n.Id == output) || b.Node(output).Size != op.Size)
+                            throw new ConvertFailure(Errors.UnsupportedLayer(c.Layer, c.Node.ClassName,
+                                $"the custom converter returned '{output}', which is not an object of {op.Size} values"));
+                        b.Objects[op.Id] = output;
                         break;
                     }
 
@@ -198,6 +233,7 @@ public static class Converter
                 return new Probe($"probe{i}", target, synapse, softmax, op.Shape, i);
             }).ToSeq();
 
+            b.Warnings.InsertRange(0, graph.Warnings);
             foreach (var key in options.Swap.Keys.Where(k => !b.UsedSwapKeys.Contains(k)))
                 b.Warnings.Add($"swap_activations contained {key}, but there were no layers in the model with that activation type");
 
@@ -213,6 +249,46 @@ public static class Converter
     {
         public Error Error { get; } = error;
     }
+
+    /// <summary>Feeds several inputs into one node, each into its slice of the node's concatenated input.</summary>
+    static void ConnectConcatenated(Builder b, Seq<string> inputs, string post)
+    {
+        var offset = 0;
+        foreach (var input in inputs)
+        {
+            var size = b.Node(b.ObjectOf(input)).Size;
+            var index = Enumerable.Range(offset, size).ToArr();
+            b.Connect(b.ObjectOf(input), post, new IdentityT(size), inputs.Count == 1 ? None : Some(index));
+            offset += size;
+        }
+    }
+
+    /// <summary>
+    /// max(f(x)) = f(max(x)) for a non-decreasing activation f: moves max pooling ahead of the activation it
+    /// follows, so it pools input currents (the <see cref="MaxPoolMethod.Pre"/> method, SpikingJelly's pre_spike_maxpool).
+    /// </summary>
+    public static LegalGraph MaxPoolBeforeActivation(LegalGraph g)
+    {
+        var ops = g.Ops.ToList();
+        for (var i = 0; i < ops.Count; i++)
+        {
+            if (ops[i] is not LPool { Spec.Kind: PoolKind.Max } pool) continue;
+            var ai = ops.FindIndex(o => o.Id == pool.Inputs.Head);
+            if (ai < 0 || ops[ai] is not LActivation act || !NonDecreasing(act.Act)) continue;
+            if (ops.Count(o => o.Inputs.Contains(act.Id)) != 1 || g.Outputs.Contains(act.Id)) continue;
+            var pooled = pool with { Id = pool.Id + ":pre", Inputs = act.Inputs };
+            ops[ai] = pooled;
+            ops[i] = act with { Id = pool.Id, Inputs = Seq1(pooled.Id), Shape = pool.Shape };
+        }
+        return g with { Ops = ops.ToSeq() };
+    }
+
+    static bool NonDecreasing(Act a) => a switch
+    {
+        Relu r => r.NegativeSlope >= 0 && r.Threshold == 0f,
+        SigmoidAct or TanhAct => true,
+        _ => false,
+    };
 
     static NetNode Add(Builder b, LegalOp op, NetNode node)
     {
@@ -255,31 +331,45 @@ public static class Converter
         b.Connect(node.Id, post, new IdentityT(value.Length));
     }
 
-    /// <summary>NengoDL's activation → neuron mapping with swap_activations (keyed by activation, then by neuron type).</summary>
+    /// <summary>
+    /// NengoDL's activation → neuron mapping with swap_activations: first keyed by activation (relu, leaky_relu,
+    /// sigmoid, tanh), then by neuron type name. In spiking mode a ReLU-family neuron that no swap named becomes
+    /// its spiking counterpart.
+    /// </summary>
     static NeuronType NeuronFor(Builder b, LActivation act)
     {
-        var (key, baseType) = act.Act switch
+        var (key, neuron) = act.Act switch
         {
-            Relu { NegativeSlope: 0f } => ("relu", "RectifiedLinear"),
-            SigmoidAct => ("sigmoid", "Sigmoid"),
-            TanhAct => ("tanh", "Tanh"),
-            _ => ("", ""),
+            Relu { IsPlain: true } => ("relu", (NeuronType)new RectifiedLinear()),
+            Relu r => ("leaky_relu", new LeakyRectifiedLinear(Tensor.Scalar(r.NegativeSlope), r.Threshold, r.MaxValue)),
+            PRelu p => ("leaky_relu", new LeakyRectifiedLinear(p.Alpha)),
+            SigmoidAct => ("sigmoid", new Sigmoid()),
+            TanhAct => ("tanh", new Tanh()),
+            _ => throw new ConvertFailure(Errors.UnsupportedLayer(act.Layer, "activation", $"activation {act.Act} has no native neuron type")),
         };
-        if (key == "")
-            throw new ConvertFailure(Errors.UnsupportedLayer(act.Layer, "activation", $"activation {act.Act} has no native neuron type"));
-        var name = baseType;
-        if (b.Options.Swap.Find(key).TryGet(out var swapped))
+        var swapped = false;
+        if (b.Options.Swap.Find(key).TryGet(out var target))
         {
             b.UsedSwapKeys.Add(key);
-            name = swapped == "relu" ? "RectifiedLinear" : swapped == "sigmoid" ? "Sigmoid" : swapped == "tanh" ? "Tanh" : swapped;
+            neuron = Named(target switch { "relu" => "RectifiedLinear", "sigmoid" => "Sigmoid", "tanh" => "Tanh", var x => x }, neuron);
+            swapped = true;
         }
-        if (b.Options.Swap.Find(name).TryGet(out var second))
+        if (b.Options.Swap.Find(neuron.Name).TryGet(out var second))
         {
-            b.UsedSwapKeys.Add(name);
-            name = second;
+            b.UsedSwapKeys.Add(neuron.Name);
+            neuron = Named(second, neuron);
+            swapped = true;
         }
-        return NeuronByName(name).Match(n => n, e => throw new ConvertFailure(e));
+        return b.Options.Spiking && !swapped ? neuron.SpikingVersion : neuron;
     }
+
+    /// <summary>The neuron type called <paramref name="name"/>, keeping the ReLU family's parameters when it stays in the family.</summary>
+    static NeuronType Named(string name, NeuronType current) => (name, current) switch
+    {
+        ("LeakyReLU", LeakyRectifiedLinear l) => l,
+        ("SpikingLeakyReLU", LeakyRectifiedLinear l) => l.SpikingVersion,
+        _ => NeuronByName(name).Match(n => n, e => throw new ConvertFailure(e)),
+    };
 
     static Ensemble MakeEnsemble(Builder b, LActivation act, Option<Tensor> bias)
     {
@@ -291,7 +381,7 @@ public static class Converter
         {
             gain = s;
             for (var i = 0; i < biasValues.Length; i++) biasValues[i] *= s;
-            if (neuron.HasAmplitude) neuron = neuron.ScaleAmplitude(1f / s);
+            if (neuron.HasAmplitude) neuron = neuron.ForFiringRateScale(s);
             else b.Warnings.Add($"Firing rate scaling being applied to activation type that does not support amplitude ({neuron.Name}); this will change the output (layer '{act.Layer}')");
         }
         var index = b.EnsembleCount++;

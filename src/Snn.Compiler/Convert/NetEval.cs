@@ -14,12 +14,13 @@ public static class NetEval
         var batch = inputs.Head.Shape[0];
         var outputs = net.Probes.Map(p => new float[batch * Shapes.Product(p.Shape)]).ToArray();
         var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList());
+        var order = net.TopologicalOrder().IfNone(() => throw new InvalidOperationException("the network has a cycle"));
         Parallel.For(0, batch, b =>
         {
             var values = new Dictionary<string, float[]>();
-            foreach (var node in net.Nodes)
+            foreach (var node in order)
             {
-                var sum = new float[node.Size];
+                var sum = new float[node.SizeIn];
                 foreach (var c in incoming.GetValueOrDefault(node.Id) ?? new List<Connection>())
                 {
                     var t = Apply(c.Transform, values[c.Pre]);
@@ -33,7 +34,9 @@ public static class NetEval
                     InputNode input => inputs[input.Index].Span.Slice(b * node.Size, node.Size).ToArray(),
                     ConstNode k => k.Value.ToArray(),
                     PassNode => sum,
-                    Ensemble e => sum.Select((x, i) => e.Neuron.RateVersion.Rate(e.Bias[i] + e.Gain * x)).ToArray(),
+                    Ensemble e => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray(),
+                    MaxPoolNode m => Pool(m.Spec with { Kind = PoolKind.Max }, sum),
+                    FunctionNode f => Function(f, sum),
                     _ => throw new InvalidOperationException(node.GetType().Name),
                 };
             }
@@ -46,6 +49,22 @@ public static class NetEval
             }
         });
         return net.Probes.Zip(outputs).Map(p => Tensor.Own(new[] { batch }.Concat(p.Item1.Shape).ToArray(), p.Item2)).ToSeq();
+    }
+
+    static float RateOf(NeuronType n, float j, int i) => n is LeakyRectifiedLinear l ? l.Rate(j, i) : n.Rate(j);
+
+    static float[] Pool(PoolSpec spec, float[] x)
+    {
+        var y = new float[Shapes.Product(spec.OutputShape)];
+        RefKernels.Pool(spec, x, y);
+        return y;
+    }
+
+    static float[] Function(FunctionNode f, float[] x)
+    {
+        var y = new float[f.Size];
+        f.Function.Apply(x, y);
+        return y;
     }
 
     /// <summary>Applies a transform to one sample (reference semantics).</summary>
@@ -83,19 +102,17 @@ public static class NetVerify
             if (n is Ensemble e && (e.Bias.Length != e.Size || e.InitialVoltage.Exists(v => v.Length != e.Size) || e.Neuron.Spiking != e.InitialVoltage.IsSome))
                 return Bad($"ensemble '{e.Id}' has inconsistent bias or initial voltage");
         }
-        var order = net.Nodes.Map((n) => n.Id).ToList();
+        if (net.TopologicalOrder().IsNone) return Bad("the network has a cycle or a connection to an unknown object (it must be feed-forward)");
         foreach (var c in net.Connections)
         {
             if (!nodes.TryGetValue(c.Pre, out var pre) || !nodes.TryGetValue(c.Post, out var post)) return Bad($"connection '{c.Id}' joins unknown objects");
-            if (order.IndexOf(c.Pre) >= order.IndexOf(c.Post)) return Bad($"connection '{c.Id}' goes backwards (the network must be feed-forward)");
-            if (pre is not Ensemble && c.Synapse.IsSome) return Bad($"connection '{c.Id}' has a synapse but does not leave neurons");
             if (c.Transform.InSize != pre.Size) return Bad($"connection '{c.Id}' expects {c.Transform.InSize} inputs, '{pre.Id}' gives {pre.Size}");
             var outSize = c.Transform.OutSize;
             if (c.PostIndex.TryGet(out var idx))
             {
-                if (idx.Count != outSize || idx.Exists(i => i < 0 || i >= post.Size)) return Bad($"connection '{c.Id}' scatters outside '{post.Id}'");
+                if (idx.Count != outSize || idx.Exists(i => i < 0 || i >= post.SizeIn)) return Bad($"connection '{c.Id}' scatters outside '{post.Id}'");
             }
-            else if (outSize != post.Size) return Bad($"connection '{c.Id}' gives {outSize} values, '{post.Id}' takes {post.Size}");
+            else if (outSize != post.SizeIn) return Bad($"connection '{c.Id}' gives {outSize} values, '{post.Id}' takes {post.SizeIn}");
             if (post is InputNode or ConstNode) return Bad($"connection '{c.Id}' feeds an input or constant node");
         }
         foreach (var p in net.Probes)

@@ -1,10 +1,18 @@
 using LanguageExt;
 using Snn.Compiler.Legalize;
+using static LanguageExt.Prelude;
 
 namespace Snn.Compiler.Convert;
 
-/// <summary>A Nengo-style object: an input node, a passthrough node, a constant node or an ensemble.</summary>
-public abstract record NetNode(string Id, string Layer, int Size);
+/// <summary>A Nengo-style object: an input node, a passthrough node, a constant node, an ensemble or a function node.</summary>
+public abstract record NetNode(string Id, string Layer, int Size)
+{
+    /// <summary>How many values incoming connections deliver (the output size unless the node transforms).</summary>
+    public virtual int SizeIn => Size;
+
+    /// <summary>NengoDL's per-object trainable flag; recorded for exporters, no effect on simulation.</summary>
+    public bool Trainable { get; init; }
+}
 
 /// <summary>The model input <see cref="Index"/>, fed from outside every step.</summary>
 public sealed record InputNode(string Id, string Layer, Arr<int> Shape, int Index) : NetNode(Id, Layer, Shapes.Product(Shape));
@@ -21,6 +29,43 @@ public sealed record ConstNode(string Id, string Layer, Tensor Value) : NetNode(
 /// </summary>
 public sealed record Ensemble(string Id, string Layer, int Size, NeuronType Neuron, float Gain, Tensor Bias, Option<Tensor> InitialVoltage)
     : NetNode(Id, Layer, Size);
+
+public enum MaxPoolMethod
+{
+    /// <summary>Lateral-inhibition pooling: per-input cumulative counts, emit the increase of each window's running max.</summary>
+    Count,
+    /// <summary>SNN Toolbox: pass the spikes of the input with the highest rate estimate so far.</summary>
+    Gate,
+    /// <summary>Max of the input currents before the neuron (max pooling moved ahead of a monotone activation).</summary>
+    Pre,
+    /// <summary>NengoDL's max_to_avg_pool: average pooling instead.</summary>
+    Avg,
+}
+
+/// <summary>
+/// Max pooling of spike trains, beyond NengoDL. The rate meaning is the exact max of the input; spiking
+/// behaviour follows <see cref="Method"/> (see <see cref="MaxPoolMethod"/>).
+/// </summary>
+public sealed record MaxPoolNode(string Id, string Layer, PoolSpec Spec, MaxPoolMethod Method) : NetNode(Id, Layer, Shapes.Product(Spec.OutputShape))
+{
+    public override int SizeIn => Shapes.Product(Spec.InputShape);
+}
+
+/// <summary>A function of the whole input vector of one sample (NengoDL's TensorNode analogue).</summary>
+public interface INodeFunction
+{
+    string Name { get; }
+    void Apply(ReadOnlySpan<float> input, Span<float> output);
+}
+
+/// <summary>
+/// A node whose output is a function of its input, evaluated per sample by the interpreter: fallback layers
+/// (evaluated with the reference kernel), custom converters and hand-written nodes.
+/// </summary>
+public sealed record FunctionNode(string Id, string Layer, int In, int Size, INodeFunction Function) : NetNode(Id, Layer, Size)
+{
+    public override int SizeIn => In;
+}
 
 /// <summary>What a connection does to the presynaptic output before it reaches the post object.</summary>
 public abstract record Transform(int InSize, int OutSize);
@@ -46,7 +91,11 @@ public sealed record GatherT(int In, Arr<int> Index, string Kind) : Transform(In
 /// A connection from Pre's output to Post's input. A synapse filters the transformed values
 /// (and delays them one step). PostIndex, when set, scatters the values into Post (concatenation).
 /// </summary>
-public sealed record Connection(string Id, string Pre, string Post, Transform Transform, Option<Lowpass> Synapse, Option<Arr<int>> PostIndex);
+public sealed record Connection(string Id, string Pre, string Post, Transform Transform, Option<Lowpass> Synapse, Option<Arr<int>> PostIndex)
+{
+    /// <summary>NengoDL's per-connection trainable flag; recorded, no effect on simulation.</summary>
+    public bool Trainable { get; init; }
+}
 
 /// <summary>Reads an object's output as model output <see cref="Output"/>, optionally filtered, optionally through softmax.</summary>
 public sealed record Probe(string Id, string Target, Option<Lowpass> Synapse, bool Softmax, Arr<int> Shape, int Output);
@@ -56,5 +105,30 @@ public sealed record Network(
     Seq<NetNode> Nodes, Seq<Connection> Connections, Seq<Probe> Probes, float Dt, Seq<LayerStatus> Layers, Seq<string> Warnings)
 {
     public NetNode Node(string id) => Nodes.Find(n => n.Id == id).IfNone(() => throw new KeyNotFoundException(id));
+
+    /// <summary>The objects ordered so every connection goes forward (ties keep list order); None if there is a cycle.</summary>
+    public Option<Seq<NetNode>> TopologicalOrder()
+    {
+        var index = Nodes.Map((n) => n.Id).Zip(Enumerable.Range(0, Nodes.Count)).ToDictionary(p => p.Item1, p => p.Item2);
+        var indegree = new int[Nodes.Count];
+        var next = Enumerable.Range(0, Nodes.Count).Select(_ => new List<int>()).ToArray();
+        foreach (var c in Connections)
+        {
+            if (!index.TryGetValue(c.Pre, out var a) || !index.TryGetValue(c.Post, out var b)) return None;
+            next[a].Add(b);
+            indegree[b]++;
+        }
+        var ready = new SortedSet<int>(Enumerable.Range(0, Nodes.Count).Where(i => indegree[i] == 0));
+        var order = new List<NetNode>();
+        while (ready.Count > 0)
+        {
+            var i = ready.Min;
+            ready.Remove(i);
+            order.Add(Nodes[i]);
+            foreach (var j in next[i])
+                if (--indegree[j] == 0) ready.Add(j);
+        }
+        return order.Count == Nodes.Count ? Some(order.ToSeq()) : None;
+    }
     public int InputCount => Nodes.Count(n => n is InputNode);
 }

@@ -97,6 +97,9 @@ public static class KerasEval
 
     static bool ChannelsFirst(KerasNode n) => n.Config.String("data_format").IfNone("channels_last") == "channels_first";
 
+    /// <summary>Evaluates one layer call on one sample, or reports why it cannot.</summary>
+    public static Either<Error, Value> EvaluateLayer(KerasNode n, Value[] ins) => Try(() => Layer(n, ins));
+
     /// <summary>Evaluates one layer call on one sample.</summary>
     static Value Layer(KerasNode n, Value[] ins)
     {
@@ -248,6 +251,35 @@ public static class KerasEval
                 var offset = (float)c.Number("offset").IfNone(0.0);
                 return Map(Single(n, ins), v => v * scale + offset);
             }
+            case "Normalization":
+            {
+                var x = Single(n, ins);
+                if (c.Bool("invert").IfNone(false)) throw Unsupported(n, "invert=True is not supported");
+                var mean = W(n, "mean");
+                var variance = W(n, "variance");
+                var last = x.Shape[^1];
+                var y = new float[x.Data.Length];
+                for (var i = 0; i < y.Length; i++)
+                {
+                    var k = mean.Length == 1 ? 0 : i % last;
+                    y[i] = (x.Data[i] - mean[k]) / MathF.Max(MathF.Sqrt(variance[k]), 1e-7f);
+                }
+                return x with { Data = y };
+            }
+            case "Conv1DTranspose" or "Conv2DTranspose" or "Conv3DTranspose":
+                return Activate(n, ConvTranspose(n, Single(n, ins)));
+            case "TimeDistributed":
+            {
+                // The wrapped layer applied to every time slice (axis 0 of the sample).
+                var x = Single(n, ins);
+                var inner = Inner(n);
+                var steps = x.Shape[0];
+                var size = x.Data.Length / Math.Max(1, steps);
+                var slices = Enumerable.Range(0, steps)
+                    .Select(t => Layer(inner, new[] { new Value(x.Shape[1..], x.Data.AsSpan(t * size, size).ToArray()) })).ToArray();
+                var outShape = new[] { steps }.Concat(slices.Length > 0 ? slices[0].Shape : System.Array.Empty<int>()).ToArray();
+                return new Value(outShape, slices.SelectMany(v => v.Data).ToArray());
+            }
             case "ZeroPadding1D" or "ZeroPadding2D" or "ZeroPadding3D":
                 return Pad(n, Single(n, ins), crop: false);
             case "Cropping1D" or "Cropping2D" or "Cropping3D":
@@ -261,6 +293,15 @@ public static class KerasEval
     }
 
     static EvalFailure Shape(KerasNode n, string message) => new(Errors.Shape(n.Id, message));
+
+    /// <summary>The layer a TimeDistributed wrapper applies: its class and config, with the wrapper's weights.</summary>
+    public static KerasNode Inner(KerasNode wrapper)
+    {
+        var layer = wrapper.Config.Get("layer").IfNone(() => throw new EvalFailure(Errors.UnsupportedLayer(wrapper.Id, wrapper.ClassName, "missing the wrapped 'layer'")));
+        var cls = layer.TryGetProperty("class_name", out var cn) && cn.ValueKind == System.Text.Json.JsonValueKind.String ? cn.GetString()! : "";
+        var cfg = layer.TryGetProperty("config", out var c) ? new LayerConfig(c) : LayerConfig.Empty;
+        return wrapper with { ClassName = cls, Config = cfg };
+    }
 
     static ReadOnlySpan<float> Bias(KerasNode n) =>
         n.Config.Bool("use_bias").IfNone(true) ? n.Weight("bias").Map(b => b.Span.ToArray()).IfNone(System.Array.Empty<float>()) : ReadOnlySpan<float>.Empty;
@@ -311,6 +352,64 @@ public static class KerasEval
         var y = new float[Shapes.Product(spec.OutputShape)];
         RefKernels.Conv(spec, kernel.Span, bias, x.Data, y);
         return new Value(spec.OutputShape.ToArray(), y);
+    }
+
+    /// <summary>
+    /// Transposed convolution by its definition (the gradient of a strided convolution): every input cell
+    /// scatters kernel × value into the output, at stride s, shifted by the forward convolution's padding.
+    /// </summary>
+    static Value ConvTranspose(KerasNode n, Value x)
+    {
+        var k = W(n, "kernel");               // [k..., out, in]
+        var rank = k.Rank - 2;
+        if (x.Rank != rank + 1) throw Shape(n, $"a {rank}-d transposed convolution got input {Shapes.Show(x.Shape)}");
+        if (n.Config.Get("output_padding").IsSome) throw Unsupported(n, "output_padding is not supported");
+        var channelsLast = !ChannelsFirst(n) || n.ClassName == "Conv1DTranspose";
+        var data = channelsLast ? x.Data : RefKernels.Transpose(x.Data, x.Shape, RefKernels.FirstToLast(x.Rank));
+        var shape = channelsLast ? x.Shape : x.Shape.Skip(1).Append(x.Shape[0]).ToArray();
+        var strides = Tuple(n, "strides", rank, Enumerable.Repeat(1, rank).ToArr()).ToArray();
+        var same = n.Config.String("padding").IfNone("valid") == "same";
+        var kernel = k.Shape.Take(rank).ToArray();
+        var outCh = k.Shape[rank];
+        var inCh = k.Shape[rank + 1];
+        if (shape[^1] != inCh) throw Shape(n, $"kernel {Shapes.Show(k.Shape)} expects {inCh} input channels");
+        var inSp = shape[..^1];
+        var outSp = inSp.Select((d, i) => same ? d * strides[i] : (d - 1) * strides[i] + kernel[i]).ToArray();
+        var pad = kernel.Select((kd, i) => same ? Math.Max(kd - strides[i], 0) / 2 : 0).ToArray();
+        var y = new float[Shapes.Product(outSp) * outCh];
+        var bias = Bias(n);
+        var outStrides = Shapes.Strides(outSp);
+        var kCount = Shapes.Product(kernel);
+        var pc = new int[rank];
+        var kc = new int[rank];
+        for (var p = 0; p < Shapes.Product(inSp); p++)
+        {
+            RefKernels.Unravel(p, inSp, pc);
+            for (var t = 0; t < kCount; t++)
+            {
+                RefKernels.Unravel(t, kernel, kc);
+                var q = 0;
+                var inside = true;
+                for (var d = 0; d < rank; d++)
+                {
+                    var o = pc[d] * strides[d] + kc[d] - pad[d];
+                    if (o < 0 || o >= outSp[d]) { inside = false; break; }
+                    q += o * outStrides[d];
+                }
+                if (!inside) continue;
+                for (var oc = 0; oc < outCh; oc++)
+                {
+                    var acc = 0f;
+                    for (var ic = 0; ic < inCh; ic++) acc += data[p * inCh + ic] * k[(t * outCh + oc) * inCh + ic];
+                    y[q * outCh + oc] += acc;
+                }
+            }
+        }
+        if (!bias.IsEmpty)
+            for (var i = 0; i < y.Length; i++) y[i] += bias[i % outCh];
+        var outShape = outSp.Append(outCh).ToArray();
+        return channelsLast ? new Value(outShape, y)
+            : new Value(new[] { outCh }.Concat(outSp).ToArray(), RefKernels.Transpose(y, outShape, RefKernels.LastToFirst(outShape.Length)));
     }
 
     internal static PoolSpec PoolSpecOf(KerasNode n, Arr<int> inputShape, PoolKind kind)

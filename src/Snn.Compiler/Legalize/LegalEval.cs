@@ -47,6 +47,12 @@ public static class LegalEval
                 In().CopyTo(y, 0);
                 Activations.Apply("softmax", y, a.Shape[a.Shape.Count - 1]);
                 break;
+            case LActivation { Act: PRelu pr }:
+            {
+                var x = In();
+                for (var i = 0; i < y.Length; i++) y[i] = pr.Apply(x[i], i);
+                break;
+            }
             case LActivation a:
             {
                 var x = In();
@@ -94,6 +100,18 @@ public static class LegalEval
             {
                 var x = In();
                 for (var i = 0; i < y.Length; i++) y[i] = g.Index[i] < 0 ? 0f : x[g.Index[i]];
+                break;
+            }
+            case LFallback or LCustom:
+            {
+                var (node, shapes) = op switch
+                {
+                    LFallback f => (f.Node, f.InputShapes),
+                    LCustom c => (c.Node, c.InputShapes),
+                    _ => throw new InvalidOperationException(),
+                };
+                var args = op.Inputs.Zip(shapes).Map(p => new Keras.KerasEval.Value(p.Item2.ToArray(), values[p.Item1])).ToArray();
+                Keras.KerasEval.EvaluateLayer(node, args).Match(v => v.Data, e => throw new InvalidOperationException(e.Message)).CopyTo(y, 0);
                 break;
             }
             default:

@@ -16,6 +16,13 @@ public sealed record Relu(float NegativeSlope = 0f, float Threshold = 0f, float 
     public override float Apply(float x) => Activations.Relu(x, NegativeSlope, Threshold, MaxValue);
 }
 
+/// <summary>PReLU: x ≥ 0 ? x : Alpha[i]·x, with Alpha expanded to one slope per element.</summary>
+public sealed record PRelu(Tensor Alpha) : Act
+{
+    public override float Apply(float x) => throw new InvalidOperationException("PReLU slopes depend on the element");
+    public float Apply(float x, int i) => x >= 0 ? x : Alpha[i] * x;
+}
+
 public sealed record SigmoidAct : Act
 {
     public override float Apply(float x) => 1f / (1f + MathF.Exp(-x));
@@ -76,7 +83,15 @@ public sealed record LReshape(string Id, string Layer, string Input, Arr<int> Sh
 public sealed record LGather(string Id, string Layer, string Input, Arr<int> Shape, Arr<int> Index, string Kind)
     : LegalOp(Id, Layer, Seq1(Input), Shape);
 
-public enum Conversion { Native, Folded, Removed, Fallback }
+/// <summary>A layer with no native conversion, evaluated by the reference kernel in a function node.</summary>
+public sealed record LFallback(string Id, string Layer, Seq<string> Inputs, Arr<int> Shape, Keras.KerasNode Node, Seq<Arr<int>> InputShapes, string Reason)
+    : LegalOp(Id, Layer, Inputs, Shape);
+
+/// <summary>A layer converted by a registered custom converter.</summary>
+public sealed record LCustom(string Id, string Layer, Seq<string> Inputs, Arr<int> Shape, Keras.KerasNode Node, Seq<Arr<int>> InputShapes, Convert.ILayerConverter Converter)
+    : LegalOp(Id, Layer, Inputs, Shape);
+
+public enum Conversion { Native, Folded, Removed, Fallback, Custom }
 
 /// <summary>What became of one Keras layer (for <c>snn inspect</c>).</summary>
 public sealed record LayerStatus(string Layer, string ClassName, Conversion Conversion, Arr<int> OutputShape, string Note);
@@ -84,5 +99,8 @@ public sealed record LayerStatus(string Layer, string ClassName, Conversion Conv
 /// <summary>The legalized model: ops in topological order, input and output value ids, per-layer status.</summary>
 public sealed record LegalGraph(Seq<LegalOp> Ops, Seq<string> Inputs, Seq<string> Outputs, Seq<LayerStatus> Layers)
 {
+    /// <summary>Warnings for the user (e.g. a custom converter registered twice).</summary>
+    public Seq<string> Warnings { get; init; }
+
     public LegalOp Op(string id) => Ops.Find(o => o.Id == id).IfNone(() => throw new KeyNotFoundException(id));
 }

@@ -1,13 +1,21 @@
 using LanguageExt;
 using LanguageExt.Common;
+using Snn.Compiler.Convert;
 using Snn.Compiler.Keras;
 using static LanguageExt.Prelude;
 
 namespace Snn.Compiler.Legalize;
 
-public sealed record LegalizeOptions(bool SplitSharedWeights = false)
+/// <summary>
+/// Legalize options: NengoDL's <c>split_shared_weights</c>, <c>allow_fallback</c> and <c>temporal_model</c>
+/// (axis 1 of every input is time: the network sees one time step per simulation step, so every layer is
+/// legalized on per-step shapes and TimeDistributed unwraps), and the registry of custom converters consulted
+/// before the built-in rules.
+/// </summary>
+public sealed record LegalizeOptions(bool SplitSharedWeights = false, bool AllowFallback = true, ConverterRegistry? Registry = null, bool Temporal = false)
 {
     public static readonly LegalizeOptions Default = new();
+    public ConverterRegistry Converters => Registry ?? ConverterRegistry.Empty;
 }
 
 /// <summary>
@@ -47,12 +55,12 @@ public static class Legalize
             {
                 // An input failed to legalize (its error is recorded). Shapes are unknown from here on,
                 // but a layer type we cannot convert at all is still worth reporting now.
-                if (!IsKnownClass(node.ClassName))
+                if (!IsKnownClass(node.ClassName) && options.Converters.Find(node.ClassName).IsNone)
                     errors.Add(Errors.UnsupportedLayer(node.Id, node.ClassName, UnknownReason(node.ClassName)));
                 continue;
             }
             var inputIds = ins.Map(i => i!).ToSeq();
-            var result = Layer(node, inputIds, shapes, node.ClassName == "InputLayer" ? inputIndex++ : -1, model);
+            var result = Layer(options, Unwrap(options, node), inputIds, shapes, node.ClassName == "InputLayer" ? inputIndex++ : -1, model);
             result.Match(
                 Right: r =>
                 {
@@ -70,7 +78,7 @@ public static class Legalize
         var outputs = model.Outputs.Map(o => alias.TryGetValue(o, out var id) ? id : "").ToSeq();
         if (errors.Count > 0) return Validation<Error, LegalGraph>.Fail(errors.ToSeq());
 
-        var graph = new LegalGraph(ops.ToSeq(), model.Inputs.Map(v => alias[v]).ToSeq(), outputs, status.ToSeq());
+        var graph = new LegalGraph(ops.ToSeq(), model.Inputs.Map(v => alias[v]).ToSeq(), outputs, status.ToSeq()) { Warnings = options.Converters.Warnings };
         graph = FoldAffines(graph);
         return CheckSoftmax(graph).Match(
             Succ: g => Success<Error, LegalGraph>(g),
@@ -79,18 +87,61 @@ public static class Legalize
 
     sealed record Lowered(Seq<LegalOp> Ops, string Output, Conversion Conversion, string Note = "");
 
+    /// <summary>
+    /// Temporal models run one time step per simulation step: inputs lose their time axis, TimeDistributed
+    /// becomes the layer it wraps, and Reshape targets lose their time dimension.
+    /// </summary>
+    static KerasNode Unwrap(LegalizeOptions o, KerasNode n)
+    {
+        if (!o.Temporal) return n;
+        if (n.ClassName == "TimeDistributed")
+        {
+            try { return KerasEval.Inner(n); }
+            catch (Exception) { return n; }
+        }
+        if (n.ClassName == "Reshape" && n.Config.Dims("target_shape").TryGet(out var target) && target.Count > 1)
+            return n with { Config = LayerConfig.Parse(System.Text.Json.JsonSerializer.Serialize(new { name = n.Layer, target_shape = target.Skip(1).Map(d => d < 0 ? (int?)null : d) })) };
+        return n;
+    }
+
     static Lowered Native(params LegalOp[] ops) => new(ops.ToSeq(), ops[^1].Id, Conversion.Native);
 
-    static Either<Error, Lowered> Layer(KerasNode n, Seq<string> ins, Dictionary<string, Arr<int>> shapes, int inputIndex, KerasModel model)
+    static Either<Error, Lowered> Layer(LegalizeOptions o, KerasNode n, Seq<string> ins, Dictionary<string, Arr<int>> shapes, int inputIndex, KerasModel model)
     {
+        var inputShapes = ins.Map(i => shapes[i]).ToSeq();
+        if (o.Converters.Find(n.ClassName).TryGet(out var custom))
+            return custom.OutputShape(n, inputShapes).Map(shape =>
+                new Lowered(Seq1<LegalOp>(new LCustom(n.Id, n.Layer, ins, shape, n, inputShapes, custom)), n.Id, Conversion.Custom, "custom converter"));
         try
         {
-            return LayerOrThrow(n, ins, shapes, inputIndex, model);
+            return LayerOrThrow(o, n, ins, shapes, inputIndex, model);
+        }
+        catch (LegalizeFailure f) when (f.Error.Code is Errors.UnsupportedLayerCode or Errors.UnsupportedArgCode && n.ClassName != "TimeDistributed")
+        {
+            return Fallback(o, n, ins, inputShapes, f.Error);
         }
         catch (LegalizeFailure f)
         {
             return f.Error;
         }
+    }
+
+    /// <summary>
+    /// A layer without a native conversion becomes a function node evaluated by the reference kernel (NengoDL's
+    /// TensorNode fallback), when fallback is allowed and the reference evaluator knows the layer.
+    /// </summary>
+    static Either<Error, Lowered> Fallback(LegalizeOptions o, KerasNode n, Seq<string> ins, Seq<Arr<int>> inputShapes, Error reason)
+    {
+        var detail = reason.Message.StartsWith($"Layer '{n.Id}'", StringComparison.Ordinal) ? reason.Message : reason.Message;
+        if (!o.AllowFallback)
+            return Error.New(reason.Code, $"{detail}. Unable to convert layer '{n.Id}' to native objects; drop --no-fallback (allow_fallback) " +
+                                          "to evaluate it in a fallback node instead, or register a custom converter for this layer type.");
+        var probe = inputShapes.Map(s => new KerasEval.Value(s.ToArray(), new float[Shapes.Product(s)])).ToArray();
+        return KerasEval.EvaluateLayer(n, probe).Match(
+            Right: v => Right<Error, Lowered>(new Lowered(
+                Seq1<LegalOp>(new LFallback(n.Id, n.Layer, ins, v.Shape.ToArr(), n, inputShapes, detail)), n.Id, Conversion.Fallback,
+                "fallback: " + detail)),
+            Left: _ => Left<Error, Lowered>(reason));
     }
 
     sealed class LegalizeFailure(Error error) : Exception(error.Message)
@@ -102,7 +153,7 @@ public static class Legalize
     static LegalizeFailure Arg(KerasNode n, string arg, string value, string supported) => new(Errors.UnsupportedArg(n.Id, arg, value, supported));
     static LegalizeFailure ShapeError(KerasNode n, string message) => new(Errors.Shape(n.Id, message));
 
-    static Lowered LayerOrThrow(KerasNode n, Seq<string> ins, Dictionary<string, Arr<int>> shapes, int inputIndex, KerasModel model)
+    static Lowered LayerOrThrow(LegalizeOptions options, KerasNode n, Seq<string> ins, Dictionary<string, Arr<int>> shapes, int inputIndex, KerasModel model)
     {
         var c = n.Config;
         string In() => ins.Count == 1 ? ins.Head : throw Unsupported(n, $"expects one input, got {ins.Count}");
@@ -112,7 +163,14 @@ public static class Legalize
         switch (n.ClassName)
         {
             case "InputLayer":
-                return Native(new LInput(n.Id, n.Layer, model.InputShapes[inputIndex], inputIndex));
+            {
+                var full = model.InputShapes[inputIndex];
+                var shape = options.Temporal ? full.Skip(1).ToArr() : full;
+                if (shape.Exists(d => d < 0))
+                    throw ShapeError(n, $"Input shapes must be fully specified; got {Shapes.Show(full.Map(d => d < 0 ? "None" : d.ToString()))}" +
+                                        (options.Temporal ? "" : ". If inputs contain None in the first axis to indicate a variable number of timesteps, set temporal_model (--temporal-model)"));
+                return Native(new LInput(n.Id, n.Layer, shape, inputIndex));
+            }
 
             case "Dense":
             {
@@ -210,11 +268,75 @@ public static class Legalize
             {
                 var slope = (float)c.Number("negative_slope").IfNone(0);
                 var threshold = (float)c.Number("threshold").IfNone(0);
-                var max = c.Number("max_value");
-                if (threshold != 0f) throw Arg(n, "threshold", threshold.ToString("R"), "0");
-                if (max.IsSome) throw Arg(n, "max_value", max.Map(m => m.ToString("R")).IfNone(""), "None");
-                return Native(new LActivation(n.Id, n.Layer, In(), InShape(), new Relu(slope)));
+                var max = (float)c.Number("max_value").IfNone(double.PositiveInfinity);
+                return Native(new LActivation(n.Id, n.Layer, In(), InShape(), new Relu(slope, threshold, max)));
             }
+
+            case "PReLU":
+            {
+                var x = InShape();
+                var alpha = Weight(n, "alpha");
+                var full = new float[Shapes.Product(x)];
+                var ap = alpha.Shape.ToArray();
+                if (ap.Length != x.Count) throw ShapeError(n, $"alpha {Shapes.Show(alpha.Shape)} does not fit input {Shapes.Show(x)}");
+                var coord = new int[x.Count];
+                var aStrides = Shapes.Strides(ap);
+                for (var i = 0; i < full.Length; i++)
+                {
+                    RefKernels.Unravel(i, x.ToArray(), coord);
+                    var k = 0;
+                    for (var d = 0; d < coord.Length; d++) k += (ap[d] == 1 ? 0 : coord[d]) * aStrides[d];
+                    full[i] = alpha[k];
+                }
+                return Native(new LActivation(n.Id, n.Layer, In(), x, new PRelu(Tensor.Own(new[] { full.Length }, full))));
+            }
+
+            case "Softmax":
+            {
+                var axis = c.Ints("axis").Map(a => a[0]).IfNone(-1);
+                var x = InShape();
+                if (axis != -1 && axis != x.Count) throw Arg(n, "axis", axis.ToString(), "-1 (the last axis)");
+                return Native(new LActivation(n.Id, n.Layer, In(), x, new SoftmaxAct()));
+            }
+
+            case "ZeroPadding1D" or "ZeroPadding2D" or "ZeroPadding3D" or "Cropping1D" or "Cropping2D" or "Cropping3D":
+                return Native(PadOrCrop(n, In(), InShape(), crop: n.ClassName.StartsWith("Cropping", StringComparison.Ordinal)));
+
+            case "UpSampling1D" or "UpSampling2D" or "UpSampling3D":
+                return Native(UpSample(n, In(), InShape()));
+
+            case "Rescaling":
+            {
+                var x = InShape();
+                var scale = (float)c.Number("scale").IfNone(1.0);
+                var offset = (float)c.Number("offset").IfNone(0.0);
+                if (c.Get("scale").Exists(v => v.ValueKind != System.Text.Json.JsonValueKind.Number) || c.Get("offset").Exists(v => v.ValueKind != System.Text.Json.JsonValueKind.Number))
+                    throw Arg(n, "scale/offset", "a per-channel list", "a number");
+                var last = x[x.Count - 1];
+                return Native(new LAffine(n.Id, n.Layer, In(), x, x.Count - 1, Tensor.Filled(new[] { last }, scale), Tensor.Filled(new[] { last }, offset)));
+            }
+
+            case "Normalization":
+            {
+                var x = InShape();
+                if (c.Bool("invert").IfNone(false)) throw Arg(n, "invert", "True", "False");
+                var mean = Weight(n, "mean");
+                var variance = Weight(n, "variance");
+                var last = x[x.Count - 1];
+                if (mean.Length != 1 && mean.Length != last) throw Arg(n, "axis", "not the last axis", "-1");
+                var scale = new float[last];
+                var shift = new float[last];
+                for (var i = 0; i < last; i++)
+                {
+                    var k = mean.Length == 1 ? 0 : i;
+                    scale[i] = 1f / MathF.Max(MathF.Sqrt(variance[k]), 1e-7f);
+                    shift[i] = -mean[k] * scale[i];
+                }
+                return Native(new LAffine(n.Id, n.Layer, In(), x, x.Count - 1, Tensor.Own(new[] { last }, scale), Tensor.Own(new[] { last }, shift)));
+            }
+
+            case "Conv1DTranspose" or "Conv2DTranspose" or "Conv3DTranspose":
+                return ConvTranspose(n, In(), InShape());
 
             case "LeakyReLU":
             {
@@ -266,6 +388,9 @@ public static class Legalize
         if (Identities.Contains(n.ClassName))
             return new Lowered(Seq<LegalOp>(), In(), Conversion.Removed, "identity at inference");
 
+        if (n.ClassName == "TimeDistributed")
+            throw new LegalizeFailure(Errors.UnsupportedLayer(n.Id, n.ClassName, "TimeDistributed layers can only be converted when temporal_model=True (--temporal-model)"));
+
         throw Unsupported(n, UnknownReason(n.ClassName));
     }
 
@@ -277,6 +402,8 @@ public static class Legalize
         "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D",
         "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D",
         "Flatten", "Reshape", "Permute", "Activation", "ReLU", "LeakyReLU", "Add", "Average", "Subtract", "Concatenate", "BatchNormalization",
+        "PReLU", "Softmax", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+        "UpSampling1D", "UpSampling2D", "UpSampling3D", "Rescaling", "Normalization", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
     };
 
     static bool IsKnownClass(string className) => KnownClasses.Contains(className) || Identities.Contains(className);
@@ -288,6 +415,146 @@ public static class Legalize
         _ when className.Contains('>') => $"custom class '{className}' has no registered converter",
         _ => $"Layer type {className} does not have a registered converter",
     };
+
+    /// <summary>A gather whose index for each output element comes from <paramref name="source"/> (null → zero).</summary>
+    static LGather IndexMap(string id, KerasNode n, string input, Arr<int> inShape, int[] outShape, Func<int[], int[]?> source, string kind)
+    {
+        var inStrides = Shapes.Strides(inShape.ToArray());
+        var index = new int[Shapes.Product(outShape)];
+        var coord = new int[outShape.Length];
+        for (var o = 0; o < index.Length; o++)
+        {
+            RefKernels.Unravel(o, outShape, coord);
+            var src = source(coord);
+            index[o] = src is null ? -1 : src.Select((c, d) => c * inStrides[d]).Sum();
+        }
+        return new LGather(id, n.Layer, input, outShape.ToArr(), index.ToArr(), kind);
+    }
+
+    /// <summary>(before, after) per spatial dimension from an int, a list per dimension, or pairs.</summary>
+    static (int Before, int After)[] Pairs(KerasNode n, string key, int rank)
+    {
+        var raw = n.Config.Get(key).IfNone(() => throw Unsupported(n, $"missing {key}"));
+        var flat = new List<int>();
+        void Walk(System.Text.Json.JsonElement e)
+        {
+            if (e.ValueKind == System.Text.Json.JsonValueKind.Number) flat.Add(e.GetInt32());
+            else if (e.ValueKind == System.Text.Json.JsonValueKind.Array) foreach (var y in e.EnumerateArray()) Walk(y);
+            else if (e.ValueKind == System.Text.Json.JsonValueKind.Object && e.TryGetProperty("config", out var cfg) && cfg.TryGetProperty("value", out var v)) Walk(v);
+        }
+        Walk(raw);
+        return Enumerable.Range(0, rank).Select(d =>
+            flat.Count == 1 ? (flat[0], flat[0])
+            : flat.Count == rank ? (flat[d], flat[d])
+            : flat.Count == 2 * rank ? (flat[2 * d], flat[2 * d + 1])
+            : throw Unsupported(n, $"cannot read {key}")).ToArray();
+    }
+
+    static bool ChannelsLastLayout(KerasNode n) =>
+        n.ClassName.EndsWith("1D", StringComparison.Ordinal) || n.Config.String("data_format").IfNone("channels_last") != "channels_first";
+
+    static LGather PadOrCrop(KerasNode n, string input, Arr<int> x, bool crop)
+    {
+        var rank = x.Count - 1;
+        var pairs = Pairs(n, crop ? "cropping" : "padding", rank);
+        var offset = ChannelsLastLayout(n) ? 0 : 1;
+        var outShape = x.ToArray();
+        for (var d = 0; d < rank; d++)
+            outShape[d + offset] += crop ? -(pairs[d].Before + pairs[d].After) : pairs[d].Before + pairs[d].After;
+        if (outShape.Any(d => d <= 0)) throw ShapeError(n, $"cropping {Shapes.Show(x)} leaves nothing");
+        return IndexMap(n.Id, n, input, x, outShape, coord =>
+        {
+            var src = (int[])coord.Clone();
+            for (var d = 0; d < rank; d++)
+            {
+                src[d + offset] += crop ? pairs[d].Before : -pairs[d].Before;
+                if (src[d + offset] < 0 || src[d + offset] >= x[d + offset]) return null;
+            }
+            return src;
+        }, crop ? "crop" : "zero-pad");
+    }
+
+    static LGather UpSample(KerasNode n, string input, Arr<int> x)
+    {
+        if (n.Config.String("interpolation").IfNone("nearest") != "nearest") throw Arg(n, "interpolation", n.Config.String("interpolation").IfNone(""), "'nearest'");
+        var rank = x.Count - 1;
+        var raw = n.Config.Ints("size").IfNone(Arr.create(2));
+        var size = raw.Count == rank ? raw.ToArray() : Enumerable.Repeat(raw[0], rank).ToArray();
+        var offset = ChannelsLastLayout(n) ? 0 : 1;
+        var outShape = x.ToArray();
+        for (var d = 0; d < rank; d++) outShape[d + offset] *= size[d];
+        return IndexMap(n.Id, n, input, x, outShape, coord =>
+        {
+            var src = (int[])coord.Clone();
+            for (var d = 0; d < rank; d++) src[d + offset] /= size[d];
+            return src;
+        }, "upsample");
+    }
+
+    /// <summary>
+    /// A transposed convolution as native ops: a gather that spreads the input by the strides and pads it,
+    /// then a stride-1 valid convolution with the kernel flipped and its channel axes swapped.
+    /// </summary>
+    static Lowered ConvTranspose(KerasNode n, string input, Arr<int> x)
+    {
+        var c = n.Config;
+        var k = Weight(n, "kernel");                 // [k..., out, in]
+        var rank = k.Rank - 2;
+        if (x.Count != rank + 1) throw ShapeError(n, $"a {rank}-d transposed convolution got input {Shapes.Show(x)}");
+        if (c.Get("output_padding").IsSome) throw Arg(n, "output_padding", c.Get("output_padding").Map(v => v.GetRawText()).IfNone(""), "None");
+        var dil = c.Ints("dilation_rate").IfNone(Arr.create(1));
+        if (dil.Exists(d => d != 1)) throw Arg(n, "dilation_rate", Shapes.Show(dil), "1");
+        var last = ChannelsLastLayout(n);
+        var strides = c.Ints("strides").Map(s => s.Count == rank ? s : Enumerable.Repeat(s[0], rank).ToArr()).IfNone(Enumerable.Repeat(1, rank).ToArr());
+        var same = c.String("padding").IfNone("valid") == "same";
+        var kernel = k.Shape.Take(rank).ToArray();
+        var outCh = k.Shape[rank];
+        var inCh = k.Shape[rank + 1];
+        var inSp = last ? x.Take(rank).ToArray() : x.Skip(1).ToArray();
+        if ((last ? x[rank] : x[0]) != inCh) throw ShapeError(n, $"kernel {Shapes.Show(k.Shape)} expects {inCh} input channels, input is {Shapes.Show(x)}");
+        var outSp = new int[rank];
+        var padBefore = new int[rank];
+        var spread = new int[rank];
+        for (var d = 0; d < rank; d++)
+        {
+            outSp[d] = same ? inSp[d] * strides[d] : (inSp[d] - 1) * strides[d] + kernel[d];
+            var forwardPad = same ? Math.Max(kernel[d] - strides[d], 0) / 2 : 0;
+            padBefore[d] = kernel[d] - 1 - forwardPad;
+            spread[d] = outSp[d] + kernel[d] - 1;      // length of the padded, spread input
+        }
+        var spreadShape = last ? spread.Append(inCh).ToArray() : new[] { inCh }.Concat(spread).ToArray();
+        var offset = last ? 0 : 1;
+        var gather = IndexMap(n.Id + ":spread", n, input, x, spreadShape, coord =>
+        {
+            var src = (int[])coord.Clone();
+            for (var d = 0; d < rank; d++)
+            {
+                var p = coord[d + offset] - padBefore[d];
+                if (p < 0 || p % strides[d] != 0 || p / strides[d] >= inSp[d]) return null;
+                src[d + offset] = p / strides[d];
+            }
+            return src;
+        }, "transposed-conv spread");
+        // Flip spatially and swap the channel axes: w'[k..., in, out] = w[flip(k)..., out, in].
+        var flipped = new float[k.Length];
+        var kStrides = Shapes.Strides(k.Shape.ToArray());
+        var kCount = Shapes.Product(kernel);
+        var kc = new int[rank];
+        for (var t = 0; t < kCount; t++)
+        {
+            RefKernels.Unravel(t, kernel, kc);
+            var src = 0;
+            for (var d = 0; d < rank; d++) src += (kernel[d] - 1 - kc[d]) * kStrides[d];
+            for (var i = 0; i < inCh; i++)
+                for (var o = 0; o < outCh; o++)
+                    flipped[(t * inCh + i) * outCh + o] = k[src + o * inCh + i];
+        }
+        var ones = Enumerable.Repeat(1, rank).ToArr();
+        var spec = new ConvSpec(spreadShape.ToArr(), outCh, kernel.ToArr(), ones, ones, Padding.Valid, last, 1);
+        var conv = new LConv(n.Id + ":pre", n.Layer, gather.Id, spec, Tensor.Own(kernel.Append(inCh).Append(outCh).ToArray(), flipped), Bias(n));
+        var act = Activation(n, conv);
+        return act with { Ops = Seq1<LegalOp>(gather).Concat(act.Ops).ToSeq() };
+    }
 
     static Tensor Weight(KerasNode n, string name) =>
         n.Weight(name).IfNone(() => throw new LegalizeFailure(Errors.UnsupportedLayer(n.Id, n.ClassName, $"missing weight '{name}'")));

@@ -91,6 +91,26 @@ public static class Lower
                     gains[node.Id] = b.Constant(e.Id + ".gain", Tensor.Vector(e.Gain));
                     break;
                 }
+                case MaxPoolNode m:
+                {
+                    var input = b.Batched(m.Id + ".in", m.SizeIn);
+                    b.Ops.Add(new Reset(input));
+                    var output = b.Batched(m.Id + ".out", m.Size);
+                    b.Ops.Add(new MaxPoolOp(input, output, m.Spec, m.Method, b.Batched(m.Id + ".counts", m.SizeIn), b.Batched(m.Id + ".max", m.Size)));
+                    inputOf[node.Id] = input;
+                    outputOf[node.Id] = output;
+                    break;
+                }
+                case FunctionNode f:
+                {
+                    var input = b.Batched(f.Id + ".in", f.SizeIn);
+                    b.Ops.Add(new Reset(input));
+                    var output = b.Batched(f.Id + ".out", f.Size);
+                    b.Ops.Add(new FunctionOp(input, output, f.Function));
+                    inputOf[node.Id] = input;
+                    outputOf[node.Id] = output;
+                    break;
+                }
                 default:
                     return Errors.Invariant(Name, $"unknown network object {node.GetType().Name}");
             }

@@ -103,6 +103,25 @@ public sealed record LowpassOp(int In, int Out, float A, float B) : Op
     public override Seq<int> Updates => Seq1(Out);
 }
 
+/// <summary>
+/// Max pooling of spike trains, with state: <see cref="Counts"/> integrates each input, <see cref="Max"/> holds each
+/// window's running max of those counts. Count method: Y = increase of the running max this step (so the cumulative
+/// output is the max of the cumulative inputs). Gate method: Y = the current input of the window's input with the
+/// largest count. Sets Y and the state, reads X.
+/// </summary>
+public sealed record MaxPoolOp(int X, int Y, PoolSpec Spec, Convert.MaxPoolMethod Method, int Counts, int Max) : Op
+{
+    public override Seq<int> Sets => Seq(Y, Counts, Max);
+    public override Seq<int> Reads => Seq1(X);
+}
+
+/// <summary>Y = f(X) per sample, for function nodes (fallback layers, custom and hand-written nodes).</summary>
+public sealed record FunctionOp(int X, int Y, Convert.INodeFunction Function) : Op
+{
+    public override Seq<int> Sets => Seq1(Y);
+    public override Seq<int> Reads => Seq1(X);
+}
+
 /// <summary>Model output <see cref="Output"/> is read from <see cref="Signal"/> after every step.</summary>
 public sealed record ProbeDecl(string Name, int Signal, bool Softmax, Arr<int> Shape, int Output);
 

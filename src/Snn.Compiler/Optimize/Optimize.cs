@@ -141,6 +141,8 @@ public static class Optimize
         PoolInc pl => pl with { X = f(pl.X), Y = f(pl.Y) },
         SimNeurons sn => sn with { J = f(sn.J), Output = f(sn.Output), State = sn.State.Map(f).ToSeq() },
         LowpassOp l => l with { In = f(l.In), Out = f(l.Out) },
+        MaxPoolOp m => m with { X = f(m.X), Y = f(m.Y), Counts = f(m.Counts), Max = f(m.Max) },
+        FunctionOp fn => fn with { X = f(fn.X), Y = f(fn.Y) },
         _ => throw new InvalidOperationException($"unknown operator {op.GetType().Name}"),
     };
 }

@@ -311,3 +311,34 @@ public static class Neurons
         }
     }
 }
+
+/// <summary>The Keras ReLU family (leaky, thresholded, clipped, per-neuron slopes) as rate and spiking steps.</summary>
+public static class ReluFamily
+{
+    /// <summary>f(J) = min(J ≥ θ ? J : slope·(J − θ), max); slope has length 1 or n (the neuron count); j is [batch, n].</summary>
+    static float F(float j, float slope, float threshold, float max) => MathF.Min(j >= threshold ? j : slope * (j - threshold), max);
+
+    public static void Rate(ReadOnlySpan<float> j, ReadOnlySpan<float> slope, float threshold, float max, float amplitude, Span<float> output)
+    {
+        KernelMath.CheckLength(output.Length, j.Length, nameof(output));
+        var n = slope.Length;
+        for (var i = 0; i < j.Length; i++) output[i] = amplitude * F(j[i], slope[n == 1 ? 0 : i % n], threshold, max);
+    }
+
+    /// <summary>v += f(J)·dt; n = trunc(v); out = amplitude/dt·n; v −= n.</summary>
+    public static void Spiking(ReadOnlySpan<float> j, ReadOnlySpan<float> slope, float threshold, float max, float dt, float amplitude,
+        Span<float> voltage, Span<float> output)
+    {
+        KernelMath.CheckLength(voltage.Length, j.Length, nameof(voltage));
+        KernelMath.CheckLength(output.Length, j.Length, nameof(output));
+        var alpha = amplitude / dt;
+        var n = slope.Length;
+        for (var i = 0; i < j.Length; i++)
+        {
+            var v = voltage[i] + F(j[i], slope[n == 1 ? 0 : i % n], threshold, max) * dt;
+            var spikes = MathF.Truncate(v);
+            output[i] = alpha * spikes;
+            voltage[i] = v - spikes;
+        }
+    }
+}

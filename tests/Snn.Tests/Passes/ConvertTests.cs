@@ -68,9 +68,9 @@ public class ConvertTests
     public void SpikingEnsemblesGetTheirInitialVoltages()
     {
         var m = SynapseModel();
-        var uniform = Assert.Single(Convert(m, ConvertOptions.Default.Spiking() with { Seed = 3 }).Nodes.OfType<Ensemble>());
+        var uniform = Assert.Single(Convert(m, ConvertOptions.Default.AsSpiking() with { Seed = 3 }).Nodes.OfType<Ensemble>());
         Assert.Equal(new NumpyRandom(3).Uniform(0, 1, 10).Select(v => (float)v), uniform.InitialVoltage.IfNone(() => throw new Exception()).ToArray());
-        var half = Assert.Single(Convert(m, ConvertOptions.Default.Spiking() with { InitialVoltage = InitialVoltage.Half }).Nodes.OfType<Ensemble>());
+        var half = Assert.Single(Convert(m, ConvertOptions.Default.AsSpiking() with { InitialVoltage = InitialVoltage.Half }).Nodes.OfType<Ensemble>());
         Assert.All(half.InitialVoltage.IfNone(() => throw new Exception()).ToArray(), v => Assert.Equal(0.5f, v));
     }
 }
