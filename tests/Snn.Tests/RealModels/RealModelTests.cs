@@ -43,6 +43,19 @@ public class RealModelTests
     }
 
     [SharedTheory]
+    [InlineData("snn_toolbox/lenet5_mnist_99.14.h5", "mnist/x_test_nchw_u8.npy", "mnist/y_test.npy")]
+    [InlineData("image_prediction_on_Fashion_MNIST/fashion_mnist_model.keras", "fashion-mnist/x_test_nhwc_u8.npy", "fashion-mnist/y_test.npy")]
+    public void RateModeWithMaxPoolingEqualsKerasMode(string model, string x, string y)
+    {
+        var (code, output, err) = CliRunner.Run("evaluate", Model(model), "--data", Data(x), "--labels", Data(y),
+            "--input-scale", "1/255", "--mode", "rate", "--json", "--no-fallback");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var recorded = model.Contains("lenet5") ? 0.9914 : 0.9067;
+        Assert.Equal(recorded, Math.Round(doc.RootElement.GetProperty("rate_accuracy").GetDouble(), 4));
+    }
+
+    [SharedTheory]
     [InlineData("tiny/pretrainedResnet.h5", 32, 32, 3)]
     [InlineData("tiny/vww_96.h5", 96, 96, 3)]
     public void ResNetAndMobileNetRunThroughTheReferenceEvaluatorAndConvert(string model, int h, int w, int c)
