@@ -68,8 +68,12 @@ public sealed class Args
             ? Some((float)v) : None;
     }
 
-    public static readonly string[] ConverterValueOptions = { "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage", "--max-pool" };
-    public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model" };
+    public static readonly string[] ConverterValueOptions =
+    {
+        "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage", "--max-pool", "--reset",
+        "--calibrate", "--calib-samples", "--percentile", "--neuron",
+    };
+    public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model", "--bias-shift" };
 
     /// <summary>The converter options shared by every command that converts.</summary>
     public Either<Error, CompileOptions> CompileOptions()
@@ -118,8 +122,19 @@ public sealed class Args
             _ => Option<MaxPoolMethod>.None,
         };
         if (method.IsNone) return Errors.Usage($"--max-pool expects count, gate, pre or avg, got '{maxPool}'");
+        // Calibrated conversion defaults to the conversion literature's neuron and start (IF, v0 = 0.5);
+        // plain conversion keeps NengoDL's (SpikingRectifiedLinear, Uniform(0,1)).
+        var calibrated = One("--calibrate").IsSome;
+        var neuron = One("--neuron").IfNone(calibrated ? "if" : "nengo");
+        if (neuron is not ("if" or "nengo")) return Errors.Usage($"--neuron expects if or nengo, got '{neuron}'");
+        if (One("--initial-voltage").IsNone && calibrated) init = Some(InitialVoltage.Half);
+        var reset = One("--reset").IfNone("subtract");
+        if (reset is not ("subtract" or "zero")) return Errors.Usage($"--reset expects subtract or zero, got '{reset}'");
         return from dt in Float("--dt")
                from seed in Int("--seed")
+               from samples in Int("--calib-samples", min: 1)
+               from percentile in Float("--percentile")
+               from _p in percentile.Exists(p => p <= 0 || p > 100) ? Left<Error, Unit>(Errors.Usage("--percentile must be in (0, 100]")) : Right<Error, Unit>(unit)
                from _ in dt.Exists(d => d <= 0) ? Left<Error, Unit>(Errors.Usage("--dt must be positive")) : Right<Error, Unit>(unit)
                select Compiler.CompileOptions.Default with
                {
@@ -133,7 +148,7 @@ public sealed class Args
                        Synapse: synapse,
                        Dt: dt.IfNone(0.001f),
                        Seed: seed.IfNone(0),
-                       InitialVoltage: init.IfNone(InitialVoltage.Uniform)),
+                       InitialVoltage: init.IfNone(InitialVoltage.Uniform)) { ResetToZero = reset == "zero", IntegrateAndFire = neuron == "if" },
                };
     }
 }

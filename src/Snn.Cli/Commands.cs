@@ -17,7 +17,7 @@ public static class Commands
 {
     static IReadOnlySet<string> Set(params string[][] groups) => groups.SelectMany(g => g).ToHashSet();
 
-    static readonly string[] SimValues = { "--steps", "--readout", "--input-scale", "--mode", "--batch", "--threads" };
+    static readonly string[] SimValues = { "--steps", "--readout", "--input-scale", "--mode", "--batch", "--threads", "--encoding", "--checkpoints" };
 
     public static Either<Error, int> Predict(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Set(SimValues, new[] { "--input", "--output" }, Args.ConverterValueOptions), Set(Args.ConverterFlags))
@@ -40,8 +40,9 @@ public static class Commands
         from inputs in Inputs(a, model, "--data", requireAll: true)
         from labels in Labels(a, inputs.Head.Shape[0])
         from steps in Steps(a, Mode.Spiking)
-        from results in modes.Map(m => Simulate(a, model, inputs, m, stderr).Map(o => (Mode: m, Accuracy: Metrics.Accuracy(o.Head, labels)))).Sequence()
-        select Report(a.Flag("--json"), stdout, results.ToSeq(), steps, labels.Length);
+        from checkpoints in Checkpoints(a, steps)
+        from result in Evaluate(a, model, inputs, labels, modes, steps, checkpoints, stderr)
+        select Evaluation.Print(a.Flag("--json"), stdout, result);
 
     public static Either<Error, int> Verify(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Set(new[] { "--input", "--atol", "--rtol", "--input-scale" }, Args.ConverterValueOptions), Set(Args.ConverterFlags))
@@ -99,19 +100,58 @@ public static class Commands
     static Either<Error, int> Steps(Args a, Mode mode) =>
         a.Int("--steps", min: 1).Map(s => s.IfNone(mode == Mode.Spiking ? 32 : 1));
 
-    static Either<Error, Readout> ReadoutOf(Args a, Mode mode) =>
+    static Either<Error, (Readout Readout, int Window)> ReadoutOf(Args a, Mode mode) =>
         a.One("--readout").IfNone(mode == Mode.Spiking ? "mean" : "last") switch
         {
-            "last" => Readout.Last,
-            "mean" => Readout.Mean,
-            var r => Errors.Usage($"--readout must be last or mean, got '{r}'"),
+            "last" => (Readout.Last, 1),
+            "mean" => (Readout.Mean, 1),
+            "count" => (Readout.Count, 1),
+            var r when r.StartsWith("mean:", StringComparison.Ordinal) && int.TryParse(r[5..], out var k) && k > 0 => (Readout.MeanLast, k),
+            var r => Errors.Usage($"--readout must be last, mean, mean:K (the last K steps) or count, got '{r}'"),
         };
+
+    static Either<Error, Encoding> EncodingOf(Args a) =>
+        a.One("--encoding").IfNone("constant") switch
+        {
+            "constant" => Encoding.Constant,
+            "poisson" => Encoding.Poisson,
+            var e => Errors.Usage($"--encoding must be constant or poisson, got '{e}'"),
+        };
+
+    /// <summary>Step counts to read the spiking accuracy at in one run: --checkpoints, or 1, 2, 4, ... up to --steps.</summary>
+    static Either<Error, int[]> Checkpoints(Args a, int steps) =>
+        a.One("--checkpoints").Match(
+            s =>
+            {
+                var parts = s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                var values = parts.Select(p => int.TryParse(p, out var v) && v > 0 ? v : -1).ToArray();
+                return values.Length == 0 || values.Any(v => v < 0)
+                    ? Left<Error, int[]>(Errors.Usage($"--checkpoints expects step counts like 1,2,4,8, got '{s}'"))
+                    : Right<Error, int[]>(values.Distinct().OrderBy(v => v).ToArray());
+            },
+            () => Right<Error, int[]>(Enumerable.Range(0, 31).Select(k => 1 << k).TakeWhile(c => c < steps).Append(steps).ToArray()));
+
+    /// <summary>Adds calibration data (--calibrate, scaled by --input-scale) to the compile options.</summary>
+    static Either<Error, CompileOptions> WithCalibration(Args a, KerasModel model, CompileOptions options, int steps) =>
+        a.One("--calibrate").Match(
+            path => from scale in a.Float("--input-scale")
+                    from samples in a.Int("--calib-samples", min: 1)
+                    from percentile in a.Float("--percentile")
+                    from data in DataFile.Read(path).Bind(t => CheckInput(path, t, model.InputShapes[0]))
+                    select options with
+                    {
+                        Calibration = Some((new Compiler.Calibrate.CalibrateOptions(
+                                percentile.IfNone(99.9f), samples.IfNone(1000), a.Flag("--bias-shift") ? steps : 0),
+                            Seq1(scale.Match(s => data.Map(v => v * s), () => data)))),
+                    },
+            () => Right<Error, CompileOptions>(options));
 
     /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
     static Either<Error, Unit> ValidateSim(Args a, Mode mode) =>
         from _1 in a.CompileOptions()
         from _2 in Steps(a, mode)
         from _3 in ReadoutOf(a, mode)
+        from _7 in EncodingOf(a)
         from _4 in a.Int("--batch", min: 1)
         from _5 in a.Int("--threads", min: 1)
         from _6 in a.Float("--input-scale")
@@ -161,17 +201,62 @@ public static class Commands
     internal static Either<Error, Seq<Tensor>> Simulate(Args a, KerasModel model, Seq<Tensor> inputs, Mode mode, TextWriter stderr)
     {
         if (mode == Mode.Keras) return KerasEval.Run(model, inputs);
-        return from options in a.CompileOptions()
-               from steps in Steps(a, mode)
-               from readout in ReadoutOf(a, mode)
-               from batch in a.Int("--batch", min: 1)
-               from threads in a.Int("--threads", min: 1)
-               from compiled in Compile.Run(mode == Mode.Spiking ? options with { Convert = options.Convert.AsSpiking() } : options, model)
-               from _ in Warn(stderr, compiled.Network.Warnings)
-               select Interpreter.Run(compiled.Program, inputs,
-                   new SimOptions(steps, readout, batch.IfNone(100), threads.IfNone(0), options.Legalize.Temporal),
-                   Progress.For(stderr, $"{mode.ToString().ToLowerInvariant()} {steps} steps"));
+        return from steps in Steps(a, mode)
+               from run in Prepare(a, model, mode, steps, stderr)
+               select Interpreter.Run(run.Program, inputs, run.Sim, Progress.For(stderr, $"{mode.ToString().ToLowerInvariant()} {steps} steps"));
     }
+
+    /// <summary>Accuracy per mode; for spiking, accuracy at every checkpoint from one run, firing statistics and op counts.</summary>
+    static Either<Error, EvaluationResult> Evaluate(Args a, KerasModel model, Seq<Tensor> inputs, int[] labels, Seq<Mode> modes, int steps,
+        int[] checkpoints, TextWriter stderr)
+    {
+        Option<double> keras = None, rate = None;
+        var spiking = Seq<(int, double)>();
+        var layers = Seq<LayerActivity>();
+        Option<OperationCounts> ops = None;
+        var scales = Seq<Compiler.Calibrate.LayerScale>();
+        foreach (var mode in modes)
+        {
+            if (mode == Mode.Spiking)
+            {
+                var run = Prepare(a, model, mode, steps, stderr);
+                if (run.IsLeft) return run.Map(_ => default(EvaluationResult)!);
+                var (program, sim, compiled) = run.Match(r => r, _ => default);
+                var activity = new Activity();
+                var outs = Interpreter.Run(program, inputs, sim, checkpoints, Progress.For(stderr, $"spiking {steps} steps"), activity);
+                spiking = checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToSeq();
+                layers = Evaluation.Layers(compiled.Network, activity);
+                ops = Some(Evaluation.Operations(compiled.Network, layers, steps));
+                scales = compiled.Scales;
+            }
+            else
+            {
+                var outs = Simulate(a, model, inputs, mode, stderr);
+                if (outs.IsLeft) return outs.Map(_ => default(EvaluationResult)!);
+                var accuracy = Metrics.Accuracy(outs.Match(o => o.Head, _ => default!), labels);
+                if (mode == Mode.Keras) keras = accuracy; else rate = accuracy;
+            }
+        }
+        return new EvaluationResult(labels.Length, steps, keras, rate, spiking, layers, ops, scales);
+    }
+
+    /// <summary>Compiles the model for a mode (with calibration when asked) and builds the simulation options.</summary>
+    internal static Either<Error, (Snn.Compiler.Lower.OpProgram Program, SimOptions Sim, Compiled Compiled)> Prepare(
+        Args a, KerasModel model, Mode mode, int steps, TextWriter stderr) =>
+        from options in a.CompileOptions()
+        from readout in ReadoutOf(a, mode)
+        from encoding in EncodingOf(a)
+        from batch in a.Int("--batch", min: 1)
+        from threads in a.Int("--threads", min: 1)
+        from calibrated in WithCalibration(a, model, mode == Mode.Spiking ? options with { Convert = options.Convert.AsSpiking() } : options, steps)
+        from compiled in Compile.Run(calibrated, model)
+        from _ in Warn(stderr, compiled.Network.Warnings)
+        select (compiled.Program,
+            new SimOptions(steps, readout.Readout, batch.IfNone(100), threads.IfNone(0), options.Legalize.Temporal)
+            {
+                Window = readout.Window, Encoding = encoding, Seed = options.Convert.Seed,
+            },
+            compiled);
 
     static Either<Error, Unit> Warn(TextWriter stderr, Seq<string> warnings)
     {
@@ -191,22 +276,6 @@ public static class Commands
         {
             return Errors.Data(dir, $"cannot write outputs: {e.Message}");
         }
-    }
-
-    static int Report(bool json, TextWriter stdout, Seq<(Mode Mode, double Accuracy)> results, int steps, int n)
-    {
-        if (json)
-        {
-            var obj = new Dictionary<string, object> { ["steps"] = steps, ["n"] = n };
-            foreach (var (mode, acc) in results) obj[$"{mode.ToString().ToLowerInvariant()}_accuracy"] = Math.Round(acc, 6);
-            stdout.WriteLine(JsonSerializer.Serialize(obj));
-            return 0;
-        }
-        stdout.WriteLine($"{"mode",-8} {"accuracy",9}");
-        foreach (var (mode, acc) in results)
-            stdout.WriteLine($"{mode.ToString().ToLowerInvariant(),-8} {acc,9:0.0000}" + (mode == Mode.Spiking ? $"   ({steps} steps)" : ""));
-        stdout.WriteLine($"({n} samples)");
-        return 0;
     }
 
     static int VerifyReport(TextWriter stdout, Seq<Tensor> keras, Seq<Tensor> rate, float atol, float rtol)

@@ -33,6 +33,14 @@ public static class Program
           --max-to-avg-pool        alias of --max-pool avg (NengoDL's option)
           --split-shared-weights   allow layers applied more than once
           --temporal-model         inputs are (N, T, ...): one time step per simulation step, outputs (N, T, ...)
+          --neuron nengo|if        spiking ReLU: Nengo's SpikingRectifiedLinear, or integrate-and-fire with signed
+                                   integration (default: if with --calibrate, nengo otherwise)
+          --reset subtract|zero    what a spike does to the voltage (default subtract)
+        calibration and simulation:
+          --calibrate X.npy        set each layer's firing-rate scale from its activations on these samples
+          --calib-samples N        samples used (default 1000); --percentile P (default 99.9) of non-zero activations
+          --bias-shift             add theta/(2T) to every calibrated bias (Deng and Gu 2021), T = --steps
+          --readout last|mean|mean:K|count   --encoding constant|poisson   --checkpoints 1,2,4,...
         exit codes: 0 ok, 1 check failed, 2 usage error, 3 model unreadable or unconvertible, 4 data file error
         """;
 

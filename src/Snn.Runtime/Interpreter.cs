@@ -13,6 +13,22 @@ public enum Readout
     Last,
     /// <summary>The mean of the probe over all steps.</summary>
     Mean,
+    /// <summary>The mean over the last <see cref="SimOptions.Window"/> steps.</summary>
+    MeanLast,
+    /// <summary>The sum of the probe over the steps times dt: for spiking outputs, spike count × amplitude.</summary>
+    Count,
+}
+
+/// <summary>How inputs enter the network each step.</summary>
+public enum Encoding
+{
+    /// <summary>The input value as a constant current every step.</summary>
+    Constant,
+    /// <summary>
+    /// Stochastic spikes with the input as their mean: each step emits floor(|x|) + Bernoulli(frac(|x|)) with the
+    /// sign of x, from a generator seeded per sample (so results do not depend on batching or threads).
+    /// </summary>
+    Poisson,
 }
 
 /// <summary>
@@ -22,6 +38,11 @@ public enum Readout
 /// </summary>
 public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, int BatchSize = 100, int Threads = 0, bool Temporal = false)
 {
+    /// <summary>Steps averaged by <see cref="Readout.MeanLast"/>.</summary>
+    public int Window { get; init; } = 1;
+    public Encoding Encoding { get; init; } = Encoding.Constant;
+    public int Seed { get; init; }
+
     public static readonly SimOptions Default = new();
 }
 
@@ -55,7 +76,11 @@ public static class Interpreter
     /// Runs max(checkpoints) steps once and reads the outputs out at every checkpoint (step counts),
     /// without re-simulating. Result[k] holds the outputs after checkpoints[k] steps.
     /// </summary>
-    public static Seq<Tensor>[] Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress = null)
+    public static Seq<Tensor>[] Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress = null) =>
+        Run(program, inputs, options, checkpoints, progress, null);
+
+    /// <summary>As above; when <paramref name="activity"/> is given it receives every spiking neuron's spike count.</summary>
+    public static Seq<Tensor>[] Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress, Activity? activity)
     {
         if (inputs.Count != program.InputCount)
             throw new ArgumentException($"the program has {program.InputCount} inputs, got {inputs.Count}");
@@ -88,8 +113,14 @@ public static class Interpreter
                         plan.SetInput(i, buffer);
                     }
                 var sums = sizes.Select(s => new float[batch * s]).ToArray();
+                var window = Math.Max(1, options.Window);
+                var history = options.Readout == Readout.MeanLast ? sizes.Select(s => new float[window, batch * s]).ToArray() : null;
+                var rngs = options.Encoding == Encoding.Poisson ? Enumerable.Range(0, count).Select(b => new Random(unchecked(options.Seed * 1_000_003 + start + b))).ToArray() : null;
+                var constant = rngs is null ? null : Enumerable.Range(0, inputs.Count).Select(i => inputs[i].Span.Slice(start * inputSizes[i], count * inputSizes[i]).ToArray()).ToArray();
                 var next = 0;
                 var order = checkpoints.Select((c, k) => (c, k)).OrderBy(x => x.c).ToArray();
+                var spiking = activity is null ? null : plan.SpikingOutputs;
+                var totals = spiking?.Select(o => new double[o.Neurons]).ToArray();
                 for (var t = 1; t <= steps; t++)
                 {
                     if (options.Temporal)
@@ -100,25 +131,46 @@ public static class Interpreter
                             for (var b = 0; b < count; b++)
                                 inputs[i].Span.Slice((start + b) * inputSizes[i] + step * stepSizes[i], stepSizes[i]).CopyTo(buffer.Slice(b * stepSizes[i], stepSizes[i]));
                         }
+                    if (rngs is not null && !options.Temporal)
+                        for (var i = 0; i < inputs.Count; i++)
+                            PoissonEncode(constant![i], inputSizes[i], rngs, plan.InputBuffer(i));
                     plan.Step();
+                    if (totals is not null) plan.AccumulateSpikes(spiking!, totals, count);
                     for (var p = 0; p < probes.Count; p++)
-                        if (options.Readout == Readout.Mean) TensorPrimitives.Add(plan.Probe(p), sums[p], sums[p]);
+                    {
+                        if (options.Readout is Readout.Mean or Readout.Count) TensorPrimitives.Add(plan.Probe(p), sums[p], sums[p]);
+                        if (history is not null)
+                        {
+                            var row = (t - 1) % window;
+                            var probe = plan.Probe(p);
+                            for (var k = 0; k < probe.Length; k++)
+                            {
+                                sums[p][k] += probe[k] - (t > window ? history[p][row, k] : 0f);
+                                history[p][row, k] = probe[k];
+                            }
+                        }
+                    }
                     while (next < order.Length && order[next].c == t)
                     {
                         var k = order[next++].k;
                         for (var p = 0; p < probes.Count; p++)
                         {
                             var dst = results[k][p].AsSpan(start * sizes[p], count * sizes[p]);
-                            if (options.Readout == Readout.Mean)
-                                TensorPrimitives.Multiply(sums[p].AsSpan(0, count * sizes[p]), 1f / t, dst);
-                            else
-                                plan.Probe(p).Slice(0, count * sizes[p]).CopyTo(dst);
+                            var src = sums[p].AsSpan(0, count * sizes[p]);
+                            switch (options.Readout)
+                            {
+                                case Readout.Mean: TensorPrimitives.Multiply(src, 1f / t, dst); break;
+                                case Readout.MeanLast: TensorPrimitives.Multiply(src, 1f / Math.Min(t, window), dst); break;
+                                case Readout.Count: TensorPrimitives.Multiply(src, program.Dt, dst); break;
+                                default: plan.Probe(p).Slice(0, count * sizes[p]).CopyTo(dst); break;
+                            }
                             if (probes[p].Softmax)
                                 for (var r = 0; r < count * sizes[p] / probes[p].Shape[^1]; r++)
                                     Activations.Softmax(dst.Slice(r * probes[p].Shape[^1], probes[p].Shape[^1]));
                         }
                     }
                 }
+                if (totals is not null) activity!.Add(spiking!.Select(o => o.Ensemble).ToArray(), totals, count, steps);
                 progress?.Invoke(Interlocked.Add(ref done, count), n);
                 return plan;
             },
@@ -126,5 +178,42 @@ public static class Interpreter
 
         return results.Select(r => Enumerable.Range(0, probes.Count)
             .Select(p => Tensor.Own(new[] { n }.Concat(probes[p].Shape).ToArray(), r[p])).ToSeq()).ToArray();
+    }
+
+    /// <summary>One step of stochastic input spikes whose mean is the input value (see <see cref="Encoding.Poisson"/>).</summary>
+    static void PoissonEncode(float[] values, int size, Random[] rngs, Span<float> buffer)
+    {
+        for (var b = 0; b < rngs.Length; b++)
+            for (var k = 0; k < size; k++)
+            {
+                var x = values[b * size + k];
+                var m = MathF.Abs(x);
+                var whole = MathF.Floor(m);
+                var spikes = whole + (rngs[b].NextDouble() < m - whole ? 1f : 0f);
+                buffer[b * size + k] = x < 0 ? -spikes : spikes;
+            }
+    }
+}
+
+/// <summary>Spike counts gathered during a run: per ensemble, per neuron, summed over samples and steps.</summary>
+public sealed class Activity
+{
+    readonly object gate = new();
+    public Dictionary<string, double[]> Spikes { get; } = new();
+    public long Samples { get; private set; }
+    public int Steps { get; private set; }
+
+    internal void Add(string[] ensembles, double[][] totals, int samples, int steps)
+    {
+        lock (gate)
+        {
+            for (var k = 0; k < ensembles.Length; k++)
+            {
+                if (!Spikes.TryGetValue(ensembles[k], out var acc)) Spikes[ensembles[k]] = acc = new double[totals[k].Length];
+                for (var i = 0; i < acc.Length; i++) acc[i] += totals[k][i];
+            }
+            Samples += samples;
+            Steps = steps;
+        }
     }
 }

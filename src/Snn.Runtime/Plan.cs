@@ -88,6 +88,31 @@ public sealed class Plan
     /// <summary>The current value of probe <paramref name="index"/>: [batch, size].</summary>
     public ReadOnlySpan<float> Probe(int index) => S(program.Probes[index].Signal);
 
+    /// <summary>The spiking neuron outputs: (ensemble id, neurons, arena offset, dt/amplitude to turn outputs into spike counts).</summary>
+    public IReadOnlyList<(string Ensemble, int Neurons, int Offset, float PerSpike)> SpikingOutputs =>
+        program.Ops.OfType<SimNeurons>().Where(sn => sn.Neuron.Spiking).Select(sn =>
+        {
+            var name = program.Signal(sn.Output).Name;
+            var amplitude = sn.Neuron switch
+            {
+                SpikingRectifiedLinear r => r.Amplitude, IntegrateAndFire f => f.Amplitude, Lif l => l.Amplitude,
+                SpikingLeakyRectifiedLinear l => l.Amplitude, _ => 1f,
+            };
+            return (name.EndsWith(".out", StringComparison.Ordinal) ? name[..^4] : name, program.Signal(sn.Output).Size, offset[sn.Output], program.Dt / amplitude);
+        }).ToList();
+
+    /// <summary>Adds this step's spike counts (|output| × dt/amplitude, summed over the batch) per neuron.</summary>
+    public void AccumulateSpikes(IReadOnlyList<(string Ensemble, int Neurons, int Offset, float PerSpike)> outputs, double[][] totals, int rows)
+    {
+        for (var k = 0; k < outputs.Count; k++)
+        {
+            var (_, n, o, per) = outputs[k];
+            var t = totals[k];
+            for (var b = 0; b < rows; b++)
+                for (var i = 0; i < n; i++) t[i] += MathF.Abs(arena[o + b * n + i]) * per;
+        }
+    }
+
     /// <summary>Current value of any signal (for tests and tools).</summary>
     public ReadOnlySpan<float> SignalValue(int signal) => S(signal);
 
@@ -231,7 +256,9 @@ public sealed class Plan
         return sn.Neuron switch
         {
             RectifiedLinear r => () => Neurons.RectifiedLinear(a.AsSpan(jo, n), r.Amplitude, a.AsSpan(oo, n)),
+            SpikingRectifiedLinear { ResetToZero: true } s => () => IntegrateFire.Step(a.AsSpan(jo, n), dt, s.Amplitude, true, true, a.AsSpan(vo, n), a.AsSpan(oo, n)),
             SpikingRectifiedLinear s => () => Neurons.SpikingRectifiedLinear(a.AsSpan(jo, n), dt, s.Amplitude, a.AsSpan(vo, n), a.AsSpan(oo, n)),
+            IntegrateAndFire f => () => IntegrateFire.Step(a.AsSpan(jo, n), dt, f.Amplitude, false, f.ResetToZero, a.AsSpan(vo, n), a.AsSpan(oo, n)),
             LifRate l => () => Neurons.LifRate(a.AsSpan(jo, n), l.TauRc, l.TauRef, l.Amplitude, a.AsSpan(oo, n)),
             Lif l => () => Neurons.Lif(a.AsSpan(jo, n), dt, l.TauRc, l.TauRef, l.MinVoltage, l.Amplitude, a.AsSpan(vo, n), a.AsSpan(ro, n), a.AsSpan(oo, n)),
             LeakyRectifiedLinear l => () => ReluFamily.Rate(a.AsSpan(jo, n), l.Slope.Span, l.Threshold, l.MaxValue, l.Amplitude, a.AsSpan(oo, n)),

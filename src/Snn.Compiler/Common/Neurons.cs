@@ -53,6 +53,8 @@ public sealed record RectifiedLinear(float Amplitude = 1f) : NeuronType
 
 public sealed record SpikingRectifiedLinear(float Amplitude = 1f) : NeuronType
 {
+    /// <summary>Reset to zero after a spike instead of subtracting the spikes (Nengo subtracts).</summary>
+    public bool ResetToZero { get; init; }
     public override bool Spiking => true;
     public override string Name => "SpikingRectifiedLinear";
     public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
@@ -147,4 +149,20 @@ public sealed record SpikingLeakyRectifiedLinear(Tensor Slope, float Threshold =
     public override NeuronType ForFiringRateScale(float s) => this with { Amplitude = Amplitude / s, Threshold = Threshold * s, MaxValue = MaxValue * s };
     public override NeuronType RateVersion => new LeakyRectifiedLinear(Slope, Threshold, MaxValue, Amplitude);
     public override float Rate(float j) => Amplitude * Activations.Relu(j, Slope[0], Threshold, MaxValue);
+}
+
+/// <summary>
+/// Integrate-and-fire as ANN-to-SNN conversion uses it (Rueckauer et al. 2017): the voltage integrates the signed
+/// current, v += J·dt (it may go below zero, which Nengo's SpikingRectifiedLinear prevents by clipping J at 0);
+/// n = floor(v) spikes when v ≥ 1; reset by subtraction (v −= n) or to zero; out = amplitude/dt·n.
+/// Its rate is ReLU, like SpikingRectifiedLinear's.
+/// </summary>
+public sealed record IntegrateAndFire(float Amplitude = 1f) : NeuronType
+{
+    public bool ResetToZero { get; init; }
+    public override bool Spiking => true;
+    public override string Name => "IF";
+    public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
+    public override NeuronType RateVersion => new RectifiedLinear(Amplitude);
+    public override float Rate(float j) => Amplitude * MathF.Max(0f, j);
 }

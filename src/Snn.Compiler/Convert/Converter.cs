@@ -25,6 +25,15 @@ public sealed record ConvertOptions(
 {
     public static readonly ConvertOptions Default = new();
 
+    /// <summary>Spiking neurons reset to zero after a spike instead of subtracting it (Nengo subtracts).</summary>
+    public bool ResetToZero { get; init; }
+
+    /// <summary>
+    /// In spiking mode, plain ReLUs become integrate-and-fire neurons (signed integration, the conversion
+    /// literature's neuron) instead of Nengo's SpikingRectifiedLinear (which clips the current at zero).
+    /// </summary>
+    public bool IntegrateAndFire { get; init; }
+
     /// <summary>Spiking mode as the CLI means it: relu-type activations become their spiking counterparts.</summary>
     public ConvertOptions AsSpiking() => this with { Spiking = true };
 }
@@ -42,13 +51,14 @@ public static class Converter
 
     public static readonly System.Collections.Generic.HashSet<string> NeuronNames = new()
     {
-        "RectifiedLinear", "SpikingRectifiedLinear", "LeakyReLU", "SpikingLeakyReLU", "LIF", "LIFRate", "Sigmoid", "Tanh",
+        "RectifiedLinear", "SpikingRectifiedLinear", "IF", "LeakyReLU", "SpikingLeakyReLU", "LIF", "LIFRate", "Sigmoid", "Tanh",
     };
 
     public static Either<Error, NeuronType> NeuronByName(string name) => name switch
     {
         "RectifiedLinear" => new RectifiedLinear(),
         "SpikingRectifiedLinear" => new SpikingRectifiedLinear(),
+        "IF" => new IntegrateAndFire(),
         "LeakyReLU" => new LeakyRectifiedLinear(Tensor.Scalar(0.3f)),
         "SpikingLeakyReLU" => new SpikingLeakyRectifiedLinear(Tensor.Scalar(0.3f)),
         "LIF" => new Lif(),
@@ -360,7 +370,15 @@ public static class Converter
             neuron = Named(second, neuron);
             swapped = true;
         }
-        return b.Options.Spiking && !swapped ? neuron.SpikingVersion : neuron;
+        var chosen = b.Options.Spiking && !swapped
+            ? neuron is RectifiedLinear plain && b.Options.IntegrateAndFire ? new IntegrateAndFire(plain.Amplitude) : neuron.SpikingVersion
+            : neuron;
+        return !b.Options.ResetToZero ? chosen : chosen switch
+        {
+            SpikingRectifiedLinear s => s with { ResetToZero = true },
+            IntegrateAndFire f => f with { ResetToZero = true },
+            _ => chosen,
+        };
     }
 
     /// <summary>The neuron type called <paramref name="name"/>, keeping the ReLU family's parameters when it stays in the family.</summary>

@@ -13,33 +13,10 @@ public static class NetEval
     {
         var batch = inputs.Head.Shape[0];
         var outputs = net.Probes.Map(p => new float[batch * Shapes.Product(p.Shape)]).ToArray();
-        var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList());
-        var order = net.TopologicalOrder().IfNone(() => throw new InvalidOperationException("the network has a cycle"));
+        var plan = Prepare(net);
         Parallel.For(0, batch, b =>
         {
-            var values = new Dictionary<string, float[]>();
-            foreach (var node in order)
-            {
-                var sum = new float[node.SizeIn];
-                foreach (var c in incoming.GetValueOrDefault(node.Id) ?? new List<Connection>())
-                {
-                    var t = Apply(c.Transform, values[c.Pre]);
-                    if (c.PostIndex.TryGet(out var index))
-                        for (var i = 0; i < t.Length; i++) sum[index[i]] += t[i];
-                    else
-                        for (var i = 0; i < t.Length; i++) sum[i] += t[i];
-                }
-                values[node.Id] = node switch
-                {
-                    InputNode input => inputs[input.Index].Span.Slice(b * node.Size, node.Size).ToArray(),
-                    ConstNode k => k.Value.ToArray(),
-                    PassNode => sum,
-                    Ensemble e => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray(),
-                    MaxPoolNode m => Pool(m.Spec with { Kind = PoolKind.Max }, sum),
-                    FunctionNode f => Function(f, sum),
-                    _ => throw new InvalidOperationException(node.GetType().Name),
-                };
-            }
+            var values = Sample(net, plan, inputs, b);
             for (var p = 0; p < outputs.Length; p++)
             {
                 var probe = net.Probes[p];
@@ -49,6 +26,47 @@ public static class NetEval
             }
         });
         return net.Probes.Zip(outputs).Map(p => Tensor.Own(new[] { batch }.Concat(p.Item1.Shape).ToArray(), p.Item2)).ToSeq();
+    }
+
+    /// <summary>Every object's steady-state output for sample <paramref name="b"/>, passed to <paramref name="visit"/> per sample.</summary>
+    public static void ForEachSample(Network net, Seq<Tensor> inputs, Action<int, IReadOnlyDictionary<string, float[]>> visit)
+    {
+        var plan = Prepare(net);
+        Parallel.For(0, inputs.Head.Shape[0], b => visit(b, Sample(net, plan, inputs, b)));
+    }
+
+    sealed record EvalPlan(Seq<NetNode> Order, Dictionary<string, List<Connection>> Incoming);
+
+    static EvalPlan Prepare(Network net) => new(
+        net.TopologicalOrder().IfNone(() => throw new InvalidOperationException("the network has a cycle")),
+        net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList()));
+
+    static Dictionary<string, float[]> Sample(Network net, EvalPlan plan, Seq<Tensor> inputs, int b)
+    {
+        var values = new Dictionary<string, float[]>();
+        foreach (var node in plan.Order)
+        {
+            var sum = new float[node.SizeIn];
+            foreach (var c in plan.Incoming.GetValueOrDefault(node.Id) ?? new List<Connection>())
+            {
+                var t = Apply(c.Transform, values[c.Pre]);
+                if (c.PostIndex.TryGet(out var index))
+                    for (var i = 0; i < t.Length; i++) sum[index[i]] += t[i];
+                else
+                    for (var i = 0; i < t.Length; i++) sum[i] += t[i];
+            }
+            values[node.Id] = node switch
+            {
+                InputNode input => inputs[input.Index].Span.Slice(b * node.Size, node.Size).ToArray(),
+                ConstNode k => k.Value.ToArray(),
+                PassNode => sum,
+                Ensemble e => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray(),
+                MaxPoolNode m => Pool(m.Spec with { Kind = PoolKind.Max }, sum),
+                FunctionNode f => Function(f, sum),
+                _ => throw new InvalidOperationException(node.GetType().Name),
+            };
+        }
+        return values;
     }
 
     static float RateOf(NeuronType n, float j, int i) => n is LeakyRectifiedLinear l ? l.Rate(j, i) : n.Rate(j);

@@ -39,6 +39,10 @@ public static partial class KerasArchive
         catch (InvalidDataException e) { return Errors.Zip(path, $"not a valid zip archive ({e.Message})"); }
         catch (IOException e) { return Errors.ModelFile(path, e.Message); }
         catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Errors.ModelFile(path, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");
+        }
     }
 
     static Either<Error, byte[]> ReadEntry(ZipArchive zip, string name, long limit, string path)
@@ -56,7 +60,9 @@ public static partial class KerasArchive
             if (m.Length + read > Math.Min(limit, entry.Length)) return Errors.Zip(path, $"'{name}' inflates past its declared size");
             m.Write(buffer, 0, read);
         }
-        return m.ToArray();
+        var bytes = m.ToArray();
+        if (Crc32.Compute(bytes) != entry.Crc32) return Errors.Zip(path, $"'{name}' is damaged (its CRC-32 does not match)");
+        return bytes;
     }
 
     static Either<Error, KerasModel> FromConfig(byte[] config, H5File h5, string path)

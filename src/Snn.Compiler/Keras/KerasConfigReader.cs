@@ -49,9 +49,10 @@ public static class KerasConfigReader
         {
             return f.Error;
         }
-        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or ArgumentException or OverflowException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return Errors.ModelJson(source, e.Message);
+            // Malformed configs surface as JSON accessor or collection exceptions: report them as data errors.
+            return Errors.ModelJson(source, $"malformed model configuration ({e.Message})");
         }
     }
 

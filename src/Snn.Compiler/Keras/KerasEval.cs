@@ -47,6 +47,7 @@ public static class KerasEval
         {
             try { results[b] = RunSample(model, inputs, b); }
             catch (EvalFailure f) { failure = f.Error; }
+            catch (Exception e) when (e is not OutOfMemoryException) { failure = Errors.Graph($"the model cannot be evaluated ({e.Message})"); }
         });
         if (failure is { } err) return err;
         return Enumerable.Range(0, model.Outputs.Count).Select(o =>
@@ -66,6 +67,10 @@ public static class KerasEval
     {
         try { return f(); }
         catch (EvalFailure e) { return e.Error; }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Errors.Graph($"the model cannot be evaluated ({e.GetType().Name}: {e.Message})");
+        }
     }
 
     static Value[] RunSample(KerasModel model, Seq<Tensor> inputs, int b)

@@ -27,6 +27,10 @@ public static class LegacyH5
         }
         catch (IOException e) { return Errors.ModelFile(path, e.Message); }
         catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Errors.ModelFile(path, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");
+        }
     }
 
     public static Either<Error, KerasModel> Import(H5File h5, string path) =>

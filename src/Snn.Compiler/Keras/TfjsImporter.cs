@@ -28,6 +28,10 @@ public static class TfjsImporter
         }
         catch (IOException e) { return Errors.ModelFile(modelJsonPath, e.Message); }
         catch (UnauthorizedAccessException e) { return Errors.ModelFile(modelJsonPath, e.Message); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Errors.ModelFile(modelJsonPath, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");
+        }
     }
 
     static Either<Error, byte[]> ReadShard(string dir, string name, string source)

@@ -87,6 +87,9 @@ public static class Legalize
 
     sealed record Lowered(Seq<LegalOp> Ops, string Output, Conversion Conversion, string Note = "");
 
+    /// <summary>Largest per-sample tensor we accept anywhere (2^26 floats = 256 MiB).</summary>
+    public const long MaxElements = 1L << 26;
+
     /// <summary>
     /// Temporal models run one time step per simulation step: inputs lose their time axis, TimeDistributed
     /// becomes the layer it wraps, and Reshape targets lose their time dimension.
@@ -123,6 +126,11 @@ public static class Legalize
         catch (LegalizeFailure f)
         {
             return f.Error;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A configuration value of the wrong kind or range (e.g. groups 0, a fractional axis).
+            return Errors.UnsupportedLayer(n.Id, n.ClassName, $"invalid configuration ({e.Message})");
         }
     }
 
@@ -166,6 +174,8 @@ public static class Legalize
             {
                 var full = model.InputShapes[inputIndex];
                 var shape = options.Temporal ? full.Skip(1).ToArr() : full;
+                if (shape.Fold(1L, (p, d) => Math.Min(p * Math.Max(d, 1), long.MaxValue / 4)) > MaxElements)
+                    throw ShapeError(n, $"input shape {Shapes.Show(shape)} has more than {MaxElements} elements per sample");
                 if (shape.Exists(d => d < 0))
                     throw ShapeError(n, $"Input shapes must be fully specified; got {Shapes.Show(full.Map(d => d < 0 ? "None" : d.ToString()))}" +
                                         (options.Temporal ? "" : ". If inputs contain None in the first axis to indicate a variable number of timesteps, set temporal_model (--temporal-model)"));

@@ -342,3 +342,25 @@ public static class ReluFamily
         }
     }
 }
+
+/// <summary>Integrate-and-fire with signed integration, and the reset-to-zero variant of SpikingRectifiedLinear.</summary>
+public static class IntegrateFire
+{
+    /// <summary>
+    /// v += (clip ? max(J, 0) : J)·dt; n = v ≥ 1 ? floor(v) : 0; out = amplitude/dt·n; then v −= n, or v = 0 when
+    /// <paramref name="resetToZero"/> and n &gt; 0.
+    /// </summary>
+    public static void Step(ReadOnlySpan<float> j, float dt, float amplitude, bool clipCurrent, bool resetToZero, Span<float> voltage, Span<float> output)
+    {
+        KernelMath.CheckLength(voltage.Length, j.Length, nameof(voltage));
+        KernelMath.CheckLength(output.Length, j.Length, nameof(output));
+        var alpha = amplitude / dt;
+        for (var i = 0; i < j.Length; i++)
+        {
+            var v = voltage[i] + (clipCurrent ? MathF.Max(j[i], 0f) : j[i]) * dt;
+            var n = v >= 1f ? MathF.Floor(v) : 0f;
+            output[i] = alpha * n;
+            voltage[i] = resetToZero && n > 0f ? 0f : v - n;
+        }
+    }
+}
