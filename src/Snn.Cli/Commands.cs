@@ -15,9 +15,9 @@ public enum Mode { Keras, Rate, Spiking }
 /// <summary>The snn commands. Each returns an exit code, or an error that Program reports.</summary>
 public static class Commands
 {
-    static IReadOnlySet<string> Set(params string[][] groups) => groups.SelectMany(g => g).ToHashSet();
+    internal static IReadOnlySet<string> Set(params string[][] groups) => groups.SelectMany(g => g).ToHashSet();
 
-    static readonly string[] SimValues = { "--steps", "--readout", "--input-scale", "--mode", "--batch", "--threads", "--encoding", "--checkpoints" };
+    internal static readonly string[] SimValues = { "--steps", "--readout", "--input-scale", "--mode", "--batch", "--threads", "--encoding", "--checkpoints" };
 
     public static Either<Error, int> Predict(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Set(SimValues, new[] { "--input", "--output" }, Args.ConverterValueOptions), Set(Args.ConverterFlags))
@@ -59,11 +59,12 @@ public static class Commands
         select VerifyReport(stdout, keras, rate, atol.IfNone(1e-6f), rtol.IfNone(1e-5f));
 
     public static Either<Error, int> Inspect(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Set(Args.ConverterValueOptions), Set(Args.ConverterFlags, new[] { "--json" }))
+        from a in Args.Parse(argv, Set(Args.ConverterValueOptions, new[] { "--input-scale" }), Set(Args.ConverterFlags, new[] { "--json" }))
         from modelPath in Model(a)
         from options in a.CompileOptions()
         from model in Load(modelPath)
-        from compiled in Compile.Run(options, model)
+        from calibrated in WithCalibration(a, model, options, 0)
+        from compiled in Compile.Run(calibrated, model)
         select InspectReport(a.Flag("--json"), stdout, compiled);
 
     public static Either<Error, int> Demo(string[] argv, TextWriter stdout, TextWriter stderr) =>
@@ -80,14 +81,14 @@ public static class Commands
         return 0;
     }
 
-    static Either<Error, string> Model(Args a) =>
+    internal static Either<Error, string> Model(Args a) =>
         a.Positional.Count == 1 ? a.Positional[0]
         : a.Positional.Count == 0 ? Errors.Usage("missing MODEL (a model.json path)")
         : Errors.Usage($"expected one MODEL, got {a.Positional.Count} positional arguments: {string.Join(" ", a.Positional)}");
 
-    static Either<Error, KerasModel> Load(string path) => ModelFile.Import(path);
+    internal static Either<Error, KerasModel> Load(string path) => ModelFile.Import(path);
 
-    static Either<Error, Seq<Mode>> ModeOf(Args a, bool allowAll) =>
+    internal static Either<Error, Seq<Mode>> ModeOf(Args a, bool allowAll) =>
         a.One("--mode").IfNone(allowAll ? "all" : "keras") switch
         {
             "keras" => Seq1(Mode.Keras),
@@ -97,7 +98,7 @@ public static class Commands
             var m => Errors.Usage($"--mode must be keras, rate or spiking{(allowAll ? " or all" : "")}, got '{m}'"),
         };
 
-    static Either<Error, int> Steps(Args a, Mode mode) =>
+    internal static Either<Error, int> Steps(Args a, Mode mode) =>
         a.Int("--steps", min: 1).Map(s => s.IfNone(mode == Mode.Spiking ? 32 : 1));
 
     static Either<Error, (Readout Readout, int Window)> ReadoutOf(Args a, Mode mode) =>
@@ -119,7 +120,7 @@ public static class Commands
         };
 
     /// <summary>Step counts to read the spiking accuracy at in one run: --checkpoints, or 1, 2, 4, ... up to --steps.</summary>
-    static Either<Error, int[]> Checkpoints(Args a, int steps) =>
+    internal static Either<Error, int[]> Checkpoints(Args a, int steps) =>
         a.One("--checkpoints").Match(
             s =>
             {
@@ -147,7 +148,7 @@ public static class Commands
             () => Right<Error, CompileOptions>(options));
 
     /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
-    static Either<Error, Unit> ValidateSim(Args a, Mode mode) =>
+    internal static Either<Error, Unit> ValidateSim(Args a, Mode mode) =>
         from _1 in a.CompileOptions()
         from _2 in Steps(a, mode)
         from _3 in ReadoutOf(a, mode)
@@ -161,7 +162,7 @@ public static class Commands
     static Seq<Tensor> Ones(KerasModel m) =>
         m.InputShapes.Map(s => Tensor.Filled(new[] { 2 }.Concat(s).ToArray(), 1f)).ToSeq();
 
-    static Either<Error, Seq<Tensor>> Inputs(Args a, KerasModel model, string option, bool requireAll)
+    internal static Either<Error, Seq<Tensor>> Inputs(Args a, KerasModel model, string option, bool requireAll)
     {
         var paths = a.All(option);
         if (paths.Count != model.Inputs.Count)
@@ -191,7 +192,7 @@ public static class Commands
         ts.ForAll(t => t.Shape[0] == ts.Head.Shape[0]) && ts.Head.Shape[0] > 0
             ? ts : Errors.Data(paths[0], "input arrays must have the same, non-zero number of samples");
 
-    static Either<Error, int[]> Labels(Args a, int n) =>
+    internal static Either<Error, int[]> Labels(Args a, int n) =>
         from path in a.One("--labels").ToEither(Errors.Usage("evaluate needs --labels Y.npy"))
         from t in DataFile.Read(path)
         from labels in Metrics.Labels(t, n, path)
@@ -207,7 +208,7 @@ public static class Commands
     }
 
     /// <summary>Accuracy per mode; for spiking, accuracy at every checkpoint from one run, firing statistics and op counts.</summary>
-    static Either<Error, EvaluationResult> Evaluate(Args a, KerasModel model, Seq<Tensor> inputs, int[] labels, Seq<Mode> modes, int steps,
+    internal static Either<Error, EvaluationResult> Evaluate(Args a, KerasModel model, Seq<Tensor> inputs, int[] labels, Seq<Mode> modes, int steps,
         int[] checkpoints, TextWriter stderr)
     {
         Option<double> keras = None, rate = None;

@@ -11,7 +11,11 @@ namespace Snn.Cli;
 
 /// <summary>Firing statistics of one layer's spiking neurons, over all samples and steps.</summary>
 public sealed record LayerActivity(string Layer, string Ensemble, int Neurons, double MeanSpikesPerStep, double P99SpikesPerStep,
-    double FractionSilent, double FractionSaturated, double Spikes);
+    double FractionSilent, double FractionSaturated, double Spikes)
+{
+    /// <summary>Each neuron's spikes per step (for histograms), ascending.</summary>
+    public double[] Rates { get; init; } = System.Array.Empty<double>();
+}
 
 /// <summary>Operations per inference and the energy they cost under a pJ-per-op table.</summary>
 public sealed record OperationCounts(double SynapticAccumulates, double AnalogMacs, double AnnMacs, double AddPj, double MacPj)
@@ -47,7 +51,7 @@ public static class Evaluation
             var perStep = spikes.Select(s => s / Math.Max(1, activity.Samples) / Math.Max(1, activity.Steps)).OrderBy(x => x).ToArray();
             result.Add(new LayerActivity(e.Layer, e.Id, e.Size, perStep.Average(), perStep[(int)Math.Min(perStep.Length - 1, Math.Floor(0.99 * perStep.Length))],
                 perStep.Count(x => x == 0) / (double)perStep.Length, perStep.Count(x => x >= 1) / (double)perStep.Length,
-                spikes.Sum() / Math.Max(1, activity.Samples)));
+                spikes.Sum() / Math.Max(1, activity.Samples)) { Rates = perStep });
         }
         return result.ToSeq();
     }

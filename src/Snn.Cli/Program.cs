@@ -16,6 +16,7 @@ public static class Program
                       [--steps N] [--readout last|mean] [--json] [converter options]
           snn verify MODEL [--input X.npy] [--input-scale S] [--atol A] [--rtol R] [converter options]
           snn inspect MODEL [--json] [converter options]
+          snn report MODEL --data X.npy --labels Y.npy --out report.html [evaluate options]
           snn --version
 
         MODEL is a Keras 3 .keras file, a legacy .h5 file, or a TF.js layers model (model.json, or its folder).
@@ -69,7 +70,8 @@ public static class Program
                 "evaluate" => Commands.Evaluate(rest, stdout, stderr),
                 "verify" => Commands.Verify(rest, stdout, stderr),
                 "inspect" => Commands.Inspect(rest, stdout, stderr),
-                _ => Errors.Usage($"unknown command '{args[0]}' (commands: demo, predict, evaluate, verify, inspect)"),
+                "report" => Snn.Cli.Report.Run(rest, stdout, stderr),
+                _ => Errors.Usage($"unknown command '{args[0]}' (commands: demo, predict, evaluate, verify, inspect, report)"),
             };
             return result.Match(code => code, e => Report(e, stderr));
         }
