@@ -300,13 +300,15 @@ public static class Commands
     internal static int InspectReport(bool json, TextWriter stdout, Compiled compiled)
     {
         var neurons = compiled.Network.Nodes.OfType<Ensemble>().GroupBy(e => e.Layer).ToDictionary(g => g.Key, g => g.Sum(e => e.Size));
+        var scales = compiled.Network.Nodes.OfType<Ensemble>().GroupBy(e => e.Layer).ToDictionary(g => g.Key, g => g.First().Gain);
         var rows = compiled.Legal.Layers.Map(l => (l.Layer, l.ClassName, Conversion: l.Conversion.ToString().ToLowerInvariant(),
-            Shape: l.OutputShape, Neurons: neurons.GetValueOrDefault(l.Layer), l.Note)).ToList();
+            Shape: l.OutputShape, Neurons: neurons.GetValueOrDefault(l.Layer), Scale: scales.TryGetValue(l.Layer, out var g) ? g : (float?)null, l.Note)).ToList();
         if (json)
         {
             stdout.WriteLine(JsonSerializer.Serialize(new
             {
-                layers = rows.Select(r => new { name = r.Layer, @class = r.ClassName, conversion = r.Conversion, output_shape = r.Shape.ToArray(), neurons = r.Neurons, note = r.Note }),
+                layers = rows.Select(r => new { name = r.Layer, @class = r.ClassName, conversion = r.Conversion, output_shape = r.Shape.ToArray(), neurons = r.Neurons, firing_rate_scale = r.Scale, note = r.Note }),
+                calibration = compiled.Scales.Map(s => new { layer = s.Layer, activation = s.Activation, scale = s.Scale }).ToArray(),
                 neurons = rows.Sum(r => r.Neurons),
                 fallback_layers = rows.Count(r => r.Conversion == "fallback"),
                 operators = compiled.Program.Ops.Count,
@@ -315,8 +317,8 @@ public static class Commands
             return 0;
         }
         stdout.WriteLine(Table.Render(
-            new[] { "layer", "class", "conversion", "output shape", "neurons", "note" },
-            rows.Select(r => new[] { r.Layer, r.ClassName, r.Conversion, Shapes.Show(r.Shape), r.Neurons.ToString(), r.Note })));
+            new[] { "layer", "class", "conversion", "output shape", "neurons", "rate scale", "note" },
+            rows.Select(r => new[] { r.Layer, r.ClassName, r.Conversion, Shapes.Show(r.Shape), r.Neurons.ToString(), r.Scale is { } sc ? $"{sc:G4}" : "", r.Note })));
         stdout.WriteLine($"{rows.Sum(r => r.Neurons)} neurons, {compiled.Network.Connections.Count} connections, " +
                          $"{compiled.Lowered.Ops.Count} operators lowered, {compiled.Program.Ops.Count} after optimization");
         foreach (var w in compiled.Network.Warnings) stdout.WriteLine("warning: " + w);

@@ -1,0 +1,156 @@
+using LanguageExt;
+using Snn.Compiler;
+using Snn.Compiler.Calibrate;
+using Snn.Compiler.Convert;
+using Snn.Compiler.Keras;
+using Snn.Runtime;
+using Snn.Tests.Support;
+using Xunit;
+using static LanguageExt.Prelude;
+using static Snn.Tests.Support.TestModels;
+
+namespace Snn.Tests.Calibration;
+
+/// <summary>Data-based normalization (Rueckauer et al. 2017) and the simulation options that go with it.</summary>
+public class CalibrationTests
+{
+    [Fact]
+    public void PercentileFollowsNumpyLinearInterpolation()
+    {
+        // np.percentile(np.arange(1, 101), 99.9) == 99.901; np.percentile([3, 1, 2, 10], 50) == 2.5; np.percentile([0.5, 4, 2.5], 98) == 3.94
+        Assert.Equal(99.901f, Calibrate.Percentile(Enumerable.Range(1, 100).Select(i => (float)i).ToArray(), 99.9), 3);
+        Assert.Equal(2.5f, Calibrate.Percentile(new[] { 3f, 1f, 2f, 10f }, 50), 5);
+        Assert.Equal(3.94f, Calibrate.Percentile(new[] { 0.5f, 4f, 2.5f }, 98), 5);
+    }
+
+    static KerasModel Mlp() => Sequential(new[] { 4 },
+        new L("Dense", "h", new { units = 6, activation = "relu" }, ("kernel", Random(new[] { 4, 6 }, 1)), ("bias", Random(new[] { 6 }, 2, 0f, 0.3f))),
+        new L("Dense", "o", new { units = 3 }, ("kernel", Random(new[] { 6, 3 }, 3)), ("bias", Random(new[] { 3 }, 4))));
+
+    [Fact]
+    public void ScaleMakesThePercentileActivationFireOneSpikePerStep()
+    {
+        var data = Random(new[] { 200, 4 }, 5, 0f, 1f);
+        var options = CompileOptions.Default with { Calibration = Some((new CalibrateOptions(Percentile: 90), Seq1(data))) };
+        var compiled = Compile.Run(options, Mlp(), verify: true).Ok();
+        // Independent oracle: the hidden layer's activations from the reference evaluator, numpy's percentile of the non-zero ones.
+        var hidden = Sequential(new[] { 4 },
+            new L("Dense", "h", new { units = 6, activation = "relu" }, ("kernel", Random(new[] { 4, 6 }, 1)), ("bias", Random(new[] { 6 }, 2, 0f, 0.3f))));
+        var acts = KerasEval.Run(hidden, Seq1(data)).Ok().Head.ToArray().Where(v => v > 0).OrderBy(v => v).ToArray();
+        var rank = 0.9 * (acts.Length - 1);
+        var lambda = acts[(int)rank] + (acts[Math.Min((int)rank + 1, acts.Length - 1)] - acts[(int)rank]) * (rank - Math.Floor(rank));
+        var scale = Assert.Single(compiled.Scales);
+        Assert.Equal(lambda, scale.Activation, 4);
+        Assert.Equal(1 / (lambda * 0.001), scale.Scale, 1);
+        var e = Assert.Single(compiled.Network.Nodes.OfType<Ensemble>());
+        Assert.Equal((float)(lambda * 0.001), ((RectifiedLinear)e.Neuron).Amplitude, 6);
+    }
+
+    [Fact]
+    public void CalibrationKeepsRateOutputsExactly()
+    {
+        var data = Random(new[] { 100, 4 }, 6, 0f, 1f);
+        var x = Random(new[] { 7, 4 }, 7, -1f, 1f);
+        var plain = Compile.Run(CompileOptions.Default, Mlp()).Ok();
+        var calibrated = Compile.Run(CompileOptions.Default with { Calibration = Some((CalibrateOptions.Default, Seq1(data))) }, Mlp(), verify: true).Ok();
+        TestModels.Close(Interpreter.Run(plain.Program, Seq1(x), SimOptions.Default).Head,
+            Interpreter.Run(calibrated.Program, Seq1(x), SimOptions.Default).Head, 1e-5f);
+    }
+
+    [Fact]
+    public void BiasShiftAddsHalfAThresholdOverTheRun()
+    {
+        var data = Random(new[] { 100, 4 }, 6, 0f, 1f);
+        var without = Compile.Run(CompileOptions.Default with { Calibration = Some((CalibrateOptions.Default, Seq1(data))) }, Mlp()).Ok();
+        var with = Compile.Run(CompileOptions.Default with { Calibration = Some((CalibrateOptions.Default with { BiasShiftSteps = 8 }, Seq1(data))) }, Mlp()).Ok();
+        var a = without.Network.Nodes.OfType<Ensemble>().Single().Bias;
+        var b = with.Network.Nodes.OfType<Ensemble>().Single().Bias;
+        // θ/(2T) of voltage per step is a current of 1/(2·T·dt).
+        for (var i = 0; i < a.Length; i++) Assert.Equal(a[i] + 1f / (2 * 8 * 0.001f), b[i], 2);
+    }
+
+    [Fact]
+    public void IntegrateAndFireIntegratesNegativeCurrentsAndResets()
+    {
+        // Hand math: J = 1500, dt = 0.001 → v: 0.5+1.5=2.0 → 2 spikes (subtract: v=0; zero: v=0) ...
+        var v = new[] { 0.5f, 0.5f };
+        var o = new float[2];
+        Snn.Runtime.Kernels.IntegrateFire.Step(new[] { 1500f, -400f }, 0.001f, 1f, false, false, v, o);
+        Assert.Equal(new[] { 2000f, 0f }, o, new FloatTolerance(0.1f));
+        Assert.Equal(0f, v[0], 5);
+        Assert.Equal(0.1f, v[1], 5);      // signed integration: 0.5 − 0.4
+        Snn.Runtime.Kernels.IntegrateFire.Step(new[] { 1200f, -400f }, 0.001f, 1f, false, true, v, o);
+        Assert.Equal(1000f, o[0], 1);
+        Assert.Equal(0f, v[0], 5);        // reset to zero drops the 0.2 left over
+        Assert.Equal(-0.3f, v[1], 5);     // below zero is allowed
+    }
+
+    sealed class FloatTolerance(float tolerance) : IEqualityComparer<float>
+    {
+        public bool Equals(float a, float b) => Math.Abs(a - b) <= tolerance;
+        public int GetHashCode(float f) => 0;
+    }
+
+    static Snn.Compiler.Lower.OpProgram RampProgram(float tau)
+    {
+        var nb = new NetworkBuilder();
+        var x = nb.Input("x", 1);
+        var e = nb.Ensemble("e", 1, new RectifiedLinear());
+        nb.Connect(x, e);
+        nb.Probe(e, synapse: new Lowpass(tau));
+        return Snn.Compiler.Lower.Lower.Run(Snn.Compiler.Lower.LowerOptions.Default, nb.Build().Ok()).Ok();
+    }
+
+    [Fact]
+    public void ReadoutsOverTheZohStepResponse()
+    {
+        // Probe series y[t] = 2 (1 − exp(−t dt/τ)) (see NengoSemanticsTests); readouts over 10 steps.
+        const double tau = 0.01, dt = 0.001;
+        var y = Enumerable.Range(1, 10).Select(t => 2 * (1 - Math.Exp(-t * dt / tau))).ToArray();
+        var program = RampProgram((float)tau);
+        var input = Seq1(Tensor.Own(new[] { 1, 1 }, new[] { 2f }));
+        double Run(Readout r, int window = 1) => Interpreter.Run(program, input, new SimOptions(Steps: 10, Readout: r) { Window = window }).Head[0];
+        Assert.Equal(y[9], Run(Readout.Last), 5);
+        Assert.Equal(y.Average(), Run(Readout.Mean), 5);
+        Assert.Equal(y.Skip(7).Average(), Run(Readout.MeanLast, 3), 5);
+        Assert.Equal(y.Sum() * dt, Run(Readout.Count), 6);
+    }
+
+    [Fact]
+    public void PoissonInputsAverageToTheInputAndDoNotDependOnBatching()
+    {
+        var nb = new NetworkBuilder();
+        var x = nb.Input("x", 3);
+        var n = nb.Node("n", 3);
+        nb.Connect(x, n);
+        nb.Probe(n);
+        var program = Snn.Compiler.Lower.Lower.Run(Snn.Compiler.Lower.LowerOptions.Default, nb.Build().Ok()).Ok();
+        var input = Seq1(Tensor.Own(new[] { 5, 3 }, new[] { 0.2f, 0.7f, 1.5f, 0.2f, 0.7f, 1.5f, 0.2f, 0.7f, 1.5f, 0.2f, 0.7f, 1.5f, -0.3f, 0f, 2f }));
+        var sim = new SimOptions(Steps: 4000, Readout: Readout.Mean) { Encoding = Encoding.Poisson, Seed = 11 };
+        var a = Interpreter.Run(program, input, sim with { BatchSize = 5 }).Head;
+        var b = Interpreter.Run(program, input, sim with { BatchSize = 2, Threads = 1 }).Head;
+        Assert.Equal(a.ToArray(), b.ToArray());
+        for (var i = 0; i < a.Length; i++)
+        {
+            var p = Math.Abs(input.Head[i]) - Math.Floor(Math.Abs(input.Head[i]));
+            Assert.True(Math.Abs(a[i] - input.Head[i]) <= 4 * Math.Sqrt(p * (1 - p) / 4000) + 1e-6, $"{i}: mean {a[i]} for input {input.Head[i]}");
+        }
+    }
+
+    [Fact]
+    public void EvaluateReportsAccuracyByStepsFiringAndOperations()
+    {
+        var dir = TestModels.Fixture("tfjs", "conv_valid_same");
+        var labels = Path.Combine(Path.GetTempPath(), $"labels-{Guid.NewGuid():N}.npy");
+        Npy.WriteFloat32(labels, Tensor.Vector(0, 1, 2));
+        var (code, output, err) = CliRunner.Run("evaluate", Path.Combine(dir, "model.json"), "--data", Path.Combine(dir, "input_0.npy"),
+            "--labels", labels, "--mode", "spiking", "--steps", "8", "--calibrate", Path.Combine(dir, "input_0.npy"), "--json");
+        Assert.True(code == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
+        var r = doc.RootElement;
+        Assert.Equal(new[] { 1, 2, 4, 8 }, r.GetProperty("spiking_by_steps").EnumerateArray().Select(s => s.GetProperty("steps").GetInt32()));
+        Assert.NotEmpty(r.GetProperty("layers").EnumerateArray());
+        Assert.Contains("Horowitz", r.GetProperty("operations").GetProperty("energy_source").GetString());
+        Assert.NotEmpty(r.GetProperty("calibration").EnumerateArray());
+    }
+}
