@@ -17,6 +17,9 @@ public static class Program
           snn verify MODEL [--input X.npy] [--input-scale S] [--atol A] [--rtol R] [converter options]
           snn inspect MODEL [--json] [converter options]
           snn report MODEL --data X.npy --labels Y.npy --out report.html [evaluate options]
+          snn bench MODEL [--data X.npy] [--input-scale S] [--calibrate C.npy] [--batch B] [--steps T] [--threads N]
+                      [--mode rate|spiking] [--json]
+          snn export MODEL --format npz --out net.npz [converter options]
           snn --version
 
         MODEL is a Keras 3 .keras file, a legacy .h5 file, or a TF.js layers model (model.json, or its folder).
@@ -71,7 +74,8 @@ public static class Program
                 "verify" => Commands.Verify(rest, stdout, stderr),
                 "inspect" => Commands.Inspect(rest, stdout, stderr),
                 "report" => Snn.Cli.Report.Run(rest, stdout, stderr),
-                _ => Errors.Usage($"unknown command '{args[0]}' (commands: demo, predict, evaluate, verify, inspect, report)"),
+                "bench" => Bench.Run(rest, stdout, stderr),
+                _ => Errors.Usage($"unknown command '{args[0]}' (commands: demo, predict, evaluate, verify, inspect, report, bench, export)"),
             };
             return result.Match(code => code, e => Report(e, stderr));
         }

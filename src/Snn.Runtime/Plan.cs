@@ -85,6 +85,17 @@ public sealed class Plan
         foreach (var step in steps) step();
     }
 
+    /// <summary>One step that also adds each operator's elapsed Stopwatch ticks to <paramref name="ticks"/> (one slot per operator).</summary>
+    public void Step(long[] ticks)
+    {
+        for (var i = 0; i < steps.Length; i++)
+        {
+            var start = System.Diagnostics.Stopwatch.GetTimestamp();
+            steps[i]();
+            ticks[i] += System.Diagnostics.Stopwatch.GetTimestamp() - start;
+        }
+    }
+
     /// <summary>The current value of probe <paramref name="index"/>: [batch, size].</summary>
     public ReadOnlySpan<float> Probe(int index) => S(program.Probes[index].Signal);
 

@@ -120,8 +120,7 @@ public static class NotebookRunner
             .WithAllowUnsafe(true)
             .WithReferences(FrameworkReferences())
             .AddReferences(typeof(NotebookGlobals).Assembly)
-            .WithImports(KernelImports)
-            .WithFilePath(path);
+            .WithImports(KernelImports);
         var referenced = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         ScriptState<object>? state = null;
         var codeIndex = 0;
@@ -135,6 +134,7 @@ public static class NotebookRunner
             foreach (var p in packages.Where(referenced.Add))
                 options = options.AddReferences(Dependencies(Packages[p])).AddImports(PackageImports[p]);
             globals.CurrentCell = index;
+            options = options.WithFilePath($"{name} code cell {index}");
             var watch = System.Diagnostics.Stopwatch.StartNew();
             try
             {

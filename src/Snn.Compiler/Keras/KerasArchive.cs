@@ -89,19 +89,22 @@ public static partial class KerasArchive
         return LowerUpper().Replace(name, "$1_$2").ToLowerInvariant();
     }
 
+    static JsonElement Get(JsonElement e, string key, string where) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out var v) ? v : throw new InvalidOperationException($"{where} has no '{key}'");
+
     /// <summary>Walks containers in model.layers order, assigning "layers/&lt;snake&gt;[_n]" group names.</summary>
     static void AssignGroups(JsonElement model, string keyPrefix, string groupPrefix, Dictionary<string, string> groups)
     {
-        var cls = model.GetProperty("class_name").GetString() ?? "";
-        var config = model.GetProperty("config");
-        var layers = config.ValueKind == JsonValueKind.Array ? config : config.GetProperty("layers");
+        var cls = Get(model, "class_name", "the model").GetString() ?? "";
+        var config = Get(model, "config", "the model");
+        var layers = config.ValueKind == JsonValueKind.Array ? config : Get(config, "layers", "the model config");
         var counters = new Dictionary<string, int>();
         foreach (var layer in layers.EnumerateArray())
         {
-            var lc = layer.GetProperty("class_name").GetString() ?? "";
+            var lc = Get(layer, "class_name", "a layer").GetString() ?? "";
             // Sequential's model.layers excludes the InputLayer; Functional's includes it.
             if (lc == "InputLayer" && cls == "Sequential") continue;
-            var name = layer.GetProperty("config").TryGetProperty("name", out var n) ? n.GetString() ?? "" : "";
+            var name = Get(layer, "config", $"layer {lc}").TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() ?? "" : "";
             var snake = SnakeCase(lc);
             var count = counters.GetValueOrDefault(snake);
             counters[snake] = count + 1;

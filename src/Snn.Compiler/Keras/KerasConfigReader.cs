@@ -329,8 +329,11 @@ public static class KerasConfigReader
             case JsonValueKind.Object:
                 if (e.TryGetProperty("class_name", out var cn) && cn.ValueKind == JsonValueKind.String && cn.GetString() == "__keras_tensor__")
                 {
-                    var h = e.GetProperty("config").GetProperty("keras_history");
-                    refs.Add(new Ref(h[0].GetString()!, h[1].GetInt32(), h[2].GetInt32()));
+                    if (!e.TryGetProperty("config", out var kc) || kc.ValueKind != JsonValueKind.Object || !kc.TryGetProperty("keras_history", out var h)
+                        || h.ValueKind != JsonValueKind.Array || h.GetArrayLength() < 3 || h[0].ValueKind != JsonValueKind.String
+                        || !h[1].TryGetInt32(out var node) || !h[2].TryGetInt32(out var tensor))
+                        throw new FormatException($"a __keras_tensor__ without a valid keras_history: {e.GetRawText()}");
+                    refs.Add(new Ref(h[0].GetString()!, node, tensor));
                     return;
                 }
                 foreach (var p in e.EnumerateObject()) CollectKerasTensors(p.Value, refs);

@@ -209,7 +209,7 @@ public static class KerasEval
             case "Softmax":
             {
                 var x = Single(n, ins);
-                var axis = Shapes.Axis(c.Ints("axis").Map(a => a[0]).IfNone(-1), x.Rank + 1) - 1;
+                var axis = Shapes.Axis(c.Int("axis", -1), x.Rank + 1) - 1;
                 if (axis != x.Rank - 1) throw Unsupported(n, "softmax is supported on the last axis only");
                 var y = (float[])x.Data.Clone();
                 Activations.Apply("softmax", y, x.Shape[^1]);
@@ -246,7 +246,10 @@ public static class KerasEval
             case "BatchNormalization":
             {
                 var x = Single(n, ins);
-                var axis = Shapes.Axis(c.Ints("axis").Map(a => a[0]).IfNone(-1), x.Rank + 1) - 1;
+                var axes = c.Ints("axis").IfNone(Arr.create(-1));
+                if (axes.Count != 1) throw Unsupported(n, $"axis {Shapes.Show(axes)} must be a single axis");
+                var axis = Shapes.Axis(axes[0], x.Rank + 1) - 1;
+                if (axis < 0 || axis >= x.Rank) throw Unsupported(n, $"axis {axes[0]} is not a feature axis of input {Shapes.Show(x.Shape)}");
                 var (scale, shift) = BatchNormAffine(n);
                 return Affine(x, axis, scale, shift);
             }
@@ -311,7 +314,8 @@ public static class KerasEval
     static ReadOnlySpan<float> Bias(KerasNode n) =>
         n.Config.Bool("use_bias").IfNone(true) ? n.Weight("bias").Map(b => b.Span.ToArray()).IfNone(System.Array.Empty<float>()) : ReadOnlySpan<float>.Empty;
 
-    internal static int Int(this LayerConfig c, string key, int fallback) => c.Ints(key).Map(a => a[0]).IfNone(fallback);
+    /// <summary>A single int setting (a one-element list counts); the fallback when absent, empty or a list of several.</summary>
+    internal static int Int(this LayerConfig c, string key, int fallback) => c.Ints(key).Map(a => a.Count == 1 ? a[0] : fallback).IfNone(fallback);
 
     static Value Activate(KerasNode n, Value x)
     {

@@ -42,7 +42,7 @@ public sealed class LayerConfig : IEquatable<LayerConfig>
         Get(key).Bind(v => v.ValueKind is JsonValueKind.True or JsonValueKind.False ? Some(v.GetBoolean()) : None);
 
     public Option<double> Number(string key) =>
-        Get(key).Bind(v => Unwrap(v).ValueKind == JsonValueKind.Number ? Some(Unwrap(v).GetDouble()) : None);
+        Get(key).Bind(v => Unwrap(v).ValueKind == JsonValueKind.Number && Unwrap(v).TryGetDouble(out var d) && double.IsFinite(d) ? Some(d) : None);
 
     /// <summary>An int or a list of ints (Keras writes tuples as lists, or as {"class_name":"__tuple__"}).</summary>
     public Option<Arr<int>> Ints(string key) => Get(key).Bind(IntsOf);
@@ -53,7 +53,7 @@ public sealed class LayerConfig : IEquatable<LayerConfig>
     public static Option<Arr<int>> IntsOf(JsonElement v)
     {
         v = Unwrap(v);
-        if (v.ValueKind == JsonValueKind.Number) return Some(Arr.create(v.GetInt32()));
+        if (v.ValueKind == JsonValueKind.Number) return v.TryGetInt32(out var single) ? Some(Arr.create(single)) : None;
         if (v.ValueKind != JsonValueKind.Array) return None;
         var list = new List<int>();
         foreach (var e in v.EnumerateArray())

@@ -303,7 +303,7 @@ public static class Legalize
 
             case "Softmax":
             {
-                var axis = c.Ints("axis").Map(a => a[0]).IfNone(-1);
+                var axis = c.Int("axis", -1);
                 var x = InShape();
                 if (axis != -1 && axis != x.Count) throw Arg(n, "axis", axis.ToString(), "-1 (the last axis)");
                 return Native(new LActivation(n.Id, n.Layer, In(), x, new SoftmaxAct()));
@@ -372,7 +372,7 @@ public static class Legalize
             case "Concatenate":
             {
                 var first = shapes[ins.Head];
-                var axisRaw = c.Ints("axis").Map(a => a[0]).IfNone(-1);
+                var axisRaw = c.Int("axis", -1);
                 if (axisRaw == 0) throw Unsupported(n, "Cannot concatenate along batch dimension (axis 0)");
                 var axis = axisRaw < 0 ? axisRaw + first.Count : axisRaw - 1;
                 if (axis < 0 || axis >= first.Count) throw Arg(n, "axis", axisRaw.ToString(), $"an axis in 1..{first.Count}");

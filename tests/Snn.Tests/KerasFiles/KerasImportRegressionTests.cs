@@ -71,8 +71,8 @@ public class KerasImportRegressionTests
 
     static JsonArray Layers(JsonNode config) => config["config"]!["layers"]!.AsArray();
 
-    // KerasArchive.AssignGroups reads config.json with JsonElement.GetProperty, whose KeyNotFoundException escapes
-    // (FromConfig catches only InvalidOperationException).
+    // Found: KerasArchive.AssignGroups reads config.json with JsonElement.GetProperty, whose KeyNotFoundException
+    // escaped (FromConfig caught only InvalidOperationException).
     [Theory]
     [InlineData("root class_name")]
     [InlineData("root config")]
@@ -106,8 +106,8 @@ public class KerasImportRegressionTests
             o["date_saved"] = "2025-02-03@16:35:44";
         }));
 
-    // KerasConfigReader.CollectKerasTensors indexes keras_history[2] unchecked: IndexOutOfRangeException, which
-    // KerasConfigReader.Read does not catch.
+    // Found: KerasConfigReader.CollectKerasTensors indexes keras_history[2] unchecked: IndexOutOfRangeException, which
+    // KerasConfigReader.Read did not catch.
     [Theory]
     [InlineData(2)]
     [InlineData(1)]
@@ -119,8 +119,9 @@ public class KerasImportRegressionTests
             while (history.Count > length) history.RemoveAt(history.Count - 1);
         }));
 
-    // Legalize refuses a BatchNormalization axis that is not one non-batch axis and falls back to KerasEval.EvaluateLayer
-    // as a probe, whose BatchNormalization case indexes x.Shape[axis] unchecked (KerasEval.Affine): IndexOutOfRangeException.
+    // Found: legalize refuses a BatchNormalization axis that is not one non-batch axis and falls back to
+    // KerasEval.EvaluateLayer as a probe, whose BatchNormalization case indexes x.Shape[axis] unchecked
+    // (KerasEval.Affine; `a[0]` of an empty axis list): IndexOutOfRangeException.
     [Theory]
     [InlineData("2147483647")]
     [InlineData("5")]
@@ -130,9 +131,9 @@ public class KerasImportRegressionTests
     public void BatchNormOnAMissingOrBatchAxisIsAnError(string axis) =>
         ImportOrLegalizeIsAnError(Rewrite("keras_bn_no_scale.keras", c => Layers(c)[2]!["config"]!["axis"] = JsonNode.Parse(axis)));
 
-    // LayerConfig.IntsOf / Number call JsonElement.GetInt32 / GetDouble on any JSON number: FormatException for 0.5 or
-    // 1e400 (out of double range) where an int or a finite number is expected; KerasEval's and Legalize's `a[0]` on an
-    // empty list: IndexOutOfRangeException. Both escape Legalize (reached through the fallback probe, KerasEval.EvaluateLayer).
+    // Found: LayerConfig.IntsOf / Number call JsonElement.GetInt32 / GetDouble on any JSON number: FormatException for
+    // 0.5 or 1e400 (out of double range) where an int or a finite number is expected; KerasEval's and Legalize's `a[0]`
+    // on an empty list: IndexOutOfRangeException. Both escaped legalize (also through the fallback probe).
     // A model or an error are both acceptable here.
     [Theory]
     [InlineData(1, "groups", "0.5")]
@@ -144,8 +145,8 @@ public class KerasImportRegressionTests
     public void NumbersOfTheWrongKindGiveAModelOrAnError(int layer, string key, string value) =>
         NoException(Rewrite("keras_bn_no_center.keras", c => Layers(c)[layer]!["config"]![key] = JsonNode.Parse(value)), errorRequired: false);
 
-    // ZipArchive does not check CRC-32 when reading, so KerasArchive.ReadEntry returns corrupted bytes as they are:
-    // one flipped bit in a stored kernel gives a model with a silently different weight. Python's zipfile (which
+    // Found: ZipArchive does not check CRC-32 when reading, so KerasArchive.ReadEntry returned corrupted bytes as they
+    // were: one flipped bit in a stored kernel gave a model with a silently different weight. Python's zipfile (which
     // Keras loads with) refuses the same archive ("Bad CRC-32 for file 'model.weights.h5'").
     [Fact]
     public void CorruptedEntryIsRefusedByItsCrc()
@@ -169,9 +170,9 @@ public class KerasImportRegressionTests
         Assert.Equal(3, Errors.ExitCode(result.Err()));
     }
 
-    // Legalize.Fallback sizes its probe with Shapes.Product(input shape): OverflowException ("shape too large") for an
-    // input of more than 2^31 elements (and a multi-GB allocation for a large one below that). Negative and unknown
-    // (None) dimensions are refused by legalize's InputLayer check.
+    // Found: Legalize.Fallback sizes its probe with Shapes.Product(input shape): OverflowException ("shape too large")
+    // for an input of more than 2^31 elements (and a multi-GB allocation for a large one below that), and -1 for an
+    // unknown (None) or negative dimension.
     [Theory]
     [InlineData(-2147483648)]
     [InlineData(-5)]
