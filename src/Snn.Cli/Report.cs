@@ -345,6 +345,15 @@ public static class Report
         return ticks.ToArray();
     }
 
+    /// <summary>The smallest round number (a multiple of a 1-2-2.5-5 step) at or above v; 1 for v = 0.</summary>
+    static double NiceBound(double v)
+    {
+        if (!(v > 0)) return 1;
+        var ticks = NiceTicks(0, v, 4);
+        var step = ticks.Length > 1 ? ticks[1] - ticks[0] : v;
+        return Math.Max(v, Math.Round(Math.Ceiling(v / step - 1e-9) * step, 10));
+    }
+
     static void AccuracyChart(StringBuilder sb, Page p)
     {
         const double W = 820, H = 400, L = 62, R = 250, T = 30, B = 52;
@@ -422,22 +431,20 @@ public static class Report
     /// </summary>
     static void Histogram(StringBuilder sb, LayerActivity l, string name)
     {
-        const double W = 340, H = 190, L = 46, R = 14, T = 26, B = 36, Slot = 18;
+        const double W = 340, H = 190, L = 46, R = 14, T = 26, B = 36, Slot = 22;
         const int Bins = 20;
         double pw = W - L - R - Slot, ph = H - T - B;
         var rates = l.Rates;
         var maxRate = rates.Length == 0 ? 0 : rates.Max();
-        var hi = maxRate <= 0 ? 1.0 : NiceTicks(0, maxRate, 4)[^1];
-        if (hi < maxRate) hi = maxRate;
+        var hi = NiceBound(maxRate);
         var counts = new int[Bins];
         var silent = 0;
         foreach (var r in rates)
             if (r <= 0) silent++;
             else counts[Math.Clamp((int)(r / hi * Bins), 0, Bins - 1)]++;
         var n = Math.Max(1, rates.Length);
-        var top = Math.Max(1e-9, Math.Max(silent, counts.Max()) / (double)n);
+        var top = NiceBound(Math.Max(silent, counts.Max()) / (double)n);
         var yTicks = NiceTicks(0, top, 3);
-        top = Math.Max(top, yTicks[^1]);
         double X(double v) => L + Slot + v / hi * pw;
         double Y(double f) => T + (1 - f / top) * ph;
 
@@ -481,7 +488,7 @@ public static class Report
     {
         var o = run.Operations;
         sb.Append("<h2>Synaptic operations and energy</h2>\n");
-        sb.Append($"<p>Per inference ({p.Steps} steps, {E(main.Label)}): {F(o.SynapticAccumulates, "N0")} synaptic accumulates (spikes), " +
+        sb.Append($"<p>Per inference with {E(main.Label)} over {p.Steps} steps: {F(o.SynapticAccumulates, "N0")} synaptic accumulates (spikes), " +
                   $"{F(o.AnalogMacs, "N0")} multiply-accumulates on analog (non-spike) input; the ANN needs {F(o.AnnMacs, "N0")} multiply-accumulates.</p>\n");
         sb.Append($"<p>Energy estimate: SNN {F(o.SnnEnergyPj * 1e-6, "0.000")} µJ vs ANN {F(o.AnnEnergyPj * 1e-6, "0.000")} µJ " +
                   $"({F(o.AddPj, "0.##")} pJ per accumulate, {F(o.MacPj, "0.##")} pJ per multiply-accumulate).</p>\n");
@@ -505,9 +512,8 @@ public static class Report
         const double W = 820, L = 250, R = 110, T = 30, Row = 24;
         var H = T + bars.Count * Row + 30;
         var pw = W - L - R;
-        var max = Math.Max(1e-12, bars.Max(b => b.Uj));
-        var ticks = NiceTicks(0, max, 5);
-        var top = Math.Max(max, ticks[^1]);
+        var top = NiceBound(bars.Max(b => b.Uj));
+        var ticks = NiceTicks(0, top, 5);
         double X(double v) => L + v / top * pw;
         sb.Append($"<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart energy\" width=\"{F(W)}\" height=\"{F(H)}\" viewBox=\"0 0 {F(W)} {F(H)}\" role=\"img\">\n");
         sb.Append("<title>Energy per inference</title>\n");

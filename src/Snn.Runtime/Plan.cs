@@ -196,6 +196,14 @@ public sealed class Plan
             }
             case SimNeurons sn:
                 return CompileNeurons(sn);
+            case MaxPoolOp { Method: not Compiler.Convert.MaxPoolMethod.Gate, Spec.ChannelsLast: true } m:
+            {
+                var (offsets, indices) = m.Spec.PixelWindows();
+                var channels = m.Spec.Channels;
+                var (xo, xn, yo, yn, co, mo) = (offset[m.X], length[m.X], offset[m.Y], length[m.Y], offset[m.Counts], offset[m.Max]);
+                var row = new float[channels];
+                return () => SpikingPool.CountChannelsLast(a.AsSpan(xo, xn), batch, channels, offsets, indices, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn), row);
+            }
             case MaxPoolOp m:
             {
                 var (offsets, indices) = m.Spec.Windows();

@@ -56,6 +56,16 @@ public sealed record PoolSpec(
     public Arr<int> OutputShape => ChannelsLast ? OutSpatial.Add(Channels) : Arr.create(Channels).AddRange(OutSpatial);
 
     /// <summary>
+    /// For each output pixel, the input pixels (flat spatial indices) of the real cells of its window:
+    /// window o is Indices[Offsets[o] .. Offsets[o+1]). Channels are not expanded (see <see cref="Windows"/>).
+    /// </summary>
+    public (int[] Offsets, int[] Indices) PixelWindows()
+    {
+        var single = this with { InputShape = ChannelsLast ? InSpatial.Add(1) : Arr.create(1).AddRange(InSpatial) };
+        return single.Windows();
+    }
+
+    /// <summary>
     /// For each output element (in layout order), the flat input indices of the real cells of its window:
     /// window o is Indices[Offsets[o] .. Offsets[o+1]).
     /// </summary>

@@ -355,7 +355,27 @@ public static class IntegrateFire
         KernelMath.CheckLength(voltage.Length, j.Length, nameof(voltage));
         KernelMath.CheckLength(output.Length, j.Length, nameof(output));
         var alpha = amplitude / dt;
-        for (var i = 0; i < j.Length; i++)
+        var i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var w = System.Numerics.Vector<float>.Count;
+            var dtV = new System.Numerics.Vector<float>(dt);
+            var alphaV = new System.Numerics.Vector<float>(alpha);
+            var one = System.Numerics.Vector<float>.One;
+            var zero = System.Numerics.Vector<float>.Zero;
+            for (; i + w <= j.Length; i += w)
+            {
+                var jv = new System.Numerics.Vector<float>(j.Slice(i, w));
+                if (clipCurrent) jv = System.Numerics.Vector.Max(jv, zero);
+                var v = new System.Numerics.Vector<float>(voltage.Slice(i, w)) + jv * dtV;
+                var fired = System.Numerics.Vector.GreaterThanOrEqual(v, one);
+                var n = System.Numerics.Vector.ConditionalSelect(fired, System.Numerics.Vector.Floor(v), zero);
+                (alphaV * n).CopyTo(output.Slice(i, w));
+                var after = resetToZero ? System.Numerics.Vector.ConditionalSelect(fired, zero, v) : v - n;
+                after.CopyTo(voltage.Slice(i, w));
+            }
+        }
+        for (; i < j.Length; i++)
         {
             var v = voltage[i] + (clipCurrent ? MathF.Max(j[i], 0f) : j[i]) * dt;
             var n = v >= 1f ? MathF.Floor(v) : 0f;
