@@ -39,7 +39,7 @@ public static class Export
         from run in Commands.Prepare(a, model, mode, steps, stderr)
         let legal = options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(run.Compiled.Legal) : run.Compiled.Legal
         from _e in Exportable(legal)
-        from doc in Describe(a, modelPath, mode, options, run.Compiled, legal)
+        from doc in Describe(a, modelPath, mode, steps, options, run.Compiled, legal)
         from _w in Npz.Write(outPath, a.Flag("--compress"), w => Fill(w, doc.Json, doc.Arrays))
         select Done(stdout, outPath, legal, doc.Arrays.Count);
 
@@ -97,7 +97,7 @@ public static class Export
     }
 
     static Either<Error, (byte[] Json, List<(string Name, object Value, int[] Shape)> Arrays)> Describe(
-        Args a, string modelPath, Mode mode, CompileOptions options, Compiled compiled, LegalGraph legal)
+        Args a, string modelPath, Mode mode, int steps, CompileOptions options, Compiled compiled, LegalGraph legal)
     {
         var net = compiled.Network;
         var nodes = net.Nodes.ToDictionary(n => n.Id);
@@ -121,12 +121,14 @@ public static class Export
             j.WriteString("initial_voltage", options.Convert.InitialVoltage.ToString().ToLowerInvariant());
             j.WriteNumber("seed", options.Convert.Seed);
             j.WritePropertyName("calibration");
-            if (options.Calibration.TryGet(out var cal))
+            if (a.One("--calibrate").TryGet(out var calibData))
             {
+                // What Commands.Prepare calibrated with (the same options and defaults).
                 j.WriteStartObject();
-                Num(j, "percentile", cal.Options.Percentile);
-                j.WriteNumber("samples", Math.Min(cal.Options.Samples, cal.Data.Head.Shape[0]));
-                j.WriteNumber("bias_shift_steps", cal.Options.BiasShiftSteps);
+                j.WriteString("data", Path.GetFileName(calibData));
+                Num(j, "percentile", a.Float("--percentile").Match(p => p, _ => None).IfNone(99.9f));
+                j.WriteNumber("samples", a.Int("--calib-samples").Match(n => n, _ => None).IfNone(1000));
+                j.WriteNumber("bias_shift_steps", a.Flag("--bias-shift") ? steps : 0);
                 j.WritePropertyName("input_scale");
                 if (a.Float("--input-scale").Match(s => s, _ => None).TryGet(out var inputScale)) Num(j, inputScale); else j.WriteNullValue();
                 j.WriteStartArray("layers");

@@ -75,6 +75,7 @@ public static class Program
                 "inspect" => Commands.Inspect(rest, stdout, stderr),
                 "report" => Snn.Cli.Report.Run(rest, stdout, stderr),
                 "bench" => Bench.Run(rest, stdout, stderr),
+                "export" => Snn.Cli.Export.Run(rest, stdout, stderr),
                 _ => Errors.Usage($"unknown command '{args[0]}' (commands: demo, predict, evaluate, verify, inspect, report, bench, export)"),
             };
             return result.Match(code => code, e => Report(e, stderr));
