@@ -1,0 +1,48 @@
+using LanguageExt;
+using Snn.Compiler;
+using Snn.Compiler.Convert;
+using Snn.Runtime;
+using Snn.Tests.Support;
+using Xunit;
+using static LanguageExt.Prelude;
+
+namespace Snn.Tests.Runtime;
+
+/// <summary>Plan once, step many: all allocation happens when planning, none per step.</summary>
+public class PlanTests
+{
+    [Theory]
+    [InlineData("conv_valid_same")]
+    [InlineData("maxpool")]
+    [InlineData("functional_merge")]
+    public void SteppingAllocatesNothing(string fixture)
+    {
+        var model = Snn.Compiler.Keras.ModelFile.Import(TestModels.Fixture("tfjs", fixture, "model.json")).Ok();
+        var options = CompileOptions.Default with
+        {
+            Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = Some(500f), Synapse = Some(new Lowpass(0.005f)) },
+        };
+        var compiled = Compile.Run(options, model).Ok();
+        var plan = Plan.Create(compiled.Program, 4);
+        for (var i = 0; i < compiled.Program.InputCount; i++)
+        {
+            var buffer = plan.InputBuffer(i);
+            for (var k = 0; k < buffer.Length; k++) buffer[k] = (k % 7) / 7f;
+        }
+        for (var t = 0; t < 5; t++) plan.Step();   // warm up (JIT, lazy statics)
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var t = 0; t < 100; t++) plan.Step();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void ResultsDoNotDependOnTheThreadCountOrBatchSize()
+    {
+        var model = Snn.Compiler.Keras.ModelFile.Import(TestModels.Fixture("tfjs", "conv_valid_same", "model.json")).Ok();
+        var compiled = Compile.Run(CompileOptions.Default with { Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = Some(300f) } }, model).Ok();
+        var x = TestModels.Random(new[] { 9, 9, 9, 2 }, 4, 0f, 1f);
+        var a = Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Steps: 20, Readout: Readout.Mean, BatchSize: 9, Threads: 1)).Head;
+        var b = Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Steps: 20, Readout: Readout.Mean, BatchSize: 2, Threads: 2)).Head;
+        Assert.Equal(a.ToArray(), b.ToArray());
+    }
+}
