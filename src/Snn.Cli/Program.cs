@@ -45,6 +45,7 @@ public static class Program
           --calib-samples N        samples used (default 1000); --percentile P (default 99.9) of non-zero activations
           --bias-shift             add theta/(2T) to every calibrated bias (Deng and Gu 2021), T = --steps
           --readout last|mean|mean:K|count   --encoding constant|poisson   --checkpoints 1,2,4,...
+        --progress / --no-progress   show or hide progress on stderr (default: shown on a terminal)
         exit codes: 0 ok, 1 check failed, 2 usage error, 3 model unreadable or unconvertible, 4 data file error
         """;
 
@@ -65,7 +66,9 @@ public static class Program
                 stdout.WriteLine("snn " + typeof(Program).Assembly.GetName().Version?.ToString(3));
                 return 0;
             }
-            var rest = args.Skip(1).ToArray();
+            // Global flags: progress on a terminal by default, forced on or off on request.
+            Progress.Forced = args.Contains("--no-progress") ? false : args.Contains("--progress") ? true : null;
+            var rest = args.Skip(1).Where(a => a is not ("--progress" or "--no-progress")).ToArray();
             var result = args[0] switch
             {
                 "demo" => Commands.Demo(rest, stdout, stderr),

@@ -37,9 +37,12 @@ public static class Metrics
 /// <summary>Progress on stderr for long runs, only when stderr is a terminal.</summary>
 public static class Progress
 {
+    /// <summary>--progress forces it on, --no-progress off; by default it shows only when stderr is a terminal.</summary>
+    public static bool? Forced { get; set; }
+
     public static Action<int, int>? For(TextWriter stderr, string what)
     {
-        if (stderr != Console.Error || Console.IsErrorRedirected) return null;
+        if (Forced == false || (Forced is null && (stderr != Console.Error || Console.IsErrorRedirected))) return null;
         var last = DateTime.MinValue;
         var gate = new object();
         return (done, total) =>

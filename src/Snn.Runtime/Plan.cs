@@ -9,7 +9,7 @@ namespace Snn.Runtime;
 /// <summary>
 /// A lowered program made executable for one batch size: every signal gets a fixed slice of one
 /// float arena (batched signals hold batch × size values), and every operator becomes a step closure
-/// over pre-resolved offsets. All allocation happens here; <see cref="Step"/> allocates nothing.
+/// over pre-resolved offsets. All allocation happens here; <see cref="Step()"/> allocates nothing.
 /// </summary>
 public sealed class Plan
 {

@@ -28,7 +28,7 @@ public static class NetEval
         return net.Probes.Zip(outputs).Map(p => Tensor.Own(new[] { batch }.Concat(p.Item1.Shape).ToArray(), p.Item2)).ToSeq();
     }
 
-    /// <summary>Every object's steady-state output for sample <paramref name="b"/>, passed to <paramref name="visit"/> per sample.</summary>
+    /// <summary>Every object's steady-state output, passed to <paramref name="visit"/> with the sample index.</summary>
     public static void ForEachSample(Network net, Seq<Tensor> inputs, Action<int, IReadOnlyDictionary<string, float[]>> visit)
     {
         var plan = Prepare(net);
