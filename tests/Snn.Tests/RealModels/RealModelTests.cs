@@ -71,6 +71,26 @@ public class RealModelTests
         TestModels.Close(keras.Head, rate.Head);
     }
 
+    [SharedTheory]
+    [InlineData("snn_toolbox/lenet5_mnist_99.14.h5")]
+    [InlineData("snn_toolbox/lenet_avgpool_mnist_weights.10-0.99.h5")]
+    [InlineData("image_prediction_on_Fashion_MNIST/fashion_mnist_model.keras")]
+    [InlineData("image_prediction_on_Fashion_MNIST/fashion_mnist_model.h5")]
+    [InlineData("FashionMNIST-CNN/fashion_mnist_model.h5")]
+    [InlineData("Fashion-CNN/fashion_mnist_cnn.keras")]
+    [InlineData("Fashion-CNN/fashion_mnist_cnn.h5")]
+    [InlineData("MNIST-Digit-WebApp/mnistCNN2.h5")]
+    [InlineData("MNIST-Digit-WebApp/tfjs/model.json")]
+    [InlineData("tiny/pretrainedResnet.h5")]
+    [InlineData("tiny/vww_96.h5")]
+    public void EveryRealModelConvertsWithoutFallback(string model)
+    {
+        var (code, output, err) = CliRunner.Run("inspect", Model(model), "--json", "--no-fallback");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal(0, doc.RootElement.GetProperty("fallback_layers").GetInt32());
+    }
+
     [SharedFact]
     public void TfsmLayerFailsCleanlyWithExitThree()
     {
