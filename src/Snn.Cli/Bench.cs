@@ -21,7 +21,7 @@ public static class Bench
         from a in Args.Parse(argv, Commands.Set(new[] { "--data", "--input-scale", "--batch", "--steps", "--threads", "--mode", "--samples", "--readout" }, Args.ConverterValueOptions),
             Commands.Set(Args.ConverterFlags, new[] { "--json" }))
         from modelPath in Commands.Model(a)
-        from mode in Commands.ModeOf(a, allowAll: false)
+        from mode in a.One("--mode").IsSome ? Commands.ModeOf(a, allowAll: false) : Right<Error, Seq<Mode>>(Seq1(Mode.Spiking))
         from _ in mode.Head == Mode.Keras ? Left<Error, Unit>(Errors.Usage("snn bench measures --mode rate or spiking")) : Right<Error, Unit>(unit)
         from _0 in Commands.ValidateSim(a, mode.Head)
         from batch in a.Int("--batch", min: 1)
