@@ -19,7 +19,8 @@ public static class Program
           snn report MODEL --data X.npy --labels Y.npy --out report.html [evaluate options]
           snn bench MODEL [--data X.npy] [--input-scale S] [--calibrate C.npy] [--batch B] [--steps T] [--threads N]
                       [--mode rate|spiking] [--json]
-          snn export MODEL --format npz --out net.npz [converter options]
+          snn export MODEL --format npz --out net.npz [--mode spiking|rate] [--compress] [--steps T] [--input-scale S]
+                      [converter options]
           snn --version
 
         MODEL is a Keras 3 .keras file, a legacy .h5 file, or a TF.js layers model (model.json, or its folder).

@@ -367,6 +367,8 @@ def main():
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--atol", type=float, default=1e-4, help="an output element mismatches when |ours - peer| > atol")
+    ap.add_argument("--max-mismatch", type=float, default=0.01,
+                    help="exit 1 when more than this fraction of outputs differ by more than --atol")
     ap.add_argument("--export", help="use this exported archive instead of running snn export")
     ap.add_argument("--name", default=None)
     ap.add_argument("--json", help="write the results here")
@@ -402,13 +404,12 @@ def main():
     out_dir = os.path.join(work, "ours")
     snn(a.snn, ["predict", a.model, "--input", data_path, "--output", out_dir, "--mode", "spiking",
                 "--steps", str(a.steps), "--readout", "mean", "--batch", str(a.batch), "--threads", str(a.threads)] + conv_opts)
-    ours = np.load(os.path.join(out_dir, "output_0.npy"))
-    peer = []
-    for start in range(0, n, a.batch):
-        xb = torch.from_numpy(x[start:start + a.batch])
-        peer.append(net.run([xb], a.steps)[0].numpy())
-    peer = np.concatenate(peer)
-    diff = np.abs(ours.astype(np.float64) - peer.astype(np.float64))
+    outputs = len(net.s["outputs"])
+    ours_all = [np.load(os.path.join(out_dir, f"output_{k}.npy")) for k in range(outputs)]
+    runs = [net.run([torch.from_numpy(x[s0:s0 + a.batch])], a.steps) for s0 in range(0, n, a.batch)]
+    peer_all = [np.concatenate([r[k].numpy() for r in runs]) for k in range(outputs)]
+    diff = np.concatenate([np.abs(o.astype(np.float64) - p.astype(np.float64)).ravel() for o, p in zip(ours_all, peer_all)])
+    ours, peer = ours_all[0], peer_all[0]                           # argmax and accuracy: the first output
     result = {
         "name": name, "images": n, "steps": a.steps, "batch": a.batch, "threads": a.threads,
         "torch": torch.__version__,
@@ -458,6 +459,10 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(result, f, indent=1)
+    if result["mismatch_fraction"] > a.max_mismatch:
+        print(f"{name}: FAILED: {100 * result['mismatch_fraction']:.3f}% of the outputs differ from snn's "
+              f"(more than the {100 * a.max_mismatch:g}% allowed)", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
