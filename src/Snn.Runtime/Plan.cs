@@ -107,12 +107,8 @@ public sealed class Plan
         program.Ops.OfType<SimNeurons>().Where(sn => sn.Neuron.Spiking).Select(sn =>
         {
             var name = program.Signal(sn.Output).Name;
-            var amplitude = sn.Neuron switch
-            {
-                SpikingRectifiedLinear r => r.Amplitude, IntegrateAndFire f => f.Amplitude, Lif l => l.Amplitude,
-                SpikingLeakyRectifiedLinear l => l.Amplitude, _ => 1f,
-            };
-            return (name.EndsWith(".out", StringComparison.Ordinal) ? name[..^4] : name, program.Signal(sn.Output).Size, offset[sn.Output], program.Dt / amplitude);
+            return (name.EndsWith(".out", StringComparison.Ordinal) ? name[..^4] : name, program.Signal(sn.Output).Size, offset[sn.Output],
+                program.Dt / sn.Neuron.OutputAmplitude);
         }).ToList();
 
     /// <summary>Adds this step's spike counts (|output| × dt/amplitude, summed over the batch) per neuron.</summary>

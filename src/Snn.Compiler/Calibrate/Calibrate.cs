@@ -21,8 +21,8 @@ public sealed record LayerScale(string Layer, float Activation, float Scale);
 /// <summary>
 /// Pass between convert and lower: for every ReLU-family ensemble, λ = the chosen percentile of its rate-mode
 /// activations on calibration data; the ensemble is rescaled so an activation of λ fires one spike per step:
-/// gain and bias × c and amplitude ÷ c with c = amplitude·gain/(λ·dt)... expressed through
-/// <see cref="NeuronType.ForFiringRateScale"/>, so rate-mode outputs are unchanged (exactly, for the ReLU family).
+/// gain and bias × c and amplitude ÷ c with c = amplitude/(λ·dt), through <see cref="NeuronType.ForFiringRateScale"/>,
+/// so rate-mode outputs are unchanged (exactly, for the ReLU family).
 /// Other neuron types are left alone (scaling would change their output).
 /// </summary>
 public static class Calibrate
@@ -56,7 +56,7 @@ public static class Calibrate
             var all = perSample.SelectMany(x => x).ToArray();
             if (all.Length == 0) return node;     // never active on the calibration data: leave it
             var lambda = Percentile(all, o.Percentile);
-            var amplitude = Amplitude(e.Neuron);
+            var amplitude = e.Neuron.OutputAmplitude;
             // Current rate at activation λ is λ/amplitude (per gain-scaled unit); make it 1/dt.
             var c = amplitude / (lambda * net.Dt);
             var bias = e.Bias.Map(v => v * c);
@@ -69,16 +69,6 @@ public static class Calibrate
 
     static bool IsReluFamily(NeuronType n) => n is RectifiedLinear or SpikingRectifiedLinear or IntegrateAndFire
         or LeakyRectifiedLinear or SpikingLeakyRectifiedLinear;
-
-    static float Amplitude(NeuronType n) => n switch
-    {
-        RectifiedLinear r => r.Amplitude,
-        SpikingRectifiedLinear s => s.Amplitude,
-        IntegrateAndFire f => f.Amplitude,
-        LeakyRectifiedLinear l => l.Amplitude,
-        SpikingLeakyRectifiedLinear l => l.Amplitude,
-        _ => 1f,
-    };
 
     /// <summary>Linear-interpolated percentile (numpy's default).</summary>
     public static float Percentile(float[] values, double p)

@@ -22,6 +22,9 @@ public abstract record NeuronType
 
     /// <summary>Whether the type has an amplitude that firing-rate scaling can divide.</summary>
     public virtual bool HasAmplitude => true;
+
+    /// <summary>The output per unit of rate (a spike is worth amplitude/dt); 1 for types without an amplitude.</summary>
+    public virtual float OutputAmplitude => 1f;
     public abstract NeuronType ScaleAmplitude(float factor);
 
     /// <summary>
@@ -43,6 +46,7 @@ public abstract record NeuronType
 
 public sealed record RectifiedLinear(float Amplitude = 1f) : NeuronType
 {
+    public override float OutputAmplitude => Amplitude;
     public override bool Spiking => false;
     public override string Name => "RectifiedLinear";
     public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
@@ -53,6 +57,7 @@ public sealed record RectifiedLinear(float Amplitude = 1f) : NeuronType
 
 public sealed record SpikingRectifiedLinear(float Amplitude = 1f) : NeuronType
 {
+    public override float OutputAmplitude => Amplitude;
     /// <summary>Reset to zero after a spike instead of subtracting the spikes (Nengo subtracts).</summary>
     public bool ResetToZero { get; init; }
     public override bool Spiking => true;
@@ -64,6 +69,7 @@ public sealed record SpikingRectifiedLinear(float Amplitude = 1f) : NeuronType
 
 public sealed record LifRate(float TauRc = 0.02f, float TauRef = 0.002f, float Amplitude = 1f) : NeuronType
 {
+    public override float OutputAmplitude => Amplitude;
     public override bool Spiking => false;
     public override string Name => "LIFRate";
     public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
@@ -80,6 +86,7 @@ public sealed record LifRate(float TauRc = 0.02f, float TauRef = 0.002f, float A
 
 public sealed record Lif(float TauRc = 0.02f, float TauRef = 0.002f, float MinVoltage = 0f, float Amplitude = 1f) : NeuronType
 {
+    public override float OutputAmplitude => Amplitude;
     public override bool Spiking => true;
     public override string Name => "LIF";
     public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
@@ -127,6 +134,7 @@ public sealed record Lowpass(float Tau)
 /// </summary>
 public sealed record LeakyRectifiedLinear(Tensor Slope, float Threshold = 0f, float MaxValue = float.PositiveInfinity, float Amplitude = 1f) : NeuronType
 {
+    public override float OutputAmplitude => Amplitude;
     public override bool Spiking => false;
     public override string Name => "LeakyReLU";
     public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
@@ -143,6 +151,7 @@ public sealed record LeakyRectifiedLinear(Tensor Slope, float Threshold = 0f, fl
 /// </summary>
 public sealed record SpikingLeakyRectifiedLinear(Tensor Slope, float Threshold = 0f, float MaxValue = float.PositiveInfinity, float Amplitude = 1f) : NeuronType
 {
+    public override float OutputAmplitude => Amplitude;
     public override bool Spiking => true;
     public override string Name => "SpikingLeakyReLU";
     public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
@@ -159,6 +168,7 @@ public sealed record SpikingLeakyRectifiedLinear(Tensor Slope, float Threshold =
 /// </summary>
 public sealed record IntegrateAndFire(float Amplitude = 1f) : NeuronType
 {
+    public override float OutputAmplitude => Amplitude;
     public bool ResetToZero { get; init; }
     public override bool Spiking => true;
     public override string Name => "IF";
