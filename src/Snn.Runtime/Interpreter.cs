@@ -99,7 +99,12 @@ public static class Interpreter
         var threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
 
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            () => Plan.Create(program, batch),
+            () =>
+            {
+                var plan = Plan.Create(program, batch);
+                plan.HoistInvariants = !options.Temporal && options.Encoding == Encoding.Constant;
+                return plan;
+            },
             (chunk, _, plan) =>
             {
                 var start = chunk * batch;

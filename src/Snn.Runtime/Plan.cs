@@ -18,6 +18,8 @@ public sealed class Plan
     readonly int[] offset;
     readonly int[] length;
     readonly Action[] steps;
+    readonly bool[] invariant;
+    bool primed;
     readonly float[][] inputs;
     readonly OpProgram program;
 
@@ -63,6 +65,7 @@ public sealed class Plan
             });
         var scratch = new float[workspace];
         steps = program.Ops.Map(op => Compile(op, scratch)).ToArray();
+        invariant = InvariantOps(program);
         ArenaBytes = (arena.LongLength * 2 + workspace + inputs.Sum(i => (long)i.Length)) * sizeof(float);
     }
 
@@ -75,24 +78,87 @@ public sealed class Plan
     Span<float> S(int signal) => arena.AsSpan(offset[signal], length[signal]);
 
     /// <summary>Restores every signal to its initial value (step 0).</summary>
-    public void Reset() => initial.CopyTo(arena, 0);
+    public void Reset()
+    {
+        initial.CopyTo(arena, 0);
+        primed = false;
+    }
+
+    /// <summary>
+    /// When the inputs stay the same over the steps (constant-current encoding), operators that depend only on
+    /// inputs and constants give the same values every step: with this on, they run on the first step after a
+    /// reset or a new input and are skipped afterwards (their signals keep the values). Off by default.
+    /// </summary>
+    public bool HoistInvariants { get; set; }
+
+    /// <summary>
+    /// Operators whose results are the same every step when inputs are held: an InputFeed, or an operator that
+    /// reads only constants and invariant signals and writes only signals that nothing else writes. TimeUpdate
+    /// and stateful operators (neurons, filters, max pooling) are never invariant.
+    /// </summary>
+    static bool[] InvariantOps(OpProgram p)
+    {
+        var ops = p.Ops.ToArray();
+        var invariantSignal = p.Signals.Map(s => s.Kind == SignalKind.Constant).ToArray();
+        var result = new bool[ops.Length];
+        var writers = new Dictionary<int, List<int>>();
+        for (var i = 0; i < ops.Length; i++)
+            foreach (var s in ops[i].Writes)
+                (writers.TryGetValue(s, out var l) ? l : writers[s] = new List<int>()).Add(i);
+        bool changed;
+        do
+        {
+            changed = false;
+            for (var i = 0; i < ops.Length; i++)
+            {
+                if (result[i] || ops[i] is TimeUpdate or SimNeurons or LowpassOp or MaxPoolOp or FunctionOp) continue;
+                var readsInvariant = ops[i] is InputFeed || ops[i].Reads.ForAll(s => invariantSignal[s]);
+                // Every writer of every signal it writes must be invariant too (so the signal is fixed once computed).
+                var soleWriters = ops[i].Writes.ForAll(s => writers[s].All(w => w == i || result[w] || CanBeInvariant(ops[w], invariantSignal)));
+                if (!readsInvariant || !soleWriters || ops[i].Updates.Count > 0) continue;
+                result[i] = true;
+                changed = true;
+            }
+            // A signal is invariant once all its writers are.
+            for (var s = 0; s < invariantSignal.Length; s++)
+                if (!invariantSignal[s] && writers.TryGetValue(s, out var ws) && ws.All(w => result[w]))
+                {
+                    invariantSignal[s] = true;
+                    changed = true;
+                }
+        } while (changed);
+        return result;
+    }
+
+    static bool CanBeInvariant(Op op, bool[] invariantSignal) =>
+        op is InputFeed || (op is Reset) || (op is not (TimeUpdate or SimNeurons or LowpassOp or MaxPoolOp or FunctionOp) && op.Reads.ForAll(s => invariantSignal[s]));
 
     /// <summary>Sets model input <paramref name="index"/> for the batch: [batch, size], held constant over steps.</summary>
-    public void SetInput(int index, ReadOnlySpan<float> values) => values.CopyTo(inputs[index]);
+    public void SetInput(int index, ReadOnlySpan<float> values)
+    {
+        values.CopyTo(inputs[index]);
+        primed = false;
+    }
 
     /// <summary>The buffer model input <paramref name="index"/> is fed from ([batch, size]); write it between steps.</summary>
     public Span<float> InputBuffer(int index) => inputs[index];
 
     public void Step()
     {
-        foreach (var step in steps) step();
+        var skip = HoistInvariants && primed;
+        for (var i = 0; i < steps.Length; i++)
+            if (!(skip && invariant[i])) steps[i]();
+        primed = true;
     }
 
     /// <summary>One step that also adds each operator's elapsed Stopwatch ticks to <paramref name="ticks"/> (one slot per operator).</summary>
     public void Step(long[] ticks)
     {
+        var skip = HoistInvariants && primed;
+        primed = true;
         for (var i = 0; i < steps.Length; i++)
         {
+            if (skip && invariant[i]) continue;
             var start = System.Diagnostics.Stopwatch.GetTimestamp();
             steps[i]();
             ticks[i] += System.Diagnostics.Stopwatch.GetTimestamp() - start;

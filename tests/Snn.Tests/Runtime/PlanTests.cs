@@ -35,6 +35,31 @@ public class PlanTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
+    [Theory]
+    [InlineData("conv_valid_same")]
+    [InlineData("maxpool")]
+    [InlineData("batchnorm")]
+    public void HoistingInputOnlyOperatorsChangesNoValue(string fixture)
+    {
+        var model = Snn.Compiler.Keras.ModelFile.Import(TestModels.Fixture("tfjs", fixture, "model.json")).Ok();
+        var compiled = Compile.Run(CompileOptions.Default with { Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = Some(700f) } }, model).Ok();
+        var x = Npy.Read(TestModels.Fixture("tfjs", fixture, "input_0.npy")).Ok();
+        var plans = new[] { false, true }.Select(hoist =>
+        {
+            var plan = Plan.Create(compiled.Program, x.Shape[0]);
+            plan.HoistInvariants = hoist;
+            plan.SetInput(0, x.Span);
+            return plan;
+        }).ToArray();
+        for (var t = 0; t < 25; t++)
+        {
+            plans[0].Step();
+            plans[1].Step();
+            for (var p = 0; p < compiled.Program.Probes.Count; p++)
+                Assert.Equal(plans[0].Probe(p).ToArray(), plans[1].Probe(p).ToArray());
+        }
+    }
+
     [Fact]
     public void ResultsDoNotDependOnTheThreadCountOrBatchSize()
     {
