@@ -1,4 +1,5 @@
 using LanguageExt;
+using static LanguageExt.Prelude;
 
 namespace Snn.Compiler;
 
@@ -28,6 +29,16 @@ public static class Shapes
         var acc = 1;
         for (var i = shape.Length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
         return s;
+    }
+
+    /// <summary>A Reshape target with at most one unknown (-1) dimension resolved for <paramref name="size"/> values; None if impossible.</summary>
+    public static Option<int[]> ResolveReshape(IEnumerable<int> target, int size)
+    {
+        var t = target.ToArray();
+        var unknown = t.Count(d => d < 0);
+        var known = t.Where(d => d >= 0).Aggregate(1L, (a, b) => a * b);
+        if (unknown > 1 || known == 0 || (unknown == 0 ? known != size : size % known != 0)) return None;
+        return t.Select(d => d < 0 ? (int)(size / known) : d).ToArray();
     }
 
     /// <summary>Normalizes a possibly negative axis against a rank.</summary>

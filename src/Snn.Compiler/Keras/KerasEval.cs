@@ -452,14 +452,8 @@ public static class KerasEval
         return new Value(keep ? spec.OutputShape.ToArray() : new[] { spec.Channels }, y);
     }
 
-    static int[] ResolveReshape(KerasNode n, int[] target, int size)
-    {
-        var unknown = target.Count(d => d < 0);
-        var known = target.Where(d => d >= 0).Aggregate(1, (a, b) => a * b);
-        if (unknown > 1 || known == 0 || (unknown == 0 ? known != size : size % known != 0))
-            throw Shape(n, $"cannot reshape {size} values to {Shapes.Show(target)}");
-        return target.Select(d => d < 0 ? size / known : d).ToArray();
-    }
+    static int[] ResolveReshape(KerasNode n, int[] target, int size) =>
+        Shapes.ResolveReshape(target, size).IfNone(() => throw Shape(n, $"cannot reshape {size} values to {Shapes.Show(target)}"));
 
     static int BroadcastIndex(int flat, int[] shape, int[] paramShape)
     {
@@ -551,17 +545,7 @@ public static class KerasEval
         var channelsLast = !ChannelsFirst(n) || n.ClassName.EndsWith("1D");
         var rank = x.Rank - 1;
         var key = crop ? "cropping" : "padding";
-        var raw = n.Config.Get(key).IfNone(() => throw Unsupported(n, $"missing {key}"));
-        var pairs = new (int Before, int After)[rank];
-        var flat = new List<int>();
-        void Walk(System.Text.Json.JsonElement e)
-        {
-            if (e.ValueKind == System.Text.Json.JsonValueKind.Number) flat.Add(e.GetInt32());
-            else if (e.ValueKind == System.Text.Json.JsonValueKind.Array) foreach (var y in e.EnumerateArray()) Walk(y);
-        }
-        Walk(raw);
-        for (var d = 0; d < rank; d++)
-            pairs[d] = flat.Count == 1 ? (flat[0], flat[0]) : flat.Count == rank ? (flat[d], flat[d]) : flat.Count == 2 * rank ? (flat[2 * d], flat[2 * d + 1]) : throw Unsupported(n, $"cannot read {key}");
+        var pairs = n.Config.Pairs(key, rank).IfNone(() => throw Unsupported(n, $"cannot read {key}"));
         var spatialOffset = channelsLast ? 0 : 1;
         var outShape = (int[])x.Shape.Clone();
         for (var d = 0; d < rank; d++)

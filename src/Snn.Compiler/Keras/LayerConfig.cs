@@ -79,6 +79,30 @@ public sealed class LayerConfig : IEquatable<LayerConfig>
         return Some(list.ToArr());
     }
 
+    /// <summary>
+    /// (before, after) per spatial dimension for padding/cropping settings written as one int, one int per
+    /// dimension, or a pair per dimension (lists or Keras 3 tuples); None when it cannot be read.
+    /// </summary>
+    public Option<(int Before, int After)[]> Pairs(string key, int rank)
+    {
+        var flat = new List<int>();
+        var ok = true;
+        void Walk(JsonElement e)
+        {
+            e = Unwrap(e);
+            if (e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var i)) flat.Add(i);
+            else if (e.ValueKind == JsonValueKind.Array) foreach (var y in e.EnumerateArray()) Walk(y);
+            else ok = false;
+        }
+        if (!Get(key).TryGet(out var raw)) return None;
+        Walk(raw);
+        if (!ok) return None;
+        if (flat.Count == 1) return Enumerable.Repeat((flat[0], flat[0]), rank).ToArray();
+        if (flat.Count == rank) return flat.Select(v => (v, v)).ToArray();
+        if (flat.Count == 2 * rank) return Enumerable.Range(0, rank).Select(d => (flat[2 * d], flat[2 * d + 1])).ToArray();
+        return None;
+    }
+
     /// <summary>Keras 3 may wrap tuples as {"class_name": "__tuple__", "config": {"value": [...]}}.</summary>
     static JsonElement Unwrap(JsonElement v) =>
         v.ValueKind == JsonValueKind.Object && v.TryGetProperty("class_name", out var cn) && cn.ValueKind == JsonValueKind.String

@@ -140,7 +140,7 @@ public static class Legalize
     /// </summary>
     static Either<Error, Lowered> Fallback(LegalizeOptions o, KerasNode n, Seq<string> ins, Seq<Arr<int>> inputShapes, Error reason)
     {
-        var detail = reason.Message.StartsWith($"Layer '{n.Id}'", StringComparison.Ordinal) ? reason.Message : reason.Message;
+        var detail = reason.Message;
         if (!o.AllowFallback)
             return Error.New(reason.Code, $"{detail}. Unable to convert layer '{n.Id}' to native objects; drop --no-fallback (allow_fallback) " +
                                           "to evaluate it in a fallback node instead, or register a custom converter for this layer type.");
@@ -441,32 +441,14 @@ public static class Legalize
         return new LGather(id, n.Layer, input, outShape.ToArr(), index.ToArr(), kind);
     }
 
-    /// <summary>(before, after) per spatial dimension from an int, a list per dimension, or pairs.</summary>
-    static (int Before, int After)[] Pairs(KerasNode n, string key, int rank)
-    {
-        var raw = n.Config.Get(key).IfNone(() => throw Unsupported(n, $"missing {key}"));
-        var flat = new List<int>();
-        void Walk(System.Text.Json.JsonElement e)
-        {
-            if (e.ValueKind == System.Text.Json.JsonValueKind.Number) flat.Add(e.GetInt32());
-            else if (e.ValueKind == System.Text.Json.JsonValueKind.Array) foreach (var y in e.EnumerateArray()) Walk(y);
-            else if (e.ValueKind == System.Text.Json.JsonValueKind.Object && e.TryGetProperty("config", out var cfg) && cfg.TryGetProperty("value", out var v)) Walk(v);
-        }
-        Walk(raw);
-        return Enumerable.Range(0, rank).Select(d =>
-            flat.Count == 1 ? (flat[0], flat[0])
-            : flat.Count == rank ? (flat[d], flat[d])
-            : flat.Count == 2 * rank ? (flat[2 * d], flat[2 * d + 1])
-            : throw Unsupported(n, $"cannot read {key}")).ToArray();
-    }
-
     static bool ChannelsLastLayout(KerasNode n) =>
         n.ClassName.EndsWith("1D", StringComparison.Ordinal) || n.Config.String("data_format").IfNone("channels_last") != "channels_first";
 
     static LGather PadOrCrop(KerasNode n, string input, Arr<int> x, bool crop)
     {
         var rank = x.Count - 1;
-        var pairs = Pairs(n, crop ? "cropping" : "padding", rank);
+        var key = crop ? "cropping" : "padding";
+        var pairs = n.Config.Pairs(key, rank).IfNone(() => throw Unsupported(n, $"cannot read {key}"));
         var offset = ChannelsLastLayout(n) ? 0 : 1;
         var outShape = x.ToArray();
         for (var d = 0; d < rank; d++)
@@ -624,14 +606,9 @@ public static class Legalize
         return new LGather(id, n.Layer, input, perm.Select(p => shape[p]).ToArr(), index.ToArr(), "transpose(" + string.Join(",", perm) + ")");
     }
 
-    static Arr<int> ResolveReshape(KerasNode n, Arr<int> target, int size)
-    {
-        var unknown = target.Count(d => d < 0);
-        var known = target.Where(d => d >= 0).Aggregate(1, (a, b) => a * b);
-        if (unknown > 1 || known == 0 || (unknown == 0 ? known != size : size % known != 0))
-            throw ShapeError(n, $"cannot reshape {size} values to {Shapes.Show(target)}");
-        return target.Map(d => d < 0 ? size / known : d);
-    }
+    static Arr<int> ResolveReshape(KerasNode n, Arr<int> target, int size) =>
+        Shapes.ResolveReshape(target, size).Map(r => r.ToArr())
+            .IfNone(() => throw ShapeError(n, $"cannot reshape {size} values to {Shapes.Show(target)}"));
 
     /// <summary>
     /// Folds an affine (BatchNormalization) on the channel axis into the Dense or Conv that feeds it,
@@ -663,10 +640,9 @@ public static class Legalize
                 if (folded is null) continue;
                 ops[pIndex] = folded;
                 ops.RemoveAt(i);
-                var li = layers.FindIndex(l => l.Layer == a.Layer || l.Layer.StartsWith(a.Layer + "#", StringComparison.Ordinal));
-                var bnIndex = layers.FindIndex(l => l.Layer == a.Id);
-                if (bnIndex >= 0) layers[bnIndex] = layers[bnIndex] with { Conversion = Conversion.Folded, Note = $"folded into {p.Layer}" };
-                else if (li >= 0) layers[li] = layers[li] with { Conversion = Conversion.Folded, Note = $"folded into {p.Layer}" };
+                // The affine's value id is its layer call's id (BatchNormalization, Rescaling, Normalization).
+                var folds = layers.FindIndex(l => l.Layer == a.Id);
+                if (folds >= 0) layers[folds] = layers[folds] with { Conversion = Conversion.Folded, Note = $"folded into {p.Layer}" };
                 changed = true;
                 break;
             }
