@@ -60,6 +60,8 @@ public static class Export
                 $"it has no native conversion ({f.Reason}) and runs as a fallback function node, which export cannot represent")),
             LCustom c => Some(Errors.UnsupportedLayer(c.Layer, c.Node.ClassName,
                 "it is converted by a custom converter, which export cannot represent")),
+            LFilter or LActivation { Spiking.IsSome: true } => Some(Errors.UnsupportedLayer(op.Layer, op is LFilter ? "Lowpass/Alpha" : "SpikingActivation",
+                $"keras_spiking layers are not part of the {FormatName} v{FormatVersion} format")),
             _ => Option<Error>.None,
         }).ToSeq();
         return bad.IsEmpty ? unit : Errors.Many(bad);

@@ -111,7 +111,7 @@ public sealed class Plan
             changed = false;
             for (var i = 0; i < ops.Length; i++)
             {
-                if (result[i] || ops[i] is TimeUpdate or SimNeurons or LowpassOp or MaxPoolOp or FunctionOp) continue;
+                if (result[i] || ops[i].Stateful) continue;
                 var readsInvariant = ops[i] is InputFeed || ops[i].Reads.ForAll(s => invariantSignal[s]);
                 // Every writer of every signal it writes must be invariant too (so the signal is fixed once computed).
                 var soleWriters = ops[i].Writes.ForAll(s => writers[s].All(w => w == i || result[w] || CanBeInvariant(ops[w], invariantSignal)));
@@ -131,7 +131,7 @@ public sealed class Plan
     }
 
     static bool CanBeInvariant(Op op, bool[] invariantSignal) =>
-        op is InputFeed || (op is Reset) || (op is not (TimeUpdate or SimNeurons or LowpassOp or MaxPoolOp or FunctionOp) && op.Reads.ForAll(s => invariantSignal[s]));
+        op is InputFeed || (op is Reset) || (!op.Stateful && op.Reads.ForAll(s => invariantSignal[s]));
 
     /// <summary>Sets model input <paramref name="index"/> for the batch: [batch, size], held constant over steps.</summary>
     public void SetInput(int index, ReadOnlySpan<float> values)
@@ -296,6 +296,15 @@ public sealed class Plan
                         fn.Apply(a.AsSpan(xo + b * inSize, inSize), a.AsSpan(yo + b * outSize, outSize));
                 };
             }
+            case FilterOp f:
+            {
+                var (xo, n, yo, dOff) = (offset[f.X], length[f.X], offset[f.Y], offset[f.D]);
+                var c = f.Coefficients.ToArray();
+                var size = c.Length / FilterOp.PerElement(f.Kind);
+                return f.Kind == Compiler.Legalize.FilterKind.Lowpass
+                    ? () => Synapses.LowpassPerElement(a.AsSpan(xo, n), c.AsSpan(0, size), c.AsSpan(size, size), a.AsSpan(yo, n))
+                    : () => Synapses.Alpha(a.AsSpan(xo, n), c, a.AsSpan(dOff, n), a.AsSpan(yo, n));
+            }
             case LowpassOp l:
             {
                 var (io, n, oo) = (offset[l.In], length[l.In], offset[l.Out]);
@@ -341,6 +350,17 @@ public sealed class Plan
     Action CompileNeurons(SimNeurons sn)
     {
         var a = arena;
+        if (sn.Neuron is RegularSpiking regular)
+        {
+            // The base type's rate into the output, then regular spiking on it.
+            var rate = CompileNeurons(sn with { Neuron = regular.Base, State = LanguageExt.Prelude.Seq<int>() });
+            var (vo0, n0, oo0, dt0, amp) = (offset[sn.State[0]], length[sn.Output], offset[sn.Output], program.Dt, regular.Amplitude);
+            return () =>
+            {
+                rate();
+                Neurons.RegularSpiking(dt0, amp, a.AsSpan(vo0, n0), a.AsSpan(oo0, n0));
+            };
+        }
         var (jo, n, oo) = (offset[sn.J], length[sn.J], offset[sn.Output]);
         var dt = program.Dt;
         var vo = sn.State.Count > 0 ? offset[sn.State[0]] : 0;

@@ -116,6 +116,22 @@ public sealed record Tanh(float TauRef = 1f) : NeuronType
     public override float Rate(float j) => MathF.Tanh(j) / TauRef;
 }
 
+/// <summary>
+/// Nengo's RegularSpiking(base): the base rate type's output r = base(J) drives v += r·dt; n = floor(v) spikes
+/// (negative for negative rates); out = amplitude/dt·n; v −= n. It is what keras_spiking's SpikingActivation
+/// computes and NengoDL converts it to. The layer spikes in every mode, as in Keras, so its rate version is itself;
+/// its steady-state rate (the rate-mode meaning used by the evaluators) is amplitude·base(J).
+/// </summary>
+public sealed record RegularSpiking(NeuronType Base, float Amplitude = 1f) : NeuronType
+{
+    public override float OutputAmplitude => Amplitude;
+    public override bool Spiking => true;
+    public override string Name => $"RegularSpiking({Base.Name})";
+    public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
+    public override NeuronType RateVersion => this;
+    public override float Rate(float j) => Amplitude * Base.Rate(j);
+}
+
 /// <summary>A first-order lowpass synapse, discretized with zero-order hold (nengo-semantics.md §2.4).</summary>
 public sealed record Lowpass(float Tau)
 {
@@ -124,6 +140,21 @@ public sealed record Lowpass(float Tau)
     {
         var a = Math.Exp(-dt / Tau);
         return ((float)a, (float)(1 - a));
+    }
+}
+
+/// <summary>An alpha filter, H(s) = 1/(τs + 1)², discretized with zero-order hold (keras_spiking's Alpha layer).</summary>
+public sealed record Alpha(float Tau)
+{
+    /// <summary>
+    /// ZOH in the state [y', y] (A = [[−2/τ, −1/τ²], [1, 0]], B = [1/τ², 0]): A_d = e^{−dt/τ}·[[1 − dt/τ, −dt/τ²],
+    /// [dt, 1 + dt/τ]], B_d = [e^{−dt/τ}·dt/τ², 1 − e^{−dt/τ}·(1 + dt/τ)], computed in double and rounded to float32.
+    /// </summary>
+    public (float A00, float A01, float A10, float A11, float B0, float B1) Discretize(double dt)
+    {
+        var r = dt / Tau;
+        var e = Math.Exp(-r);
+        return ((float)(e * (1 - r)), (float)(-e * r / Tau), (float)(e * dt), (float)(e * (1 + r)), (float)(e * r / Tau), (float)(1 - e * (1 + r)));
     }
 }
 

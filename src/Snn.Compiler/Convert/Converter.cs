@@ -142,6 +142,14 @@ public static class Converter
                         break;
                     }
 
+                    case LFilter f:
+                    {
+                        var node = Add(b, op, new FilterNode(op.Id, op.Layer, op.Size, f.Kind, f.Tau, f.InitialLevel));
+                        b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new IdentityT(op.Size));
+                        WarnDt(b, op.Layer, f.Dt);
+                        break;
+                    }
+
                     case LPool { Spec.Kind: PoolKind.Max } p when options.MaxPool != MaxPoolMethod.Avg && b.Node(b.ObjectOf(op.Inputs.Head)) is Ensemble { Neuron.Spiking: true }:
                     {
                         // Max pooling of spike trains: a stateful node (exact max in rate semantics).
@@ -348,6 +356,18 @@ public static class Converter
     /// </summary>
     static NeuronType NeuronFor(Builder b, LActivation act)
     {
+        if (act.Spiking.TryGet(out var state))
+        {
+            // keras_spiking SpikingActivation: NengoDL's RegularSpiking(base), no swaps, spiking in every mode.
+            WarnDt(b, act.Layer, state.Dt);
+            return new RegularSpiking(act.Act switch
+            {
+                Relu { IsPlain: true } => new RectifiedLinear(),
+                SigmoidAct => new Sigmoid(),
+                TanhAct => new Tanh(),
+                _ => throw new ConvertFailure(Errors.UnsupportedLayer(act.Layer, "SpikingActivation", $"activation {act.Act} has no native neuron type")),
+            });
+        }
         var (key, neuron) = act.Act switch
         {
             Relu { IsPlain: true } => ("relu", (NeuronType)new RectifiedLinear()),
@@ -403,8 +423,15 @@ public static class Converter
             else b.Warnings.Add($"Firing rate scaling being applied to activation type that does not support amplitude ({neuron.Name}); this will change the output (layer '{act.Layer}')");
         }
         var index = b.EnsembleCount++;
-        var voltage = neuron.Spiking ? Some(InitialVoltages(b.Options, index, act.Size)) : None;
+        var voltage = act.Spiking.Map(st => st.InitialVoltage) || (neuron.Spiking ? Some(InitialVoltages(b.Options, index, act.Size)) : None);
         return new Ensemble(act.Id, act.Layer, act.Size, neuron, gain, Tensor.Own(new[] { act.Size }, biasValues), voltage);
+    }
+
+    /// <summary>keras_spiking layers carry their own dt; like NengoDL we simulate with the converter's and say so.</summary>
+    static void WarnDt(Builder b, string layer, float layerDt)
+    {
+        if (Math.Abs(layerDt - b.Options.Dt) > 1e-9f * Math.Max(1f, Math.Abs(layerDt)))
+            b.Warnings.Add($"Ignoring dt={layerDt:G} of layer '{layer}'; dt is controlled by the simulator (--dt {b.Options.Dt:G})");
     }
 
     /// <summary>

@@ -51,6 +51,13 @@ public sealed record MaxPoolNode(string Id, string Layer, PoolSpec Spec, MaxPool
     public override int SizeIn => Shapes.Product(Spec.InputShape);
 }
 
+/// <summary>
+/// A keras_spiking Lowpass or Alpha filter as an object: its output is the filtered sum of its inputs, updated in the
+/// same step (no synaptic delay, as in Keras). <see cref="Tau"/> has one value or one per element; the output starts
+/// at <see cref="InitialLevel"/>. The network's dt discretizes it (zero-order hold). Rate meaning: the identity.
+/// </summary>
+public sealed record FilterNode(string Id, string Layer, int Size, FilterKind Kind, Tensor Tau, Tensor InitialLevel) : NetNode(Id, Layer, Size);
+
 /// <summary>A function of the whole input vector of one sample (NengoDL's TensorNode analogue).</summary>
 public interface INodeFunction
 {

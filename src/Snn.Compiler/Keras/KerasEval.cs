@@ -288,6 +288,8 @@ public static class KerasEval
                 var outShape = new[] { steps }.Concat(slices.Length > 0 ? slices[0].Shape : System.Array.Empty<int>()).ToArray();
                 return new Value(outShape, slices.SelectMany(v => v.Data).ToArray());
             }
+            case var cls when KerasSpiking.ClassOf(cls).TryGet(out var spiking):
+                return OverTime(n, spiking, Single(n, ins));
             case "ZeroPadding1D" or "ZeroPadding2D" or "ZeroPadding3D":
                 return Pad(n, Single(n, ins), crop: false);
             case "Cropping1D" or "Cropping2D" or "Cropping3D":
@@ -301,6 +303,67 @@ public static class KerasEval
     }
 
     static EvalFailure Shape(KerasNode n, string message) => new(Errors.Shape(n.Id, message));
+
+    /// <summary>
+    /// A keras_spiking layer run along the sample's time axis (axis 0), with keras_spiking's inference math in float32:
+    /// SpikingActivation v += act(x)·dt, n = floor(v), v −= n, y = n/dt; Lowpass (ZOH) y = (1−a)·x + a·y with
+    /// a = exp(−dt/τ); Alpha the ZOH-discretized H(s) = 1/(τs+1)² with state [y', y]. Filters start at initial_level.
+    /// </summary>
+    static Value OverTime(KerasNode n, string layer, Value x)
+    {
+        if (KerasSpiking.UnsupportedOption(n).TryGet(out var bad) && bad.Arg != "return_sequences")
+            throw Unsupported(n, $"{bad.Arg}={bad.Value} is not supported");
+        if (x.Rank < 2) throw Shape(n, $"expects (time, ...) per sample, got {Shapes.Show(x.Shape)}");
+        var steps = x.Shape[0];
+        var size = x.Data.Length / Math.Max(1, steps);
+        var dt = KerasSpiking.Dt(n);
+        var y = new float[x.Data.Length];
+        if (layer == KerasSpiking.SpikingActivation)
+        {
+            var rates = Activate(n, x).Data;
+            var v = KerasSpiking.InitialVoltage(n, size);
+            for (var t = 0; t < steps; t++)
+                for (var i = 0; i < size; i++)
+                {
+                    var k = t * size + i;
+                    v[i] += rates[k] * dt;
+                    var spikes = MathF.Floor(v[i]);
+                    v[i] -= spikes;
+                    y[k] = spikes / dt;
+                }
+        }
+        else
+        {
+            var tau = KerasSpiking.Tau(n);
+            if (tau.Length != 1 && tau.Length != size) throw Shape(n, $"{tau.Length} time constants for {size} elements");
+            if (tau.Any(v => !(v > 0))) throw Unsupported(n, "time constants must be positive");
+            var level = KerasSpiking.InitialLevel(n, size);
+            if (level.Length != size) throw Shape(n, $"initial_level has {level.Length} values for {size} elements");
+            var state = (float[])level.Clone();
+            var rate = new float[size];
+            for (var t = 0; t < steps; t++)
+                for (var i = 0; i < size; i++)
+                {
+                    var k = t * size + i;
+                    var tu = tau[tau.Length == 1 ? 0 : i];
+                    if (layer == KerasSpiking.Lowpass)
+                    {
+                        var a = MathF.Exp(-dt / tu);
+                        state[i] = (1 - a) * x.Data[k] + a * state[i];
+                    }
+                    else
+                    {
+                        var (a00, a01, a10, a11, b0, b1) = new Alpha(tu).Discretize(dt);
+                        var d = rate[i];
+                        rate[i] = a00 * d + a01 * state[i] + b0 * x.Data[k];
+                        state[i] = a10 * d + a11 * state[i] + b1 * x.Data[k];
+                    }
+                    y[k] = state[i];
+                }
+        }
+        return n.Config.Bool("return_sequences").IfNone(true) ? x with { Data = y } : new Value(x.Shape[1..], y[^size..]);
+    }
+
 
     /// <summary>The layer a TimeDistributed wrapper applies: its class and config, with the wrapper's weights.</summary>
     public static KerasNode Inner(KerasNode wrapper)

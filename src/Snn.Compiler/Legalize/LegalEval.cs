@@ -93,7 +93,8 @@ public static class LegalEval
                     }
                 break;
             }
-            case LReshape:
+            case LReshape or LFilter:
+                // A filter's steady state passes its input unchanged (unit DC gain).
                 In().CopyTo(y, 0);
                 break;
             case LGather g:
@@ -142,7 +143,10 @@ public static class LegalVerify
                 LConv c when c.Kernel.Shape != c.Spec.KernelShape || seen[c.Inputs.Head].Shape != c.Spec.InputShape => "convolution geometry does not fit",
                 LConv c when c.Bias.Exists(b => b.Length != c.Spec.Filters) => "bias does not fit",
                 LPool p when seen[p.Inputs.Head].Shape != p.Spec.InputShape => "pool geometry does not fit",
-                LActivation or LAffine when inSize != op.Size => "elementwise op changes size",
+                LActivation or LAffine or LFilter when inSize != op.Size => "elementwise op changes size",
+                LActivation { Spiking.IsSome: true } a when a.Spiking.Exists(st => st.InitialVoltage.Length != op.Size || !(st.Dt > 0)) => "spiking state does not fit",
+                LFilter f when (f.Tau.Length != 1 && f.Tau.Length != op.Size) || f.InitialLevel.Length != op.Size => "filter parameters do not fit",
+                LFilter f when f.Tau.Span.ToArray().Any(t => !(t > 0) || float.IsInfinity(t)) || !(f.Dt > 0) => "filter time constants must be positive",
                 LReshape when inSize != op.Size => "reshape changes size",
                 LGather gth when gth.Index.Count != op.Size || gth.Index.Exists(i => i >= inSize) => "gather index out of range",
                 LSum s when s.Weights.Count != s.Inputs.Count || s.Inputs.Exists(i => seen[i].Size != op.Size) => "sum inputs do not match",

@@ -61,6 +61,33 @@ public sealed record LPool(string Id, string Layer, string Input, PoolSpec Spec)
     : LegalOp(Id, Layer, Seq1(Input), Spec.OutputShape);
 
 public sealed record LActivation(string Id, string Layer, string Input, Arr<int> Shape, Act Act)
+    : LegalOp(Id, Layer, Seq1(Input), Shape)
+{
+    /// <summary>
+    /// Set for keras_spiking's SpikingActivation: the activation is computed by regular spiking in every mode
+    /// (Nengo's RegularSpiking of <see cref="Act"/>), from these starting voltages. Its rate meaning is <see cref="Act"/>.
+    /// </summary>
+    public Option<SpikingState> Spiking { get; init; }
+}
+
+/// <summary>A SpikingActivation layer's own state: starting voltage per element and the dt the layer was built with.</summary>
+public sealed record SpikingState(Tensor InitialVoltage, float Dt);
+
+public enum FilterKind
+{
+    /// <summary>First-order lowpass, H(s) = 1/(τs + 1).</summary>
+    Lowpass,
+    /// <summary>Alpha filter, H(s) = 1/(τs + 1)².</summary>
+    Alpha,
+}
+
+/// <summary>
+/// A keras_spiking Lowpass or Alpha layer over time: ZOH-discretized, applied in the same step (no delay), with
+/// time constant <see cref="Tau"/> (length 1 or one per element) and starting output <see cref="InitialLevel"/>
+/// (one per element). <see cref="Dt"/> is the layer's own; the simulation discretizes with the network's dt.
+/// Its rate (steady-state) meaning is the identity: both filters have unit DC gain.
+/// </summary>
+public sealed record LFilter(string Id, string Layer, string Input, Arr<int> Shape, FilterKind Kind, Tensor Tau, Tensor InitialLevel, float Dt)
     : LegalOp(Id, Layer, Seq1(Input), Shape);
 
 /// <summary>y = x * Scale[c] + Shift[c] where c is the index along <see cref="Axis"/> (batch excluded).</summary>

@@ -119,7 +119,8 @@ public static class Legalize
         {
             return LayerOrThrow(o, n, ins, shapes, inputIndex, model);
         }
-        catch (LegalizeFailure f) when (f.Error.Code is Errors.UnsupportedLayerCode or Errors.UnsupportedArgCode && n.ClassName != "TimeDistributed")
+        catch (LegalizeFailure f) when (f.Error.Code is Errors.UnsupportedLayerCode or Errors.UnsupportedArgCode
+                                        && n.ClassName != "TimeDistributed" && KerasSpiking.ClassOf(n.ClassName).IsNone)
         {
             return Fallback(o, n, ins, inputShapes, f.Error);
         }
@@ -401,7 +402,48 @@ public static class Legalize
         if (n.ClassName == "TimeDistributed")
             throw new LegalizeFailure(Errors.UnsupportedLayer(n.Id, n.ClassName, "TimeDistributed layers can only be converted when temporal_model=True (--temporal-model)"));
 
+        if (KerasSpiking.ClassOf(n.ClassName).TryGet(out var spiking))
+            return Native(OverTime(options, n, In(), InShape(), spiking));
+
         throw Unsupported(n, UnknownReason(n.ClassName));
+    }
+
+    /// <summary>
+    /// keras_spiking layers (nengo-semantics.md §1.5): SpikingActivation becomes a regular-spiking activation with the
+    /// layer's own starting voltages, Lowpass and Alpha a filter applied in the same step. Only the time axis of a
+    /// temporal model gives them their meaning, and a per-step fallback would not, so they never fall back.
+    /// </summary>
+    static LegalOp OverTime(LegalizeOptions options, KerasNode n, string input, Arr<int> shape, string layer)
+    {
+        if (!options.Temporal)
+            throw Unsupported(n, $"{layer} layers run along the time axis and can only be converted when temporal_model=True (--temporal-model)");
+        if (KerasSpiking.UnsupportedOption(n).TryGet(out var bad)) throw Arg(n, bad.Arg, bad.Value, bad.Supported);
+        var size = Shapes.Product(shape);
+        var dt = KerasSpiking.Dt(n);
+        if (!(dt > 0)) throw Arg(n, "dt", dt.ToString(System.Globalization.CultureInfo.InvariantCulture), "a positive time step");
+        if (layer == KerasSpiking.SpikingActivation)
+        {
+            var name = n.Config.Activation().IfNone("linear");
+            Act act = name switch
+            {
+                "relu" => new Relu(),
+                "sigmoid" => new SigmoidAct(),
+                "tanh" => new TanhAct(),
+                _ => throw Unsupported(n, $"SpikingActivation activation type ({name}) does not have a native equivalent (relu, sigmoid and tanh do)"),
+            };
+            return new LActivation(n.Id, n.Layer, input, shape, act)
+            {
+                Spiking = Some(new SpikingState(Tensor.Own(new[] { size }, KerasSpiking.InitialVoltage(n, size)), dt)),
+            };
+        }
+        var tau = KerasSpiking.Tau(n);
+        if (tau.Length == 0) throw Unsupported(n, "missing the time constant tau");
+        if (tau.Length != 1 && tau.Length != size) throw ShapeError(n, $"{tau.Length} time constants do not fit {size} elements");
+        if (tau.Any(t => !(t > 0) || float.IsInfinity(t))) throw Unsupported(n, "time constants must be positive and finite");
+        var level = KerasSpiking.InitialLevel(n, size);
+        if (level.Length != size) throw ShapeError(n, $"initial_level has {level.Length} values for {size} elements");
+        return new LFilter(n.Id, n.Layer, input, shape, layer == KerasSpiking.Lowpass ? FilterKind.Lowpass : FilterKind.Alpha,
+            Tensor.Own(new[] { tau.Length }, tau), Tensor.Own(new[] { size }, level), dt);
     }
 
     static readonly System.Collections.Generic.HashSet<string> KnownClasses = new()
@@ -416,7 +458,7 @@ public static class Legalize
         "UpSampling1D", "UpSampling2D", "UpSampling3D", "Rescaling", "Normalization", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
     };
 
-    static bool IsKnownClass(string className) => KnownClasses.Contains(className) || Identities.Contains(className);
+    static bool IsKnownClass(string className) => KnownClasses.Contains(className) || Identities.Contains(className) || KerasSpiking.ClassOf(className).IsSome;
 
     static string UnknownReason(string className) => className switch
     {

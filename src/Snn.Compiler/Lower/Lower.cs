@@ -101,6 +101,17 @@ public static class Lower
                     outputOf[node.Id] = output;
                     break;
                 }
+                case FilterNode f:
+                {
+                    var input = b.Batched(f.Id + ".in", f.Size);
+                    b.Ops.Add(new Reset(input));
+                    var output = b.Batched(f.Id + ".out", f.Size, Some(f.InitialLevel));
+                    var derivative = f.Kind == Legalize.FilterKind.Alpha ? b.Batched(f.Id + ".derivative", f.Size) : output;
+                    b.Ops.Add(new FilterOp(input, output, derivative, f.Kind, FilterCoefficients(f, net.Dt)));
+                    inputOf[node.Id] = input;
+                    outputOf[node.Id] = output;
+                    break;
+                }
                 case FunctionNode f:
                 {
                     var input = b.Batched(f.Id + ".in", f.SizeIn);
@@ -153,6 +164,30 @@ public static class Lower
         var inputShapes = net.Nodes.OfType<InputNode>().OrderBy(i => i.Index).Select(i => i.Shape).ToSeq();
         var program = new OpProgram(b.Signals.ToSeq(), b.Ops.ToSeq(), probes.ToSeq(), net.Dt, net.InputCount, inputShapes);
         return Scheduler.Run(program);
+    }
+
+    /// <summary>The ZOH coefficients of a filter node, one block per coefficient, one value per element (see <see cref="FilterOp"/>).</summary>
+    static Tensor FilterCoefficients(FilterNode f, float dt)
+    {
+        var k = FilterOp.PerElement(f.Kind);
+        var c = new float[k * f.Size];
+        for (var i = 0; i < f.Size; i++)
+        {
+            var tau = f.Tau[f.Tau.Length == 1 ? 0 : i];
+            float[] values;
+            if (f.Kind == Legalize.FilterKind.Lowpass)
+            {
+                var (a, bb) = new Lowpass(tau).Discretize(dt);
+                values = new[] { a, bb };
+            }
+            else
+            {
+                var (a00, a01, a10, a11, b0, b1) = new Alpha(tau).Discretize(dt);
+                values = new[] { a00, a01, a10, a11, b0, b1 };
+            }
+            for (var j = 0; j < k; j++) c[j * f.Size + i] = values[j];
+        }
+        return Tensor.Own(new[] { c.Length }, c);
     }
 
     /// <summary>The signal holding the transformed values (the input itself for an identity).</summary>

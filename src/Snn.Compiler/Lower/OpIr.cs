@@ -29,12 +29,16 @@ public abstract record Op
     public virtual Seq<int> Incs => Seq<int>();
     public virtual Seq<int> Reads => Seq<int>();
     public virtual Seq<int> Updates => Seq<int>();
+
+    /// <summary>Whether the op keeps state between steps or depends on time (never run once for all steps).</summary>
+    public virtual bool Stateful => false;
     public Seq<int> Writes => Sets.Concat(Incs).Concat(Updates).ToSeq();
 }
 
 /// <summary>step += 1; time = step * dt.</summary>
 public sealed record TimeUpdate(int Step, int Time) : Op
 {
+    public override bool Stateful => true;
     public override Seq<int> Sets => Seq(Step, Time);
 }
 
@@ -92,6 +96,7 @@ public sealed record PoolInc(int X, int Y, PoolSpec Spec) : Op
 /// <summary>Runs one neuron step: reads J, sets the output and the state (voltage, refractory time).</summary>
 public sealed record SimNeurons(NeuronType Neuron, int J, int Output, Seq<int> State) : Op
 {
+    public override bool Stateful => true;
     public override Seq<int> Sets => Seq1(Output).Concat(State).ToSeq();
     public override Seq<int> Reads => Seq1(J);
 }
@@ -99,8 +104,25 @@ public sealed record SimNeurons(NeuronType Neuron, int J, int Output, Seq<int> S
 /// <summary>Lowpass synapse (ZOH) in update mode: Out = A*Out + B*In, after every read of Out this step.</summary>
 public sealed record LowpassOp(int In, int Out, float A, float B) : Op
 {
+    public override bool Stateful => true;
     public override Seq<int> Reads => Seq1(In);
     public override Seq<int> Updates => Seq1(Out);
+}
+
+/// <summary>
+/// A keras_spiking filter in set mode (no delay: it runs before every read of Y this step). Lowpass: Y = a·Y + b·X
+/// with <see cref="Coefficients"/> = [a per element, b per element]. Alpha: state [D, Y] (D the derivative),
+/// [D, Y] = A·[D, Y] + B·X with <see cref="Coefficients"/> = [A00, A01, A10, A11, B0, B1], each one block per element.
+/// A Lowpass has no D (it is given as Y).
+/// </summary>
+public sealed record FilterOp(int X, int Y, int D, Legalize.FilterKind Kind, Tensor Coefficients) : Op
+{
+    public override Seq<int> Sets => Kind == Legalize.FilterKind.Alpha ? Seq(Y, D) : Seq1(Y);
+    public override Seq<int> Reads => Seq1(X);
+    public override bool Stateful => true;
+
+    /// <summary>Coefficients per element: 2 for Lowpass, 6 for Alpha.</summary>
+    public static int PerElement(Legalize.FilterKind kind) => kind == Legalize.FilterKind.Alpha ? 6 : 2;
 }
 
 /// <summary>
@@ -111,6 +133,7 @@ public sealed record LowpassOp(int In, int Out, float A, float B) : Op
 /// </summary>
 public sealed record MaxPoolOp(int X, int Y, PoolSpec Spec, Convert.MaxPoolMethod Method, int Counts, int Max) : Op
 {
+    public override bool Stateful => true;
     public override Seq<int> Sets => Seq(Y, Counts, Max);
     public override Seq<int> Reads => Seq1(X);
 }
@@ -118,6 +141,7 @@ public sealed record MaxPoolOp(int X, int Y, PoolSpec Spec, Convert.MaxPoolMetho
 /// <summary>Y = f(X) per sample, for function nodes (fallback layers, custom and hand-written nodes).</summary>
 public sealed record FunctionOp(int X, int Y, Convert.INodeFunction Function) : Op
 {
+    public override bool Stateful => true;
     public override Seq<int> Sets => Seq1(Y);
     public override Seq<int> Reads => Seq1(X);
 }

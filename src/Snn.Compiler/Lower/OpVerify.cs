@@ -40,6 +40,8 @@ public static class OpVerify
                 Copy c when !CopyFits(p, c) => "indices do not fit",
                 SimNeurons sn when p.Signals[sn.J].Size != p.Signals[sn.Output].Size || sn.State.Exists(s => p.Signals[s].Size != p.Signals[sn.J].Size) => "sizes differ",
                 LowpassOp l when p.Signals[l.In].Size != p.Signals[l.Out].Size => "sizes differ",
+                FilterOp f when p.Signals[f.X].Size != p.Signals[f.Y].Size || p.Signals[f.D].Size != p.Signals[f.Y].Size
+                                || f.Coefficients.Length != FilterOp.PerElement(f.Kind) * p.Signals[f.Y].Size => "sizes differ",
                 MaxPoolOp m when p.Signals[m.X].Size != Shapes.Product(m.Spec.InputShape) || p.Signals[m.Counts].Size != p.Signals[m.X].Size
                                  || p.Signals[m.Y].Size != Shapes.Product(m.Spec.OutputShape) || p.Signals[m.Max].Size != p.Signals[m.Y].Size => "sizes differ",
                 _ => null,

@@ -143,6 +143,7 @@ public static class Optimize
         LowpassOp l => l with { In = f(l.In), Out = f(l.Out) },
         MaxPoolOp m => m with { X = f(m.X), Y = f(m.Y), Counts = f(m.Counts), Max = f(m.Max) },
         FunctionOp fn => fn with { X = f(fn.X), Y = f(fn.Y) },
+        FilterOp fl => fl with { X = f(fl.X), Y = f(fl.Y), D = f(fl.D) },
         _ => throw new InvalidOperationException($"unknown operator {op.GetType().Name}"),
     };
 }

@@ -84,6 +84,23 @@ public static class Neurons
     }
 
     /// <summary>
+    /// Nengo's RegularSpiking on top of a base rate already in <paramref name="output"/>:
+    /// <c>v += rate * dt; n = floor(v); out = (amplitude / dt) * n; v -= n</c> (n is negative for negative rates).
+    /// </summary>
+    public static void RegularSpiking(float dt, float amplitude, Span<float> voltage, Span<float> output)
+    {
+        KernelMath.CheckLength(voltage.Length, output.Length, nameof(voltage));
+        var alpha = amplitude / dt;
+        for (var i = 0; i < output.Length; i++)
+        {
+            var v = voltage[i] + (output[i] * dt);
+            var n = MathF.Floor(v);
+            output[i] = alpha * n;
+            voltage[i] = v - n;
+        }
+    }
+
+    /// <summary>
     /// <c>j = J - 1; out = j &gt; 0 ? amplitude / (tau_ref + tau_rc * log1p(1 / j)) : 0</c>.
     /// </summary>
     public static void LifRate(ReadOnlySpan<float> j, float tauRc, float tauRef, float amplitude, Span<float> output)

@@ -9,7 +9,8 @@ namespace Snn.Tests.KerasFiles;
 /// </summary>
 internal static class KerasFileFixtures
 {
-    public sealed record Case(string File, bool Positive, string Phrase);
+    /// <summary>One fixture; <see cref="Options"/> are the converter options it needs (e.g. --temporal-model).</summary>
+    public sealed record Case(string File, bool Positive, string Phrase, string[] Options);
 
     public static string Dir => TestModels.Fixture("keras");
 
@@ -22,10 +23,13 @@ internal static class KerasFileFixtures
         using var doc = JsonDocument.Parse(File.ReadAllText(PathOf("cases.json")));
         return doc.RootElement.EnumerateObject()
             .Select(p => new Case(p.Name, p.Value.GetProperty("kind").GetString() == "positive",
-                p.Value.TryGetProperty("phrase", out var ph) ? ph.GetString()! : ""))
+                p.Value.TryGetProperty("phrase", out var ph) ? ph.GetString()! : "",
+                p.Value.TryGetProperty("options", out var o) ? o.EnumerateArray().Select(e => e.GetString()!).ToArray() : System.Array.Empty<string>()))
             .OrderBy(c => c.File, StringComparer.Ordinal)
             .ToList();
     }
+
+    public static Case Get(string file) => All.Single(c => c.File == file);
 
     public static string Stem(string file) => Path.GetFileNameWithoutExtension(file);
 

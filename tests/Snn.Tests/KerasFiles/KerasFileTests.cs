@@ -34,8 +34,8 @@ public class KerasFileTests
         var onDisk = Directory.GetFiles(KerasFileFixtures.Dir).Select(Path.GetFileName)
             .Where(f => f!.EndsWith(".h5", StringComparison.Ordinal) || f.EndsWith(".keras", StringComparison.Ordinal)).ToHashSet();
         Assert.Equal(onDisk.Order(), listed.Order());
-        Assert.Equal(14, KerasFileFixtures.All.Count(c => c.Positive));
-        Assert.Equal(11, KerasFileFixtures.All.Count(c => !c.Positive));
+        Assert.Equal(23, KerasFileFixtures.All.Count(c => c.Positive));
+        Assert.Equal(13, KerasFileFixtures.All.Count(c => !c.Positive));
         foreach (var c in KerasFileFixtures.All.Where(c => c.Positive))
         {
             Assert.True(File.Exists(KerasFileFixtures.Input(c.File)), c.File);
@@ -59,7 +59,8 @@ public class KerasFileTests
     [MemberData(nameof(Positive))]
     public void VerifyPasses(string file)
     {
-        var (code, output, err) = CliRunner.Run("verify", KerasFileFixtures.PathOf(file), "--input", KerasFileFixtures.Input(file));
+        var (code, output, err) = CliRunner.Run(new[] { "verify", KerasFileFixtures.PathOf(file), "--input", KerasFileFixtures.Input(file) }
+            .Concat(KerasFileFixtures.Get(file).Options).ToArray());
         Assert.True(code == 0, $"exit {code}\n{output}\n{err}");
         Assert.Contains("matches", output);
     }
@@ -68,14 +69,14 @@ public class KerasFileTests
     [MemberData(nameof(Negative))]
     public void IsRefusedWithExitThreeAndAClearMessage(string file)
     {
-        var phrase = KerasFileFixtures.All.Single(c => c.File == file).Phrase;
+        var fixture = KerasFileFixtures.Get(file);
         var sw = Stopwatch.StartNew();
-        var (code, output, err) = CliRunner.Run("inspect", KerasFileFixtures.PathOf(file));
+        var (code, output, err) = CliRunner.Run(new[] { "inspect", KerasFileFixtures.PathOf(file) }.Concat(fixture.Options).ToArray());
         Assert.True(code == 3, $"exit {code}\n{output}\n{err}");
         Assert.StartsWith("error: ", err);
         Assert.DoesNotContain("   at ", err);
         Assert.DoesNotContain("internal failure", err);
-        Assert.Contains(phrase, err);
+        Assert.Contains(fixture.Phrase, err);
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"took {sw.Elapsed}");
     }
 
