@@ -73,7 +73,7 @@ public sealed class Args
         "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage", "--max-pool", "--reset",
         "--calibrate", "--calib-samples", "--percentile", "--neuron",
     };
-    public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model", "--bias-shift" };
+    public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model", "--bias-shift", "--per-channel" };
 
     /// <summary>The converter options shared by every command that converts.</summary>
     public Either<Error, CompileOptions> CompileOptions()

@@ -142,7 +142,7 @@ public static class Commands
                     select options with
                     {
                         Calibration = Some((new Compiler.Calibrate.CalibrateOptions(
-                                percentile.IfNone(99.9f), samples.IfNone(1000), a.Flag("--bias-shift") ? steps : 0),
+                                percentile.IfNone(99.9f), samples.IfNone(1000), a.Flag("--bias-shift") ? steps : 0, a.Flag("--per-channel")),
                             Seq1(scale.Match(s => data.Map(v => v * s), () => data)))),
                     },
             () => Right<Error, CompileOptions>(options));

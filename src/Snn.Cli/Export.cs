@@ -37,6 +37,9 @@ public static class Export
         from _l in Legalize.Run(options.Legalize, model).ToEither().MapLeft(Errors.Many).Bind(Exportable)
         from steps in Commands.Steps(a, mode)
         from run in Commands.Prepare(a, model, mode, steps, stderr)
+        from _pc in run.Compiled.Network.Nodes.OfType<Ensemble>().Find(e => e.NeuronScale.IsSome).Match(
+            e => Left<Error, Unit>(Errors.UnsupportedLayer(e.Layer, "calibration", $"per-channel scales are not part of the {FormatName} v{FormatVersion} format; calibrate per layer (drop --per-channel)")),
+            () => Right<Error, Unit>(unit))
         let legal = options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(run.Compiled.Legal) : run.Compiled.Legal
         from _e in Exportable(legal)
         from doc in Describe(a, modelPath, mode, steps, options, run.Compiled, legal)

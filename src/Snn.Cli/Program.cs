@@ -45,6 +45,7 @@ public static class Program
           --calibrate X.npy        set each layer's firing-rate scale from its activations on these samples
           --calib-samples N        samples used (default 1000); --percentile P (default 99.9) of non-zero activations
           --bias-shift             add theta/(2T) to every calibrated bias (Deng and Gu 2021), T = --steps
+          --per-channel            one scale per output channel of each Dense/Conv layer (channel-wise normalization)
           --readout last|mean|mean:K|count   --encoding constant|poisson   --checkpoints 1,2,4,...
         --progress / --no-progress   show or hide progress on stderr (default: shown on a terminal)
         exit codes: 0 ok, 1 check failed, 2 usage error, 3 model unreadable or unconvertible, 4 data file error

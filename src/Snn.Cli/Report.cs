@@ -28,7 +28,7 @@ public static class Report
     /// <summary>Options the NengoDL-equivalent baseline drops (everything beyond NengoDL's converter defaults).</summary>
     static readonly System.Collections.Generic.HashSet<string> NonNengoOptions = new()
     {
-        "--calibrate", "--calib-samples", "--percentile", "--bias-shift", "--scale-firing-rates", "--synapse", "--max-pool",
+        "--calibrate", "--calib-samples", "--percentile", "--bias-shift", "--per-channel", "--scale-firing-rates", "--synapse", "--max-pool",
         "--max-to-avg-pool", "--readout", "--neuron", "--initial-voltage", "--reset", "--encoding",
     };
 
@@ -192,7 +192,7 @@ public static class Report
         parts.Add("readout " + a.One("--readout").IfNone("mean"));
         parts.Add("encoding " + a.One("--encoding").IfNone("constant"));
         a.One("--calibrate").IfSome(path => parts.Add(
-            $"calibrated on {Path.GetFileName(path)} (p{a.One("--percentile").IfNone("99.9")}{(a.Flag("--bias-shift") ? ", bias shift" : "")})"));
+            $"calibrated on {Path.GetFileName(path)} (p{a.One("--percentile").IfNone("99.9")}{(a.Flag("--bias-shift") ? ", bias shift" : "")}{(a.Flag("--per-channel") ? ", per channel" : "")})"));
         return string.Join(" · ", parts);
     }
 

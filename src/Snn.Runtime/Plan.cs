@@ -316,8 +316,13 @@ public sealed class Plan
         }
     }
 
-    bool IsSpiking(int signal) =>
-        program.Ops.Exists(o => o is SimNeurons { Neuron.Spiking: true } sn && sn.Output == signal);
+    /// <summary>Whether a signal is a spike train: a spiking neuron output, or one scaled per element by a constant (zeros stay zeros).</summary>
+    bool IsSpiking(int signal)
+    {
+        if (program.Ops.Exists(o => o is SimNeurons { Neuron.Spiking: true } sn && sn.Output == signal)) return true;
+        var incs = program.Ops.Filter(o => o.Incs.Contains(signal)).ToList();
+        return incs.Count == 1 && incs[0] is ElementwiseInc e && program.Signal(e.A).Kind == SignalKind.Constant && e.X != signal && IsSpiking(e.X);
+    }
 
     Action CompileCopy(Copy c)
     {

@@ -9,8 +9,10 @@ namespace Snn.Compiler.Calibrate;
 /// Data-based normalization options (Rueckauer et al. 2017): the <see cref="Percentile"/>-th percentile of each
 /// layer's non-zero activations over at most <see cref="Samples"/> calibration samples sets that layer's
 /// firing-rate scale. <see cref="BiasShiftSteps"/> &gt; 0 adds Deng &amp; Gu's (2021) bias shift θ/(2T) for T steps.
+/// <see cref="PerChannel"/> sets one scale per output channel of each Dense/Conv layer (channel-wise
+/// normalization, Kim et al. 2020), so channels with small activations fire as often as the busiest ones.
 /// </summary>
-public sealed record CalibrateOptions(double Percentile = 99.9, int Samples = 1000, int BiasShiftSteps = 0)
+public sealed record CalibrateOptions(double Percentile = 99.9, int Samples = 1000, int BiasShiftSteps = 0, bool PerChannel = false)
 {
     public static readonly CalibrateOptions Default = new();
 }
@@ -38,14 +40,25 @@ public static class Calibrate
         var subset = data.Map(t => Tensor.Own(new[] { n }.Concat(t.Shape.Skip(1)).ToArray(), t.Span.Slice(0, t.Length / t.Shape[0] * n).ToArray())).ToSeq();
 
         var targets = net.Nodes.OfType<Ensemble>().Where(e => IsReluFamily(e.Neuron)).ToList();
-        var collected = targets.ToDictionary(e => e.Id, _ => new List<float>[n]);
+        var channels = o.PerChannel
+            ? targets.Where(e => AmplitudeOnlyScaling(e.Neuron)).Choose(e => ChannelsOf(net, e).Map(c => (e.Id, c))).ToDictionary(p => p.Id, p => p.c)
+            : new Dictionary<string, int[]>();
+        var collected = targets.ToDictionary(e => e.Id, _ => new (float[] Values, int[] Channels)[n]);
         NetEval.ForEachSample(net, subset, (b, values) =>
         {
             foreach (var e in targets)
             {
                 var positive = new List<float>();
-                foreach (var v in values[e.Id]) if (v > 0) positive.Add(v);
-                collected[e.Id][b] = positive;
+                var channel = new List<int>();
+                var of = channels.GetValueOrDefault(e.Id);
+                var v = values[e.Id];
+                for (var i = 0; i < v.Length; i++)
+                {
+                    if (!(v[i] > 0)) continue;
+                    positive.Add(v[i]);
+                    if (of is not null) channel.Add(of[i]);
+                }
+                collected[e.Id][b] = (positive.ToArray(), channel.ToArray());
             }
         });
 
@@ -53,19 +66,62 @@ public static class Calibrate
         var nodes = net.Nodes.Map(node =>
         {
             if (node is not Ensemble e || !collected.TryGetValue(e.Id, out var perSample)) return node;
-            var all = perSample.SelectMany(x => x).ToArray();
+            var all = perSample.SelectMany(x => x.Values).ToArray();
             if (all.Length == 0) return node;     // never active on the calibration data: leave it
             var lambda = Percentile(all, o.Percentile);
             var amplitude = e.Neuron.OutputAmplitude;
             // Current rate at activation λ is λ/amplitude (per gain-scaled unit); make it 1/dt.
             var c = amplitude / (lambda * net.Dt);
-            var bias = e.Bias.Map(v => v * c);
+            var perNeuron = channels.TryGetValue(e.Id, out var of)
+                ? Some(ChannelScales(perSample, of, lambda, o.Percentile))
+                : None;
+            var bias = perNeuron.Match(r => Tensor.Own(new[] { e.Size }, e.Bias.Span.ToArray().Select((v, i) => v * c * r[i]).ToArray()), () => e.Bias.Map(v => v * c));
             if (o.BiasShiftSteps > 0) bias = bias.Map(v => v + 1f / (2f * o.BiasShiftSteps * net.Dt));
             scales.Add(new LayerScale(e.Layer, lambda, e.Gain * c));
-            return e with { Gain = e.Gain * c, Bias = bias, Neuron = e.Neuron.ForFiringRateScale(c) };
+            return e with { Gain = e.Gain * c, Bias = bias, Neuron = e.Neuron.ForFiringRateScale(c), NeuronScale = perNeuron };
         }).ToSeq();
         return (net with { Nodes = nodes }, scales.ToSeq());
     }
+
+    /// <summary>
+    /// Per neuron, λ_layer / λ_channel: the factor that makes an activation of its channel's percentile λ_channel
+    /// fire one spike per step (a channel never active on the data keeps the layer's scale).
+    /// </summary>
+    static Tensor ChannelScales((float[] Values, int[] Channels)[] perSample, int[] channelOf, float lambda, double percentile)
+    {
+        var count = channelOf.Length == 0 ? 0 : channelOf.Max() + 1;
+        var byChannel = Enumerable.Range(0, count).Select(_ => new List<float>()).ToArray();
+        foreach (var (values, channels) in perSample)
+            for (var k = 0; k < values.Length; k++) byChannel[channels[k]].Add(values[k]);
+        var factor = byChannel.Select(v => v.Count == 0 ? 1f : lambda / Percentile(v.ToArray(), percentile)).ToArray();
+        return Tensor.Own(new[] { channelOf.Length }, channelOf.Select(ch => factor[ch]).ToArray());
+    }
+
+    /// <summary>
+    /// The output channel of each neuron of a Dense or Conv layer, from the one connection that feeds it; None for
+    /// ensembles fed otherwise (they keep one scale).
+    /// </summary>
+    static Option<int[]> ChannelsOf(Network net, Ensemble e)
+    {
+        var feeds = net.Connections.Filter(c => c.Post == e.Id).ToList();
+        if (feeds.Count(c => c.Transform is ConvT or DenseT) != 1) return None;
+        return feeds.Single(c => c.Transform is ConvT or DenseT).Transform switch
+        {
+            ConvT conv when conv.OutSize == e.Size => Some(Enumerable.Range(0, e.Size)
+                .Select(i => conv.Spec.ChannelsLast ? i % conv.Spec.Filters : i / (e.Size / conv.Spec.Filters)).ToArray()),
+            DenseT dense when dense.OutSize == e.Size => Some(Enumerable.Range(0, e.Size).Select(i => i % dense.Kernel.Shape[1]).ToArray()),
+            _ => None,
+        };
+    }
+
+    /// <summary>Types whose firing-rate scaling only divides the amplitude, so a per-neuron factor commutes with it.</summary>
+    static bool AmplitudeOnlyScaling(NeuronType n) => n switch
+    {
+        RectifiedLinear or SpikingRectifiedLinear or IntegrateAndFire => true,
+        LeakyRectifiedLinear l => l.Threshold == 0f && float.IsPositiveInfinity(l.MaxValue),
+        SpikingLeakyRectifiedLinear l => l.Threshold == 0f && float.IsPositiveInfinity(l.MaxValue),
+        _ => false,
+    };
 
     static bool IsReluFamily(NeuronType n) => n is RectifiedLinear or SpikingRectifiedLinear or IntegrateAndFire
         or LeakyRectifiedLinear or SpikingLeakyRectifiedLinear;

@@ -60,7 +60,9 @@ public static class NetEval
                 InputNode input => inputs[input.Index].Span.Slice(b * node.Size, node.Size).ToArray(),
                 ConstNode k => k.Value.ToArray(),
                 PassNode or FilterNode => sum,   // a filter's steady state is its input
-                Ensemble e => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray(),
+                Ensemble e => e.NeuronScale.Match(
+                    r => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
+                    () => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray()),
                 MaxPoolNode m => Pool(m.Spec with { Kind = PoolKind.Max }, sum),
                 FunctionNode f => Function(f, sum),
                 _ => throw new InvalidOperationException(node.GetType().Name),
@@ -119,6 +121,8 @@ public static class NetVerify
             if (!nodes.TryAdd(n.Id, n)) return Bad($"object '{n.Id}' is defined twice");
             if (n is Ensemble e && (e.Bias.Length != e.Size || e.InitialVoltage.Exists(v => v.Length != e.Size) || e.Neuron.Spiking != e.InitialVoltage.IsSome))
                 return Bad($"ensemble '{e.Id}' has inconsistent bias or initial voltage");
+            if (n is Ensemble { NeuronScale.IsSome: true } scaled && scaled.NeuronScale.Exists(r => r.Length != scaled.Size || r.Span.ToArray().Any(v => !(v > 0) || float.IsInfinity(v))))
+                return Bad($"ensemble '{scaled.Id}' has a per-neuron scale that is not one positive value per neuron");
             if (n is FilterNode f && ((f.Tau.Length != 1 && f.Tau.Length != f.Size) || f.InitialLevel.Length != f.Size || f.Tau.Span.ToArray().Any(t => !(t > 0))))
                 return Bad($"filter '{f.Id}' has inconsistent time constants or initial level");
         }

@@ -28,7 +28,15 @@ public sealed record ConstNode(string Id, string Layer, Tensor Value) : NetNode(
 /// <see cref="InitialVoltage"/> holds the starting voltage per neuron for spiking types.
 /// </summary>
 public sealed record Ensemble(string Id, string Layer, int Size, NeuronType Neuron, float Gain, Tensor Bias, Option<Tensor> InitialVoltage)
-    : NetNode(Id, Layer, Size);
+    : NetNode(Id, Layer, Size)
+{
+    /// <summary>
+    /// Per-neuron refinement of the firing-rate scale (per-channel calibration): neuron i's incoming current is
+    /// multiplied by NeuronScale[i] on top of <see cref="Gain"/> and its output divided by it, so rates are unchanged
+    /// while each channel fires at its own rate. <see cref="Bias"/> already includes it. None: 1 for every neuron.
+    /// </summary>
+    public Option<Tensor> NeuronScale { get; init; }
+}
 
 public enum MaxPoolMethod
 {

@@ -58,6 +58,60 @@ public class CalibrationTests
     }
 
     [Fact]
+    public void PerChannelScalesMakeEachChannelsPercentileFireOneSpikePerStep()
+    {
+        // Hand-made layer: h = relu(x·I) with x ≥ 0, so channel k's activations are column k of the data.
+        // Channel 0 sees {1, 2, 3, 4}, channel 1 sees {10, 20, 30, 40}: with p = 100, λ0 = 4 and λ1 = 40.
+        var model = Sequential(new[] { 2 },
+            new L("Dense", "h", new { units = 2, activation = "relu" }, ("kernel", T(new[] { 2, 2 }, 1, 0, 0, 1)), ("bias", T(new[] { 2 }, 0, 0))),
+            new L("Dense", "o", new { units = 2 }, ("kernel", T(new[] { 2, 2 }, 1, 0, 0, 1)), ("bias", T(new[] { 2 }, 0, 0))));
+        var data = T(new[] { 4, 2 }, 1, 10, 2, 20, 3, 30, 4, 40);
+        var calibration = new CalibrateOptions(Percentile: 100, PerChannel: true);
+        var options = CompileOptions.Default with { Convert = ConvertOptions.Default.AsSpiking() with { IntegrateAndFire = true, InitialVoltage = InitialVoltage.Zero }, Calibration = Some((calibration, Seq1(data))) };
+        var compiled = Compile.Run(options, model, verify: true).Ok();
+        var e = Assert.Single(compiled.Network.Nodes.OfType<Ensemble>());
+        // Layer λ = 40 (all activations); channel factors λ/λk = 10 and 1; effective gains 1/(λk·dt) = 250 and 25.
+        Assert.Equal(40f, Assert.Single(compiled.Scales).Activation, 4);
+        Assert.Equal(new[] { 10f, 1f }, e.NeuronScale.Map(t => t.ToArray()).IfNone(System.Array.Empty<float>()), new FloatTolerance(1e-4f));
+        Assert.Equal(250f, e.Gain * e.NeuronScale.Map(t => t[0]).IfNone(0f), 2);
+        Assert.Equal(25f, e.Gain * e.NeuronScale.Map(t => t[1]).IfNone(0f), 2);
+        // Input at each channel's λ: both neurons fire once every step, and the readout is still x itself.
+        var x = T(new[] { 1, 2 }, 4, 40);
+        var plan = Plan.Create(compiled.Program, 1);
+        plan.SetInput(0, x.Span);
+        var spikes = plan.SpikingOutputs.Single();
+        for (var step = 0; step < 5; step++)
+        {
+            plan.Step();
+            var counts = new double[1][] { new double[2] };
+            plan.AccumulateSpikes(new[] { spikes }, counts, 1);
+            Assert.Equal(new[] { 1f, 1f }, counts[0].Select(c => (float)c), new FloatTolerance(1e-4f));
+        }
+        Assert.Equal(new[] { 4f, 40f }, Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Steps: 8, Readout: Readout.Mean)).Head.ToArray(), new FloatTolerance(1e-3f));
+    }
+
+    [Fact]
+    public void PerChannelCalibrationKeepsConvolutionRateOutputs()
+    {
+        // A channels-first and a channels-last convolution: rate outputs after per-channel calibration equal the
+        // reference evaluator's (the Keras meaning), so every channel got back exactly what its scale took.
+        foreach (var format in new[] { "channels_last", "channels_first" })
+        {
+            var shape = format == "channels_last" ? new[] { 6, 6, 2 } : new[] { 2, 6, 6 };
+            var model = Sequential(shape,
+                new L("Conv2D", "c", new { filters = 3, kernel_size = new[] { 3, 3 }, activation = "relu", data_format = format },
+                    ("kernel", Random(new[] { 3, 3, 2, 3 }, 11)), ("bias", Random(new[] { 3 }, 12, 0f, 0.2f))),
+                new L("Flatten", "f", new { data_format = format }),
+                new L("Dense", "d", new { units = 4, activation = "relu" }, ("kernel", Random(new[] { 48, 4 }, 13)), ("bias", Random(new[] { 4 }, 14))));
+            var data = Random(new[] { 50 }.Concat(shape).ToArray(), 15, 0f, 1f);
+            var x = Random(new[] { 5 }.Concat(shape).ToArray(), 16, 0f, 1f);
+            var compiled = Compile.Run(CompileOptions.Default with { Calibration = Some((new CalibrateOptions(PerChannel: true), Seq1(data))) }, model, verify: true).Ok();
+            Assert.All(compiled.Network.Nodes.OfType<Ensemble>(), e => Assert.True(e.NeuronScale.IsSome, e.Id));
+            TestModels.Close(KerasEval.Run(model, Seq1(x)).Ok().Head, Interpreter.Run(compiled.Program, Seq1(x), SimOptions.Default).Head, 1e-4f);
+        }
+    }
+
+    [Fact]
     public void BiasShiftAddsHalfAThresholdOverTheRun()
     {
         var data = Random(new[] { 100, 4 }, 6, 0f, 1f);
