@@ -67,7 +67,16 @@ common=(--snn "$SNN" --images "$IMAGES" --batch "$BATCH" --steps "$STEPS" --thre
   --data "$SHARED/data/mnist/x_holdout_nchw_u8.npy" --labels "$SHARED/data/mnist/y_holdout.npy" \
   --calibrate "$SHARED/data/mnist/x_calib_nchw_u8.npy" --json "$OUT/lenet5.json"
 
-"$PY" - "$OUT/fashion-cnn.json" "$OUT/lenet5.json" <<'EOF'
+# Rate mode, one step: the ANN forward pass against PyTorch's (rate neurons, exact max pooling).
+ann=(--snn "$SNN" --images "$IMAGES" --batch "$BATCH" --steps 1 --threads "$THREADS" --input-scale 1/255 --mode rate)
+"$PY" tests/bench/torch_peer.py "${ann[@]}" --name fashion-ann \
+  --model "$SHARED/models/real/image_prediction_on_Fashion_MNIST/fashion_mnist_model.keras" \
+  --data "$SHARED/data/fashion-mnist/x_test_nhwc_u8.npy" --labels "$SHARED/data/fashion-mnist/y_test.npy" --json "$OUT/fashion-ann.json"
+"$PY" tests/bench/torch_peer.py "${ann[@]}" --name lenet5-ann \
+  --model "$SHARED/models/real/snn_toolbox/lenet5_mnist_99.14.h5" \
+  --data "$SHARED/data/mnist/x_holdout_nchw_u8.npy" --labels "$SHARED/data/mnist/y_holdout.npy" --json "$OUT/lenet5-ann.json"
+
+"$PY" - "$OUT/fashion-cnn.json" "$OUT/lenet5.json" "$OUT/fashion-ann.json" "$OUT/lenet5-ann.json" <<'EOF'
 import json, sys
 print("\nimage-steps/s; peer (intra): torch.set_num_threads(N), one batch at a time; peer (batches): N batches at once, 1 torch thread each")
 print(f"{'model':<12} {'images':>6} {'steps':>5} {'snn':>9} {'peer intra':>10} {'snn/peer':>8} {'peer batches':>12} {'snn/peer':>8} {'max|diff|':>9} {'mismatch':>8} {'argmax':>7} {'load':>5}")

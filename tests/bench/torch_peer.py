@@ -373,6 +373,8 @@ def main():
     ap.add_argument("--name", default=None)
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--no-bench", action="store_true")
+    ap.add_argument("--mode", choices=("spiking", "rate"), default="spiking",
+                    help="rate: the ANN (rate neurons, exact max pooling), e.g. with --steps 1 for one forward pass")
     ap.add_argument("extra", nargs="*", help="converter options passed to snn (after --)")
     a = ap.parse_args()
 
@@ -388,7 +390,7 @@ def main():
     work = tempfile.mkdtemp(prefix="snn-peer-")
     npz = a.export or os.path.join(work, "net.npz")
     if not a.export:
-        snn(a.snn, ["export", a.model, "--format", "npz", "--out", npz, "--steps", str(a.steps)] + conv_opts)
+        snn(a.snn, ["export", a.model, "--format", "npz", "--out", npz, "--steps", str(a.steps), "--mode", a.mode] + conv_opts)
     net = Network(npz)
 
     # The same inputs for both: the first N samples, as stored (the CLI scales them by --input-scale).
@@ -402,7 +404,7 @@ def main():
 
     # 1. Correctness: snn predict vs the peer.
     out_dir = os.path.join(work, "ours")
-    snn(a.snn, ["predict", a.model, "--input", data_path, "--output", out_dir, "--mode", "spiking",
+    snn(a.snn, ["predict", a.model, "--input", data_path, "--output", out_dir, "--mode", a.mode,
                 "--steps", str(a.steps), "--readout", "mean", "--batch", str(a.batch), "--threads", str(a.threads)] + conv_opts)
     outputs = len(net.s["outputs"])
     ours_all = [np.load(os.path.join(out_dir, f"output_{k}.npy")) for k in range(outputs)]
@@ -411,7 +413,7 @@ def main():
     diff = np.concatenate([np.abs(o.astype(np.float64) - p.astype(np.float64)).ravel() for o, p in zip(ours_all, peer_all)])
     ours, peer = ours_all[0], peer_all[0]                           # argmax and accuracy: the first output
     result = {
-        "name": name, "images": n, "steps": a.steps, "batch": a.batch, "threads": a.threads,
+        "name": name, "mode": a.mode, "images": n, "steps": a.steps, "batch": a.batch, "threads": a.threads,
         "torch": torch.__version__,
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
@@ -428,7 +430,7 @@ def main():
     # 2. Throughput with the same thread count, batch and steps.
     if not a.no_bench:
         bench = snn(a.snn, ["bench", a.model, "--data", data_path, "--samples", str(n), "--batch", str(a.batch),
-                            "--steps", str(a.steps), "--threads", str(a.threads), "--mode", "spiking", "--json"] + conv_opts)
+                            "--steps", str(a.steps), "--threads", str(a.threads), "--mode", a.mode, "--json"] + conv_opts)
         line = [l for l in bench.splitlines() if l.startswith("{")][-1]
         ours_bench = json.loads(line)
         result["snn_image_steps_per_second"] = ours_bench["image_steps_per_second"]
@@ -443,7 +445,7 @@ def main():
         result["load_average"] = os.getloadavg()[0]
 
     print(json.dumps(result))
-    lines = [f"{name}: {n} images x {a.steps} steps, batch {a.batch}, {a.threads} thread(s), torch {torch.__version__}",
+    lines = [f"{name} ({a.mode}): {n} images x {a.steps} steps, batch {a.batch}, {a.threads} thread(s), torch {torch.__version__}",
              f"  match: max |snn - peer| = {result['max_abs_diff']:.3g}, mean {result['mean_abs_diff']:.3g}; "
              f"{100 * result['mismatch_fraction']:.3f}% of outputs differ by more than {a.atol:g}; "
              f"argmax agreement {100 * result['argmax_agreement']:.2f}%"]
