@@ -21,8 +21,17 @@ namespace Snn.Tests.Export;
 /// conformance stub of the nengo package (tests/nengo_stub, written from nengo-semantics.md, not from our C#) must
 /// give what <c>snn predict</c> gives, within float32 rounding.
 /// </summary>
-public class NengoExportTests
+public sealed class NengoExportTests : IDisposable
 {
+    readonly List<string> dirs = new();
+
+    /// <summary>Removes the folders this test wrote.</summary>
+    public void Dispose()
+    {
+        foreach (var d in dirs)
+            if (Directory.Exists(d)) Directory.Delete(d, recursive: true);
+    }
+
     /// <summary>|nengo − snn| ≤ Tolerance · max(1, |snn|): float32 rounding of sums taken in another order, far below
     /// any semantic slip (an off-by-one step, a wrong weight or a missed spike changes outputs by ≥ 1e-3).</summary>
     const float Tolerance = 1e-5f;
@@ -40,11 +49,16 @@ public class NengoExportTests
         }
     }
 
-    static string TempDir() => Path.Combine(Path.GetTempPath(), "snn-tests", Guid.NewGuid().ToString("N"));
+    string TempDir()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "snn-tests", Guid.NewGuid().ToString("N"));
+        dirs.Add(dir);
+        return dir;
+    }
 
     static string Tfjs(string name) => TestModels.Fixture("tfjs", name, "model.json");
 
-    static Exported Export(string model, params string[] extra)
+    Exported Export(string model, params string[] extra)
     {
         var dir = TempDir();
         var (code, _, err) = CliRunner.Run(new[] { "export", model, "--format", "nengo", "--out", dir }.Concat(extra).ToArray());
@@ -455,7 +469,7 @@ public class NengoExportTests
     }
 
     /// <summary>Runs snn predict and model.py (on the stub) with the same inputs and options; compares every output.</summary>
-    static void CompareWithPredict(string model, Exported e, List<string> inputs, string[] options, string[]? scriptOptions = null)
+    void CompareWithPredict(string model, Exported e, List<string> inputs, string[] options, string[]? scriptOptions = null)
     {
         var pred = Path.Combine(e.Dir, "pred");
         var predictArgs = new[] { "predict", model, "--output", pred }.Concat(inputs.SelectMany(i => new[] { "--input", i })).Concat(options).ToArray();
@@ -506,7 +520,7 @@ public class NengoExportTests
     /// Conv (relu) → MaxPooling2D(2) → Dense, built in memory, converted for spiking with the given max-pool method,
     /// exported with the generator and the CLI's writer; also returns the compiled program and an input batch.
     /// </summary>
-    static (string Dir, Compiled Compiled, Tensor X) WritePoolingModel(MaxPoolMethod method, int steps = 20)
+    (string Dir, Compiled Compiled, Tensor X) WritePoolingModel(MaxPoolMethod method, int steps = 20)
     {
         var model = TestModels.Sequential(new[] { 6, 6, 2 },
             new L("Conv2D", "conv", new { filters = 3, kernel_size = new[] { 3, 3 }, strides = new[] { 1, 1 }, padding = "same", activation = "relu", use_bias = true },
