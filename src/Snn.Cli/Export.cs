@@ -25,10 +25,13 @@ public static class Export
     static readonly string[] Values = { "--format", "--out", "--input-scale", "--steps", "--mode" };
 
     public static Either<Error, int> Run(string[] argv, TextWriter stdout, TextWriter stderr) =>
+        ExportNengo.Requested(argv) ? ExportNengo.Run(argv, stdout, stderr) : RunNpz(argv, stdout, stderr);
+
+    static Either<Error, int> RunNpz(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Commands.Set(Values, Args.ConverterValueOptions), Commands.Set(Args.ConverterFlags, new[] { "--compress" }))
         from modelPath in Commands.Model(a)
         from _f in a.One("--format").IfNone("npz") == "npz"
-            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"--format supports only npz, got '{a.One("--format").IfNone("")}'"))
+            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"--format supports npz or nengo, got '{a.One("--format").IfNone("")}'"))
         from outPath in a.One("--out").ToEither(Errors.Usage("export needs --out FILE.npz"))
         from mode in ModeOf(a)
         from options in a.CompileOptions()
@@ -46,7 +49,7 @@ public static class Export
         from _w in Npz.Write(outPath, a.Flag("--compress"), w => Fill(w, doc.Json, doc.Arrays))
         select Done(stdout, outPath, legal, doc.Arrays.Count);
 
-    static Either<Error, Mode> ModeOf(Args a) =>
+    internal static Either<Error, Mode> ModeOf(Args a) =>
         a.One("--mode").IfNone("spiking") switch
         {
             "spiking" => Mode.Spiking,
@@ -55,7 +58,7 @@ public static class Export
         };
 
     /// <summary>Fallback and custom layers run C# code that an archive cannot carry: refuse them, naming every one.</summary>
-    static Either<Error, Unit> Exportable(LegalGraph g)
+    internal static Either<Error, Unit> Exportable(LegalGraph g)
     {
         var bad = g.Ops.Choose(op => op switch
         {

@@ -21,6 +21,8 @@ public static class Program
                       [--mode rate|spiking] [--json]
           snn export MODEL --format npz --out net.npz [--mode spiking|rate] [--compress] [--steps T] [--input-scale S]
                       [converter options]
+          snn export MODEL --format nengo --out DIR [--mode spiking|rate] [--steps T] [--readout R] [--input-scale S]
+                      [converter options]   writes DIR/model.py (runs with pip install nengo) and DIR/weights.npz
           snn --version
 
         MODEL is a Keras 3 .keras file, a legacy .h5 file, or a TF.js layers model (model.json, or its folder).

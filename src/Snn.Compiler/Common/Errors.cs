@@ -35,6 +35,7 @@ public static class Errors
     public const int ShapeCode = 3002;
     public const int GraphCode = 3003;
     public const int SharedWeightsCode = 3004;
+    public const int UnexportableCode = 3020;
     public const int ManyCode = 3100;
     public static Error UnsupportedLayer(string layer, string className, string reason) =>
         Error.New(UnsupportedLayerCode, $"Layer '{layer}' ({className}): {reason}");
@@ -44,6 +45,10 @@ public static class Errors
     public static Error Graph(string message) => Error.New(GraphCode, $"Invalid model graph: {message}");
     public static Error SharedWeights(string layer) =>
         Error.New(SharedWeightsCode, $"Multiple applications of layer '{layer}' detected; this is not supported unless split_shared_weights is set (--split-shared-weights)");
+
+    /// <summary>A converted network object that an export format cannot express (yet).</summary>
+    public static Error Unexportable(string format, string what, string reason) =>
+        Error.New(UnexportableCode, $"cannot export {what} to {format} yet: {reason}");
 
     /// <summary>Folds several errors (e.g. from legalize) into one error listing all of them.</summary>
     public static Error Many(Seq<Error> errors) =>
