@@ -45,6 +45,7 @@ public static class Export
             () => Right<Error, Unit>(unit))
         let legal = options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(run.Compiled.Legal) : run.Compiled.Legal
         from _e in Exportable(legal)
+        from _n in InNpzFormat(legal)
         from doc in Describe(a, modelPath, mode, steps, options, run.Compiled, legal)
         from _w in Npz.Write(outPath, a.Flag("--compress"), w => Fill(w, doc.Json, doc.Arrays))
         select Done(stdout, outPath, legal, doc.Arrays.Count);
@@ -66,10 +67,18 @@ public static class Export
                 $"it has no native conversion ({f.Reason}) and runs as a fallback function node, which export cannot represent")),
             LCustom c => Some(Errors.UnsupportedLayer(c.Layer, c.Node.ClassName,
                 "it is converted by a custom converter, which export cannot represent")),
-            LFilter or LActivation { Spiking.IsSome: true } => Some(Errors.UnsupportedLayer(op.Layer, op is LFilter ? "Lowpass/Alpha" : "SpikingActivation",
-                $"keras_spiking layers are not part of the {FormatName} v{FormatVersion} format")),
             _ => Option<Error>.None,
         }).ToSeq();
+        return bad.IsEmpty ? unit : Errors.Many(bad);
+    }
+
+    /// <summary>What the npz format (and the PyTorch peer) cannot hold beyond <see cref="Exportable"/>: keras_spiking layers.</summary>
+    static Either<Error, Unit> InNpzFormat(LegalGraph g)
+    {
+        var bad = g.Ops.Choose(op => op is LFilter or LActivation { Spiking.IsSome: true }
+            ? Some(Errors.UnsupportedLayer(op.Layer, op is LFilter ? "Lowpass/Alpha" : "SpikingActivation",
+                $"keras_spiking layers are not part of the {FormatName} v{FormatVersion} format (--format nengo exports them)"))
+            : None).ToSeq();
         return bad.IsEmpty ? unit : Errors.Many(bad);
     }
 

@@ -132,6 +132,18 @@ public static class NengoScript
                 case MaxPoolNode m:
                     MaxPoolObject(m);
                     break;
+                case FilterNode f:
+                {
+                    // keras_spiking Lowpass/Alpha applied in the same step: a Nengo synapse would run one step late.
+                    helpers.Add("SameStepFilter");
+                    var what = $"keras_spiking {f.Kind} filter applied in the same step (a Nengo synapse would delay it one step)";
+                    NonNative(f.Layer, what);
+                    var coefficients = Snn.Compiler.Lower.Lower.FilterCoefficients(f, net.Dt);
+                    Line($"# {Comment(f.Layer)}: {what}; NOT hardware-native (a Python nengo.Node)");
+                    Line($"stateful.append(SameStepFilter({Array(f.Id + ".coefficients", coefficients)}, {Array(f.Id + ".initial_level", f.InitialLevel.Reshape(f.Size))}, alpha={(f.Kind == Legalize.FilterKind.Alpha ? "True" : "False")}))");
+                    Line($"obj[{id}] = nengo.Node(stateful[-1], size_in={f.Size}, size_out={f.Size}, label={id})");
+                    break;
+                }
                 default:
                     Fail($"network object {node.GetType().Name} ('{node.Id}', layer '{node.Layer}')", "the Nengo exporter has no mapping for it");
                     break;
@@ -147,8 +159,17 @@ public static class NengoScript
             Line($"# {Comment(e.Layer)}: {e.Size} {e.Neuron.Name} neurons, J = bias + gain * input");
             Line($"ens[{id}] = nengo.Ensemble(");
             Line($"    {e.Size}, 1, label={id}, neuron_type={neuron},");
-            Line($"    gain=nengo.dists.Choice([{Num(e.Gain)}]), bias={Array(e.Id + ".bias", e.Bias.Reshape(e.Size))})");
-            Line($"obj[{id}] = ens[{id}].neurons");
+            var gain = e.NeuronScale.Match(r => Array(e.Id + ".gain", r.Map(v => e.Gain * v).Reshape(e.Size)), () => $"nengo.dists.Choice([{Num(e.Gain)}])");
+            Line($"    gain={gain}, bias={Array(e.Id + ".bias", e.Bias.Reshape(e.Size))})");
+            if (e.NeuronScale.TryGet(out var scale))
+            {
+                // Per-channel calibration: what leaves the ensemble is each neuron's output divided by its scale.
+                var diagonal = Enumerable.Range(0, e.Size).ToList();
+                Line($"obj[{id}] = nengo.Node(size_in={e.Size}, label={Py(e.Id + ":unscaled")})  # per-neuron output scale");
+                Line($"nengo.Connection(ens[{id}].neurons, obj[{id}], synapse=None,");
+                Line($"                 transform={Sparse(e.Id + ".unscale", e.Size, e.Size, diagonal, diagonal, scale.Span.ToArray().Select(v => 1f / v).ToList())})");
+            }
+            else Line($"obj[{id}] = ens[{id}].neurons");
         }
 
         /// <summary>The Python expression of the ensemble's neuron type, or null (after recording why) if there is none.</summary>
@@ -188,6 +209,17 @@ public static class NengoScript
                     helpers.Add("SnnLeakyReLU");
                     helpers.Add("SnnSpikingLeakyReLU");
                     return $"SnnSpikingLeakyReLU(slope={Slope(l.Slope)}, threshold={Num(l.Threshold)}, max_value={Num(l.MaxValue)}, amplitude={Num(l.Amplitude)}, {Voltage()})";
+                case RegularSpiking { Base: RectifiedLinear or Sigmoid or Tanh } rs:
+                {
+                    var baseType = rs.Base switch
+                    {
+                        RectifiedLinear r => $"nengo.RectifiedLinear(amplitude={Num(r.Amplitude)})",
+                        Sigmoid sg => $"nengo.Sigmoid(tau_ref={Num(sg.TauRef)})",
+                        Tanh th => $"nengo.Tanh(tau_ref={Num(th.TauRef)})",
+                        _ => throw new InvalidOperationException(),
+                    };
+                    return $"nengo.RegularSpiking({baseType}, amplitude={Num(rs.Amplitude)}, {Voltage()})";
+                }
                 default:
                     Fail($"neuron type {e.Neuron.Name} (layer '{e.Layer}')", "the Nengo exporter has no mapping for it");
                     return null;
@@ -241,7 +273,8 @@ public static class NengoScript
         void Connect(Connection c)
         {
             var pre = $"obj[{Py(c.Pre)}]";
-            var post = $"obj[{Py(c.Post)}]";
+            // Into an ensemble means into its neurons (obj[...] is what leaves it, which differs with a per-neuron scale).
+            var post = net.Node(c.Post) is Ensemble ? $"ens[{Py(c.Post)}].neurons" : $"obj[{Py(c.Post)}]";
             var synapse = Synapse(c.Synapse);
             if (c.PostIndex.TryGet(out var postIndex))
             {
@@ -492,7 +525,7 @@ public static class NengoScript
         }
     }
 
-    static readonly string[] HelperOrder = { "SnnIntegrateAndFire", "SnnLeakyReLU", "SnnSpikingLeakyReLU", "CountMaxPool", "GateMaxPool", "WindowMax" };
+    static readonly string[] HelperOrder = { "SnnIntegrateAndFire", "SnnLeakyReLU", "SnnSpikingLeakyReLU", "CountMaxPool", "GateMaxPool", "SameStepFilter", "WindowMax" };
 
     // ------------------------------------------------------------------ Python literals
 
@@ -687,6 +720,36 @@ public static class NengoScript
                     best = np.argmax(padded[self.windows], axis=1)
                     chosen = self.windows[np.arange(len(self.windows)), best]
                     return np.concatenate([x, np.zeros(1, dtype=x.dtype)])[chosen]
+            """",
+        ["SameStepFilter"] = """"
+            class SameStepFilter:
+                """keras_spiking Lowpass / Alpha as Keras runs them: ZOH-discretized, applied in the same step (a Nengo
+                synapse on a connection would add one step of delay). NOT hardware-native: a Python Node.
+
+                coefficients: per element, Lowpass [a, b] (y = a*y + b*x), Alpha [A00, A01, A10, A11, B0, B1]
+                ([d, y] = A [d, y] + B x), stored block by block; initial_level: the starting output.
+                """
+
+                def __init__(self, coefficients, initial_level, alpha):
+                    self.level = np.asarray(initial_level, dtype=np.float32)
+                    self.c = np.asarray(coefficients, dtype=np.float32).reshape(6 if alpha else 2, self.level.size)
+                    self.alpha = alpha
+                    self.reset()
+
+                def reset(self):
+                    self.y = self.level.copy()
+                    self.d = np.zeros_like(self.level)
+
+                def __call__(self, t, x):
+                    x = np.asarray(x, dtype=np.float32)
+                    c = self.c
+                    if self.alpha:
+                        d, y = self.d, self.y
+                        self.d = c[0] * d + c[1] * y + c[4] * x
+                        self.y = c[2] * d + c[3] * y + c[5] * x
+                    else:
+                        self.y = c[0] * self.y + c[1] * x
+                    return self.y
             """",
         ["WindowMax"] = """"
             class WindowMax:

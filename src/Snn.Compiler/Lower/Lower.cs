@@ -175,7 +175,7 @@ public static class Lower
     }
 
     /// <summary>The ZOH coefficients of a filter node, one block per coefficient, one value per element (see <see cref="FilterOp"/>).</summary>
-    static Tensor FilterCoefficients(FilterNode f, float dt)
+    public static Tensor FilterCoefficients(FilterNode f, float dt)
     {
         var k = FilterOp.PerElement(f.Kind);
         var c = new float[k * f.Size];

@@ -468,6 +468,42 @@ public sealed class NengoExportTests : IDisposable
         CompareWithPredict(model, e, inputs, options);
     }
 
+    /// <summary>
+    /// keras_spiking models (RegularSpiking neurons; Lowpass/Alpha filters as same-step Python nodes) and a per-channel
+    /// calibrated network (array gains and a per-neuron output scale) run on the stub as snn predict runs them.
+    /// </summary>
+    [PythonTheory]
+    [InlineData("ks_pipeline.h5")]
+    [InlineData("ks_alpha_tau13_dt3.h5")]
+    [InlineData("ks_spiking_tanh_dt1.h5")]
+    public void KerasSpikingStubRunMatchesSnnPredict(string file)
+    {
+        var model = Snn.Tests.KerasFiles.KerasFileFixtures.PathOf(file);
+        var options = new[] { "--mode", "rate", "--readout", "last" }.Concat(Snn.Tests.KerasFiles.KerasFileFixtures.Get(file).Options).ToArray();
+        var e = Export(model, options);
+        Assert.Contains(file.Contains("spiking") ? "nengo.RegularSpiking(" : "SameStepFilter(", e.Script);
+        CompareWithPredict(model, e, new List<string> { Snn.Tests.KerasFiles.KerasFileFixtures.Input(file) }, options);
+    }
+
+    [PythonFact]
+    public void PerChannelCalibration_StubRunMatchesSnnPredict()
+    {
+        var model = Tfjs("conv_valid_same");
+        var shape = Load(model).InputShapes[0];
+        var calibration = Path.Combine(Path.GetTempPath(), $"snn-nengo-calib-{Guid.NewGuid():N}.npy");
+        try
+        {
+            Npy.WriteFloat32(calibration, TestModels.Random(new[] { 40 }.Concat(shape).ToArray(), 31, 0f, 1.5f));
+            var options = new[] { "--mode", "spiking", "--readout", "mean", "--steps", "12", "--calibrate", calibration, "--per-channel" };
+            var e = Export(model, options);
+            Assert.Contains("per-neuron output scale", e.Script);
+            var x = Path.Combine(e.Dir, "x.npy");
+            Npy.WriteFloat32(x, TestModels.Random(new[] { 3 }.Concat(shape).ToArray(), 32, 0f, 1.5f));
+            CompareWithPredict(model, e, new List<string> { x }, options);
+        }
+        finally { File.Delete(calibration); }
+    }
+
     /// <summary>Runs snn predict and model.py (on the stub) with the same inputs and options; compares every output.</summary>
     void CompareWithPredict(string model, Exported e, List<string> inputs, string[] options, string[]? scriptOptions = null)
     {

@@ -12,5 +12,5 @@ from .rc import rc
 from .objects import Connection, Ensemble, Network, Node, Probe
 from .transforms import Convolution, Dense, NoTransform, Sparse
 from .synapses import Lowpass
-from .neurons import LIF, LIFRate, RectifiedLinear, Sigmoid, SpikingRectifiedLinear, Tanh
+from .neurons import LIF, LIFRate, RectifiedLinear, RegularSpiking, Sigmoid, SpikingRectifiedLinear, Tanh
 from .simulator import Simulator

@@ -133,3 +133,24 @@ class LIF(LIFRate):
         voltage[voltage < self.min_voltage] = self.min_voltage
         voltage[spiked] = 0
         refractory_time[spiked] = self.tau_ref + t_spike
+
+
+class RegularSpiking(NeuronType):
+    """Nengo >= 3.1 RegularSpiking(base_type): the base type's rate r drives v += r*dt; n = floor(v); v -= n;
+    output = (amplitude / dt) * n."""
+
+    state = {"voltage": Uniform(low=0, high=1)}
+    spiking = True
+    amplitude = NumberParam("amplitude", low=0, low_open=True)
+
+    def __init__(self, base_type, amplitude=1.0, initial_state=None):
+        super().__init__(initial_state)
+        self.base_type = base_type
+        self.amplitude = amplitude
+
+    def step(self, dt, J, output, voltage):
+        self.base_type.step(dt, J, output)
+        voltage += output * dt
+        n_spikes = np.floor(voltage)
+        output[...] = (self.amplitude / dt) * n_spikes
+        voltage -= n_spikes
