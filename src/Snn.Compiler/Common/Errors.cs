@@ -35,6 +35,7 @@ public static class Errors
     public const int ShapeCode = 3002;
     public const int GraphCode = 3003;
     public const int SharedWeightsCode = 3004;
+    public const int NotExportableCode = 3005;
     public const int ManyCode = 3100;
     public static Error UnsupportedLayer(string layer, string className, string reason) =>
         Error.New(UnsupportedLayerCode, $"Layer '{layer}' ({className}): {reason}");
@@ -44,6 +45,10 @@ public static class Errors
     public static Error Graph(string message) => Error.New(GraphCode, $"Invalid model graph: {message}");
     public static Error SharedWeights(string layer) =>
         Error.New(SharedWeightsCode, $"Multiple applications of layer '{layer}' detected; this is not supported unless split_shared_weights is set (--split-shared-weights)");
+
+    /// <summary>A layer that an export format cannot represent (the network itself converts and runs).</summary>
+    public static Error NotExportable(string format, string layer, string className, string reason) =>
+        Error.New(NotExportableCode, $"Layer '{layer}' ({className}) cannot be exported to {format}: {reason}");
 
     /// <summary>Folds several errors (e.g. from legalize) into one error listing all of them.</summary>
     public static Error Many(Seq<Error> errors) =>
@@ -63,6 +68,9 @@ public static class Errors
     // ---- internal invariants (exit 3): a verifier found a broken IR
     public const int InvariantCode = 9000;
     public static Error Invariant(string stage, string message) => Error.New(InvariantCode, $"{stage} verifier: {message}");
+    public const int Hdf5WriteCode = 9010;
+    /// <summary>An HDF5 tree the writer cannot write (invalid names or strings, shape/value mismatch, oversized attribute).</summary>
+    public static Error Hdf5Write(string message) => Error.New(Hdf5WriteCode, $"Cannot write HDF5: {message}");
 
     /// <summary>The CLI exit code for an error, from its code group.</summary>
     public static int ExitCode(Error e) => (e.Code / 1000) switch
