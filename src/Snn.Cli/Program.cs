@@ -21,6 +21,7 @@ public static class Program
                       [--mode rate|spiking] [--json]
           snn export MODEL --format npz --out net.npz [--mode spiking|rate] [--compress] [--steps T] [--input-scale S]
                       [converter options]
+          snn export MODEL --format nir --out net.nir [--steps T] [--input-scale S] [--calibrate C.npy] [converter options]
           snn --version
 
         MODEL is a Keras 3 .keras file, a legacy .h5 file, or a TF.js layers model (model.json, or its folder).
