@@ -80,6 +80,34 @@ public class H5WriterTests
         Assert.Empty(file.Root.Group("empty_group").Ok().IfNone(() => throw new Exception()).ChildNames().Ok());
     }
 
+    /// <summary>More strings than one global heap collection indexes (65535) and more than 1 MiB of text: several collections.</summary>
+    [Fact]
+    public void ManyStrings_SpanSeveralHeapCollections()
+    {
+        var many = Enumerable.Range(0, 70_000).Select(i => i % 7 == 0 ? "" : $"s{i}").ToArray();
+        var big = Enumerable.Range(0, 3).Select(i => new string((char)('a' + i), 700_000)).ToArray();
+        var root = H5GroupNode.Empty.With("many", Str(new[] { many.Length }, many)).With("big", Str(new[] { 3 }, big));
+        var bytes = H5Writer.ToBytes(root).Ok();
+        Assert.True(System.Text.Encoding.ASCII.GetString(bytes).Split("GCOL").Length - 1 >= 4, "expected several collections");
+        var file = H5File.Open(bytes, "many.h5").Ok();
+        Assert.Equal(many, file.Root.Dataset("many").Ok().IfNone(() => throw new Exception()).ReadStrings().Ok().ToArray());
+        Assert.Equal(big, file.Root.Dataset("big").Ok().IfNone(() => throw new Exception()).ReadStrings().Ok().ToArray());
+        if (Python.H5pyMissing is null)
+        {
+            var path = Path.Combine(Path.GetTempPath(), "snn-tests", Guid.NewGuid().ToString("N") + ".h5");
+            H5Writer.Write(path, root).Ok();
+            const string script = "import sys, h5py\n" +
+                "with h5py.File(sys.argv[1], 'r') as f:\n" +
+                "    m = [x.decode() for x in f['many'][()]]\n" +
+                "    b = [x.decode() for x in f['big'][()]]\n" +
+                "    print(len(m), sum(len(x) for x in m), m[1], m[69999], [len(x) for x in b], b[2][:3])\n";
+            var (code, stdout, stderr) = Python.Run(script, path);
+            File.Delete(path);
+            Assert.True(code == 0, stderr);
+            Assert.Equal($"70000 {many.Sum(x => x.Length)} s1 {many[69999]} [700000, 700000, 700000] ccc", stdout.Trim());
+        }
+    }
+
     [Fact]
     public void InvalidTrees_AreRefusedWithAnError()
     {
