@@ -25,13 +25,15 @@ public static class Export
     static readonly string[] Values = { "--format", "--out", "--input-scale", "--steps", "--mode" };
 
     public static Either<Error, int> Run(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        ExportNengo.Requested(argv) ? ExportNengo.Run(argv, stdout, stderr) : RunNpz(argv, stdout, stderr);
+        ExportNengo.Requested(argv) ? ExportNengo.Run(argv, stdout, stderr)
+        : ExportNir.Requested(argv) ? ExportNir.Run(argv, stdout, stderr)
+        : RunNpz(argv, stdout, stderr);
 
     static Either<Error, int> RunNpz(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Commands.Set(Values, Args.ConverterValueOptions), Commands.Set(Args.ConverterFlags, new[] { "--compress" }))
         from modelPath in Commands.Model(a)
         from _f in a.One("--format").IfNone("npz") == "npz"
-            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"--format supports npz or nengo, got '{a.One("--format").IfNone("")}'"))
+            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"--format supports npz, nengo or nir, got '{a.One("--format").IfNone("")}'"))
         from outPath in a.One("--out").ToEither(Errors.Usage("export needs --out FILE.npz"))
         from mode in ModeOf(a)
         from options in a.CompileOptions()

@@ -23,6 +23,7 @@ public static class Program
                       [converter options]
           snn export MODEL --format nengo --out DIR [--mode spiking|rate] [--steps T] [--readout R] [--input-scale S]
                       [converter options]   writes DIR/model.py (runs with pip install nengo) and DIR/weights.npz
+          snn export MODEL --format nir --out net.nir [--steps T] [--input-scale S] [--calibrate C.npy] [converter options]
           snn --version
 
         MODEL is a Keras 3 .keras file, a legacy .h5 file, or a TF.js layers model (model.json, or its folder).

@@ -36,6 +36,7 @@ public static class Errors
     public const int GraphCode = 3003;
     public const int SharedWeightsCode = 3004;
     public const int UnexportableCode = 3020;
+    public const int NotExportableCode = 3005;
     public const int ManyCode = 3100;
     public static Error UnsupportedLayer(string layer, string className, string reason) =>
         Error.New(UnsupportedLayerCode, $"Layer '{layer}' ({className}): {reason}");
@@ -49,6 +50,9 @@ public static class Errors
     /// <summary>A converted network object that an export format cannot express (yet).</summary>
     public static Error Unexportable(string format, string what, string reason) =>
         Error.New(UnexportableCode, $"cannot export {what} to {format} yet: {reason}");
+    /// <summary>A layer that an export format cannot represent (the network itself converts and runs).</summary>
+    public static Error NotExportable(string format, string layer, string className, string reason) =>
+        Error.New(NotExportableCode, $"Layer '{layer}' ({className}) cannot be exported to {format}: {reason}");
 
     /// <summary>Folds several errors (e.g. from legalize) into one error listing all of them.</summary>
     public static Error Many(Seq<Error> errors) =>
@@ -68,6 +72,9 @@ public static class Errors
     // ---- internal invariants (exit 3): a verifier found a broken IR
     public const int InvariantCode = 9000;
     public static Error Invariant(string stage, string message) => Error.New(InvariantCode, $"{stage} verifier: {message}");
+    public const int Hdf5WriteCode = 9010;
+    /// <summary>An HDF5 tree the writer cannot write (invalid names or strings, shape/value mismatch, oversized attribute).</summary>
+    public static Error Hdf5Write(string message) => Error.New(Hdf5WriteCode, $"Cannot write HDF5: {message}");
 
     /// <summary>The CLI exit code for an error, from its code group.</summary>
     public static int ExitCode(Error e) => (e.Code / 1000) switch

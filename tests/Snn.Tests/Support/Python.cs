@@ -25,6 +25,23 @@ public static class Python
     /// <summary>Why Python tests are skipped, or null when python3 with numpy is there.</summary>
     public static string? Missing => Problem.Value;
 
+    /// <summary>The interpreter (the name the h5py tests use).</summary>
+    public const string Interpreter = Exe;
+
+    static readonly Lazy<string?> NoH5py = new(() =>
+    {
+        if (Missing is { } why) return why;
+        var (code, _, err) = Run("import h5py, numpy");
+        return code == 0 ? null : $"h5py is not importable by {Exe} (install python3-h5py): {err.Trim()}";
+    });
+
+    /// <summary>Why h5py tests cannot run here (an independent oracle for the files we write), or null when they can.</summary>
+    public static string? H5pyMissing => NoH5py.Value;
+
+    /// <summary>Runs <c>python3 -c script args...</c>.</summary>
+    public static (int Code, string Out, string Err) Run(string script, params string[] args) =>
+        Run(new[] { "-c", script }.Concat(args));
+
     /// <summary>The conformance stub of the nengo package (tests/nengo_stub), never a real Nengo.</summary>
     public static string NengoStub => Path.Combine(TestModels.RepoRoot, "tests", "nengo_stub");
 
@@ -69,5 +86,14 @@ public sealed class PythonSharedFactAttribute : FactAttribute
     {
         if (Python.Missing is { } why) Skip = why;
         else if (TestModels.Shared is null) Skip = "../shared (real Keras models and data) is not present beside the repository";
+    }
+}
+
+/// <summary>A test that needs /usr/bin/python3 with h5py (.ci/run installs python3-h5py); skipped with the reason otherwise.</summary>
+public sealed class H5pyFactAttribute : FactAttribute
+{
+    public H5pyFactAttribute()
+    {
+        if (Python.H5pyMissing is { } why) Skip = why;
     }
 }

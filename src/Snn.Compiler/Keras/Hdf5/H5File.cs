@@ -145,6 +145,18 @@ public sealed class H5Dataset
             return H5Values.ToDoubles(_ctx, raw, count, info.Type, info.At);
         });
 
+    /// <summary>All strings of a fixed- or variable-length string dataset, in row-major order.</summary>
+    public Either<Error, Seq<string>> ReadStrings() =>
+        H5Guard.Run(_ctx, Path, () =>
+        {
+            var info = Info();
+            if (!info.Type.IsString) throw _ctx.Fail(info.At, $"dataset of {info.Type.Describe()} is not a string dataset");
+            long count = info.Space.Count(_ctx, info.At);
+            var raw = H5RawData.Read(_ctx, info);
+            if (raw.LongLength != count * info.Type.Size) throw _ctx.Fail(info.At, "raw data size mismatch");
+            return H5Values.ToStrings(_ctx, raw, count, info.Type, info.At).ToSeq();
+        });
+
     public Either<Error, Option<H5Attribute>> Attribute(string name) => H5Attributes.Find(_ctx, Address, Path, name);
 
     public Either<Error, Seq<string>> AttributeNames() => H5Attributes.Names(_ctx, Address, Path);
@@ -190,6 +202,9 @@ public sealed class H5Attribute
     public string Name => _decoded.Name;
 
     public int[] Shape => (int[])_shape.Clone();
+
+    /// <summary>The datatype in words (e.g. "float32", "variable-length string"), for diagnostics and tests.</summary>
+    internal string TypeDescription => _decoded.Type.Describe();
 
     /// <summary>A scalar or one-element string (fixed or variable length); also a 1-D array of 1-byte strings or 8-bit integers, joined.</summary>
     public Either<Error, string> ReadString() =>
