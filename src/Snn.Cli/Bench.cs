@@ -27,15 +27,15 @@ public static class Bench
         from batch in a.Int("--batch", min: 1)
         from threadsOpt in a.Int("--threads", min: 1)
         from samplesOpt in a.Int("--samples", min: 1)
-        from model in Commands.Load(modelPath)
+        from model in Commands.Load(a, modelPath)
         from steps in Commands.Steps(a, mode.Head)
         let threads = threadsOpt.IfNone(Environment.ProcessorCount)
         let samples = samplesOpt.IfNone(batch.IfNone(100) * threads)
         from inputs in Data(a, model, samples)
         from run in Commands.Prepare(a, model, mode.Head, steps, stderr)
-        select Measure(a.Flag("--json"), stdout, stderr, run.Compiled, run.Sim with { BatchSize = batch.IfNone(100), Threads = threads }, inputs, mode.Head);
+        select Measure(a.Flag("--json"), stdout, stderr, run.Net, run.Sim with { BatchSize = batch.IfNone(100), Threads = threads }, inputs, mode.Head);
 
-    static Either<Error, Seq<Tensor>> Data(Args a, KerasModel model, int samples) =>
+    static Either<Error, Seq<Tensor>> Data(Args a, Loaded model, int samples) =>
         a.One("--data").IsSome
             ? Commands.Inputs(a, model, "--data", requireAll: true).Map(ts => ts.Map(t => Take(t, samples)).ToSeq())
             : Right<Error, Seq<Tensor>>(model.InputShapes.Map(s => RandomInput(samples, s)).ToSeq());
@@ -57,7 +57,7 @@ public static class Bench
         return Tensor.Own(new[] { n }.Concat(shape).ToArray(), data);
     }
 
-    static int Measure(bool json, TextWriter stdout, TextWriter stderr, Compiled compiled, SimOptions sim, Seq<Tensor> inputs, Mode mode)
+    static int Measure(bool json, TextWriter stdout, TextWriter stderr, Converted compiled, SimOptions sim, Seq<Tensor> inputs, Mode mode)
     {
         var program = compiled.Program;
         var samples = inputs.Head.Shape[0];

@@ -23,9 +23,9 @@ public static class Commands
         from a in Args.Parse(argv, Set(SimValues, new[] { "--input", "--output" }, Args.ConverterValueOptions), Set(Args.ConverterFlags))
         from modelPath in Model(a)
         from outDir in a.One("--output").ToEither(Errors.Usage("predict needs --output DIR"))
-        from mode in ModeOf(a, allowAll: false)
+        from mode in ModeOf(a, allowAll: false, NetworkFile.IsSaved(modelPath) ? Mode.Spiking : Mode.Keras)
         from _0 in ValidateSim(a, mode.Head)
-        from model in Load(modelPath)
+        from model in Load(a, modelPath)
         from inputs in Inputs(a, model, "--input", requireAll: true)
         from outputs in Simulate(a, model, inputs, mode.Head, stderr)
         from _ in WriteOutputs(outDir, outputs)
@@ -36,7 +36,7 @@ public static class Commands
         from modelPath in Model(a)
         from modes in ModeOf(a, allowAll: true)
         from _0 in ValidateSim(a, Mode.Spiking)
-        from model in Load(modelPath)
+        from model in Load(a, modelPath)
         from inputs in Inputs(a, model, "--data", requireAll: true)
         from labels in Labels(a, inputs.Head.Shape[0])
         from steps in Steps(a, Mode.Spiking)
@@ -44,28 +44,51 @@ public static class Commands
         from result in Evaluate(a, model, inputs, labels, modes, steps, checkpoints, stderr)
         select Evaluation.Print(a.Flag("--json"), stdout, result);
 
+    /// <summary>The Keras model's outputs against the rate-mode network's, one step.</summary>
     public static Either<Error, int> Verify(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Set(new[] { "--input", "--atol", "--rtol", "--input-scale" }, Args.ConverterValueOptions), Set(Args.ConverterFlags))
         from modelPath in Model(a)
         from atol in a.Float("--atol")
         from rtol in a.Float("--rtol")
-        from options in a.CompileOptions()
-        from model in Load(modelPath)
+        from _o in a.CompileOptions()
+        from model in Load(a, modelPath)
         from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", requireAll: true) : Right<Error, Seq<Tensor>>(Ones(model))
-        from keras in KerasEval.Run(model, inputs)
-        from compiled in Compile.Run(options, model)
-        from _ in Warn(stderr, compiled.Network.Warnings)
-        let rate = Interpreter.Run(compiled.Program, inputs, new SimOptions(Steps: 1, Temporal: options.Legalize.Temporal))
+        from keras in model.Keras().Bind(m => KerasEval.Run(m, inputs))
+        from run in Prepare(a, model, Mode.Rate, 1, stderr)
+        let rate = Interpreter.Run(run.Program, inputs, run.Sim)
         select VerifyReport(stdout, keras, rate, atol.IfNone(1e-6f), rtol.IfNone(1e-5f));
 
+    /// <summary>The conversion of every layer and the network's size, in rate mode (as verify and evaluate's rate row run it).</summary>
     public static Either<Error, int> Inspect(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Set(Args.ConverterValueOptions, new[] { "--input-scale" }), Set(Args.ConverterFlags, new[] { "--json" }))
         from modelPath in Model(a)
-        from options in a.CompileOptions()
-        from model in Load(modelPath)
-        from calibrated in WithCalibration(a, model, options, 0)
-        from compiled in Compile.Run(calibrated, model)
-        select InspectReport(a.Flag("--json"), stdout, compiled);
+        from _o in a.CompileOptions()
+        from model in Load(a, modelPath)
+        from run in Prepare(a, model, Mode.Rate, 0, TextWriter.Null)
+        select InspectReport(a.Flag("--json"), stdout, run.Net, model.Saved);
+
+    /// <summary>
+    /// <c>snn convert MODEL [converter and calibration options] --out NET.snnz</c>: converts with spiking neuron types
+    /// (calibrating when asked) and saves the network, its options and the model file(s).
+    /// </summary>
+    public static Either<Error, int> Convert(string[] argv, TextWriter stdout, TextWriter stderr) =>
+        from a in Args.Parse(argv, Set(Args.ConverterValueOptions, new[] { "--out", "--input-scale", "--steps" }), Set(Args.ConverterFlags))
+        from modelPath in Model(a)
+        from outPath in a.One("--out").ToEither(Errors.Usage($"convert needs --out NET{NetworkFile.Extension}"))
+        from _1 in NetworkFile.IsSaved(outPath)
+            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"--out must name a {NetworkFile.Extension} file (that is how other commands recognize it), got '{outPath}'"))
+        from _2 in NetworkFile.IsSaved(modelPath)
+            ? Left<Error, Unit>(Errors.Usage($"'{modelPath}' is already a saved network; convert reads a Keras model")) : Right<Error, Unit>(unit)
+        from _3 in a.CompileOptions()
+        from steps in Steps(a, Mode.Spiking)
+        from calibration in CalibrationArgs(a, steps)
+        from imported in ModelFile.ImportWithSource(modelPath)
+        from compiled in CompileKeras(a, imported.Model, Mode.Spiking, steps)
+        from saved in SavedNetwork.Of(compiled.Compiled, compiled.Options, Some(imported.Source),
+            calibration.Map(c => System.IO.Path.GetFileName(c.Path)).IfNone(""), calibration.Bind(c => c.InputScale))
+        from _4 in Warn(stderr, saved.Network.Warnings)
+        from _5 in NetworkFile.Write(outPath, saved)
+        select Ok(stdout, Wrote(outPath, saved));
 
     public static Either<Error, int> Demo(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Set(new[] { "--threads" }), Set(System.Array.Empty<string>()))
@@ -86,10 +109,40 @@ public static class Commands
         : a.Positional.Count == 0 ? Errors.Usage("missing MODEL (a model.json path)")
         : Errors.Usage($"expected one MODEL, got {a.Positional.Count} positional arguments: {string.Join(" ", a.Positional)}");
 
-    internal static Either<Error, KerasModel> Load(string path) => ModelFile.Import(path);
+    /// <summary>
+    /// Loads MODEL: a saved network (NET.snnz), refusing converter options since the file fixes them, or a Keras model.
+    /// </summary>
+    internal static Either<Error, Loaded> Load(Args a, string path) =>
+        NetworkFile.IsSaved(path)
+            ? from _ in Fixed(a, path)
+              from saved in NetworkFile.Read(path)
+              select Loaded.Of(path, saved)
+            : ModelFile.Import(path).Map(m => Loaded.Of(path, m));
 
-    internal static Either<Error, Seq<Mode>> ModeOf(Args a, bool allowAll) =>
-        a.One("--mode").IfNone(allowAll ? "all" : "keras") switch
+    /// <summary>Converter and calibration options are part of a saved network: giving them again is a usage error naming them.</summary>
+    static Either<Error, Unit> Fixed(Args a, string path)
+    {
+        var given = Args.ConverterValueOptions.Where(o => a.All(o).Count > 0).Concat(Args.ConverterFlags.Where(a.Flag)).ToList();
+        return given.Count == 0 ? unit : Errors.Usage(
+            $"{string.Join(", ", given)} cannot be used with the saved network '{path}': its conversion and calibration are fixed in the file. " +
+            $"To change them, convert the Keras model again (snn convert MODEL {string.Join(" ", given)} ... --out {System.IO.Path.GetFileName(path)}).");
+    }
+
+    /// <summary>The conversion options in effect: the command line's for a Keras model, the file's for a saved network.</summary>
+    internal static Either<Error, CompileOptions> OptionsOf(Args a, Loaded model) =>
+        model.Saved.Match(s => Right<Error, CompileOptions>(s.Options), () => a.CompileOptions());
+
+    /// <summary>
+    /// The calibration in effect, for the record (not the data): the command line's (<paramref name="scales"/> are
+    /// what it chose) for a Keras model, the file's for a saved network.
+    /// </summary>
+    internal static Either<Error, Option<SavedCalibration>> CalibrationOf(Args a, Loaded model, int steps, Seq<Compiler.Calibrate.LayerScale> scales) =>
+        model.Saved.Match(
+            s => Right<Error, Option<SavedCalibration>>(s.Calibration),
+            () => CalibrationArgs(a, steps).Map(c => c.Map(x => new SavedCalibration(x.Options, System.IO.Path.GetFileName(x.Path), x.InputScale, scales))));
+
+    internal static Either<Error, Seq<Mode>> ModeOf(Args a, bool allowAll, Mode fallback = Mode.Keras) =>
+        a.One("--mode").IfNone(allowAll ? "all" : fallback.ToString().ToLowerInvariant()) switch
         {
             "keras" => Seq1(Mode.Keras),
             "rate" => Seq1(Mode.Rate),
@@ -132,20 +185,22 @@ public static class Commands
             },
             () => Right<Error, int[]>(Enumerable.Range(0, 31).Select(k => 1 << k).TakeWhile(c => c < steps).Append(steps).ToArray()));
 
-    /// <summary>Adds calibration data (--calibrate, scaled by --input-scale) to the compile options.</summary>
-    static Either<Error, CompileOptions> WithCalibration(Args a, KerasModel model, CompileOptions options, int steps) =>
+    /// <summary>Calibration as the command line asks for it (--calibrate and its options), without reading the data.</summary>
+    internal static Either<Error, Option<(Compiler.Calibrate.CalibrateOptions Options, string Path, Option<float> InputScale)>> CalibrationArgs(Args a, int steps) =>
         a.One("--calibrate").Match(
             path => from scale in a.Float("--input-scale")
                     from samples in a.Int("--calib-samples", min: 1)
                     from percentile in a.Float("--percentile")
-                    from data in DataFile.Read(path).Bind(t => CheckInput(path, t, model.InputShapes[0]))
-                    select options with
-                    {
-                        Calibration = Some((new Compiler.Calibrate.CalibrateOptions(
-                                percentile.IfNone(99.9f), samples.IfNone(1000), a.Flag("--bias-shift") ? steps : 0, a.Flag("--per-channel")),
-                            Seq1(scale.Match(s => data.Map(v => v * s), () => data)))),
-                    },
-            () => Right<Error, CompileOptions>(options));
+                    select Some((new Compiler.Calibrate.CalibrateOptions(percentile.IfNone(99.9f), samples.IfNone(1000), a.Flag("--bias-shift") ? steps : 0, a.Flag("--per-channel")),
+                        path, scale)),
+            () => Right<Error, Option<(Compiler.Calibrate.CalibrateOptions, string, Option<float>)>>(None));
+
+    /// <summary>Adds calibration data (--calibrate, scaled by --input-scale) to the compile options.</summary>
+    static Either<Error, CompileOptions> WithCalibration(Args a, KerasModel model, CompileOptions options, int steps) =>
+        CalibrationArgs(a, steps).Bind(c => c.Match(
+            x => from data in DataFile.Read(x.Path).Bind(t => CheckInput(x.Path, t, model.InputShapes[0]))
+                 select options with { Calibration = Some((x.Options, Seq1(x.InputScale.Match(s => data.Map(v => v * s), () => data)))) },
+            () => Right<Error, CompileOptions>(options)));
 
     /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
     internal static Either<Error, Unit> ValidateSim(Args a, Mode mode) =>
@@ -159,14 +214,14 @@ public static class Commands
         select unit;
 
     /// <summary>Inputs of ones, batch 2 (NengoDL's verify default).</summary>
-    static Seq<Tensor> Ones(KerasModel m) =>
+    static Seq<Tensor> Ones(Loaded m) =>
         m.InputShapes.Map(s => Tensor.Filled(new[] { 2 }.Concat(s).ToArray(), 1f)).ToSeq();
 
-    internal static Either<Error, Seq<Tensor>> Inputs(Args a, KerasModel model, string option, bool requireAll)
+    internal static Either<Error, Seq<Tensor>> Inputs(Args a, Loaded model, string option, bool requireAll)
     {
         var paths = a.All(option);
-        if (paths.Count != model.Inputs.Count)
-            return Errors.Usage($"the model has {model.Inputs.Count} input(s); give {option} once per input (got {paths.Count})");
+        if (paths.Count != model.InputShapes.Count)
+            return Errors.Usage($"the model has {model.InputShapes.Count} input(s); give {option} once per input (got {paths.Count})");
         return from scale in a.Float("--input-scale")
                from tensors in paths.Select((p, i) => DataFile.Read(p).Bind(t => CheckInput(p, t, model.InputShapes[i]))).Sequence()
                from batches in CheckBatch(tensors.ToSeq(), paths)
@@ -199,16 +254,16 @@ public static class Commands
         select labels;
 
     /// <summary>Runs the model in one mode over the inputs.</summary>
-    internal static Either<Error, Seq<Tensor>> Simulate(Args a, KerasModel model, Seq<Tensor> inputs, Mode mode, TextWriter stderr)
+    internal static Either<Error, Seq<Tensor>> Simulate(Args a, Loaded model, Seq<Tensor> inputs, Mode mode, TextWriter stderr)
     {
-        if (mode == Mode.Keras) return KerasEval.Run(model, inputs);
+        if (mode == Mode.Keras) return model.Keras().Bind(m => KerasEval.Run(m, inputs));
         return from steps in Steps(a, mode)
                from run in Prepare(a, model, mode, steps, stderr)
                select Interpreter.Run(run.Program, inputs, run.Sim, Progress.For(stderr, $"{mode.ToString().ToLowerInvariant()} {steps} steps"));
     }
 
     /// <summary>Accuracy per mode; for spiking, accuracy at every checkpoint from one run, firing statistics and op counts.</summary>
-    internal static Either<Error, EvaluationResult> Evaluate(Args a, KerasModel model, Seq<Tensor> inputs, int[] labels, Seq<Mode> modes, int steps,
+    internal static Either<Error, EvaluationResult> Evaluate(Args a, Loaded model, Seq<Tensor> inputs, int[] labels, Seq<Mode> modes, int steps,
         int[] checkpoints, TextWriter stderr)
     {
         Option<double> keras = None, rate = None;
@@ -222,13 +277,13 @@ public static class Commands
             {
                 var run = Prepare(a, model, mode, steps, stderr);
                 if (run.IsLeft) return run.Map(_ => default(EvaluationResult)!);
-                var (program, sim, compiled) = run.Match(r => r, _ => default);
+                var (program, sim, net) = run.Match(r => r, _ => default);
                 var activity = new Activity();
                 var outs = Interpreter.Run(program, inputs, sim, checkpoints, Progress.For(stderr, $"spiking {steps} steps"), activity);
                 spiking = checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToSeq();
-                layers = Evaluation.Layers(compiled.Network, activity);
-                ops = Some(Evaluation.Operations(compiled.Network, layers, steps));
-                scales = compiled.Scales;
+                layers = Evaluation.Layers(net.Network, activity);
+                ops = Some(Evaluation.Operations(net.Network, layers, steps));
+                scales = net.Scales;
             }
             else
             {
@@ -241,23 +296,41 @@ public static class Commands
         return new EvaluationResult(labels.Length, steps, keras, rate, spiking, layers, ops, scales);
     }
 
-    /// <summary>Compiles the model for a mode (with calibration when asked) and builds the simulation options.</summary>
-    internal static Either<Error, (Snn.Compiler.Lower.OpProgram Program, SimOptions Sim, Compiled Compiled)> Prepare(
-        Args a, KerasModel model, Mode mode, int steps, TextWriter stderr) =>
-        from options in a.CompileOptions()
+    /// <summary>
+    /// The network for a mode and the simulation options: a Keras model is compiled with the command line's options
+    /// (calibrated when asked); a saved network is lowered and optimized as saved (spiking) or in its rate form.
+    /// </summary>
+    internal static Either<Error, (Snn.Compiler.Lower.OpProgram Program, SimOptions Sim, Converted Net)> Prepare(
+        Args a, Loaded model, Mode mode, int steps, TextWriter stderr) =>
+        from options in OptionsOf(a, model)
         from readout in ReadoutOf(a, mode)
         from encoding in EncodingOf(a)
         from batch in a.Int("--batch", min: 1)
         from threads in a.Int("--threads", min: 1)
-        from calibrated in WithCalibration(a, model, mode == Mode.Spiking ? options with { Convert = options.Convert.AsSpiking() } : options, steps)
-        from compiled in Compile.Run(calibrated, model)
-        from _ in Warn(stderr, compiled.Network.Warnings)
-        select (compiled.Program,
+        from net in model.Saved.Match(
+            saved => Lowered(saved, mode == Mode.Spiking),
+            () => model.Keras().Bind(keras => CompileKeras(a, keras, mode, steps)).Map(c => Converted.Of(c.Compiled)))
+        from _ in Warn(stderr, net.Network.Warnings)
+        select (net.Program,
             new SimOptions(steps, readout.Readout, batch.IfNone(100), threads.IfNone(0), options.Legalize.Temporal)
             {
                 Window = readout.Window, Encoding = encoding, Seed = options.Convert.Seed,
             },
-            compiled);
+            net);
+
+    /// <summary>A saved network in spiking mode (as saved) or in its rate form, lowered and optimized.</summary>
+    static Either<Error, Converted> Lowered(SavedNetwork saved, bool spiking)
+    {
+        var network = saved.ForMode(spiking);
+        return Compile.Back(saved.Options.Lower, saved.Options.Optimize, network).Map(p => new Converted(network, p.Lowered, p.Program, saved.Scales));
+    }
+
+    /// <summary>Compiles a Keras model for a mode with the command line's options (spiking neuron types in spiking mode), calibrating when asked.</summary>
+    internal static Either<Error, (Compiled Compiled, CompileOptions Options)> CompileKeras(Args a, KerasModel model, Mode mode, int steps) =>
+        from options in a.CompileOptions()
+        from calibrated in WithCalibration(a, model, mode == Mode.Spiking ? options with { Convert = options.Convert.AsSpiking() } : options, steps)
+        from compiled in Compile.Run(calibrated, model)
+        select (compiled, calibrated);
 
     static Either<Error, Unit> Warn(TextWriter stderr, Seq<string> warnings)
     {
@@ -297,32 +370,71 @@ public static class Commands
         return ok ? 0 : 1;
     }
 
-    internal static int InspectReport(bool json, TextWriter stdout, Compiled compiled)
+    internal static int InspectReport(bool json, TextWriter stdout, Converted net, Option<SavedNetwork> saved = default)
     {
-        var neurons = compiled.Network.Nodes.OfType<Ensemble>().GroupBy(e => e.Layer).ToDictionary(g => g.Key, g => g.Sum(e => e.Size));
-        var scales = compiled.Network.Nodes.OfType<Ensemble>().GroupBy(e => e.Layer).ToDictionary(g => g.Key, g => g.First().Gain);
-        var rows = compiled.Legal.Layers.Map(l => (l.Layer, l.ClassName, Conversion: l.Conversion.ToString().ToLowerInvariant(),
+        var neurons = net.Network.Nodes.OfType<Ensemble>().GroupBy(e => e.Layer).ToDictionary(g => g.Key, g => g.Sum(e => e.Size));
+        var scales = net.Network.Nodes.OfType<Ensemble>().GroupBy(e => e.Layer).ToDictionary(g => g.Key, g => g.First().Gain);
+        var rows = net.Network.Layers.Map(l => (l.Layer, l.ClassName, Conversion: l.Conversion.ToString().ToLowerInvariant(),
             Shape: l.OutputShape, Neurons: neurons.GetValueOrDefault(l.Layer), Scale: scales.TryGetValue(l.Layer, out var g) ? g : (float?)null, l.Note)).ToList();
         if (json)
         {
-            stdout.WriteLine(JsonSerializer.Serialize(new
+            var obj = new Dictionary<string, object?>
             {
-                layers = rows.Select(r => new { name = r.Layer, @class = r.ClassName, conversion = r.Conversion, output_shape = r.Shape.ToArray(), neurons = r.Neurons, firing_rate_scale = r.Scale, note = r.Note }),
-                calibration = compiled.Scales.Map(s => new { layer = s.Layer, activation = s.Activation, scale = s.Scale }).ToArray(),
-                neurons = rows.Sum(r => r.Neurons),
-                fallback_layers = rows.Count(r => r.Conversion == "fallback"),
-                operators = compiled.Program.Ops.Count,
-                warnings = compiled.Network.Warnings.ToArray(),
-            }));
+                ["layers"] = rows.Select(r => new { name = r.Layer, @class = r.ClassName, conversion = r.Conversion, output_shape = r.Shape.ToArray(), neurons = r.Neurons, firing_rate_scale = r.Scale, note = r.Note }),
+                ["calibration"] = net.Scales.Map(s => new { layer = s.Layer, activation = s.Activation, scale = s.Scale }).ToArray(),
+                ["neurons"] = rows.Sum(r => r.Neurons),
+                ["fallback_layers"] = rows.Count(r => r.Conversion == "fallback"),
+                ["operators"] = net.Program.Ops.Count,
+                ["warnings"] = net.Network.Warnings.ToArray(),
+            };
+            saved.IfSome(s => obj["saved"] = new
+            {
+                format = $"{NetworkFile.FormatName} v{NetworkFile.Version}", model = s.Model, source = s.Source.Map(src => $"{src.Name} ({src.Format})").IfNone(""),
+                settings = Settings(s.Convert, s.Calibration),
+            });
+            stdout.WriteLine(JsonSerializer.Serialize(obj));
             return 0;
         }
         stdout.WriteLine(Table.Render(
             new[] { "layer", "class", "conversion", "output shape", "neurons", "rate scale", "note" },
             rows.Select(r => new[] { r.Layer, r.ClassName, r.Conversion, Shapes.Show(r.Shape), r.Neurons.ToString(), r.Scale is { } sc ? $"{sc:G4}" : "", r.Note })));
-        stdout.WriteLine($"{rows.Sum(r => r.Neurons)} neurons, {compiled.Network.Connections.Count} connections, " +
-                         $"{compiled.Lowered.Ops.Count} operators lowered, {compiled.Program.Ops.Count} after optimization");
-        foreach (var w in compiled.Network.Warnings) stdout.WriteLine("warning: " + w);
+        stdout.WriteLine($"{rows.Sum(r => r.Neurons)} neurons, {net.Network.Connections.Count} connections, " +
+                         $"{net.Lowered.Ops.Count} operators lowered, {net.Program.Ops.Count} after optimization");
+        foreach (var w in net.Network.Warnings) stdout.WriteLine("warning: " + w);
+        saved.IfSome(s => stdout.WriteLine($"saved network ({NetworkFile.FormatName} v{NetworkFile.Version}) of {s.Source.Map(src => $"{src.Name} ({src.Format})").IfNone($"'{s.Model}'")} " +
+                                           "(its rate form above), converted with: " + Settings(s.Convert, s.Calibration)));
         return 0;
+    }
+
+    /// <summary>The options that shape a conversion, in words (for saved networks and reports).</summary>
+    internal static string Settings(ConvertOptions c, Option<SavedCalibration> calibration)
+    {
+        static string F(double v) => v.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+        var parts = new List<string>
+        {
+            "max-pool " + c.MaxPool.ToString().ToLowerInvariant(),
+            "neuron " + (c.IntegrateAndFire ? "if" : "nengo"),
+            calibration.IsSome ? (calibration.Exists(cal => cal.Options.PerChannel) ? "scale per channel from calibration" : "scale per layer from calibration")
+                : "scale " + c.ScaleFiringRates.Match(s => F(s), () => "1") + (c.LayerScales.IsEmpty ? "" : " (per-layer overrides)"),
+            "synapse " + c.Synapse.Match(s => F(s.Tau) + " s", () => "none"),
+            "initial voltage " + c.InitialVoltage.ToString().ToLowerInvariant(),
+        };
+        if (c.ResetToZero) parts.Add("reset to zero");
+        if (!c.Swap.IsEmpty) parts.Add("swap " + string.Join(", ", c.Swap.Map(kv => $"{kv.Key}={kv.Value}")));
+        calibration.IfSome(cal => parts.Add(
+            $"calibrated on {cal.Data} (p{F(cal.Options.Percentile)}{(cal.Options.BiasShiftSteps > 0 ? $", bias shift for {cal.Options.BiasShiftSteps} steps" : "")})"));
+        return string.Join(" · ", parts);
+    }
+
+    /// <summary>What <c>snn convert</c> wrote, in one line.</summary>
+    static string Wrote(string path, SavedNetwork s)
+    {
+        var ensembles = s.Network.Nodes.OfType<Ensemble>().ToList();
+        var kinds = string.Join(", ", ensembles.Select(e => e.Neuron.Name).Distinct());
+        var source = s.Source.Match(src => $"; embeds {src.Name} ({src.Files.Count} file(s), {src.Bytes:N0} bytes)", () => "");
+        var neurons = ensembles.Count == 0 ? "no neurons" : $"{ensembles.Sum(e => e.Size):N0} neurons in {ensembles.Count} ensemble(s) ({kinds})";
+        return $"wrote {path}: {neurons}, {s.Network.Connections.Count} connections, " +
+               $"{(s.Calibration.IsSome ? "calibrated" : "not calibrated")}{source} ({NetworkFile.FormatName} v{NetworkFile.Version})";
     }
 
     static int RunDemo(TextWriter stdout, TextWriter stderr, KerasModel model, Tensor x, int[] y)
@@ -330,7 +442,7 @@ public static class Commands
         stdout.WriteLine($"Bundled model: a small CNN trained with TensorFlow.js on Fashion-MNIST; {y.Length} test images.");
         stdout.WriteLine();
         var compiled = Compile.Run(CompileOptions.Default, model).Match(c => c, e => throw new InvalidOperationException(e.Message));
-        InspectReport(false, stdout, compiled);
+        InspectReport(false, stdout, Converted.Of(compiled));
         stdout.WriteLine();
         var inputs = Seq1(x);
         var keras = KerasEval.Run(model, inputs).Match(o => Metrics.Accuracy(o.Head, y), e => throw new InvalidOperationException(e.Message));

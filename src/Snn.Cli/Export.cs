@@ -36,19 +36,23 @@ public static class Export
             ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"--format supports npz, nengo or nir, got '{a.One("--format").IfNone("")}'"))
         from outPath in a.One("--out").ToEither(Errors.Usage("export needs --out FILE.npz"))
         from mode in ModeOf(a)
-        from options in a.CompileOptions()
+        from _o in a.CompileOptions()
         from _v in Commands.ValidateSim(a, mode)
-        from model in Commands.Load(modelPath)
-        from _l in Legalize.Run(options.Legalize, model).ToEither().MapLeft(Errors.Many).Bind(Exportable)
+        from model in Commands.Load(a, modelPath)
+        from options in Commands.OptionsOf(a, model)
+        from keras in model.Keras()
+        from legalized in Legalize.Run(options.Legalize, keras).ToEither().MapLeft(Errors.Many)
+        from _l in Exportable(legalized)
         from steps in Commands.Steps(a, mode)
         from run in Commands.Prepare(a, model, mode, steps, stderr)
-        from _pc in run.Compiled.Network.Nodes.OfType<Ensemble>().Find(e => e.NeuronScale.IsSome).Match(
+        from _pc in run.Net.Network.Nodes.OfType<Ensemble>().Find(e => e.NeuronScale.IsSome).Match(
             e => Left<Error, Unit>(Errors.UnsupportedLayer(e.Layer, "calibration", $"per-channel scales are not part of the {FormatName} v{FormatVersion} format; calibrate per layer (drop --per-channel)")),
             () => Right<Error, Unit>(unit))
-        let legal = options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(run.Compiled.Legal) : run.Compiled.Legal
+        let legal = options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(legalized) : legalized
         from _e in Exportable(legal)
         from _n in InNpzFormat(legal)
-        from doc in Describe(a, modelPath, mode, steps, options, run.Compiled, legal)
+        from calibration in Commands.CalibrationOf(a, model, steps, run.Net.Scales)
+        from doc in Describe(model, mode, options, calibration, run.Net.Network, legal)
         from _w in Npz.Write(outPath, a.Flag("--compress"), w => Fill(w, doc.Json, doc.Arrays))
         select Done(stdout, outPath, legal, doc.Arrays.Count);
 
@@ -116,9 +120,8 @@ public static class Export
     }
 
     static Either<Error, (byte[] Json, List<(string Name, object Value, int[] Shape)> Arrays)> Describe(
-        Args a, string modelPath, Mode mode, int steps, CompileOptions options, Compiled compiled, LegalGraph legal)
+        Loaded model, Mode mode, CompileOptions options, Option<SavedCalibration> calibration, Network net, LegalGraph legal)
     {
-        var net = compiled.Network;
         var nodes = net.Nodes.ToDictionary(n => n.Id);
         var doc = new Doc();
         var buffer = new MemoryStream();
@@ -129,8 +132,8 @@ public static class Export
             j.WriteString("format", FormatName);
             j.WriteNumber("version", FormatVersion);
             j.WriteString("producer", "snn " + typeof(Export).Assembly.GetName().Version?.ToString(3));
-            j.WriteString("model", compiled.Keras.Name);
-            j.WriteString("source", Path.GetFileName(modelPath));
+            j.WriteString("model", model.ModelName);
+            j.WriteString("source", model.SourceName);
             j.WriteString("mode", mode == Mode.Spiking ? "spiking" : "rate");
             Num(j, "dt", net.Dt);
             j.WriteBoolean("temporal", options.Legalize.Temporal);
@@ -140,18 +143,18 @@ public static class Export
             j.WriteString("initial_voltage", options.Convert.InitialVoltage.ToString().ToLowerInvariant());
             j.WriteNumber("seed", options.Convert.Seed);
             j.WritePropertyName("calibration");
-            if (a.One("--calibrate").TryGet(out var calibData))
+            if (calibration.TryGet(out var cal))
             {
-                // What Commands.Prepare calibrated with (the same options and defaults).
+                // What the network was calibrated with (the command line's, or the saved network's).
                 j.WriteStartObject();
-                j.WriteString("data", Path.GetFileName(calibData));
-                Num(j, "percentile", a.Float("--percentile").Match(p => p, _ => None).IfNone(99.9f));
-                j.WriteNumber("samples", a.Int("--calib-samples").Match(n => n, _ => None).IfNone(1000));
-                j.WriteNumber("bias_shift_steps", a.Flag("--bias-shift") ? steps : 0);
+                j.WriteString("data", cal.Data);
+                Num(j, "percentile", cal.Options.Percentile);
+                j.WriteNumber("samples", cal.Options.Samples);
+                j.WriteNumber("bias_shift_steps", cal.Options.BiasShiftSteps);
                 j.WritePropertyName("input_scale");
-                if (a.Float("--input-scale").Match(s => s, _ => None).TryGet(out var inputScale)) Num(j, inputScale); else j.WriteNullValue();
+                if (cal.InputScale.TryGet(out var inputScale)) Num(j, inputScale); else j.WriteNullValue();
                 j.WriteStartArray("layers");
-                foreach (var s in compiled.Scales)
+                foreach (var s in cal.Scales)
                 {
                     j.WriteStartObject();
                     j.WriteString("layer", s.Layer);

@@ -33,16 +33,18 @@ public static class ExportNengo
         from modelPath in Commands.Model(a)
         from outDir in a.One("--out").ToEither(Errors.Usage("export --format nengo needs --out DIR (it writes DIR/model.py and DIR/weights.npz)"))
         from mode in Export.ModeOf(a)
-        from options in a.CompileOptions()
+        from _o in a.CompileOptions()
         from _v in Commands.ValidateSim(a, mode)
         from inputScale in a.Float("--input-scale")
-        from model in Commands.Load(modelPath)
-        from _l in Legalize.Run(options.Legalize, model).ToEither().MapLeft(Errors.Many).Bind(Export.Exportable)
+        from model in Commands.Load(a, modelPath)
+        from options in Commands.OptionsOf(a, model)
+        from _l in model.Saved.IsSome ? Right<Error, Unit>(unit)
+            : model.Keras().Bind(k => Legalize.Run(options.Legalize, k).ToEither().MapLeft(Errors.Many)).Bind(Export.Exportable)
         from steps in Commands.Steps(a, mode)
         from run in Commands.Prepare(a, model, mode, steps, stderr)
         from export in NengoScript.Generate(
             new NengoScriptOptions(
-                model.Name,
+                model.ModelName,
                 mode == Mode.Spiking ? "spiking" : "rate",
                 steps,
                 a.One("--readout").IfNone(mode == Mode.Spiking ? "mean" : "last"),
@@ -50,7 +52,7 @@ public static class ExportNengo
                 options.Legalize.Temporal,
                 "snn export " + string.Join(" ", argv.Select(Quote)),
                 "snn " + typeof(ExportNengo).Assembly.GetName().Version?.ToString(3)),
-            run.Compiled.Network)
+            run.Net.Network)
         from _w in Write(outDir, a.Flag("--compress"), export)
         select Done(stdout, stderr, outDir, export);
 

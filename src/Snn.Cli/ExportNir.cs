@@ -35,22 +35,25 @@ public static class ExportNir
         from _m in a.One("--mode").IfNone("spiking") == "spiking"
             ? Right<Error, Unit>(unit)
             : Left<Error, Unit>(Errors.Usage("export --format nir writes spiking neurons (IF/LIF): --mode must be spiking"))
-        from options in a.CompileOptions()
+        from _o in a.CompileOptions()
         from _v in Commands.ValidateSim(a, Mode.Spiking)
-        from model in Commands.Load(modelPath)
+        from model in Commands.Load(a, modelPath)
+        from options in Commands.OptionsOf(a, model)
+        from keras in model.Keras()
+        from legalized in Snn.Compiler.Legalize.Legalize.Run(options.Legalize, keras).ToEither().MapLeft(Errors.Many)
         from steps in Commands.Steps(a, Mode.Spiking)
         from run in Commands.Prepare(a, model, Mode.Spiking, steps, stderr)
-        let legal = options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(run.Compiled.Legal) : run.Compiled.Legal
-        from graph in Nir.Build(new NirOptions(Metadata(a, modelPath, options, run.Compiled)), legal, run.Compiled.Network)
+        let legal = options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(legalized) : legalized
+        from graph in Nir.Build(new NirOptions(Metadata(a, model, options)), legal, run.Net.Network)
         from _w in Nir.Write(outPath, graph)
         select Done(stdout, outPath, graph);
 
     /// <summary>Where the network came from and how it was converted, as graph metadata.</summary>
-    static Map<string, H5Value> Metadata(Args a, string modelPath, CompileOptions options, Compiled compiled)
+    static Map<string, H5Value> Metadata(Args a, Loaded model, CompileOptions options)
     {
         var m = Map(
-            ("source", H5Value.Text(Path.GetFileName(modelPath))),
-            ("model", H5Value.Text(compiled.Keras.Name)),
+            ("source", H5Value.Text(model.SourceName)),
+            ("model", H5Value.Text(model.ModelName)),
             ("max_pool", H5Value.Text(options.Convert.MaxPool.ToString().ToLowerInvariant())),
             ("initial_voltage", H5Value.Text(options.Convert.InitialVoltage.ToString().ToLowerInvariant())),
             ("seed", H5Value.Scalar((long)options.Convert.Seed)));

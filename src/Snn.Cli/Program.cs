@@ -10,6 +10,9 @@ public static class Program
 
         usage:
           snn demo                          convert the bundled Fashion-MNIST CNN and compare ANN and SNN accuracy
+          snn convert MODEL --out NET.snnz [converter options] [--calibrate C.npy [--input-scale S] ...] [--steps T]
+                                            convert (with spiking neurons; calibrated with --calibrate) and save the
+                                            network, its options and the model file(s); --steps is T for --bias-shift
           snn predict MODEL --input X.npy [--input X2.npy ...] --output DIR [--mode keras|rate|spiking]
                       [--steps N] [--readout last|mean] [--input-scale S] [converter options]
           snn evaluate MODEL --data X.npy --labels Y.npy [--mode keras|rate|spiking|all] [--input-scale S]
@@ -26,7 +29,10 @@ public static class Program
           snn export MODEL --format nir --out net.nir [--steps T] [--input-scale S] [--calibrate C.npy] [converter options]
           snn --version
 
-        MODEL is a Keras 3 .keras file, a legacy .h5 file, or a TF.js layers model (model.json, or its folder).
+        MODEL is a Keras 3 .keras file, a legacy .h5 file, or a TF.js layers model (model.json, or its folder); every
+        command also takes a saved network NET.snnz (from snn convert) instead. Its converter and calibration options
+        are fixed in the file (giving them again is an error); simulation options apply; predict defaults to
+        --mode spiking; --mode rate runs its rate form; keras mode, verify and export use the Keras model it embeds.
         Data files may be .npy, .npz (file.npz or file.npz:NAME) or IDX (raw or .gz).
         converter options:
           --no-fallback            fail on layers without a native conversion
@@ -77,6 +83,7 @@ public static class Program
             var result = args[0] switch
             {
                 "demo" => Commands.Demo(rest, stdout, stderr),
+                "convert" => Commands.Convert(rest, stdout, stderr),
                 "predict" => Commands.Predict(rest, stdout, stderr),
                 "evaluate" => Commands.Evaluate(rest, stdout, stderr),
                 "verify" => Commands.Verify(rest, stdout, stderr),
@@ -84,7 +91,7 @@ public static class Program
                 "report" => Snn.Cli.Report.Run(rest, stdout, stderr),
                 "bench" => Bench.Run(rest, stdout, stderr),
                 "export" => Snn.Cli.Export.Run(rest, stdout, stderr),
-                _ => Errors.Usage($"unknown command '{args[0]}' (commands: demo, predict, evaluate, verify, inspect, report, bench, export)"),
+                _ => Errors.Usage($"unknown command '{args[0]}' (commands: demo, convert, predict, evaluate, verify, inspect, report, bench, export)"),
             };
             return result.Match(code => code, e => Report(e, stderr));
         }

@@ -42,14 +42,14 @@ public static class Report
         from _d in a.All("--data").Count > 0 ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("report needs --data X.npy"))
         from _l in a.One("--labels").IsSome ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("report needs --labels Y.npy"))
         from _0 in Commands.ValidateSim(a, Mode.Spiking)
-        from model in Commands.Load(modelPath)
+        from model in Commands.Load(a, modelPath)
         from inputs in Commands.Inputs(a, model, "--data", requireAll: true)
         from labels in Commands.Labels(a, inputs.Head.Shape[0])
         from steps in Commands.Steps(a, Mode.Spiking)
         from checkpoints in Commands.Checkpoints(a, steps)
-        from keras in KerasEval.Run(model, inputs).Map(o => Metrics.Accuracy(o.Head, labels))
+        from keras in model.Keras().Bind(m => KerasEval.Run(m, inputs)).Map(o => Metrics.Accuracy(o.Head, labels))
         from curves in Curves(argv, a, model, inputs, labels, steps, checkpoints, stderr)
-        let html = Html(new Page(modelPath, argv, labels.Length, steps, checkpoints, keras, curves))
+        let html = Html(new Page(modelPath, argv, labels.Length, steps, checkpoints, keras, curves, model.Saved.IsSome))
         from _w in Write(outPath, html)
         select Done(stdout, outPath);
 
@@ -77,26 +77,32 @@ public static class Report
     // ---------------------------------------------------------------- runs
 
     /// <summary>One spiking evaluation: accuracy at each checkpoint, firing statistics, op counts and the compilation.</summary>
-    sealed record Measured((int Steps, double Accuracy)[] Points, Seq<LayerActivity> Layers, OperationCounts Operations, Compiled Compiled);
+    sealed record Measured((int Steps, double Accuracy)[] Points, Seq<LayerActivity> Layers, OperationCounts Operations, Converted Converted);
 
     /// <summary>A curve of the accuracy chart: the run, or why it could not be made.</summary>
     sealed record Curve(string Label, string Settings, string Color, bool Main, bool Baseline, Option<Measured> Run, Option<string> Failure);
 
-    sealed record Page(string ModelPath, string[] Argv, int Samples, int Steps, int[] Checkpoints, double Keras, Seq<Curve> Curves)
+    sealed record Page(string ModelPath, string[] Argv, int Samples, int Steps, int[] Checkpoints, double Keras, Seq<Curve> Curves, bool Saved)
     {
         public Curve Main => Curves.Find(c => c.Main).IfNone(Curves.Head);
     }
 
-    static Either<Error, Seq<Curve>> Curves(string[] argv, Args a, KerasModel model, Seq<Tensor> inputs, int[] labels, int steps, int[] checkpoints,
+    /// <summary>
+    /// The curves: the main run with the given options, then (for a Keras model) one per other max-pool method when the
+    /// model max-pools, and the NengoDL baseline. A saved network's conversion is fixed, so it gets its own curve only.
+    /// </summary>
+    static Either<Error, Seq<Curve>> Curves(string[] argv, Args a, Loaded model, Seq<Tensor> inputs, int[] labels, int steps, int[] checkpoints,
         TextWriter stderr)
     {
-        var main = from o in a.CompileOptions()
+        var main = from o in Commands.OptionsOf(a, model)
                    from m in Measure(a, model, inputs, labels, steps, checkpoints, "spiking", stderr, stderr)
                    select (o, m);
         if (main.IsLeft) return main.Map(_ => Seq<Curve>());
         var (options, run) = main.Match(m => m, _ => default);
         var curves = new List<Curve>();
-        var hasMaxPool = run.Compiled.Legal.Layers.Exists(l => l.ClassName.Contains("MaxPool", StringComparison.Ordinal));
+        if (model.Saved.IsSome)
+            return Seq1(new Curve("saved network", Settings(a, model), Palette[0], true, false, Some(run), None));
+        var hasMaxPool = run.Converted.Network.Layers.Exists(l => l.ClassName.Contains("MaxPool", StringComparison.Ordinal));
         if (hasMaxPool)
         {
             for (var i = 0; i < Methods.Length; i++)
@@ -104,20 +110,20 @@ public static class Report
                 var method = Methods[i];
                 var name = method.ToString().ToLowerInvariant();
                 if (method == options.Convert.MaxPool)
-                    curves.Add(new Curve($"max-pool {name} (your options)", Settings(a), Palette[i], true, false, Some(run), None));
+                    curves.Add(new Curve($"max-pool {name} (your options)", Settings(a, model), Palette[i], true, false, Some(run), None));
                 else
                     curves.Add(Other($"max-pool {name}", Palette[i], false,
                         Rewrite(argv, new[] { "--max-pool", "--max-to-avg-pool" }, "--max-pool", name), model, inputs, labels, steps, checkpoints, stderr));
             }
         }
-        else curves.Add(new Curve("spiking (your options)", Settings(a), Palette[0], true, false, Some(run), None));
+        else curves.Add(new Curve("spiking (your options)", Settings(a, model), Palette[0], true, false, Some(run), None));
         curves.Add(Other("NengoDL baseline", BaselineColor, true,
             Rewrite(argv, NonNengoOptions, "--max-pool", "avg", "--readout", "last", "--neuron", "nengo"), model, inputs, labels, steps, checkpoints, stderr));
         return curves.ToSeq();
     }
 
     /// <summary>A further curve; its failure (a method that does not apply, say) goes into the report instead of failing it.</summary>
-    static Curve Other(string label, string color, bool baseline, string[] argv, KerasModel model, Seq<Tensor> inputs, int[] labels, int steps,
+    static Curve Other(string label, string color, bool baseline, string[] argv, Loaded model, Seq<Tensor> inputs, int[] labels, int steps,
         int[] checkpoints, TextWriter stderr)
     {
         try
@@ -126,7 +132,7 @@ public static class Report
                          from run in Measure(a, model, inputs, labels, steps, checkpoints, label, stderr, TextWriter.Null)
                          select (a, run);
             return result.Match(
-                r => new Curve(label, Settings(r.a), color, false, baseline, Some(r.run), None),
+                r => new Curve(label, Settings(r.a, model), color, false, baseline, Some(r.run), None),
                 e => new Curve(label, "", color, false, baseline, None, Some(e.Message)));
         }
         catch (Exception e) when (e is not (OutOfMemoryException or InsufficientExecutionStackException))
@@ -135,15 +141,15 @@ public static class Report
         }
     }
 
-    static Either<Error, Measured> Measure(Args a, KerasModel model, Seq<Tensor> inputs, int[] labels, int steps, int[] checkpoints, string what,
+    static Either<Error, Measured> Measure(Args a, Loaded model, Seq<Tensor> inputs, int[] labels, int steps, int[] checkpoints, string what,
         TextWriter stderr, TextWriter warnings) =>
         Commands.Prepare(a, model, Mode.Spiking, steps, warnings).Map(p =>
         {
             var activity = new Activity();
             var outs = Interpreter.Run(p.Program, inputs, p.Sim, checkpoints, Progress.For(stderr, $"{what} {steps} steps"), activity);
-            var layers = Evaluation.Layers(p.Compiled.Network, activity);
+            var layers = Evaluation.Layers(p.Net.Network, activity);
             return new Measured(checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToArray(), layers,
-                Evaluation.Operations(p.Compiled.Network, layers, steps), p.Compiled);
+                Evaluation.Operations(p.Net.Network, layers, steps), p.Net);
         });
 
     /// <summary>The command line without the named options (and their values), with <paramref name="add"/> appended.</summary>
@@ -173,26 +179,16 @@ public static class Report
         return result.Concat(add).ToArray();
     }
 
-    /// <summary>The settings that shape a spiking run, in words.</summary>
-    static string Settings(Args a)
+    /// <summary>The settings that shape a spiking run, in words: the conversion's (the command line's or the saved network's), readout and encoding.</summary>
+    static string Settings(Args a, Loaded model)
     {
-        var parts = new List<string>();
-        a.CompileOptions().IfRight(o =>
-        {
-            var c = o.Convert;
-            parts.Add("max-pool " + c.MaxPool.ToString().ToLowerInvariant());
-            parts.Add("neuron " + (c.IntegrateAndFire ? "if" : "nengo"));
-            parts.Add(a.One("--calibrate").IsSome ? "scale per layer from calibration"
-                : "scale " + c.ScaleFiringRates.Match(s => F(s, "G4"), () => "1") + (c.LayerScales.IsEmpty ? "" : " (per-layer overrides)"));
-            parts.Add("synapse " + c.Synapse.Match(s => F(s.Tau, "G4") + " s", () => "none"));
-            parts.Add("initial voltage " + c.InitialVoltage.ToString().ToLowerInvariant());
-            if (c.ResetToZero) parts.Add("reset to zero");
-            if (!c.Swap.IsEmpty) parts.Add("swap " + string.Join(", ", c.Swap.Map(kv => $"{kv.Key}={kv.Value}")));
-        });
+        var conversion = from o in Commands.OptionsOf(a, model)
+                         from steps in Commands.Steps(a, Mode.Spiking)
+                         from cal in Commands.CalibrationOf(a, model, steps, Seq<Compiler.Calibrate.LayerScale>())
+                         select Commands.Settings(o.Convert, cal);
+        var parts = conversion.Match(s => new List<string> { s }, _ => new List<string>());
         parts.Add("readout " + a.One("--readout").IfNone("mean"));
         parts.Add("encoding " + a.One("--encoding").IfNone("constant"));
-        a.One("--calibrate").IfSome(path => parts.Add(
-            $"calibrated on {Path.GetFileName(path)} (p{a.One("--percentile").IfNone("99.9")}{(a.Flag("--bias-shift") ? ", bias shift" : "")}{(a.Flag("--per-channel") ? ", per channel" : "")})"));
         return string.Join(" · ", parts);
     }
 
@@ -243,6 +239,9 @@ public static class Report
         sb.Append("<p class=\"note\">Spiking accuracy read out after each number of steps from one run per curve; " +
                   "the dashed line is the ANN (Keras reference evaluator). The NengoDL baseline uses NengoDL's converter defaults: " +
                   "no calibration, firing-rate scale 1, no synapse, average pooling for max pooling, last-step readout, Nengo's SpikingRectifiedLinear.</p>\n");
+        if (p.Saved)
+            sb.Append("<p class=\"note\">This is a saved network: its conversion is fixed in the file, so the report shows it alone. " +
+                      "Run <code>snn report</code> on the Keras model to compare the max-pool methods and the NengoDL baseline.</p>\n");
         AccuracyChart(sb, p);
         AccuracyTable(sb, p);
 
@@ -260,8 +259,8 @@ public static class Report
         }
 
         Operations(sb, p, main, run);
-        Calibration(sb, run.Compiled);
-        Conversion(sb, run.Compiled);
+        Calibration(sb, run.Converted);
+        Conversion(sb, run.Converted);
         Warnings(sb, p);
 
         sb.Append("<p class=\"muted\">Written by <code>snn report</code> ")
@@ -533,7 +532,7 @@ public static class Report
         sb.Append("</svg>\n");
     }
 
-    static void Calibration(StringBuilder sb, Compiled compiled)
+    static void Calibration(StringBuilder sb, Converted compiled)
     {
         if (compiled.Scales.IsEmpty) return;
         sb.Append("<h2>Calibration</h2>\n<p class=\"note\">Each layer's calibrated activation (the percentile of its non-zero activations on the calibration data) and the firing-rate scale it sets.</p>\n");
@@ -541,10 +540,10 @@ public static class Report
             compiled.Scales.Map(s => new[] { s.Layer, F(s.Activation, "G4"), F(s.Scale, "G4") }));
     }
 
-    static void Conversion(StringBuilder sb, Compiled compiled)
+    static void Conversion(StringBuilder sb, Converted compiled)
     {
         var neurons = compiled.Network.Nodes.OfType<Ensemble>().GroupBy(e => e.Layer).ToDictionary(g => g.Key, g => g.Sum(e => e.Size));
-        var rows = compiled.Legal.Layers.Map(l => new[]
+        var rows = compiled.Network.Layers.Map(l => new[]
         {
             l.Layer, l.ClassName, l.Conversion.ToString().ToLowerInvariant(), Shapes.Show(l.OutputShape),
             neurons.GetValueOrDefault(l.Layer).ToString(CultureInfo.InvariantCulture), l.Note,
@@ -558,7 +557,7 @@ public static class Report
 
     static void Warnings(StringBuilder sb, Page p)
     {
-        var warnings = p.Curves.Choose(c => c.Run).Bind(r => r.Compiled.Network.Warnings).Distinct().ToList();
+        var warnings = p.Curves.Choose(c => c.Run).Bind(r => r.Converted.Network.Warnings).Distinct().ToList();
         if (warnings.Count == 0) return;
         sb.Append("<h2>Warnings</h2>\n<ul>\n");
         foreach (var w in warnings) sb.Append($"<li>{E(w)}</li>\n");

@@ -36,18 +36,29 @@ public static class Compile
     public static Either<Error, Compiled> Run(CompileOptions options, KerasModel model, bool verify = false)
     {
         LegalGraph? legal = null;
-        Network? network = null;
-        OpProgram? lowered = null;
         var scales = Seq<LayerScale>();
         return Pipeline.From(model, verify)
             .Then(Legalize.Legalize.Name, m => Legalize.Legalize.Run(options.Legalize, m), LegalVerify.Run).Tap(g => legal = g)
             .Then(Convert.Converter.Name, g => Convert.Converter.Run(options.Convert, g), NetVerify.Run)
             .Then(Calibrate.Calibrate.Name, n => options.Calibration.Match(
                 c => Calibrate.Calibrate.Run(c.Options, n, c.Data).Map(r => { scales = r.Scales; return r.Network; }),
-                () => Right<Error, Network>(n)), NetVerify.Run).Tap(n => network = n)
-            .Then(Lower.Lower.Name, n => Lower.Lower.Run(options.Lower, n), OpVerify.Run).Tap(p => lowered = p)
-            .Then(Optimize.Optimize.Name, p => Optimize.Optimize.Run(options.Optimize, p), OpVerify.Run)
+                () => Right<Error, Network>(n)), NetVerify.Run)
             .Result
-            .Map(program => new Compiled(model, legal!, network!, lowered!, program) { Scales = scales });
+            .Bind(network => Back(options.Lower, options.Optimize, network, verify)
+                .Map(p => new Compiled(model, legal!, network, p.Lowered, p.Program) { Scales = scales }));
+    }
+
+    /// <summary>
+    /// The back end alone, lower → optimize, for a network that did not come from <see cref="Run"/> (a saved network,
+    /// a hand-built one): the same passes <see cref="Run"/> ends with.
+    /// </summary>
+    public static Either<Error, (OpProgram Lowered, OpProgram Program)> Back(LowerOptions lower, OptimizeOptions optimize, Network network, bool verify = false)
+    {
+        OpProgram? lowered = null;
+        return Pipeline.From(network, verify)
+            .Then(Lower.Lower.Name, n => Lower.Lower.Run(lower, n), OpVerify.Run).Tap(p => lowered = p)
+            .Then(Optimize.Optimize.Name, p => Optimize.Optimize.Run(optimize, p), OpVerify.Run)
+            .Result
+            .Map(program => (lowered!, program));
     }
 }

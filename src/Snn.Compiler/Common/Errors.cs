@@ -28,6 +28,9 @@ public static class Errors
     public static Error Hdf5(string file, string objectPath, long offset, string message) =>
         Error.New(Hdf5Code, $"HDF5 file '{file}': {message} (object '{objectPath}', byte offset {offset})");
     public static Error Zip(string file, string message) => Error.New(ZipCode, $"Keras archive '{file}': {message}");
+    public const int SavedNetworkCode = 2030;
+    /// <summary>A saved network (NET.snnz) that is damaged, inconsistent or from a newer format version.</summary>
+    public static Error SavedNetwork(string file, string message) => Error.New(SavedNetworkCode, $"Cannot read saved network '{file}': {message}");
 
     // ---- unconvertible (exit 3)
     public const int UnsupportedLayerCode = 3000;
@@ -37,12 +40,15 @@ public static class Errors
     public const int SharedWeightsCode = 3004;
     public const int UnexportableCode = 3020;
     public const int NotExportableCode = 3005;
+    public const int UnsaveableCode = 3006;
     public const int ManyCode = 3100;
     public static Error UnsupportedLayer(string layer, string className, string reason) =>
         Error.New(UnsupportedLayerCode, $"Layer '{layer}' ({className}): {reason}");
     public static Error UnsupportedArg(string layer, string arg, string value, string supported) =>
         Error.New(UnsupportedArgCode, $"Layer '{layer}': {arg} has value {value} != {supported}, which is not supported");
     public static Error Shape(string where, string message) => Error.New(ShapeCode, $"Shape mismatch at '{where}': {message}");
+    /// <summary>A network (or part of one) that the saved-network format cannot hold.</summary>
+    public static Error Unsaveable(string what, string reason) => Error.New(UnsaveableCode, $"Cannot save {what}: {reason}");
     public static Error Graph(string message) => Error.New(GraphCode, $"Invalid model graph: {message}");
     public static Error SharedWeights(string layer) =>
         Error.New(SharedWeightsCode, $"Multiple applications of layer '{layer}' detected; this is not supported unless split_shared_weights is set (--split-shared-weights)");

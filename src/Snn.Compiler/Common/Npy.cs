@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using LanguageExt;
 using LanguageExt.Common;
+using static LanguageExt.Prelude;
 
 namespace Snn.Compiler;
 
@@ -25,7 +26,10 @@ public static partial class Npy
         catch (UnauthorizedAccessException e) { return Errors.Data(path, e.Message); }
     }
 
-    public static Either<Error, Tensor> Read(byte[] bytes, string source)
+    /// <summary>A parsed .npy header: dtype (e.g. <c>&lt;f4</c>), dimensions, where the data starts and how many values it holds.</summary>
+    sealed record Header(char Order, char Kind, int Size, int[] Dims, int DataStart, long Count);
+
+    static Either<Error, Header> ReadHeader(byte[] bytes, string source)
     {
         Error Bad(string m) => Errors.Data(source, m);
         if (bytes.Length < 10 || bytes[0] != 0x93 || Encoding.ASCII.GetString(bytes, 1, 5) != "NUMPY")
@@ -59,14 +63,34 @@ public static partial class Npy
             if (count > int.MaxValue) return Bad("array is too large");
         }
         var type = descr.Groups[1].Value;
-        var order = type[0];
-        var kind = type[1];
         if (!int.TryParse(type[2..], out var size)) return Bad($"unsupported dtype '{type}'");
-        var big = order == '>';
         var dataStart = start + headerLength;
         var needed = count * size;
         if (bytes.Length - dataStart < needed)
             return Bad($"truncated: the header promises {needed} data bytes for shape ({string.Join(", ", dims)}), the file has {bytes.Length - dataStart}");
+        return new Header(type[0], type[1], size, dims.ToArray(), dataStart, count);
+    }
+
+    /// <summary>Reads an int32 array (exactly little-endian <c>&lt;i4</c>, as <see cref="NpzWriter.AddInt32"/> writes it), e.g. an index map.</summary>
+    public static Either<Error, (int[] Shape, int[] Values)> ReadInt32(byte[] bytes, string source) =>
+        ReadHeader(bytes, source).Bind(h =>
+        {
+            if (h.Order is not ('<' or '|') || h.Kind != 'i' || h.Size != 4)
+                return Left<Error, (int[], int[])>(Errors.Data(source, $"expected an int32 array ('<i4'), got dtype '{h.Order}{h.Kind}{h.Size}'"));
+            var values = new int[h.Count];
+            for (var i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(h.DataStart + i * 4));
+            return Right<Error, (int[], int[])>((h.Dims, values));
+        });
+
+    public static Either<Error, Tensor> Read(byte[] bytes, string source) => ReadHeader(bytes, source).Bind(h => Decode(bytes, source, h));
+
+    static Either<Error, Tensor> Decode(byte[] bytes, string source, Header h)
+    {
+        Error Bad(string m) => Errors.Data(source, m);
+        var (kind, size, count, dims, dataStart) = (h.Kind, h.Size, h.Count, h.Dims, h.DataStart);
+        var type = $"{h.Order}{h.Kind}{h.Size}";
+        var big = h.Order == '>';
+        var needed = count * size;
         var data = bytes.AsSpan(dataStart, (int)needed);
         var known = (kind, size) is ('f', 2 or 4 or 8) or ('u' or 'i', 1 or 2 or 4 or 8) or ('b', 1);
         if (!known) return Bad($"unsupported dtype '{type}' (use float32, float64, uint8 or int32)");

@@ -91,7 +91,18 @@ public static class Npz
     }
 
     /// <summary>Writes an archive to <paramref name="path"/> through <paramref name="fill"/>; a failure leaves no partial file.</summary>
-    public static Either<Error, Unit> Write(string path, bool compress, Action<NpzWriter> fill)
+    public static Either<Error, Unit> Write(string path, bool compress, Action<NpzWriter> fill) =>
+        WriteFile(path, "archive", stream =>
+        {
+            using var w = new NpzWriter(stream, compress, leaveOpen: true);
+            fill(w);
+        });
+
+    /// <summary>
+    /// Writes <paramref name="path"/> through <paramref name="fill"/> into a temporary file beside it, then moves it into
+    /// place, so a failure leaves no partial file; <paramref name="what"/> names the file in the error.
+    /// </summary>
+    public static Either<Error, Unit> WriteFile(string path, string what, Action<Stream> fill)
     {
         var temp = path + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
         try
@@ -99,15 +110,14 @@ public static class Npz
             var dir = Path.GetDirectoryName(Path.GetFullPath(path));
             if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
             using (var file = File.Create(temp))
-            using (var w = new NpzWriter(file, compress))
-                fill(w);
+                fill(file);
             File.Move(temp, path, overwrite: true);
             return unit;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             try { File.Delete(temp); } catch (Exception) { /* best effort */ }
-            return Errors.Data(path, $"cannot write the archive: {e.Message}");
+            return Errors.Data(path, $"cannot write the {what}: {e.Message}");
         }
     }
 }

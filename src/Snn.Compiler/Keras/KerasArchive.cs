@@ -26,6 +26,27 @@ public static partial class KerasArchive
         try
         {
             using var stream = File.OpenRead(path);
+            return Import(stream, path);
+        }
+        catch (IOException e) { return Errors.ModelFile(path, e.Message); }
+        catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Errors.ModelFile(path, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");
+        }
+    }
+
+    /// <summary>Imports an archive held in memory (e.g. embedded in a saved network); <paramref name="path"/> names it in messages.</summary>
+    public static Either<Error, KerasModel> Import(byte[] bytes, string path)
+    {
+        using var stream = new MemoryStream(bytes, writable: false);
+        return Import(stream, path);
+    }
+
+    static Either<Error, KerasModel> Import(Stream stream, string path)
+    {
+        try
+        {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Read);
             return from config in ReadEntry(zip, "config.json", MaxConfigBytes, path)
                    from _ in zip.GetEntry("model.weights.npz") is not null && zip.GetEntry("model.weights.h5") is null
@@ -49,20 +70,7 @@ public static partial class KerasArchive
     {
         var entry = zip.GetEntry(name);
         if (entry is null) return Errors.Zip(path, $"missing '{name}' (is this a Keras 3 .keras file?)");
-        if (entry.Length > limit) return Errors.Zip(path, $"'{name}' declares {entry.Length} bytes, more than the {limit} allowed");
-        using var s = entry.Open();
-        using var m = new MemoryStream();
-        var buffer = new byte[81920];
-        int read;
-        while ((read = s.Read(buffer, 0, buffer.Length)) > 0)
-        {
-            // Never trust the declared size: stop a zip bomb as soon as it passes the limit.
-            if (m.Length + read > Math.Min(limit, entry.Length)) return Errors.Zip(path, $"'{name}' inflates past its declared size");
-            m.Write(buffer, 0, read);
-        }
-        var bytes = m.ToArray();
-        if (Crc32.Compute(bytes) != entry.Crc32) return Errors.Zip(path, $"'{name}' is damaged (its CRC-32 does not match)");
-        return bytes;
+        return ZipEntries.Read(entry, limit, m => Errors.Zip(path, m));
     }
 
     static Either<Error, KerasModel> FromConfig(byte[] config, H5File h5, string path)

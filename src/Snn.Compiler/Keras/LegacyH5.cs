@@ -23,10 +23,23 @@ public static class LegacyH5
         {
             var info = new FileInfo(path);
             if (info.Length > MaxFileBytes) return Errors.ModelFile(path, $"file is {info.Length} bytes, more than the {MaxFileBytes} allowed");
-            return H5File.Open(File.ReadAllBytes(path), path).Bind(h5 => Import(h5, path));
+            return Import(File.ReadAllBytes(path), path);
         }
         catch (IOException e) { return Errors.ModelFile(path, e.Message); }
         catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Errors.ModelFile(path, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");
+        }
+    }
+
+    /// <summary>Imports a file held in memory (e.g. embedded in a saved network); <paramref name="path"/> names it in messages.</summary>
+    public static Either<Error, KerasModel> Import(byte[] bytes, string path)
+    {
+        try
+        {
+            return H5File.Open(bytes, path).Bind(h5 => Import(h5, path));
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             return Errors.ModelFile(path, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");

@@ -15,7 +15,13 @@ public static class TfjsImporter
     /// <summary>Largest model.json we parse (the topology is small; weights live in shards).</summary>
     const long MaxJsonBytes = 64L << 20;
 
-    public static Either<Error, KerasModel> Import(string modelJsonPath)
+    public static Either<Error, KerasModel> Import(string modelJsonPath) => ImportRecording(modelJsonPath).Map(r => r.Model);
+
+    /// <summary>
+    /// Imports model.json and its weight shards, and returns every file read: model.json first, then each shard
+    /// under its manifest path, so the model can be embedded elsewhere and imported again from memory.
+    /// </summary>
+    public static Either<Error, (KerasModel Model, Seq<SourceFile> Files)> ImportRecording(string modelJsonPath)
     {
         try
         {
@@ -24,7 +30,14 @@ public static class TfjsImporter
             if (info.Length > MaxJsonBytes) return Errors.ModelFile(modelJsonPath, $"model.json is {info.Length} bytes, more than the {MaxJsonBytes} allowed");
             var text = File.ReadAllBytes(modelJsonPath);
             var dir = Path.GetDirectoryName(Path.GetFullPath(modelJsonPath))!;
-            return Import(text, modelJsonPath, name => ReadShard(dir, name, modelJsonPath));
+            var files = new List<SourceFile> { new(Path.GetFileName(modelJsonPath), text) };
+            Either<Error, byte[]> Shard(string name) =>
+                ReadShard(dir, name, modelJsonPath).Map(bytes =>
+                {
+                    if (!files.Skip(1).Any(f => f.Name == name)) files.Add(new SourceFile(name, bytes));
+                    return bytes;
+                });
+            return Import(text, modelJsonPath, Shard).Map(m => (m, files.ToSeq()));
         }
         catch (IOException e) { return Errors.ModelFile(modelJsonPath, e.Message); }
         catch (UnauthorizedAccessException e) { return Errors.ModelFile(modelJsonPath, e.Message); }
