@@ -71,7 +71,7 @@ public sealed class Args
     public static readonly string[] ConverterValueOptions =
     {
         "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage", "--max-pool", "--reset",
-        "--calibrate", "--calib-samples", "--percentile", "--neuron",
+        "--calibrate", "--calib-samples", "--percentile", "--bias-correction", "--neuron",
     };
     public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model", "--bias-shift", "--per-channel" };
 

@@ -191,7 +191,9 @@ public static class Commands
             path => from scale in a.Float("--input-scale")
                     from samples in a.Int("--calib-samples", min: 1)
                     from percentile in a.Float("--percentile")
-                    select Some((new Compiler.Calibrate.CalibrateOptions(percentile.IfNone(99.9f), samples.IfNone(1000), a.Flag("--bias-shift") ? steps : 0, a.Flag("--per-channel")),
+                    from correction in a.Int("--bias-correction", min: 1)
+                    select Some((new Compiler.Calibrate.CalibrateOptions(percentile.IfNone(99.9f), samples.IfNone(1000), a.Flag("--bias-shift") ? steps : 0,
+                            a.Flag("--per-channel"), correction.IfNone(0)),
                         path, scale)),
             () => Right<Error, Option<(Compiler.Calibrate.CalibrateOptions, string, Option<float>)>>(None));
 
@@ -199,7 +201,7 @@ public static class Commands
     static Either<Error, CompileOptions> WithCalibration(Args a, KerasModel model, CompileOptions options, int steps) =>
         CalibrationArgs(a, steps).Bind(c => c.Match(
             x => from data in DataFile.Read(x.Path).Bind(t => CheckInput(x.Path, t, model.InputShapes[0]))
-                 select options with { Calibration = Some((x.Options, Seq1(x.InputScale.Match(s => data.Map(v => v * s), () => data)))) },
+                 select BiasCorrection.Enable(options with { Calibration = Some((x.Options, Seq1(x.InputScale.Match(s => data.Map(v => v * s), () => data)))) }),
             () => Right<Error, CompileOptions>(options)));
 
     /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
@@ -422,7 +424,8 @@ public static class Commands
         if (c.ResetToZero) parts.Add("reset to zero");
         if (!c.Swap.IsEmpty) parts.Add("swap " + string.Join(", ", c.Swap.Map(kv => $"{kv.Key}={kv.Value}")));
         calibration.IfSome(cal => parts.Add(
-            $"calibrated on {cal.Data} (p{F(cal.Options.Percentile)}{(cal.Options.BiasShiftSteps > 0 ? $", bias shift for {cal.Options.BiasShiftSteps} steps" : "")})"));
+            $"calibrated on {cal.Data} (p{F(cal.Options.Percentile)}{(cal.Options.BiasShiftSteps > 0 ? $", bias shift for {cal.Options.BiasShiftSteps} steps" : "")}" +
+            $"{(cal.Options.BiasCorrectionSteps > 0 ? $", bias correction for {cal.Options.BiasCorrectionSteps} steps" : "")})"));
         return string.Join(" · ", parts);
     }
 

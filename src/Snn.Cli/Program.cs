@@ -55,6 +55,8 @@ public static class Program
           --calib-samples N        samples used (default 1000); --percentile P (default 99.9) of non-zero activations
           --bias-shift             add theta/(2T) to every calibrated bias (Deng and Gu 2021), T = --steps
           --per-channel            one scale per output channel of each Dense/Conv layer (channel-wise normalization)
+          --bias-correction T      then correct each spiking layer's bias by its mean error against the ANN over T
+                                   steps on the calibration data, layer by layer (Li et al. 2021)
           --readout last|mean|mean:K|count   --encoding constant|poisson   --checkpoints 1,2,4,...
         --progress / --no-progress   show or hide progress on stderr (default: shown on a terminal)
         exit codes: 0 ok, 1 check failed, 2 usage error, 3 model unreadable or unconvertible, 4 data file error

@@ -16,6 +16,12 @@ public sealed record CompileOptions(
     /// <summary>Data-based firing-rate calibration (a pass between convert and lower), when set.</summary>
     public Option<(CalibrateOptions Options, Seq<Tensor> Data)> Calibration { get; init; }
 
+    /// <summary>
+    /// The simulation-based part of calibration (bias correction, <see cref="CalibrateOptions.BiasCorrectionSteps"/>):
+    /// the compiler cannot simulate, so the runtime supplies it (Snn.Runtime's <c>BiasCorrection.Enable</c>).
+    /// </summary>
+    public Func<CalibrateOptions, Network, Seq<Tensor>, Either<Error, Network>>? Correction { get; init; }
+
     public static CompileOptions Default => new(LegalizeOptions.Default, ConvertOptions.Default, LowerOptions.Default, OptimizeOptions.Default);
 }
 
@@ -42,6 +48,10 @@ public static class Compile
             .Then(Convert.Converter.Name, g => Convert.Converter.Run(options.Convert, g), NetVerify.Run)
             .Then(Calibrate.Calibrate.Name, n => options.Calibration.Match(
                 c => Calibrate.Calibrate.Run(c.Options, n, c.Data).Map(r => { scales = r.Scales; return r.Network; }),
+                () => Right<Error, Network>(n)), NetVerify.Run)
+            .Then("bias-correction", n => options.Calibration.Filter(c => c.Options.BiasCorrectionSteps > 0).Match(
+                c => options.Correction is { } correct ? correct(c.Options, n, c.Data)
+                    : Left<Error, Network>(Errors.Usage("bias correction simulates the network: set CompileOptions.Correction (Snn.Runtime.BiasCorrection.Enable)")),
                 () => Right<Error, Network>(n)), NetVerify.Run)
             .Result
             .Bind(network => Back(options.Lower, options.Optimize, network, verify)

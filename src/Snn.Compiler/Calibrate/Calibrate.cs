@@ -11,8 +11,12 @@ namespace Snn.Compiler.Calibrate;
 /// firing-rate scale. <see cref="BiasShiftSteps"/> &gt; 0 adds Deng &amp; Gu's (2021) bias shift θ/(2T) for T steps.
 /// <see cref="PerChannel"/> sets one scale per output channel of each Dense/Conv layer (channel-wise
 /// normalization, Kim et al. 2020), so channels with small activations fire as often as the busiest ones.
+/// <see cref="BiasCorrectionSteps"/> &gt; 0 then corrects each spiking layer's bias, layer by layer, by the mean
+/// difference between the ANN's activations and the spiking network's mean output over that many steps on the
+/// calibration data (Li et al. 2021, "A free lunch from ANN"); it needs a simulator, so it runs through
+/// <see cref="CompileOptions.Correction"/> (Snn.Runtime's <c>BiasCorrection.Enable</c> sets it).
 /// </summary>
-public sealed record CalibrateOptions(double Percentile = 99.9, int Samples = 1000, int BiasShiftSteps = 0, bool PerChannel = false)
+public sealed record CalibrateOptions(double Percentile = 99.9, int Samples = 1000, int BiasShiftSteps = 0, bool PerChannel = false, int BiasCorrectionSteps = 0)
 {
     public static readonly CalibrateOptions Default = new();
 }
@@ -101,7 +105,7 @@ public static class Calibrate
     /// The output channel of each neuron of a Dense or Conv layer, from the one connection that feeds it; None for
     /// ensembles fed otherwise (they keep one scale).
     /// </summary>
-    static Option<int[]> ChannelsOf(Network net, Ensemble e)
+    public static Option<int[]> ChannelsOf(Network net, Ensemble e)
     {
         var feeds = net.Connections.Filter(c => c.Post == e.Id).ToList();
         if (feeds.Count(c => c.Transform is ConvT or DenseT) != 1) return None;

@@ -399,6 +399,7 @@ public static partial class NetworkFile
                 w.Int("samples", cal.Options.Samples);
                 w.Int("bias_shift_steps", cal.Options.BiasShiftSteps);
                 w.Bool("per_channel", cal.Options.PerChannel);
+                w.Int("bias_correction_steps", cal.Options.BiasCorrectionSteps);
                 j.WriteStartArray("scales");
                 foreach (var l in cal.Scales)
                 {
@@ -669,7 +670,8 @@ public static partial class NetworkFile
             IntegrateAndFire = co.Bool("integrate_and_fire"),
         };
         var calibration = options.OptObj("calibration").Map(c => new SavedCalibration(
-            new CalibrateOptions(c.Double("percentile", 0, 100), c.Int("samples", 1, int.MaxValue), c.Int("bias_shift_steps", 0, int.MaxValue), c.Bool("per_channel")),
+            new CalibrateOptions(c.Double("percentile", 0, 100), c.Int("samples", 1, int.MaxValue), c.Int("bias_shift_steps", 0, int.MaxValue), c.Bool("per_channel"),
+                c.Int("bias_correction_steps", 0, int.MaxValue)),
             c.Str("data"), c.OptFloat("input_scale"),
             c.Items("scales").Map(l => new LayerScale(l.Str("layer"), l.Float("activation"), l.Float("scale"))).ToSeq().Strict()));
         if (calibration.Exists(c => c.Options.Percentile <= 0)) throw options.Fail("calibration 'percentile' must be in (0, 100]");

@@ -91,6 +91,26 @@ public class CalibrationTests
     }
 
     [Fact]
+    public void BiasCorrectionAddsTheMeanSpikingErrorAsCurrent()
+    {
+        // Hand math: one IF neuron, J = 300 (x = 300 through a unit weight), dt = 0.001, v0 = 0: v = 0.3, 0.6, 0.9, 1.2
+        // → one spike in 4 steps, a mean output of (1/dt)/4 = 250 against the ANN's 300. The error 50, divided by
+        // the amplitude 1, is the bias the correction adds.
+        var model = Sequential(new[] { 1 },
+            new L("Dense", "d", new { units = 1, activation = "relu" }, ("kernel", T(new[] { 1, 1 }, 1)), ("bias", T(new[] { 1 }, 0))));
+        var options = CompileOptions.Default with { Convert = ConvertOptions.Default.AsSpiking() with { IntegrateAndFire = true, InitialVoltage = InitialVoltage.Zero } };
+        var net = Compile.Run(options, model).Ok().Network;
+        var corrected = BiasCorrection.Run(new CalibrateOptions(BiasCorrectionSteps: 4), net, Seq1(T(new[] { 1, 1 }, 300))).Ok();
+        Assert.Equal(50f, corrected.Nodes.OfType<Ensemble>().Single().Bias[0], 3);
+        // Through the pipeline: calibration data drive it, and without the runtime's simulator it is a clear error.
+        var calibrated = options with { Calibration = Some((new CalibrateOptions(Percentile: 100, BiasCorrectionSteps: 4), Seq1(T(new[] { 1, 1 }, 300)))) };
+        Assert.Contains("bias correction", Compile.Run(calibrated, model).Err().Message);
+        var e = Compile.Run(BiasCorrection.Enable(calibrated), model, verify: true).Ok().Network.Nodes.OfType<Ensemble>().Single();
+        // Calibrated at λ = 300: gain 1/(300·dt), J·dt = 1 per step, exact spiking: no error, no correction.
+        Assert.Equal(0f, e.Bias[0], 4);
+    }
+
+    [Fact]
     public void PerChannelCalibrationKeepsConvolutionRateOutputs()
     {
         // A channels-first and a channels-last convolution: rate outputs after per-channel calibration equal the
