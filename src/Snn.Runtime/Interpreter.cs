@@ -98,14 +98,19 @@ public static class Interpreter
         var done = 0;
         var threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
 
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            () =>
-            {
-                var plan = Plan.Create(program, batch);
-                plan.HoistInvariants = !options.Temporal && options.Encoding == Encoding.Constant;
-                return plan;
-            },
-            (chunk, _, plan) =>
+        // Exactly one plan per worker (planning allocates the arena and compiles every operator: plan once, step
+        // many); workers take whole batches from a shared counter, so results do not depend on the thread count.
+        var nextChunk = -1;
+        var workers = Math.Min(threads, chunks);
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
+        {
+            var plan = Plan.Create(program, batch);
+            plan.HoistInvariants = !options.Temporal && options.Encoding == Encoding.Constant;
+            for (var chunk = Interlocked.Increment(ref nextChunk); chunk < chunks; chunk = Interlocked.Increment(ref nextChunk))
+                RunChunk(plan, chunk);
+        });
+
+        void RunChunk(Plan plan, int chunk)
             {
                 var start = chunk * batch;
                 var count = Math.Min(batch, n - start);
@@ -177,9 +182,7 @@ public static class Interpreter
                 }
                 if (totals is not null) activity!.Add(spiking!.Select(o => o.Ensemble).ToArray(), totals, count, steps);
                 progress?.Invoke(Interlocked.Add(ref done, count), n);
-                return plan;
-            },
-            _ => { });
+            }
 
         return results.Select(r => Enumerable.Range(0, probes.Count)
             .Select(p => Tensor.Own(new[] { n }.Concat(probes[p].Shape).ToArray(), r[p])).ToSeq()).ToArray();
