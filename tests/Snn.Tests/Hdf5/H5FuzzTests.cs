@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
 using Snn.Compiler;
+using Snn.Tests.Support;
 using Snn.Compiler.Keras.Hdf5;
 using Xunit;
 using Xunit.Abstractions;
@@ -25,8 +26,8 @@ public sealed class H5FuzzTests(ITestOutputHelper output)
     [Fact]
     public void Mutated_files_give_success_or_error_never_an_exception_or_a_hang()
     {
-        int seed = int.TryParse(Environment.GetEnvironmentVariable("SNN_FUZZ_SEED"), out var s) ? s : 20250601;
-        int iterations = int.TryParse(Environment.GetEnvironmentVariable("SNN_FUZZ_ITERATIONS"), out var n) ? Math.Max(n, DefaultIterations) : DefaultIterations;
+        var (seed, requested, _) = Fuzz.Read(20250601, DefaultIterations);
+        var iterations = Math.Max(requested, DefaultIterations);
         output.WriteLine($"fuzz seed {seed} (set SNN_FUZZ_SEED to replay), {iterations} cases");
 
         var fixtures = H5TestSupport.Fixtures.Select(f => Corpus(f, File.ReadAllBytes(H5TestSupport.FixturePath(f)))).ToList();

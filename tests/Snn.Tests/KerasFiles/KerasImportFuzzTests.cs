@@ -40,9 +40,7 @@ public sealed class KerasImportFuzzTests(ITestOutputHelper output)
     [Fact]
     public async Task MutatedModelFilesGiveAModelOrAnErrorNeverAnExceptionOrAHang()
     {
-        var seed = int.TryParse(Environment.GetEnvironmentVariable("SNN_FUZZ_SEED"), out var s) ? s : DefaultSeed;
-        var iterations = int.TryParse(Environment.GetEnvironmentVariable("SNN_FUZZ_ITERATIONS"), out var n) && n > 0 ? n : DefaultIterations;
-        int? only = int.TryParse(Environment.GetEnvironmentVariable("SNN_FUZZ_CASE"), out var c) ? c : null;
+        var (seed, iterations, only) = Fuzz.Read(DefaultSeed, DefaultIterations);
         output.WriteLine($"keras import fuzz: seed {seed} (SNN_FUZZ_SEED={seed} replays, SNN_FUZZ_CASE=i one case), {iterations} cases");
 
         var fixtures = Directory.GetFiles(KerasFileFixtures.Dir)

@@ -241,8 +241,7 @@ public class SnnzDamageTests(ITestOutputHelper output)
     [Fact]
     public async Task SnnzFuzzGivesANetworkOrACleanErrorNeverAnExceptionOrAHang()
     {
-        var seed = int.TryParse(Environment.GetEnvironmentVariable("SNN_FUZZ_SEED"), out var s) ? s : 20250801;
-        var iterations = int.TryParse(Environment.GetEnvironmentVariable("SNN_FUZZ_ITERATIONS"), out var n) && n > 0 ? n : 1000;
+        var (seed, iterations, _) = Fuzz.Read(20250801, 1000);
         output.WriteLine($"snnz fuzz: seed {seed} (SNN_FUZZ_SEED={seed} replays), {iterations} cases");
         var corpus = Corpus.Value;
         var failures = new List<string>();
