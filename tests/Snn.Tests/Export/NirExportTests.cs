@@ -523,6 +523,27 @@ public class NirExportTests
         Assert.Contains("synapse", err);
     }
 
+    /// <summary>keras_spiking layers and per-channel calibration scales have no NIR form yet: refused by name, exit 3.</summary>
+    [Fact]
+    public void KerasSpikingAndPerChannelScales_AreRefusedByName()
+    {
+        var ks = Snn.Tests.KerasFiles.KerasFileFixtures.PathOf("ks_pipeline.h5");
+        var (code, err) = RunExport(ks, "--format", "nir", "--out", TempPath(), "--temporal-model");
+        Assert.Equal(3, code);
+        Assert.Contains("'spiking_activation'", err);
+        Assert.Contains("'lowpass'", err);
+
+        var model = Tfjs("dense_mlp");
+        var calibration = TempPath() + ".npy";
+        Directory.CreateDirectory(Path.GetDirectoryName(calibration)!);
+        Npy.WriteFloat32(calibration, TestModels.Random(new[] { 20 }.Concat(Load(model).InputShapes[0]).ToArray(), 3, 0f, 1f));
+        (code, err) = RunExport(model, "--format", "nir", "--out", TempPath(), "--calibrate", calibration, "--per-channel");
+        File.Delete(calibration);
+        Assert.Equal(3, code);
+        Assert.Contains("per-channel", err);
+        Assert.Contains("drop --per-channel", err);
+    }
+
     [Fact]
     public void UsageErrors()
     {
