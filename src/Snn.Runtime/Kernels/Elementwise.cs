@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -81,6 +82,7 @@ public static class Elementwise
     /// x is 0 add ±0 when the scale is finite, which changes no total that is not −0, so runs of zeros are then skipped
     /// (the totals must not hold −0).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateScaledMagnitudes(ReadOnlySpan<float> x, float scale, Span<double> totals)
     {
         if (totals.Length < x.Length)
@@ -120,6 +122,7 @@ public static class Elementwise
     /// [batch, inSize], y is [batch, index.Length]. A negative index sets 0 (set) or adds nothing
     /// (accumulate); an index &gt;= inSize throws before anything is written.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gather(ReadOnlySpan<float> x, int batch, int inSize, ReadOnlySpan<int> index, Span<float> y, bool accumulate)
     {
         KernelMath.CheckNonNegative(batch, nameof(batch));
@@ -159,6 +162,7 @@ public static class Elementwise
     /// [batch, index.Length], y is [batch, outSize]. Negative indices are skipped; an index
     /// &gt;= outSize throws before anything is written.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScatterAdd(ReadOnlySpan<float> x, int batch, ReadOnlySpan<int> index, int outSize, Span<float> y)
     {
         KernelMath.CheckNonNegative(batch, nameof(batch));

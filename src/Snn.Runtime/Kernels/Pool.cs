@@ -244,6 +244,7 @@ public static class Pool
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaxChannelsLast(PoolGeometry g, float* x, float* previous, float* y, MaxStore store)
     {
         int c = g.Channels;
@@ -329,6 +330,7 @@ public static class Pool
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaxChannelsFirst(PoolGeometry g, float* x, float* previous, float* y, MaxStore store)
     {
         int[] i3 = g.In3, o3 = g.Out3;
@@ -449,6 +451,7 @@ public static class Pool
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void AverageChannelsLast(PoolGeometry g, float* x, float* y)
     {
         int c = g.Channels;
@@ -516,6 +519,7 @@ public static class Pool
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void AverageChannelsFirst(PoolGeometry g, float* x, float* y)
     {
         int[] i3 = g.In3, o3 = g.Out3;

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Snn.Runtime.Kernels;
 
 /// <summary>
@@ -10,6 +12,7 @@ public static class SpikingPool
     /// Lateral-inhibition (count) pooling: counts += x; m = max of counts over the window; y = m − max; max = m.
     /// The cumulative output of a window equals the max of its inputs' cumulative values.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Count(ReadOnlySpan<float> x, int batch, ReadOnlySpan<int> offsets, ReadOnlySpan<int> indices,
         Span<float> counts, Span<float> max, Span<float> y)
     {
@@ -37,6 +40,7 @@ public static class SpikingPool
     /// Gated pooling (SNN Toolbox): counts += x; y = the current input of the window's element with the largest
     /// count (its online rate estimate); ties go to the first element. <paramref name="max"/> keeps the chosen count.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gate(ReadOnlySpan<float> x, int batch, ReadOnlySpan<int> offsets, ReadOnlySpan<int> indices,
         Span<float> counts, Span<float> max, Span<float> y)
     {
