@@ -133,6 +133,80 @@ public static class Pool
         MaxRun(g, x, batch, previous, y, MaxStore.Increase);
     }
 
+    /// <summary>
+    /// <see cref="MaxIncrease"/> of <c>counts += x</c>, the sum done as the windows read the counts (one pass instead
+    /// of two): only for windows that tile the input exactly (stride = pool, no padding, input = output × pool), so
+    /// every count is read, and added to, once. See <see cref="Tiles"/>.
+    /// </summary>
+    internal static void AddMaxIncrease(PoolGeometry g, ReadOnlySpan<float> x, int batch, Span<float> counts, Span<float> previous, Span<float> y)
+    {
+        if (!Tiles(g))
+        {
+            throw new ArgumentException("The windows do not tile the input.", nameof(g));
+        }
+
+        KernelMath.CheckLength(x.Length, counts.Length, nameof(x));
+        KernelMath.CheckLength(previous.Length, y.Length, nameof(previous));
+        MaxRun(g, counts, batch, previous, y, MaxStore.Increase, x);
+    }
+
+    /// <summary>Whether the windows cover every input cell exactly once (stride = pool, no padding, input = output × pool).</summary>
+    internal static bool Tiles(PoolGeometry g)
+    {
+        for (int d = 0; d < 3; d++)
+        {
+            if (g.Pad3[d] != 0 || g.Stride3[d] != g.Pool3[d] || g.In3[d] != g.Out3[d] * g.Pool3[d])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>How the pooling loops read an input cell: as it is, or after adding the addend into it in place.</summary>
+    private unsafe interface ICellLoad
+    {
+        static abstract Vector256<float> Load256(float* p, nint addend);
+        static abstract Vector128<float> Load128(float* p, nint addend);
+        static abstract float Load(float* p, nint addend);
+    }
+
+    private unsafe struct PlainLoad : ICellLoad
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load256(float* p, nint addend) => Vector256.Load(p);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Load128(float* p, nint addend) => Vector128.Load(p);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Load(float* p, nint addend) => *p;
+    }
+
+    /// <summary><c>*p += p[addend]</c>, then the new value (addend: the distance to the addend array, in floats).</summary>
+    private unsafe struct AddingLoad : ICellLoad
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load256(float* p, nint addend)
+        {
+            var v = Vector256.Load(p) + Vector256.Load(p + addend);
+            Vector256.Store(v, p);
+            return v;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Load128(float* p, nint addend)
+        {
+            var v = Vector128.Load(p) + Vector128.Load(p + addend);
+            Vector128.Store(v, p);
+            return v;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Load(float* p, nint addend) => *p += p[addend];
+    }
+
     /// <summary>How a window's max m reaches y.</summary>
     private enum MaxStore
     {
@@ -153,7 +227,7 @@ public static class Pool
     /// stride 2 and no padding along the last dimension (adjacent pairs are split with a shuffle); anything else
     /// runs a scalar loop over the window.
     /// </remarks>
-    private static void MaxRun(PoolGeometry g, ReadOnlySpan<float> x, int batch, Span<float> previous, Span<float> y, MaxStore store)
+    private static void MaxRun(PoolGeometry g, ReadOnlySpan<float> x, int batch, Span<float> previous, Span<float> y, MaxStore store, ReadOnlySpan<float> addend = default)
     {
         ArgumentNullException.ThrowIfNull(g);
         KernelMath.CheckNonNegative(batch, nameof(batch));
@@ -161,8 +235,10 @@ public static class Pool
         KernelMath.CheckLength(y.Length, (long)batch * g.OutputSize, nameof(y));
         unsafe
         {
-            fixed (float* px = x, py = y, pp = previous)
+            fixed (float* px = x, py = y, pp = previous, pa = addend)
             {
+                bool adding = !addend.IsEmpty;
+                nint delta = adding ? (nint)(pa - px) : 0;
                 for (int b = 0; b < batch; b++)
                 {
                     float* xb = px + ((nint)b * g.InputSize);
@@ -170,11 +246,22 @@ public static class Pool
                     float* pb = store == MaxStore.Increase ? pp + ((nint)b * g.OutputSize) : null;
                     if (g.ChannelsLast)
                     {
-                        MaxChannelsLast(g, xb, pb, yb, store);
+                        if (adding)
+                        {
+                            MaxChannelsLast<AddingLoad>(g, xb, delta, pb, yb, store);
+                        }
+                        else
+                        {
+                            MaxChannelsLast<PlainLoad>(g, xb, 0, pb, yb, store);
+                        }
+                    }
+                    else if (adding)
+                    {
+                        MaxChannelsFirst<AddingLoad>(g, xb, delta, pb, yb, store);
                     }
                     else
                     {
-                        MaxChannelsFirst(g, xb, pb, yb, store);
+                        MaxChannelsFirst<PlainLoad>(g, xb, 0, pb, yb, store);
                     }
                 }
             }
@@ -245,7 +332,8 @@ public static class Pool
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void MaxChannelsLast(PoolGeometry g, float* x, float* previous, float* y, MaxStore store)
+    private static unsafe void MaxChannelsLast<TLoad>(PoolGeometry g, float* x, nint addend, float* previous, float* y, MaxStore store)
+        where TLoad : struct, ICellLoad
     {
         int c = g.Channels;
         int[] i3 = g.In3, o3 = g.Out3;
@@ -275,10 +363,10 @@ public static class Pool
                                     float* p = x + ((((nint)((id * i3[1]) + ih) * i3[2]) + w0) * c) + c0;
                                     for (int iw = w0; iw < w1; iw++, p += c)
                                     {
-                                        m0 = Vector256.Max(m0, Vector256.Load(p));
-                                        m1 = Vector256.Max(m1, Vector256.Load(p + 8));
-                                        m2 = Vector256.Max(m2, Vector256.Load(p + 16));
-                                        m3 = Vector256.Max(m3, Vector256.Load(p + 24));
+                                        m0 = Vector256.Max(m0, TLoad.Load256(p, addend));
+                                        m1 = Vector256.Max(m1, TLoad.Load256(p + 8, addend));
+                                        m2 = Vector256.Max(m2, TLoad.Load256(p + 16, addend));
+                                        m3 = Vector256.Max(m3, TLoad.Load256(p + 24, addend));
                                     }
                                 }
                             }
@@ -299,7 +387,7 @@ public static class Pool
                                     float* p = x + ((((nint)((id * i3[1]) + ih) * i3[2]) + w0) * c) + c0;
                                     for (int iw = w0; iw < w1; iw++, p += c)
                                     {
-                                        m = Vector256.Max(m, Vector256.Load(p));
+                                        m = Vector256.Max(m, TLoad.Load256(p, addend));
                                     }
                                 }
                             }
@@ -318,7 +406,7 @@ public static class Pool
                                 float* p = x + ((((nint)((id * i3[1]) + ih) * i3[2]) + w0) * c) + c0;
                                 for (int iw = w0; iw < w1; iw++, p += c)
                                 {
-                                    m = MathF.Max(m, *p);
+                                    m = MathF.Max(m, TLoad.Load(p, addend));
                                 }
                             }
                         }
@@ -331,7 +419,8 @@ public static class Pool
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void MaxChannelsFirst(PoolGeometry g, float* x, float* previous, float* y, MaxStore store)
+    private static unsafe void MaxChannelsFirst<TLoad>(PoolGeometry g, float* x, nint addend, float* previous, float* y, MaxStore store)
+        where TLoad : struct, ICellLoad
     {
         int[] i3 = g.In3, o3 = g.Out3;
         int inW = i3[2], outW = o3[2];
@@ -364,8 +453,8 @@ public static class Pool
                                 for (int ih = h0; ih < h1; ih++)
                                 {
                                     float* p = xc + ((nint)((id * i3[1]) + ih) * inW) + (2 * ow);
-                                    lo = Vector256.Max(lo, Vector256.Load(p));
-                                    hi = Vector256.Max(hi, Vector256.Load(p + 8));
+                                    lo = Vector256.Max(lo, TLoad.Load256(p, addend));
+                                    hi = Vector256.Max(hi, TLoad.Load256(p + 8, addend));
                                 }
                             }
 
@@ -387,8 +476,8 @@ public static class Pool
                                 for (int ih = h0; ih < h1; ih++)
                                 {
                                     float* p = xc + ((nint)((id * i3[1]) + ih) * inW) + (2 * ow);
-                                    lo = Vector128.Max(lo, Vector128.Load(p));
-                                    hi = Vector128.Max(hi, Vector128.Load(p + 4));
+                                    lo = Vector128.Max(lo, TLoad.Load128(p, addend));
+                                    hi = Vector128.Max(hi, TLoad.Load128(p + 4, addend));
                                 }
                             }
 
@@ -407,7 +496,7 @@ public static class Pool
                                 float* p = xc + ((nint)((id * i3[1]) + ih) * inW);
                                 for (int iw = w0; iw < w1; iw++)
                                 {
-                                    m = MathF.Max(m, p[iw]);
+                                    m = MathF.Max(m, TLoad.Load(p + iw, addend));
                                 }
                             }
                         }

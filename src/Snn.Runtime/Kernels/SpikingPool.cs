@@ -68,13 +68,20 @@ public static class SpikingPool
 
     /// <summary>
     /// <see cref="Count"/> over a pooling geometry (either layout) instead of window tables: counts += x, then each
-    /// window's max of the counts through <see cref="Pool.MaxIncrease"/>, vectorized.
+    /// window's max of the counts through <see cref="Pool.MaxIncrease"/>, vectorized; when the windows tile the input,
+    /// in one pass (each count is added to as its window reads it).
     /// </summary>
     public static void CountPooled(PoolGeometry g, ReadOnlySpan<float> x, int batch, Span<float> counts, Span<float> max, Span<float> y)
     {
         ArgumentNullException.ThrowIfNull(g);
         KernelMath.CheckLength(x.Length, (long)batch * g.InputSize, nameof(x));
         KernelMath.CheckLength(counts.Length, x.Length, nameof(counts));
+        if (Pool.Tiles(g))
+        {
+            Pool.AddMaxIncrease(g, x, batch, counts, max, y);
+            return;
+        }
+
         System.Numerics.Tensors.TensorPrimitives.Add(counts, x, counts);
         Pool.MaxIncrease(g, counts, batch, max, y);
     }

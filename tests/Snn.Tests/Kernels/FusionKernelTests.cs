@@ -122,4 +122,14 @@ public class FusionKernelTests
             Assert.Equal(Bits(countsA), Bits(countsB));
         }
     }
+
+    [Fact]
+    public void WindowsTileOnlyWhenEveryCellIsInExactlyOneWindow()
+    {
+        Assert.True(Pool.Tiles(PoolGeometry.Create([26, 26], 32, [2, 2], [2, 2], [0, 0], [13, 13], true)));
+        Assert.True(Pool.Tiles(PoolGeometry.Create([24, 24], 6, [2, 2], [2, 2], [0, 0], [12, 12], false)));
+        Assert.False(Pool.Tiles(PoolGeometry.Create([11, 11], 64, [2, 2], [2, 2], [0, 0], [5, 5], true)));   // last row and column left out
+        Assert.False(Pool.Tiles(PoolGeometry.Create([5, 5], 2, [3, 3], [2, 2], [1, 1], [3, 3], true)));      // overlapping, padded
+        Assert.False(Pool.Tiles(PoolGeometry.Create([7], 2, [2], [2], [0], [4], true)));                     // 'same': a half window
+    }
 }
