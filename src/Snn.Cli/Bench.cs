@@ -124,6 +124,9 @@ public static class Bench
         Snn.Compiler.Lower.ConvInc c => $"ConvInc {Shapes.Show(c.Spec.InputShape)}->{Shapes.Show(c.Spec.OutputShape)}",
         Snn.Compiler.Lower.DotInc d => $"DotInc {d.In}x{d.Out}",
         Snn.Compiler.Lower.SimNeurons n => $"SimNeurons {n.Neuron.Name}",
+        Snn.Compiler.Lower.SimNeuronsAffine n => $"SimNeuronsAffine {n.Neuron.Name}",
+        Snn.Compiler.Lower.PoolInc pl => $"PoolInc {pl.Spec.Kind.ToString().ToLowerInvariant()} {Shapes.Show(pl.Spec.InputShape)}",
+        Snn.Compiler.Lower.MaxPoolOp m => $"MaxPoolOp {m.Method.ToString().ToLowerInvariant()} {Shapes.Show(m.Spec.InputShape)}",
         _ => op.GetType().Name,
     };
 }

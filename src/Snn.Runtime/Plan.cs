@@ -11,16 +11,30 @@ namespace Snn.Runtime;
 /// float arena (batched signals hold batch × size values), and every operator becomes a step closure
 /// over pre-resolved offsets. All allocation happens here; <see cref="Step()"/> allocates nothing.
 /// </summary>
+/// <remarks>
+/// Arena layout: constants; then state (signals whose value carries from one step to the next: voltages,
+/// filter states, counts, the step counter; <see cref="Reset"/> restores only these); then signals that an
+/// operator overwrites every step but that must keep their value past their last use in the step (probed
+/// signals, spiking outputs, whose spikes are counted after the step, and the results of operators that
+/// <see cref="HoistInvariants"/> may skip); then shared buffers: every other signal is overwritten every step
+/// before it is read (<see cref="Op.Overwrites"/>) and lives only from that write to its last use, so signals
+/// whose lifetimes within a step do not overlap share one buffer.
+/// </remarks>
 public sealed class Plan
 {
     readonly float[] arena;
-    readonly float[] initial;
+    readonly int stateStart;
+    readonly int stateLength;
+    /// <summary>The state signals that do not start at 0: arena offset and the value of one sample.</summary>
+    readonly (int Offset, int Length, float[] Row)[] initialState;
     readonly int[] offset;
     readonly int[] length;
     readonly Action[] steps;
     readonly bool[] invariant;
     bool primed;
     readonly float[][] inputs;
+    /// <summary>Scratch for the input currents of one block of samples (<see cref="SimNeuronsAffine"/>).</summary>
+    readonly float[] currents;
     readonly OpProgram program;
 
     public int Batch { get; }
@@ -29,30 +43,47 @@ public sealed class Plan
     public const double EventDensityThreshold = 0.25;
     public OpProgram Program => program;
 
-    /// <summary>Bytes held by the arena and scratch buffers.</summary>
+    /// <summary>Bytes held by the arena, the initial state (one sample's) and the scratch and input buffers.</summary>
     public long ArenaBytes { get; }
 
-    Plan(OpProgram program, int batch)
+    /// <summary>Whether signals that live only within a step share storage (see the remarks on <see cref="Plan"/>).</summary>
+    public bool SharesBuffers { get; }
+
+    Plan(OpProgram program, int batch, bool shareBuffers)
     {
         this.program = program;
         Batch = batch;
+        SharesBuffers = shareBuffers;
         var signals = program.Signals;
         offset = new int[signals.Count];
         length = new int[signals.Count];
-        long total = 0;
         for (var i = 0; i < signals.Count; i++)
+            length[i] = signals[i].Kind == SignalKind.Batched ? checked(signals[i].Size * batch) : signals[i].Size;
+        invariant = InvariantOps(program);
+        var (kind, buffer, bufferSizes) = Layout(program, invariant, length, shareBuffers);
+
+        // Constants, state, overwritten signals that are kept, then the shared buffers; slices start on 16-float boundaries.
+        long total = 0;
+        long Place(int size)
         {
-            var s = signals[i];
-            offset[i] = (int)total;
-            length[i] = s.Kind == SignalKind.Batched ? checked(s.Size * batch) : s.Size;
-            total += length[i];
+            var at = total;
+            total += (size + 15) & ~15;
+            return at;
         }
+        foreach (var s in signals.Filter(s => kind[s.Id] == Storage.Constant)) offset[s.Id] = checked((int)Place(length[s.Id]));
+        stateStart = (int)total;
+        foreach (var s in signals.Filter(s => kind[s.Id] == Storage.State)) offset[s.Id] = checked((int)Place(length[s.Id]));
+        var stateEnd = (int)total;
+        foreach (var s in signals.Filter(s => kind[s.Id] == Storage.Kept)) offset[s.Id] = checked((int)Place(length[s.Id]));
+        var bufferOffset = bufferSizes.Select(Place).ToArray();
+        foreach (var s in signals.Filter(s => kind[s.Id] == Storage.Shared)) offset[s.Id] = checked((int)bufferOffset[buffer[s.Id]]);
+        stateLength = stateEnd - stateStart;
         arena = new float[checked((int)total)];
-        foreach (var s in signals)
-            if (s.Initial.TryGet(out var init))
-                for (var r = 0; r < length[s.Id] / s.Size; r++)
-                    init.Span.CopyTo(arena.AsSpan(offset[s.Id] + r * s.Size, s.Size));
-        initial = (float[])arena.Clone();
+        foreach (var s in signals.Filter(s => kind[s.Id] == Storage.Constant))
+            s.Initial.IfSome(init => init.Span.CopyTo(arena.AsSpan(offset[s.Id], length[s.Id])));
+        initialState = signals.Filter(s => kind[s.Id] == Storage.State && s.Initial.IsSome)
+            .Map(s => (offset[s.Id], length[s.Id], s.Initial.Map(t => t.ToArray()).IfNone(System.Array.Empty<float>()))).ToArray();
+        Reset();
         inputs = program.InputShapes.Map(sh => new float[Shapes.Product(sh) * batch]).ToArray();
 
         var workspace = 0;
@@ -60,27 +91,105 @@ public sealed class Plan
             workspace = Math.Max(workspace, op switch
             {
                 ConvInc c => Geometry(c.Spec).WorkspaceSize(batch),
-                PoolInc p when p.Spec.Kind == PoolKind.Max => Shapes.Product(p.Spec.OutputShape) * batch,
                 _ => 0,
             });
         var scratch = new float[workspace];
+        currents = new float[program.Ops.OfType<SimNeuronsAffine>().Select(sa => CurrentBlock(program.Signal(sa.X).Size, batch).Rows * program.Signal(sa.X).Size).DefaultIfEmpty(0).Max()];
         steps = program.Ops.Map(op => Compile(op, scratch)).ToArray();
-        invariant = InvariantOps(program);
-        ArenaBytes = (arena.LongLength * 2 + workspace + inputs.Sum(i => (long)i.Length)) * sizeof(float);
+        ArenaBytes = (arena.LongLength + initialState.Sum(i => (long)i.Row.Length) + workspace + currents.Length + inputs.Sum(i => (long)i.Length)) * sizeof(float);
     }
 
-    public static Plan Create(OpProgram program, int batch)
+    /// <summary>Where a signal lives (see the remarks on <see cref="Plan"/>).</summary>
+    enum Storage { Constant, State, Kept, Shared }
+
+    /// <summary>
+    /// Classifies the signals and, when sharing, assigns each shared one a buffer: the signals in order of their
+    /// first use in the step, each into the free buffer (last user already run) that fits it best, or a new one.
+    /// </summary>
+    static (Storage[] Kind, int[] Buffer, List<int> BufferSizes) Layout(OpProgram p, bool[] invariant, int[] length, bool share)
+    {
+        var n = p.Signals.Count;
+        var ops = p.Ops.ToArray();
+        var overwritten = new bool[n];
+        var pinned = new bool[n];
+        var first = Enumerable.Repeat(int.MaxValue, n).ToArray();
+        var last = new int[n];
+        for (var i = 0; i < ops.Length; i++)
+        {
+            foreach (var s in ops[i].Overwrites) overwritten[s] = true;
+            foreach (var s in ops[i].Sets.Concat(ops[i].Incs).Concat(ops[i].Reads).Concat(ops[i].Updates))
+            {
+                first[s] = Math.Min(first[s], i);
+                last[s] = Math.Max(last[s], i);
+            }
+            // Results of skippable operators keep their values across steps.
+            if (invariant[i]) foreach (var s in ops[i].Writes) pinned[s] = true;
+            // Spike counts are read after the step.
+            if (ops[i] is INeuronOp { Neuron.Spiking: true } neurons) pinned[neurons.Output] = true;
+        }
+        foreach (var probe in p.Probes) pinned[probe.Signal] = true;
+
+        var kind = new Storage[n];
+        for (var s = 0; s < n; s++)
+        {
+            var signal = p.Signals[s];
+            kind[s] = signal.Kind == SignalKind.Constant ? Storage.Constant
+                : !overwritten[s] ? Storage.State
+                : !share || pinned[s] || signal.Kind != SignalKind.Batched || signal.Initial.IsSome ? Storage.Kept
+                : Storage.Shared;
+        }
+
+        var buffer = Enumerable.Repeat(-1, n).ToArray();
+        var sizes = new List<int>();
+        var freeAfter = new List<int>();
+        foreach (var s in Enumerable.Range(0, n).Where(s => kind[s] == Storage.Shared).OrderBy(s => first[s]).ThenBy(s => s))
+        {
+            var best = -1;
+            for (var b = 0; b < sizes.Count; b++)
+            {
+                if (freeAfter[b] >= first[s]) continue;
+                // Prefer the smallest buffer that fits; failing that, the largest (which then grows least).
+                var better = best < 0
+                    || (sizes[b] >= length[s] ? sizes[best] < length[s] || sizes[b] < sizes[best] : sizes[best] < length[s] && sizes[b] > sizes[best]);
+                if (better) best = b;
+            }
+            if (best < 0)
+            {
+                best = sizes.Count;
+                sizes.Add(0);
+                freeAfter.Add(-1);
+            }
+            sizes[best] = Math.Max(sizes[best], length[s]);
+            freeAfter[best] = last[s];
+            buffer[s] = best;
+        }
+        return (kind, buffer, sizes);
+    }
+
+    /// <summary>
+    /// Plans <paramref name="program"/> for batches of <paramref name="batch"/> samples. With
+    /// <paramref name="shareBuffers"/> (the default) signals that live only within a step share storage, so
+    /// <see cref="SignalValue"/> of such a signal may hold another signal's values; without it every signal has its
+    /// own slice.
+    /// </summary>
+    public static Plan Create(OpProgram program, int batch, bool shareBuffers = true)
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch));
-        return new Plan(program, batch);
+        return new Plan(program, batch, shareBuffers);
     }
 
     Span<float> S(int signal) => arena.AsSpan(offset[signal], length[signal]);
 
-    /// <summary>Restores every signal to its initial value (step 0).</summary>
+    /// <summary>
+    /// Restores the state to its initial value (step 0). Signals that an operator overwrites every step are left
+    /// as they are: the first step writes them before anything reads them.
+    /// </summary>
     public void Reset()
     {
-        initial.CopyTo(arena, 0);
+        arena.AsSpan(stateStart, stateLength).Clear();
+        foreach (var (at, n, row) in initialState)
+            for (var r = 0; r < n; r += row.Length)
+                row.CopyTo(arena.AsSpan(at + r, row.Length));
         primed = false;
     }
 
@@ -170,7 +279,7 @@ public sealed class Plan
 
     /// <summary>The spiking neuron outputs: (ensemble id, neurons, arena offset, dt/amplitude to turn outputs into spike counts).</summary>
     public IReadOnlyList<(string Ensemble, int Neurons, int Offset, float PerSpike)> SpikingOutputs =>
-        program.Ops.OfType<SimNeurons>().Where(sn => sn.Neuron.Spiking).Select(sn =>
+        program.Ops.OfType<INeuronOp>().Where(sn => sn.Neuron.Spiking).Select(sn =>
         {
             var name = program.Signal(sn.Output).Name;
             return (name.EndsWith(".out", StringComparison.Ordinal) ? name[..^4] : name, program.Signal(sn.Output).Size, offset[sn.Output],
@@ -178,18 +287,27 @@ public sealed class Plan
         }).ToList();
 
     /// <summary>Adds this step's spike counts (|output| × dt/amplitude, summed over the batch) per neuron.</summary>
+    /// <remarks>
+    /// Per neuron the terms are added in sample order, each the float product |output| × (dt/amplitude) added to the
+    /// double total; silent neurons add +0 to a total that is never −0, so blocks of eight silent neurons are skipped.
+    /// </remarks>
     public void AccumulateSpikes(IReadOnlyList<(string Ensemble, int Neurons, int Offset, float PerSpike)> outputs, double[][] totals, int rows)
     {
         for (var k = 0; k < outputs.Count; k++)
         {
             var (_, n, o, per) = outputs[k];
             var t = totals[k];
+            if (t.Length < n) throw new ArgumentException($"totals[{k}] has {t.Length} entries for {n} neurons", nameof(totals));
+            if (o < 0 || (long)o + (long)rows * n > arena.Length) throw new ArgumentOutOfRangeException(nameof(rows));
             for (var b = 0; b < rows; b++)
-                for (var i = 0; i < n; i++) t[i] += MathF.Abs(arena[o + b * n + i]) * per;
+                Kernels.Elementwise.AccumulateScaledMagnitudes(arena.AsSpan(o + b * n, n), per, t);
         }
     }
 
-    /// <summary>Current value of any signal (for tests and tools).</summary>
+    /// <summary>
+    /// Current value of a signal (for tests and tools). A signal that lives only within a step may share its
+    /// storage with others (see <see cref="Create"/>): after a step it may hold a later signal's values.
+    /// </summary>
     public ReadOnlySpan<float> SignalValue(int signal) => S(signal);
 
     static ConvGeometry Geometry(ConvSpec s) => ConvGeometry.Create(
@@ -259,23 +377,29 @@ public sealed class Plan
                 var (xo, xn, yo, yn) = (offset[p.X], length[p.X], offset[p.Y], length[p.Y]);
                 if (p.Spec.Kind == PoolKind.Average)
                     return () => Pool.AverageAccumulate(g, a.AsSpan(xo, xn), batch, a.AsSpan(yo, yn));
-                var ws = scratch;
-                return () =>
-                {
-                    var tmp = ws.AsSpan(0, yn);
-                    Pool.Max(g, a.AsSpan(xo, xn), batch, tmp);
-                    TensorPrimitives.Add(tmp, a.AsSpan(yo, yn), a.AsSpan(yo, yn));
-                };
+                return p.Set
+                    ? () => Pool.MaxSet(g, a.AsSpan(xo, xn), batch, a.AsSpan(yo, yn))
+                    : () => Pool.MaxAccumulate(g, a.AsSpan(xo, xn), batch, a.AsSpan(yo, yn));
+            }
+            case AffineSet af:
+            {
+                var (bo, bn, xo, n, yo) = (offset[af.Bias], length[af.Bias], offset[af.X], length[af.X], offset[af.Y]);
+                var (go, gn) = af.Gain.Match(g => (offset[g], length[g]), () => (0, 0));
+                return () => Elementwise.AffineSet(a.AsSpan(xo, n), a.AsSpan(go, gn), a.AsSpan(bo, bn), a.AsSpan(yo, n));
             }
             case SimNeurons sn:
-                return CompileNeurons(sn);
-            case MaxPoolOp { Method: not Compiler.Convert.MaxPoolMethod.Gate, Spec.ChannelsLast: true } m:
             {
-                var (offsets, indices) = m.Spec.PixelWindows();
-                var channels = m.Spec.Channels;
+                var neurons = NeuronKernel(sn.Neuron, sn.Output, sn.State);
+                var (jo, n) = (offset[sn.J], length[sn.J]);
+                return () => neurons(a.AsSpan(jo, n), 0, n);
+            }
+            case SimNeuronsAffine sa:
+                return CompileNeuronsAffine(sa);
+            case MaxPoolOp { Method: Compiler.Convert.MaxPoolMethod.Count } m:
+            {
+                var g = Geometry(m.Spec);
                 var (xo, xn, yo, yn, co, mo) = (offset[m.X], length[m.X], offset[m.Y], length[m.Y], offset[m.Counts], offset[m.Max]);
-                var row = new float[channels];
-                return () => SpikingPool.CountChannelsLast(a.AsSpan(xo, xn), batch, channels, offsets, indices, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn), row);
+                return () => SpikingPool.CountPooled(g, a.AsSpan(xo, xn), batch, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn));
             }
             case MaxPoolOp m:
             {
@@ -319,7 +443,7 @@ public sealed class Plan
     /// <summary>Whether a signal is a spike train: a spiking neuron output, or one scaled per element by a constant (zeros stay zeros).</summary>
     bool IsSpiking(int signal)
     {
-        if (program.Ops.Exists(o => o is SimNeurons { Neuron.Spiking: true } sn && sn.Output == signal)) return true;
+        if (program.Ops.Exists(o => o is INeuronOp { Neuron.Spiking: true } sn && sn.Output == signal)) return true;
         var incs = program.Ops.Filter(o => o.Incs.Contains(signal)).ToList();
         return incs.Count == 1 && incs[0] is ElementwiseInc e && program.Signal(e.A).Kind == SignalKind.Constant && e.X != signal && IsSpiking(e.X);
     }
@@ -352,37 +476,80 @@ public sealed class Plan
             : () => a.AsSpan(so, sn).CopyTo(a.AsSpan(dO, dn));
     }
 
-    Action CompileNeurons(SimNeurons sn)
+    /// <summary>One neuron step over elements [from, from + count) of the output and state, from currents <c>j</c> of that length.</summary>
+    delegate void NeuronStep(ReadOnlySpan<float> j, int from, int count);
+
+    /// <summary>
+    /// Samples per block of <see cref="SimNeuronsAffine"/> (about 8K currents and at least one sample, the blocks as
+    /// even as possible) and the block count.
+    /// </summary>
+    static (int Rows, int Blocks) CurrentBlock(int size, int batch)
+    {
+        var rows = Math.Clamp(8192 / Math.Max(1, size), 1, batch);
+        var blocks = (batch + rows - 1) / rows;
+        return ((batch + blocks - 1) / blocks, blocks);
+    }
+
+    /// <summary>
+    /// Runs the neurons block by block of whole samples: J = x·gain + bias for the block into the scratch, then the
+    /// neuron step on it. Every neuron kernel is elementwise (per-neuron parameters index within a sample, and tails
+    /// get the same arithmetic as full vectors), so the results are those of one AffineSet over the batch and one
+    /// SimNeurons.
+    /// </summary>
+    Action CompileNeuronsAffine(SimNeuronsAffine sa)
     {
         var a = arena;
-        if (sn.Neuron is RegularSpiking regular)
+        var neurons = NeuronKernel(sa.Neuron, sa.Output, sa.State);
+        var size = program.Signal(sa.X).Size;
+        var (rows, _) = CurrentBlock(size, Batch);
+        var total = length[sa.X];
+        var (bo, xo) = (offset[sa.Bias], offset[sa.X]);
+        var (go, gn) = sa.Gain.Match(g => (offset[g], length[g]), () => (0, 0));
+        var j = currents;
+        return () =>
+        {
+            for (var from = 0; from < total; from += rows * size)
+            {
+                var count = Math.Min(rows * size, total - from);
+                var block = j.AsSpan(0, count);
+                Elementwise.AffineSet(a.AsSpan(xo + from, count), a.AsSpan(go, gn), a.AsSpan(bo, size), block);
+                neurons(block, from, count);
+            }
+        };
+    }
+
+    /// <summary>The step of <paramref name="neuron"/> writing the given output and state signals.</summary>
+    NeuronStep NeuronKernel(NeuronType neuron, int output, Seq<int> state)
+    {
+        var a = arena;
+        var oo = offset[output];
+        var dt = program.Dt;
+        var vo = state.Count > 0 ? offset[state[0]] : 0;
+        var ro = state.Count > 1 ? offset[state[1]] : 0;
+        if (neuron is RegularSpiking regular)
         {
             // The base type's rate into the output, then regular spiking on it.
-            var rate = CompileNeurons(sn with { Neuron = regular.Base, State = LanguageExt.Prelude.Seq<int>() });
-            var (vo0, n0, oo0, dt0, amp) = (offset[sn.State[0]], length[sn.Output], offset[sn.Output], program.Dt, regular.Amplitude);
-            return () =>
+            var rate = NeuronKernel(regular.Base, output, LanguageExt.Prelude.Seq<int>());
+            var amp = regular.Amplitude;
+            return (j, from, count) =>
             {
-                rate();
-                Neurons.RegularSpiking(dt0, amp, a.AsSpan(vo0, n0), a.AsSpan(oo0, n0));
+                rate(j, from, count);
+                Neurons.RegularSpiking(dt, amp, a.AsSpan(vo + from, count), a.AsSpan(oo + from, count));
             };
         }
-        var (jo, n, oo) = (offset[sn.J], length[sn.J], offset[sn.Output]);
-        var dt = program.Dt;
-        var vo = sn.State.Count > 0 ? offset[sn.State[0]] : 0;
-        var ro = sn.State.Count > 1 ? offset[sn.State[1]] : 0;
-        return sn.Neuron switch
+        return neuron switch
         {
-            RectifiedLinear r => () => Neurons.RectifiedLinear(a.AsSpan(jo, n), r.Amplitude, a.AsSpan(oo, n)),
-            SpikingRectifiedLinear { ResetToZero: true } s => () => IntegrateFire.Step(a.AsSpan(jo, n), dt, s.Amplitude, true, true, a.AsSpan(vo, n), a.AsSpan(oo, n)),
-            SpikingRectifiedLinear s => () => Neurons.SpikingRectifiedLinear(a.AsSpan(jo, n), dt, s.Amplitude, a.AsSpan(vo, n), a.AsSpan(oo, n)),
-            IntegrateAndFire f => () => IntegrateFire.Step(a.AsSpan(jo, n), dt, f.Amplitude, false, f.ResetToZero, a.AsSpan(vo, n), a.AsSpan(oo, n)),
-            LifRate l => () => Neurons.LifRate(a.AsSpan(jo, n), l.TauRc, l.TauRef, l.Amplitude, a.AsSpan(oo, n)),
-            Lif l => () => Neurons.Lif(a.AsSpan(jo, n), dt, l.TauRc, l.TauRef, l.MinVoltage, l.Amplitude, a.AsSpan(vo, n), a.AsSpan(ro, n), a.AsSpan(oo, n)),
-            LeakyRectifiedLinear l => () => ReluFamily.Rate(a.AsSpan(jo, n), l.Slope.Span, l.Threshold, l.MaxValue, l.Amplitude, a.AsSpan(oo, n)),
-            SpikingLeakyRectifiedLinear l => () => ReluFamily.Spiking(a.AsSpan(jo, n), l.Slope.Span, l.Threshold, l.MaxValue, dt, l.Amplitude, a.AsSpan(vo, n), a.AsSpan(oo, n)),
-            Compiler.Sigmoid s => () => Neurons.Sigmoid(a.AsSpan(jo, n), s.TauRef, a.AsSpan(oo, n)),
-            Compiler.Tanh t => () => Neurons.Tanh(a.AsSpan(jo, n), t.TauRef, a.AsSpan(oo, n)),
-            _ => throw new NotSupportedException($"neuron type {sn.Neuron.Name} has no kernel"),
+            RectifiedLinear r => (j, from, n) => Neurons.RectifiedLinear(j, r.Amplitude, a.AsSpan(oo + from, n)),
+            SpikingRectifiedLinear { ResetToZero: true } s => (j, from, n) => IntegrateFire.Step(j, dt, s.Amplitude, true, true, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
+            SpikingRectifiedLinear s => (j, from, n) => Neurons.SpikingRectifiedLinear(j, dt, s.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
+            IntegrateAndFire f => (j, from, n) => IntegrateFire.Step(j, dt, f.Amplitude, false, f.ResetToZero, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
+            LifRate l => (j, from, n) => Neurons.LifRate(j, l.TauRc, l.TauRef, l.Amplitude, a.AsSpan(oo + from, n)),
+            Lif l => (j, from, n) => Neurons.Lif(j, dt, l.TauRc, l.TauRef, l.MinVoltage, l.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(ro + from, n), a.AsSpan(oo + from, n)),
+            LeakyRectifiedLinear l => (j, from, n) => ReluFamily.Rate(j, l.Slope.Span, l.Threshold, l.MaxValue, l.Amplitude, a.AsSpan(oo + from, n)),
+            SpikingLeakyRectifiedLinear l => (j, from, n) => ReluFamily.Spiking(j, l.Slope.Span, l.Threshold, l.MaxValue, dt, l.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
+            Compiler.Sigmoid s => (j, from, n) => Neurons.Sigmoid(j, s.TauRef, a.AsSpan(oo + from, n)),
+            Compiler.Tanh t => (j, from, n) => Neurons.Tanh(j, t.TauRef, a.AsSpan(oo + from, n)),
+            _ => throw new NotSupportedException($"neuron type {neuron.Name} has no kernel"),
         };
     }
 }

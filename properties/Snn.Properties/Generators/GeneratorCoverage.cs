@@ -3,6 +3,7 @@ using FsCheck.Fluent;
 using LanguageExt;
 using Snn.Compiler;
 using Snn.Compiler.Legalize;
+using Snn.Compiler.Lower;
 using Snn.Properties.Support;
 using Xunit;
 using Xunit.Abstractions;
@@ -67,5 +68,39 @@ public sealed class GeneratorCoverage(ITestOutputHelper output)
             })
             .Where(k => counts.GetValueOrDefault(k) == 0).ToList();
         Assert.True(missing.Count == 0, "never generated: " + string.Join(", ", missing));
+    }
+
+    /// <summary>The models the optimizer properties draw make every fusing rewrite fire, in the modes they are run in.</summary>
+    [Fact]
+    public void Optimizer_properties_exercise_every_fusion()
+    {
+        var seed = PropertyRunner.Seed();
+        output.WriteLine($"FSCHECK_SEED={seed}");
+        var models = KerasModels.WithMaxPool.Generator.Sample(200, new Rnd(seed), 100);
+        var counts = new Dictionary<string, int>();
+        void Count(string key, bool hit)
+        {
+            if (hit) counts[key] = counts.GetValueOrDefault(key) + 1;
+        }
+        foreach (var m in models)
+            foreach (var (label, options) in Modes.All(m.Seed))
+            {
+                var p = Compile.Run(options, m.Model).Get(label).Program;
+                var neuronOutputs = p.Ops.OfType<INeuronOp>().Select(n => n.Output).ToHashSet();
+                Count($"{label}: MaxPooling2D", m.Model.Nodes.Exists(n => n.ClassName == "MaxPooling2D"));
+                Count($"{label}: set-single-increments", p.Ops.Exists(o => o is PoolInc { Set: true }));
+                Count($"{label}: pool-before-relu", p.Ops.Exists(o => o is SimNeurons sn && p.Signal(sn.J).Name.EndsWith(".pooled", StringComparison.Ordinal)));
+                Count($"{label}: forward-copies", p.Ops.Exists(o => o is MaxPoolOp mp && neuronOutputs.Contains(mp.X)));
+                Count($"{label}: fuse-bias-gain (alone or inside the neurons)", p.Ops.Exists(o => o is AffineSet or SimNeuronsAffine));
+                Count($"{label}: fuse-neuron-input", p.Ops.Exists(o => o is SimNeuronsAffine));
+            }
+        foreach (var (k, v) in counts.OrderBy(p => p.Key)) output.WriteLine($"{k}: {v}");
+        var missing = new[]
+            {
+                "rate: set-single-increments", "rate: pool-before-relu", "spiking: forward-copies", "spiking: fuse-neuron-input",
+                "spiking+lowpass(0.005): fuse-neuron-input",
+            }
+            .Where(k => counts.GetValueOrDefault(k) < 3).ToList();
+        Assert.True(missing.Count == 0, "fired fewer than 3 times in 200 models: " + string.Join(", ", missing));
     }
 }

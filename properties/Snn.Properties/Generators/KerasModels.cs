@@ -30,6 +30,9 @@ public enum Layout
 /// </summary>
 public sealed record GeneratedModel(KerasModel Model, int Seed, int Size, int Kept, int InputCount, bool Truncated = false)
 {
+    /// <summary>Whether the generator also drew MaxPooling2D layers (<see cref="KerasModels.WithMaxPool"/>).</summary>
+    public bool MaxPool { get; init; }
+
     public int LayerCount => Model.Nodes.Count - InputCount;
 
     /// <summary>A batch of inputs, U(-1, 1), derived from the model seed.</summary>
@@ -38,7 +41,7 @@ public sealed record GeneratedModel(KerasModel Model, int Seed, int Size, int Ke
     public override string ToString()
     {
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"KerasModels.Build(seed: {Seed}, size: {Size})");
+        sb.Append(CultureInfo.InvariantCulture, $"KerasModels.Build(seed: {Seed}, size: {Size}{(MaxPool ? ", maxPool: true" : "")})");
         if (Truncated) sb.Append(CultureInfo.InvariantCulture, $" truncated to {Kept} layers");
         sb.AppendLine();
         var shapes = Model.Inputs.Zip(Model.InputShapes).ToDictionary(p => p.Item1.Node, p => Shapes.Show(p.Item2));
@@ -72,10 +75,17 @@ public static class KerasModels
     /// <summary>The generator with a shrinker that drops trailing layers.</summary>
     public static Arbitrary<GeneratedModel> Arbitrary => Arb.From(Generator, Shrink);
 
-    public static GeneratedModel Build(int seed, int size)
+    /// <summary>
+    /// <see cref="Arbitrary"/> that also draws MaxPooling2D layers (valid/same, pools 1-3, strides 1-2, often right
+    /// after a ReLU convolution), for stages whose properties hold for max pooling exactly (the optimizer's).
+    /// </summary>
+    public static Arbitrary<GeneratedModel> WithMaxPool =>
+        Arb.From(Gen.Sized(size => Gen.Choose(0, int.MaxValue).Select(seed => Build(seed, size, maxPool: true))), Shrink);
+
+    public static GeneratedModel Build(int seed, int size, bool maxPool = false)
     {
-        var (model, inputCount) = new Builder(seed, size).Run();
-        return new GeneratedModel(model, seed, size, model.Nodes.Count - inputCount, inputCount);
+        var (model, inputCount) = new Builder(seed, size, maxPool).Run();
+        return new GeneratedModel(model, seed, size, model.Nodes.Count - inputCount, inputCount) { MaxPool = maxPool };
     }
 
     /// <summary>Smaller models first: keep 1, 2, ... of the non-input layers (rebuild with <c>Truncate(Build(seed, size), k)</c>).</summary>
@@ -124,7 +134,7 @@ public static class KerasModels
         public string DataFormat => Layout == Layout.ChannelsFirst ? "channels_first" : "channels_last";
     }
 
-    sealed class Builder(int seed, int size)
+    sealed class Builder(int seed, int size, bool maxPool)
     {
         readonly System.Random r = new(seed);
         readonly List<KerasNode> nodes = new();
@@ -347,6 +357,22 @@ public static class KerasModels
                 System.Array.Empty<(string, Tensor)>(), shape, x.Layout, x);
         }
 
+        V MaxPool(V x)
+        {
+            var minSpatial = x.Spatial.Min(a => x.Shape[a]);
+            var pool = Int(1, Math.Min(3, minSpatial));
+            var same = Chance(0.4);
+            var explicitStrides = Chance(0.5);
+            var stride = explicitStrides ? Int(1, 2) : pool;
+            int Out(int d) => same ? (d + stride - 1) / stride : (d - pool) / stride + 1;
+            var shape = (int[])x.Shape.Clone();
+            foreach (var a in x.Spatial) shape[a] = Out(x.Shape[a]);
+            var strides = explicitStrides ? $"\"strides\": [{stride}, {stride}], " : "";
+            return Add("MaxPooling2D",
+                $"{{\"name\": \"$name\", \"pool_size\": [{pool}, {pool}], {strides}\"padding\": \"{(same ? "same" : "valid")}\", \"data_format\": \"{x.DataFormat}\"}}",
+                System.Array.Empty<(string, Tensor)>(), shape, x.Layout, x);
+        }
+
         V GlobalAvgPool(V x)
         {
             var keep = Chance(0.15);
@@ -391,6 +417,17 @@ public static class KerasModels
                     }));
                     options.Add((1, () => AvgPool(x)));
                     options.Add((1, () => GlobalAvgPool(x)));
+                    if (maxPool)
+                    {
+                        options.Add((1.5, () => MaxPool(x)));
+                        // The Fashion CNN's block: a ReLU convolution into max pooling.
+                        options.Add((2.5, () =>
+                        {
+                            var minSpatial = x.Spatial.Min(a => x.Shape[a]);
+                            var same = Chance(0.5) || minSpatial < 3;
+                            return MaxPool(Conv(x, Int(1, 4), Int(1, same ? 3 : Math.Min(3, minSpatial)), 1, same, "relu", Chance(0.8)));
+                        }));
+                    }
                     options.Add((1.2, () => Flatten(x)));
                     options.Add((0.4, () => Dense(x, Int(1, 4), Pick(DenseActivations), Chance(0.75))));
                     break;

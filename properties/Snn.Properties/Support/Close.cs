@@ -32,6 +32,21 @@ public static class Close
         }
     }
 
+    /// <summary>The same bits in every element of every output (NaN payloads and the sign of zero included).</summary>
+    public static void Identical(Seq<Tensor> expected, Seq<Tensor> actual, string what)
+    {
+        if (expected.Count != actual.Count) throw new XunitException($"{what}: {expected.Count} outputs vs {actual.Count}");
+        for (var o = 0; o < expected.Count; o++)
+        {
+            var (e, a) = (expected[o], actual[o]);
+            if (e.Shape != a.Shape)
+                throw new XunitException($"{what}: output {o} has shape ({string.Join(",", e.Shape)}) vs ({string.Join(",", a.Shape)})");
+            for (var i = 0; i < e.Length; i++)
+                if (BitConverter.SingleToInt32Bits(e[i]) != BitConverter.SingleToInt32Bits(a[i]))
+                    throw new XunitException($"{what}: output {o} element {i} differs: {e[i]:R} vs {a[i]:R} (bits {BitConverter.SingleToInt32Bits(e[i]):X8} vs {BitConverter.SingleToInt32Bits(a[i]):X8})");
+        }
+    }
+
     public static double MaxAbs(Tensor t)
     {
         var m = 0.0;

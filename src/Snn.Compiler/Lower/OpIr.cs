@@ -33,6 +33,14 @@ public abstract record Op
     /// <summary>Whether the op keeps state between steps or depends on time (never run once for all steps).</summary>
     public virtual bool Stateful => false;
     public Seq<int> Writes => Sets.Concat(Incs).Concat(Updates).ToSeq();
+
+    /// <summary>
+    /// The signals among <see cref="Sets"/> that the op writes in full without reading what they held before
+    /// (their value before the op does not matter). A signal that one op overwrites every step carries nothing
+    /// from one step to the next: the runtime need not restore it on reset and may share its storage with other
+    /// short-lived signals. Conservative: an op that may keep part of a signal leaves it out.
+    /// </summary>
+    public virtual Seq<int> Overwrites => Seq<int>();
 }
 
 /// <summary>step += 1; time = step * dt.</summary>
@@ -46,12 +54,14 @@ public sealed record TimeUpdate(int Step, int Time) : Op
 public sealed record InputFeed(int Dst, int Input) : Op
 {
     public override Seq<int> Sets => Seq1(Dst);
+    public override Seq<int> Overwrites => Seq1(Dst);
 }
 
 /// <summary>dst[...] = value.</summary>
 public sealed record Reset(int Dst, float Value = 0f) : Op
 {
     public override Seq<int> Sets => Seq1(Dst);
+    public override Seq<int> Overwrites => Seq1(Dst);
 }
 
 /// <summary>
@@ -63,6 +73,7 @@ public sealed record Copy(int Src, int Dst, Option<Arr<int>> SrcIndex, Option<Ar
     public override Seq<int> Sets => Inc ? Seq<int>() : Seq1(Dst);
     public override Seq<int> Incs => Inc ? Seq1(Dst) : Seq<int>();
     public override Seq<int> Reads => Seq1(Src);
+    public override Seq<int> Overwrites => Inc || DstIndex.IsSome ? Seq<int>() : Seq1(Dst);
 }
 
 /// <summary>Y += A * X elementwise, A constant of length 1 or |X|.</summary>
@@ -72,9 +83,30 @@ public sealed record ElementwiseInc(int A, int X, int Y) : Op
     public override Seq<int> Reads => Seq(A, X);
 }
 
+/// <summary>
+/// Y = X·A + B elementwise (or Y = X + B without a gain): B a constant of |Y| values broadcast over the batch, A a
+/// constant of length 1 or |Y|. It is an ensemble's Copy(bias → J) followed by its first input's
+/// ElementwiseInc(gain, X, J) (or whole incrementing Copy) done in one pass, with the same float operations
+/// (the product, then the sum; never fused into one rounding).
+/// </summary>
+public sealed record AffineSet(int Bias, Option<int> Gain, int X, int Y) : Op
+{
+    public override Seq<int> Sets => Seq1(Y);
+    public override Seq<int> Reads => Seq1(Bias).Concat(Gain.ToSeq()).Concat(Seq1(X)).ToSeq();
+    public override Seq<int> Overwrites => Seq1(Y);
+}
+
 /// <summary>Y[r,:] += X[r,:]·W for each of Rows rows; W is a constant [In, Out] (Keras layout).</summary>
+/// <remarks>
+/// Summation order (the contract every kernel keeps): the inputs are summed in blocks of at most
+/// <see cref="SumBlock"/> consecutive i, each block from +0, and each block's sum is added to Y in turn. So for
+/// In ≤ SumBlock, adding into a zeroed temporary and then into Y gives exactly Y += X·W.
+/// </remarks>
 public sealed record DotInc(int W, int X, int Y, int Rows, int In, int Out) : Op
 {
+    /// <summary>The most inputs a kernel sums before it adds into Y.</summary>
+    public const int SumBlock = 256;
+
     public override Seq<int> Incs => Seq1(Y);
     public override Seq<int> Reads => Seq(W, X);
 }
@@ -86,19 +118,49 @@ public sealed record ConvInc(int W, int X, int Y, ConvSpec Spec) : Op
     public override Seq<int> Reads => Seq(W, X);
 }
 
-/// <summary>Y += pool(X): the average over real cells, or the max.</summary>
+/// <summary>
+/// Y += pool(X): the average over real cells, or the max. A max is added as max + 0 (a window whose max is −0 adds
+/// +0, as a zeroed temporary would), so adding it straight into Y or through a zeroed temporary is the same.
+/// With <see cref="Set"/> (max only) Y = max + 0 instead: a Reset(Y) and the increment in one pass.
+/// </summary>
 public sealed record PoolInc(int X, int Y, PoolSpec Spec) : Op
 {
-    public override Seq<int> Incs => Seq1(Y);
+    /// <summary>Whether the op overwrites Y (max pooling only).</summary>
+    public bool Set { get; init; }
+    public override Seq<int> Sets => Set ? Seq1(Y) : Seq<int>();
+    public override Seq<int> Incs => Set ? Seq<int>() : Seq1(Y);
     public override Seq<int> Reads => Seq1(X);
+    public override Seq<int> Overwrites => Sets;
+}
+
+/// <summary>An operator that runs one step of an ensemble's neurons: sets their output and their state.</summary>
+public interface INeuronOp
+{
+    NeuronType Neuron { get; }
+    int Output { get; }
+    /// <summary>Voltage, then refractory time, as the neuron type needs.</summary>
+    Seq<int> State { get; }
 }
 
 /// <summary>Runs one neuron step: reads J, sets the output and the state (voltage, refractory time).</summary>
-public sealed record SimNeurons(NeuronType Neuron, int J, int Output, Seq<int> State) : Op
+public sealed record SimNeurons(NeuronType Neuron, int J, int Output, Seq<int> State) : Op, INeuronOp
 {
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq1(Output).Concat(State).ToSeq();
     public override Seq<int> Reads => Seq1(J);
+    public override Seq<int> Overwrites => Seq1(Output);
+}
+
+/// <summary>
+/// <see cref="SimNeurons"/> whose input current is J = X·A + B (see <see cref="AffineSet"/>), formed block by block
+/// as the neurons run and never stored: an ensemble's bias, its one weighted input and its neuron step in one op.
+/// </summary>
+public sealed record SimNeuronsAffine(NeuronType Neuron, int Bias, Option<int> Gain, int X, int Output, Seq<int> State) : Op, INeuronOp
+{
+    public override bool Stateful => true;
+    public override Seq<int> Sets => Seq1(Output).Concat(State).ToSeq();
+    public override Seq<int> Reads => Seq1(Bias).Concat(Gain.ToSeq()).Concat(Seq1(X)).ToSeq();
+    public override Seq<int> Overwrites => Seq1(Output);
 }
 
 /// <summary>Lowpass synapse (ZOH) in update mode: Out = A*Out + B*In, after every read of Out this step.</summary>
@@ -136,6 +198,7 @@ public sealed record MaxPoolOp(int X, int Y, PoolSpec Spec, Convert.MaxPoolMetho
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq(Y, Counts, Max);
     public override Seq<int> Reads => Seq1(X);
+    public override Seq<int> Overwrites => Seq1(Y);
 }
 
 /// <summary>Y = f(X) per sample, for function nodes (fallback layers, custom and hand-written nodes).</summary>

@@ -31,12 +31,17 @@ public static class OpVerify
                 if (!setBy.TryAdd(s, op)) return Bad($"signal '{p.Signals[s].Name}' is set by two operators");
             foreach (var s in op.Updates)
                 if (!updatedBy.TryAdd(s, op)) return Bad($"signal '{p.Signals[s].Name}' is updated by two operators");
+            foreach (var s in op.Overwrites)
+                if (!op.Sets.Contains(s)) return Bad($"{op.GetType().Name} overwrites '{p.Signals[s].Name}', which it does not set");
             var sizeProblem = op switch
             {
                 ElementwiseInc e when p.Signals[e.X].Size != p.Signals[e.Y].Size || (p.Signals[e.A].Size != 1 && p.Signals[e.A].Size != p.Signals[e.Y].Size) => "sizes differ",
                 DotInc d when p.Signals[d.W].Size != d.In * d.Out || p.Signals[d.X].Size != d.Rows * d.In || p.Signals[d.Y].Size != d.Rows * d.Out => "sizes differ",
                 ConvInc c when p.Signals[c.X].Size != Shapes.Product(c.Spec.InputShape) || p.Signals[c.Y].Size != Shapes.Product(c.Spec.OutputShape) || p.Signals[c.W].Size != Shapes.Product(c.Spec.KernelShape) => "sizes differ",
                 PoolInc pl when p.Signals[pl.X].Size != Shapes.Product(pl.Spec.InputShape) || p.Signals[pl.Y].Size != Shapes.Product(pl.Spec.OutputShape) => "sizes differ",
+                PoolInc { Set: true, Spec.Kind: not PoolKind.Max } => "only max pooling overwrites its output",
+                AffineSet af when !AffineFits(p, af.Bias, af.Gain, af.X, af.Y) => "sizes differ",
+                SimNeuronsAffine sa when !AffineFits(p, sa.Bias, sa.Gain, sa.X, sa.Output) || sa.State.Exists(s => p.Signals[s].Size != p.Signals[sa.X].Size) => "sizes differ",
                 Copy c when !CopyFits(p, c) => "indices do not fit",
                 SimNeurons sn when p.Signals[sn.J].Size != p.Signals[sn.Output].Size || sn.State.Exists(s => p.Signals[s].Size != p.Signals[sn.J].Size) => "sizes differ",
                 LowpassOp l when p.Signals[l.In].Size != p.Signals[l.Out].Size => "sizes differ",
@@ -57,6 +62,14 @@ public static class OpVerify
             if (probe.Signal < 0 || probe.Signal >= p.Signals.Count || p.Signals[probe.Signal].Size != Shapes.Product(probe.Shape))
                 return Bad($"probe '{probe.Name}' does not fit its signal");
         return p;
+    }
+
+    /// <summary>Y = X·A + B: B a constant of |Y|, A a constant of 1 or |Y|, X as long as Y.</summary>
+    static bool AffineFits(OpProgram p, int bias, Option<int> gain, int x, int y)
+    {
+        var size = p.Signals[y].Size;
+        return p.Signals[bias].Kind == SignalKind.Constant && p.Signals[bias].Size == size && p.Signals[x].Size == size
+               && gain.ForAll(a => p.Signals[a].Kind == SignalKind.Constant && (p.Signals[a].Size == 1 || p.Signals[a].Size == size));
     }
 
     static bool CopyFits(OpProgram p, Copy c)

@@ -15,12 +15,22 @@ public sealed record OptimizeOptions(Seq<OptPass> Passes)
 }
 
 /// <summary>
-/// Pass 5: semantics-preserving rewrites of the operator program, run in order, then rescheduled:
+/// Pass 5: semantics-preserving rewrites of the operator program, run in order, then rescheduled. Every rewrite
+/// keeps the float operations of the program (the same products and sums in the same order), so the optimized
+/// program gives bit-identical results, spikes included:
 /// <list type="number">
 /// <item>remove-identity-muls: an ElementwiseInc by a constant of ones becomes an incrementing Copy
 /// (the neuron gain when no firing-rate scale is set);</item>
 /// <item>fuse-chains: Reset(w) + one op that increments w + Copy(w → y, inc) becomes that op
 /// incrementing y directly, so transforms write straight into neuron currents or node sums;</item>
+/// <item>set-single-increments: Reset(y) + the one max pooling that increments y becomes that pooling setting y;</item>
+/// <item>forward-copies: a signal that is only zeroed and given one whole copy of x is read as x by readers
+/// that cannot tell the two apart (dot products, convolutions and count pooling, which see −0 as +0);</item>
+/// <item>pool-before-relu: in rate mode, max pooling of a ReLU's output becomes the ReLU of the max-pooled currents
+/// (ReLU is monotone, so the max commutes with it exactly) and runs the neurons on the pooled cells only;</item>
+/// <item>fuse-bias-gain: Copy(bias → J) + the first input ElementwiseInc(gain, x, J) become one AffineSet;</item>
+/// <item>fuse-neuron-input: an AffineSet read only by the ensemble's SimNeurons moves into it (SimNeuronsAffine),
+/// so J is never stored;</item>
 /// <item>drop-dead: removes operators whose results never reach a probe, and unused signals.</item>
 /// </list>
 /// </summary>
@@ -31,6 +41,11 @@ public static class Optimize
     public static readonly Seq<OptPass> DefaultPasses = Seq(
         new OptPass("remove-identity-muls", RemoveIdentityMuls),
         new OptPass("fuse-chains", FuseChains),
+        new OptPass("set-single-increments", SetSingleIncrements),
+        new OptPass("forward-copies", ForwardCopies),
+        new OptPass("pool-before-relu", PoolBeforeRelu),
+        new OptPass("fuse-bias-gain", FuseBiasGain),
+        new OptPass("fuse-neuron-input", FuseNeuronInput),
         new OptPass("drop-dead", DropDead));
 
     public static Either<Error, OpProgram> Run(OptimizeOptions options, OpProgram program) =>
@@ -50,7 +65,8 @@ public static class Optimize
 
     /// <summary>
     /// For a signal w written only by Reset(w, 0) and a single increment, and read only by one whole,
-    /// incrementing Copy(w → y): the increment writes y instead, and the Reset and Copy go away.
+    /// incrementing Copy(w → y): the increment writes y instead, in the Copy's place among y's increments, and the
+    /// Reset and Copy go away.
     /// </summary>
     public static OpProgram FuseChains(OpProgram p)
     {
@@ -72,25 +88,178 @@ public static class Optimize
                 if (p.Signal(copy.Dst).Size != s.Size || inc.Reads.Contains(copy.Dst)) continue;
                 var retargeted = Retarget(inc, s.Id, copy.Dst);
                 if (retargeted is null) continue;
-                ops[ops.IndexOf(inc)] = retargeted;
+                // Where the Copy was: y's increments keep their order (float sums depend on it).
+                ops[ops.IndexOf(copy)] = retargeted;
                 ops.Remove(reset);
-                ops.Remove(copy);
+                ops.Remove(inc);
                 changed = true;
             }
         } while (changed);
         return p with { Ops = ops.ToSeq() };
     }
 
-    /// <summary>The same incrementing op writing <paramref name="to"/> instead of <paramref name="from"/>.</summary>
+    /// <summary>
+    /// The same incrementing op writing <paramref name="to"/> instead of <paramref name="from"/>, when it adds each result
+    /// into its target once and that result is never −0 (so y + (0 + r) = y + r): sums that start from +0 (a dot
+    /// product of at most <see cref="DotInc.SumBlock"/> inputs, a convolution, an average), a max pooling (which adds
+    /// max + 0), an elementwise product or copy (a single add).
+    /// </summary>
     static Op? Retarget(Op op, int from, int to) => op switch
     {
-        DotInc d when d.Y == from => d with { Y = to },
+        DotInc d when d.Y == from && d.In <= DotInc.SumBlock => d with { Y = to },
         ConvInc c when c.Y == from => c with { Y = to },
-        PoolInc { Spec.Kind: PoolKind.Average } pl when pl.Y == from => pl with { Y = to },
+        PoolInc { Set: false } pl when pl.Y == from => pl with { Y = to },
         ElementwiseInc e when e.Y == from => e with { Y = to },
         Copy { Inc: true, DstIndex.IsNone: true } c when c.Dst == from => c with { Dst = to },
         _ => null,
     };
+
+    /// <summary>
+    /// For a signal y written only by Reset(y, 0) and one max pooling PoolInc(x → y): the pooling sets y
+    /// (0 + (max + 0) = max + 0) and the Reset goes away.
+    /// </summary>
+    public static OpProgram SetSingleIncrements(OpProgram p)
+    {
+        var ops = p.Ops.ToList();
+        foreach (var s in p.Signals.Filter(s => s.Kind == SignalKind.Batched))
+        {
+            var writers = ops.Where(o => o.Writes.Contains(s.Id)).ToList();
+            if (writers.Count != 2) continue;
+            var reset = writers.OfType<Reset>().FirstOrDefault(r => r.Value == 0f);
+            var pool = writers.OfType<PoolInc>().FirstOrDefault(pl => pl is { Set: false, Spec.Kind: PoolKind.Max } && pl.Y == s.Id && pl.X != s.Id);
+            if (reset is null || pool is null) continue;
+            ops[ops.IndexOf(pool)] = pool with { Set = true };
+            ops.Remove(reset);
+        }
+        return p with { Ops = ops.ToSeq() };
+    }
+
+    /// <summary>
+    /// For a signal y written only by Reset(y, 0) and one whole Copy(x → y, inc), not probed, where x is never updated:
+    /// y = 0 + x, which differs from x only where x is −0. When every reader of y ignores the sign of a zero input,
+    /// they read x instead and the Reset and Copy go away. Such readers: DotInc and ConvInc (their sums start from +0
+    /// and never become −0, so a ±0 term changes nothing; the event-driven paths skip zeros of either sign) and
+    /// count max pooling (its counts start at +0 and never become −0, and it adds its input into them).
+    /// </summary>
+    public static OpProgram ForwardCopies(OpProgram p)
+    {
+        var ops = p.Ops.ToList();
+        var probed = p.Probes.Map(x => x.Signal).ToHashSet();
+        foreach (var s in p.Signals.Filter(s => s.Kind == SignalKind.Batched && !probed.Contains(s.Id)))
+        {
+            var writers = ops.Where(o => o.Writes.Contains(s.Id)).ToList();
+            if (writers.Count != 2) continue;
+            var reset = writers.OfType<Reset>().FirstOrDefault(r => r.Value == 0f);
+            var copy = writers.OfType<Copy>().FirstOrDefault(c => c is { Inc: true, SrcIndex.IsNone: true, DstIndex.IsNone: true } && c.Dst == s.Id);
+            if (reset is null || copy is null || copy.Src == s.Id) continue;
+            var source = p.Signal(copy.Src);
+            if (source.Kind != SignalKind.Batched || source.Size != s.Size || ops.Exists(o => o.Updates.Contains(source.Id))) continue;
+            var readers = ops.Where(o => o.Reads.Contains(s.Id)).ToList();
+            if (readers.Count == 0 || !readers.All(r => IgnoresZeroSign(r, s.Id) && !r.Writes.Contains(source.Id))) continue;
+            foreach (var r in readers) ops[ops.IndexOf(r)] = ReadFrom(r, copy.Src);
+            ops.Remove(reset);
+            ops.Remove(copy);
+        }
+        return p with { Ops = ops.ToSeq() };
+    }
+
+    /// <summary>Whether <paramref name="op"/> gives the same results when its input <paramref name="x"/> holds −0 for +0.</summary>
+    static bool IgnoresZeroSign(Op op, int x) => op switch
+    {
+        DotInc d => d.X == x && d.W != x && d.Y != x,
+        ConvInc c => c.X == x && c.W != x && c.Y != x,
+        MaxPoolOp { Method: Convert.MaxPoolMethod.Count } m => m.X == x && m.Y != x && m.Counts != x && m.Max != x,
+        _ => false,
+    };
+
+    /// <summary>The reader <paramref name="op"/> (see <see cref="IgnoresZeroSign"/>) reading <paramref name="x"/> as its input.</summary>
+    static Op ReadFrom(Op op, int x) => op switch
+    {
+        DotInc d => d with { X = x },
+        ConvInc c => c with { X = x },
+        MaxPoolOp m => m with { X = x },
+        _ => throw new InvalidOperationException(op.GetType().Name),
+    };
+
+    /// <summary>
+    /// SimNeurons(ReLU with amplitude &gt; 0, J → out) whose output is read only by PoolInc(max, out → y, set), with
+    /// every pooling window holding a real cell: the pooling reads J into a new signal of the pooled size and the
+    /// neurons run on that, writing y. Exact: max over a window of a·max(v, 0) equals a·max(max over the window, 0)
+    /// because each rounding step is monotone; and the ReLU never gives −0, so max + 0 is the max.
+    /// </summary>
+    public static OpProgram PoolBeforeRelu(OpProgram p)
+    {
+        var ops = p.Ops.ToList();
+        var signals = p.Signals.ToList();
+        var probed = p.Probes.Map(x => x.Signal).ToHashSet();
+        foreach (var neurons in ops.OfType<SimNeurons>().Where(sn => sn.Neuron is RectifiedLinear { Amplitude: > 0f } && sn.State.IsEmpty).ToList())
+        {
+            if (probed.Contains(neurons.Output) || ops.Count(o => o.Writes.Contains(neurons.Output)) != 1) continue;
+            var readers = ops.Where(o => o.Reads.Contains(neurons.Output)).ToList();
+            if (readers is not [PoolInc { Set: true, Spec.Kind: PoolKind.Max } pool] || pool.Y == neurons.J || !EveryWindowReal(pool.Spec)) continue;
+            var pooled = new Signal(signals.Count, signals[neurons.J].Name + ".pooled", signals[pool.Y].Size, SignalKind.Batched, None);
+            signals.Add(pooled);
+            ops[ops.IndexOf(neurons)] = pool with { X = neurons.J, Y = pooled.Id };
+            ops[ops.IndexOf(pool)] = neurons with { J = pooled.Id, Output = pool.Y };
+        }
+        return p with { Signals = signals.ToSeq(), Ops = ops.ToSeq() };
+    }
+
+    /// <summary>Whether every output cell's window covers at least one input cell (no window lies wholly in the padding).</summary>
+    static bool EveryWindowReal(PoolSpec spec)
+    {
+        var (offsets, _) = spec.PixelWindows();
+        for (var o = 0; o + 1 < offsets.Length; o++)
+            if (offsets[o + 1] == offsets[o]) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// For an ensemble current J set by Copy(bias → J) (a constant of J's size) whose first increment is
+    /// ElementwiseInc(gain, x, J) or a whole Copy(x → J, inc): one AffineSet(bias, gain, x → J) where the increment
+    /// was. J = bias, then J = x·gain + J, is exactly J = x·gain + bias; later increments still follow.
+    /// </summary>
+    public static OpProgram FuseBiasGain(OpProgram p)
+    {
+        var ops = p.Ops.ToList();
+        foreach (var bias in ops.OfType<Copy>().Where(c => c is { Inc: false, SrcIndex.IsNone: true, DstIndex.IsNone: true }).ToList())
+        {
+            var j = bias.Dst;
+            if (p.Signal(bias.Src).Kind != SignalKind.Constant || p.Signal(bias.Src).Size != p.Signal(j).Size || p.Signal(j).Kind != SignalKind.Batched) continue;
+            var inc = ops.Skip(ops.IndexOf(bias) + 1).FirstOrDefault(o => o.Incs.Contains(j) || o.Reads.Contains(j));
+            var fused = inc switch
+            {
+                ElementwiseInc e when e.Y == j && e.X != j && p.Signal(e.X).Kind == SignalKind.Batched && p.Signal(e.A).Kind == SignalKind.Constant
+                    => new AffineSet(bias.Src, Some(e.A), e.X, j),
+                Copy { Inc: true, SrcIndex.IsNone: true, DstIndex.IsNone: true } c when c.Dst == j && c.Src != j && p.Signal(c.Src).Kind == SignalKind.Batched
+                    => new AffineSet(bias.Src, None, c.Src, j),
+                _ => null,
+            };
+            if (fused is null) continue;
+            ops[ops.IndexOf(inc!)] = fused;
+            ops.Remove(bias);
+        }
+        return p with { Ops = ops.ToSeq() };
+    }
+
+    /// <summary>
+    /// An AffineSet(bias, gain, x → J) where J is written by nothing else, not probed, and read only by one SimNeurons:
+    /// a SimNeuronsAffine that forms J as it runs, where the SimNeurons was.
+    /// </summary>
+    public static OpProgram FuseNeuronInput(OpProgram p)
+    {
+        var ops = p.Ops.ToList();
+        var probed = p.Probes.Map(x => x.Signal).ToHashSet();
+        foreach (var affine in ops.OfType<AffineSet>().ToList())
+        {
+            if (probed.Contains(affine.Y) || ops.Count(o => o.Writes.Contains(affine.Y)) != 1) continue;
+            var readers = ops.Where(o => o.Reads.Contains(affine.Y)).ToList();
+            if (readers is not [SimNeurons neurons] || neurons.Output == affine.X || neurons.State.Contains(affine.X)) continue;
+            ops[ops.IndexOf(neurons)] = new SimNeuronsAffine(neurons.Neuron, affine.Bias, affine.Gain, affine.X, neurons.Output, neurons.State);
+            ops.Remove(affine);
+        }
+        return p with { Ops = ops.ToSeq() };
+    }
 
     /// <summary>Keeps only operators that contribute to a probe (and the time update), then renumbers signals.</summary>
     public static OpProgram DropDead(OpProgram p)
@@ -140,6 +309,8 @@ public static class Optimize
         ConvInc c => c with { W = f(c.W), X = f(c.X), Y = f(c.Y) },
         PoolInc pl => pl with { X = f(pl.X), Y = f(pl.Y) },
         SimNeurons sn => sn with { J = f(sn.J), Output = f(sn.Output), State = sn.State.Map(f).ToSeq() },
+        AffineSet af => new AffineSet(f(af.Bias), af.Gain.Map(f), f(af.X), f(af.Y)),
+        SimNeuronsAffine sa => sa with { Bias = f(sa.Bias), Gain = sa.Gain.Map(f), X = f(sa.X), Output = f(sa.Output), State = sa.State.Map(f).ToSeq() },
         LowpassOp l => l with { In = f(l.In), Out = f(l.Out) },
         MaxPoolOp m => m with { X = f(m.X), Y = f(m.Y), Counts = f(m.Counts), Max = f(m.Max) },
         FunctionOp fn => fn with { X = f(fn.X), Y = f(fn.Y) },

@@ -6,8 +6,8 @@ namespace Snn.Runtime.Kernels;
 /// <summary>Fully connected layer kernel (batched matrix product).</summary>
 public static class Dense
 {
-    /// <summary>K block: the inner-product length accumulated in registers before touching y.</summary>
-    internal const int KBlock = 256;
+    /// <summary>K block: the inner-product length accumulated in registers before touching y (the IR's summation contract).</summary>
+    internal const int KBlock = Snn.Compiler.Lower.DotInc.SumBlock;
 
     /// <summary>Column block (keeps the KBlock x NBlock slice of w in L2).</summary>
     internal const int NBlock = 512;

@@ -1,4 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Snn.Runtime.Kernels;
 
@@ -37,10 +40,89 @@ public static class Elementwise
     }
 
     /// <summary>
+    /// <c>y[b*n + i] = x[b*n + i] * a[i % a.Length] + bias[i]</c> where bias has length n, a has length 1 or n, and x, y
+    /// have length batch*n; with an empty <paramref name="a"/>, <c>y = x + bias</c>. Product and sum are separate float
+    /// operations, so this is exactly <c>y = bias</c> followed by <see cref="MultiplyAccumulate"/> (or an add).
+    /// </summary>
+    public static void AffineSet(ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> bias, Span<float> y)
+    {
+        KernelMath.CheckLength(y.Length, x.Length, nameof(y));
+        int n = bias.Length;
+        if (n == 0 ? x.Length != 0 : x.Length % n != 0)
+        {
+            throw new ArgumentException($"Length {x.Length} is not a multiple of bias.Length {n}.", nameof(x));
+        }
+
+        if (a.Length != 0 && a.Length != 1 && a.Length != n)
+        {
+            throw new ArgumentException("a must have length 0, 1 or n.", nameof(a));
+        }
+
+        for (int off = 0; off < x.Length; off += n)
+        {
+            ReadOnlySpan<float> xb = x.Slice(off, n);
+            Span<float> yb = y.Slice(off, n);
+            if (a.Length == 0)
+            {
+                TensorPrimitives.Add(xb, bias, yb);
+            }
+            else if (a.Length == 1)
+            {
+                TensorPrimitives.MultiplyAdd(xb, a[0], bias, yb);
+            }
+            else
+            {
+                TensorPrimitives.MultiplyAdd(xb, a, bias, yb);
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>totals[i] += (double)(|x[i]| * scale)</c> for every i: the product in float, the sum in double. Entries whose
+    /// x is 0 add ±0 when the scale is finite, which changes no total that is not −0, so runs of zeros are then skipped
+    /// (the totals must not hold −0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AccumulateScaledMagnitudes(ReadOnlySpan<float> x, float scale, Span<double> totals)
+    {
+        if (totals.Length < x.Length)
+        {
+            throw new ArgumentException($"Length {totals.Length} is shorter than x ({x.Length}).", nameof(totals));
+        }
+
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref float rx = ref MemoryMarshal.GetReference(x);
+            ref double rt = ref MemoryMarshal.GetReference(totals);
+            var s = Vector256.Create(scale);
+            bool skip = float.IsFinite(scale);
+            for (; i + 8 <= x.Length; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref rx, (nuint)i);
+                if (skip && Vector256.EqualsAll(v, Vector256<float>.Zero))
+                {
+                    continue;
+                }
+
+                var (lo, hi) = Vector256.Widen(Vector256.Abs(v) * s);
+                (Vector256.LoadUnsafe(ref rt, (nuint)i) + lo).StoreUnsafe(ref rt, (nuint)i);
+                (Vector256.LoadUnsafe(ref rt, (nuint)(i + 4)) + hi).StoreUnsafe(ref rt, (nuint)(i + 4));
+            }
+        }
+
+        for (; i < x.Length; i++)
+        {
+            totals[i] += MathF.Abs(x[i]) * scale;
+        }
+    }
+
+    /// <summary>
     /// <c>y[b, k] = x[b, index[k]]</c> (or <c>+=</c> when <paramref name="accumulate"/>). x is
     /// [batch, inSize], y is [batch, index.Length]. A negative index sets 0 (set) or adds nothing
     /// (accumulate); an index &gt;= inSize throws before anything is written.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gather(ReadOnlySpan<float> x, int batch, int inSize, ReadOnlySpan<int> index, Span<float> y, bool accumulate)
     {
         KernelMath.CheckNonNegative(batch, nameof(batch));
@@ -80,6 +162,7 @@ public static class Elementwise
     /// [batch, index.Length], y is [batch, outSize]. Negative indices are skipped; an index
     /// &gt;= outSize throws before anything is written.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScatterAdd(ReadOnlySpan<float> x, int batch, ReadOnlySpan<int> index, int outSize, Span<float> y)
     {
         KernelMath.CheckNonNegative(batch, nameof(batch));

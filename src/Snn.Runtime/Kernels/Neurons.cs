@@ -38,6 +38,7 @@ public static class Neurons
     /// <summary>
     /// <c>v += max(J, 0) * dt; n = floor(v); out = (amplitude / dt) * n; v -= n</c>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SpikingRectifiedLinear(ReadOnlySpan<float> j, float dt, float amplitude, Span<float> voltage, Span<float> output)
     {
         KernelMath.CheckLength(voltage.Length, j.Length, nameof(voltage));
@@ -87,6 +88,7 @@ public static class Neurons
     /// Nengo's RegularSpiking on top of a base rate already in <paramref name="output"/>:
     /// <c>v += rate * dt; n = floor(v); out = (amplitude / dt) * n; v -= n</c> (n is negative for negative rates).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RegularSpiking(float dt, float amplitude, Span<float> voltage, Span<float> output)
     {
         KernelMath.CheckLength(voltage.Length, output.Length, nameof(voltage));
@@ -103,6 +105,7 @@ public static class Neurons
     /// <summary>
     /// <c>j = J - 1; out = j &gt; 0 ? amplitude / (tau_ref + tau_rc * log1p(1 / j)) : 0</c>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LifRate(ReadOnlySpan<float> j, float tauRc, float tauRef, float amplitude, Span<float> output)
     {
         KernelMath.CheckLength(output.Length, j.Length, nameof(output));
@@ -147,6 +150,7 @@ public static class Neurons
     /// v[spiked] = 0; r[spiked] = tau_ref + t_spike</c>. <paramref name="refractory"/> holds Nengo's
     /// refractory_time (initially 0).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Lif(ReadOnlySpan<float> j, float dt, float tauRc, float tauRef, float minVoltage, float amplitude, Span<float> voltage, Span<float> refractory, Span<float> output)
     {
         KernelMath.CheckLength(voltage.Length, j.Length, nameof(voltage));
@@ -236,6 +240,7 @@ public static class Neurons
     /// <c>sign(J) * -expm1(-2|J|) / (2 + expm1(-2|J|))</c> and rounded to float (TensorPrimitives.Tanh
     /// is not accurate enough near 0).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tanh(ReadOnlySpan<float> j, float tauRef, Span<float> output)
     {
         KernelMath.CheckLength(output.Length, j.Length, nameof(output));
@@ -335,6 +340,7 @@ public static class ReluFamily
     /// <summary>f(J) = min(J ≥ θ ? J : slope·(J − θ), max); slope has length 1 or n (the neuron count); j is [batch, n].</summary>
     static float F(float j, float slope, float threshold, float max) => MathF.Min(j >= threshold ? j : slope * (j - threshold), max);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rate(ReadOnlySpan<float> j, ReadOnlySpan<float> slope, float threshold, float max, float amplitude, Span<float> output)
     {
         KernelMath.CheckLength(output.Length, j.Length, nameof(output));
@@ -343,6 +349,7 @@ public static class ReluFamily
     }
 
     /// <summary>v += f(J)·dt; n = trunc(v); out = amplitude/dt·n; v −= n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Spiking(ReadOnlySpan<float> j, ReadOnlySpan<float> slope, float threshold, float max, float dt, float amplitude,
         Span<float> voltage, Span<float> output)
     {
@@ -367,6 +374,7 @@ public static class IntegrateFire
     /// v += (clip ? max(J, 0) : J)·dt; n = v ≥ 1 ? floor(v) : 0; out = amplitude/dt·n; then v −= n, or v = 0 when
     /// <paramref name="resetToZero"/> and n &gt; 0.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Step(ReadOnlySpan<float> j, float dt, float amplitude, bool clipCurrent, bool resetToZero, Span<float> voltage, Span<float> output)
     {
         KernelMath.CheckLength(voltage.Length, j.Length, nameof(voltage));

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Snn.Runtime.Kernels;
 
 /// <summary>
@@ -10,6 +12,7 @@ public static class SpikingPool
     /// Lateral-inhibition (count) pooling: counts += x; m = max of counts over the window; y = m − max; max = m.
     /// The cumulative output of a window equals the max of its inputs' cumulative values.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Count(ReadOnlySpan<float> x, int batch, ReadOnlySpan<int> offsets, ReadOnlySpan<int> indices,
         Span<float> counts, Span<float> max, Span<float> y)
     {
@@ -37,6 +40,7 @@ public static class SpikingPool
     /// Gated pooling (SNN Toolbox): counts += x; y = the current input of the window's element with the largest
     /// count (its online rate estimate); ties go to the first element. <paramref name="max"/> keeps the chosen count.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gate(ReadOnlySpan<float> x, int batch, ReadOnlySpan<int> offsets, ReadOnlySpan<int> indices,
         Span<float> counts, Span<float> max, Span<float> y)
     {
@@ -63,32 +67,22 @@ public static class SpikingPool
     }
 
     /// <summary>
-    /// <see cref="Count"/> for channels-last data, vectorized over channels: pixel window o covers input pixels
-    /// pixelIndices[pixelOffsets[o] .. pixelOffsets[o+1]); <paramref name="scratch"/> holds at least one channel row.
+    /// <see cref="Count"/> over a pooling geometry (either layout) instead of window tables: counts += x, then each
+    /// window's max of the counts through <see cref="Pool.MaxIncrease"/>, vectorized; when the windows tile the input,
+    /// in one pass (each count is added to as its window reads it).
     /// </summary>
-    public static void CountChannelsLast(ReadOnlySpan<float> x, int batch, int channels, ReadOnlySpan<int> pixelOffsets, ReadOnlySpan<int> pixelIndices,
-        Span<float> counts, Span<float> max, Span<float> y, Span<float> scratch)
+    public static void CountPooled(PoolGeometry g, ReadOnlySpan<float> x, int batch, Span<float> counts, Span<float> max, Span<float> y)
     {
-        var inSize = x.Length / Math.Max(1, batch);
-        var outPixels = pixelOffsets.Length - 1;
-        var outSize = outPixels * channels;
+        ArgumentNullException.ThrowIfNull(g);
+        KernelMath.CheckLength(x.Length, (long)batch * g.InputSize, nameof(x));
         KernelMath.CheckLength(counts.Length, x.Length, nameof(counts));
-        KernelMath.CheckLength(y.Length, (long)batch * outSize, nameof(y));
-        System.Numerics.Tensors.TensorPrimitives.Add(counts, x, counts);
-        var m = scratch.Slice(0, channels);
-        for (var b = 0; b < batch; b++)
+        if (Pool.Tiles(g))
         {
-            var c = counts.Slice(b * inSize, inSize);
-            for (var o = 0; o < outPixels; o++)
-            {
-                var start = pixelOffsets[o];
-                c.Slice(pixelIndices[start] * channels, channels).CopyTo(m);
-                for (var k = start + 1; k < pixelOffsets[o + 1]; k++)
-                    System.Numerics.Tensors.TensorPrimitives.Max(m, c.Slice(pixelIndices[k] * channels, channels), m);
-                var at = b * outSize + o * channels;
-                System.Numerics.Tensors.TensorPrimitives.Subtract(m, max.Slice(at, channels), y.Slice(at, channels));
-                m.CopyTo(max.Slice(at, channels));
-            }
+            Pool.AddMaxIncrease(g, x, batch, counts, max, y);
+            return;
         }
+
+        System.Numerics.Tensors.TensorPrimitives.Add(counts, x, counts);
+        Pool.MaxIncrease(g, counts, batch, max, y);
     }
 }

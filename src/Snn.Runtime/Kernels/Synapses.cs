@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -11,6 +12,7 @@ public static class Synapses
     /// two float products and one float add (no FMA), as numpy computes it. The caller supplies
     /// <c>a = exp(-dt/tau)</c> and <c>b = 1 - a</c>. The filter output is the new state.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Lowpass(ReadOnlySpan<float> input, float a, float b, Span<float> state)
     {
         KernelMath.CheckLength(state.Length, input.Length, nameof(state));
@@ -40,6 +42,7 @@ public static class Synapses
     /// Lowpass with one coefficient pair per element, over a batch of rows of <paramref name="a"/>.Length elements:
     /// <c>state = a[i]*state + b[i]*input</c> (keras_spiking Lowpass, which may train one τ per element).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LowpassPerElement(ReadOnlySpan<float> input, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> state)
     {
         KernelMath.CheckLength(state.Length, input.Length, nameof(state));
@@ -57,6 +60,7 @@ public static class Synapses
     /// Alpha filter ZOH step over a batch of rows: <c>[d, y] = A·[d, y] + B·u</c> per element, where
     /// <paramref name="coefficients"/> holds the blocks A00, A01, A10, A11, B0, B1 of one row's length each.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Alpha(ReadOnlySpan<float> input, ReadOnlySpan<float> coefficients, Span<float> derivative, Span<float> state)
     {
         KernelMath.CheckLength(state.Length, input.Length, nameof(state));

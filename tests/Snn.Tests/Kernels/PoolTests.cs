@@ -114,6 +114,73 @@ public class PoolTests
         KernelAssert.Close(e, y, rel: 0);
     }
 
+    /// <summary>Channels-first shapes that take the paired-column paths (16+ and 8+ outputs per row) and their tails.</summary>
+    public static TheoryData<int[], int, int[], int[], bool, bool> PairedColumnCases() => new()
+    {
+        { [5, 37], 3, [2, 2], [2, 2], false, false },   // 18 outputs per row: 16 (AVX2) + 2 scalar
+        { [4, 23], 2, [3, 2], [1, 2], true, false },    // 12 per row: 8 + 4 (SSE); 'same' leaves a last half window
+        { [6, 24], 2, [2, 2], [2, 2], false, false },   // LeNet's 24 → 12
+        { [8, 8], 16, [2, 2], [2, 2], false, false },   // 4 per row: SSE only
+        { [2, 3, 20], 2, [2, 2, 2], [1, 1, 2], true, false },
+        { [26, 26], 32, [2, 2], [2, 2], false, true },  // the Fashion CNN's pool: 4 vectors of channels
+        { [11, 11], 40, [2, 2], [2, 2], false, true },  // 32 + 8 channels
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    [MemberData(nameof(PairedColumnCases))]
+    public void MaxModesMatchReference(int[] inS, int ch, int[] pool, int[] st, bool same, bool last)
+    {
+        var (outS, pad) = Sizes(inS, pool, st, same);
+        var g = PoolGeometry.Create(inS, ch, pool, st, pad, outS, last);
+        int batch = 2;
+        var x = KernelAssert.Random(batch * g.InputSize, 5, -3f, 3f);
+        var e = Reference(inS, ch, pool, st, pad, outS, last, x, batch, true, null);
+        var y0 = KernelAssert.Random(batch * g.OutputSize, 6);
+
+        var set = KernelAssert.Random(batch * g.OutputSize, 7);
+        Pool.MaxSet(g, x, batch, set);
+        KernelAssert.Close(e, set, rel: 0);
+
+        var acc = (float[])y0.Clone();
+        Pool.MaxAccumulate(g, x, batch, acc);
+        Assert.Equal(e.Select((v, i) => y0[i] + ((float)v + 0f)).ToArray(), acc);
+
+        var previous = (float[])y0.Clone();
+        var increase = new float[y0.Length];
+        Pool.MaxIncrease(g, x, batch, previous, increase);
+        Assert.Equal(e.Select((v, i) => (float)v - y0[i]).ToArray(), increase);
+        Assert.Equal(e.Select(v => (float)v).ToArray(), previous);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MaxSetStoresNegativeZeroAsPlusZeroAndPropagatesNaN(bool channelsLast)
+    {
+        // 1 x 16 pixels of 8 channels, 1x2 windows along the last spatial axis: windows of −0s give +0 from MaxSet
+        // and −0 from Max; a NaN anywhere in a window gives NaN.
+        var g = PoolGeometry.Create([1, 16], 8, [1, 2], [1, 2], [0, 0], [1, 8], channelsLast);
+        var x = Enumerable.Repeat(-0f, g.InputSize).ToArray();
+        x[3] = float.NaN;
+        var set = new float[g.OutputSize];
+        var raw = new float[g.OutputSize];
+        Pool.MaxSet(g, x, 1, set);
+        Pool.Max(g, x, 1, raw);
+        int nanOut = channelsLast ? 3 : 1;   // element 3: channel 3 of pixel 0, or pixel 3 (window 1) of channel 0
+        for (int i = 0; i < set.Length; i++)
+        {
+            if (i == nanOut)
+            {
+                Assert.True(float.IsNaN(set[i]) && float.IsNaN(raw[i]));
+                continue;
+            }
+
+            Assert.Equal(0, BitConverter.SingleToInt32Bits(set[i]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(-0f), BitConverter.SingleToInt32Bits(raw[i]));
+        }
+    }
+
     [Fact]
     public void SamePaddingAveragesOnlyRealCells()
     {
