@@ -364,6 +364,7 @@ public static class Conv
             fixed (int* first = g.SegmentFirst, end = g.SegmentEnd, shift = g.SegmentShift)
             {
                 var e = EventSpace.Of(g, pws);
+                bool planes = AddsToPlanes(g);
                 var segments = new Segments(first, end, shift, g.SegmentsPerPixel, g.SegmentCapacity > 8);
                 for (int b = 0; b < batch; b++)
                 {
@@ -378,7 +379,7 @@ public static class Conv
                         continue;
                     }
 
-                    float* dst = g.ChannelsLast ? yb : e.Stage;
+                    float* dst = g.ChannelsLast || planes ? yb : e.Stage;
                     switch (KernelMath.Path)
                     {
                         case SimdPath.Avx512:
@@ -392,7 +393,7 @@ public static class Conv
                             break;
                     }
 
-                    if (!g.ChannelsLast)
+                    if (!g.ChannelsLast && !planes)
                     {
                         AddStaged(g, e.Stage, yb);
                     }
@@ -400,6 +401,12 @@ public static class Conv
             }
         }
     }
+
+    /// <summary>
+    /// Channels-first output whose groups fit one 16-lane vector: the sums of four output pixels are transposed in
+    /// registers and added to the channel planes of y directly (no staging rows).
+    /// </summary>
+    private static bool AddsToPlanes(ConvGeometry g) => !g.ChannelsLast && KernelMath.Path == SimdPath.Avx512 && g.GroupOutChannels <= 16;
 
     /// <summary>
     /// Lists one channels-last sample's nonzero elements (NaN counts as nonzero): for key = group * InPixels + q,
@@ -622,9 +629,10 @@ public static class Conv
         int ng = g.GroupOutChannels;
         int pixels = g.InPixels;
         int outPix = g.OutPixels;
-        int ldd = g.ChannelsLast ? g.OutChannels : g.EventStride;
-        int dstGroup = g.ChannelsLast ? ng : g.EventStride / g.Groups;
-        bool last = g.ChannelsLast;
+        bool planes = AddsToPlanes(g);
+        var mode = g.ChannelsLast ? Output.Rows : planes ? Output.Planes : Output.Stage;
+        int ldd = mode switch { Output.Rows => g.OutChannels, Output.Planes => outPix, _ => g.EventStride };
+        int dstGroup = mode switch { Output.Rows => ng, Output.Planes => ng * outPix, _ => g.EventStride / g.Groups };
         int cap = e.StreamCapacity;
         var s = new Streams(e.Rows, e.Vals, cap);
         for (int grp = 0; grp < g.Groups; grp++)
@@ -645,17 +653,17 @@ public static class Conv
                     bool masked = cols % vw != 0;
                     TV mask = masked ? TOps.Mask(cols % vw) : TOps.Zero;
                     float* wg = w + (grp * ng) + j0;
-                    float* d = dst + ((nint)p * ldd) + (grp * dstGroup) + j0;
+                    float* d = dst + (grp * (nint)dstGroup) + (mode == Output.Planes ? p : ((nint)p * ldd) + j0);
                     switch (vectors, masked)
                     {
-                        case (1, false): EventTile<TV, TOps, E1>(ref s, rows, wg, d, ldd, last, mask); break;
-                        case (1, true): EventTile<TV, TOps, E1M>(ref s, rows, wg, d, ldd, last, mask); break;
-                        case (2, false): EventTile<TV, TOps, E2>(ref s, rows, wg, d, ldd, last, mask); break;
-                        case (2, true): EventTile<TV, TOps, E2M>(ref s, rows, wg, d, ldd, last, mask); break;
-                        case (3, false): EventTile<TV, TOps, E3>(ref s, rows, wg, d, ldd, last, mask); break;
-                        case (3, true): EventTile<TV, TOps, E3M>(ref s, rows, wg, d, ldd, last, mask); break;
-                        case (4, false): EventTile<TV, TOps, E4>(ref s, rows, wg, d, ldd, last, mask); break;
-                        default: EventTile<TV, TOps, E4M>(ref s, rows, wg, d, ldd, last, mask); break;
+                        case (1, false): EventTile<TV, TOps, E1>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (1, true): EventTile<TV, TOps, E1M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (2, false): EventTile<TV, TOps, E2>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (2, true): EventTile<TV, TOps, E2M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (3, false): EventTile<TV, TOps, E3>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (3, true): EventTile<TV, TOps, E3M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (4, false): EventTile<TV, TOps, E4>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        default: EventTile<TV, TOps, E4M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
                     }
                 }
             }
@@ -665,12 +673,13 @@ public static class Conv
     /// <summary>
     /// Sums up to four output pixels' streams for one column chunk: the four chains run interleaved while all
     /// streams last, then each stream's rest alone. Every pixel's chain is <c>acc = +0; acc = Madd(v, w[row], acc)</c>
-    /// in stream order. Channels-last adds acc to y once, channels-first stores it to the
-    /// staging row. The chunk's last vector reads its filter lanes masked, so staged lanes past the group's channels
-    /// hold 0 (or junk from non-finite inputs) and are never read.
+    /// in stream order. Then acc is added to y once (<see cref="Output.Rows"/>: at d + r * ldd; <see cref="Output.Planes"/>:
+    /// channel j of pixel r at d + j * ldd + r) or stored to the staging row (<see cref="Output.Stage"/>). The chunk's
+    /// last vector reads its filter lanes masked, so staged lanes past the group's channels hold 0 (or junk from
+    /// non-finite inputs) and are never read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void EventTile<TV, TOps, TN>(ref Streams s, int rows, float* w, float* d, int ldd, bool last, TV mask)
+    private static unsafe void EventTile<TV, TOps, TN>(ref Streams s, int rows, float* w, float* d, int ldd, Output mode, int cols, TV mask)
         where TV : struct
         where TOps : struct, IVecOps<TV>
         where TN : struct, IEventChunk
@@ -712,6 +721,14 @@ public static class Conv
             Term<TV, TOps, TN>(w + r3[i], v3 + i, mask, ref a30, ref a31, ref a32, ref a33);
         }
 
+        if (mode == Output.Planes && typeof(TV) == typeof(Vector512<float>))
+        {
+            AddToPlanes(d, ldd, rows, cols, Unsafe.As<TV, Vector512<float>>(ref a00), Unsafe.As<TV, Vector512<float>>(ref a10),
+                Unsafe.As<TV, Vector512<float>>(ref a20), Unsafe.As<TV, Vector512<float>>(ref a30));
+            return;
+        }
+
+        bool last = mode == Output.Rows;
         Emit<TV, TOps, TN>(d, last, mask, a00, a01, a02, a03);
         if (rows > 1)
         {
@@ -726,6 +743,82 @@ public static class Conv
         if (rows > 3)
         {
             Emit<TV, TOps, TN>(d + (3 * (nint)ldd), last, mask, a30, a31, a32, a33);
+        }
+    }
+
+    /// <summary>
+    /// <c>y[j * plane + r] += a_r[j]</c> for the first <paramref name="cols"/> channels j and <paramref name="rows"/>
+    /// pixels r: four pixels are transposed per 128-bit lane (lane k of t_m then holds channel 4k + m of pixels 0..3)
+    /// and added four pixels at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddToPlanes(float* d, int plane, int rows, int cols, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
+    {
+        if (rows < 4)
+        {
+            float* tmp = stackalloc float[64];
+            Vector512.Store(a0, tmp);
+            Vector512.Store(a1, tmp + 16);
+            Vector512.Store(a2, tmp + 32);
+            Vector512.Store(a3, tmp + 48);
+            for (int j = 0; j < cols; j++)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    d[((nint)j * plane) + r] += tmp[(r * 16) + j];
+                }
+            }
+
+            return;
+        }
+
+        var u0 = Avx512F.UnpackLow(a0, a1);
+        var u1 = Avx512F.UnpackHigh(a0, a1);
+        var u2 = Avx512F.UnpackLow(a2, a3);
+        var u3 = Avx512F.UnpackHigh(a2, a3);
+        var t0 = Avx512F.UnpackLow(u0.AsDouble(), u2.AsDouble()).AsSingle();
+        var t1 = Avx512F.UnpackHigh(u0.AsDouble(), u2.AsDouble()).AsSingle();
+        var t2 = Avx512F.UnpackLow(u1.AsDouble(), u3.AsDouble()).AsSingle();
+        var t3 = Avx512F.UnpackHigh(u1.AsDouble(), u3.AsDouble()).AsSingle();
+        AddPlaneLanes(d, plane, cols, 0, t0.GetLower().GetLower(), t1.GetLower().GetLower(), t2.GetLower().GetLower(), t3.GetLower().GetLower());
+        if (cols > 4)
+        {
+            AddPlaneLanes(d, plane, cols, 4, t0.GetLower().GetUpper(), t1.GetLower().GetUpper(), t2.GetLower().GetUpper(), t3.GetLower().GetUpper());
+        }
+
+        if (cols > 8)
+        {
+            AddPlaneLanes(d, plane, cols, 8, t0.GetUpper().GetLower(), t1.GetUpper().GetLower(), t2.GetUpper().GetLower(), t3.GetUpper().GetLower());
+        }
+
+        if (cols > 12)
+        {
+            AddPlaneLanes(d, plane, cols, 12, t0.GetUpper().GetUpper(), t1.GetUpper().GetUpper(), t2.GetUpper().GetUpper(), t3.GetUpper().GetUpper());
+        }
+    }
+
+    /// <summary>Channels c0 .. c0+3 (those below cols): y[c * plane .. +4] += the four pixels' sums of channel c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddPlaneLanes(float* d, int plane, int cols, int c0, Vector128<float> m0, Vector128<float> m1, Vector128<float> m2, Vector128<float> m3)
+    {
+        float* p = d + ((nint)c0 * plane);
+        Vector128.Store(Vector128.Load(p) + m0, p);
+        if (cols > c0 + 1)
+        {
+            p += plane;
+            Vector128.Store(Vector128.Load(p) + m1, p);
+        }
+
+        if (cols > c0 + 2)
+        {
+            p += plane;
+            Vector128.Store(Vector128.Load(p) + m2, p);
+        }
+
+        if (cols > c0 + 3)
+        {
+            p += plane;
+            Vector128.Store(Vector128.Load(p) + m3, p);
         }
     }
 
@@ -1028,6 +1121,19 @@ public static class Conv
             TOps.AddStoreMasked(p, mask, v);
         }
     }
+}
+
+/// <summary>Where the event kernel puts a finished sum.</summary>
+internal enum Output
+{
+    /// <summary>Channels-last y: added to the pixel's row of channels.</summary>
+    Rows,
+
+    /// <summary>Channels-first y (one vector per group): added to the channel planes, four pixels at a time.</summary>
+    Planes,
+
+    /// <summary>Channels-first staging rows, added to y's planes after the sample.</summary>
+    Stage,
 }
 
 /// <summary>Column chunk of the event-driven convolution: 1 to 4 vectors, the last one masked or not.</summary>
