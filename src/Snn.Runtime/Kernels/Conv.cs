@@ -403,10 +403,10 @@ public static class Conv
     }
 
     /// <summary>
-    /// Channels-first output whose groups fit one 16-lane vector: the sums of four output pixels are transposed in
-    /// registers and added to the channel planes of y directly (no staging rows).
+    /// Channels-first output on the AVX-512 path: the sums of four output pixels are transposed in registers and
+    /// added to the channel planes of y directly (no staging rows).
     /// </summary>
-    private static bool AddsToPlanes(ConvGeometry g) => !g.ChannelsLast && KernelMath.Path == SimdPath.Avx512 && g.GroupOutChannels <= 16;
+    private static bool AddsToPlanes(ConvGeometry g) => !g.ChannelsLast && KernelMath.Path == SimdPath.Avx512;
 
     /// <summary>
     /// Lists one channels-last sample's nonzero elements (NaN counts as nonzero): for key = group * InPixels + q,
@@ -595,7 +595,7 @@ public static class Conv
         return len;
     }
 
-    /// <summary>Channels-first output: y[oc, p] += stage[p, column of oc] (the staged sums of one sample).</summary>
+    /// <summary>Channels-first output off the AVX-512 path: y[oc, p] += stage[p, column of oc] (the staged sums of one sample).</summary>
     private static unsafe void AddStaged(ConvGeometry g, float* stage, float* y)
     {
         int stride = g.EventStride;
@@ -653,7 +653,7 @@ public static class Conv
                     bool masked = cols % vw != 0;
                     TV mask = masked ? TOps.Mask(cols % vw) : TOps.Zero;
                     float* wg = w + (grp * ng) + j0;
-                    float* d = dst + (grp * (nint)dstGroup) + (mode == Output.Planes ? p : ((nint)p * ldd) + j0);
+                    float* d = dst + (grp * (nint)dstGroup) + (mode == Output.Planes ? p + ((nint)j0 * ldd) : ((nint)p * ldd) + j0);
                     switch (vectors, masked)
                     {
                         case (1, false): EventTile<TV, TOps, E1>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
@@ -725,6 +725,24 @@ public static class Conv
         {
             AddToPlanes(d, ldd, rows, cols, Unsafe.As<TV, Vector512<float>>(ref a00), Unsafe.As<TV, Vector512<float>>(ref a10),
                 Unsafe.As<TV, Vector512<float>>(ref a20), Unsafe.As<TV, Vector512<float>>(ref a30));
+            if (TN.Vectors > 1)
+            {
+                AddToPlanes(d + (16 * (nint)ldd), ldd, rows, cols - 16, Unsafe.As<TV, Vector512<float>>(ref a01), Unsafe.As<TV, Vector512<float>>(ref a11),
+                    Unsafe.As<TV, Vector512<float>>(ref a21), Unsafe.As<TV, Vector512<float>>(ref a31));
+            }
+
+            if (TN.Vectors > 2)
+            {
+                AddToPlanes(d + (32 * (nint)ldd), ldd, rows, cols - 32, Unsafe.As<TV, Vector512<float>>(ref a02), Unsafe.As<TV, Vector512<float>>(ref a12),
+                    Unsafe.As<TV, Vector512<float>>(ref a22), Unsafe.As<TV, Vector512<float>>(ref a32));
+            }
+
+            if (TN.Vectors > 3)
+            {
+                AddToPlanes(d + (48 * (nint)ldd), ldd, rows, cols - 48, Unsafe.As<TV, Vector512<float>>(ref a03), Unsafe.As<TV, Vector512<float>>(ref a13),
+                    Unsafe.As<TV, Vector512<float>>(ref a23), Unsafe.As<TV, Vector512<float>>(ref a33));
+            }
+
             return;
         }
 
@@ -747,13 +765,14 @@ public static class Conv
     }
 
     /// <summary>
-    /// <c>y[j * plane + r] += a_r[j]</c> for the first <paramref name="cols"/> channels j and <paramref name="rows"/>
+    /// <c>y[j * plane + r] += a_r[j]</c> for the first min(16, <paramref name="cols"/>) channels j and <paramref name="rows"/>
     /// pixels r: four pixels are transposed per 128-bit lane (lane k of t_m then holds channel 4k + m of pixels 0..3)
     /// and added four pixels at a time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void AddToPlanes(float* d, int plane, int rows, int cols, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
     {
+        cols = Math.Min(16, cols);
         if (rows < 4)
         {
             float* tmp = stackalloc float[64];
@@ -1129,7 +1148,7 @@ internal enum Output
     /// <summary>Channels-last y: added to the pixel's row of channels.</summary>
     Rows,
 
-    /// <summary>Channels-first y (one vector per group): added to the channel planes, four pixels at a time.</summary>
+    /// <summary>Channels-first y (AVX-512): added to the channel planes, four pixels at a time.</summary>
     Planes,
 
     /// <summary>Channels-first staging rows, added to y's planes after the sample.</summary>
