@@ -18,7 +18,7 @@ namespace Snn.Cli;
 public static class Bench
 {
     public static Either<Error, int> Run(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Commands.Set(new[] { "--data", "--input-scale", "--batch", "--steps", "--threads", "--mode", "--samples", "--readout" }, Args.ConverterValueOptions),
+        from a in Args.Parse(argv, Commands.Set(new[] { "--data", "--input-scale", "--batch", "--steps", "--threads", "--mode", "--samples", "--readout", "--connection-path" }, Args.ConverterValueOptions),
             Commands.Set(Args.ConverterFlags, new[] { "--json" }))
         from modelPath in Commands.Model(a)
         from mode in a.One("--mode").IsSome ? Commands.ModeOf(a, allowAll: false) : Right<Error, Seq<Mode>>(Seq1(Mode.Spiking))
@@ -31,9 +31,21 @@ public static class Bench
         from steps in Commands.Steps(a, mode.Head)
         let threads = threadsOpt.IfNone(Environment.ProcessorCount)
         let samples = samplesOpt.IfNone(batch.IfNone(100) * threads)
+        from path in PathOf(a)
         from inputs in Data(a, model, samples)
         from run in Commands.Prepare(a, model, mode.Head, steps, stderr)
-        select Measure(a.Flag("--json"), stdout, stderr, run.Net, run.Sim with { BatchSize = batch.IfNone(100), Threads = threads }, inputs, mode.Head);
+        select Measure(a.Flag("--json"), stdout, stderr, run.Net, run.Sim with { BatchSize = batch.IfNone(100), Threads = threads, ConnectionPath = path }, inputs, mode.Head);
+
+    /// <summary>--connection-path adaptive|dense|event: the kernel of spike-input connections in the timed run (default adaptive).</summary>
+    static Either<Error, ConnectionPath> PathOf(Args a) => a.One("--connection-path").Match(
+        v => v switch
+        {
+            "adaptive" => Right<Error, ConnectionPath>(ConnectionPath.Adaptive),
+            "dense" => Right<Error, ConnectionPath>(ConnectionPath.Dense),
+            "event" => Right<Error, ConnectionPath>(ConnectionPath.EventDriven),
+            _ => Left<Error, ConnectionPath>(Errors.Usage($"--connection-path takes adaptive, dense or event, got '{v}'")),
+        },
+        () => Right<Error, ConnectionPath>(ConnectionPath.Adaptive));
 
     static Either<Error, Seq<Tensor>> Data(Args a, Loaded model, int samples) =>
         a.One("--data").IsSome
@@ -64,20 +76,22 @@ public static class Bench
         // Warm up the JIT and the caches on one batch.
         Interpreter.Run(program, inputs.Map(t => Take(t, Math.Min(sim.BatchSize, samples))).ToSeq(), sim with { Steps = 2 });
 
-        var activity = new Snn.Runtime.Activity();
+        // The timed run simulates only; spike counts per layer (for the density table) come from a second, untimed run.
         var before = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
-        Interpreter.Run(program, inputs, sim, new[] { sim.Steps }, Progress.For(stderr, $"bench {sim.Steps} steps"), activity);
+        Interpreter.Run(program, inputs, sim, new[] { sim.Steps }, Progress.For(stderr, $"bench {sim.Steps} steps"));
         var seconds = clock.Elapsed.TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        var activity = new Snn.Runtime.Activity();
+        Interpreter.Run(program, inputs, sim, new[] { sim.Steps }, null, activity);
         var imageSteps = (double)samples * sim.Steps;
 
-        // Per-operator breakdown: one batch on one thread, every operator timed.
-        var plan = Plan.Create(program, Math.Min(sim.BatchSize, samples));
-        for (var i = 0; i < inputs.Count; i++)
-            plan.SetInput(i, inputs[i].Span.Slice(0, inputs[i].Length / samples * plan.Batch));
-        var ticks = new long[program.Ops.Count];
-        for (var t = 0; t < sim.Steps; t++) plan.Step(ticks);
+        // Per-operator breakdown: one batch on one thread, every operator timed, operators that only depend on the
+        // held inputs run once (as in the run above). Then the same with spike-input connections forced to their dense
+        // and to their event-driven kernel (both give the same values, so the network runs identically).
+        var (plan, ticks, calls, paths) = Breakdown(program, sim, inputs, samples, ConnectionPath.Adaptive);
+        var (_, denseTicks, _, _) = Breakdown(program, sim, inputs, samples, ConnectionPath.Dense);
+        var (_, eventTicks, _, _) = Breakdown(program, sim, inputs, samples, ConnectionPath.EventDriven);
         var totalTicks = Math.Max(1, ticks.Sum());
         var breakdown = program.Ops.Zip(ticks).GroupBy(p => OpLabel(p.Item1, program))
             .Select(g => (Op: g.Key, Ms: g.Sum(p => p.Item2) * 1000.0 / Stopwatch.Frequency / sim.Steps, Share: g.Sum(p => p.Item2) / (double)totalTicks))
@@ -87,16 +101,36 @@ public static class Bench
         var annMacs = Evaluation.Operations(compiled.Network, layers, sim.Steps).AnnMacs;
         var gflops = 2 * annMacs * imageSteps / seconds / 1e9;
         var peak = Peak.MeasureGflops(sim.Threads);
+        var peakOne = sim.Threads == 1 ? peak : Peak.MeasureGflops(1);
+        var msPerStep = (long[] t, int i) => t[i] * 1000.0 / Stopwatch.Frequency / sim.Steps;
+        var connections = program.Ops.Select((op, i) => (op, i)).Where(p => p.op is Snn.Compiler.Lower.ConvInc or Snn.Compiler.Lower.DotInc).Select(p =>
+        {
+            var seconds1 = ticks[p.i] / (double)Stopwatch.Frequency;
+            var flops = 2.0 * Macs(p.op, plan.Batch) * calls[p.i];
+            var gf = seconds1 > 0 ? flops / seconds1 / 1e9 : 0;
+            var counts = paths[p.i];
+            return new
+            {
+                op = OpLabel(p.op, program), index = p.i, ms_per_step = msPerStep(ticks, p.i), calls = calls[p.i], gflops = gf,
+                percent_of_peak_one_thread = 100 * gf / peakOne, spike_input = counts is not null,
+                input_density = counts?.Density, event_samples = counts?.EventSamples, dense_samples = counts?.DenseSamples,
+                dense_ms_per_step = counts is null ? (double?)null : msPerStep(denseTicks, p.i),
+                event_ms_per_step = counts is null ? (double?)null : msPerStep(eventTicks, p.i),
+            };
+        }).ToArray();
         var process = Process.GetCurrentProcess();
         process.Refresh();
         var result = new
         {
             mode = mode.ToString().ToLowerInvariant(), samples, steps = sim.Steps, batch = sim.BatchSize, threads = sim.Threads,
+            connection_path = sim.ConnectionPath switch { ConnectionPath.Dense => "dense", ConnectionPath.EventDriven => "event", _ => "adaptive" },
             seconds, image_steps_per_second = imageSteps / seconds, ms_per_step = seconds * 1000 / sim.Steps * sim.BatchSize / samples * sim.Threads,
             dense_equivalent_gflops = gflops, peak_fma_gflops = peak, percent_of_peak = 100 * gflops / peak,
             peak_source = $"measured: {sim.Threads} thread(s) × 12 independent FMA chains at the widest vector width, 2 flops per lane",
+            peak_fma_gflops_one_thread = peakOne,
             operators = breakdown.Select(b => new { op = b.Op, ms_per_step = b.Ms, share = b.Share }).ToArray(),
             spike_density = layers.Map(l => new { layer = l.Layer, spikes_per_neuron_per_step = l.MeanSpikesPerStep }).ToArray(),
+            connections,
             peak_working_set_bytes = process.PeakWorkingSet64, managed_heap_bytes = GC.GetGCMemoryInfo().HeapSizeBytes,
             arena_bytes = plan.ArenaBytes, allocated_bytes_during_run = allocated,
         };
@@ -111,6 +145,20 @@ public static class Bench
         stdout.WriteLine($"  memory: peak working set {result.peak_working_set_bytes / 1e6:0.0} MB, arena {result.arena_bytes / 1e6:0.00} MB per worker, {allocated / 1e6:0.0} MB allocated during the run");
         stdout.WriteLine();
         stdout.WriteLine(Table.Render(new[] { "operator", "ms/step", "share" }, breakdown.Select(b => new[] { b.Op, $"{b.Ms:0.000}", $"{b.Share:P1}" })));
+        if (connections.Length > 0)
+        {
+            stdout.WriteLine();
+            stdout.WriteLine($"connections (one batch of {plan.Batch} on one thread; dense-equivalent GFLOP/s against the one-thread peak {peakOne:0} GFLOP/s;");
+            stdout.WriteLine($"  spike inputs: measured density, sample-steps per kernel, and ms/step with every sample forced to one kernel):");
+            stdout.WriteLine(Table.Render(new[] { "connection", "ms/step", "GFLOP/s", "% peak", "density", "event/dense", "dense ms", "event ms", "speedup" },
+                connections.Select(c => new[]
+                {
+                    $"#{c.index} {c.op}", $"{c.ms_per_step:0.000}", $"{c.gflops:0.0}", $"{c.percent_of_peak_one_thread:0.0}",
+                    c.spike_input ? $"{c.input_density:0.0000}" : "-", c.spike_input ? $"{c.event_samples}/{c.dense_samples}" : "-",
+                    c.spike_input ? $"{c.dense_ms_per_step:0.000}" : "-", c.spike_input ? $"{c.event_ms_per_step:0.000}" : "-",
+                    c.spike_input && c.event_ms_per_step > 0 ? $"{c.dense_ms_per_step / c.event_ms_per_step:0.00}x" : "-",
+                })));
+        }
         if (!layers.IsEmpty)
         {
             stdout.WriteLine();
@@ -118,6 +166,34 @@ public static class Bench
         }
         return 0;
     }
+
+    /// <summary>One batch of one plan stepped sim.Steps times on this thread: per-operator ticks, calls and path counts.</summary>
+    static (Plan Plan, long[] Ticks, long[] Calls, IReadOnlyList<PathCounts?> Paths) Breakdown(Snn.Compiler.Lower.OpProgram program, SimOptions sim,
+        Seq<Tensor> inputs, int samples, ConnectionPath path)
+    {
+        var plan = Plan.Create(program, Math.Min(sim.BatchSize, samples));
+        plan.HoistInvariants = !sim.Temporal && sim.Encoding == Snn.Runtime.Encoding.Constant;
+        plan.PathChoice = path;
+        for (var i = 0; i < inputs.Count; i++)
+            plan.SetInput(i, inputs[i].Span.Slice(0, inputs[i].Length / samples * plan.Batch));
+        var ticks = new long[program.Ops.Count];
+        var calls = new long[program.Ops.Count];
+        // Two warm-up steps compile what this path choice runs; then from step 0 again.
+        for (var t = 0; t < 2; t++) plan.Step(ticks, calls);
+        plan.Reset();
+        System.Array.Clear(ticks);
+        System.Array.Clear(calls);
+        for (var t = 0; t < sim.Steps; t++) plan.Step(ticks, calls);
+        return (plan, ticks, calls, plan.Paths);
+    }
+
+    /// <summary>Multiply-adds of one call of a connection over a batch (dense-equivalent: zeros count).</summary>
+    static double Macs(Snn.Compiler.Lower.Op op, int batch) => op switch
+    {
+        Snn.Compiler.Lower.ConvInc c => (double)batch * Shapes.Product(c.Spec.OutputShape) * Shapes.Product(c.Spec.Kernel) * (c.Spec.InChannels / c.Spec.Groups),
+        Snn.Compiler.Lower.DotInc d => (double)batch * d.Rows * d.In * d.Out,
+        _ => 0,
+    };
 
     static string OpLabel(Snn.Compiler.Lower.Op op, Snn.Compiler.Lower.OpProgram p) => op switch
     {

@@ -21,7 +21,7 @@ public static class Program
           snn inspect MODEL [--json] [converter options]
           snn report MODEL --data X.npy --labels Y.npy --out report.html [evaluate options]
           snn bench MODEL [--data X.npy] [--input-scale S] [--calibrate C.npy] [--batch B] [--steps T] [--threads N]
-                      [--mode rate|spiking] [--json]
+                      [--mode rate|spiking] [--connection-path adaptive|dense|event] [--json]
           snn export MODEL --format npz --out net.npz [--mode spiking|rate] [--compress] [--steps T] [--input-scale S]
                       [converter options]
           snn export MODEL --format nengo --out DIR [--mode spiking|rate] [--steps T] [--readout R] [--input-scale S]

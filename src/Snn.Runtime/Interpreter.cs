@@ -43,6 +43,9 @@ public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, i
     public Encoding Encoding { get; init; } = Encoding.Constant;
     public int Seed { get; init; }
 
+    /// <summary>Which kernel spike-input connections use (see <see cref="Plan.PathChoice"/>); results are the same either way.</summary>
+    public ConnectionPath ConnectionPath { get; init; } = ConnectionPath.Adaptive;
+
     public static readonly SimOptions Default = new();
 }
 
@@ -106,6 +109,7 @@ public static class Interpreter
         {
             var plan = Plan.Create(program, batch);
             plan.HoistInvariants = !options.Temporal && options.Encoding == Encoding.Constant;
+            plan.PathChoice = options.ConnectionPath;
             for (var chunk = Interlocked.Increment(ref nextChunk); chunk < chunks; chunk = Interlocked.Increment(ref nextChunk))
                 RunChunk(plan, chunk);
         });

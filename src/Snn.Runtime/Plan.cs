@@ -6,6 +6,41 @@ using Snn.Runtime.Kernels;
 
 namespace Snn.Runtime;
 
+/// <summary>How connections whose input is a spike train (DotInc, ConvInc) pick their kernel. Both kernels give the same bits.</summary>
+public enum ConnectionPath
+{
+    /// <summary>From the measured input density, per step (DotInc: per batch; ConvInc: per sample).</summary>
+    Adaptive,
+    /// <summary>Always the dense kernel (for measurements and tests).</summary>
+    Dense,
+    /// <summary>Always the event-driven kernel (for measurements and tests).</summary>
+    EventDriven,
+}
+
+/// <summary>
+/// How one connection with spike input has run since its plan was created or last reset: sample-steps per kernel
+/// and the nonzero fraction of its input. Updated by <see cref="Plan.Step()"/>; read between steps.
+/// </summary>
+public sealed class PathCounts
+{
+    /// <summary>Sample-steps computed by the dense kernel.</summary>
+    public long DenseSamples { get; internal set; }
+
+    /// <summary>Sample-steps computed by the event-driven kernel.</summary>
+    public long EventSamples { get; internal set; }
+
+    /// <summary>Nonzero input elements seen.</summary>
+    public long NonZeros { get; internal set; }
+
+    /// <summary>Input elements seen.</summary>
+    public long Inputs { get; internal set; }
+
+    /// <summary>The measured input density: the fraction of input elements that were nonzero.</summary>
+    public double Density => Inputs == 0 ? 0 : (double)NonZeros / Inputs;
+
+    internal void Clear() => (DenseSamples, EventSamples, NonZeros, Inputs) = (0, 0, 0, 0);
+}
+
 /// <summary>
 /// A lowered program made executable for one batch size: every signal gets a fixed slice of one
 /// float arena (batched signals hold batch × size values), and every operator becomes a step closure
@@ -41,6 +76,25 @@ public sealed class Plan
 
     /// <summary>Input density (fraction of non-zero spikes) below which a dense connection runs event-driven.</summary>
     public const double EventDensityThreshold = 0.25;
+
+    /// <summary>
+    /// Input density (per sample) at or below which a convolution with spike input runs event-driven. The event
+    /// kernel spends one vector FMA per nonzero term where the dense one spends one per input element, but with
+    /// list building and less register reuse; measured on the Fashion-MNIST and LeNet-5 convolutions (uniformly
+    /// random spikes), it breaks even between densities 0.2 and 0.25 (LeNet-5's last convolution: above 0.4).
+    /// </summary>
+    public const double ConvEventDensityThreshold = 0.2;
+
+    /// <summary>Output channels per group below which a convolution never runs event-driven (its vectors would be mostly empty).</summary>
+    public const int ConvEventMinGroupChannels = 8;
+
+    readonly PathCounts?[] paths;
+
+    /// <summary>Which kernel spike-input connections use (default: chosen from the measured density).</summary>
+    public ConnectionPath PathChoice { get; set; }
+
+    /// <summary>Per operator (program order): how a connection with spike input has run, or null for other operators.</summary>
+    public IReadOnlyList<PathCounts?> Paths => paths;
     public OpProgram Program => program;
 
     /// <summary>Bytes held by the arena, the initial state (one sample's) and the scratch and input buffers.</summary>
@@ -53,6 +107,7 @@ public sealed class Plan
     {
         this.program = program;
         Batch = batch;
+        paths = new PathCounts?[program.Ops.Count];
         SharesBuffers = shareBuffers;
         var signals = program.Signals;
         offset = new int[signals.Count];
@@ -90,12 +145,12 @@ public sealed class Plan
         foreach (var op in program.Ops)
             workspace = Math.Max(workspace, op switch
             {
-                ConvInc c => Geometry(c.Spec).WorkspaceSize(batch),
+                ConvInc c => ConvWorkspace(c, Geometry(c.Spec), batch),
                 _ => 0,
             });
         var scratch = new float[workspace];
         currents = new float[program.Ops.OfType<SimNeuronsAffine>().Select(sa => CurrentBlock(program.Signal(sa.X).Size, batch).Rows * program.Signal(sa.X).Size).DefaultIfEmpty(0).Max()];
-        steps = program.Ops.Map(op => Compile(op, scratch)).ToArray();
+        steps = program.Ops.Select((op, i) => Compile(op, i, scratch)).ToArray();
         ArenaBytes = (arena.LongLength + initialState.Sum(i => (long)i.Row.Length) + workspace + currents.Length + inputs.Sum(i => (long)i.Length)) * sizeof(float);
     }
 
@@ -181,8 +236,8 @@ public sealed class Plan
     Span<float> S(int signal) => arena.AsSpan(offset[signal], length[signal]);
 
     /// <summary>
-    /// Restores the state to its initial value (step 0). Signals that an operator overwrites every step are left
-    /// as they are: the first step writes them before anything reads them.
+    /// Restores the state to its initial value (step 0) and clears the <see cref="Paths"/> counts. Signals that an
+    /// operator overwrites every step are left as they are: the first step writes them before anything reads them.
     /// </summary>
     public void Reset()
     {
@@ -191,6 +246,7 @@ public sealed class Plan
             for (var r = 0; r < n; r += row.Length)
                 row.CopyTo(arena.AsSpan(at + r, row.Length));
         primed = false;
+        foreach (var p in paths) p?.Clear();
     }
 
     /// <summary>
@@ -260,8 +316,11 @@ public sealed class Plan
         primed = true;
     }
 
-    /// <summary>One step that also adds each operator's elapsed Stopwatch ticks to <paramref name="ticks"/> (one slot per operator).</summary>
-    public void Step(long[] ticks)
+    /// <summary>
+    /// One step that also adds each operator's elapsed Stopwatch ticks to <paramref name="ticks"/> (one slot per operator)
+    /// and, when given, counts the operators that ran (hoisted ones are skipped) in <paramref name="calls"/>.
+    /// </summary>
+    public void Step(long[] ticks, long[]? calls = null)
     {
         var skip = HoistInvariants && primed;
         primed = true;
@@ -271,6 +330,7 @@ public sealed class Plan
             var start = System.Diagnostics.Stopwatch.GetTimestamp();
             steps[i]();
             ticks[i] += System.Diagnostics.Stopwatch.GetTimestamp() - start;
+            if (calls is not null) calls[i]++;
         }
     }
 
@@ -317,7 +377,7 @@ public sealed class Plan
     static PoolGeometry Geometry(PoolSpec s) => PoolGeometry.Create(
         s.InSpatial.ToArray(), s.Channels, s.Pool.ToArray(), s.Strides.ToArray(), s.PadBefore.ToArray(), s.OutSpatial.ToArray(), s.ChannelsLast);
 
-    Action Compile(Op op, float[] scratch)
+    Action Compile(Op op, int index, float[] scratch)
     {
         var a = arena;
         var batch = Batch;
@@ -356,11 +416,21 @@ public sealed class Plan
                     return () => Dense.Accumulate(a.AsSpan(xo, xn), rows, inSize, a.AsSpan(wo, wn), outSize, a.AsSpan(yo, yn));
                 // Spike input: choose event-driven (skip silent inputs) or dense each step from the measured density;
                 // both paths give bit-identical sums.
+                var counts = paths[index] = new PathCounts();
                 return () =>
                 {
                     var x = a.AsSpan(xo, xn);
-                    var sparse = x.Count(0f) > x.Length * (1 - EventDensityThreshold);
+                    var nonZeros = Sparsity.CountNonZero(x);
+                    var sparse = PathChoice switch
+                    {
+                        ConnectionPath.Dense => false,
+                        ConnectionPath.EventDriven => true,
+                        _ => nonZeros < x.Length * EventDensityThreshold,
+                    };
                     Dense.Accumulate(x, rows, inSize, a.AsSpan(wo, wn), outSize, a.AsSpan(yo, yn), sparse);
+                    counts.NonZeros += nonZeros;
+                    counts.Inputs += x.Length;
+                    if (sparse) counts.EventSamples += batch; else counts.DenseSamples += batch;
                 };
             }
             case ConvInc c:
@@ -369,7 +439,49 @@ public sealed class Plan
                 var (wo, wn, xo, xn, yo, yn) = (offset[c.W], length[c.W], offset[c.X], length[c.X], offset[c.Y], length[c.Y]);
                 var ws = scratch;
                 var wsn = g.WorkspaceSize(batch);
-                return () => Conv.Accumulate(g, a.AsSpan(wo, wn), a.AsSpan(xo, xn), batch, ws.AsSpan(0, wsn), a.AsSpan(yo, yn));
+                if (!EventCapable(c, g))
+                    return () => Conv.Accumulate(g, a.AsSpan(wo, wn), a.AsSpan(xo, xn), batch, ws.AsSpan(0, wsn), a.AsSpan(yo, yn));
+                // Spike input: per step and per sample, the event-driven kernel when the sample's measured density is at
+                // most ConvEventDensityThreshold, else the dense one; runs of samples with the same choice share a call.
+                // Both kernels sum every output element in the same order (see Conv.AccumulateEvents), so the choice,
+                // and with it the batching and the thread count, never changes a result.
+                var counts = paths[index] = new PathCounts();
+                var (inSize, outSize, ewsn) = (g.InputSize, g.OutputSize, g.EventWorkspaceSize);
+                var limit = (int)Math.Floor(ConvEventDensityThreshold * inSize);
+                var events = new bool[batch];
+                return () =>
+                {
+                    var x = a.AsSpan(xo, xn);
+                    var choice = PathChoice;
+                    long nonZeros = 0;
+                    for (var b = 0; b < batch; b++)
+                    {
+                        var n = Sparsity.CountNonZero(x.Slice(b * inSize, inSize));
+                        nonZeros += n;
+                        events[b] = choice == ConnectionPath.EventDriven || (choice == ConnectionPath.Adaptive && n <= limit);
+                    }
+                    counts.NonZeros += nonZeros;
+                    counts.Inputs += (long)batch * inSize;
+                    for (var b0 = 0; b0 < batch;)
+                    {
+                        var b1 = b0 + 1;
+                        while (b1 < batch && events[b1] == events[b0]) b1++;
+                        var xs = x.Slice(b0 * inSize, (b1 - b0) * inSize);
+                        var ys = a.AsSpan(yo + b0 * outSize, (b1 - b0) * outSize);
+                        var w = a.AsSpan(wo, wn);
+                        if (events[b0])
+                        {
+                            Conv.AccumulateEvents(g, w, xs, b1 - b0, ws.AsSpan(0, ewsn), ys);
+                            counts.EventSamples += b1 - b0;
+                        }
+                        else
+                        {
+                            Conv.Accumulate(g, w, xs, b1 - b0, ws.AsSpan(0, wsn), ys);
+                            counts.DenseSamples += b1 - b0;
+                        }
+                        b0 = b1;
+                    }
+                };
             }
             case PoolInc p:
             {
@@ -440,12 +552,43 @@ public sealed class Plan
         }
     }
 
-    /// <summary>Whether a signal is a spike train: a spiking neuron output, or one scaled per element by a constant (zeros stay zeros).</summary>
+    /// <summary>A convolution that can run event-driven: its input is a spike train, its groups have enough output channels and the kernel takes its geometry.</summary>
+    bool EventCapable(ConvInc c, ConvGeometry g) => g.GroupOutChannels >= ConvEventMinGroupChannels && g.SupportsEvents && IsSpiking(c.X);
+
+    int ConvWorkspace(ConvInc c, ConvGeometry g, int batch) =>
+        EventCapable(c, g) ? Math.Max(g.WorkspaceSize(batch), g.EventWorkspaceSize) : g.WorkspaceSize(batch);
+
+    readonly Dictionary<int, bool> spiking = new();
+
+    /// <summary>
+    /// Whether a signal is a spike train (mostly zeros, so worth measuring): a spiking neuron output; one scaled per
+    /// element by a constant (zeros stay zeros); the output of spiking max pooling of a spike train (it changes only
+    /// when a window's count grows); or a signal that is only reset to 0 and then copied into (gathered, scattered,
+    /// added) from spike trains. Only speed depends on it: both kernels of a connection give the same results.
+    /// </summary>
     bool IsSpiking(int signal)
+    {
+        if (spiking.TryGetValue(signal, out var known)) return known;
+        spiking[signal] = false;   // cycles count as not spiking
+        return spiking[signal] = Classify(signal);
+    }
+
+    bool Classify(int signal)
     {
         if (program.Ops.Exists(o => o is INeuronOp { Neuron.Spiking: true } sn && sn.Output == signal)) return true;
         var incs = program.Ops.Filter(o => o.Incs.Contains(signal)).ToList();
-        return incs.Count == 1 && incs[0] is ElementwiseInc e && program.Signal(e.A).Kind == SignalKind.Constant && e.X != signal && IsSpiking(e.X);
+        if (incs.Count == 1 && incs[0] is ElementwiseInc e && program.Signal(e.A).Kind == SignalKind.Constant && e.X != signal && IsSpiking(e.X))
+            return true;
+        var writers = program.Ops.Filter(o => o.Sets.Contains(signal) || o.Incs.Contains(signal)).ToList();
+        if (writers.Count == 1 && writers[0] is MaxPoolOp m && m.Y == signal) return IsSpiking(m.X);
+        return writers.Exists(w => w is not Compiler.Lower.Reset)
+            && writers.All(w => w switch
+            {
+                Compiler.Lower.Reset r => r.Value == 0f,
+                Copy c => c.Src != signal && IsSpiking(c.Src),
+                ElementwiseInc ei => program.Signal(ei.A).Kind == SignalKind.Constant && ei.X != signal && IsSpiking(ei.X),
+                _ => false,
+            });
     }
 
     Action CompileCopy(Copy c)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Snn.Runtime.Kernels;
 
@@ -25,6 +26,24 @@ public sealed class ConvGeometry
     /// <summary>InChannels zeros: the A row used for padding taps. Never written.</summary>
     internal readonly float[] Zeros;
 
+    /// <summary>
+    /// Segments of the event kernel, [OutPixels * SegmentsPerPixel] each: the input pixels
+    /// SegmentFirst .. SegmentEnd (exclusive) that consecutive taps of one kernel row read (one tap per segment
+    /// when the last dimension is dilated; empty when the row lies in the padding), and SegmentShift, which
+    /// turns an event's filter offset <c>(q * GroupInChannels + c) * OutChannels</c> into the offset
+    /// <c>(t * GroupInChannels + c) * OutChannels</c> of the tap t that reads pixel q. Segments run in tap order.
+    /// </summary>
+    internal readonly int[] SegmentFirst;
+    internal readonly int[] SegmentEnd;
+    internal readonly int[] SegmentShift;
+
+    /// <summary>Segments per output pixel.</summary>
+    internal readonly int SegmentsPerPixel;
+
+    /// <summary>The most events one segment can hold (pixels in it times GroupInChannels).</summary>
+    internal readonly int SegmentCapacity;
+
+
     private ConvGeometry(int rank, int[] in3, int inChannels, int[] k3, int[] s3, int[] d3, int[] p3, int[] o3, int outChannels, int groups, bool channelsLast)
     {
         Rank = rank;
@@ -45,6 +64,16 @@ public sealed class ConvGeometry
         OutputSize = checked(OutPixels * outChannels);
         Zeros = new float[inChannels];
         Table = new int[checked(OutPixels * Taps)];
+        bool runs = d3[2] == 1;
+        SegmentsPerPixel = runs ? k3[0] * k3[1] : Taps;
+        SegmentCapacity = (runs ? k3[2] : 1) * GroupInChannels;
+        SupportsEvents = (long)Math.Max(InPixels, Taps) * GroupInChannels * outChannels < int.MaxValue / 2;
+        SegmentFirst = new int[checked(OutPixels * SegmentsPerPixel)];
+        SegmentEnd = new int[SegmentFirst.Length];
+        SegmentShift = new int[SegmentFirst.Length];
+        int unit = SupportsEvents ? GroupInChannels * outChannels : 0;
+        int seg = 0;
+
         int t0 = 0;
         for (int od = 0; od < o3[0]; od++)
         {
@@ -62,7 +91,27 @@ public sealed class ConvGeometry
                             {
                                 int iw = (ow * s3[2]) - p3[2] + (kw * d3[2]);
                                 bool inside = (uint)id < (uint)in3[0] && (uint)ih < (uint)in3[1] && (uint)iw < (uint)in3[2];
-                                Table[t0++] = inside ? ((((id * in3[1]) + ih) * in3[2]) + iw) * inChannels : -1;
+                                int q = inside ? (((id * in3[1]) + ih) * in3[2]) + iw : -1;
+                                Table[t0++] = inside ? q * inChannels : -1;
+                                if (!runs)
+                                {
+                                    int tap = (((kd * k3[1]) + kh) * k3[2]) + kw;
+                                    SegmentFirst[seg] = inside ? q : 0;
+                                    SegmentEnd[seg] = inside ? q + 1 : 0;
+                                    SegmentShift[seg++] = inside ? (tap - q) * unit : 0;
+                                }
+                            }
+
+                            if (runs)
+                            {
+                                // Taps kw = lo .. hi-1 read the consecutive pixels iw(lo) .. iw(hi-1) of one input row.
+                                int iw0 = (ow * s3[2]) - p3[2];
+                                int lo = Math.Max(0, -iw0), hi = Math.Min(k3[2], in3[2] - iw0);
+                                bool rowInside = (uint)id < (uint)in3[0] && (uint)ih < (uint)in3[1] && lo < hi;
+                                int rowBase = rowInside ? ((id * in3[1]) + ih) * in3[2] : 0;
+                                SegmentFirst[seg] = rowInside ? rowBase + iw0 + lo : 0;
+                                SegmentEnd[seg] = rowInside ? rowBase + iw0 + hi : 0;
+                                SegmentShift[seg++] = rowInside ? ((((kd * k3[1]) + kh) * k3[2]) - rowBase - iw0) * unit : 0;
                             }
                         }
                     }
@@ -73,6 +122,9 @@ public sealed class ConvGeometry
 
     /// <summary>Number of spatial dimensions (1, 2 or 3).</summary>
     public int Rank { get; }
+
+    /// <summary>Whether <see cref="Conv.AccumulateEvents"/> handles this geometry (its filter offsets fit in an int).</summary>
+    public bool SupportsEvents { get; }
 
     public int InChannels { get; }
 
@@ -160,6 +212,20 @@ public sealed class ConvGeometry
         return ChannelsLast || batch == 0 ? 0 : InputSize + OutputSize;
     }
 
+    /// <summary>
+    /// Floats per output pixel of the event kernel's channels-first staging rows: every group's output channels
+    /// rounded up to whole 16-lane vectors, so whole vectors can be stored.
+    /// </summary>
+    internal int EventStride => Groups * RoundUp(GroupOutChannels, 16);
+
+    /// <summary>
+    /// Floats of scratch needed by <see cref="Conv.AccumulateEvents"/> (independent of batch): one sample's
+    /// nonzero inputs by pixel, four output pixels' term streams and, for channels-first data, staging rows.
+    /// </summary>
+    public int EventWorkspaceSize => EventSpace.Size(this);
+
+    private static int RoundUp(int v, int m) => (v + m - 1) / m * m;
+
     internal static void CheckDims(int[] a, int rank, int min, string name)
     {
         if (a.Length != rank)
@@ -240,6 +306,644 @@ public static class Conv
                     new Span<float>(yt, g.OutputSize).Clear();
                     ChannelsLast(g, pk, xt, 1, yt, table, zeros);
                     AddTransposed(yt, op, oc, py + ((nint)b * g.OutputSize));
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Event-driven <c>y += conv(x, kernel)</c> for spike inputs, with the same arguments and layouts as
+    /// <see cref="Accumulate"/> (workspace: <see cref="ConvGeometry.EventWorkspaceSize"/> floats; the geometry must
+    /// <see cref="ConvGeometry.SupportsEvents"/>). Only nonzero inputs do work: per sample the kernel lists every
+    /// input pixel's nonzero channels; per output pixel it concatenates, kernel row by kernel row, the lists of the
+    /// pixels under its taps into a stream of (filter row, value) terms and sums the stream in registers,
+    /// vectorized over the output channels of the group, four output pixels at a time.
+    /// </summary>
+    /// <remarks>
+    /// <para>Bit-identical to <see cref="Accumulate"/> (the dense path), which computes each output element as
+    /// <c>acc = +0; for each tap t in row-major kernel order, for each input channel c of the group ascending:
+    /// acc = Madd(x[in(p, t), c], kernel[t, c, oc], acc)</c>, then <c>y += acc</c> once. A stream holds exactly the
+    /// nonzero terms of that chain in that order (taps ascending; within a tap, channels ascending) and is summed
+    /// from +0 with the same Madd, then added to y once. The terms left out are those whose input is exactly 0 (and
+    /// padding taps, which read zeros in the dense path): for finite weights such a term adds ±0, which leaves a
+    /// nonzero sum unchanged and a +0 sum +0, so both kernels give the same bits, signed zeros included (a -0 partial
+    /// sum, which only a product underflowing to -0 can make, may come out +0 in one path and -0 in the other).
+    /// Non-finite weights under zero inputs are ignored here (dense gives NaN). Every output element gets its
+    /// <c>y += acc</c>, even with no terms (acc = +0), as in the dense path. <see cref="IVecOps{TV}.Madd"/> and <see cref="KernelMath.Madd(float, float, float)"/>
+    /// are fused exactly when the dense kernel's are, on every SIMD path.</para>
+    /// <para>Cost per sample: a vectorized scan of the input, one short block copy per output pixel and kernel row,
+    /// and one vector FMA per nonzero term and output-channel vector; the dense path spends an FMA on every input
+    /// element, zero or not.</para>
+    /// </remarks>
+    public static void AccumulateEvents(ConvGeometry g, ReadOnlySpan<float> kernel, ReadOnlySpan<float> x, int batch, Span<float> workspace, Span<float> y)
+    {
+        ArgumentNullException.ThrowIfNull(g);
+        if (!g.SupportsEvents)
+        {
+            throw new ArgumentException("This geometry is too large for the event-driven kernel (see SupportsEvents).", nameof(g));
+        }
+
+        KernelMath.CheckNonNegative(batch, nameof(batch));
+        KernelMath.CheckLength(kernel.Length, g.KernelSize, nameof(kernel));
+        KernelMath.CheckLength(x.Length, (long)batch * g.InputSize, nameof(x));
+        KernelMath.CheckLength(y.Length, (long)batch * g.OutputSize, nameof(y));
+        int need = g.EventWorkspaceSize;
+        if (workspace.Length < need)
+        {
+            throw new ArgumentException($"Workspace has {workspace.Length} floats, {need} needed.", nameof(workspace));
+        }
+
+        if (batch == 0)
+        {
+            return;
+        }
+
+        unsafe
+        {
+            fixed (float* pk = kernel, px = x, pws = workspace, py = y)
+            fixed (int* first = g.SegmentFirst, end = g.SegmentEnd, shift = g.SegmentShift)
+            {
+                var e = EventSpace.Of(g, pws);
+                bool planes = AddsToPlanes(g);
+                var segments = new Segments(first, end, shift, g.SegmentsPerPixel, g.SegmentCapacity > 8);
+                for (int b = 0; b < batch; b++)
+                {
+                    float* xb = px + ((nint)b * g.InputSize);
+                    float* yb = py + ((nint)b * g.OutputSize);
+                    int n = g.ChannelsLast ? ListChannelsLast(g, xb, e) : ListChannelsFirst(g, xb, e);
+                    if (n == 0)
+                    {
+                        // Every sum is +0; adding it still turns -0 into +0, as the dense path does.
+                        var ys = new Span<float>(yb, g.OutputSize);
+                        System.Numerics.Tensors.TensorPrimitives.Add(ys, 0f, ys);
+                        continue;
+                    }
+
+                    float* dst = g.ChannelsLast || planes ? yb : e.Stage;
+                    switch (KernelMath.Path)
+                    {
+                        case SimdPath.Avx512:
+                            EventGroups<Vector512<float>, V512>(g, pk, segments, e, dst);
+                            break;
+                        case SimdPath.Avx256:
+                            EventGroups<Vector256<float>, V256>(g, pk, segments, e, dst);
+                            break;
+                        default:
+                            EventScalar(g, pk, segments, e, dst);
+                            break;
+                    }
+
+                    if (!g.ChannelsLast && !planes)
+                    {
+                        AddStaged(g, e.Stage, yb);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Channels-first output on the AVX-512 path: the sums of four output pixels are transposed in registers and
+    /// added to the channel planes of y directly (no staging rows).
+    /// </summary>
+    private static bool AddsToPlanes(ConvGeometry g) => !g.ChannelsLast && KernelMath.Path == SimdPath.Avx512;
+
+    /// <summary>
+    /// Lists one channels-last sample's nonzero elements (NaN counts as nonzero): for key = group * InPixels + q,
+    /// entries Start[key] .. Start[key + 1] hold pixel q's nonzero inputs of that group, channels ascending: the
+    /// filter offset <c>(q * GroupInChannels + c) * OutChannels</c> (c within the group) and the value. Returns the count.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int ListChannelsLast(ConvGeometry g, float* x, EventSpace e)
+    {
+        int* row = e.Row;
+        float* val = e.Val;
+        int* start = e.Start;
+        int pixels = g.InPixels;
+        int channels = g.InChannels;
+        int cg = g.GroupInChannels;
+        int ldw = g.OutChannels;
+        int unit = cg * ldw;
+        int n = 0;
+        if (Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
+        {
+            var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            var lanesLdw = lanes * ldw;
+            for (int grp = 0; grp < g.Groups; grp++)
+            {
+                for (int q = 0; q < pixels; q++)
+                {
+                    start[(grp * pixels) + q] = n;
+                    float* xq = x + ((nint)q * channels) + (grp * cg);
+                    for (int c0 = 0; c0 < cg; c0 += 16)
+                    {
+                        var live = Vector512.LessThan(lanes, Vector512.Create(cg - c0));
+                        var v = c0 + 16 <= cg ? Vector512.Load(xq + c0) : Avx512F.MaskLoad(xq + c0, live.AsSingle(), Vector512<float>.Zero);
+                        var keep = ~Vector512.Equals(v, Vector512<float>.Zero).AsInt32() & live;
+                        var offsets = lanesLdw + Vector512.Create((q * unit) + (c0 * ldw));
+                        Vector512.Store(Avx512F.Compress(Vector512<int>.Zero, keep, offsets), row + n);
+                        Vector512.Store(Avx512F.Compress(Vector512<float>.Zero, keep.AsSingle(), v), val + n);
+                        n += System.Numerics.BitOperations.PopCount(keep.ExtractMostSignificantBits());
+                    }
+                }
+            }
+        }
+        else
+        {
+            for (int grp = 0; grp < g.Groups; grp++)
+            {
+                for (int q = 0; q < pixels; q++)
+                {
+                    start[(grp * pixels) + q] = n;
+                    float* xq = x + ((nint)q * channels) + (grp * cg);
+                    for (int c = 0; c < cg; c++)
+                    {
+                        if (xq[c] != 0f)
+                        {
+                            row[n] = (q * unit) + (c * ldw);
+                            val[n++] = xq[c];
+                        }
+                    }
+                }
+            }
+        }
+
+        start[g.Groups * pixels] = n;
+        return n;
+    }
+
+    /// <summary>The same lists for a channels-first sample: nonzeros by channel, then a stable counting sort by (group, pixel).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int ListChannelsFirst(ConvGeometry g, float* x, EventSpace e)
+    {
+        int* pix = e.TmpPixel;
+        float* tv = e.TmpValue;
+        int* chStart = e.ChannelStart;
+        int pixels = g.InPixels;
+        int channels = g.InChannels;
+        int cg = g.GroupInChannels;
+        int ldw = g.OutChannels;
+        int unit = cg * ldw;
+        int n = 0;
+        for (int c = 0; c < channels; c++)
+        {
+            chStart[c] = n;
+            float* xc = x + ((nint)c * pixels);
+            int q0 = 0;
+            if (Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
+            {
+                var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+                for (; q0 < pixels; q0 += 16)
+                {
+                    var live = Vector512.LessThan(lanes, Vector512.Create(pixels - q0));
+                    var v = q0 + 16 <= pixels ? Vector512.Load(xc + q0) : Avx512F.MaskLoad(xc + q0, live.AsSingle(), Vector512<float>.Zero);
+                    var keep = ~Vector512.Equals(v, Vector512<float>.Zero).AsInt32() & live;
+                    Vector512.Store(Avx512F.Compress(Vector512<int>.Zero, keep, lanes + Vector512.Create(q0)), pix + n);
+                    Vector512.Store(Avx512F.Compress(Vector512<float>.Zero, keep.AsSingle(), v), tv + n);
+                    n += System.Numerics.BitOperations.PopCount(keep.ExtractMostSignificantBits());
+                }
+            }
+            else
+            {
+                for (; q0 < pixels; q0++)
+                {
+                    if (xc[q0] != 0f)
+                    {
+                        pix[n] = q0;
+                        tv[n++] = xc[q0];
+                    }
+                }
+            }
+        }
+
+        chStart[channels] = n;
+        int keys = g.Groups * pixels;
+        int* start = e.Start;
+        int* cursor = e.Cursor;
+        new Span<int>(start, keys + 1).Clear();
+        if (n == 0)
+        {
+            return 0;
+        }
+
+        for (int c = 0; c < channels; c++)
+        {
+            int* counts = start + ((c / cg) * pixels) + 1;
+            for (int k = chStart[c]; k < chStart[c + 1]; k++)
+            {
+                counts[pix[k]]++;
+            }
+        }
+
+        for (int key = 0; key < keys; key++)
+        {
+            cursor[key] = start[key];
+            start[key + 1] += start[key];
+        }
+
+        int* row = e.Row;
+        float* val = e.Val;
+        for (int c = 0; c < channels; c++)
+        {
+            int grp = c / cg;
+            int* cur = cursor + (grp * pixels);
+            int lc = (c - (grp * cg)) * ldw;
+            for (int k = chStart[c]; k < chStart[c + 1]; k++)
+            {
+                int q = pix[k];
+                int at = cur[q]++;
+                row[at] = (q * unit) + lc;
+                val[at] = tv[k];
+            }
+        }
+
+        return n;
+    }
+
+    /// <summary>
+    /// Builds one output pixel's term stream for a group: per segment (kernel row) in tap order, the lists of the
+    /// segment's pixels, which are consecutive in memory, copied with the segment's shift (filter offsets per tap).
+    /// Copies are whole blocks of 8 (lists and streams have slack), so only long runs take a branch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe int Stream(int p, Segments s, int* start, int* row, float* val, int* rows, float* vals)
+    {
+        int count = s.PerPixel;
+        int* first = s.First + ((nint)p * count);
+        int* end = s.End + ((nint)p * count);
+        int* shift = s.Shift + ((nint)p * count);
+        int len = 0;
+        for (int i = 0; i < count; i++)
+        {
+            int a = start[first[i]];
+            int n = start[end[i]] - a;
+            var sh = Vector256.Create(shift[i]);
+            Vector256.Store(Vector256.Load(row + a) + sh, rows + len);
+            Vector256.Store(Vector256.Load(val + a), vals + len);
+            if (s.Long && n > 8)
+            {
+                for (int k = 8; k < n; k += 8)
+                {
+                    Vector256.Store(Vector256.Load(row + a + k) + sh, rows + len + k);
+                    Vector256.Store(Vector256.Load(val + a + k), vals + len + k);
+                }
+            }
+
+            len += n;
+        }
+
+        return len;
+    }
+
+    /// <summary>Channels-first output off the AVX-512 path: y[oc, p] += stage[p, column of oc] (the staged sums of one sample).</summary>
+    private static unsafe void AddStaged(ConvGeometry g, float* stage, float* y)
+    {
+        int stride = g.EventStride;
+        int ng = g.GroupOutChannels;
+        int groupStride = stride / g.Groups;
+        int outPix = g.OutPixels;
+        for (int grp = 0; grp < g.Groups; grp++)
+        {
+            for (int j = 0; j < ng; j++)
+            {
+                float* d = y + ((nint)((grp * ng) + j) * outPix);
+                float* s = stage + (grp * groupStride) + j;
+                for (int p = 0; p < outPix; p++)
+                {
+                    d[p] += s[(nint)p * stride];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every group of one sample: output pixels in blocks of four, each with its term stream; every column chunk
+    /// (up to four vectors of output channels) then sums the four streams.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void EventGroups<TV, TOps>(ConvGeometry g, float* w, Segments segments, EventSpace e, float* dst)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+    {
+        int vw = TOps.Width;
+        int ng = g.GroupOutChannels;
+        int pixels = g.InPixels;
+        int outPix = g.OutPixels;
+        bool planes = AddsToPlanes(g);
+        var mode = g.ChannelsLast ? Output.Rows : planes ? Output.Planes : Output.Stage;
+        int ldd = mode switch { Output.Rows => g.OutChannels, Output.Planes => outPix, _ => g.EventStride };
+        int dstGroup = mode switch { Output.Rows => ng, Output.Planes => ng * outPix, _ => g.EventStride / g.Groups };
+        int cap = e.StreamCapacity;
+        var s = new Streams(e.Rows, e.Vals, cap);
+        for (int grp = 0; grp < g.Groups; grp++)
+        {
+            int* start = e.Start + (grp * pixels);
+            for (int p = 0; p < outPix; p += 4)
+            {
+                int rows = Math.Min(4, outPix - p);
+                for (int r = 0; r < 4; r++)
+                {
+                    s.Len[r] = r < rows ? Stream(p + r, segments, start, e.Row, e.Val, s.Rows + (r * cap), s.Vals + (r * cap)) : 0;
+                }
+
+                for (int j0 = 0; j0 < ng; j0 += 4 * vw)
+                {
+                    int cols = Math.Min(4 * vw, ng - j0);
+                    int vectors = (cols + vw - 1) / vw;
+                    bool masked = cols % vw != 0;
+                    TV mask = masked ? TOps.Mask(cols % vw) : TOps.Zero;
+                    float* wg = w + (grp * ng) + j0;
+                    float* d = dst + (grp * (nint)dstGroup) + (mode == Output.Planes ? p + ((nint)j0 * ldd) : ((nint)p * ldd) + j0);
+                    switch (vectors, masked)
+                    {
+                        case (1, false): EventTile<TV, TOps, E1>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (1, true): EventTile<TV, TOps, E1M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (2, false): EventTile<TV, TOps, E2>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (2, true): EventTile<TV, TOps, E2M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (3, false): EventTile<TV, TOps, E3>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (3, true): EventTile<TV, TOps, E3M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (4, false): EventTile<TV, TOps, E4>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        default: EventTile<TV, TOps, E4M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sums up to four output pixels' streams for one column chunk: the four chains run interleaved while all
+    /// streams last, then each stream's rest alone. Every pixel's chain is <c>acc = +0; acc = Madd(v, w[row], acc)</c>
+    /// in stream order. Then acc is added to y once (<see cref="Output.Rows"/>: at d + r * ldd; <see cref="Output.Planes"/>:
+    /// channel j of pixel r at d + j * ldd + r) or stored to the staging row (<see cref="Output.Stage"/>). The chunk's
+    /// last vector reads its filter lanes masked, so staged lanes past the group's channels hold 0 (or junk from
+    /// non-finite inputs) and are never read.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void EventTile<TV, TOps, TN>(ref Streams s, int rows, float* w, float* d, int ldd, Output mode, int cols, TV mask)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IEventChunk
+    {
+        int cap = s.Capacity;
+        int* r0 = s.Rows, r1 = r0 + cap, r2 = r1 + cap, r3 = r2 + cap;
+        float* v0 = s.Vals, v1 = v0 + cap, v2 = v1 + cap, v3 = v2 + cap;
+        int n0 = s.Len[0], n1 = s.Len[1], n2 = s.Len[2], n3 = s.Len[3];
+        int both = Math.Min(Math.Min(n0, n1), Math.Min(n2, n3));
+        TV a00 = TOps.Zero, a01 = TOps.Zero, a02 = TOps.Zero, a03 = TOps.Zero;
+        TV a10 = TOps.Zero, a11 = TOps.Zero, a12 = TOps.Zero, a13 = TOps.Zero;
+        TV a20 = TOps.Zero, a21 = TOps.Zero, a22 = TOps.Zero, a23 = TOps.Zero;
+        TV a30 = TOps.Zero, a31 = TOps.Zero, a32 = TOps.Zero, a33 = TOps.Zero;
+        for (int i = 0; i < both; i++)
+        {
+            Term<TV, TOps, TN>(w + r0[i], v0 + i, mask, ref a00, ref a01, ref a02, ref a03);
+            Term<TV, TOps, TN>(w + r1[i], v1 + i, mask, ref a10, ref a11, ref a12, ref a13);
+            Term<TV, TOps, TN>(w + r2[i], v2 + i, mask, ref a20, ref a21, ref a22, ref a23);
+            Term<TV, TOps, TN>(w + r3[i], v3 + i, mask, ref a30, ref a31, ref a32, ref a33);
+        }
+
+        for (int i = both; i < n0; i++)
+        {
+            Term<TV, TOps, TN>(w + r0[i], v0 + i, mask, ref a00, ref a01, ref a02, ref a03);
+        }
+
+        for (int i = both; i < n1; i++)
+        {
+            Term<TV, TOps, TN>(w + r1[i], v1 + i, mask, ref a10, ref a11, ref a12, ref a13);
+        }
+
+        for (int i = both; i < n2; i++)
+        {
+            Term<TV, TOps, TN>(w + r2[i], v2 + i, mask, ref a20, ref a21, ref a22, ref a23);
+        }
+
+        for (int i = both; i < n3; i++)
+        {
+            Term<TV, TOps, TN>(w + r3[i], v3 + i, mask, ref a30, ref a31, ref a32, ref a33);
+        }
+
+        if (mode == Output.Planes && typeof(TV) == typeof(Vector512<float>))
+        {
+            AddToPlanes(d, ldd, rows, cols, Unsafe.As<TV, Vector512<float>>(ref a00), Unsafe.As<TV, Vector512<float>>(ref a10),
+                Unsafe.As<TV, Vector512<float>>(ref a20), Unsafe.As<TV, Vector512<float>>(ref a30));
+            if (TN.Vectors > 1)
+            {
+                AddToPlanes(d + (16 * (nint)ldd), ldd, rows, cols - 16, Unsafe.As<TV, Vector512<float>>(ref a01), Unsafe.As<TV, Vector512<float>>(ref a11),
+                    Unsafe.As<TV, Vector512<float>>(ref a21), Unsafe.As<TV, Vector512<float>>(ref a31));
+            }
+
+            if (TN.Vectors > 2)
+            {
+                AddToPlanes(d + (32 * (nint)ldd), ldd, rows, cols - 32, Unsafe.As<TV, Vector512<float>>(ref a02), Unsafe.As<TV, Vector512<float>>(ref a12),
+                    Unsafe.As<TV, Vector512<float>>(ref a22), Unsafe.As<TV, Vector512<float>>(ref a32));
+            }
+
+            if (TN.Vectors > 3)
+            {
+                AddToPlanes(d + (48 * (nint)ldd), ldd, rows, cols - 48, Unsafe.As<TV, Vector512<float>>(ref a03), Unsafe.As<TV, Vector512<float>>(ref a13),
+                    Unsafe.As<TV, Vector512<float>>(ref a23), Unsafe.As<TV, Vector512<float>>(ref a33));
+            }
+
+            return;
+        }
+
+        bool last = mode == Output.Rows;
+        Emit<TV, TOps, TN>(d, last, mask, a00, a01, a02, a03);
+        if (rows > 1)
+        {
+            Emit<TV, TOps, TN>(d + ldd, last, mask, a10, a11, a12, a13);
+        }
+
+        if (rows > 2)
+        {
+            Emit<TV, TOps, TN>(d + (2 * (nint)ldd), last, mask, a20, a21, a22, a23);
+        }
+
+        if (rows > 3)
+        {
+            Emit<TV, TOps, TN>(d + (3 * (nint)ldd), last, mask, a30, a31, a32, a33);
+        }
+    }
+
+    /// <summary>
+    /// <c>y[j * plane + r] += a_r[j]</c> for the first min(16, <paramref name="cols"/>) channels j and <paramref name="rows"/>
+    /// pixels r: four pixels are transposed per 128-bit lane (lane k of t_m then holds channel 4k + m of pixels 0..3)
+    /// and added four pixels at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddToPlanes(float* d, int plane, int rows, int cols, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
+    {
+        cols = Math.Min(16, cols);
+        if (rows < 4)
+        {
+            float* tmp = stackalloc float[64];
+            Vector512.Store(a0, tmp);
+            Vector512.Store(a1, tmp + 16);
+            Vector512.Store(a2, tmp + 32);
+            Vector512.Store(a3, tmp + 48);
+            for (int j = 0; j < cols; j++)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    d[((nint)j * plane) + r] += tmp[(r * 16) + j];
+                }
+            }
+
+            return;
+        }
+
+        var u0 = Avx512F.UnpackLow(a0, a1);
+        var u1 = Avx512F.UnpackHigh(a0, a1);
+        var u2 = Avx512F.UnpackLow(a2, a3);
+        var u3 = Avx512F.UnpackHigh(a2, a3);
+        var t0 = Avx512F.UnpackLow(u0.AsDouble(), u2.AsDouble()).AsSingle();
+        var t1 = Avx512F.UnpackHigh(u0.AsDouble(), u2.AsDouble()).AsSingle();
+        var t2 = Avx512F.UnpackLow(u1.AsDouble(), u3.AsDouble()).AsSingle();
+        var t3 = Avx512F.UnpackHigh(u1.AsDouble(), u3.AsDouble()).AsSingle();
+        AddPlaneLanes(d, plane, cols, 0, t0.GetLower().GetLower(), t1.GetLower().GetLower(), t2.GetLower().GetLower(), t3.GetLower().GetLower());
+        if (cols > 4)
+        {
+            AddPlaneLanes(d, plane, cols, 4, t0.GetLower().GetUpper(), t1.GetLower().GetUpper(), t2.GetLower().GetUpper(), t3.GetLower().GetUpper());
+        }
+
+        if (cols > 8)
+        {
+            AddPlaneLanes(d, plane, cols, 8, t0.GetUpper().GetLower(), t1.GetUpper().GetLower(), t2.GetUpper().GetLower(), t3.GetUpper().GetLower());
+        }
+
+        if (cols > 12)
+        {
+            AddPlaneLanes(d, plane, cols, 12, t0.GetUpper().GetUpper(), t1.GetUpper().GetUpper(), t2.GetUpper().GetUpper(), t3.GetUpper().GetUpper());
+        }
+    }
+
+    /// <summary>Channels c0 .. c0+3 (those below cols): y[c * plane .. +4] += the four pixels' sums of channel c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddPlaneLanes(float* d, int plane, int cols, int c0, Vector128<float> m0, Vector128<float> m1, Vector128<float> m2, Vector128<float> m3)
+    {
+        float* p = d + ((nint)c0 * plane);
+        Vector128.Store(Vector128.Load(p) + m0, p);
+        if (cols > c0 + 1)
+        {
+            p += plane;
+            Vector128.Store(Vector128.Load(p) + m1, p);
+        }
+
+        if (cols > c0 + 2)
+        {
+            p += plane;
+            Vector128.Store(Vector128.Load(p) + m2, p);
+        }
+
+        if (cols > c0 + 3)
+        {
+            p += plane;
+            Vector128.Store(Vector128.Load(p) + m3, p);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Term<TV, TOps, TN>(float* wr, float* v, TV mask, ref TV a0, ref TV a1, ref TV a2, ref TV a3)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IEventChunk
+    {
+        int vw = TOps.Width;
+        TV x = TOps.Broadcast(v);
+        a0 = TOps.Madd(x, TN.Vectors == 1 && TN.Masked ? TOps.LoadMasked(wr, mask) : TOps.Load(wr), a0);
+        if (TN.Vectors > 1)
+        {
+            a1 = TOps.Madd(x, TN.Vectors == 2 && TN.Masked ? TOps.LoadMasked(wr + vw, mask) : TOps.Load(wr + vw), a1);
+        }
+
+        if (TN.Vectors > 2)
+        {
+            a2 = TOps.Madd(x, TN.Vectors == 3 && TN.Masked ? TOps.LoadMasked(wr + (2 * vw), mask) : TOps.Load(wr + (2 * vw)), a2);
+        }
+
+        if (TN.Vectors > 3)
+        {
+            a3 = TOps.Madd(x, TN.Masked ? TOps.LoadMasked(wr + (3 * vw), mask) : TOps.Load(wr + (3 * vw)), a3);
+        }
+    }
+
+    /// <summary>Channels-last: <c>y += acc</c>; channels-first: the staging row = acc (whole vectors).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Emit<TV, TOps, TN>(float* d, bool last, TV mask, TV a0, TV a1, TV a2, TV a3)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IEventChunk
+    {
+        int vw = TOps.Width;
+        if (!last)
+        {
+            TOps.Store(d, a0);
+            if (TN.Vectors > 1)
+            {
+                TOps.Store(d + vw, a1);
+            }
+
+            if (TN.Vectors > 2)
+            {
+                TOps.Store(d + (2 * vw), a2);
+            }
+
+            if (TN.Vectors > 3)
+            {
+                TOps.Store(d + (3 * vw), a3);
+            }
+
+            return;
+        }
+
+        Store<TV, TOps>(d, !(TN.Masked && TN.Vectors == 1), mask, a0);
+        if (TN.Vectors > 1)
+        {
+            Store<TV, TOps>(d + vw, !(TN.Masked && TN.Vectors == 2), mask, a1);
+        }
+
+        if (TN.Vectors > 2)
+        {
+            Store<TV, TOps>(d + (2 * vw), !(TN.Masked && TN.Vectors == 3), mask, a2);
+        }
+
+        if (TN.Vectors > 3)
+        {
+            Store<TV, TOps>(d + (3 * vw), !TN.Masked, mask, a3);
+        }
+    }
+
+    /// <summary>Portable event kernel: the same streams summed with the scalar Madd, in the same order.</summary>
+    private static unsafe void EventScalar(ConvGeometry g, float* w, Segments segments, EventSpace e, float* dst)
+    {
+        int ng = g.GroupOutChannels;
+        bool last = g.ChannelsLast;
+        int ldd = last ? g.OutChannels : g.EventStride;
+        int dstGroup = last ? ng : g.EventStride / g.Groups;
+        int* rows = e.Rows;
+        float* vals = e.Vals;
+        for (int grp = 0; grp < g.Groups; grp++)
+        {
+            for (int p = 0; p < g.OutPixels; p++)
+            {
+                int len = Stream(p, segments, e.Start + (grp * g.InPixels), e.Row, e.Val, rows, vals);
+                float* d = dst + ((nint)p * ldd) + (grp * dstGroup);
+                for (int j = 0; j < ng; j++)
+                {
+                    float acc = 0f;
+                    float* wj = w + (grp * ng) + j;
+                    for (int i = 0; i < len; i++)
+                    {
+                        acc = KernelMath.Madd(vals[i], wj[rows[i]], acc);
+                    }
+
+                    if (last)
+                    {
+                        d[j] += acc;
+                    }
+                    else
+                    {
+                        d[j] = acc;
+                    }
                 }
             }
         }
@@ -435,6 +1139,154 @@ public static class Conv
         {
             TOps.AddStoreMasked(p, mask, v);
         }
+    }
+}
+
+/// <summary>Where the event kernel puts a finished sum.</summary>
+internal enum Output
+{
+    /// <summary>Channels-last y: added to the pixel's row of channels.</summary>
+    Rows,
+
+    /// <summary>Channels-first y (AVX-512): added to the channel planes, four pixels at a time.</summary>
+    Planes,
+
+    /// <summary>Channels-first staging rows, added to y's planes after the sample.</summary>
+    Stage,
+}
+
+/// <summary>Column chunk of the event-driven convolution: 1 to 4 vectors, the last one masked or not.</summary>
+internal interface IEventChunk
+{
+    static abstract int Vectors { get; }
+    static abstract bool Masked { get; }
+}
+
+internal struct E1 : IEventChunk { public static int Vectors => 1; public static bool Masked => false; }
+internal struct E1M : IEventChunk { public static int Vectors => 1; public static bool Masked => true; }
+internal struct E2 : IEventChunk { public static int Vectors => 2; public static bool Masked => false; }
+internal struct E2M : IEventChunk { public static int Vectors => 2; public static bool Masked => true; }
+internal struct E3 : IEventChunk { public static int Vectors => 3; public static bool Masked => false; }
+internal struct E3M : IEventChunk { public static int Vectors => 3; public static bool Masked => true; }
+internal struct E4 : IEventChunk { public static int Vectors => 4; public static bool Masked => false; }
+internal struct E4M : IEventChunk { public static int Vectors => 4; public static bool Masked => true; }
+
+/// <summary>The event kernel's workspace, carved out of the float scratch (int arrays reinterpret floats).</summary>
+internal readonly unsafe struct EventSpace
+{
+    /// <summary>Slack after lists and streams, for whole-block copies and compressed stores.</summary>
+    public const int Slack = 16;
+
+    /// <summary>Channels-first staging rows [OutPixels, EventStride].</summary>
+    public readonly float* Stage;
+
+    /// <summary>Per nonzero input, by (group, pixel): filter offset and value.</summary>
+    public readonly int* Row;
+    public readonly float* Val;
+
+    /// <summary>[Groups * InPixels + 1] list bounds per (group, pixel); Cursor is counting-sort scratch.</summary>
+    public readonly int* Start;
+    public readonly int* Cursor;
+
+    /// <summary>Channels-first scratch: nonzeros by channel (pixel, value) and per-channel bounds.</summary>
+    public readonly int* TmpPixel;
+    public readonly float* TmpValue;
+    public readonly int* ChannelStart;
+
+    /// <summary>Four term streams (filter offsets and values) of StreamCapacity each.</summary>
+    public readonly int* Rows;
+    public readonly float* Vals;
+    public readonly int StreamCapacity;
+
+    private EventSpace(float* stage, int* row, float* val, int* start, int* cursor, int* tmpPixel, float* tmpValue, int* channelStart, int* rows, float* vals, int cap)
+    {
+        Stage = stage;
+        Row = row;
+        Val = val;
+        Start = start;
+        Cursor = cursor;
+        TmpPixel = tmpPixel;
+        TmpValue = tmpValue;
+        ChannelStart = channelStart;
+        Rows = rows;
+        Vals = vals;
+        StreamCapacity = cap;
+    }
+
+    /// <summary>Floats needed for a geometry (see <see cref="ConvGeometry.EventWorkspaceSize"/>).</summary>
+    public static int Size(ConvGeometry g)
+    {
+        long keys = (long)g.InPixels * g.Groups;
+        long list = g.InputSize + Slack;
+        long first = g.ChannelsLast ? 0 : ((long)g.OutPixels * g.EventStride) + (2 * list) + g.InChannels + 1;
+        return checked((int)(first + (2 * list) + (2 * keys) + 1 + (8L * Capacity(g))));
+    }
+
+    private static int Capacity(ConvGeometry g) => checked((g.Taps * g.GroupInChannels) + Slack);
+
+    public static EventSpace Of(ConvGeometry g, float* ws)
+    {
+        int keys = g.InPixels * g.Groups;
+        int list = g.InputSize + Slack;
+        int cap = Capacity(g);
+        float* p = ws;
+        float* stage = p;
+        int* tmpPixel = null;
+        float* tmpValue = null;
+        int* channelStart = null;
+        if (!g.ChannelsLast)
+        {
+            p += g.OutPixels * g.EventStride;
+            tmpPixel = (int*)p;
+            tmpValue = p + list;
+            channelStart = (int*)(p + (2 * list));
+            p += (2 * list) + g.InChannels + 1;
+        }
+
+        int* row = (int*)p;
+        float* val = p + list;
+        int* start = (int*)(p + (2 * list));
+        int* cursor = start + keys + 1;
+        int* rows = cursor + keys;
+        float* vals = (float*)(rows + (4 * cap));
+        return new EventSpace(stage, row, val, start, cursor, tmpPixel, tmpValue, channelStart, rows, vals, cap);
+    }
+}
+
+/// <summary>The geometry's segment tables (see <see cref="ConvGeometry.SegmentFirst"/>) as pointers.</summary>
+internal readonly unsafe struct Segments
+{
+    public readonly int* First;
+    public readonly int* End;
+    public readonly int* Shift;
+    public readonly int PerPixel;
+
+    /// <summary>Whether a segment can hold more than 8 events (copies then loop past the first block).</summary>
+    public readonly bool Long;
+
+    public Segments(int* first, int* end, int* shift, int perPixel, bool isLong)
+    {
+        First = first;
+        End = end;
+        Shift = shift;
+        PerPixel = perPixel;
+        Long = isLong;
+    }
+}
+
+/// <summary>Four output pixels' term streams: filter row offsets, values and lengths.</summary>
+internal unsafe struct Streams
+{
+    public fixed int Len[4];
+    public readonly int* Rows;
+    public readonly float* Vals;
+    public readonly int Capacity;
+
+    public Streams(int* rows, float* vals, int capacity)
+    {
+        Rows = rows;
+        Vals = vals;
+        Capacity = capacity;
     }
 }
 

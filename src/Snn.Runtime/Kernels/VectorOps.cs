@@ -22,6 +22,8 @@ internal unsafe interface IVecOps<TV> where TV : struct
     static abstract TV Load(float* p);
     static abstract TV Broadcast(float* p);
     static abstract TV Madd(TV a, TV b, TV c);
+    /// <summary><c>*p = v</c> (all lanes).</summary>
+    static abstract void Store(float* p, TV v);
     /// <summary><c>*p += v</c> (all lanes).</summary>
     static abstract void AddStore(float* p, TV v);
     /// <summary>Mask whose first <paramref name="count"/> lanes are selected (0 &lt; count &lt; Width).</summary>
@@ -46,6 +48,9 @@ internal unsafe struct V256 : IVecOps<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Madd(Vector256<float> a, Vector256<float> b, Vector256<float> c)
         => Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : (a * b) + c;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(float* p, Vector256<float> v) => Vector256.Store(v, p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddStore(float* p, Vector256<float> v) => Vector256.Store(Vector256.Load(p) + v, p);
@@ -76,6 +81,9 @@ internal unsafe struct V512 : IVecOps<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Madd(Vector512<float> a, Vector512<float> b, Vector512<float> c)
         => Avx512F.FusedMultiplyAdd(a, b, c);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(float* p, Vector512<float> v) => Vector512.Store(v, p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddStore(float* p, Vector512<float> v) => Vector512.Store(Vector512.Load(p) + v, p);

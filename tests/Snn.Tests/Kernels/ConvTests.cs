@@ -168,6 +168,148 @@ public class ConvTests
         KernelAssert.Close(e, y, s);
     }
 
+    /// <summary>Every geometry of <see cref="Cases"/> at spike densities from none to all.</summary>
+    public static TheoryData<Case, double> EventCases()
+    {
+        var data = new TheoryData<Case, double>();
+        foreach (var c in Cases())
+        {
+            foreach (var density in new[] { 0.0, 0.03, 0.2, 1.0 })
+            {
+                data.Add(c, density);
+            }
+        }
+
+        return data;
+    }
+
+    /// <summary>
+    /// The event-driven kernel gives the dense kernel's bits (signed zeros included) on spike inputs, and both agree
+    /// with the naive reference; the event workspace is NaN-filled (its content must not matter).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(EventCases))]
+    public void EventsEqualDenseBitForBit(Case c, double density)
+    {
+        var g = ConvGeometry.Create(c.In, c.Cin, c.K, c.S, c.D, c.P, c.Out, c.Cout, c.Groups, c.ChannelsLast);
+        Assert.True(g.SupportsEvents);
+        var x = KernelAssert.Spikes(c.Batch * g.InputSize, 11 + (int)(density * 100), density);
+        var k = KernelAssert.Random(g.KernelSize, 12);
+        var y0 = KernelAssert.Random(c.Batch * g.OutputSize, 13);
+        var dense = (float[])y0.Clone();
+        var events = (float[])y0.Clone();
+        Conv.Accumulate(g, k, x, c.Batch, new float[g.WorkspaceSize(c.Batch)], dense);
+        var ws = new float[g.EventWorkspaceSize + 3];
+        Array.Fill(ws, float.NaN);
+        Conv.AccumulateEvents(g, k, x, c.Batch, ws, events);
+        for (int i = 0; i < dense.Length; i++)
+        {
+            Assert.True(BitConverter.SingleToInt32Bits(dense[i]) == BitConverter.SingleToInt32Bits(events[i]), $"element {i}: dense {dense[i]:R}, events {events[i]:R}");
+        }
+
+        var (e, scale) = Reference(c, c.Out, x, k, y0);
+        KernelAssert.Close(e, events, scale);
+    }
+
+    /// <summary>Samples of one batch at very different densities, and a sample with a NaN spike: the NaN reaches the same outputs on both paths.</summary>
+    [Fact]
+    public void EventsHandleMixedBatchesAndNaN()
+    {
+        var c = Make("2d s2 cf", [9, 8], 12, [3, 3], 2, 1, true, 20, last: false, batch: 4);
+        var g = ConvGeometry.Create(c.In, c.Cin, c.K, c.S, c.D, c.P, c.Out, c.Cout, c.Groups, c.ChannelsLast);
+        var x = new float[c.Batch * g.InputSize];
+        KernelAssert.Spikes(g.InputSize, 1, 0.9).CopyTo(x, 0);
+        KernelAssert.Spikes(g.InputSize, 2, 0.01).CopyTo(x, 2 * g.InputSize);
+        KernelAssert.Spikes(g.InputSize, 3, 0.1).CopyTo(x, 3 * g.InputSize);
+        x[(3 * g.InputSize) + 17] = float.NaN;
+        var k = KernelAssert.Random(g.KernelSize, 4);
+        var dense = new float[c.Batch * g.OutputSize];
+        var events = new float[dense.Length];
+        Conv.Accumulate(g, k, x, c.Batch, new float[g.WorkspaceSize(c.Batch)], dense);
+        Conv.AccumulateEvents(g, k, x, c.Batch, new float[g.EventWorkspaceSize], events);
+        Assert.Contains(dense, float.IsNaN);
+        KernelAssert.SameBits(dense, events);
+        Assert.All(events.AsSpan(g.OutputSize, g.OutputSize).ToArray(), v => Assert.Equal(0f, v));
+    }
+
+    /// <summary>1-D, stride 2, 'same' padding (one cell before): worked out by hand.</summary>
+    [Fact]
+    public void EventsHandComputedStridedSame()
+    {
+        // Input [0, 2, 0, 0, 1] (one channel), kernel [1, 10, 100], stride 2, pad 1 before: 3 outputs reading
+        // cells (-1, 0, 1), (1, 2, 3), (3, 4, 5): 0*1 + 0*10 + 2*100 = 200, 2*1 = 2, 1*10 = 10; y starts at 1.
+        var g = ConvGeometry.Create([5], 1, [3], [2], [1], [1], [3], 1, 1, true);
+        float[] x = [0, 2, 0, 0, 1];
+        float[] k = [1, 10, 100];
+        foreach (var events in new[] { false, true })
+        {
+            float[] y = [1, 1, 1];
+            Run(g, k, x, 1, y, events);
+            Assert.Equal([201f, 3f, 11f], y);
+        }
+    }
+
+    /// <summary>Channels-first, groups 2, dilation 2, 'valid': each group sees one spike; worked out by hand.</summary>
+    [Fact]
+    public void EventsHandComputedGroupedDilatedChannelsFirst()
+    {
+        // x: 2 channels of 5x5; channel 0 has 3 at (2, 2), channel 1 has 5 at (0, 4). Kernel 2x2, dilation 2, one
+        // filter per group: w0 = [[1, 2], [3, 4]], w1 = [[10, 20], [30, 40]]. Output 3x3 per filter.
+        // Filter 0: (oh, ow) reads (oh + 2kh, ow + 2kw) = (2, 2): (2,2)<-w0[0,0]: 3, (2,0)<-w0[0,1]: 6, (0,2)<-w0[1,0]: 9, (0,0)<-w0[1,1]: 12.
+        // Filter 1: (0, 4) = (oh + 2kh, ow + 2kw) only for oh = 0, kh = 0, ow = 2, kw = 1: 5 * 20 = 100 at (0, 2).
+        var g = ConvGeometry.Create([5, 5], 2, [2, 2], [1, 1], [2, 2], [0, 0], [3, 3], 2, 2, false);
+        var x = new float[50];
+        x[(0 * 25) + (2 * 5) + 2] = 3;
+        x[(1 * 25) + (0 * 5) + 4] = 5;
+        var k = new float[8];   // [kh, kw, 1, 2]
+        float[][] w = [[1, 2, 3, 4], [10, 20, 30, 40]];
+        for (int t = 0; t < 4; t++)
+        {
+            k[(t * 2) + 0] = w[0][t];
+            k[(t * 2) + 1] = w[1][t];
+        }
+
+        var expected = new float[18];
+        expected[(0 * 9) + (0 * 3) + 0] = 12;
+        expected[(0 * 9) + (0 * 3) + 2] = 9;
+        expected[(0 * 9) + (2 * 3) + 0] = 6;
+        expected[(0 * 9) + (2 * 3) + 2] = 3;
+        expected[(1 * 9) + (0 * 3) + 2] = 100;
+        foreach (var events in new[] { false, true })
+        {
+            var y = new float[18];
+            Run(g, k, x, 1, y, events);
+            Assert.Equal(expected, y);
+        }
+    }
+
+    private static void Run(ConvGeometry g, float[] k, float[] x, int batch, float[] y, bool events)
+    {
+        if (events)
+        {
+            Conv.AccumulateEvents(g, k, x, batch, new float[g.EventWorkspaceSize], y);
+        }
+        else
+        {
+            Conv.Accumulate(g, k, x, batch, new float[g.WorkspaceSize(batch)], y);
+        }
+    }
+
+    [Fact]
+    public void EventBadArgumentsThrow()
+    {
+        var g = ConvGeometry.Create([4, 4], 3, [3, 3], [1, 1], [1, 1], [0, 0], [2, 2], 4, 1, false);
+        var k = new float[g.KernelSize];
+        var x = new float[2 * g.InputSize];
+        var y = new float[2 * g.OutputSize];
+        var ws = new float[g.EventWorkspaceSize];
+        Assert.Throws<ArgumentException>(() => Conv.AccumulateEvents(g, k.AsSpan(1), x, 2, ws, y));
+        Assert.Throws<ArgumentException>(() => Conv.AccumulateEvents(g, k, x.AsSpan(1), 2, ws, y));
+        Assert.Throws<ArgumentException>(() => Conv.AccumulateEvents(g, k, x, 2, ws, y.AsSpan(1)));
+        Assert.Throws<ArgumentException>(() => Conv.AccumulateEvents(g, k, x, 2, ws.AsSpan(1), y));
+        Conv.AccumulateEvents(g, k, [], 0, ws, []);
+    }
+
     [Fact]
     public void ChannelsFirstEqualsTransposedChannelsLast()
     {
