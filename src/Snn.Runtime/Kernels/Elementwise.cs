@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Snn.Runtime.Kernels;
 
@@ -131,27 +132,52 @@ public static class Elementwise
         KernelMath.CheckLength(y.Length, (long)batch * index.Length, nameof(y));
         CheckIndex(index, inSize);
         int k = index.Length;
-        for (int b = 0; b < batch; b++)
+        unsafe
         {
-            ReadOnlySpan<float> xb = x.Slice(b * inSize, inSize);
-            Span<float> yb = y.Slice(b * k, k);
-            if (accumulate)
+            fixed (float* px = x, py = y)
+            fixed (int* pi = index)
             {
-                for (int i = 0; i < k; i++)
+                for (int b = 0; b < batch; b++)
                 {
-                    int s = index[i];
-                    if (s >= 0)
+                    float* xb = px + ((nint)b * inSize);
+                    float* yb = py + ((nint)b * k);
+                    int i = 0;
+                    if (Avx2.IsSupported)
                     {
-                        yb[i] += xb[s];
+                        // Eight at a time: lanes with a negative index gather 0 (set) or leave y as it is (accumulate).
+                        var none = Vector256.Create(-1);
+                        for (; i + 8 <= k; i += 8)
+                        {
+                            var at = Avx.LoadVector256(pi + i);
+                            var real = Avx2.CompareGreaterThan(at, none).AsSingle();
+                            var g = Avx2.GatherMaskVector256(Vector256<float>.Zero, xb, at, real, 4);
+                            if (accumulate)
+                            {
+                                var old = Avx.LoadVector256(yb + i);
+                                Avx.Store(yb + i, Vector256.ConditionalSelect(real, old + g, old));
+                            }
+                            else
+                            {
+                                Avx.Store(yb + i, g);
+                            }
+                        }
                     }
-                }
-            }
-            else
-            {
-                for (int i = 0; i < k; i++)
-                {
-                    int s = index[i];
-                    yb[i] = s >= 0 ? xb[s] : 0f;
+
+                    for (; i < k; i++)
+                    {
+                        int s = pi[i];
+                        if (accumulate)
+                        {
+                            if (s >= 0)
+                            {
+                                yb[i] += xb[s];
+                            }
+                        }
+                        else
+                        {
+                            yb[i] = s >= 0 ? xb[s] : 0f;
+                        }
+                    }
                 }
             }
         }

@@ -69,6 +69,38 @@ public class ElementwiseTests
         Assert.Equal(expected, y);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void GatherEightAtATimeMatchesTheLoop(bool accumulate)
+    {
+        // 21 indices (two vectors and a tail), some negative; y holds −0s, which a skipped lane must keep.
+        const int InSize = 13, Batch = 3;
+        var index = Enumerable.Range(0, 21).Select(i => i % 5 == 3 ? -1 : (i * 7) % InSize).ToArray();
+        var x = KernelAssert.Random(Batch * InSize, 11);
+        var y = KernelAssert.Random(Batch * index.Length, 12);
+        for (int i = 0; i < y.Length; i += 4) y[i] = -0f;
+        var expected = (float[])y.Clone();
+        for (int b = 0; b < Batch; b++)
+        {
+            for (int i = 0; i < index.Length; i++)
+            {
+                int at = (b * index.Length) + i, s = index[i];
+                if (accumulate)
+                {
+                    if (s >= 0) expected[at] += x[(b * InSize) + s];
+                }
+                else
+                {
+                    expected[at] = s >= 0 ? x[(b * InSize) + s] : 0f;
+                }
+            }
+        }
+
+        Elementwise.Gather(x, Batch, InSize, index, y, accumulate);
+        Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), y.Select(BitConverter.SingleToInt32Bits));
+    }
+
     [Fact]
     public void ScatterAddWithDuplicates()
     {
