@@ -89,9 +89,10 @@ public static class Bench
         // Per-operator breakdown: one batch on one thread, every operator timed, operators that only depend on the
         // held inputs run once (as in the run above). Then the same with spike-input connections forced to their dense
         // and to their event-driven kernel (both give the same values, so the network runs identically).
-        var (plan, ticks, calls, paths) = Breakdown(program, sim, inputs, samples, ConnectionPath.Adaptive);
-        var (_, denseTicks, _, _) = Breakdown(program, sim, inputs, samples, ConnectionPath.Dense);
-        var (_, eventTicks, _, _) = Breakdown(program, sim, inputs, samples, ConnectionPath.EventDriven);
+        var runs = Breakdowns(program, sim, inputs, samples, ConnectionPath.Adaptive, ConnectionPath.Dense, ConnectionPath.EventDriven);
+        var (plan, ticks, calls) = runs[0];
+        var paths = plan.Paths;
+        var (denseTicks, eventTicks) = (runs[1].Ticks, runs[2].Ticks);
         var totalTicks = Math.Max(1, ticks.Sum());
         var breakdown = program.Ops.Zip(ticks).GroupBy(p => OpLabel(p.Item1, program))
             .Select(g => (Op: g.Key, Ms: g.Sum(p => p.Item2) * 1000.0 / Stopwatch.Frequency / sim.Steps, Share: g.Sum(p => p.Item2) / (double)totalTicks))
@@ -167,24 +168,34 @@ public static class Bench
         return 0;
     }
 
-    /// <summary>One batch of one plan stepped sim.Steps times on this thread: per-operator ticks, calls and path counts.</summary>
-    static (Plan Plan, long[] Ticks, long[] Calls, IReadOnlyList<PathCounts?> Paths) Breakdown(Snn.Compiler.Lower.OpProgram program, SimOptions sim,
-        Seq<Tensor> inputs, int samples, ConnectionPath path)
+    /// <summary>
+    /// One batch stepped sim.Steps times on this thread by one plan per path choice, the plans taking turns step by step
+    /// (so that a change in the machine's speed affects them alike): per plan, per-operator ticks and calls.
+    /// </summary>
+    static (Plan Plan, long[] Ticks, long[] Calls)[] Breakdowns(Snn.Compiler.Lower.OpProgram program, SimOptions sim,
+        Seq<Tensor> inputs, int samples, params ConnectionPath[] choices)
     {
-        var plan = Plan.Create(program, Math.Min(sim.BatchSize, samples));
-        plan.HoistInvariants = !sim.Temporal && sim.Encoding == Snn.Runtime.Encoding.Constant;
-        plan.PathChoice = path;
-        for (var i = 0; i < inputs.Count; i++)
-            plan.SetInput(i, inputs[i].Span.Slice(0, inputs[i].Length / samples * plan.Batch));
-        var ticks = new long[program.Ops.Count];
-        var calls = new long[program.Ops.Count];
-        // Two warm-up steps compile what this path choice runs; then from step 0 again.
-        for (var t = 0; t < 2; t++) plan.Step(ticks, calls);
-        plan.Reset();
-        System.Array.Clear(ticks);
-        System.Array.Clear(calls);
-        for (var t = 0; t < sim.Steps; t++) plan.Step(ticks, calls);
-        return (plan, ticks, calls, plan.Paths);
+        var runs = choices.Select(path =>
+        {
+            var plan = Plan.Create(program, Math.Min(sim.BatchSize, samples));
+            plan.HoistInvariants = !sim.Temporal && sim.Encoding == Snn.Runtime.Encoding.Constant;
+            plan.PathChoice = path;
+            for (var i = 0; i < inputs.Count; i++)
+                plan.SetInput(i, inputs[i].Span.Slice(0, inputs[i].Length / samples * plan.Batch));
+            return (Plan: plan, Ticks: new long[program.Ops.Count], Calls: new long[program.Ops.Count]);
+        }).ToArray();
+        // Two warm-up steps compile what each path choice runs; then from step 0 again.
+        foreach (var (plan, ticks, calls) in runs)
+        {
+            for (var t = 0; t < 2; t++) plan.Step(ticks, calls);
+            plan.Reset();
+            System.Array.Clear(ticks);
+            System.Array.Clear(calls);
+        }
+        for (var t = 0; t < sim.Steps; t++)
+            foreach (var (plan, ticks, calls) in runs)
+                plan.Step(ticks, calls);
+        return runs;
     }
 
     /// <summary>Multiply-adds of one call of a connection over a batch (dense-equivalent: zeros count).</summary>
