@@ -73,7 +73,7 @@ public sealed class Args
         "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage", "--max-pool", "--reset",
         "--calibrate", "--calib-samples", "--percentile", "--bias-correction", "--neuron",
     };
-    public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model", "--bias-shift", "--per-channel" };
+    public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model", "--bias-shift", "--per-channel", "--per-layer" };
 
     /// <summary>The converter options shared by every command that converts.</summary>
     public Either<Error, CompileOptions> CompileOptions()
@@ -125,11 +125,16 @@ public sealed class Args
         // Calibrated conversion defaults to the conversion literature's neuron and start (IF, v0 = 0.5);
         // plain conversion keeps NengoDL's (SpikingRectifiedLinear, Uniform(0,1)).
         var calibrated = One("--calibrate").IsSome;
-        var neuron = One("--neuron").IfNone(calibrated ? "if" : "nengo");
-        if (neuron is not ("if" or "nengo")) return Errors.Usage($"--neuron expects if or nengo, got '{neuron}'");
-        if (One("--initial-voltage").IsNone && calibrated) init = Some(InitialVoltage.Half);
+        // With --calibrate: IF with negative spikes, or plain IF when reset to zero is asked for (negative spikes need subtraction).
         var reset = One("--reset").IfNone("subtract");
         if (reset is not ("subtract" or "zero")) return Errors.Usage($"--reset expects subtract or zero, got '{reset}'");
+        var neuron = One("--neuron").IfNone(!calibrated ? "nengo" : reset == "zero" ? "if" : "signed");
+        if (neuron is not ("signed" or "if" or "nengo")) return Errors.Usage($"--neuron expects signed, if or nengo, got '{neuron}'");
+        if (neuron == "signed" && reset == "zero")
+            return Errors.Usage("--neuron signed takes back spikes from the voltage left after a spike, so it needs reset by subtraction: drop --reset zero, or use --neuron if");
+        if (One("--initial-voltage").IsNone && calibrated) init = Some(InitialVoltage.Half);
+        if (Flag("--per-channel") && Flag("--per-layer"))
+            return Errors.Usage("--per-channel and --per-layer exclude each other (per channel is the default with --calibrate)");
         return from dt in Float("--dt")
                from seed in Int("--seed")
                from samples in Int("--calib-samples", min: 1)
@@ -148,7 +153,7 @@ public sealed class Args
                        Synapse: synapse,
                        Dt: dt.IfNone(0.001f),
                        Seed: seed.IfNone(0),
-                       InitialVoltage: init.IfNone(InitialVoltage.Uniform)) { ResetToZero = reset == "zero", IntegrateAndFire = neuron == "if" },
+                       InitialVoltage: init.IfNone(InitialVoltage.Uniform)) { ResetToZero = reset == "zero", IntegrateAndFire = neuron != "nengo", NegativeSpikes = neuron == "signed" },
                };
     }
 }

@@ -193,7 +193,7 @@ public static class Commands
                     from percentile in a.Float("--percentile")
                     from correction in a.Int("--bias-correction", min: 1)
                     select Some((new Compiler.Calibrate.CalibrateOptions(percentile.IfNone(99.9f), samples.IfNone(1000), a.Flag("--bias-shift") ? steps : 0,
-                            a.Flag("--per-channel"), correction.IfNone(0)),
+                            !a.Flag("--per-layer"), correction.IfNone(0)),
                         path, scale)),
             () => Right<Error, Option<(Compiler.Calibrate.CalibrateOptions, string, Option<float>)>>(None));
 
@@ -415,7 +415,7 @@ public static class Commands
         var parts = new List<string>
         {
             "max-pool " + c.MaxPool.ToString().ToLowerInvariant(),
-            "neuron " + (c.IntegrateAndFire ? "if" : "nengo"),
+            "neuron " + (!c.IntegrateAndFire ? "nengo" : c.NegativeSpikes ? "signed" : "if"),
             calibration.IsSome ? (calibration.Exists(cal => cal.Options.PerChannel) ? "scale per channel from calibration" : "scale per layer from calibration")
                 : "scale " + c.ScaleFiringRates.Match(s => F(s), () => "1") + (c.LayerScales.IsEmpty ? "" : " (per-layer overrides)"),
             "synapse " + c.Synapse.Match(s => F(s.Tau) + " s", () => "none"),

@@ -46,7 +46,7 @@ public static class Export
         from steps in Commands.Steps(a, mode)
         from run in Commands.Prepare(a, model, mode, steps, stderr)
         from _pc in run.Net.Network.Nodes.OfType<Ensemble>().Find(e => e.NeuronScale.IsSome).Match(
-            e => Left<Error, Unit>(Errors.UnsupportedLayer(e.Layer, "calibration", $"per-channel scales are not part of the {FormatName} v{FormatVersion} format; calibrate per layer (drop --per-channel)")),
+            e => Left<Error, Unit>(Errors.UnsupportedLayer(e.Layer, "calibration", $"per-channel scales are not part of the {FormatName} v{FormatVersion} format; calibrate per layer (--per-layer)")),
             () => Right<Error, Unit>(unit))
         let legal = options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(legalized) : legalized
         from _e in Exportable(legal)

@@ -685,6 +685,7 @@ public sealed class Plan
             RectifiedLinear r => (j, from, n) => Neurons.RectifiedLinear(j, r.Amplitude, a.AsSpan(oo + from, n)),
             SpikingRectifiedLinear { ResetToZero: true } s => (j, from, n) => IntegrateFire.Step(j, dt, s.Amplitude, true, true, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
             SpikingRectifiedLinear s => (j, from, n) => Neurons.SpikingRectifiedLinear(j, dt, s.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
+            IntegrateAndFire { NegativeSpikes: true } f => (j, from, n) => IntegrateFire.SignedStep(j, dt, f.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(ro + from, n), a.AsSpan(oo + from, n)),
             IntegrateAndFire f => (j, from, n) => IntegrateFire.Step(j, dt, f.Amplitude, false, f.ResetToZero, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
             LifRate l => (j, from, n) => Neurons.LifRate(j, l.TauRc, l.TauRef, l.Amplitude, a.AsSpan(oo + from, n)),
             Lif l => (j, from, n) => Neurons.Lif(j, dt, l.TauRc, l.TauRef, l.MinVoltage, l.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(ro + from, n), a.AsSpan(oo + from, n)),

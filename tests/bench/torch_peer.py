@@ -279,18 +279,28 @@ class Network:
         if kind == "IF":
             # n = floor(v) when v >= 1, else 0 (the voltage may go negative: signed integration).
             return self.integrate(op, p, j.mul_(self.dt), T, floor_nonnegative, zero_reset=n["reset"] == "zero")
+        if kind == "SignedIF":
+            # Negative spikes with memory: n = max(floor(v), -c), c the net count so far (never below 0).
+            return self.integrate(op, p, j.mul_(self.dt), T, None, zero_reset=False, signed=True)
         raise SystemExit(f"activation '{op['id']}': neuron type {kind} is not supported by the peer")
 
-    def integrate(self, op, p, jdt, T, spikes_into, zero_reset):
+    def integrate(self, op, p, jdt, T, spikes_into, zero_reset, signed=False):
         """v += J·dt; n = spikes(v); v -= n (or 0 where it spiked); out = amplitude/dt · n, looping over the T steps.
-        In-place ops on preallocated buffers (the float32 operations are the same as out of place)."""
+        signed: n = max(floor(v), -c) and c += n, c the net count. In-place ops on preallocated buffers (the float32
+        operations are the same as out of place)."""
         steps = jdt.reshape(T, -1, *jdt.shape[1:])
         v = p["v0"].expand(steps.shape[1:]).clone()
         counts = torch.empty_like(steps)
+        net = torch.zeros_like(v) if signed else None
         for t in range(T):
             v.add_(steps[t])
             spikes = counts[t]
-            spikes_into(v, spikes)
+            if signed:
+                torch.floor(v, out=spikes)
+                torch.maximum(spikes, net.neg(), out=spikes)
+                net.add_(spikes)
+            else:
+                spikes_into(v, spikes)
             if zero_reset:
                 v.masked_fill_(spikes > 0, 0)
             else:
@@ -383,7 +393,8 @@ def main():
     name = a.name or os.path.basename(a.model)
     conv_opts = list(a.extra)
     if a.calibrate:
-        conv_opts += ["--calibrate", a.calibrate]
+        # The snn-network npz format has no per-channel scales: calibrate per layer (snn's default neuron, SignedIF, is kept).
+        conv_opts += ["--calibrate", a.calibrate, "--per-layer"]
     if a.input_scale:
         conv_opts += ["--input-scale", a.input_scale]
 

@@ -58,6 +58,11 @@ public sealed class OptimizeProperties(ITestOutputHelper output)
             m => Compare(m, Modes.Spiking(Modes.ScaleFor(m.Seed), None), $"spiking, scale {Modes.ScaleFor(m.Seed)}"), maxTest: 150);
 
     [Fact]
+    public void Optimized_matches_unoptimized_spiking_with_negative_spikes() =>
+        PropertyRunner.Check(output, nameof(Optimized_matches_unoptimized_spiking_with_negative_spikes), KerasModels.WithMaxPool,
+            m => Compare(m, Modes.SpikingSigned(Modes.ScaleFor(m.Seed)), $"spiking signed IF, scale {Modes.ScaleFor(m.Seed)}"), maxTest: 100);
+
+    [Fact]
     public void Optimized_matches_unoptimized_spiking_with_lowpass() =>
         PropertyRunner.Check(output, nameof(Optimized_matches_unoptimized_spiking_with_lowpass), KerasModels.WithMaxPool,
             m => Compare(m, Modes.Spiking(Modes.ScaleFor(m.Seed), Some(new Lowpass(0.005f))), $"spiking+lowpass(0.005), scale {Modes.ScaleFor(m.Seed)}"),

@@ -36,7 +36,7 @@ public sealed class SnnzProperties(ITestOutputHelper output)
     static CompileOptions SettingsFor(GeneratedModel m)
     {
         var r = new System.Random(m.Seed ^ 0x5A7E);
-        var targets = new[] { "RectifiedLinear", "SpikingRectifiedLinear", "IF", "LIF", "LIFRate", "Sigmoid", "Tanh", "LeakyReLU", "SpikingLeakyReLU" };
+        var targets = new[] { "RectifiedLinear", "SpikingRectifiedLinear", "IF", "SignedIF", "LIF", "LIFRate", "Sigmoid", "Tanh", "LeakyReLU", "SpikingLeakyReLU" };
         var swap = r.Next(3) == 0 ? Map((new[] { "relu", "sigmoid", "tanh" }[r.Next(3)], targets[r.Next(targets.Length)])) : Map<string, string>();
         var convert = ConvertOptions.Default.AsSpiking() with
         {
@@ -48,6 +48,11 @@ public sealed class SnnzProperties(ITestOutputHelper output)
             InitialVoltage = (InitialVoltage)r.Next(3),
         };
         convert = convert with { ResetToZero = r.Next(2) == 0, IntegrateAndFire = r.Next(2) == 0 };
+        // Negative spikes need reset by subtraction (with reset to zero, the converter refuses them).
+        var signed = !convert.ResetToZero && r.Next(2) == 0;
+        convert = convert with { NegativeSpikes = convert.IntegrateAndFire && signed };
+        if (convert.ResetToZero && swap.Exists(kv => kv.Value == "SignedIF")) swap = Map<string, string>();
+        convert = convert with { Swap = swap };
         var x = m.Inputs();
         return CompileOptions.Default with
         {

@@ -21,6 +21,13 @@ public static class Modes
             Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = scale, Synapse = synapse },
         };
 
+    /// <summary>Spiking mode with the calibrated default neuron: integrate-and-fire with negative spikes, starting at 0.5.</summary>
+    public static CompileOptions SpikingSigned(Option<float> scale) =>
+        CompileOptions.Default with
+        {
+            Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = scale, InitialVoltage = InitialVoltage.Half, IntegrateAndFire = true, NegativeSpikes = true },
+        };
+
     /// <summary>A firing-rate scale chosen from the model seed: none, 50 or 300.</summary>
     public static Option<float> ScaleFor(int seed) => (seed % 3) switch
     {
@@ -32,5 +39,6 @@ public static class Modes
     public static Seq<(string Label, CompileOptions Options)> All(int seed) => Seq(
         ("rate", Rate),
         ("spiking", Spiking(ScaleFor(seed), None)),
-        ("spiking+lowpass(0.005)", Spiking(ScaleFor(seed), Some(new Lowpass(0.005f)))));
+        ("spiking+lowpass(0.005)", Spiking(ScaleFor(seed), Some(new Lowpass(0.005f)))),
+        ("spiking signed IF", SpikingSigned(ScaleFor(seed))));
 }

@@ -9,14 +9,15 @@ namespace Snn.Compiler.Calibrate;
 /// Data-based normalization options (Rueckauer et al. 2017): the <see cref="Percentile"/>-th percentile of each
 /// layer's non-zero activations over at most <see cref="Samples"/> calibration samples sets that layer's
 /// firing-rate scale. <see cref="BiasShiftSteps"/> &gt; 0 adds Deng &amp; Gu's (2021) bias shift θ/(2T) for T steps.
-/// <see cref="PerChannel"/> sets one scale per output channel of each Dense/Conv layer (channel-wise
-/// normalization, Kim et al. 2020), so channels with small activations fire as often as the busiest ones.
+/// <see cref="PerChannel"/> (the default) sets one scale per output channel of each Dense/Conv layer (channel-wise
+/// normalization, Kim et al. 2020), so channels with small activations fire as often as the busiest ones; false
+/// keeps one scale per layer.
 /// <see cref="BiasCorrectionSteps"/> &gt; 0 then corrects each spiking layer's bias, layer by layer, by the mean
 /// difference between the ANN's activations and the spiking network's mean output over that many steps on the
 /// calibration data (Li et al. 2021, "A free lunch from ANN"); it needs a simulator, so it runs through
 /// <see cref="CompileOptions.Correction"/> (Snn.Runtime's <c>BiasCorrection.Enable</c> sets it).
 /// </summary>
-public sealed record CalibrateOptions(double Percentile = 99.9, int Samples = 1000, int BiasShiftSteps = 0, bool PerChannel = false, int BiasCorrectionSteps = 0)
+public sealed record CalibrateOptions(double Percentile = 99.9, int Samples = 1000, int BiasShiftSteps = 0, bool PerChannel = true, int BiasCorrectionSteps = 0)
 {
     public static readonly CalibrateOptions Default = new();
 }

@@ -196,13 +196,23 @@ public sealed record SpikingLeakyRectifiedLinear(Tensor Slope, float Threshold =
 /// current, v += J·dt (it may go below zero, which Nengo's SpikingRectifiedLinear prevents by clipping J at 0);
 /// n = floor(v) spikes when v ≥ 1; reset by subtraction (v −= n) or to zero; out = amplitude/dt·n.
 /// Its rate is ReLU, like SpikingRectifiedLinear's.
+/// <para>
+/// With <see cref="NegativeSpikes"/> (signed spikes with memory, after Wang et al. 2022's signed neuron with memory,
+/// here with several spikes per step) the neuron also counts its net spikes c and, when its voltage is below zero,
+/// takes spikes back: n = max(floor(v), −c); v −= n; c += n. Its net count after every step is then exactly
+/// max(0, floor(v₀ + Σ J·dt)), the ReLU of its integrated input quantized to whole spikes, whatever order the input
+/// came in; plain IF instead keeps spikes it fired early on input that later turned negative. Needs reset by subtraction.
+/// </para>
 /// </summary>
 public sealed record IntegrateAndFire(float Amplitude = 1f) : NeuronType
 {
     public override float OutputAmplitude => Amplitude;
     public bool ResetToZero { get; init; }
+
+    /// <summary>Negative spikes take back earlier spikes while the voltage is below zero (never below a net count of zero).</summary>
+    public bool NegativeSpikes { get; init; }
     public override bool Spiking => true;
-    public override string Name => "IF";
+    public override string Name => NegativeSpikes ? "SignedIF" : "IF";
     public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
     public override NeuronType RateVersion => new RectifiedLinear(Amplitude);
     public override float Rate(float j) => Amplitude * MathF.Max(0f, j);

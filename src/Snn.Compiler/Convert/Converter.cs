@@ -34,6 +34,13 @@ public sealed record ConvertOptions(
     /// </summary>
     public bool IntegrateAndFire { get; init; }
 
+    /// <summary>
+    /// With <see cref="IntegrateAndFire"/>: the neurons emit negative spikes that take back earlier ones while their
+    /// voltage is below zero (<see cref="Snn.Compiler.IntegrateAndFire.NegativeSpikes"/>), so each neuron's spike count is the
+    /// quantized ReLU of its integrated input at every step. Needs reset by subtraction.
+    /// </summary>
+    public bool NegativeSpikes { get; init; }
+
     /// <summary>Spiking mode as the CLI means it: relu-type activations become their spiking counterparts.</summary>
     public ConvertOptions AsSpiking() => this with { Spiking = true };
 }
@@ -51,7 +58,7 @@ public static class Converter
 
     public static readonly System.Collections.Generic.HashSet<string> NeuronNames = new()
     {
-        "RectifiedLinear", "SpikingRectifiedLinear", "IF", "LeakyReLU", "SpikingLeakyReLU", "LIF", "LIFRate", "Sigmoid", "Tanh",
+        "RectifiedLinear", "SpikingRectifiedLinear", "IF", "SignedIF", "LeakyReLU", "SpikingLeakyReLU", "LIF", "LIFRate", "Sigmoid", "Tanh",
     };
 
     public static Either<Error, NeuronType> NeuronByName(string name) => name switch
@@ -59,6 +66,7 @@ public static class Converter
         "RectifiedLinear" => new RectifiedLinear(),
         "SpikingRectifiedLinear" => new SpikingRectifiedLinear(),
         "IF" => new IntegrateAndFire(),
+        "SignedIF" => new IntegrateAndFire { NegativeSpikes = true },
         "LeakyReLU" => new LeakyRectifiedLinear(Tensor.Scalar(0.3f)),
         "SpikingLeakyReLU" => new SpikingLeakyRectifiedLinear(Tensor.Scalar(0.3f)),
         "LIF" => new Lif(),
@@ -91,6 +99,9 @@ public static class Converter
     {
         try
         {
+            if (options.NegativeSpikes && options.ResetToZero)
+                return Errors.Usage("negative spikes take back spikes from the voltage left after a spike, so they need reset by subtraction: " +
+                                    "drop --reset zero, or use --neuron if for integrate-and-fire without negative spikes");
             if (options.MaxPool == MaxPoolMethod.Pre) graph = MaxPoolBeforeActivation(graph);
             var b = new Builder(options, graph);
             var consumers = graph.Ops.SelectMany(o => o.Inputs).GroupBy(i => i).ToDictionary(g => g.Key, g => g.Count());
@@ -391,11 +402,13 @@ public static class Converter
             swapped = true;
         }
         var chosen = b.Options.Spiking && !swapped
-            ? neuron is RectifiedLinear plain && b.Options.IntegrateAndFire ? new IntegrateAndFire(plain.Amplitude) : neuron.SpikingVersion
+            ? neuron is RectifiedLinear plain && b.Options.IntegrateAndFire ? new IntegrateAndFire(plain.Amplitude) { NegativeSpikes = b.Options.NegativeSpikes } : neuron.SpikingVersion
             : neuron;
         return !b.Options.ResetToZero ? chosen : chosen switch
         {
             SpikingRectifiedLinear s => s with { ResetToZero = true },
+            IntegrateAndFire { NegativeSpikes: true } => throw new ConvertFailure(Errors.Usage(
+                $"layer '{act.Layer}': SignedIF neurons (negative spikes) need reset by subtraction; drop --reset zero or swap to IF")),
             IntegrateAndFire f => f with { ResetToZero = true },
             _ => chosen,
         };

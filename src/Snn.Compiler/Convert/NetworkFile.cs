@@ -132,10 +132,11 @@ public static partial class NetworkFile
     // ------------------------------------------------------------------ the type tables
 
     /// <summary>One type of the format: its tag, how to write its fields and how to read them back.</summary>
-    sealed record Entry<T>(string Tag, Type Type, Action<W, T> Write, Func<J, T> Read);
+    /// <summary>One type of the format; <see cref="Accepts"/>, when set, narrows which values of the type it writes.</summary>
+    sealed record Entry<T>(string Tag, Type Type, Action<W, T> Write, Func<J, T> Read, Func<T, bool>? Accepts = null);
 
-    static Entry<NeuronType> Neuron<T>(string tag, Action<W, T> write, Func<J, T> read) where T : NeuronType =>
-        new(tag, typeof(T), (w, n) => write(w, (T)n), j => read(j));
+    static Entry<NeuronType> Neuron<T>(string tag, Action<W, T> write, Func<J, T> read, Func<T, bool>? accepts = null) where T : NeuronType =>
+        new(tag, typeof(T), (w, n) => write(w, (T)n), j => read(j), accepts is null ? null : n => accepts((T)n));
 
     static Entry<Transform> Transform<T>(string tag, Action<W, T> write, Func<J, T> read) where T : Transform =>
         new(tag, typeof(T), (w, t) => write(w, (T)t), j => read(j));
@@ -152,7 +153,11 @@ public static partial class NetworkFile
             j => new SpikingRectifiedLinear(j.Float("amplitude")) { ResetToZero = j.Bool("reset_to_zero") }),
         Neuron<IntegrateAndFire>("IF",
             (w, n) => { w.Float("amplitude", n.Amplitude); w.Bool("reset_to_zero", n.ResetToZero); },
-            j => new IntegrateAndFire(j.Float("amplitude")) { ResetToZero = j.Bool("reset_to_zero") }),
+            j => new IntegrateAndFire(j.Float("amplitude")) { ResetToZero = j.Bool("reset_to_zero") }, n => !n.NegativeSpikes),
+        // Its own tag, so that a reader without negative spikes refuses the file instead of running plain IF.
+        Neuron<IntegrateAndFire>("SignedIF",
+            (w, n) => w.Float("amplitude", n.Amplitude),
+            j => new IntegrateAndFire(j.Float("amplitude")) { NegativeSpikes = true }, n => n.NegativeSpikes),
         Neuron<LeakyRectifiedLinear>("LeakyReLU",
             (w, n) => { w.Tensor("slope", n.Slope); w.Float("threshold", n.Threshold); w.Float("max_value", n.MaxValue); w.Float("amplitude", n.Amplitude); },
             j => new LeakyRectifiedLinear(j.Tensor("slope"), j.Float("threshold"), j.Float("max_value", allowInfinity: true), j.Float("amplitude"))),
@@ -390,6 +395,7 @@ public static partial class NetworkFile
                 w.Str("initial_voltage", Text(c.InitialVoltage));
                 w.Bool("reset_to_zero", c.ResetToZero);
                 w.Bool("integrate_and_fire", c.IntegrateAndFire);
+                w.Bool("negative_spikes", c.NegativeSpikes);
             });
             w.Opt("calibration", s.Calibration, cal => w.Obj("calibration", () =>
             {
@@ -479,7 +485,7 @@ public static partial class NetworkFile
     }
 
     static Entry<T> Find<T>(Seq<Entry<T>> table, T value, string where) where T : notnull =>
-        table.Find(e => e.Type == value.GetType()).IfNone(() => throw new SaveFailure(where, $"the {FormatName} format has no entry for {value.GetType().Name}"));
+        table.Find(e => e.Type == value.GetType() && (e.Accepts is null || e.Accepts(value))).IfNone(() => throw new SaveFailure(where, $"the {FormatName} format has no entry for {value.GetType().Name}"));
 
     sealed class SaveFailure(string what, string message) : Exception(message)
     {
@@ -668,6 +674,7 @@ public static partial class NetworkFile
         {
             ResetToZero = co.Bool("reset_to_zero"),
             IntegrateAndFire = co.Bool("integrate_and_fire"),
+            NegativeSpikes = co.Has("negative_spikes") && co.Bool("negative_spikes"),
         };
         var calibration = options.OptObj("calibration").Map(c => new SavedCalibration(
             new CalibrateOptions(c.Double("percentile", 0, 100), c.Int("samples", 1, int.MaxValue), c.Int("bias_shift_steps", 0, int.MaxValue), c.Bool("per_channel"),

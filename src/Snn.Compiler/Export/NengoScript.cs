@@ -191,6 +191,10 @@ public static class NengoScript
                 case SpikingRectifiedLinear s:
                     helpers.Add("SnnIntegrateAndFire");
                     return $"SnnIntegrateAndFire(amplitude={Num(s.Amplitude)}, clip_current=True, reset_to_zero=True, {Voltage()})";
+                case IntegrateAndFire { NegativeSpikes: true } f:
+                    helpers.Add("SnnIntegrateAndFire");
+                    helpers.Add("SnnSignedIntegrateAndFire");
+                    return $"SnnSignedIntegrateAndFire(amplitude={Num(f.Amplitude)}, {Voltage()})";
                 case IntegrateAndFire f:
                     helpers.Add("SnnIntegrateAndFire");
                     return $"SnnIntegrateAndFire(amplitude={Num(f.Amplitude)}, clip_current=False, reset_to_zero={(f.ResetToZero ? "True" : "False")}, {Voltage()})";
@@ -525,7 +529,7 @@ public static class NengoScript
         }
     }
 
-    static readonly string[] HelperOrder = { "SnnIntegrateAndFire", "SnnLeakyReLU", "SnnSpikingLeakyReLU", "CountMaxPool", "GateMaxPool", "SameStepFilter", "WindowMax" };
+    static readonly string[] HelperOrder = { "SnnIntegrateAndFire", "SnnSignedIntegrateAndFire", "SnnLeakyReLU", "SnnSpikingLeakyReLU", "CountMaxPool", "GateMaxPool", "SameStepFilter", "WindowMax" };
 
     // ------------------------------------------------------------------ Python literals
 
@@ -613,6 +617,28 @@ public static class NengoScript
                         voltage[...] = np.where(n > 0, 0, voltage - n)
                     else:
                         voltage -= n
+            """",
+        ["SnnSignedIntegrateAndFire"] = """"
+            class SnnSignedIntegrateAndFire(SnnIntegrateAndFire):
+                """Integrate-and-fire neuron of snn with negative spikes (signed spikes with memory).
+
+                Each step: v += J * dt; n = max(floor(v), -count); output = (amplitude / dt) * n; v -= n; count += n.
+                count is the neuron's net spike count, never below 0: while v < 0 the neuron takes back spikes it fired
+                earlier, so its net count is max(0, floor(v0 + sum(J * dt))) after every step.
+                """
+
+                state = {"voltage": nengo.dists.Uniform(low=0, high=1), "count": nengo.dists.Choice([0])}
+                negative = True
+
+                def __init__(self, amplitude=1.0, initial_state=None):
+                    super().__init__(amplitude=amplitude, clip_current=False, reset_to_zero=False, initial_state=initial_state)
+
+                def step(self, dt, J, output, voltage, count):
+                    voltage += J * dt
+                    n = np.maximum(np.floor(voltage), -count).astype(voltage.dtype)
+                    output[...] = (self.amplitude / dt) * n
+                    voltage -= n
+                    count += n
             """",
         ["SnnLeakyReLU"] = """"
             class SnnLeakyReLU(nengo.neurons.NeuronType):

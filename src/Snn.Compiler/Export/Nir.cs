@@ -491,11 +491,13 @@ internal sealed class NirBuilder
             return v is null ? null : v with { KerasShape = a.Shape, Softmax = true };
         }
         if (!_netNodes.TryGetValue(a.Id, out var n) || n is not Ensemble e) throw Invariant($"activation '{a.Id}' has no ensemble");
-        if (e.NeuronScale.IsSome) return Refused(a, "per-channel calibration scales are not exported to NIR yet; calibrate per layer (drop --per-channel)");
+        if (e.NeuronScale.IsSome) return Refused(a, "per-channel calibration scales are not exported to NIR yet; calibrate per layer (--per-layer)");
         var neuron = e.Neuron;
         string type;
         switch (neuron)
         {
+            case IntegrateAndFire { NegativeSpikes: true }:
+                return Refused(a, "its neurons emit negative spikes (SignedIF), which NIR's IF neuron cannot; convert with --neuron if");
             case SpikingRectifiedLinear or IntegrateAndFire:
                 type = "IF";
                 break;

@@ -85,6 +85,7 @@ public static class Lower
                     var state = new List<int>();
                     if (e.Neuron.Spiking) state.Add(b.Batched(e.Id + ".voltage", e.Size, e.InitialVoltage));
                     if (e.Neuron is Lif) state.Add(b.Batched(e.Id + ".refractory", e.Size));
+                    if (e.Neuron is IntegrateAndFire { NegativeSpikes: true }) state.Add(b.Batched(e.Id + ".count", e.Size));
                     b.Ops.Add(new SimNeurons(e.Neuron, j, output, state.ToSeq()));
                     inputOf[node.Id] = j;
                     outputOf[node.Id] = output;

@@ -371,6 +371,43 @@ public static class ReluFamily
 public static class IntegrateFire
 {
     /// <summary>
+    /// Integrate-and-fire with negative spikes (signed spikes with memory): v += J·dt; n = max(floor(v), −c);
+    /// out = amplitude/dt·n; v −= n; c += n. <paramref name="count"/> holds each neuron's net spike count c (≥ 0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void SignedStep(ReadOnlySpan<float> j, float dt, float amplitude, Span<float> voltage, Span<float> count, Span<float> output)
+    {
+        KernelMath.CheckLength(voltage.Length, j.Length, nameof(voltage));
+        KernelMath.CheckLength(count.Length, j.Length, nameof(count));
+        KernelMath.CheckLength(output.Length, j.Length, nameof(output));
+        var alpha = amplitude / dt;
+        var i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var w = System.Numerics.Vector<float>.Count;
+            var dtV = new System.Numerics.Vector<float>(dt);
+            var alphaV = new System.Numerics.Vector<float>(alpha);
+            for (; i + w <= j.Length; i += w)
+            {
+                var v = new System.Numerics.Vector<float>(voltage.Slice(i, w)) + new System.Numerics.Vector<float>(j.Slice(i, w)) * dtV;
+                var c = new System.Numerics.Vector<float>(count.Slice(i, w));
+                var n = System.Numerics.Vector.Max(System.Numerics.Vector.Floor(v), -c);
+                (alphaV * n).CopyTo(output.Slice(i, w));
+                (v - n).CopyTo(voltage.Slice(i, w));
+                (c + n).CopyTo(count.Slice(i, w));
+            }
+        }
+        for (; i < j.Length; i++)
+        {
+            var v = voltage[i] + j[i] * dt;
+            var n = MathF.Max(MathF.Floor(v), -count[i]);
+            output[i] = alpha * n;
+            voltage[i] = v - n;
+            count[i] += n;
+        }
+    }
+
+    /// <summary>
     /// v += (clip ? max(J, 0) : J)·dt; n = v ≥ 1 ? floor(v) : 0; out = amplitude/dt·n; then v −= n, or v = 0 when
     /// <paramref name="resetToZero"/> and n &gt; 0.
     /// </summary>

@@ -51,6 +51,9 @@ public class ExitCodeTests
     [InlineData("evaluate m.json --mode quantum")]
     [InlineData("inspect m.json --swap relu")]
     [InlineData("inspect m.json --synapse -1")]
+    [InlineData("inspect m.json --neuron signed --reset zero")]
+    [InlineData("inspect m.json --neuron lif")]
+    [InlineData("inspect m.json --calibrate x.npy --per-channel --per-layer")]
     public void UsageErrorsExitTwo(string line)
     {
         var args = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);

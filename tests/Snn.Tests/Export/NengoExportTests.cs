@@ -274,18 +274,19 @@ public sealed class NengoExportTests : IDisposable
         for (var i = 0; i < slopeArray.Length; i++) Assert.Equal(alpha[i % alpha.Length], slopeArray[i]);
     }
 
-    /// <summary>The calibrated Fashion-MNIST CNN: IF neurons with the calibration scales as gains, count max pooling nodes.</summary>
+    /// <summary>The calibrated Fashion-MNIST CNN (per layer): signed IF neurons with the calibration scales as gains, count max pooling nodes.</summary>
     [SharedFact]
     public void CalibratedFashionCnn_GainsBiasesAndCountPoolWindows()
     {
         var model = Path.Combine(TestModels.Shared!, "models", "real", "image_prediction_on_Fashion_MNIST", "fashion_mnist_model.keras");
         var calib = Path.Combine(TestModels.Shared!, "data", "fashion-mnist", "x_calib_nhwc_u8.npy");
         var keras = Load(model);
-        var e = Export(model, "--calibrate", calib, "--input-scale", "1/255", "--calib-samples", "100");
+        var e = Export(model, "--calibrate", calib, "--input-scale", "1/255", "--calib-samples", "100", "--per-layer");
         var legal = Legalize.Run(LegalizeOptions.Default, keras).Ok();
         var gains = Regex.Matches(e.Script, @"gain=nengo\.dists\.Choice\(\[([^\]]+)\]\)").Select(m => (float)double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
         Assert.Equal(3, gains.Count);
-        Assert.Equal(3, Regex.Matches(e.Script, @"SnnIntegrateAndFire\(amplitude=[^,]+, clip_current=False, reset_to_zero=False, initial_state=").Count);
+        // The calibrated default neuron: integrate-and-fire with negative spikes.
+        Assert.Equal(3, Regex.Matches(e.Script, @"SnnSignedIntegrateAndFire\(amplitude=[^,]+, initial_state=").Count);
         var activations = legal.Ops.OfType<LActivation>().Where(a => a.Act is Relu).ToList();
         Assert.Equal(3, activations.Count);
         foreach (var (act, gain) in activations.Zip(gains))

@@ -523,7 +523,7 @@ public class NirExportTests
         Assert.Contains("synapse", err);
     }
 
-    /// <summary>keras_spiking layers and per-channel calibration scales have no NIR form yet: refused by name, exit 3.</summary>
+    /// <summary>keras_spiking layers, per-channel calibration scales and negative spikes have no NIR form: refused by name, exit 3.</summary>
     [Fact]
     public void KerasSpikingAndPerChannelScales_AreRefusedByName()
     {
@@ -538,10 +538,17 @@ public class NirExportTests
         Directory.CreateDirectory(Path.GetDirectoryName(calibration)!);
         Npy.WriteFloat32(calibration, TestModels.Random(new[] { 20 }.Concat(Load(model).InputShapes[0]).ToArray(), 3, 0f, 1f));
         (code, err) = RunExport(model, "--format", "nir", "--out", TempPath(), "--calibrate", calibration, "--per-channel");
-        File.Delete(calibration);
         Assert.Equal(3, code);
         Assert.Contains("per-channel", err);
-        Assert.Contains("drop --per-channel", err);
+        Assert.Contains("--per-layer", err);
+        // The calibrated default neuron emits negative spikes, which NIR's IF cannot: refused, naming the way out.
+        (code, err) = RunExport(model, "--format", "nir", "--out", TempPath(), "--calibrate", calibration, "--per-layer");
+        Assert.Equal(3, code);
+        Assert.Contains("negative spikes", err);
+        Assert.Contains("--neuron if", err);
+        var (ok, _) = RunExport(model, "--format", "nir", "--out", TempPath(), "--calibrate", calibration, "--per-layer", "--neuron", "if");
+        File.Delete(calibration);
+        Assert.Equal(0, ok);
     }
 
     [Fact]

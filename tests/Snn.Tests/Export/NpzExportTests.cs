@@ -304,7 +304,7 @@ public class NpzExportTests
     }
 
     /// <summary>
-    /// The calibrated Fashion-MNIST CNN: integrate-and-fire neurons starting at 0.5, gains equal to the calibration
+    /// The calibrated Fashion-MNIST CNN (per layer): signed integrate-and-fire neurons starting at 0.5, gains equal to the calibration
     /// scales, the conv/dense biases folded into the neurons (× gain), count max pooling of the spike trains.
     /// </summary>
     [SharedFact]
@@ -313,7 +313,7 @@ public class NpzExportTests
         var model = Path.Combine(TestModels.Shared!, "models", "real", "image_prediction_on_Fashion_MNIST", "fashion_mnist_model.keras");
         var calib = Path.Combine(TestModels.Shared!, "data", "fashion-mnist", "x_calib_nhwc_u8.npy");
         var keras = Load(model);
-        var a = Export(model, "--calibrate", calib, "--input-scale", "1/255", "--calib-samples", "100");
+        var a = Export(model, "--calibrate", calib, "--input-scale", "1/255", "--calib-samples", "100", "--per-layer");
         StructureMatchesLegalGraph(a, keras);
         WeightsMatchKeras(a, keras);
         var calibration = a.Root.GetProperty("calibration");
@@ -325,7 +325,7 @@ public class NpzExportTests
         foreach (var act in a.Ops.Where(o => o.GetProperty("type").GetString() == "activation" && o.GetProperty("activation").GetProperty("kind").GetString() == "relu"))
         {
             var n = act.GetProperty("neurons");
-            Assert.Equal("IF", n.GetProperty("type").GetString());
+            Assert.Equal("SignedIF", n.GetProperty("type").GetString());     // the calibrated default: IF with negative spikes
             Assert.False(n.GetProperty("clip_current").GetBoolean());
             var gain = (float)n.GetProperty("gain").GetDouble();
             Assert.Equal(scales[act.GetProperty("layer").GetString()!], gain);

@@ -46,6 +46,74 @@ public class NeuronTests
         }
     }
 
+    /// <summary>
+    /// Integrate-and-fire with negative spikes: after every step the net spike count is max(0, floor(v0 + Σ J·dt)),
+    /// the ReLU of the integrated input quantized to whole spikes (the formula, computed in double from inputs that are
+    /// exact in float32: dt = 1, currents in quarters, v0 = 0.5), whatever order the input comes in; the voltage is the
+    /// rest, v0 + Σ J·dt − count.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void SignedIntegrateAndFireCountIsTheQuantizedReluOfTheIntegratedInput(int n)
+    {
+        var rng = new Random(1000 + n);
+        var v = Enumerable.Repeat(0.5f, n).ToArray();
+        var count = new float[n];
+        var o = new float[n];
+        var integral = Enumerable.Repeat(0.5, n).ToArray();
+        var net = new double[n];
+        var sawNegative = false;
+        for (var step = 0; step < 40; step++)
+        {
+            var j = Enumerable.Range(0, n).Select(_ => rng.Next(-12, 13) / 4f).ToArray();
+            IntegrateFire.SignedStep(j, 1f, 3f, v, count, o);
+            for (var i = 0; i < n; i++)
+            {
+                integral[i] += j[i];
+                net[i] += o[i] / 3f;
+                sawNegative |= o[i] < 0;
+                var expected = Math.Max(0, Math.Floor(integral[i]));
+                Assert.Equal(expected, net[i]);
+                Assert.Equal(expected, count[i]);
+                Assert.Equal(integral[i] - expected, v[i]);
+            }
+        }
+        Assert.True(n < 2 || sawNegative, "the inputs made some neuron take back spikes");
+    }
+
+    /// <summary>
+    /// Where the integrated input never falls (J ≥ 0), negative spikes never happen and the signed neuron gives plain
+    /// IF's outputs and voltages bit for bit; where it falls, plain IF keeps spikes that the signed one takes back.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void SignedIntegrateAndFireEqualsPlainIfOnRisingInput(int n)
+    {
+        var j = KernelAssert.Random(n, 7 * n, 0f, 900f);
+        var v1 = KernelAssert.Random(n, n + 3, 0f, 1f);
+        var v2 = (float[])v1.Clone();
+        var count = new float[n];
+        var o1 = new float[n];
+        var o2 = new float[n];
+        for (var step = 0; step < 20; step++)
+        {
+            IntegrateFire.Step(j, Dt, 0.5f, false, false, v1, o1);
+            IntegrateFire.SignedStep(j, Dt, 0.5f, v2, count, o2);
+            Assert.Equal(o1, o2);
+            Assert.Equal(v1, v2);
+        }
+
+        // One neuron: +1.5 then −1.5 per unit dt. Plain IF fires once and keeps it; the signed neuron takes it back.
+        float[] vp = { 0f }, vs = { 0f }, c = { 0f }, op = { 0f }, os = { 0f };
+        IntegrateFire.Step(new[] { 1.5f }, 1f, 1f, false, false, vp, op);
+        IntegrateFire.SignedStep(new[] { 1.5f }, 1f, 1f, vs, c, os);
+        Assert.Equal((1f, 1f), (op[0], os[0]));
+        IntegrateFire.Step(new[] { -1.5f }, 1f, 1f, false, false, vp, op);
+        IntegrateFire.SignedStep(new[] { -1.5f }, 1f, 1f, vs, c, os);
+        Assert.Equal((0f, -1f), (op[0], os[0]));
+        Assert.Equal((-1f, 0f, 0f), (vp[0], vs[0], c[0]));
+    }
+
     [Theory]
     [InlineData(1.5f, 1)]
     [InlineData(150.5f, 150)]

@@ -48,7 +48,9 @@ public class SnnzCliTests
     public static TheoryData<string, string> Options() => new()
     {
         { "scaled, synapse, gate, seed", "--scale-firing-rates 30 --synapse 0.003 --max-pool gate --seed 5 --initial-voltage half" },
-        { "calibrated IF", $"--calibrate {Path.Combine(TestModels.Fixture("tfjs", "conv_valid_same"), "input_0.npy")} --input-scale 0.5 --percentile 99 --calib-samples 2" },
+        // Per layer: the npz export step below has no per-channel scales (the calibrated default neuron, SignedIF, stays).
+        { "calibrated signed IF, per layer", $"--calibrate {Path.Combine(TestModels.Fixture("tfjs", "conv_valid_same"), "input_0.npy")} --input-scale 0.5 --percentile 99 --calib-samples 2 --per-layer" },
+        { "calibrated IF", $"--calibrate {Path.Combine(TestModels.Fixture("tfjs", "conv_valid_same"), "input_0.npy")} --input-scale 0.5 --percentile 99 --calib-samples 2 --per-layer --neuron if" },
         { "swaps", "--swap relu=LIF --swap tanh=SpikingRectifiedLinear --reset zero --scale-firing-rates conv2d_Conv2D2=40" },
     };
 

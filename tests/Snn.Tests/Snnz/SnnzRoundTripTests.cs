@@ -40,6 +40,7 @@ public class SnnzRoundTripTests
         ("avg, leaky swap, layer scales", ConvertOptions.Default with { MaxPool = MaxPoolMethod.Avg, Swap = Map(("leaky_relu", "SpikingLeakyReLU")), ScaleFiringRates = Some(3f) }, false, false),
         ("calibrated IF, bias shift", ConvertOptions.Default with { InitialVoltage = InitialVoltage.Half } with { IntegrateAndFire = true }, true, false),
         ("calibrated per channel", ConvertOptions.Default with { InitialVoltage = InitialVoltage.Half } with { IntegrateAndFire = true }, true, true),
+        ("calibrated signed IF per channel", ConvertOptions.Default with { InitialVoltage = InitialVoltage.Half } with { IntegrateAndFire = true, NegativeSpikes = true }, true, true),
     };
 
     [Theory]
