@@ -47,14 +47,17 @@ public static class Program
           --max-to-avg-pool        alias of --max-pool avg (NengoDL's option)
           --split-shared-weights   allow layers applied more than once
           --temporal-model         inputs are (N, T, ...): one time step per simulation step, outputs (N, T, ...)
-          --neuron nengo|if        spiking ReLU: Nengo's SpikingRectifiedLinear, or integrate-and-fire with signed
-                                   integration (default: if with --calibrate, nengo otherwise)
+          --neuron nengo|if|signed spiking ReLU: Nengo's SpikingRectifiedLinear; integrate-and-fire with signed
+                                   integration; or that IF with negative spikes, which take back spikes while the
+                                   voltage is below zero (default: signed with --calibrate, if with --calibrate
+                                   --reset zero, nengo otherwise)
           --reset subtract|zero    what a spike does to the voltage (default subtract)
         calibration and simulation:
-          --calibrate X.npy        set each layer's firing-rate scale from its activations on these samples
+          --calibrate X.npy        set each channel's firing-rate scale from its activations on these samples
           --calib-samples N        samples used (default 1000); --percentile P (default 99.9) of non-zero activations
           --bias-shift             add theta/(2T) to every calibrated bias (Deng and Gu 2021), T = --steps
-          --per-channel            one scale per output channel of each Dense/Conv layer (channel-wise normalization)
+          --per-layer              one scale per layer instead of one per output channel of each Dense/Conv layer
+                                   (channel-wise normalization, the default; --per-channel says so explicitly)
           --bias-correction T      then correct each spiking layer's bias by its mean error against the ANN over T
                                    steps on the calibration data, layer by layer (Li et al. 2021)
           --readout last|mean|mean:K|count   --encoding constant|poisson   --checkpoints 1,2,4,...

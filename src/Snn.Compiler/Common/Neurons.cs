@@ -42,6 +42,13 @@ public abstract record NeuronType
 
     /// <summary>The steady-state output for input current J (the rate function).</summary>
     public abstract float Rate(float j);
+
+    /// <summary>
+    /// The type's name and output amplitude. Sealed, so records do not synthesize one that prints
+    /// <see cref="SpikingVersion"/> and <see cref="RateVersion"/>, which may be the neuron itself (endless recursion).
+    /// </summary>
+    public sealed override string ToString() =>
+        $"{Name}(amplitude {OutputAmplitude.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)})";
 }
 
 public sealed record RectifiedLinear(float Amplitude = 1f) : NeuronType

@@ -20,6 +20,25 @@ public class ConvertTests
             (new L("Dense", "dense0", new { units = 10, activation = "relu" }, ("kernel", Random(new[] { 1, 10 }, 1)), ("bias", Random(new[] { 10 }, 2))), new[] { "x" }),
             (new L("Dense", "dense1", new { units = 10 }, ("kernel", Random(new[] { 10, 10 }, 3)), ("bias", Random(new[] { 10 }, 4))), new[] { "dense0" }));
 
+    /// <summary>
+    /// Neuron types whose spiking or rate counterpart is themselves print (and so do the records that hold them)
+    /// without recursing; the lowered network of a calibrated model holds signed IF neurons with a count state.
+    /// </summary>
+    [Fact]
+    public void NeuronTypesAndOpsPrintTheirNames()
+    {
+        var neurons = new NeuronType[] { new IntegrateAndFire(0.5f), new IntegrateAndFire { NegativeSpikes = true }, new RectifiedLinear(), new SpikingRectifiedLinear(), new Lif() };
+        Assert.Equal(new[] { "IF(amplitude 0.5)", "SignedIF(amplitude 1)", "RectifiedLinear(amplitude 1)", "SpikingRectifiedLinear(amplitude 1)", "LIF(amplitude 1)" },
+            neurons.Select(n => n.ToString()).ToArray());
+        var op = new Snn.Compiler.Lower.SimNeurons(neurons[1], 0, 1, Seq(2, 3));
+        Assert.Contains("SignedIF(amplitude 1)", op.ToString());
+
+        var net = Convert(SynapseModel(), ConvertOptions.Default.AsSpiking() with { IntegrateAndFire = true, NegativeSpikes = true });
+        var lowered = Snn.Compiler.Lower.Lower.Run(Snn.Compiler.Lower.LowerOptions.Default, net).Ok();
+        var sim = lowered.Ops.OfType<Snn.Compiler.Lower.SimNeurons>().Single();
+        Assert.Equal(new[] { ".voltage", ".count" }, sim.State.Map(s => lowered.Signals[s].Name[lowered.Signals[s].Name.LastIndexOf('.')..]).ToArray());
+    }
+
     [Fact]
     public void SynapseOnlyOnConnectionsAndProbesLeavingNeurons()
     {
