@@ -68,6 +68,8 @@ public sealed class ConvGeometry
         SegmentsPerPixel = runs ? k3[0] * k3[1] : Taps;
         SegmentCapacity = (runs ? k3[2] : 1) * GroupInChannels;
         SupportsEvents = (long)Math.Max(InPixels, Taps) * GroupInChannels * outChannels < int.MaxValue / 2;
+        DirectChannelsFirst = !channelsLast && groups == 1 && outChannels < 16 && s3[2] == 1 && KernelMath.Path != SimdPath.Scalar
+            && Enumerable.Range(0, 3).All(i => p3[i] == 0 && ((o3[i] - 1) * s3[i]) + ((k3[i] - 1) * d3[i]) < in3[i]);
         SegmentFirst = new int[checked(OutPixels * SegmentsPerPixel)];
         SegmentEnd = new int[SegmentFirst.Length];
         SegmentShift = new int[SegmentFirst.Length];
@@ -122,6 +124,14 @@ public sealed class ConvGeometry
 
     /// <summary>Number of spatial dimensions (1, 2 or 3).</summary>
     public int Rank { get; }
+
+    /// <summary>
+    /// Whether the dense kernel runs straight on channels-first planes: channels-first, one group, fewer output
+    /// channels than a 16-lane vector (the indirect GEMM would leave most of its columns empty), no padding and every
+    /// tap inside the input, the last spatial axis with stride 1, on a vector path. LeNet-5's first convolution
+    /// (1 → 6 channels) is the case it is for.
+    /// </summary>
+    public bool DirectChannelsFirst { get; }
 
     /// <summary>Whether <see cref="Conv.AccumulateEvents"/> handles this geometry (its filter offsets fit in an int).</summary>
     public bool SupportsEvents { get; }
@@ -294,6 +304,13 @@ public static class Conv
                 if (g.ChannelsLast)
                 {
                     ChannelsLast(g, pk, px, batch, py, table, zeros);
+                    return;
+                }
+
+                if (g.DirectChannelsFirst)
+                {
+                    if (KernelMath.Path == SimdPath.Avx512) DirectChannelsFirst<Vector512<float>, V512>(g, pk, px, batch, py);
+                    else DirectChannelsFirst<Vector256<float>, V256>(g, pk, px, batch, py);
                     return;
                 }
 
@@ -1045,6 +1062,111 @@ public static class Conv
                 Gemm.Tile(ref src, rows, ng, y + (i0 * cout) + (grp * ng), cout);
             }
         }
+    }
+
+    /// <summary>
+    /// Channels-first convolution without padding, one group and few output channels (see
+    /// <see cref="ConvGeometry.DirectChannelsFirst"/>), straight from the channels-first planes: per output row and
+    /// filter, two vectors of output pixels accumulate over the taps in row-major kernel order, then the input
+    /// channels, with the same multiply-add as the GEMM, and are added to y once; so every output element gets exactly
+    /// the indirect GEMM's bits (the event kernel's too). Four filters at a time share each input load.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DirectChannelsFirst<TV, TOps>(ConvGeometry g, float* w, float* x, int batch, float* y)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+    {
+        int cout = g.OutChannels;
+        int f = 0;
+        for (; f + 4 <= cout; f += 4) DirectFilters<TV, TOps, R4>(g, w, x, batch, y, f);
+        for (; f < cout; f++) DirectFilters<TV, TOps, R1>(g, w, x, batch, y, f);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DirectFilters<TV, TOps, TF>(ConvGeometry g, float* w, float* x, int batch, float* y, int f0)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TF : struct, IRowCount
+    {
+        int vw = TOps.Width;
+        int cin = g.InChannels, cout = g.OutChannels;
+        int inY = g.In3[1], inX = g.In3[2];
+        int outZ = g.Out3[0], outY = g.Out3[1], outX = g.Out3[2];
+        int kZ = g.Kernel3[0], kY = g.Kernel3[1], kX = g.Kernel3[2];
+        int sZ = g.Stride3[0], sY = g.Stride3[1];
+        int dZ = g.Dilation3[0], dY = g.Dilation3[1], dX = g.Dilation3[2];
+        int inPlane = g.InPixels, outPlane = g.OutPixels;
+        var full = TOps.Zero;      // the mask of a whole vector: never read (whole vectors load and store unmasked)
+        for (int b = 0; b < batch; b++)
+        {
+            float* xb = x + ((nint)b * g.InputSize);
+            float* yb = y + ((nint)b * g.OutputSize) + ((nint)f0 * outPlane);
+            for (int oz = 0; oz < outZ; oz++)
+            for (int oy = 0; oy < outY; oy++)
+            {
+                float* yr = yb + (((nint)oz * outY) + oy) * outX;
+                for (int ox0 = 0; ox0 < outX; ox0 += 2 * vw)
+                {
+                    int n0 = Math.Min(vw, outX - ox0), n1 = Math.Min(vw, outX - ox0 - vw);
+                    TV m0 = n0 < vw ? TOps.Mask(n0) : full, m1 = n1 > 0 && n1 < vw ? TOps.Mask(n1) : full;
+                    bool two = n1 > 0;
+                    TV a00 = TOps.Zero, a01 = TOps.Zero, a10 = TOps.Zero, a11 = TOps.Zero;
+                    TV a20 = TOps.Zero, a21 = TOps.Zero, a30 = TOps.Zero, a31 = TOps.Zero;
+                    float* wt = w + f0;
+                    for (int kz = 0; kz < kZ; kz++)
+                    for (int ky = 0; ky < kY; ky++)
+                    {
+                        float* row = xb + ((((nint)(oz * sZ) + (kz * dZ)) * inY) + (oy * sY) + (ky * dY)) * inX + ox0;
+                        for (int kx = 0; kx < kX; kx++)
+                        {
+                            float* xc = row + (kx * dX);
+                            for (int c = 0; c < cin; c++, xc += inPlane, wt += cout)
+                            {
+                                TV x0 = n0 < vw ? TOps.LoadMasked(xc, m0) : TOps.Load(xc);
+                                TV x1 = !two ? TOps.Zero : n1 < vw ? TOps.LoadMasked(xc + vw, m1) : TOps.Load(xc + vw);
+                                TV w0 = TOps.Broadcast(wt);
+                                a00 = TOps.Madd(x0, w0, a00);
+                                if (two) a01 = TOps.Madd(x1, w0, a01);
+                                if (TF.Value > 1)
+                                {
+                                    TV w1 = TOps.Broadcast(wt + 1), w2 = TOps.Broadcast(wt + 2), w3 = TOps.Broadcast(wt + 3);
+                                    a10 = TOps.Madd(x0, w1, a10);
+                                    a20 = TOps.Madd(x0, w2, a20);
+                                    a30 = TOps.Madd(x0, w3, a30);
+                                    if (two)
+                                    {
+                                        a11 = TOps.Madd(x1, w1, a11);
+                                        a21 = TOps.Madd(x1, w2, a21);
+                                        a31 = TOps.Madd(x1, w3, a31);
+                                    }
+                                }
+                            }
+                        }
+                    }
+
+                    DirectStore<TV, TOps>(yr + ox0, n0, n1, m0, m1, a00, a01);
+                    if (TF.Value > 1)
+                    {
+                        DirectStore<TV, TOps>(yr + outPlane + ox0, n0, n1, m0, m1, a10, a11);
+                        DirectStore<TV, TOps>(yr + (2 * (nint)outPlane) + ox0, n0, n1, m0, m1, a20, a21);
+                        DirectStore<TV, TOps>(yr + (3 * (nint)outPlane) + ox0, n0, n1, m0, m1, a30, a31);
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void DirectStore<TV, TOps>(float* y, int n0, int n1, TV m0, TV m1, TV v0, TV v1)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+    {
+        int vw = TOps.Width;
+        if (n0 < vw) TOps.AddStoreMasked(y, m0, v0);
+        else TOps.AddStore(y, v0);
+        if (n1 <= 0) return;
+        if (n1 < vw) TOps.AddStoreMasked(y + vw, m1, v1);
+        else TOps.AddStore(y + vw, v1);
     }
 
     /// <summary>

@@ -66,7 +66,29 @@ public class ConvTests
         Make("3d", [4, 5, 6], 2, [2, 3, 3], 1, 1, false, 6),
         Make("3d same s2", [5, 6, 4], 3, [3, 3, 3], 2, 1, true, 17),
         Make("3d d2 g3 cf", [6, 6, 6], 6, [2, 2, 2], 1, 2, true, 9, groups: 3, last: false),
+        // Channels-first, unpadded, one group, < 16 output channels: the direct kernel (ConvGeometry.DirectChannelsFirst).
+        Make("2d cf lenet conv1", [28, 28], 1, [5, 5], 1, 1, false, 6, last: false),
+        Make("1d d2 cf", [20], 2, [3], 1, 2, false, 5, last: false, batch: 3),
+        Make("2d d2 cf 15 filters", [10, 40], 3, [3, 3], 1, 2, false, 15, last: false),
+        Make("3d cf", [4, 5, 19], 2, [2, 2, 3], 1, 1, false, 7, last: false),
     ];
+
+    /// <summary>Which geometries run the direct channels-first kernel (on a vector path).</summary>
+    [Fact]
+    public void DirectChannelsFirstOnlyForUnpaddedSingleGroupFewFilters()
+    {
+        ConvGeometry G(string name)
+        {
+            foreach (var c in Cases())
+                if (c.Name == name) return ConvGeometry.Create(c.In, c.Cin, c.K, c.S, c.D, c.P, c.Out, c.Cout, c.Groups, c.ChannelsLast);
+            throw new ArgumentException(name);
+        }
+        var vector = System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated;
+        foreach (var name in new[] { "2d cf lenet conv1 valid", "1d d2 cf valid", "2d d2 cf 15 filters valid", "3d cf valid" })
+            Assert.True(G(name).DirectChannelsFirst == vector, name);
+        foreach (var name in new[] { "1d d2 cf same", "2d g2 cf same", "2d cf same", "2d valid", "3d d2 g3 cf same" })
+            Assert.False(G(name).DirectChannelsFirst, name);
+    }
 
     private static int Idx(int[] sp, int c, int C, bool last, int[] pos)
     {
