@@ -74,8 +74,11 @@ public sealed class Plan
 
     public int Batch { get; }
 
-    /// <summary>Input density (fraction of non-zero spikes) below which a dense connection runs event-driven.</summary>
-    public const double EventDensityThreshold = 0.25;
+    /// <summary>
+    /// Input density (fraction of non-zero spikes) below which a dense connection runs event-driven. Measured on the
+    /// Fashion CNN's 1600×128 layer (batch 100, one thread): event-driven 1.07× dense at density 0.05, 0.83× at 0.106.
+    /// </summary>
+    public const double EventDensityThreshold = 0.05;
 
     /// <summary>
     /// Outputs below which a dense connection never runs event-driven by default: each input event then adds a row too
