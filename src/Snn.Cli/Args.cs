@@ -131,7 +131,7 @@ public sealed class Args
         var neuron = One("--neuron").IfNone(!calibrated ? "nengo" : reset == "zero" ? "if" : "signed");
         if (neuron is not ("signed" or "if" or "nengo")) return Errors.Usage($"--neuron expects signed, if or nengo, got '{neuron}'");
         if (neuron == "signed" && reset == "zero")
-            return Errors.Usage("--neuron signed takes back spikes from the voltage left after a spike, so it needs reset by subtraction: drop --reset zero, or use --neuron if");
+            return Errors.SignedNeedsSubtract("");
         if (One("--initial-voltage").IsNone && calibrated) init = Some(InitialVoltage.Half);
         if (Flag("--per-channel") && Flag("--per-layer"))
             return Errors.Usage("--per-channel and --per-layer exclude each other (per channel is the default with --calibrate)");

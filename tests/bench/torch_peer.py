@@ -291,14 +291,14 @@ class Network:
         steps = jdt.reshape(T, -1, *jdt.shape[1:])
         v = p["v0"].expand(steps.shape[1:]).clone()
         counts = torch.empty_like(steps)
-        net = torch.zeros_like(v) if signed else None
+        floor_count = torch.zeros_like(v) if signed else None          # -c: the lowest n a step may emit
         for t in range(T):
             v.add_(steps[t])
             spikes = counts[t]
             if signed:
                 torch.floor(v, out=spikes)
-                torch.maximum(spikes, net.neg(), out=spikes)
-                net.add_(spikes)
+                torch.maximum(spikes, floor_count, out=spikes)
+                floor_count.sub_(spikes)
             else:
                 spikes_into(v, spikes)
             if zero_reset:

@@ -15,6 +15,11 @@ public static class Errors
     public const int UsageCode = 1000;
     public static Error Usage(string message) => Error.New(UsageCode, message);
 
+    /// <summary>Negative spikes (SignedIF) asked for together with reset to zero; <paramref name="where"/> names the layer, if known.</summary>
+    public static Error SignedNeedsSubtract(string where) => Usage(
+        $"{where}integrate-and-fire with negative spikes (--neuron signed, SignedIF) takes spikes back from the voltage left after a spike, " +
+        "so it needs reset by subtraction: drop --reset zero, or use --neuron if (swap to IF) for integrate-and-fire without negative spikes");
+
     // ---- model file (exit 3)
     public const int ModelFileCode = 2000;
     public const int ModelJsonCode = 2001;

@@ -99,9 +99,6 @@ public static class Converter
     {
         try
         {
-            if (options.NegativeSpikes && options.ResetToZero)
-                return Errors.Usage("negative spikes take back spikes from the voltage left after a spike, so they need reset by subtraction: " +
-                                    "drop --reset zero, or use --neuron if for integrate-and-fire without negative spikes");
             if (options.MaxPool == MaxPoolMethod.Pre) graph = MaxPoolBeforeActivation(graph);
             var b = new Builder(options, graph);
             var consumers = graph.Ops.SelectMany(o => o.Inputs).GroupBy(i => i).ToDictionary(g => g.Key, g => g.Count());
@@ -407,8 +404,7 @@ public static class Converter
         return !b.Options.ResetToZero ? chosen : chosen switch
         {
             SpikingRectifiedLinear s => s with { ResetToZero = true },
-            IntegrateAndFire { NegativeSpikes: true } => throw new ConvertFailure(Errors.Usage(
-                $"layer '{act.Layer}': SignedIF neurons (negative spikes) need reset by subtraction; drop --reset zero or swap to IF")),
+            IntegrateAndFire { NegativeSpikes: true } => throw new ConvertFailure(Errors.SignedNeedsSubtract($"layer '{act.Layer}': ")),
             IntegrateAndFire f => f with { ResetToZero = true },
             _ => chosen,
         };

@@ -1096,7 +1096,6 @@ public static class Conv
         int sZ = g.Stride3[0], sY = g.Stride3[1];
         int dZ = g.Dilation3[0], dY = g.Dilation3[1], dX = g.Dilation3[2];
         int inPlane = g.InPixels, outPlane = g.OutPixels;
-        var full = TOps.Zero;      // the mask of a whole vector: never read (whole vectors load and store unmasked)
         for (int b = 0; b < batch; b++)
         {
             float* xb = x + ((nint)b * g.InputSize);
@@ -1108,7 +1107,8 @@ public static class Conv
                 for (int ox0 = 0; ox0 < outX; ox0 += 2 * vw)
                 {
                     int n0 = Math.Min(vw, outX - ox0), n1 = Math.Min(vw, outX - ox0 - vw);
-                    TV m0 = n0 < vw ? TOps.Mask(n0) : full, m1 = n1 > 0 && n1 < vw ? TOps.Mask(n1) : full;
+                    // Masks only for partial vectors (whole ones load and store unmasked).
+                    TV m0 = n0 < vw ? TOps.Mask(n0) : TOps.Zero, m1 = n1 > 0 && n1 < vw ? TOps.Mask(n1) : TOps.Zero;
                     bool two = n1 > 0;
                     TV a00 = TOps.Zero, a01 = TOps.Zero, a10 = TOps.Zero, a11 = TOps.Zero;
                     TV a20 = TOps.Zero, a21 = TOps.Zero, a30 = TOps.Zero, a31 = TOps.Zero;
