@@ -345,12 +345,17 @@ public static class Conv
     /// padding taps, which read zeros in the dense path): for finite weights such a term adds ±0, which leaves a
     /// nonzero sum unchanged and a +0 sum +0, so both kernels give the same bits, signed zeros included (a -0 partial
     /// sum, which only a product underflowing to -0 can make, may come out +0 in one path and -0 in the other).
-    /// Non-finite weights under zero inputs are ignored here (dense gives NaN). Every output element gets its
+    /// With one output-channel vector per term the shorter of four interleaved streams are padded with zero terms
+    /// (value +0, the chunk's first filter row), which are terms of the dense chain too and change nothing for
+    /// finite weights. Non-finite weights under zero inputs are ignored here, or reached only by such padding
+    /// (dense gives NaN). Every output element gets its
     /// <c>y += acc</c>, even with no terms (acc = +0), as in the dense path. <see cref="IVecOps{TV}.Madd"/> and <see cref="KernelMath.Madd(float, float, float)"/>
     /// are fused exactly when the dense kernel's are, on every SIMD path.</para>
     /// <para>Cost per sample: a vectorized scan of the input, one short block copy per output pixel and kernel row,
     /// and one vector FMA per nonzero term and output-channel vector; the dense path spends an FMA on every input
-    /// element, zero or not.</para>
+    /// element, zero or not. The summing loops are small methods of their own (<see cref="Four{TV, TOps, TN}"/>,
+    /// <see cref="Rest{TV, TOps, TN}"/>): inline, the JIT spilled the sixteen sums on every term of the tails
+    /// (measured 1.5x slower on Fashion CNN's second convolution).</para>
     /// </remarks>
     public static void AccumulateEvents(ConvGeometry g, ReadOnlySpan<float> kernel, ReadOnlySpan<float> x, int batch, Span<float> workspace, Span<float> y)
     {
@@ -382,7 +387,7 @@ public static class Conv
             {
                 var e = EventSpace.Of(g, pws);
                 bool planes = AddsToPlanes(g);
-                var segments = new Segments(first, end, shift, g.SegmentsPerPixel, g.SegmentCapacity > 8);
+                var segments = new Segments(first, end, shift, g.SegmentsPerPixel, g.SegmentCapacity > 16);
                 for (int b = 0; b < batch; b++)
                 {
                     float* xb = px + ((nint)b * g.InputSize);
@@ -580,7 +585,7 @@ public static class Conv
     /// <summary>
     /// Builds one output pixel's term stream for a group: per segment (kernel row) in tap order, the lists of the
     /// segment's pixels, which are consecutive in memory, copied with the segment's shift (filter offsets per tap).
-    /// Copies are whole blocks of 8 (lists and streams have slack), so only long runs take a branch.
+    /// Copies are whole blocks of 16 (lists and streams have slack), so only long runs take a branch.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe int Stream(int p, Segments s, int* start, int* row, float* val, int* rows, float* vals)
@@ -594,15 +599,36 @@ public static class Conv
         {
             int a = start[first[i]];
             int n = start[end[i]] - a;
-            var sh = Vector256.Create(shift[i]);
-            Vector256.Store(Vector256.Load(row + a) + sh, rows + len);
-            Vector256.Store(Vector256.Load(val + a), vals + len);
-            if (s.Long && n > 8)
+            if (Vector512.IsHardwareAccelerated)
             {
-                for (int k = 8; k < n; k += 8)
+                var sh = Vector512.Create(shift[i]);
+                Vector512.Store(Vector512.Load(row + a) + sh, rows + len);
+                Vector512.Store(Vector512.Load(val + a), vals + len);
+                if (s.Long && n > 16)
+                {
+                    for (int k = 16; k < n; k += 16)
+                    {
+                        Vector512.Store(Vector512.Load(row + a + k) + sh, rows + len + k);
+                        Vector512.Store(Vector512.Load(val + a + k), vals + len + k);
+                    }
+                }
+            }
+            else
+            {
+                var sh = Vector256.Create(shift[i]);
+                for (int k = 0; k < 16; k += 8)
                 {
                     Vector256.Store(Vector256.Load(row + a + k) + sh, rows + len + k);
                     Vector256.Store(Vector256.Load(val + a + k), vals + len + k);
+                }
+
+                if (s.Long && n > 16)
+                {
+                    for (int k = 16; k < n; k += 8)
+                    {
+                        Vector256.Store(Vector256.Load(row + a + k) + sh, rows + len + k);
+                        Vector256.Store(Vector256.Load(val + a + k), vals + len + k);
+                    }
                 }
             }
 
@@ -652,16 +678,14 @@ public static class Conv
         int dstGroup = mode switch { Output.Rows => ng, Output.Planes => ng * outPix, _ => g.EventStride / g.Groups };
         int cap = e.StreamCapacity;
         var s = new Streams(e.Rows, e.Vals, cap);
+        float* acc = stackalloc float[16 * 16];
         for (int grp = 0; grp < g.Groups; grp++)
         {
             int* start = e.Start + (grp * pixels);
             for (int p = 0; p < outPix; p += 4)
             {
                 int rows = Math.Min(4, outPix - p);
-                for (int r = 0; r < 4; r++)
-                {
-                    s.Len[r] = r < rows ? Stream(p + r, segments, start, e.Row, e.Val, s.Rows + (r * cap), s.Vals + (r * cap)) : 0;
-                }
+                Build(ref s, p, outPix, segments, start, e);
 
                 for (int j0 = 0; j0 < ng; j0 += 4 * vw)
                 {
@@ -673,112 +697,164 @@ public static class Conv
                     float* d = dst + (grp * (nint)dstGroup) + (mode == Output.Planes ? p + ((nint)j0 * ldd) : ((nint)p * ldd) + j0);
                     switch (vectors, masked)
                     {
-                        case (1, false): EventTile<TV, TOps, E1>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
-                        case (1, true): EventTile<TV, TOps, E1M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
-                        case (2, false): EventTile<TV, TOps, E2>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
-                        case (2, true): EventTile<TV, TOps, E2M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
-                        case (3, false): EventTile<TV, TOps, E3>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
-                        case (3, true): EventTile<TV, TOps, E3M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
-                        case (4, false): EventTile<TV, TOps, E4>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
-                        default: EventTile<TV, TOps, E4M>(ref s, rows, wg, d, ldd, mode, cols, mask); break;
+                        case (1, false): EventTile<TV, TOps, E1>(ref s, rows, wg, d, ldd, mode, cols, mask, acc); break;
+                        case (1, true): EventTile<TV, TOps, E1M>(ref s, rows, wg, d, ldd, mode, cols, mask, acc); break;
+                        case (2, false): EventTile<TV, TOps, E2>(ref s, rows, wg, d, ldd, mode, cols, mask, acc); break;
+                        case (2, true): EventTile<TV, TOps, E2M>(ref s, rows, wg, d, ldd, mode, cols, mask, acc); break;
+                        case (3, false): EventTile<TV, TOps, E3>(ref s, rows, wg, d, ldd, mode, cols, mask, acc); break;
+                        case (3, true): EventTile<TV, TOps, E3M>(ref s, rows, wg, d, ldd, mode, cols, mask, acc); break;
+                        case (4, false): EventTile<TV, TOps, E4>(ref s, rows, wg, d, ldd, mode, cols, mask, acc); break;
+                        default: EventTile<TV, TOps, E4M>(ref s, rows, wg, d, ldd, mode, cols, mask, acc); break;
                     }
                 }
             }
         }
     }
 
+    /// <summary>The streams of output pixels p .. p + 3 (those below outPix; the others are empty).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Build(ref Streams s, int p, int outPix, Segments segments, int* start, EventSpace e)
+    {
+        int cap = s.Capacity;
+        for (int r = 0; r < 4; r++)
+        {
+            s.Len[r] = p + r < outPix ? Stream(p + r, segments, start, e.Row, e.Val, s.Rows + (r * cap), s.Vals + (r * cap)) : 0;
+        }
+    }
+
     /// <summary>
     /// Sums up to four output pixels' streams for one column chunk: the four chains run interleaved while all
-    /// streams last, then each stream's rest alone. Every pixel's chain is <c>acc = +0; acc = Madd(v, w[row], acc)</c>
-    /// in stream order. Then acc is added to y once (<see cref="Output.Rows"/>: at d + r * ldd; <see cref="Output.Planes"/>:
-    /// channel j of pixel r at d + j * ldd + r) or stored to the staging row (<see cref="Output.Stage"/>). The chunk's
-    /// last vector reads its filter lanes masked, so staged lanes past the group's channels hold 0 (or junk from
-    /// non-finite inputs) and are never read.
+    /// streams last (<see cref="Four{TV, TOps, TN}"/>), then each stream's rest alone (<see cref="Rest{TV, TOps, TN}"/>).
+    /// Every pixel's chain is <c>acc = +0; acc = Madd(v, w[row], acc)</c> in stream order; the sums wait in
+    /// <paramref name="acc"/> (pixel r's vector k at <c>(4r + k) * Width</c>). Then each sum is added to y once
+    /// (<see cref="Output.Rows"/>: at d + r * ldd; <see cref="Output.Planes"/>: channel j of pixel r at d + j * ldd + r)
+    /// or stored to the staging row (<see cref="Output.Stage"/>). The chunk's last vector reads its filter lanes
+    /// masked, so staged lanes past the group's channels hold 0 (or junk from non-finite inputs) and are never read.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void EventTile<TV, TOps, TN>(ref Streams s, int rows, float* w, float* d, int ldd, Output mode, int cols, TV mask)
+    private static unsafe void EventTile<TV, TOps, TN>(ref Streams s, int rows, float* w, float* d, int ldd, Output mode, int cols, TV mask, float* acc)
         where TV : struct
         where TOps : struct, IVecOps<TV>
         where TN : struct, IEventChunk
     {
         int cap = s.Capacity;
-        int* r0 = s.Rows, r1 = r0 + cap, r2 = r1 + cap, r3 = r2 + cap;
-        float* v0 = s.Vals, v1 = v0 + cap, v2 = v1 + cap, v3 = v2 + cap;
+        int vw = TOps.Width;
+        int* rs = s.Rows;
+        float* vs = s.Vals;
         int n0 = s.Len[0], n1 = s.Len[1], n2 = s.Len[2], n3 = s.Len[3];
         int both = Math.Min(Math.Min(n0, n1), Math.Min(n2, n3));
-        TV a00 = TOps.Zero, a01 = TOps.Zero, a02 = TOps.Zero, a03 = TOps.Zero;
-        TV a10 = TOps.Zero, a11 = TOps.Zero, a12 = TOps.Zero, a13 = TOps.Zero;
-        TV a20 = TOps.Zero, a21 = TOps.Zero, a22 = TOps.Zero, a23 = TOps.Zero;
-        TV a30 = TOps.Zero, a31 = TOps.Zero, a32 = TOps.Zero, a33 = TOps.Zero;
-        for (int i = 0; i < both; i++)
+        if (TN.Vectors == 1)
         {
-            Term<TV, TOps, TN>(w + r0[i], v0 + i, mask, ref a00, ref a01, ref a02, ref a03);
-            Term<TV, TOps, TN>(w + r1[i], v1 + i, mask, ref a10, ref a11, ref a12, ref a13);
-            Term<TV, TOps, TN>(w + r2[i], v2 + i, mask, ref a20, ref a21, ref a22, ref a23);
-            Term<TV, TOps, TN>(w + r3[i], v3 + i, mask, ref a30, ref a31, ref a32, ref a33);
+            // One vector per term: a lone chain waits on its FMA latency, so the shorter streams are padded with
+            // zero terms (the dense chain's own zero terms) and all four run interleaved to the end.
+            int longest = Math.Max(Math.Max(n0, n1), Math.Max(n2, n3));
+            for (int r = 0; r < 4; r++)
+            {
+                for (int k = s.Len[r]; k < longest; k += 8)
+                {
+                    Vector256.Store(Vector256<int>.Zero, rs + (r * cap) + k);
+                    Vector256.Store(Vector256<float>.Zero, vs + (r * cap) + k);
+                }
+            }
+
+            both = longest;
         }
 
-        for (int i = both; i < n0; i++)
-        {
-            Term<TV, TOps, TN>(w + r0[i], v0 + i, mask, ref a00, ref a01, ref a02, ref a03);
-        }
-
-        for (int i = both; i < n1; i++)
-        {
-            Term<TV, TOps, TN>(w + r1[i], v1 + i, mask, ref a10, ref a11, ref a12, ref a13);
-        }
-
-        for (int i = both; i < n2; i++)
-        {
-            Term<TV, TOps, TN>(w + r2[i], v2 + i, mask, ref a20, ref a21, ref a22, ref a23);
-        }
-
-        for (int i = both; i < n3; i++)
-        {
-            Term<TV, TOps, TN>(w + r3[i], v3 + i, mask, ref a30, ref a31, ref a32, ref a33);
-        }
-
+        Four<TV, TOps, TN>(acc, w, rs, vs, cap, both, mask);
+        Rest<TV, TOps, TN>(acc, w, rs, vs, both, n0, mask);
+        Rest<TV, TOps, TN>(acc + (4 * vw), w, rs + cap, vs + cap, both, n1, mask);
+        Rest<TV, TOps, TN>(acc + (8 * vw), w, rs + (2 * cap), vs + (2 * cap), both, n2, mask);
+        Rest<TV, TOps, TN>(acc + (12 * vw), w, rs + (3 * cap), vs + (3 * cap), both, n3, mask);
         if (mode == Output.Planes && typeof(TV) == typeof(Vector512<float>))
         {
-            AddToPlanes(d, ldd, rows, cols, Unsafe.As<TV, Vector512<float>>(ref a00), Unsafe.As<TV, Vector512<float>>(ref a10),
-                Unsafe.As<TV, Vector512<float>>(ref a20), Unsafe.As<TV, Vector512<float>>(ref a30));
-            if (TN.Vectors > 1)
+            for (int k = 0; k < TN.Vectors; k++)
             {
-                AddToPlanes(d + (16 * (nint)ldd), ldd, rows, cols - 16, Unsafe.As<TV, Vector512<float>>(ref a01), Unsafe.As<TV, Vector512<float>>(ref a11),
-                    Unsafe.As<TV, Vector512<float>>(ref a21), Unsafe.As<TV, Vector512<float>>(ref a31));
-            }
-
-            if (TN.Vectors > 2)
-            {
-                AddToPlanes(d + (32 * (nint)ldd), ldd, rows, cols - 32, Unsafe.As<TV, Vector512<float>>(ref a02), Unsafe.As<TV, Vector512<float>>(ref a12),
-                    Unsafe.As<TV, Vector512<float>>(ref a22), Unsafe.As<TV, Vector512<float>>(ref a32));
-            }
-
-            if (TN.Vectors > 3)
-            {
-                AddToPlanes(d + (48 * (nint)ldd), ldd, rows, cols - 48, Unsafe.As<TV, Vector512<float>>(ref a03), Unsafe.As<TV, Vector512<float>>(ref a13),
-                    Unsafe.As<TV, Vector512<float>>(ref a23), Unsafe.As<TV, Vector512<float>>(ref a33));
+                float* a = acc + (k * 16);
+                AddToPlanes(d + (16 * k * (nint)ldd), ldd, rows, cols - (16 * k), Vector512.Load(a), Vector512.Load(a + 64), Vector512.Load(a + 128), Vector512.Load(a + 192));
             }
 
             return;
         }
 
         bool last = mode == Output.Rows;
-        Emit<TV, TOps, TN>(d, last, mask, a00, a01, a02, a03);
-        if (rows > 1)
+        for (int r = 0; r < rows; r++)
         {
-            Emit<TV, TOps, TN>(d + ldd, last, mask, a10, a11, a12, a13);
+            LoadChunk<TV, TOps, TN>(acc + (4 * r * vw), vw, out var a0, out var a1, out var a2, out var a3);
+            Emit<TV, TOps, TN>(d + (r * (nint)ldd), last, mask, a0, a1, a2, a3);
+        }
+    }
+
+    /// <summary>The first <paramref name="count"/> terms of four streams (<paramref name="cap"/> apart), interleaved; the sums go to <paramref name="acc"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Four<TV, TOps, TN>(float* acc, float* w, int* rows, float* vals, int cap, int count, TV mask)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IEventChunk
+    {
+        int* r0 = rows, r1 = r0 + cap, r2 = r1 + cap, r3 = r2 + cap;
+        float* v0 = vals, v1 = v0 + cap, v2 = v1 + cap, v3 = v2 + cap;
+        TV a00 = TOps.Zero, a01 = TOps.Zero, a02 = TOps.Zero, a03 = TOps.Zero;
+        TV a10 = TOps.Zero, a11 = TOps.Zero, a12 = TOps.Zero, a13 = TOps.Zero;
+        TV a20 = TOps.Zero, a21 = TOps.Zero, a22 = TOps.Zero, a23 = TOps.Zero;
+        TV a30 = TOps.Zero, a31 = TOps.Zero, a32 = TOps.Zero, a33 = TOps.Zero;
+        for (int i = 0; i < count; i++)
+        {
+            Term<TV, TOps, TN>(w + r0[i], v0 + i, mask, ref a00, ref a01, ref a02, ref a03);
+            Term<TV, TOps, TN>(w + r1[i], v1 + i, mask, ref a10, ref a11, ref a12, ref a13);
+            Term<TV, TOps, TN>(w + r2[i], v2 + i, mask, ref a20, ref a21, ref a22, ref a23);
+            Term<TV, TOps, TN>(w + r3[i], v3 + i, mask, ref a30, ref a31, ref a32, ref a33);
         }
 
-        if (rows > 2)
+        int vw = TOps.Width;
+        StoreChunk<TV, TOps, TN>(acc, vw, a00, a01, a02, a03);
+        StoreChunk<TV, TOps, TN>(acc + (4 * vw), vw, a10, a11, a12, a13);
+        StoreChunk<TV, TOps, TN>(acc + (8 * vw), vw, a20, a21, a22, a23);
+        StoreChunk<TV, TOps, TN>(acc + (12 * vw), vw, a30, a31, a32, a33);
+    }
+
+    /// <summary>Terms from .. to of one stream added to the chunk's sums held at <paramref name="acc"/> (whole vectors).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Rest<TV, TOps, TN>(float* acc, float* w, int* rows, float* vals, int from, int to, TV mask)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IEventChunk
+    {
+        if (from >= to)
         {
-            Emit<TV, TOps, TN>(d + (2 * (nint)ldd), last, mask, a20, a21, a22, a23);
+            return;
         }
 
-        if (rows > 3)
+        int vw = TOps.Width;
+        LoadChunk<TV, TOps, TN>(acc, vw, out var a0, out var a1, out var a2, out var a3);
+        for (int i = from; i < to; i++)
         {
-            Emit<TV, TOps, TN>(d + (3 * (nint)ldd), last, mask, a30, a31, a32, a33);
+            Term<TV, TOps, TN>(w + rows[i], vals + i, mask, ref a0, ref a1, ref a2, ref a3);
         }
+
+        StoreChunk<TV, TOps, TN>(acc, vw, a0, a1, a2, a3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreChunk<TV, TOps, TN>(float* p, int vw, TV a0, TV a1, TV a2, TV a3)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IEventChunk
+    {
+        TOps.Store(p, a0);
+        if (TN.Vectors > 1) TOps.Store(p + vw, a1);
+        if (TN.Vectors > 2) TOps.Store(p + (2 * vw), a2);
+        if (TN.Vectors > 3) TOps.Store(p + (3 * vw), a3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void LoadChunk<TV, TOps, TN>(float* p, int vw, out TV a0, out TV a1, out TV a2, out TV a3)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IEventChunk
+    {
+        a0 = TOps.Load(p);
+        a1 = TN.Vectors > 1 ? TOps.Load(p + vw) : TOps.Zero;
+        a2 = TN.Vectors > 2 ? TOps.Load(p + (2 * vw)) : TOps.Zero;
+        a3 = TN.Vectors > 3 ? TOps.Load(p + (3 * vw)) : TOps.Zero;
     }
 
     /// <summary>

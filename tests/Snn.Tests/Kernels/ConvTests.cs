@@ -63,6 +63,10 @@ public class ConvTests
         Make("2d cin1", [12, 12], 1, [5, 5], 1, 1, true, 16, batch: 3),
         Make("2d k>in same", [2, 3], 2, [5, 5], 1, 1, true, 3),
         Make("2d big", [14, 14], 32, [3, 3], 1, 1, true, 64, batch: 2),
+        // LeNet-5's second convolution (one output vector per term: the event kernel pads its streams), and 80 filters
+        // (a four-vector chunk, then a one-vector chunk on the same streams).
+        Make("2d cf lenet conv2", [12, 12], 6, [5, 5], 1, 1, false, 16, last: false, batch: 3),
+        Make("2d 80 filters", [6, 7], 5, [3, 3], 1, 1, true, 80),
         Make("3d", [4, 5, 6], 2, [2, 3, 3], 1, 1, false, 6),
         Make("3d same s2", [5, 6, 4], 3, [3, 3, 3], 2, 1, true, 17),
         Make("3d d2 g3 cf", [6, 6, 6], 6, [2, 2, 2], 1, 2, true, 9, groups: 3, last: false),
