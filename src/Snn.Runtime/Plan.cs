@@ -414,7 +414,8 @@ public sealed class Plan
             case ElementwiseInc e:
             {
                 var (ao, an, xo, xn, yo, yn) = (offset[e.A], length[e.A], offset[e.X], length[e.X], offset[e.Y], length[e.Y]);
-                return () => Elementwise.MultiplyAccumulate(a.AsSpan(ao, an), a.AsSpan(xo, xn), a.AsSpan(yo, yn));
+                var set = e.Set;
+                return () => Elementwise.MultiplyAccumulate(a.AsSpan(ao, an), a.AsSpan(xo, xn), a.AsSpan(yo, yn), set);
             }
             case DotInc d:
             {

@@ -76,11 +76,18 @@ public sealed record Copy(int Src, int Dst, Option<Arr<int>> SrcIndex, Option<Ar
     public override Seq<int> Overwrites => Inc || DstIndex.IsSome ? Seq<int>() : Seq1(Dst);
 }
 
-/// <summary>Y += A * X elementwise, A constant of length 1 or |X|.</summary>
+/// <summary>
+/// Y += A * X elementwise, A constant of length 1 or |X| (the product, then the sum). With <see cref="Set"/>
+/// Y = A * X + 0 instead: a Reset(Y) and the increment in one pass.
+/// </summary>
 public sealed record ElementwiseInc(int A, int X, int Y) : Op
 {
-    public override Seq<int> Incs => Seq1(Y);
+    /// <summary>Whether the op overwrites Y.</summary>
+    public bool Set { get; init; }
+    public override Seq<int> Sets => Set ? Seq1(Y) : Seq<int>();
+    public override Seq<int> Incs => Set ? Seq<int>() : Seq1(Y);
     public override Seq<int> Reads => Seq(A, X);
+    public override Seq<int> Overwrites => Sets;
 }
 
 /// <summary>

@@ -23,7 +23,8 @@ public sealed record OptimizeOptions(Seq<OptPass> Passes)
 /// (the neuron gain when no firing-rate scale is set);</item>
 /// <item>fuse-chains: Reset(w) + one op that increments w + Copy(w → y, inc) becomes that op
 /// incrementing y directly, so transforms write straight into neuron currents or node sums;</item>
-/// <item>set-single-increments: Reset(y) + the one max pooling that increments y becomes that pooling setting y;</item>
+/// <item>set-single-increments: Reset(y) + the one max pooling or elementwise product that increments y becomes that
+/// op setting y (the per-channel unscaling of calibrated ensembles);</item>
 /// <item>forward-copies: a signal that is only zeroed and given one whole copy of x is read as x by readers
 /// that cannot tell the two apart (dot products, convolutions and count pooling, which see −0 as +0);</item>
 /// <item>pool-before-relu: in rate mode, max pooling of a ReLU's output becomes the ReLU of the max-pooled currents
@@ -55,7 +56,7 @@ public static class Optimize
     public static OpProgram RemoveIdentityMuls(OpProgram p) =>
         p with
         {
-            Ops = p.Ops.Map(op => op is ElementwiseInc e && IsOnes(p.Signal(e.A))
+            Ops = p.Ops.Map(op => op is ElementwiseInc { Set: false } e && IsOnes(p.Signal(e.A))
                 ? (Op)new Copy(e.X, e.Y, None, None, Inc: true)
                 : op).ToSeq(),
         };
@@ -109,14 +110,15 @@ public static class Optimize
         DotInc d when d.Y == from && d.In <= DotInc.SumBlock => d with { Y = to },
         ConvInc c when c.Y == from => c with { Y = to },
         PoolInc { Set: false } pl when pl.Y == from => pl with { Y = to },
-        ElementwiseInc e when e.Y == from => e with { Y = to },
+        ElementwiseInc { Set: false } e when e.Y == from => e with { Y = to },
         Copy { Inc: true, DstIndex.IsNone: true } c when c.Dst == from => c with { Dst = to },
         _ => null,
     };
 
     /// <summary>
     /// For a signal y written only by Reset(y, 0) and one max pooling PoolInc(x → y): the pooling sets y
-    /// (0 + (max + 0) = max + 0) and the Reset goes away.
+    /// (0 + (max + 0) = max + 0) and the Reset goes away; likewise one ElementwiseInc(a, x → y), which then sets
+    /// y = a·x + 0 (the same sum as 0 + a·x).
     /// </summary>
     public static OpProgram SetSingleIncrements(OpProgram p)
     {
@@ -126,9 +128,16 @@ public static class Optimize
             var writers = ops.Where(o => o.Writes.Contains(s.Id)).ToList();
             if (writers.Count != 2) continue;
             var reset = writers.OfType<Reset>().FirstOrDefault(r => r.Value == 0f);
-            var pool = writers.OfType<PoolInc>().FirstOrDefault(pl => pl is { Set: false, Spec.Kind: PoolKind.Max } && pl.Y == s.Id && pl.X != s.Id);
-            if (reset is null || pool is null) continue;
-            ops[ops.IndexOf(pool)] = pool with { Set = true };
+            if (reset is null) continue;
+            var inc = writers.First(w => !ReferenceEquals(w, reset));
+            Op? set = inc switch
+            {
+                PoolInc { Set: false, Spec.Kind: PoolKind.Max } pl when pl.Y == s.Id && pl.X != s.Id => pl with { Set = true },
+                ElementwiseInc { Set: false } e when e.Y == s.Id && e.X != s.Id && e.A != s.Id => e with { Set = true },
+                _ => null,
+            };
+            if (set is null) continue;
+            ops[ops.IndexOf(inc)] = set;
             ops.Remove(reset);
         }
         return p with { Ops = ops.ToSeq() };
@@ -229,7 +238,7 @@ public static class Optimize
             var inc = ops.Skip(ops.IndexOf(bias) + 1).FirstOrDefault(o => o.Incs.Contains(j) || o.Reads.Contains(j));
             var fused = inc switch
             {
-                ElementwiseInc e when e.Y == j && e.X != j && p.Signal(e.X).Kind == SignalKind.Batched && p.Signal(e.A).Kind == SignalKind.Constant
+                ElementwiseInc { Set: false } e when e.Y == j && e.X != j && p.Signal(e.X).Kind == SignalKind.Batched && p.Signal(e.A).Kind == SignalKind.Constant
                     => new AffineSet(bias.Src, Some(e.A), e.X, j),
                 Copy { Inc: true, SrcIndex.IsNone: true, DstIndex.IsNone: true } c when c.Dst == j && c.Src != j && p.Signal(c.Src).Kind == SignalKind.Batched
                     => new AffineSet(bias.Src, None, c.Src, j),
@@ -304,7 +313,7 @@ public static class Optimize
         InputFeed i => i with { Dst = f(i.Dst) },
         Reset r => r with { Dst = f(r.Dst) },
         Copy c => c with { Src = f(c.Src), Dst = f(c.Dst) },
-        ElementwiseInc e => new ElementwiseInc(f(e.A), f(e.X), f(e.Y)),
+        ElementwiseInc e => e with { A = f(e.A), X = f(e.X), Y = f(e.Y) },
         DotInc d => d with { W = f(d.W), X = f(d.X), Y = f(d.Y) },
         ConvInc c => c with { W = f(c.W), X = f(c.X), Y = f(c.Y) },
         PoolInc pl => pl with { X = f(pl.X), Y = f(pl.Y) },

@@ -11,9 +11,10 @@ public static class Elementwise
 {
     /// <summary>
     /// <c>y[b*n + i] += a[i % a.Length] * x[b*n + i]</c> where a has length 1 or n and x, y have
-    /// length batch*n. Product and sum are separate float operations (numpy's <c>Y += A * X</c>).
+    /// length batch*n. Product and sum are separate float operations (numpy's <c>Y += A * X</c>). With
+    /// <paramref name="set"/>, <c>y = a * x + 0</c>: what zeroing y first gives, in one pass when a has length n.
     /// </summary>
-    public static void MultiplyAccumulate(ReadOnlySpan<float> a, ReadOnlySpan<float> x, Span<float> y)
+    public static void MultiplyAccumulate(ReadOnlySpan<float> a, ReadOnlySpan<float> x, Span<float> y, bool set = false)
     {
         KernelMath.CheckLength(y.Length, x.Length, nameof(y));
         if (a.Length == 0)
@@ -23,6 +24,7 @@ public static class Elementwise
 
         if (a.Length == 1)
         {
+            if (set) y.Clear();
             TensorPrimitives.MultiplyAdd(x, a[0], y, y);
             return;
         }
@@ -36,7 +38,8 @@ public static class Elementwise
         for (int off = 0; off < x.Length; off += n)
         {
             Span<float> yb = y.Slice(off, n);
-            TensorPrimitives.MultiplyAdd(x.Slice(off, n), a, yb, yb);
+            if (set) TensorPrimitives.MultiplyAdd(x.Slice(off, n), a, 0f, yb);
+            else TensorPrimitives.MultiplyAdd(x.Slice(off, n), a, yb, yb);
         }
     }
 

@@ -131,6 +131,37 @@ public class CalibrationTests
         }
     }
 
+    /// <summary>
+    /// Per-channel calibration unscales every ensemble's spikes (Reset + ElementwiseInc, which the optimizer makes one
+    /// setting product): the optimized spiking program gives the unoptimized one's outputs bit for bit.
+    /// </summary>
+    [Fact]
+    public void PerChannelSpikingProgramOptimizedEqualsUnoptimized()
+    {
+        var model = Sequential(new[] { 6, 6, 2 },
+            new L("Conv2D", "c", new { filters = 3, kernel_size = new[] { 3, 3 }, activation = "relu" },
+                ("kernel", Random(new[] { 3, 3, 2, 3 }, 21)), ("bias", Random(new[] { 3 }, 22, 0f, 0.2f))),
+            new L("MaxPooling2D", "p", new { pool_size = new[] { 2, 2 } }),
+            new L("Flatten", "f", new { }),
+            new L("Dense", "d", new { units = 4, activation = "relu" }, ("kernel", Random(new[] { 12, 4 }, 23)), ("bias", Random(new[] { 4 }, 24))));
+        var data = Random(new[] { 40, 6, 6, 2 }, 25, 0f, 1f);
+        var x = Random(new[] { 7, 6, 6, 2 }, 26, 0f, 1f);
+        var spiking = CompileOptions.Default with
+        {
+            Convert = ConvertOptions.Default.AsSpiking() with { IntegrateAndFire = true, NegativeSpikes = true },
+            Calibration = Some((new CalibrateOptions(PerChannel: true), Seq1(data))),
+        };
+        var optimized = Compile.Run(spiking, model, verify: true).Ok().Program;
+        var plain = Compile.Run(spiking with { Optimize = Snn.Compiler.Optimize.OptimizeOptions.None }, model, verify: true).Ok().Program;
+        Assert.Contains(optimized.Ops, o => o is Snn.Compiler.Lower.ElementwiseInc { Set: true });
+        Assert.DoesNotContain(plain.Ops, o => o is Snn.Compiler.Lower.ElementwiseInc { Set: true });
+        var sim = SimOptions.Default with { Steps = 12 };
+        var a = Interpreter.Run(optimized, Seq1(x), sim).Head;
+        var b = Interpreter.Run(plain, Seq1(x), sim).Head;
+        Assert.Equal(b.Span.ToArray().Select(BitConverter.SingleToInt32Bits), a.Span.ToArray().Select(BitConverter.SingleToInt32Bits));
+        Assert.Contains(a.Span.ToArray(), v => v != 0f);
+    }
+
     [Fact]
     public void BiasShiftAddsHalfAThresholdOverTheRun()
     {

@@ -34,6 +34,33 @@ public class ElementwiseTests
         KernelAssert.Close(e1, y1);
     }
 
+    /// <summary>
+    /// The setting form gives what zeroing y and accumulating gives, bit for bit: a product that is −0 (a −0 input,
+    /// or a negative gain times +0) comes out +0, as 0 + (−0) does; junk in y does not matter.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void MultiplySetEqualsZeroThenAccumulate(int n)
+    {
+        const int Batch = 3;
+        var a = KernelAssert.Random(Math.Max(n, 1), n + 5);
+        var x = KernelAssert.Random(Batch * n, n + 6);
+        for (int i = 0; i < x.Length; i += 3) x[i] = i % 2 == 0 ? -0f : 0f;
+        foreach (var gains in new[] { a.AsSpan(0, Math.Max(n, 1)).ToArray(), a.AsSpan(0, 1).ToArray() })
+        {
+            if (gains.Length != 1 && n == 0) continue;
+            var expected = new float[Batch * n];
+            Elementwise.MultiplyAccumulate(gains, x, expected);
+            var set = KernelAssert.Random(Batch * n, n + 7);
+            Elementwise.MultiplyAccumulate(gains, x, set, set: true);
+            for (int i = 0; i < set.Length; i++)
+            {
+                Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(set[i]), $"element {i}: {expected[i]:R} vs {set[i]:R}");
+                if (x[i] == 0f) Assert.Equal(0, BitConverter.SingleToInt32Bits(set[i]));
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Lengths))]
     public void BroadcastSetAndAccumulate(int n)

@@ -56,6 +56,30 @@ public class FusionPassTests
     }
 
     [Fact]
+    public void SetSingleIncrementsMakesALoneElementwiseProductSetItsOutput()
+    {
+        // The per-channel unscaling of a calibrated ensemble: Reset(scaled) + ElementwiseInc(1/scale, out → scaled).
+        var signals = Seq(B(0, "out"), B(1, "scaled"), C(2, "unscale", 0.5f, 4f), B(3, "sum"), B(4, "other"));
+        var before = Program(signals, Seq<Op>(
+            new Reset(1), new ElementwiseInc(2, 0, 1),                                  // fused
+            new Reset(3), new ElementwiseInc(2, 0, 3), new ElementwiseInc(2, 4, 3),      // two increments: kept
+            new Reset(4, 1f), new ElementwiseInc(2, 0, 4)),                              // reset to 1: kept
+            1, 3, 4);
+        var expected = before with
+        {
+            Ops = Seq<Op>(new ElementwiseInc(2, 0, 1) { Set = true }, new Reset(3), new ElementwiseInc(2, 0, 3), new ElementwiseInc(2, 4, 3),
+                new Reset(4, 1f), new ElementwiseInc(2, 0, 4)),
+        };
+        var after = Optimize.SetSingleIncrements(before);
+        Assert.Equal(expected, after);
+        Assert.Equal(Seq1(1), after.Ops[0].Sets);
+        Assert.Equal(Seq1(1), after.Ops[0].Overwrites);
+        Assert.True(after.Ops[0].Incs.IsEmpty);
+        // Renumbering (drop-dead) keeps the flag.
+        Assert.True(Optimize.DropDead(after).Ops.OfType<ElementwiseInc>().Count(e => e.Set) == 1);
+    }
+
+    [Fact]
     public void ForwardCopiesFeedSignInsensitiveReadersTheSource()
     {
         var signals = Seq(B(0, "spikes"), B(1, "node.in"), B(2, "out"), C(3, "W", 1f, 2f, 3f, 4f));
