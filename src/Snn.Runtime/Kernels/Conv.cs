@@ -494,10 +494,18 @@ public static class Conv
         return n;
     }
 
-    /// <summary>The same lists for a channels-first sample: nonzeros by channel, then a stable counting sort by (group, pixel).</summary>
+    /// <summary>
+    /// The same lists for a channels-first sample: nonzeros by channel, then a stable counting sort by (group, pixel);
+    /// with one group of at most 32 channels, a bit mask of nonzero channels per pixel instead.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int ListChannelsFirst(ConvGeometry g, float* x, EventSpace e)
     {
+        if (g.Groups == 1 && g.InChannels <= 32)
+        {
+            return ListChannelsFirstByMask(g, x, e);
+        }
+
         int* pix = e.TmpPixel;
         float* tv = e.TmpValue;
         int* chStart = e.ChannelStart;
@@ -579,6 +587,67 @@ public static class Conv
             }
         }
 
+        return n;
+    }
+
+    /// <summary>
+    /// <see cref="ListChannelsFirst"/> for one group of at most 32 channels: a vectorized scan of each channel plane
+    /// sets bit c of its nonzero pixels' masks, then each pixel lists its set bits in ascending order.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int ListChannelsFirstByMask(ConvGeometry g, float* x, EventSpace e)
+    {
+        uint* mask = (uint*)e.TmpPixel;
+        int pixels = g.InPixels;
+        int channels = g.InChannels;
+        int ldw = g.OutChannels;
+        int unit = channels * ldw;
+        new Span<uint>(mask, pixels).Clear();
+        for (int c = 0; c < channels; c++)
+        {
+            float* xc = x + ((nint)c * pixels);
+            uint bit = 1u << c;
+            int q0 = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (; q0 + 8 <= pixels; q0 += 8)
+                {
+                    uint nz = ~Vector256.Equals(Vector256.Load(xc + q0), Vector256<float>.Zero).ExtractMostSignificantBits() & 0xFFu;
+                    while (nz != 0)
+                    {
+                        mask[q0 + System.Numerics.BitOperations.TrailingZeroCount(nz)] |= bit;
+                        nz &= nz - 1;
+                    }
+                }
+            }
+
+            for (; q0 < pixels; q0++)
+            {
+                if (xc[q0] != 0f)
+                {
+                    mask[q0] |= bit;
+                }
+            }
+        }
+
+        int* row = e.Row;
+        float* val = e.Val;
+        int* start = e.Start;
+        int n = 0;
+        for (int q = 0; q < pixels; q++)
+        {
+            start[q] = n;
+            uint m = mask[q];
+            while (m != 0)
+            {
+                int c = System.Numerics.BitOperations.TrailingZeroCount(m);
+                row[n] = (q * unit) + (c * ldw);
+                val[n++] = x[((nint)c * pixels) + q];
+                m &= m - 1;
+            }
+        }
+
+        start[pixels] = n;
         return n;
     }
 
@@ -712,7 +781,7 @@ public static class Conv
     }
 
     /// <summary>The streams of output pixels p .. p + 3 (those below outPix; the others are empty).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Build(ref Streams s, int p, int outPix, Segments segments, int* start, EventSpace e)
     {
         int cap = s.Capacity;
@@ -749,10 +818,12 @@ public static class Conv
             int longest = Math.Max(Math.Max(n0, n1), Math.Max(n2, n3));
             for (int r = 0; r < 4; r++)
             {
-                for (int k = s.Len[r]; k < longest; k += 8)
+                for (int k = s.Len[r]; k < longest; k += 16)
                 {
                     Vector256.Store(Vector256<int>.Zero, rs + (r * cap) + k);
+                    Vector256.Store(Vector256<int>.Zero, rs + (r * cap) + k + 8);
                     Vector256.Store(Vector256<float>.Zero, vs + (r * cap) + k);
+                    Vector256.Store(Vector256<float>.Zero, vs + (r * cap) + k + 8);
                 }
             }
 

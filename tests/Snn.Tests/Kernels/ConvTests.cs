@@ -67,6 +67,9 @@ public class ConvTests
         // (a four-vector chunk, then a one-vector chunk on the same streams).
         Make("2d cf lenet conv2", [12, 12], 6, [5, 5], 1, 1, false, 16, last: false, batch: 3),
         Make("2d 80 filters", [6, 7], 5, [3, 3], 1, 1, true, 80),
+        // Channels-first with one group lists its spikes through per-pixel channel masks up to 32 channels, by a
+        // counting sort past that.
+        Make("2d cf 40 channels", [5, 6], 40, [3, 3], 1, 1, true, 16, last: false),
         Make("3d", [4, 5, 6], 2, [2, 3, 3], 1, 1, false, 6),
         Make("3d same s2", [5, 6, 4], 3, [3, 3, 3], 2, 1, true, 17),
         Make("3d d2 g3 cf", [6, 6, 6], 6, [2, 2, 2], 1, 2, true, 9, groups: 3, last: false),
