@@ -392,6 +392,14 @@ public static class Conv
                 {
                     float* xb = px + ((nint)b * g.InputSize);
                     float* yb = py + ((nint)b * g.OutputSize);
+                    if (b + 1 < batch)
+                    {
+                        // The next sample's input and output, while this one runs: the kernel reads them piecemeal
+                        // (the output a few values per channel plane at a time), so they would come in late.
+                        Prefetch(xb + g.InputSize, g.InputSize);
+                        Prefetch(yb + g.OutputSize, g.OutputSize);
+                    }
+
                     int n = g.ChannelsLast ? ListChannelsLast(g, xb, e) : ListChannelsFirst(g, xb, e);
                     if (n == 0)
                     {
@@ -420,6 +428,18 @@ public static class Conv
                         AddStaged(g, e.Stage, yb);
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>Prefetches the cache lines of <paramref name="floats"/> floats from p (no-op without SSE).</summary>
+    private static unsafe void Prefetch(float* p, int floats)
+    {
+        if (Sse.IsSupported)
+        {
+            for (int i = 0; i < floats; i += 16)
+            {
+                Sse.Prefetch1(p + i);
             }
         }
     }
@@ -592,7 +612,7 @@ public static class Conv
 
     /// <summary>
     /// <see cref="ListChannelsFirst"/> for one group of at most 32 channels: a vectorized scan of each channel plane
-    /// sets bit c of its nonzero pixels' masks, then each pixel lists its set bits in ascending order.
+    /// sets bit c of its nonzero pixels' masks (no branches), then each pixel lists its set bits in ascending order.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int ListChannelsFirstByMask(ConvGeometry g, float* x, EventSpace e)
@@ -610,14 +630,11 @@ public static class Conv
             int q0 = 0;
             if (Vector256.IsHardwareAccelerated)
             {
+                var bits = Vector256.Create(bit);
                 for (; q0 + 8 <= pixels; q0 += 8)
                 {
-                    uint nz = ~Vector256.Equals(Vector256.Load(xc + q0), Vector256<float>.Zero).ExtractMostSignificantBits() & 0xFFu;
-                    while (nz != 0)
-                    {
-                        mask[q0 + System.Numerics.BitOperations.TrailingZeroCount(nz)] |= bit;
-                        nz &= nz - 1;
-                    }
+                    var nonzero = ~Vector256.Equals(Vector256.Load(xc + q0), Vector256<float>.Zero).AsUInt32();
+                    Vector256.Store(Vector256.Load(mask + q0) | (nonzero & bits), mask + q0);
                 }
             }
 
