@@ -56,6 +56,19 @@ public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, i
 /// </summary>
 public static class Interpreter
 {
+    /// <summary>
+    /// Idle plans per program (by reference) and batch size, so that repeated runs of one program (step-count sweeps,
+    /// calibration, a benchmark after its warm-up) do not plan again. Every batch starts with <see cref="Plan.Reset"/>,
+    /// so a reused plan computes exactly what a new one does. The pool goes with its program.
+    /// </summary>
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<OpProgram, System.Collections.Concurrent.ConcurrentDictionary<int, System.Collections.Concurrent.ConcurrentBag<Plan>>> Idle = new();
+
+    static Plan Rent(OpProgram program, int batch) =>
+        Idle.GetOrCreateValue(program).GetOrAdd(batch, _ => new()).TryTake(out var plan) ? plan : Plan.Create(program, batch);
+
+    static void Return(OpProgram program, int batch, Plan plan) =>
+        Idle.GetOrCreateValue(program).GetOrAdd(batch, _ => new()).Add(plan);
+
     /// <summary>Runs <see cref="SimOptions.Steps"/> steps; returns one tensor per probe, (N, ...shape).</summary>
     public static Seq<Tensor> Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null)
     {
@@ -102,16 +115,24 @@ public static class Interpreter
         var threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
 
         // Exactly one plan per worker (planning allocates the arena and compiles every operator: plan once, step
-        // many); workers take whole batches from a shared counter, so results do not depend on the thread count.
+        // many), taken from the program's pool of idle plans when a run before left one there; workers take whole
+        // batches from a shared counter, so results do not depend on the thread count.
         var nextChunk = -1;
         var workers = Math.Min(threads, chunks);
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
         {
-            var plan = Plan.Create(program, batch);
+            var plan = Rent(program, batch);
             plan.HoistInvariants = !options.Temporal && options.Encoding == Encoding.Constant;
             plan.PathChoice = options.ConnectionPath;
-            for (var chunk = Interlocked.Increment(ref nextChunk); chunk < chunks; chunk = Interlocked.Increment(ref nextChunk))
-                RunChunk(plan, chunk);
+            try
+            {
+                for (var chunk = Interlocked.Increment(ref nextChunk); chunk < chunks; chunk = Interlocked.Increment(ref nextChunk))
+                    RunChunk(plan, chunk);
+            }
+            finally
+            {
+                Return(program, batch, plan);
+            }
         });
 
         void RunChunk(Plan plan, int chunk)

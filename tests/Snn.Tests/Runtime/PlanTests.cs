@@ -70,4 +70,24 @@ public class PlanTests
         var b = Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Steps: 20, Readout: Readout.Mean, BatchSize: 2, Threads: 2)).Head;
         Assert.Equal(a.ToArray(), b.ToArray());
     }
+
+    /// <summary>
+    /// Runs of one program reuse its idle plans (the interpreter's pool): after runs with other inputs, step counts,
+    /// readouts and encodings, a run gives the bits a fresh program (a copy, so new plans) gives.
+    /// </summary>
+    [Fact]
+    public void ReusedPlansComputeWhatNewPlansCompute()
+    {
+        var model = Snn.Compiler.Keras.ModelFile.Import(TestModels.Fixture("tfjs", "conv_valid_same", "model.json")).Ok();
+        var compiled = Compile.Run(CompileOptions.Default with { Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = Some(300f) } }, model).Ok();
+        var x = TestModels.Random(new[] { 5, 9, 9, 2 }, 5, 0f, 1f);
+        var other = TestModels.Random(new[] { 7, 9, 9, 2 }, 6, 0f, 3f);
+        var sim = new SimOptions(Steps: 15, Readout: Readout.Mean, BatchSize: 2, Threads: 2);
+        Interpreter.Run(compiled.Program, Seq1(other), sim with { Steps = 40, Readout = Readout.Last });
+        Interpreter.Run(compiled.Program, Seq1(other), sim with { Encoding = Encoding.Poisson, Seed = 3 });
+        var reused = Interpreter.Run(compiled.Program, Seq1(x), sim).Head;
+        var fresh = Interpreter.Run(compiled.Program with { }, Seq1(x), sim).Head;
+        Assert.Equal(fresh.ToArray().Select(BitConverter.SingleToInt32Bits), reused.ToArray().Select(BitConverter.SingleToInt32Bits));
+        Assert.Contains(fresh.ToArray(), v => v != 0f);
+    }
 }
