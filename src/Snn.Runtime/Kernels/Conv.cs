@@ -392,7 +392,7 @@ public static class Conv
                 {
                     float* xb = px + ((nint)b * g.InputSize);
                     float* yb = py + ((nint)b * g.OutputSize);
-                    if (b + 1 < batch)
+                    if (b + 1 < batch && g.InputSize + g.OutputSize <= PrefetchLimit)
                     {
                         // The next sample's input and output, while this one runs: the kernel reads them piecemeal
                         // (the output a few values per channel plane at a time), so they would come in late.
@@ -431,6 +431,9 @@ public static class Conv
             }
         }
     }
+
+    /// <summary>Floats of one sample's input and output up to which the event kernel prefetches the next sample (256 KB, well inside an L2).</summary>
+    private const int PrefetchLimit = 64 * 1024;
 
     /// <summary>Prefetches the cache lines of <paramref name="floats"/> floats from p (no-op without SSE).</summary>
     private static unsafe void Prefetch(float* p, int floats)
