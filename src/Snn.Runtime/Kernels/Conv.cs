@@ -851,10 +851,13 @@ public static class Conv
         }
 
         Four<TV, TOps, TN>(acc, w, rs, vs, cap, both, mask);
-        Rest<TV, TOps, TN>(acc, w, rs, vs, both, n0, mask);
-        Rest<TV, TOps, TN>(acc + (4 * vw), w, rs + cap, vs + cap, both, n1, mask);
-        Rest<TV, TOps, TN>(acc + (8 * vw), w, rs + (2 * cap), vs + (2 * cap), both, n2, mask);
-        Rest<TV, TOps, TN>(acc + (12 * vw), w, rs + (3 * cap), vs + (3 * cap), both, n3, mask);
+        if (TN.Vectors > 1)
+        {
+            Rest<TV, TOps, TN>(acc, w, rs, vs, both, n0, mask);
+            Rest<TV, TOps, TN>(acc + (4 * vw), w, rs + cap, vs + cap, both, n1, mask);
+            Rest<TV, TOps, TN>(acc + (8 * vw), w, rs + (2 * cap), vs + (2 * cap), both, n2, mask);
+            Rest<TV, TOps, TN>(acc + (12 * vw), w, rs + (3 * cap), vs + (3 * cap), both, n3, mask);
+        }
         if (mode == Output.Planes && typeof(TV) == typeof(Vector512<float>))
         {
             for (int k = 0; k < TN.Vectors; k++)
