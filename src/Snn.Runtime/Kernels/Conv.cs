@@ -1553,7 +1553,7 @@ internal readonly unsafe struct Segments
     public readonly int* Shift;
     public readonly int PerPixel;
 
-    /// <summary>Whether a segment can hold more than 8 events (copies then loop past the first block).</summary>
+    /// <summary>Whether a segment can hold more than 16 events (copies then loop past the first block).</summary>
     public readonly bool Long;
 
     public Segments(int* first, int* end, int* shift, int perPixel, bool isLong)
