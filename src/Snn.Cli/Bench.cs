@@ -75,8 +75,7 @@ public static class Bench
         var samples = inputs.Head.Shape[0];
         // Warm up the JIT and the caches, one batch per worker: the workers' plans are made here, and the timed run
         // takes them from the program's pool (plan once, step many), as PyTorch's peer builds its model before timing.
-        var workers = sim.Threads > 0 ? sim.Threads : Environment.ProcessorCount;
-        Interpreter.Run(program, inputs.Map(t => Take(t, Math.Min(sim.BatchSize * workers, samples))).ToSeq(), sim with { Steps = 2 });
+        Interpreter.Run(program, inputs.Map(t => Take(t, Math.Min(sim.BatchSize * sim.Workers, samples))).ToSeq(), sim with { Steps = 2 });
 
         // The timed run simulates only; spike counts per layer (for the density table) come from a second, untimed run.
         var before = GC.GetTotalAllocatedBytes(precise: true);

@@ -43,6 +43,9 @@ public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, i
     public Encoding Encoding { get; init; } = Encoding.Constant;
     public int Seed { get; init; }
 
+    /// <summary>Worker threads a run uses: <see cref="Threads"/>, or every core when it is 0.</summary>
+    public int Workers => Threads > 0 ? Threads : Environment.ProcessorCount;
+
     /// <summary>Which kernel spike-input connections use (see <see cref="Plan.PathChoice"/>); results are the same either way.</summary>
     public ConnectionPath ConnectionPath { get; init; } = ConnectionPath.Adaptive;
 
@@ -63,11 +66,8 @@ public static class Interpreter
     /// </summary>
     static readonly System.Runtime.CompilerServices.ConditionalWeakTable<OpProgram, System.Collections.Concurrent.ConcurrentDictionary<int, System.Collections.Concurrent.ConcurrentBag<Plan>>> Idle = new();
 
-    static Plan Rent(OpProgram program, int batch) =>
-        Idle.GetOrCreateValue(program).GetOrAdd(batch, _ => new()).TryTake(out var plan) ? plan : Plan.Create(program, batch);
-
-    static void Return(OpProgram program, int batch, Plan plan) =>
-        Idle.GetOrCreateValue(program).GetOrAdd(batch, _ => new()).Add(plan);
+    static System.Collections.Concurrent.ConcurrentBag<Plan> Pool(OpProgram program, int batch) =>
+        Idle.GetOrCreateValue(program).GetOrAdd(batch, _ => new());
 
     /// <summary>Runs <see cref="SimOptions.Steps"/> steps; returns one tensor per probe, (N, ...shape).</summary>
     public static Seq<Tensor> Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null)
@@ -112,7 +112,7 @@ public static class Interpreter
         var timeSteps = options.Temporal ? inputs.Head.Shape[1] : 1;
         var stepSizes = inputSizes.Select(s => s / timeSteps).ToArray();
         var done = 0;
-        var threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+        var threads = options.Workers;
 
         // Exactly one plan per worker (planning allocates the arena and compiles every operator: plan once, step
         // many), taken from the program's pool of idle plans when a run before left one there; workers take whole
@@ -121,7 +121,8 @@ public static class Interpreter
         var workers = Math.Min(threads, chunks);
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
         {
-            var plan = Rent(program, batch);
+            var pool = Pool(program, batch);
+            var plan = pool.TryTake(out var idle) ? idle : Plan.Create(program, batch);
             plan.HoistInvariants = !options.Temporal && options.Encoding == Encoding.Constant;
             plan.PathChoice = options.ConnectionPath;
             try
@@ -131,7 +132,7 @@ public static class Interpreter
             }
             finally
             {
-                Return(program, batch, plan);
+                pool.Add(plan);
             }
         });
 

@@ -688,36 +688,13 @@ public static class Conv
         {
             int a = start[first[i]];
             int n = start[end[i]] - a;
-            if (Vector512.IsHardwareAccelerated)
+            int sh = shift[i];
+            CopyBlock(row + a, val + a, sh, rows + len, vals + len);
+            if (s.Long && n > 16)
             {
-                var sh = Vector512.Create(shift[i]);
-                Vector512.Store(Vector512.Load(row + a) + sh, rows + len);
-                Vector512.Store(Vector512.Load(val + a), vals + len);
-                if (s.Long && n > 16)
+                for (int k = 16; k < n; k += 16)
                 {
-                    for (int k = 16; k < n; k += 16)
-                    {
-                        Vector512.Store(Vector512.Load(row + a + k) + sh, rows + len + k);
-                        Vector512.Store(Vector512.Load(val + a + k), vals + len + k);
-                    }
-                }
-            }
-            else
-            {
-                var sh = Vector256.Create(shift[i]);
-                for (int k = 0; k < 16; k += 8)
-                {
-                    Vector256.Store(Vector256.Load(row + a + k) + sh, rows + len + k);
-                    Vector256.Store(Vector256.Load(val + a + k), vals + len + k);
-                }
-
-                if (s.Long && n > 16)
-                {
-                    for (int k = 16; k < n; k += 8)
-                    {
-                        Vector256.Store(Vector256.Load(row + a + k) + sh, rows + len + k);
-                        Vector256.Store(Vector256.Load(val + a + k), vals + len + k);
-                    }
+                    CopyBlock(row + a + k, val + a + k, sh, rows + len + k, vals + len + k);
                 }
             }
 
@@ -725,6 +702,25 @@ public static class Conv
         }
 
         return len;
+    }
+
+    /// <summary>Sixteen list entries into a stream: filter offsets plus the segment's shift, and their values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void CopyBlock(int* row, float* val, int shift, int* rows, float* vals)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512.Store(Vector512.Load(row) + Vector512.Create(shift), rows);
+            Vector512.Store(Vector512.Load(val), vals);
+        }
+        else
+        {
+            var sh = Vector256.Create(shift);
+            Vector256.Store(Vector256.Load(row) + sh, rows);
+            Vector256.Store(Vector256.Load(row + 8) + sh, rows + 8);
+            Vector256.Store(Vector256.Load(val), vals);
+            Vector256.Store(Vector256.Load(val + 8), vals + 8);
+        }
     }
 
     /// <summary>Channels-first output off the AVX-512 path: y[oc, p] += stage[p, column of oc] (the staged sums of one sample).</summary>
@@ -1063,22 +1059,7 @@ public static class Conv
         int vw = TOps.Width;
         if (!last)
         {
-            TOps.Store(d, a0);
-            if (TN.Vectors > 1)
-            {
-                TOps.Store(d + vw, a1);
-            }
-
-            if (TN.Vectors > 2)
-            {
-                TOps.Store(d + (2 * vw), a2);
-            }
-
-            if (TN.Vectors > 3)
-            {
-                TOps.Store(d + (3 * vw), a3);
-            }
-
+            StoreChunk<TV, TOps, TN>(d, vw, a0, a1, a2, a3);
             return;
         }
 
