@@ -169,9 +169,14 @@ public static class Bench
         return 0;
     }
 
+    /// <summary>Rounds of the per-operator timing: each operator keeps its fastest round.</summary>
+    const int Rounds = 5;
+
     /// <summary>
-    /// One batch stepped sim.Steps times on this thread by one plan per path choice, the plans taking turns step by step
-    /// (so that a change in the machine's speed affects them alike): per plan, per-operator ticks and calls.
+    /// One batch stepped sim.Steps times on this thread by one plan per path choice, in <see cref="Rounds"/> rounds: in
+    /// each round every plan runs all the steps from step 0, one plan after the other (so each runs alone in the caches,
+    /// as a real run does), and each operator keeps its fastest round (the machine's other jobs slow some rounds, and
+    /// the plans taking turns round by round meet them alike). Per plan: per-operator ticks and calls of one round.
     /// </summary>
     static (Plan Plan, long[] Ticks, long[] Calls)[] Breakdowns(Snn.Compiler.Lower.OpProgram program, SimOptions sim,
         Seq<Tensor> inputs, int samples, params ConnectionPath[] choices)
@@ -183,19 +188,25 @@ public static class Bench
             plan.PathChoice = path;
             for (var i = 0; i < inputs.Count; i++)
                 plan.SetInput(i, inputs[i].Span.Slice(0, inputs[i].Length / samples * plan.Batch));
-            return (Plan: plan, Ticks: new long[program.Ops.Count], Calls: new long[program.Ops.Count]);
+            var best = new long[program.Ops.Count];
+            System.Array.Fill(best, long.MaxValue);
+            return (Plan: plan, Ticks: best, Calls: new long[program.Ops.Count]);
         }).ToArray();
-        // Two warm-up steps compile what each path choice runs; then from step 0 again.
-        foreach (var (plan, ticks, calls) in runs)
+        var round = new long[program.Ops.Count];
+        // Two warm-up steps compile what each path choice runs; every round then starts from step 0.
+        foreach (var (plan, _, calls) in runs)
+            for (var t = 0; t < 2; t++) plan.Step(round, calls);
+        for (var r = 0; r < Rounds; r++)
         {
-            for (var t = 0; t < 2; t++) plan.Step(ticks, calls);
-            plan.Reset();
-            System.Array.Clear(ticks);
-            System.Array.Clear(calls);
+            foreach (var (plan, best, calls) in runs)
+            {
+                plan.Reset();
+                System.Array.Clear(round);
+                System.Array.Clear(calls);
+                for (var t = 0; t < sim.Steps; t++) plan.Step(round, calls);
+                for (var i = 0; i < best.Length; i++) best[i] = Math.Min(best[i], round[i]);
+            }
         }
-        for (var t = 0; t < sim.Steps; t++)
-            foreach (var (plan, ticks, calls) in runs)
-                plan.Step(ticks, calls);
         return runs;
     }
 

@@ -77,14 +77,37 @@ public static class Dense
 
     private static unsafe void EventDriven(float* x, int m, int k, float* w, int n, float* y)
     {
+        // Block by block over the whole batch (as the dense path goes): the rows of w that a block's spikes pick stay
+        // in cache from one sample to the next. The order of a sample's blocks, and so every sum, is unchanged.
+        // While a block runs, the next block's rows of w are prefetched (to L2) a share per sample: the spikes pick rows
+        // at random, which the hardware prefetcher cannot follow, and w is seldom all in cache.
         int* nz = stackalloc int[KBlock];
-        for (int b = 0; b < m; b++)
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
-            float* xr = x + ((nint)b * k);
-            float* yr = y + ((nint)b * n);
-            for (int k0 = 0; k0 < k; k0 += KBlock)
+            for (long f = 0, end = (long)Math.Min(KBlock, k) * n; f < end; f += 16)
             {
-                int kc = Math.Min(KBlock, k - k0);
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(w + f);
+            }
+        }
+
+        for (int k0 = 0; k0 < k; k0 += KBlock)
+        {
+            int kc = Math.Min(KBlock, k - k0);
+            long nextFloats = (long)Math.Min(KBlock, Math.Max(0, k - k0 - KBlock)) * n;
+            long share = ((nextFloats / 16) + m) / m * 16;
+            float* next = w + ((nint)(k0 + KBlock) * n);
+            for (int b = 0; b < m; b++)
+            {
+                float* xr = x + ((nint)b * k);
+                float* yr = y + ((nint)b * n);
+                if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+                {
+                    for (long f = b * share, end = Math.Min(nextFloats, f + share); f < end; f += 16)
+                    {
+                        System.Runtime.Intrinsics.X86.Sse.Prefetch1(next + f);
+                    }
+                }
+
                 int count = NonZeros(xr, k0, k0 + kc, nz);
 
                 if (count == 0)
@@ -137,6 +160,10 @@ public static class Dense
         return count;
     }
 
+    /// <summary>
+    /// One sample's block of terms over all columns: passes of eight column vectors, then one pass over the rest (up to
+    /// eight vectors, the last one masked), each pass summing every listed input's row in registers.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void EventRow<TV, TOps>(float* xr, int* nz, int count, float* w, int n, float* yr)
         where TV : struct
@@ -146,76 +173,97 @@ public static class Dense
         int j = 0;
         for (; j + (8 * vw) <= n; j += 8 * vw)
         {
-            TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
-            TV a4 = TOps.Zero, a5 = TOps.Zero, a6 = TOps.Zero, a7 = TOps.Zero;
-            for (int q = 0; q < count; q++)
-            {
-                int i = nz[q];
-                TV xv = TOps.Broadcast(xr + i);
-                float* wr = w + ((nint)i * n) + j;
-                a0 = TOps.Madd(xv, TOps.Load(wr), a0);
-                a1 = TOps.Madd(xv, TOps.Load(wr + vw), a1);
-                a2 = TOps.Madd(xv, TOps.Load(wr + (2 * vw)), a2);
-                a3 = TOps.Madd(xv, TOps.Load(wr + (3 * vw)), a3);
-                a4 = TOps.Madd(xv, TOps.Load(wr + (4 * vw)), a4);
-                a5 = TOps.Madd(xv, TOps.Load(wr + (5 * vw)), a5);
-                a6 = TOps.Madd(xv, TOps.Load(wr + (6 * vw)), a6);
-                a7 = TOps.Madd(xv, TOps.Load(wr + (7 * vw)), a7);
-            }
-
-            TOps.AddStore(yr + j, a0);
-            TOps.AddStore(yr + j + vw, a1);
-            TOps.AddStore(yr + j + (2 * vw), a2);
-            TOps.AddStore(yr + j + (3 * vw), a3);
-            TOps.AddStore(yr + j + (4 * vw), a4);
-            TOps.AddStore(yr + j + (5 * vw), a5);
-            TOps.AddStore(yr + j + (6 * vw), a6);
-            TOps.AddStore(yr + j + (7 * vw), a7);
+            EventColumns<TV, TOps, D8>(xr, nz, count, w + j, n, yr + j, TOps.Zero);
         }
 
-        for (; j + (4 * vw) <= n; j += 4 * vw)
+        int rest = n - j;
+        if (rest == 0)
         {
-            TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
-            for (int q = 0; q < count; q++)
-            {
-                int i = nz[q];
-                TV xv = TOps.Broadcast(xr + i);
-                float* wr = w + ((nint)i * n) + j;
-                a0 = TOps.Madd(xv, TOps.Load(wr), a0);
-                a1 = TOps.Madd(xv, TOps.Load(wr + vw), a1);
-                a2 = TOps.Madd(xv, TOps.Load(wr + (2 * vw)), a2);
-                a3 = TOps.Madd(xv, TOps.Load(wr + (3 * vw)), a3);
-            }
-
-            TOps.AddStore(yr + j, a0);
-            TOps.AddStore(yr + j + vw, a1);
-            TOps.AddStore(yr + j + (2 * vw), a2);
-            TOps.AddStore(yr + j + (3 * vw), a3);
+            return;
         }
 
-        for (; j + vw <= n; j += vw)
+        int vectors = (rest + vw - 1) / vw;
+        TV mask = rest % vw == 0 ? TOps.Zero : TOps.Mask(rest % vw);
+        switch (vectors, rest % vw != 0)
         {
-            TV a0 = TOps.Zero;
-            for (int q = 0; q < count; q++)
-            {
-                int i = nz[q];
-                a0 = TOps.Madd(TOps.Broadcast(xr + i), TOps.Load(w + ((nint)i * n) + j), a0);
-            }
+            case (1, false): EventColumns<TV, TOps, D1>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (1, true): EventColumns<TV, TOps, D1M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (2, false): EventColumns<TV, TOps, D2>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (2, true): EventColumns<TV, TOps, D2M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (3, false): EventColumns<TV, TOps, D3>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (3, true): EventColumns<TV, TOps, D3M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (4, false): EventColumns<TV, TOps, D4>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (4, true): EventColumns<TV, TOps, D4M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (5, false): EventColumns<TV, TOps, D5>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (5, true): EventColumns<TV, TOps, D5M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (6, false): EventColumns<TV, TOps, D6>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (6, true): EventColumns<TV, TOps, D6M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (7, false): EventColumns<TV, TOps, D7>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (7, true): EventColumns<TV, TOps, D7M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            default: EventColumns<TV, TOps, D8M>(xr, nz, count, w + j, n, yr + j, mask); break;
+        }
+    }
 
-            TOps.AddStore(yr + j, a0);
+    /// <summary>
+    /// <c>yr[0 .. V * Width) += sum over listed i of xr[i] * w[i, 0 .. V * Width)</c> (the last vector masked when
+    /// TN is), each column's sum formed from +0 in list order.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void EventColumns<TV, TOps, TN>(float* xr, int* nz, int count, float* w, int n, float* yr, TV mask)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IDenseChunk
+    {
+        int vw = TOps.Width;
+        int v = TN.Vectors;
+        TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+        TV a4 = TOps.Zero, a5 = TOps.Zero, a6 = TOps.Zero, a7 = TOps.Zero;
+        for (int q = 0; q < count; q++)
+        {
+            int i = nz[q];
+            TV xv = TOps.Broadcast(xr + i);
+            float* wr = w + ((nint)i * n);
+            a0 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 0, mask), a0);
+            if (v > 1) a1 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 1, mask), a1);
+            if (v > 2) a2 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 2, mask), a2);
+            if (v > 3) a3 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 3, mask), a3);
+            if (v > 4) a4 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 4, mask), a4);
+            if (v > 5) a5 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 5, mask), a5);
+            if (v > 6) a6 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 6, mask), a6);
+            if (v > 7) a7 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 7, mask), a7);
         }
 
-        if (j < n)
-        {
-            TV mask = TOps.Mask(n - j);
-            TV a0 = TOps.Zero;
-            for (int q = 0; q < count; q++)
-            {
-                int i = nz[q];
-                a0 = TOps.Madd(TOps.Broadcast(xr + i), TOps.LoadMasked(w + ((nint)i * n) + j, mask), a0);
-            }
+        AddColumn<TV, TOps, TN>(yr, 0, mask, a0);
+        if (v > 1) AddColumn<TV, TOps, TN>(yr, 1, mask, a1);
+        if (v > 2) AddColumn<TV, TOps, TN>(yr, 2, mask, a2);
+        if (v > 3) AddColumn<TV, TOps, TN>(yr, 3, mask, a3);
+        if (v > 4) AddColumn<TV, TOps, TN>(yr, 4, mask, a4);
+        if (v > 5) AddColumn<TV, TOps, TN>(yr, 5, mask, a5);
+        if (v > 6) AddColumn<TV, TOps, TN>(yr, 6, mask, a6);
+        if (v > 7) AddColumn<TV, TOps, TN>(yr, 7, mask, a7);
+    }
 
-            TOps.AddStoreMasked(yr + j, mask, a0);
+    /// <summary>Column vector k of a weight row (masked when it is the chunk's masked last vector).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe TV Column<TV, TOps, TN>(float* wr, int k, TV mask)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IDenseChunk
+        => TN.Masked && k == TN.Vectors - 1 ? TOps.LoadMasked(wr + (k * TOps.Width), mask) : TOps.Load(wr + (k * TOps.Width));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddColumn<TV, TOps, TN>(float* yr, int k, TV mask, TV a)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IDenseChunk
+    {
+        if (TN.Masked && k == TN.Vectors - 1)
+        {
+            TOps.AddStoreMasked(yr + (k * TOps.Width), mask, a);
+        }
+        else
+        {
+            TOps.AddStore(yr + (k * TOps.Width), a);
         }
     }
 
@@ -234,3 +282,27 @@ public static class Dense
         }
     }
 }
+
+/// <summary>Column chunk of the event-driven dense kernel: 1 to 8 vectors, the last one masked or not.</summary>
+internal interface IDenseChunk
+{
+    static abstract int Vectors { get; }
+    static abstract bool Masked { get; }
+}
+
+internal struct D1 : IDenseChunk { public static int Vectors => 1; public static bool Masked => false; }
+internal struct D1M : IDenseChunk { public static int Vectors => 1; public static bool Masked => true; }
+internal struct D2 : IDenseChunk { public static int Vectors => 2; public static bool Masked => false; }
+internal struct D2M : IDenseChunk { public static int Vectors => 2; public static bool Masked => true; }
+internal struct D3 : IDenseChunk { public static int Vectors => 3; public static bool Masked => false; }
+internal struct D3M : IDenseChunk { public static int Vectors => 3; public static bool Masked => true; }
+internal struct D4 : IDenseChunk { public static int Vectors => 4; public static bool Masked => false; }
+internal struct D4M : IDenseChunk { public static int Vectors => 4; public static bool Masked => true; }
+internal struct D5 : IDenseChunk { public static int Vectors => 5; public static bool Masked => false; }
+internal struct D5M : IDenseChunk { public static int Vectors => 5; public static bool Masked => true; }
+internal struct D6 : IDenseChunk { public static int Vectors => 6; public static bool Masked => false; }
+internal struct D6M : IDenseChunk { public static int Vectors => 6; public static bool Masked => true; }
+internal struct D7 : IDenseChunk { public static int Vectors => 7; public static bool Masked => false; }
+internal struct D7M : IDenseChunk { public static int Vectors => 7; public static bool Masked => true; }
+internal struct D8 : IDenseChunk { public static int Vectors => 8; public static bool Masked => false; }
+internal struct D8M : IDenseChunk { public static int Vectors => 8; public static bool Masked => true; }

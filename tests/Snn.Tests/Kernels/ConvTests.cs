@@ -70,6 +70,14 @@ public class ConvTests
         // Channels-first with one group lists its spikes through per-pixel channel masks up to 32 channels, by a
         // counting sort past that.
         Make("2d cf 40 channels", [5, 6], 40, [3, 3], 1, 1, true, 16, last: false),
+        // Row strips (ConvGeometry.RowStrips, on AVX-512: one group, <= 16 filters, last axis stride 1 undilated,
+        // unpadded): channels-last; rows of 19 pixels (chunks of 8, 8 and 3) with 10 filters; strides and dilation
+        // on the leading axis; 1-D and 3-D.
+        Make("2d rows", [12, 12], 6, [5, 5], 1, 1, false, 16),
+        Make("2d rows 19 wide", [7, 23], 3, [3, 5], 1, 1, false, 10, last: false),
+        new Case("2d rows s(2,1) d(2,1)", [11, 10], 4, [3, 3], [2, 1], [2, 1], [0, 0], [4, 8], 12, 1, true, 2),
+        Make("1d rows", [30], 5, [7], 1, 1, false, 16, last: false),
+        Make("3d rows", [3, 5, 12], 2, [2, 2, 4], 1, 1, false, 13),
         Make("3d", [4, 5, 6], 2, [2, 3, 3], 1, 1, false, 6),
         Make("3d same s2", [5, 6, 4], 3, [3, 3, 3], 2, 1, true, 17),
         Make("3d d2 g3 cf", [6, 6, 6], 6, [2, 2, 2], 1, 2, true, 9, groups: 3, last: false),
@@ -95,6 +103,46 @@ public class ConvTests
             Assert.True(G(name).DirectChannelsFirst == vector, name);
         foreach (var name in new[] { "1d d2 cf same", "2d g2 cf same", "2d cf same", "2d valid", "3d d2 g3 cf same" })
             Assert.False(G(name).DirectChannelsFirst, name);
+    }
+
+    /// <summary>Which geometries the event kernel runs as row strips (AVX-512 only).</summary>
+    [Fact]
+    public void RowStripsOnlyForUnpaddedSingleGroupFewFiltersUnitLastStride()
+    {
+        ConvGeometry G(string name)
+        {
+            foreach (var c in Cases())
+                if (c.Name == name) return ConvGeometry.Create(c.In, c.Cin, c.K, c.S, c.D, c.P, c.Out, c.Cout, c.Groups, c.ChannelsLast);
+            throw new ArgumentException(name);
+        }
+        var avx512 = KernelMath.Path == SimdPath.Avx512;
+        foreach (var name in new[] { "2d cf lenet conv2 valid", "2d rows valid", "2d rows 19 wide valid", "2d rows s(2,1) d(2,1)", "1d rows valid", "3d rows valid" })
+            Assert.True(G(name).RowStrips == avx512, name);
+        // Padding, more than 16 filters, groups, stride or dilation on the last axis.
+        foreach (var name in new[] { "2d same", "2d 1x1 valid", "2d g2 same", "2d s2 valid valid", "2d d2 valid valid", "1d d2 cf valid" })
+            Assert.False(G(name).RowStrips, name);
+    }
+
+    /// <summary>
+    /// Row strips multiply inputs by the strips' zero weights, so a sample with a NaN or an infinity takes the stream
+    /// kernel: the non-finite value reaches exactly the outputs it reaches on the dense path.
+    /// </summary>
+    [Fact]
+    public void RowStripSamplesWithNonFiniteInputsMatchDense()
+    {
+        var g = ConvGeometry.Create([12, 12], 6, [5, 5], [1, 1], [1, 1], [0, 0], [8, 8], 16, 1, false);
+        var x = new float[3 * g.InputSize];
+        KernelAssert.Spikes(x.Length, 21, 0.1).CopyTo(x, 0);
+        x[(0 * 144) + (5 * 12) + 6] = float.NaN;
+        x[g.InputSize + (3 * 144) + (11 * 12) + 11] = float.PositiveInfinity;
+        var k = KernelAssert.Random(g.KernelSize, 22);
+        var dense = new float[3 * g.OutputSize];
+        var events = new float[dense.Length];
+        Conv.Accumulate(g, k, x, 3, new float[g.WorkspaceSize(3)], dense);
+        Conv.AccumulateEvents(g, k, x, 3, new float[g.EventWorkspaceSize], events);
+        Assert.Contains(dense, float.IsNaN);
+        Assert.Contains(dense.AsSpan(0, g.OutputSize).ToArray(), float.IsFinite);
+        KernelAssert.SameBits(dense, events);
     }
 
     private static int Idx(int[] sp, int c, int C, bool last, int[] pos)

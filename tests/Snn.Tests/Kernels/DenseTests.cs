@@ -75,6 +75,17 @@ public class DenseTests
     [InlineData(5, 600, 17, 0.5)]
     [InlineData(6, 37, 70, 0.0)]
     [InlineData(9, 40, 64, 1.0)]
+    // Column chunks of the event kernel: 1 to 8 vectors with and without a masked last one (16 or 8 lanes), 8-vector
+    // passes before a rest; several K blocks with the next block's rows prefetched; LeNet-5's 1920x84.
+    [InlineData(4, 300, 84, 0.05)]
+    [InlineData(3, 600, 130, 0.1)]
+    [InlineData(5, 520, 200, 0.3)]
+    [InlineData(2, 1920, 84, 0.035)]
+    [InlineData(3, 70, 96, 0.2)]
+    [InlineData(3, 70, 112, 0.2)]
+    [InlineData(3, 70, 257, 0.2)]
+    [InlineData(3, 70, 48, 0.2)]
+    [InlineData(3, 70, 120, 0.2)]
     public void SkipZerosIsBitIdenticalToDense(int batch, int inSize, int outSize, double density)
     {
         var x = KernelAssert.Spikes(batch * inSize, 11 + batch, density);
