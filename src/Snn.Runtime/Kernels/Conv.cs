@@ -554,94 +554,155 @@ public static class Conv
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void RowGroups(ConvGeometry g, EventSpace e, float* y)
     {
-        const int Cw = ConvGeometry.RowChunk;
-        int ow = g.Out3[2];
-        int iw = g.In3[2];
-        int kw = g.Kernel3[2];
-        int cin = g.InChannels;
         int oc = g.OutChannels;
-        int rowsK = g.Kernel3[0] * g.Kernel3[1];
-        int outRows = g.Out3[0] * g.Out3[1];
         int outPix = g.OutPixels;
-        float* acc = stackalloc float[Cw * 16];
         fixed (int* rin = g.RowInput)
         {
-            for (int orow = 0; orow < outRows; orow++)
+            var r = new RowSpan(e.Start, e.Row, e.Val, e.Strip, rin, g.Kernel3[0] * g.Kernel3[1], g.StripRow, g.In3[2], g.InChannels,
+                g.Out3[0] * g.Out3[1], g.Out3[2], g.Kernel3[2]);
+            RowSums(r, e.Stage);
+        }
+
+        if (g.ChannelsLast)
+        {
+            var mask = oc == 16 ? Vector512<float>.AllBitsSet : V512.Mask(oc);
+            for (int p = 0; p < outPix; p++)
             {
-                for (int ox0 = 0; ox0 < ow; ox0 += Cw)
-                {
-                    int xHi = Math.Min(iw, ox0 + Cw + kw - 1);
-                    var r = new RowSpan(e.Start, e.Row, e.Val, e.Strip, rin + (orow * rowsK), rowsK, g.StripRow, iw, ox0, xHi, cin);
-                    RowSums(r, acc);
-                    int n = Math.Min(Cw, ow - ox0);
-                    int p0 = (orow * ow) + ox0;
-                    if (g.ChannelsLast)
-                    {
-                        var mask = oc == 16 ? Vector512<float>.AllBitsSet : V512.Mask(oc);
-                        for (int j = 0; j < n; j++)
-                        {
-                            V512.AddStoreMasked(y + ((nint)(p0 + j) * oc), mask, Vector512.Load(acc + (j * 16)));
-                        }
-                    }
-                    else
-                    {
-                        for (int j = 0; j < n; j += 4)
-                        {
-                            float* a = acc + (j * 16);
-                            AddToPlanes(y + p0 + j, outPix, Math.Min(4, n - j), oc, Vector512.Load(a), Vector512.Load(a + 16), Vector512.Load(a + 32), Vector512.Load(a + 48));
-                        }
-                    }
-                }
+                V512.AddStoreMasked(y + ((nint)p * oc), mask, Vector512.Load(e.Stage + ((nint)p * 16)));
             }
+        }
+        else
+        {
+            AddRowsToPlanes(e.Stage, outPix, oc, y);
         }
     }
 
     /// <summary>
-    /// One output row chunk: for each kernel row, each event of the input row it reads (within the chunk's reach, in
-    /// list order: pixels, then channels, ascending) adds value * strip weight to all eight pixels' sums; pixel j takes
-    /// the strip position of tap x - (ox0 + j), so taps outside the kernel row add value * 0.
+    /// Channels-first output of the row strips: <c>y[c * pixels + p] += rows[p * 16 + c]</c> for the first
+    /// <paramref name="channels"/> channels, sixteen pixels at a time through a 16x16 transpose in registers (the
+    /// rest four at a time).
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void RowSums(RowSpan r, float* acc)
+    private static unsafe void AddRowsToPlanes(float* rows, int pixels, int channels, float* y)
     {
-        var a0 = Vector512<float>.Zero;
-        var a1 = Vector512<float>.Zero;
-        var a2 = Vector512<float>.Zero;
-        var a3 = Vector512<float>.Zero;
-        var a4 = Vector512<float>.Zero;
-        var a5 = Vector512<float>.Zero;
-        var a6 = Vector512<float>.Zero;
-        var a7 = Vector512<float>.Zero;
-        nint cs = r.Cin * 16;
-        for (int kr = 0; kr < r.KernelRows; kr++)
+        int p0 = 0;
+        for (; p0 + 16 <= pixels; p0 += 16)
         {
-            int inRow = r.InputRow[kr];
-            int q0 = inRow * r.InWidth;
-            int i0 = r.Start[q0 + r.Ox0], i1 = r.Start[q0 + r.XHi];
-            float* b = r.Strip + ((nint)kr * r.StripRow) + ((nint)(ConvGeometry.RowChunk - 1 - r.Ox0) * cs) - ((nint)q0 * cs);
-            for (int i = i0; i < i1; i++)
-            {
-                var v = Vector512.Create(r.Val[i]);
-                float* wb = b + r.Row[i];
-                a0 = V512.Madd(v, Vector512.Load(wb), a0);
-                a1 = V512.Madd(v, Vector512.Load(wb - cs), a1);
-                a2 = V512.Madd(v, Vector512.Load(wb - (2 * cs)), a2);
-                a3 = V512.Madd(v, Vector512.Load(wb - (3 * cs)), a3);
-                a4 = V512.Madd(v, Vector512.Load(wb - (4 * cs)), a4);
-                a5 = V512.Madd(v, Vector512.Load(wb - (5 * cs)), a5);
-                a6 = V512.Madd(v, Vector512.Load(wb - (6 * cs)), a6);
-                a7 = V512.Madd(v, Vector512.Load(wb - (7 * cs)), a7);
-            }
+            float* r = rows + ((nint)p0 * 16);
+            var r0 = Vector512.Load(r); var r1 = Vector512.Load(r + 16); var r2 = Vector512.Load(r + 32); var r3 = Vector512.Load(r + 48);
+            var r4 = Vector512.Load(r + 64); var r5 = Vector512.Load(r + 80); var r6 = Vector512.Load(r + 96); var r7 = Vector512.Load(r + 112);
+            var r8 = Vector512.Load(r + 128); var r9 = Vector512.Load(r + 144); var r10 = Vector512.Load(r + 160); var r11 = Vector512.Load(r + 176);
+            var r12 = Vector512.Load(r + 192); var r13 = Vector512.Load(r + 208); var r14 = Vector512.Load(r + 224); var r15 = Vector512.Load(r + 240);
+
+            // Pairs of rows interleaved, then pairs of pairs (as doubles), then 128-bit lanes twice.
+            var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1); var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+            var t4 = Avx512F.UnpackLow(r4, r5); var t5 = Avx512F.UnpackHigh(r4, r5); var t6 = Avx512F.UnpackLow(r6, r7); var t7 = Avx512F.UnpackHigh(r6, r7);
+            var t8 = Avx512F.UnpackLow(r8, r9); var t9 = Avx512F.UnpackHigh(r8, r9); var t10 = Avx512F.UnpackLow(r10, r11); var t11 = Avx512F.UnpackHigh(r10, r11);
+            var t12 = Avx512F.UnpackLow(r12, r13); var t13 = Avx512F.UnpackHigh(r12, r13); var t14 = Avx512F.UnpackLow(r14, r15); var t15 = Avx512F.UnpackHigh(r14, r15);
+            r0 = Lo(t0, t2); r1 = Hi(t0, t2); r2 = Lo(t1, t3); r3 = Hi(t1, t3);
+            r4 = Lo(t4, t6); r5 = Hi(t4, t6); r6 = Lo(t5, t7); r7 = Hi(t5, t7);
+            r8 = Lo(t8, t10); r9 = Hi(t8, t10); r10 = Lo(t9, t11); r11 = Hi(t9, t11);
+            r12 = Lo(t12, t14); r13 = Hi(t12, t14); r14 = Lo(t13, t15); r15 = Hi(t13, t15);
+            t0 = Avx512F.Shuffle4x128(r0, r4, 0x88); t1 = Avx512F.Shuffle4x128(r1, r5, 0x88); t2 = Avx512F.Shuffle4x128(r2, r6, 0x88); t3 = Avx512F.Shuffle4x128(r3, r7, 0x88);
+            t4 = Avx512F.Shuffle4x128(r0, r4, 0xDD); t5 = Avx512F.Shuffle4x128(r1, r5, 0xDD); t6 = Avx512F.Shuffle4x128(r2, r6, 0xDD); t7 = Avx512F.Shuffle4x128(r3, r7, 0xDD);
+            t8 = Avx512F.Shuffle4x128(r8, r12, 0x88); t9 = Avx512F.Shuffle4x128(r9, r13, 0x88); t10 = Avx512F.Shuffle4x128(r10, r14, 0x88); t11 = Avx512F.Shuffle4x128(r11, r15, 0x88);
+            t12 = Avx512F.Shuffle4x128(r8, r12, 0xDD); t13 = Avx512F.Shuffle4x128(r9, r13, 0xDD); t14 = Avx512F.Shuffle4x128(r10, r14, 0xDD); t15 = Avx512F.Shuffle4x128(r11, r15, 0xDD);
+            float* d = y + p0;
+            AddPlane(d, pixels, 0, channels, Avx512F.Shuffle4x128(t0, t8, 0x88));
+            AddPlane(d, pixels, 1, channels, Avx512F.Shuffle4x128(t1, t9, 0x88));
+            AddPlane(d, pixels, 2, channels, Avx512F.Shuffle4x128(t2, t10, 0x88));
+            AddPlane(d, pixels, 3, channels, Avx512F.Shuffle4x128(t3, t11, 0x88));
+            AddPlane(d, pixels, 4, channels, Avx512F.Shuffle4x128(t4, t12, 0x88));
+            AddPlane(d, pixels, 5, channels, Avx512F.Shuffle4x128(t5, t13, 0x88));
+            AddPlane(d, pixels, 6, channels, Avx512F.Shuffle4x128(t6, t14, 0x88));
+            AddPlane(d, pixels, 7, channels, Avx512F.Shuffle4x128(t7, t15, 0x88));
+            AddPlane(d, pixels, 8, channels, Avx512F.Shuffle4x128(t0, t8, 0xDD));
+            AddPlane(d, pixels, 9, channels, Avx512F.Shuffle4x128(t1, t9, 0xDD));
+            AddPlane(d, pixels, 10, channels, Avx512F.Shuffle4x128(t2, t10, 0xDD));
+            AddPlane(d, pixels, 11, channels, Avx512F.Shuffle4x128(t3, t11, 0xDD));
+            AddPlane(d, pixels, 12, channels, Avx512F.Shuffle4x128(t4, t12, 0xDD));
+            AddPlane(d, pixels, 13, channels, Avx512F.Shuffle4x128(t5, t13, 0xDD));
+            AddPlane(d, pixels, 14, channels, Avx512F.Shuffle4x128(t6, t14, 0xDD));
+            AddPlane(d, pixels, 15, channels, Avx512F.Shuffle4x128(t7, t15, 0xDD));
         }
 
-        Vector512.Store(a0, acc);
-        Vector512.Store(a1, acc + 16);
-        Vector512.Store(a2, acc + 32);
-        Vector512.Store(a3, acc + 48);
-        Vector512.Store(a4, acc + 64);
-        Vector512.Store(a5, acc + 80);
-        Vector512.Store(a6, acc + 96);
-        Vector512.Store(a7, acc + 112);
+        for (; p0 < pixels; p0 += 4)
+        {
+            float* a = rows + ((nint)p0 * 16);
+            AddToPlanes(y + p0, pixels, Math.Min(4, pixels - p0), channels, Vector512.Load(a), Vector512.Load(a + 16), Vector512.Load(a + 32), Vector512.Load(a + 48));
+        }
+
+        static Vector512<float> Lo(Vector512<float> a, Vector512<float> b) => Avx512F.UnpackLow(a.AsDouble(), b.AsDouble()).AsSingle();
+        static Vector512<float> Hi(Vector512<float> a, Vector512<float> b) => Avx512F.UnpackHigh(a.AsDouble(), b.AsDouble()).AsSingle();
+    }
+
+    /// <summary>Channel c's sixteen pixels (one transposed vector) added to its plane, for channels below the count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddPlane(float* d, int plane, int c, int channels, Vector512<float> v)
+    {
+        if (c < channels)
+        {
+            float* p = d + ((nint)c * plane);
+            Vector512.Store(Vector512.Load(p) + v, p);
+        }
+    }
+
+    /// <summary>
+    /// Every output row chunk of one sample: for each kernel row, each event of the input row it reads (within the
+    /// chunk's reach, in list order: pixels, then channels, ascending) adds value * strip weight to all eight pixels'
+    /// sums; pixel j takes the strip position of tap x - (ox0 + j), so taps outside the kernel row add value * 0. The
+    /// sums go to rows[p * 16 ..] (a chunk past its row's end writes into the next row's pixels, which come later, or
+    /// into the rows' slack).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void RowSums(RowSpan r, float* rows)
+    {
+        const int Cw = ConvGeometry.RowChunk;
+        nint cs = r.Cin * 16;
+        for (int orow = 0; orow < r.OutRows; orow++)
+        {
+            int* inputRow = r.InputRow + (orow * r.KernelRows);
+            for (int ox0 = 0; ox0 < r.OutWidth; ox0 += Cw)
+            {
+                int xHi = Math.Min(r.InWidth, ox0 + Cw + r.KernelWidth - 1);
+                var a0 = Vector512<float>.Zero;
+                var a1 = Vector512<float>.Zero;
+                var a2 = Vector512<float>.Zero;
+                var a3 = Vector512<float>.Zero;
+                var a4 = Vector512<float>.Zero;
+                var a5 = Vector512<float>.Zero;
+                var a6 = Vector512<float>.Zero;
+                var a7 = Vector512<float>.Zero;
+                for (int kr = 0; kr < r.KernelRows; kr++)
+                {
+                    int q0 = inputRow[kr] * r.InWidth;
+                    int i0 = r.Start[q0 + ox0], i1 = r.Start[q0 + xHi];
+                    float* b = r.Strip + ((nint)kr * r.StripRow) + ((nint)(Cw - 1 - ox0) * cs) - ((nint)q0 * cs);
+                    for (int i = i0; i < i1; i++)
+                    {
+                        var v = Vector512.Create(r.Val[i]);
+                        float* wb = b + r.Row[i];
+                        a0 = V512.Madd(v, Vector512.Load(wb), a0);
+                        a1 = V512.Madd(v, Vector512.Load(wb - cs), a1);
+                        a2 = V512.Madd(v, Vector512.Load(wb - (2 * cs)), a2);
+                        a3 = V512.Madd(v, Vector512.Load(wb - (3 * cs)), a3);
+                        a4 = V512.Madd(v, Vector512.Load(wb - (4 * cs)), a4);
+                        a5 = V512.Madd(v, Vector512.Load(wb - (5 * cs)), a5);
+                        a6 = V512.Madd(v, Vector512.Load(wb - (6 * cs)), a6);
+                        a7 = V512.Madd(v, Vector512.Load(wb - (7 * cs)), a7);
+                    }
+                }
+
+                float* d = rows + ((nint)((orow * r.OutWidth) + ox0) * 16);
+                Vector512.Store(a0, d);
+                Vector512.Store(a1, d + 16);
+                Vector512.Store(a2, d + 32);
+                Vector512.Store(a3, d + 48);
+                Vector512.Store(a4, d + 64);
+                Vector512.Store(a5, d + 80);
+                Vector512.Store(a6, d + 96);
+                Vector512.Store(a7, d + 112);
+            }
+        }
     }
 
     /// <summary>Floats of one sample's input and output up to which the event kernel prefetches the next sample (256 KB, well inside an L2).</summary>
@@ -1659,7 +1720,7 @@ internal readonly unsafe struct EventSpace
     /// <summary>Slack after lists and streams, for whole-block copies and compressed stores.</summary>
     public const int Slack = 16;
 
-    /// <summary>Channels-first staging rows [OutPixels, EventStride].</summary>
+    /// <summary>Staging rows: channels-first [OutPixels, EventStride]; row strips [OutPixels + RowChunk, 16] (see StageFloats).</summary>
     public readonly float* Stage;
 
     /// <summary>Per nonzero input, by (group, pixel): filter offset and value.</summary>
@@ -1704,11 +1765,17 @@ internal readonly unsafe struct EventSpace
     {
         long keys = (long)g.InPixels * g.Groups;
         long list = g.InputSize + Slack;
-        long first = g.ChannelsLast ? 0 : ((long)g.OutPixels * g.EventStride) + (2 * list) + g.InChannels + 1;
+        long first = StageFloats(g) + (g.ChannelsLast ? 0 : (2 * list) + g.InChannels + 1);
         return checked((int)(first + (2 * list) + (2 * keys) + 1 + (8L * Capacity(g)) + StripFloats(g)));
     }
 
     private static int Capacity(ConvGeometry g) => checked((g.Taps * g.GroupInChannels) + Slack);
+
+    /// <summary>
+    /// Floats of the staging rows: channels-first, [OutPixels, EventStride]; row strips (either layout), 16 per output
+    /// pixel and one chunk of slack.
+    /// </summary>
+    private static int StageFloats(ConvGeometry g) => g.RowStrips ? (g.OutPixels + ConvGeometry.RowChunk) * 16 : g.ChannelsLast ? 0 : g.OutPixels * g.EventStride;
 
     /// <summary>Floats for the row strips plus 16 for alignment.</summary>
     private static int StripFloats(ConvGeometry g) => g.RowStrips ? (g.Kernel3[0] * g.Kernel3[1] * g.StripRow) + 16 : 0;
@@ -1723,9 +1790,9 @@ internal readonly unsafe struct EventSpace
         int* tmpPixel = null;
         float* tmpValue = null;
         int* channelStart = null;
+        p += StageFloats(g);
         if (!g.ChannelsLast)
         {
-            p += g.OutPixels * g.EventStride;
             tmpPixel = (int*)p;
             tmpValue = p + list;
             channelStart = (int*)(p + (2 * list));
@@ -1764,7 +1831,7 @@ internal readonly unsafe struct Segments
     }
 }
 
-/// <summary>One output row chunk of the row-strip kernel: the sample's lists, the strips and where the chunk reads.</summary>
+/// <summary>One sample of the row-strip kernel: its lists, the strips and the geometry's row tables.</summary>
 internal readonly unsafe struct RowSpan
 {
     public readonly int* Start;
@@ -1775,11 +1842,12 @@ internal readonly unsafe struct RowSpan
     public readonly int KernelRows;
     public readonly int StripRow;
     public readonly int InWidth;
-    public readonly int Ox0;
-    public readonly int XHi;
     public readonly int Cin;
+    public readonly int OutRows;
+    public readonly int OutWidth;
+    public readonly int KernelWidth;
 
-    public RowSpan(int* start, int* row, float* val, float* strip, int* inputRow, int kernelRows, int stripRow, int inWidth, int ox0, int xHi, int cin)
+    public RowSpan(int* start, int* row, float* val, float* strip, int* inputRow, int kernelRows, int stripRow, int inWidth, int cin, int outRows, int outWidth, int kernelWidth)
     {
         Start = start;
         Row = row;
@@ -1789,9 +1857,10 @@ internal readonly unsafe struct RowSpan
         KernelRows = kernelRows;
         StripRow = stripRow;
         InWidth = inWidth;
-        Ox0 = ox0;
-        XHi = xHi;
         Cin = cin;
+        OutRows = outRows;
+        OutWidth = outWidth;
+        KernelWidth = kernelWidth;
     }
 }
 
