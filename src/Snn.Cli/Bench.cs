@@ -151,7 +151,8 @@ public static class Bench
         {
             stdout.WriteLine();
             stdout.WriteLine($"connections (one batch of {plan.Batch} on one thread; dense-equivalent GFLOP/s against the one-thread peak {peakOne:0} GFLOP/s;");
-            stdout.WriteLine($"  spike inputs: measured density, sample-steps per kernel, and ms/step with every sample forced to one kernel):");
+            stdout.WriteLine($"  spike inputs: measured density, sample-steps per kernel, and ms/step with every sample forced to one kernel;");
+            stdout.WriteLine($"  every plan runs alone, each operator's fastest of {Rounds} rounds):");
             stdout.WriteLine(Table.Render(new[] { "connection", "ms/step", "GFLOP/s", "% peak", "density", "event/dense", "dense ms", "event ms", "speedup" },
                 connections.Select(c => new[]
                 {

@@ -81,7 +81,7 @@ public static class Dense
         // in cache from one sample to the next. The order of a sample's blocks, and so every sum, is unchanged.
         // While a block runs, the next block's rows of w are prefetched (to L2) a share per sample: the spikes pick rows
         // at random, which the hardware prefetcher cannot follow, and w is seldom all in cache.
-        int* nz = stackalloc int[KBlock];
+        int* nz = stackalloc int[KBlock + 16];
         if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
             for (long f = 0, end = (long)Math.Min(KBlock, k) * n; f < end; f += 16)
@@ -131,20 +131,51 @@ public static class Dense
         }
     }
 
-    /// <summary>Writes the indices i in [start, end) with x[i] != 0 (NaN included) to nz; returns the count.</summary>
+    /// <summary>For each 8-bit mask, its set bits' positions in ascending order (8 bytes per mask, the rest 0).</summary>
+    private static readonly byte[] SetLanes = BuildSetLanes();
+
+    private static byte[] BuildSetLanes()
+    {
+        var t = new byte[256 * 8];
+        for (int m = 0; m < 256; m++)
+        {
+            int k = 0;
+            for (int b = 0; b < 8; b++)
+            {
+                if ((m & (1 << b)) != 0) t[(m * 8) + k++] = (byte)b;
+            }
+        }
+
+        return t;
+    }
+
+    /// <summary>Writes the indices i in [start, end) with x[i] != 0 (NaN included) to nz (room for end - start + 16); returns the count.</summary>
     private static unsafe int NonZeros(float* x, int start, int end, int* nz)
     {
         int count = 0;
         int i = start;
-        if (Vector256.IsHardwareAccelerated)
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
         {
-            for (; i + 8 <= end; i += 8)
+            // Branch-free: the lanes' indices compressed to the front (nz has room for whole vectors: KBlock + 16).
+            var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            for (; i + 16 <= end; i += 16)
             {
-                uint bits = ~Vector256.Equals(Vector256.Load(x + i), Vector256<float>.Zero).ExtractMostSignificantBits() & 0xFFu;
-                while (bits != 0)
+                var keep = ~Vector512.Equals(Vector512.Load(x + i), Vector512<float>.Zero).AsInt32();
+                Vector512.Store(System.Runtime.Intrinsics.X86.Avx512F.Compress(Vector512<int>.Zero, keep, lanes + Vector512.Create(i)), nz + count);
+                count += System.Numerics.BitOperations.PopCount(keep.ExtractMostSignificantBits());
+            }
+        }
+        else if (System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            // Branch-free: each 8-lane mask's set lanes from a table, widened and stored whole.
+            fixed (byte* table = SetLanes)
+            {
+                for (; i + 8 <= end; i += 8)
                 {
-                    nz[count++] = i + System.Numerics.BitOperations.TrailingZeroCount(bits);
-                    bits &= bits - 1;
+                    uint bits = ~Vector256.Equals(Vector256.Load(x + i), Vector256<float>.Zero).ExtractMostSignificantBits() & 0xFFu;
+                    var lanes = System.Runtime.Intrinsics.X86.Avx2.ConvertToVector256Int32(table + (bits * 8));
+                    Vector256.Store(lanes + Vector256.Create(i), nz + count);
+                    count += System.Numerics.BitOperations.PopCount(bits);
                 }
             }
         }
