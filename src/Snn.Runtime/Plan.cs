@@ -84,7 +84,8 @@ public sealed class Plan
 
     /// <summary>
     /// Outputs below which a dense connection never runs event-driven by default: each input event then adds a row too
-    /// short to pay for the event loop (measured: 84×10 and 128×10 read-outs ran at 0.3-0.7× of dense event-driven).
+    /// short to pay for the event loop (measured: the 84×10 and 128×10 read-outs run event-driven at 0.9-1.1× of dense,
+    /// and took 0.3-0.7× before the event path listed its inputs branch-free).
     /// </summary>
     public const int DenseEventMinOutputs = 16;
 

@@ -17,10 +17,11 @@ namespace Snn.Tests.Runtime;
 public class ConnectionPathTests
 {
     /// <summary>
-    /// Spiking conv (channels-last or -first) into max pooling into a 'same' conv with 8 filters (its input is the pooled
-    /// spike train), then flatten and dense.
+    /// Spiking conv (channels-last or -first) into max pooling into a 'same' or 'valid' conv with 8 filters (its input is
+    /// the pooled spike train; 'valid' runs the event kernel's row strips on AVX-512, 'same' its streams), then flatten
+    /// and dense.
     /// </summary>
-    static Compiled Model(bool channelsLast)
+    static Compiled Model(bool channelsLast, bool same = true)
     {
         var format = channelsLast ? "channels_last" : "channels_first";
         var input = channelsLast ? new[] { 10, 10, 2 } : new[] { 2, 10, 10 };
@@ -28,19 +29,21 @@ public class ConnectionPathTests
             new L("Conv2D", "c1", new { filters = 6, kernel_size = new[] { 3, 3 }, activation = "relu", data_format = format },
                 ("kernel", Random(new[] { 3, 3, 2, 6 }, 1)), ("bias", Random(new[] { 6 }, 2, 0f, 0.3f))),
             new L("MaxPooling2D", "p1", new { pool_size = new[] { 2, 2 }, data_format = format }),
-            new L("Conv2D", "c2", new { filters = 8, kernel_size = new[] { 3, 3 }, padding = "same", activation = "relu", data_format = format },
+            new L("Conv2D", "c2", new { filters = 8, kernel_size = new[] { 3, 3 }, padding = same ? "same" : "valid", activation = "relu", data_format = format },
                 ("kernel", Random(new[] { 3, 3, 6, 8 }, 3)), ("bias", Random(new[] { 8 }, 4, 0f, 0.2f))),
             new L("Flatten", "f", new { data_format = format }),
-            new L("Dense", "d", new { units = 5 }, ("kernel", Random(new[] { 128, 5 }, 5)), ("bias", Random(new[] { 5 }, 6))));
+            new L("Dense", "d", new { units = 5 }, ("kernel", Random(new[] { same ? 128 : 32, 5 }, 5)), ("bias", Random(new[] { 5 }, 6))));
         return Compile.Run(CompileOptions.Default with { Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = Some(200f) } }, model).Ok();
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void ForcingEitherKernelChangesNoValue(bool channelsLast)
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    public void ForcingEitherKernelChangesNoValue(bool channelsLast, bool same)
     {
-        var compiled = Model(channelsLast);
+        var compiled = Model(channelsLast, same);
         var program = compiled.Program;
         var x = Random(new[] { 6 }.Concat(program.InputShapes[0]).ToArray(), 7, 0f, 1f);
         var plans = new[] { ConnectionPath.Adaptive, ConnectionPath.Dense, ConnectionPath.EventDriven }.Select(path =>
