@@ -1698,21 +1698,6 @@ internal enum Output
     Stage,
 }
 
-/// <summary>Column chunk of the event-driven convolution: 1 to 4 vectors, the last one masked or not.</summary>
-internal interface IEventChunk
-{
-    static abstract int Vectors { get; }
-    static abstract bool Masked { get; }
-}
-
-internal struct E1 : IEventChunk { public static int Vectors => 1; public static bool Masked => false; }
-internal struct E1M : IEventChunk { public static int Vectors => 1; public static bool Masked => true; }
-internal struct E2 : IEventChunk { public static int Vectors => 2; public static bool Masked => false; }
-internal struct E2M : IEventChunk { public static int Vectors => 2; public static bool Masked => true; }
-internal struct E3 : IEventChunk { public static int Vectors => 3; public static bool Masked => false; }
-internal struct E3M : IEventChunk { public static int Vectors => 3; public static bool Masked => true; }
-internal struct E4 : IEventChunk { public static int Vectors => 4; public static bool Masked => false; }
-internal struct E4M : IEventChunk { public static int Vectors => 4; public static bool Masked => true; }
 
 /// <summary>The event kernel's workspace, carved out of the float scratch (int arrays reinterpret floats).</summary>
 internal readonly unsafe struct EventSpace

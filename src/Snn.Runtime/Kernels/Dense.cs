@@ -204,7 +204,7 @@ public static class Dense
         int j = 0;
         for (; j + (8 * vw) <= n; j += 8 * vw)
         {
-            EventColumns<TV, TOps, D8>(xr, nz, count, w + j, n, yr + j, TOps.Zero);
+            EventColumns<TV, TOps, E8>(xr, nz, count, w + j, n, yr + j, TOps.Zero);
         }
 
         int rest = n - j;
@@ -217,21 +217,21 @@ public static class Dense
         TV mask = rest % vw == 0 ? TOps.Zero : TOps.Mask(rest % vw);
         switch (vectors, rest % vw != 0)
         {
-            case (1, false): EventColumns<TV, TOps, D1>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (1, true): EventColumns<TV, TOps, D1M>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (2, false): EventColumns<TV, TOps, D2>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (2, true): EventColumns<TV, TOps, D2M>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (3, false): EventColumns<TV, TOps, D3>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (3, true): EventColumns<TV, TOps, D3M>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (4, false): EventColumns<TV, TOps, D4>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (4, true): EventColumns<TV, TOps, D4M>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (5, false): EventColumns<TV, TOps, D5>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (5, true): EventColumns<TV, TOps, D5M>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (6, false): EventColumns<TV, TOps, D6>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (6, true): EventColumns<TV, TOps, D6M>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (7, false): EventColumns<TV, TOps, D7>(xr, nz, count, w + j, n, yr + j, mask); break;
-            case (7, true): EventColumns<TV, TOps, D7M>(xr, nz, count, w + j, n, yr + j, mask); break;
-            default: EventColumns<TV, TOps, D8M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (1, false): EventColumns<TV, TOps, E1>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (1, true): EventColumns<TV, TOps, E1M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (2, false): EventColumns<TV, TOps, E2>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (2, true): EventColumns<TV, TOps, E2M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (3, false): EventColumns<TV, TOps, E3>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (3, true): EventColumns<TV, TOps, E3M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (4, false): EventColumns<TV, TOps, E4>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (4, true): EventColumns<TV, TOps, E4M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (5, false): EventColumns<TV, TOps, E5>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (5, true): EventColumns<TV, TOps, E5M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (6, false): EventColumns<TV, TOps, E6>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (6, true): EventColumns<TV, TOps, E6M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (7, false): EventColumns<TV, TOps, E7>(xr, nz, count, w + j, n, yr + j, mask); break;
+            case (7, true): EventColumns<TV, TOps, E7M>(xr, nz, count, w + j, n, yr + j, mask); break;
+            default: EventColumns<TV, TOps, E8M>(xr, nz, count, w + j, n, yr + j, mask); break;
         }
     }
 
@@ -243,7 +243,7 @@ public static class Dense
     private static unsafe void EventColumns<TV, TOps, TN>(float* xr, int* nz, int count, float* w, int n, float* yr, TV mask)
         where TV : struct
         where TOps : struct, IVecOps<TV>
-        where TN : struct, IDenseChunk
+        where TN : struct, IEventChunk
     {
         int vw = TOps.Width;
         int v = TN.Vectors;
@@ -279,14 +279,14 @@ public static class Dense
     private static unsafe TV Column<TV, TOps, TN>(float* wr, int k, TV mask)
         where TV : struct
         where TOps : struct, IVecOps<TV>
-        where TN : struct, IDenseChunk
+        where TN : struct, IEventChunk
         => TN.Masked && k == TN.Vectors - 1 ? TOps.LoadMasked(wr + (k * TOps.Width), mask) : TOps.Load(wr + (k * TOps.Width));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void AddColumn<TV, TOps, TN>(float* yr, int k, TV mask, TV a)
         where TV : struct
         where TOps : struct, IVecOps<TV>
-        where TN : struct, IDenseChunk
+        where TN : struct, IEventChunk
     {
         if (TN.Masked && k == TN.Vectors - 1)
         {
@@ -313,27 +313,3 @@ public static class Dense
         }
     }
 }
-
-/// <summary>Column chunk of the event-driven dense kernel: 1 to 8 vectors, the last one masked or not.</summary>
-internal interface IDenseChunk
-{
-    static abstract int Vectors { get; }
-    static abstract bool Masked { get; }
-}
-
-internal struct D1 : IDenseChunk { public static int Vectors => 1; public static bool Masked => false; }
-internal struct D1M : IDenseChunk { public static int Vectors => 1; public static bool Masked => true; }
-internal struct D2 : IDenseChunk { public static int Vectors => 2; public static bool Masked => false; }
-internal struct D2M : IDenseChunk { public static int Vectors => 2; public static bool Masked => true; }
-internal struct D3 : IDenseChunk { public static int Vectors => 3; public static bool Masked => false; }
-internal struct D3M : IDenseChunk { public static int Vectors => 3; public static bool Masked => true; }
-internal struct D4 : IDenseChunk { public static int Vectors => 4; public static bool Masked => false; }
-internal struct D4M : IDenseChunk { public static int Vectors => 4; public static bool Masked => true; }
-internal struct D5 : IDenseChunk { public static int Vectors => 5; public static bool Masked => false; }
-internal struct D5M : IDenseChunk { public static int Vectors => 5; public static bool Masked => true; }
-internal struct D6 : IDenseChunk { public static int Vectors => 6; public static bool Masked => false; }
-internal struct D6M : IDenseChunk { public static int Vectors => 6; public static bool Masked => true; }
-internal struct D7 : IDenseChunk { public static int Vectors => 7; public static bool Masked => false; }
-internal struct D7M : IDenseChunk { public static int Vectors => 7; public static bool Masked => true; }
-internal struct D8 : IDenseChunk { public static int Vectors => 8; public static bool Masked => false; }
-internal struct D8M : IDenseChunk { public static int Vectors => 8; public static bool Masked => true; }

@@ -142,3 +142,27 @@ internal static class KernelMath
         }
     }
 }
+
+/// <summary>Column chunk of the event-driven kernels: 1 to 8 vectors (convolutions use up to 4), the last one masked or not.</summary>
+internal interface IEventChunk
+{
+    static abstract int Vectors { get; }
+    static abstract bool Masked { get; }
+}
+
+internal struct E1 : IEventChunk { public static int Vectors => 1; public static bool Masked => false; }
+internal struct E1M : IEventChunk { public static int Vectors => 1; public static bool Masked => true; }
+internal struct E2 : IEventChunk { public static int Vectors => 2; public static bool Masked => false; }
+internal struct E2M : IEventChunk { public static int Vectors => 2; public static bool Masked => true; }
+internal struct E3 : IEventChunk { public static int Vectors => 3; public static bool Masked => false; }
+internal struct E3M : IEventChunk { public static int Vectors => 3; public static bool Masked => true; }
+internal struct E4 : IEventChunk { public static int Vectors => 4; public static bool Masked => false; }
+internal struct E4M : IEventChunk { public static int Vectors => 4; public static bool Masked => true; }
+internal struct E5 : IEventChunk { public static int Vectors => 5; public static bool Masked => false; }
+internal struct E5M : IEventChunk { public static int Vectors => 5; public static bool Masked => true; }
+internal struct E6 : IEventChunk { public static int Vectors => 6; public static bool Masked => false; }
+internal struct E6M : IEventChunk { public static int Vectors => 6; public static bool Masked => true; }
+internal struct E7 : IEventChunk { public static int Vectors => 7; public static bool Masked => false; }
+internal struct E7M : IEventChunk { public static int Vectors => 7; public static bool Masked => true; }
+internal struct E8 : IEventChunk { public static int Vectors => 8; public static bool Masked => false; }
+internal struct E8M : IEventChunk { public static int Vectors => 8; public static bool Masked => true; }

@@ -88,16 +88,18 @@ public class ConvTests
         Make("3d cf", [4, 5, 19], 2, [2, 2, 3], 1, 1, false, 7, last: false),
     ];
 
+    /// <summary>The geometry of the case named <paramref name="name"/>.</summary>
+    private static ConvGeometry G(string name)
+    {
+        foreach (var c in Cases())
+            if (c.Name == name) return ConvGeometry.Create(c.In, c.Cin, c.K, c.S, c.D, c.P, c.Out, c.Cout, c.Groups, c.ChannelsLast);
+        throw new ArgumentException(name);
+    }
+
     /// <summary>Which geometries run the direct channels-first kernel (on a vector path).</summary>
     [Fact]
     public void DirectChannelsFirstOnlyForUnpaddedSingleGroupFewFilters()
     {
-        ConvGeometry G(string name)
-        {
-            foreach (var c in Cases())
-                if (c.Name == name) return ConvGeometry.Create(c.In, c.Cin, c.K, c.S, c.D, c.P, c.Out, c.Cout, c.Groups, c.ChannelsLast);
-            throw new ArgumentException(name);
-        }
         var vector = System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated;
         foreach (var name in new[] { "2d cf lenet conv1 valid", "1d d2 cf valid", "2d d2 cf 15 filters valid", "3d cf valid" })
             Assert.True(G(name).DirectChannelsFirst == vector, name);
@@ -109,12 +111,6 @@ public class ConvTests
     [Fact]
     public void RowStripsOnlyForUnpaddedSingleGroupFewFiltersUnitLastStride()
     {
-        ConvGeometry G(string name)
-        {
-            foreach (var c in Cases())
-                if (c.Name == name) return ConvGeometry.Create(c.In, c.Cin, c.K, c.S, c.D, c.P, c.Out, c.Cout, c.Groups, c.ChannelsLast);
-            throw new ArgumentException(name);
-        }
         var avx512 = KernelMath.Path == SimdPath.Avx512;
         foreach (var name in new[] { "2d cf lenet conv2 valid", "2d rows valid", "2d rows 19 wide valid", "2d rows s(2,1) d(2,1)", "1d rows valid", "3d rows valid" })
             Assert.True(G(name).RowStrips == avx512, name);
