@@ -39,8 +39,10 @@ namespace Snn.Properties.Stages;
 /// <para>Since the initial voltages are known (<c>Ensemble.InitialVoltage</c>), the property also checks the exact
 /// prediction W2ᵀ·(c/(s·N·dt)) + b2 with c_i = floor(v0_i + N·J⁺_i·dt) to 1e-4·max(1, |prediction|), skipping the
 /// rare samples where some v0_i + N·J⁺_i·dt is within the float slack ε_i of an integer.</para>
-/// <para>The error must also shrink with N: the per-model maximum error at N = 1000 is at most the one at
-/// N = 10 (plus the float slack), and summed over all models the errors decrease strictly 10 → 100 → 1000.</para>
+/// <para>The error must also shrink with N: summed over all models the per-model maximum errors decrease strictly
+/// 10 → 100 → 1000. Per model only the bound shrinks, not the error: a model can be exact by chance at N = 10 (seed
+/// 7397206700220285491 draws one with error 4.2e-4 at N = 10 and 1.6e-3 at N = 1000, both inside their bounds), so
+/// a per-model decrease is not part of the claim.</para>
 /// </remarks>
 public sealed class ConvergenceProperties(ITestOutputHelper output)
 {
@@ -116,9 +118,6 @@ public sealed class ConvergenceProperties(ITestOutputHelper output)
                     }
                 }
             }
-            var floatSlack = 1e-4 * Math.Max(1, results[^1][0].ToArray().Max(v => Math.Abs(v)));
-            if (!(maxErr[2] <= maxErr[0] + floatSlack))
-                throw new XunitException($"error did not decrease: max error {maxErr[0]:E3} at N=10, {maxErr[2]:E3} at N=1000");
             errors.Add(maxErr);
         }, maxTest: 150);
 

@@ -12,13 +12,14 @@ namespace Snn.Tests.Hdf5;
 /// <summary>
 /// Mutation fuzzing: byte flips, word overwrites (pointers to other structures, huge sizes), block copies,
 /// truncations and splices of the fixtures and (when present) the real Keras files. Every case must end in
-/// success or an <c>Errors.Hdf5</c> value, never an exception, within 2 s. Seeded (SNN_FUZZ_SEED) and
+/// success or an <c>Errors.Hdf5</c> value, never an exception, within 10 s (a hang guard). Seeded (SNN_FUZZ_SEED) and
 /// printed; SNN_FUZZ_ITERATIONS raises the number of cases above the default 10,000 (the CI run).
 /// </summary>
 public sealed class H5FuzzTests(ITestOutputHelper output)
 {
     private const int DefaultIterations = 10000;
-    private static readonly TimeSpan PerCaseLimit = TimeSpan.FromSeconds(2);
+    /// <summary>A hang guard, not a speed target: cases take milliseconds; one measured 2.3 s under a load average of 7.</summary>
+    private static readonly TimeSpan PerCaseLimit = TimeSpan.FromSeconds(10);
     private static readonly string[] Signatures = ["TREE", "SNOD", "HEAP", "GCOL", "OHDR", "OCHK", "FAHD", "FADB", "\x89HDF"];
 
     private sealed record Seed(string Name, byte[] Bytes, int[] Interesting);
