@@ -43,11 +43,11 @@ public sealed class ConvGeometry
     /// <summary>The most events one segment can hold (pixels in it times GroupInChannels).</summary>
     internal readonly int SegmentCapacity;
 
-    /// <summary>Output pixels per row chunk of the row-strip event kernel (one register per pixel).</summary>
-    internal const int RowChunk = 8;
+    /// <summary>Output pixels per row chunk of the row-strip event kernel: eight vector sums of 16 channels, on AVX-512 eight pixels, on AVX2 four.</summary>
+    internal static readonly int RowChunk = KernelMath.Path == SimdPath.Avx512 ? 8 : 4;
 
     /// <summary>
-    /// Whether the event kernel runs row strips (see <see cref="Conv.AccumulateEvents"/>): AVX-512, one group, at most 16
+    /// Whether the event kernel runs row strips (see <see cref="Conv.AccumulateEvents"/>): a vector path, one group, at most 16
     /// output channels, the last axis with stride 1 and no dilation, no padding and every tap inside the input, and
     /// weight strips of at most 64 KB.
     /// </summary>
@@ -91,7 +91,7 @@ public sealed class ConvGeometry
         DirectChannelsFirst = !channelsLast && groups == 1 && outChannels < 16 && s3[2] == 1 && KernelMath.Path != SimdPath.Scalar && allInside;
         StripPositions = k3[2] + (2 * (RowChunk - 1));
         StripRow = StripPositions * inChannels * 16;
-        RowStrips = groups == 1 && outChannels <= 16 && s3[2] == 1 && d3[2] == 1 && allInside && KernelMath.Path == SimdPath.Avx512
+        RowStrips = groups == 1 && outChannels <= 16 && s3[2] == 1 && d3[2] == 1 && allInside && KernelMath.Path != SimdPath.Scalar
             && (long)k3[0] * k3[1] * StripRow <= 16384 && SupportsEvents && (long)InputSize * 16 < int.MaxValue / 2;
         if (RowStrips)
         {
@@ -399,14 +399,15 @@ public static class Conv
     /// element, zero or not. The summing loops are small methods of their own (<see cref="Four{TV, TOps, TN}"/>,
     /// <see cref="Rest{TV, TOps, TN}"/>): inline, the JIT spilled the sixteen sums on every term of the tails
     /// (measured 1.5x slower on Fashion CNN's second convolution).</para>
-    /// <para>Row strips (<see cref="ConvGeometry.RowStrips"/>: AVX-512, one group, at most 16 filters, unpadded, the
-    /// last axis with stride 1 and no dilation; LeNet-5's second convolution) skip the streams. The sums of a chunk of
-    /// eight output pixels of one output row stay in registers; for each kernel row, every event of the input row it
-    /// reads (pixels, then channels, ascending) adds <c>value * strip[x - ox + 7]</c> to each pixel ox's sum, where the
-    /// strip holds the kernel row's filter rows at positions 7 .. 7 + kernel width - 1 and zeros around them. So each
+    /// <para>Row strips (<see cref="ConvGeometry.RowStrips"/>: a vector path, one group, at most 16 filters, unpadded,
+    /// the last axis with stride 1 and no dilation; LeNet-5's second convolution) skip the streams. The sums of a chunk
+    /// of C output pixels of one output row stay in registers (C = 8 on AVX-512, 4 on AVX2); for each kernel row, every
+    /// event of the input row it reads (pixels, then channels, ascending) adds <c>value * strip[x - ox + C - 1]</c> to
+    /// each pixel ox's sum, where the strip holds the kernel row's filter rows at positions C - 1 .. C + kernel width - 2
+    /// and zeros around them. So each
     /// pixel's chain is its dense chain's nonzero terms in order, with <c>value * 0</c> terms between them, which for a
     /// finite value add ±0 and change nothing (as above). A sample with a non-finite input takes the streams instead
-    /// (<c>NaN * 0</c> would reach pixels the dense path leaves alone). One event costs eight FMAs where about five
+    /// (<c>NaN * 0</c> would reach pixels the dense path leaves alone). On AVX-512 one event costs eight FMAs where about five
     /// reach a pixel (LeNet-5's conv2: 2.7x the dense kernel's speed on its own spikes, against 1.45x for the streams,
     /// whose per-pixel copies cost as much as the FMAs with six channels and sixteen filters).</para>
     /// </remarks>
@@ -501,15 +502,15 @@ public static class Conv
     /// <summary>Whether every value is finite (the row-strip kernel multiplies inputs by zero weights).</summary>
     private static unsafe bool AllFinite(float* x, int n)
     {
-        var bad = Vector512<float>.Zero;
+        var bad = Vector256<float>.Zero;
         int i = 0;
-        for (; i + 16 <= n; i += 16)
+        for (; i + 8 <= n; i += 8)
         {
-            var v = Vector512.Load(x + i);
-            bad |= Vector512.IsNaN(v - v).AsSingle();
+            var v = Vector256.Load(x + i);
+            bad |= Vector256.IsNaN(v - v).AsSingle();
         }
 
-        bool ok = bad == Vector512<float>.Zero;
+        bool ok = bad == Vector256<float>.Zero;
         for (; i < n; i++)
         {
             ok &= float.IsFinite(x[i]);
@@ -559,20 +560,43 @@ public static class Conv
         {
             var r = new RowSpan(e.Start, e.Row, e.Val, e.Strip, rin, g.Kernel3[0] * g.Kernel3[1], g.StripRow, g.In3[2], g.InChannels,
                 g.Out3[0] * g.Out3[1], g.Out3[2], g.Kernel3[2]);
-            RowSums(r, e.Stage);
+            if (KernelMath.Path == SimdPath.Avx512)
+            {
+                RowSums<Vector512<float>, V512>(r, e.Stage);
+            }
+            else
+            {
+                RowSums<Vector256<float>, V256>(r, e.Stage);
+            }
         }
 
         if (g.ChannelsLast)
         {
-            var mask = oc == 16 ? Vector512<float>.AllBitsSet : V512.Mask(oc);
             for (int p = 0; p < outPix; p++)
             {
-                V512.AddStoreMasked(y + ((nint)p * oc), mask, Vector512.Load(e.Stage + ((nint)p * 16)));
+                float* d = y + ((nint)p * oc);
+                float* a = e.Stage + ((nint)p * 16);
+                for (int j = 0; j < oc; j += 8)
+                {
+                    var v = Vector256.Load(a + j);
+                    if (j + 8 <= oc)
+                    {
+                        Vector256.Store(Vector256.Load(d + j) + v, d + j);
+                    }
+                    else
+                    {
+                        V256.AddStoreMasked(d + j, V256.Mask(oc - j), v);
+                    }
+                }
             }
+        }
+        else if (KernelMath.Path == SimdPath.Avx512)
+        {
+            AddRowsToPlanes(e.Stage, outPix, oc, y);
         }
         else
         {
-            AddRowsToPlanes(e.Stage, outPix, oc, y);
+            AddStaged(g, e.Stage, y);
         }
     }
 
@@ -647,61 +671,70 @@ public static class Conv
 
     /// <summary>
     /// Every output row chunk of one sample: for each kernel row, each event of the input row it reads (within the
-    /// chunk's reach, in list order: pixels, then channels, ascending) adds value * strip weight to all eight pixels'
-    /// sums; pixel j takes the strip position of tap x - (ox0 + j), so taps outside the kernel row add value * 0. The
-    /// sums go to rows[p * 16 ..] (a chunk past its row's end writes into the next row's pixels, which come later, or
-    /// into the rows' slack).
+    /// chunk's reach, in list order: pixels, then channels, ascending) adds value * strip weight to all the chunk's
+    /// pixels' sums; pixel j takes the strip position of tap x - (ox0 + j), so taps outside the kernel row add value * 0.
+    /// Eight vector sums: with 16 lanes, eight pixels of one vector; with 8 lanes, four pixels of two. The sums go to
+    /// rows[p * 16 ..] (a chunk past its row's end writes into the next row's pixels, which come later, or into the
+    /// rows' slack).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void RowSums(RowSpan r, float* rows)
+    private static unsafe void RowSums<TV, TOps>(RowSpan r, float* rows)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
     {
-        const int Cw = ConvGeometry.RowChunk;
+        int vw = TOps.Width;
+        int cw = vw / 2;
         nint cs = r.Cin * 16;
         for (int orow = 0; orow < r.OutRows; orow++)
         {
             int* inputRow = r.InputRow + (orow * r.KernelRows);
-            for (int ox0 = 0; ox0 < r.OutWidth; ox0 += Cw)
+            for (int ox0 = 0; ox0 < r.OutWidth; ox0 += cw)
             {
-                int xHi = Math.Min(r.InWidth, ox0 + Cw + r.KernelWidth - 1);
-                var a0 = Vector512<float>.Zero;
-                var a1 = Vector512<float>.Zero;
-                var a2 = Vector512<float>.Zero;
-                var a3 = Vector512<float>.Zero;
-                var a4 = Vector512<float>.Zero;
-                var a5 = Vector512<float>.Zero;
-                var a6 = Vector512<float>.Zero;
-                var a7 = Vector512<float>.Zero;
+                int xHi = Math.Min(r.InWidth, ox0 + cw + r.KernelWidth - 1);
+                TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+                TV a4 = TOps.Zero, a5 = TOps.Zero, a6 = TOps.Zero, a7 = TOps.Zero;
                 for (int kr = 0; kr < r.KernelRows; kr++)
                 {
                     int q0 = inputRow[kr] * r.InWidth;
                     int i0 = r.Start[q0 + ox0], i1 = r.Start[q0 + xHi];
-                    float* b = r.Strip + ((nint)kr * r.StripRow) + ((nint)(Cw - 1 - ox0) * cs) - ((nint)q0 * cs);
+                    float* b = r.Strip + ((nint)kr * r.StripRow) + ((nint)(cw - 1 - ox0) * cs) - ((nint)q0 * cs);
                     for (int i = i0; i < i1; i++)
                     {
-                        var v = Vector512.Create(r.Val[i]);
+                        TV v = TOps.Broadcast(r.Val + i);
                         float* wb = b + r.Row[i];
-                        a0 = V512.Madd(v, Vector512.Load(wb), a0);
-                        a1 = V512.Madd(v, Vector512.Load(wb - cs), a1);
-                        a2 = V512.Madd(v, Vector512.Load(wb - (2 * cs)), a2);
-                        a3 = V512.Madd(v, Vector512.Load(wb - (3 * cs)), a3);
-                        a4 = V512.Madd(v, Vector512.Load(wb - (4 * cs)), a4);
-                        a5 = V512.Madd(v, Vector512.Load(wb - (5 * cs)), a5);
-                        a6 = V512.Madd(v, Vector512.Load(wb - (6 * cs)), a6);
-                        a7 = V512.Madd(v, Vector512.Load(wb - (7 * cs)), a7);
+                        a0 = TOps.Madd(v, TOps.Load(wb + StripOffset<TV, TOps>(0, cs)), a0);
+                        a1 = TOps.Madd(v, TOps.Load(wb + StripOffset<TV, TOps>(1, cs)), a1);
+                        a2 = TOps.Madd(v, TOps.Load(wb + StripOffset<TV, TOps>(2, cs)), a2);
+                        a3 = TOps.Madd(v, TOps.Load(wb + StripOffset<TV, TOps>(3, cs)), a3);
+                        a4 = TOps.Madd(v, TOps.Load(wb + StripOffset<TV, TOps>(4, cs)), a4);
+                        a5 = TOps.Madd(v, TOps.Load(wb + StripOffset<TV, TOps>(5, cs)), a5);
+                        a6 = TOps.Madd(v, TOps.Load(wb + StripOffset<TV, TOps>(6, cs)), a6);
+                        a7 = TOps.Madd(v, TOps.Load(wb + StripOffset<TV, TOps>(7, cs)), a7);
                     }
                 }
 
+                // Sum k is pixel k / (16 / vw), lanes (k % (16 / vw)) * vw: the eight sit at consecutive vectors.
                 float* d = rows + ((nint)((orow * r.OutWidth) + ox0) * 16);
-                Vector512.Store(a0, d);
-                Vector512.Store(a1, d + 16);
-                Vector512.Store(a2, d + 32);
-                Vector512.Store(a3, d + 48);
-                Vector512.Store(a4, d + 64);
-                Vector512.Store(a5, d + 80);
-                Vector512.Store(a6, d + 96);
-                Vector512.Store(a7, d + 112);
+                TOps.Store(d, a0);
+                TOps.Store(d + vw, a1);
+                TOps.Store(d + (2 * vw), a2);
+                TOps.Store(d + (3 * vw), a3);
+                TOps.Store(d + (4 * vw), a4);
+                TOps.Store(d + (5 * vw), a5);
+                TOps.Store(d + (6 * vw), a6);
+                TOps.Store(d + (7 * vw), a7);
             }
         }
+    }
+
+    /// <summary>Where sum k reads the strip, from pixel 0's weight row: pixel k / (16 / Width) back, lanes (k % (16 / Width)) * Width on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nint StripOffset<TV, TOps>(int k, nint cs)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+    {
+        int perPixel = 16 / TOps.Width;
+        return ((k % perPixel) * TOps.Width) - ((k / perPixel) * cs);
     }
 
     /// <summary>Floats of one sample's input and output up to which the event kernel prefetches the next sample (256 KB, well inside an L2).</summary>
