@@ -11,8 +11,9 @@ using static LanguageExt.Prelude;
 namespace Snn.Cli;
 
 /// <summary>
-/// <c>snn export MODEL --format npz --out net.npz</c>: writes the legalized network with the converter's per-layer
-/// neuron parameters (gain, bias, neuron type and amplitude, initial voltages) as a numpy .npz archive, so that
+/// <c>snn export MODEL --format npz --out net.npz</c>: writes the legalized network with the converter's
+/// neuron parameters (gain, per-neuron gains and output factors of per-channel calibration, bias, neuron type and
+/// amplitude, initial voltages) as a numpy .npz archive, so that
 /// another simulator (tests/bench/torch_peer.py) can rebuild the same spiking network. The archive holds one
 /// .npy array per weight and a <c>structure.json</c> entry describing the ops; the format is documented in
 /// tests/bench/README.md.
@@ -20,7 +21,7 @@ namespace Snn.Cli;
 public static class Export
 {
     public const string FormatName = "snn-network";
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     static readonly string[] Values = { "--format", "--out", "--input-scale", "--steps", "--mode" };
 
@@ -45,9 +46,6 @@ public static class Export
         from _l in Exportable(legalized)
         from steps in Commands.Steps(a, mode)
         from run in Commands.Prepare(a, model, mode, steps, stderr)
-        from _pc in run.Net.Network.Nodes.OfType<Ensemble>().Find(e => e.NeuronScale.IsSome).Match(
-            e => Left<Error, Unit>(Errors.UnsupportedLayer(e.Layer, "calibration", $"per-channel scales are not part of the {FormatName} v{FormatVersion} format; calibrate per layer (--per-layer)")),
-            () => Right<Error, Unit>(unit))
         let legal = options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(legalized) : legalized
         from _e in Exportable(legal)
         from _n in InNpzFormat(legal)
@@ -379,6 +377,14 @@ public static class Export
         j.WriteStartObject("neurons");
         WriteNeuron(j, doc, act.Id, e.Neuron, shape);
         Num(j, "gain", e.Gain);
+        // Per-channel calibration: the exact per-neuron gains (gain × the neuron's scale) and the factor on what
+        // leaves the ensemble (1 / scale), the constants the runtime uses.
+        j.WritePropertyName("neuron_gain");
+        if (e.NeuronScale.TryGet(out var scale)) j.WriteStringValue(doc.Add(act.Id + ".neuron_gain", scale.Map(v => e.Gain * v), shape));
+        else j.WriteNullValue();
+        j.WritePropertyName("output_scale");
+        if (e.NeuronScale.TryGet(out var unscale)) j.WriteStringValue(doc.Add(act.Id + ".output_scale", unscale.Map(v => 1f / v), shape));
+        else j.WriteNullValue();
         j.WriteString("bias", doc.Add(act.Id + ".neuron_bias", e.Bias, shape));
         j.WritePropertyName("initial_voltage");
         if (e.InitialVoltage.TryGet(out var v0)) j.WriteStringValue(doc.Add(act.Id + ".initial_voltage", v0, shape));

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 FORMAT = "snn-network"
-VERSION = 1
+VERSION = 2
 
 
 def f32(v):
@@ -110,7 +110,9 @@ class Network:
             p["b"] = self.a(op["bias"]) if op["bias"] and not op["bias_folded_into"] else None
         elif t == "activation" and op["neurons"] is not None:
             n = op["neurons"]
-            p["gain"] = f32(n["gain"])
+            # Per-channel calibration: per-neuron gains, and the factor on the ensemble's output (1 / scale).
+            p["gain"] = self.a(n["neuron_gain"]) if n.get("neuron_gain") else f32(n["gain"])
+            p["out_scale"] = self.a(n["output_scale"]) if n.get("output_scale") else None
             p["bias"] = self.a(n["bias"])
             p["v0"] = self.a(n["initial_voltage"]) if n["initial_voltage"] else None
             if "amplitude" in n:
@@ -154,6 +156,8 @@ class Network:
                 y = self.pool(op, xs[0], T)
             elif t == "activation":
                 y = xs[0] if op["neurons"] is None else self.neurons(op, p, xs[0], T)
+                if op["neurons"] is not None and p.get("out_scale") is not None:
+                    y = y * p["out_scale"]
             elif t == "affine":
                 x = xs[0]
                 shape = [1] * (len(op["shape"]) + 1)
@@ -393,8 +397,8 @@ def main():
     name = a.name or os.path.basename(a.model)
     conv_opts = list(a.extra)
     if a.calibrate:
-        # The snn-network npz format has no per-channel scales: calibrate per layer (snn's default neuron, SignedIF, is kept).
-        conv_opts += ["--calibrate", a.calibrate, "--per-layer"]
+        # snn's calibrated defaults: per-channel scales, SignedIF neurons.
+        conv_opts += ["--calibrate", a.calibrate]
     if a.input_scale:
         conv_opts += ["--input-scale", a.input_scale]
 

@@ -109,7 +109,7 @@ public class NpzExportTests
         var model = Load(path);
         var a = Export(path);
         Assert.Equal("snn-network", a.Root.GetProperty("format").GetString());
-        Assert.Equal(1, a.Root.GetProperty("version").GetInt32());
+        Assert.Equal(2, a.Root.GetProperty("version").GetInt32());
         Assert.Equal("spiking", a.Root.GetProperty("mode").GetString());
         Assert.Equal(0.001f, (float)a.Root.GetProperty("dt").GetDouble());
         var legal = StructureMatchesLegalGraph(a, model);
@@ -329,6 +329,8 @@ public class NpzExportTests
             Assert.False(n.GetProperty("clip_current").GetBoolean());
             var gain = (float)n.GetProperty("gain").GetDouble();
             Assert.Equal(scales[act.GetProperty("layer").GetString()!], gain);
+            Assert.Equal(JsonValueKind.Null, n.GetProperty("neuron_gain").ValueKind);      // one scale per layer
+            Assert.Equal(JsonValueKind.Null, n.GetProperty("output_scale").ValueKind);
             Assert.Equal(1f / gain, (float)n.GetProperty("amplitude").GetDouble(), 6);
             Assert.True(a.Array(n.GetProperty("initial_voltage").GetString()!).Span.ToArray().All(v => v == 0.5f));
             var linear = a.Op(act.GetProperty("inputs")[0].GetString()!);
@@ -341,5 +343,42 @@ public class NpzExportTests
         var pools = a.Ops.Where(o => o.GetProperty("type").GetString() == "pool").ToList();
         Assert.Equal(2, pools.Count);
         Assert.All(pools, p => Assert.Equal("count", p.GetProperty("method").GetString()));
+    }
+
+    /// <summary>
+    /// The default calibration (per-channel scales) exports: per-neuron gains that are the layer's gain times a scale
+    /// that is constant over each channel and differs between channels, an output factor of one over that scale, and
+    /// neuron biases carrying the same scale. (The PyTorch peer, tests/bench/run.sh, checks the numbers end to end.)
+    /// </summary>
+    [SharedFact]
+    public void CalibratedPerChannelFashionCnn_ExportsNeuronGainsAndOutputScales()
+    {
+        var model = Path.Combine(TestModels.Shared!, "models", "real", "image_prediction_on_Fashion_MNIST", "fashion_mnist_model.keras");
+        var calib = Path.Combine(TestModels.Shared!, "data", "fashion-mnist", "x_calib_nhwc_u8.npy");
+        var a = Export(model, "--calibrate", calib, "--input-scale", "1/255", "--calib-samples", "100");
+        var relus = a.Ops.Where(o => o.GetProperty("type").GetString() == "activation" && o.GetProperty("activation").GetProperty("kind").GetString() == "relu").ToList();
+        Assert.Equal(3, relus.Count);
+        foreach (var act in relus)
+        {
+            var n = act.GetProperty("neurons");
+            var gain = (float)n.GetProperty("gain").GetDouble();
+            var g = a.Array(n.GetProperty("neuron_gain").GetString()!).Span.ToArray();
+            var o = a.Array(n.GetProperty("output_scale").GetString()!).Span.ToArray();
+            var shape = Ints(act.GetProperty("shape"));
+            Assert.Equal(shape.Aggregate(1, (x, y) => x * y), g.Length);
+            var channels = shape[^1];   // channels-last
+            var scale = Enumerable.Range(0, g.Length).Select(i => g[i] / gain).ToArray();
+            for (var i = 0; i < g.Length; i++)
+            {
+                Assert.Equal(g[i % channels], g[i]);
+                Assert.Equal(1f / scale[i], o[i], 1e-6f * Math.Max(1f, 1f / scale[i]));
+            }
+            Assert.True(g.Take(channels).Distinct().Count() > 1, $"{act.GetProperty("id").GetString()}: one scale for every channel");
+            var linear = a.Op(act.GetProperty("inputs")[0].GetString()!);
+            var kerasBias = a.Array(linear.GetProperty("bias").GetString()!);
+            var neuronBias = a.Array(n.GetProperty("bias").GetString()!);
+            for (var i = 0; i < neuronBias.Length; i++)
+                Assert.Equal(kerasBias[i % channels] * g[i], neuronBias[i], 1e-6f * Math.Max(1f, Math.Abs(neuronBias[i])));
+        }
     }
 }
