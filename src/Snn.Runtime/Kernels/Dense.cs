@@ -81,8 +81,10 @@ public static class Dense
         // in cache from one sample to the next. The order of a sample's blocks, and so every sum, is unchanged.
         // While a block runs, the next block's rows of w are prefetched (to L2) a share per sample: the spikes pick rows
         // at random, which the hardware prefetcher cannot follow, and w is seldom all in cache.
+        // (Only while a block's slice of w fits an L2: n at most NBlock columns, 512 KB.)
         int* nz = stackalloc int[KBlock + 16];
-        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        bool prefetch = System.Runtime.Intrinsics.X86.Sse.IsSupported && n <= NBlock;
+        if (prefetch)
         {
             for (long f = 0, end = (long)Math.Min(KBlock, k) * n; f < end; f += 16)
             {
@@ -100,7 +102,7 @@ public static class Dense
             {
                 float* xr = x + ((nint)b * k);
                 float* yr = y + ((nint)b * n);
-                if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+                if (prefetch)
                 {
                     for (long f = b * share, end = Math.Min(nextFloats, f + share); f < end; f += 16)
                     {
