@@ -377,13 +377,13 @@ public static class Export
         j.WriteStartObject("neurons");
         WriteNeuron(j, doc, act.Id, e.Neuron, shape);
         Num(j, "gain", e.Gain);
-        // Per-channel calibration: the exact per-neuron gains (gain × the neuron's scale) and the factor on what
-        // leaves the ensemble (1 / scale), the constants the runtime uses.
+        // Per-channel calibration: the per-neuron gains and the factor on what leaves the ensemble, the constants the
+        // runtime uses.
         j.WritePropertyName("neuron_gain");
-        if (e.NeuronScale.TryGet(out var scale)) j.WriteStringValue(doc.Add(act.Id + ".neuron_gain", scale.Map(v => e.Gain * v), shape));
+        if (e.NeuronGains.TryGet(out var gains)) j.WriteStringValue(doc.Add(act.Id + ".neuron_gain", gains, shape));
         else j.WriteNullValue();
         j.WritePropertyName("output_scale");
-        if (e.NeuronScale.TryGet(out var unscale)) j.WriteStringValue(doc.Add(act.Id + ".output_scale", unscale.Map(v => 1f / v), shape));
+        if (e.OutputScale.TryGet(out var unscale)) j.WriteStringValue(doc.Add(act.Id + ".output_scale", unscale, shape));
         else j.WriteNullValue();
         j.WriteString("bias", doc.Add(act.Id + ".neuron_bias", e.Bias, shape));
         j.WritePropertyName("initial_voltage");

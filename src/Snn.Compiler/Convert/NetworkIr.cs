@@ -36,6 +36,12 @@ public sealed record Ensemble(string Id, string Layer, int Size, NeuronType Neur
     /// while each channel fires at its own rate. <see cref="Bias"/> already includes it. None: 1 for every neuron.
     /// </summary>
     public Option<Tensor> NeuronScale { get; init; }
+
+    /// <summary>The per-neuron gains <c>Gain × NeuronScale[i]</c> (None without per-neuron scales).</summary>
+    public Option<Tensor> NeuronGains => NeuronScale.Map(r => r.Map(v => Gain * v));
+
+    /// <summary>The factor on each neuron's output as it leaves the ensemble, <c>1 / NeuronScale[i]</c> (None without per-neuron scales).</summary>
+    public Option<Tensor> OutputScale => NeuronScale.Map(r => r.Map(v => 1f / v));
 }
 
 public enum MaxPoolMethod

@@ -159,15 +159,15 @@ public static class NengoScript
             Line($"# {Comment(e.Layer)}: {e.Size} {e.Neuron.Name} neurons, J = bias + gain * input");
             Line($"ens[{id}] = nengo.Ensemble(");
             Line($"    {e.Size}, 1, label={id}, neuron_type={neuron},");
-            var gain = e.NeuronScale.Match(r => Array(e.Id + ".gain", r.Map(v => e.Gain * v).Reshape(e.Size)), () => $"nengo.dists.Choice([{Num(e.Gain)}])");
+            var gain = e.NeuronGains.Match(r => Array(e.Id + ".gain", r.Reshape(e.Size)), () => $"nengo.dists.Choice([{Num(e.Gain)}])");
             Line($"    gain={gain}, bias={Array(e.Id + ".bias", e.Bias.Reshape(e.Size))})");
-            if (e.NeuronScale.TryGet(out var scale))
+            if (e.OutputScale.TryGet(out var unscale))
             {
                 // Per-channel calibration: what leaves the ensemble is each neuron's output divided by its scale.
                 var diagonal = Enumerable.Range(0, e.Size).ToList();
                 Line($"obj[{id}] = nengo.Node(size_in={e.Size}, label={Py(e.Id + ":unscaled")})  # per-neuron output scale");
                 Line($"nengo.Connection(ens[{id}].neurons, obj[{id}], synapse=None,");
-                Line($"                 transform={Sparse(e.Id + ".unscale", e.Size, e.Size, diagonal, diagonal, scale.Span.ToArray().Select(v => 1f / v).ToList())})");
+                Line($"                 transform={Sparse(e.Id + ".unscale", e.Size, e.Size, diagonal, diagonal, unscale.Span.ToArray().ToList())})");
             }
             else Line($"obj[{id}] = ens[{id}].neurons");
         }

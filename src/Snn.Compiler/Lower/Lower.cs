@@ -89,13 +89,13 @@ public static class Lower
                     b.Ops.Add(new SimNeurons(e.Neuron, j, output, state.ToSeq()));
                     inputOf[node.Id] = j;
                     outputOf[node.Id] = output;
-                    gains[node.Id] = b.Constant(e.Id + ".gain", e.NeuronScale.Match(r => r.Map(v => e.Gain * v), () => Tensor.Vector(e.Gain)));
-                    if (e.NeuronScale.TryGet(out var scale))
+                    gains[node.Id] = b.Constant(e.Id + ".gain", e.NeuronGains.IfNone(() => Tensor.Vector(e.Gain)));
+                    if (e.OutputScale.TryGet(out var unscale))
                     {
                         // Per-neuron scale: what leaves the ensemble is its output divided by the neuron's scale.
                         var scaled = b.Batched(e.Id + ".scaled", e.Size);
                         b.Ops.Add(new Reset(scaled));
-                        b.Ops.Add(new ElementwiseInc(b.Constant(e.Id + ".unscale", scale.Map(v => 1f / v)), output, scaled));
+                        b.Ops.Add(new ElementwiseInc(b.Constant(e.Id + ".unscale", unscale), output, scaled));
                         outputOf[node.Id] = scaled;
                     }
                     break;

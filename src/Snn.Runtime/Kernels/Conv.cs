@@ -1332,23 +1332,11 @@ public static class Conv
         where TOps : struct, IVecOps<TV>
         where TN : struct, IEventChunk
     {
-        int vw = TOps.Width;
         TV x = TOps.Broadcast(v);
-        a0 = TOps.Madd(x, TN.Vectors == 1 && TN.Masked ? TOps.LoadMasked(wr, mask) : TOps.Load(wr), a0);
-        if (TN.Vectors > 1)
-        {
-            a1 = TOps.Madd(x, TN.Vectors == 2 && TN.Masked ? TOps.LoadMasked(wr + vw, mask) : TOps.Load(wr + vw), a1);
-        }
-
-        if (TN.Vectors > 2)
-        {
-            a2 = TOps.Madd(x, TN.Vectors == 3 && TN.Masked ? TOps.LoadMasked(wr + (2 * vw), mask) : TOps.Load(wr + (2 * vw)), a2);
-        }
-
-        if (TN.Vectors > 3)
-        {
-            a3 = TOps.Madd(x, TN.Masked ? TOps.LoadMasked(wr + (3 * vw), mask) : TOps.Load(wr + (3 * vw)), a3);
-        }
+        a0 = TOps.Madd(x, Chunk.Load<TV, TOps, TN>(wr, 0, mask), a0);
+        if (TN.Vectors > 1) a1 = TOps.Madd(x, Chunk.Load<TV, TOps, TN>(wr, 1, mask), a1);
+        if (TN.Vectors > 2) a2 = TOps.Madd(x, Chunk.Load<TV, TOps, TN>(wr, 2, mask), a2);
+        if (TN.Vectors > 3) a3 = TOps.Madd(x, Chunk.Load<TV, TOps, TN>(wr, 3, mask), a3);
     }
 
     /// <summary>Channels-last: <c>y += acc</c>; channels-first: the staging row = acc (whole vectors).</summary>
@@ -1365,21 +1353,10 @@ public static class Conv
             return;
         }
 
-        Store<TV, TOps>(d, !(TN.Masked && TN.Vectors == 1), mask, a0);
-        if (TN.Vectors > 1)
-        {
-            Store<TV, TOps>(d + vw, !(TN.Masked && TN.Vectors == 2), mask, a1);
-        }
-
-        if (TN.Vectors > 2)
-        {
-            Store<TV, TOps>(d + (2 * vw), !(TN.Masked && TN.Vectors == 3), mask, a2);
-        }
-
-        if (TN.Vectors > 3)
-        {
-            Store<TV, TOps>(d + (3 * vw), !TN.Masked, mask, a3);
-        }
+        Chunk.AddStore<TV, TOps, TN>(d, 0, mask, a0);
+        if (TN.Vectors > 1) Chunk.AddStore<TV, TOps, TN>(d, 1, mask, a1);
+        if (TN.Vectors > 2) Chunk.AddStore<TV, TOps, TN>(d, 2, mask, a2);
+        if (TN.Vectors > 3) Chunk.AddStore<TV, TOps, TN>(d, 3, mask, a3);
     }
 
     /// <summary>Portable event kernel: the same streams summed with the scalar Madd, in the same order.</summary>
@@ -1681,38 +1658,23 @@ public static class Conv
                         }
                     }
 
-                    Store<TV, TOps>(yp + c0, full, mask, a0);
+                    Chunk.AddStore<TV, TOps>(yp + c0, full, mask, a0);
                     if (rows > 1)
                     {
-                        Store<TV, TOps>(yp + ch + c0, full, mask, a1);
+                        Chunk.AddStore<TV, TOps>(yp + ch + c0, full, mask, a1);
                     }
 
                     if (rows > 2)
                     {
-                        Store<TV, TOps>(yp + (2 * ch) + c0, full, mask, a2);
+                        Chunk.AddStore<TV, TOps>(yp + (2 * ch) + c0, full, mask, a2);
                     }
 
                     if (rows > 3)
                     {
-                        Store<TV, TOps>(yp + (3 * ch) + c0, full, mask, a3);
+                        Chunk.AddStore<TV, TOps>(yp + (3 * ch) + c0, full, mask, a3);
                     }
                 }
             }
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store<TV, TOps>(float* p, bool full, TV mask, TV v)
-        where TV : struct
-        where TOps : struct, IVecOps<TV>
-    {
-        if (full)
-        {
-            TOps.AddStore(p, v);
-        }
-        else
-        {
-            TOps.AddStoreMasked(p, mask, v);
         }
     }
 }
@@ -1729,7 +1691,6 @@ internal enum Output
     /// <summary>Channels-first staging rows, added to y's planes after the sample.</summary>
     Stage,
 }
-
 
 /// <summary>The event kernel's workspace, carved out of the float scratch (int arrays reinterpret floats).</summary>
 internal readonly unsafe struct EventSpace

@@ -247,7 +247,6 @@ public static class Dense
         where TOps : struct, IVecOps<TV>
         where TN : struct, IEventChunk
     {
-        int vw = TOps.Width;
         int v = TN.Vectors;
         TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
         TV a4 = TOps.Zero, a5 = TOps.Zero, a6 = TOps.Zero, a7 = TOps.Zero;
@@ -256,48 +255,24 @@ public static class Dense
             int i = nz[q];
             TV xv = TOps.Broadcast(xr + i);
             float* wr = w + ((nint)i * n);
-            a0 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 0, mask), a0);
-            if (v > 1) a1 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 1, mask), a1);
-            if (v > 2) a2 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 2, mask), a2);
-            if (v > 3) a3 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 3, mask), a3);
-            if (v > 4) a4 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 4, mask), a4);
-            if (v > 5) a5 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 5, mask), a5);
-            if (v > 6) a6 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 6, mask), a6);
-            if (v > 7) a7 = TOps.Madd(xv, Column<TV, TOps, TN>(wr, 7, mask), a7);
+            a0 = TOps.Madd(xv, Chunk.Load<TV, TOps, TN>(wr, 0, mask), a0);
+            if (v > 1) a1 = TOps.Madd(xv, Chunk.Load<TV, TOps, TN>(wr, 1, mask), a1);
+            if (v > 2) a2 = TOps.Madd(xv, Chunk.Load<TV, TOps, TN>(wr, 2, mask), a2);
+            if (v > 3) a3 = TOps.Madd(xv, Chunk.Load<TV, TOps, TN>(wr, 3, mask), a3);
+            if (v > 4) a4 = TOps.Madd(xv, Chunk.Load<TV, TOps, TN>(wr, 4, mask), a4);
+            if (v > 5) a5 = TOps.Madd(xv, Chunk.Load<TV, TOps, TN>(wr, 5, mask), a5);
+            if (v > 6) a6 = TOps.Madd(xv, Chunk.Load<TV, TOps, TN>(wr, 6, mask), a6);
+            if (v > 7) a7 = TOps.Madd(xv, Chunk.Load<TV, TOps, TN>(wr, 7, mask), a7);
         }
 
-        AddColumn<TV, TOps, TN>(yr, 0, mask, a0);
-        if (v > 1) AddColumn<TV, TOps, TN>(yr, 1, mask, a1);
-        if (v > 2) AddColumn<TV, TOps, TN>(yr, 2, mask, a2);
-        if (v > 3) AddColumn<TV, TOps, TN>(yr, 3, mask, a3);
-        if (v > 4) AddColumn<TV, TOps, TN>(yr, 4, mask, a4);
-        if (v > 5) AddColumn<TV, TOps, TN>(yr, 5, mask, a5);
-        if (v > 6) AddColumn<TV, TOps, TN>(yr, 6, mask, a6);
-        if (v > 7) AddColumn<TV, TOps, TN>(yr, 7, mask, a7);
-    }
-
-    /// <summary>Column vector k of a weight row (masked when it is the chunk's masked last vector).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe TV Column<TV, TOps, TN>(float* wr, int k, TV mask)
-        where TV : struct
-        where TOps : struct, IVecOps<TV>
-        where TN : struct, IEventChunk
-        => TN.Masked && k == TN.Vectors - 1 ? TOps.LoadMasked(wr + (k * TOps.Width), mask) : TOps.Load(wr + (k * TOps.Width));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void AddColumn<TV, TOps, TN>(float* yr, int k, TV mask, TV a)
-        where TV : struct
-        where TOps : struct, IVecOps<TV>
-        where TN : struct, IEventChunk
-    {
-        if (TN.Masked && k == TN.Vectors - 1)
-        {
-            TOps.AddStoreMasked(yr + (k * TOps.Width), mask, a);
-        }
-        else
-        {
-            TOps.AddStore(yr + (k * TOps.Width), a);
-        }
+        Chunk.AddStore<TV, TOps, TN>(yr, 0, mask, a0);
+        if (v > 1) Chunk.AddStore<TV, TOps, TN>(yr, 1, mask, a1);
+        if (v > 2) Chunk.AddStore<TV, TOps, TN>(yr, 2, mask, a2);
+        if (v > 3) Chunk.AddStore<TV, TOps, TN>(yr, 3, mask, a3);
+        if (v > 4) Chunk.AddStore<TV, TOps, TN>(yr, 4, mask, a4);
+        if (v > 5) Chunk.AddStore<TV, TOps, TN>(yr, 5, mask, a5);
+        if (v > 6) Chunk.AddStore<TV, TOps, TN>(yr, 6, mask, a6);
+        if (v > 7) Chunk.AddStore<TV, TOps, TN>(yr, 7, mask, a7);
     }
 
     private static unsafe void EventRowScalar(float* xr, int* nz, int count, float* w, int n, int j0, float* yr)

@@ -166,3 +166,40 @@ internal struct E7 : IEventChunk { public static int Vectors => 7; public static
 internal struct E7M : IEventChunk { public static int Vectors => 7; public static bool Masked => true; }
 internal struct E8 : IEventChunk { public static int Vectors => 8; public static bool Masked => false; }
 internal struct E8M : IEventChunk { public static int Vectors => 8; public static bool Masked => true; }
+
+/// <summary>
+/// Vector k of a column chunk (at p + k * Width): the chunk's last vector is masked when TN is, the others are whole.
+/// </summary>
+internal static unsafe class Chunk
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Load<TV, TOps, TN>(float* p, int k, TV mask)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IEventChunk
+        => TN.Masked && k == TN.Vectors - 1 ? TOps.LoadMasked(p + (k * TOps.Width), mask) : TOps.Load(p + (k * TOps.Width));
+
+    /// <summary><c>p[k * Width ..] += v</c> on the vector's lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddStore<TV, TOps, TN>(float* p, int k, TV mask, TV v)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+        where TN : struct, IEventChunk
+        => AddStore<TV, TOps>(p + (k * TOps.Width), !(TN.Masked && k == TN.Vectors - 1), mask, v);
+
+    /// <summary><c>*p += v</c> on all lanes when <paramref name="full"/>, else on the mask's.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddStore<TV, TOps>(float* p, bool full, TV mask, TV v)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+    {
+        if (full)
+        {
+            TOps.AddStore(p, v);
+        }
+        else
+        {
+            TOps.AddStoreMasked(p, mask, v);
+        }
+    }
+}
