@@ -32,13 +32,14 @@ public static class Commands
         select Ok(stdout, $"wrote {outputs.Count} output(s) to {outDir}");
 
     public static Either<Error, int> Evaluate(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Set(SimValues, new[] { "--data", "--labels" }, Args.ConverterValueOptions), Set(Args.ConverterFlags, new[] { "--json" }))
+        from a in Args.Parse(argv, Set(SimValues, new[] { "--data", "--labels" }, Args.ConverterValueOptions),
+            Set(Args.ConverterFlags, new[] { "--json", "--agreement", "--per-layer-error" }))
         from modelPath in Model(a)
         from modes in ModeOf(a, allowAll: true)
         from _0 in ValidateSim(a, Mode.Spiking)
         from model in Load(a, modelPath)
         from inputs in Inputs(a, model, "--data", requireAll: true)
-        from labels in Labels(a, inputs.Head.Shape[0])
+        from labels in a.One("--labels").IsSome ? Labels(a, inputs.Head.Shape[0]).Map(Some) : Right<Error, Option<int[]>>(None)
         from steps in Steps(a, Mode.Spiking)
         from checkpoints in Checkpoints(a, steps)
         from result in Evaluate(a, model, inputs, labels, modes, steps, checkpoints, stderr)
@@ -264,17 +265,34 @@ public static class Commands
                select Interpreter.Run(run.Program, inputs, run.Sim, Progress.For(stderr, $"{mode.ToString().ToLowerInvariant()} {steps} steps"));
     }
 
-    /// <summary>Accuracy per mode; for spiking, accuracy at every checkpoint from one run, firing statistics and op counts.</summary>
-    internal static Either<Error, EvaluationResult> Evaluate(Args a, Loaded model, Seq<Tensor> inputs, int[] labels, Seq<Mode> modes, int steps,
+    /// <summary>
+    /// Accuracy per mode; for spiking, accuracy at every checkpoint from one run, firing statistics and op counts.
+    /// Without labels, or with --agreement, the rate and spiking outputs are also compared with the ANN's (the Keras
+    /// reference evaluator's): top-1 agreement and the relative error of the outputs. --per-layer-error adds each
+    /// spiking layer's error against the ANN (<see cref="Fidelity.PerLayer"/>).
+    /// </summary>
+    internal static Either<Error, EvaluationResult> Evaluate(Args a, Loaded model, Seq<Tensor> inputs, Option<int[]> labelled, Seq<Mode> modes, int steps,
         int[] checkpoints, TextWriter stderr)
     {
+        Option<Tensor> reference = None;
+        if (labelled.IsNone || a.Flag("--agreement"))
+        {
+            var ann = Simulate(a, model, inputs, Mode.Keras, stderr);
+            if (ann.IsLeft) return ann.Map(_ => default(EvaluationResult)!);
+            reference = ann.Map(o => o.Head).ToOption();
+        }
+        var labels = labelled.IfNone(() => Metrics.Argmax(reference.IfNone(() => throw new InvalidOperationException())));
         Option<double> keras = None, rate = None;
+        Option<(double, double)> rateAgreement = None;
         var spiking = Seq<(int, double)>();
+        var spikingAgreement = Seq<(int, double, double)>();
         var layers = Seq<LayerActivity>();
+        var layerErrors = Seq<LayerError>();
         Option<OperationCounts> ops = None;
         var scales = Seq<Compiler.Calibrate.LayerScale>();
         foreach (var mode in modes)
         {
+            if (mode == Mode.Keras && labelled.IsNone) continue;   // the ANN is the reference itself
             if (mode == Mode.Spiking)
             {
                 var run = Prepare(a, model, mode, steps, stderr);
@@ -283,19 +301,36 @@ public static class Commands
                 var activity = new Activity();
                 var outs = Interpreter.Run(program, inputs, sim, checkpoints, Progress.For(stderr, $"spiking {steps} steps"), activity);
                 spiking = checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToSeq();
+                reference.IfSome(r => spikingAgreement = checkpoints.Select((c, k) => (c, Fidelity.Agreement(outs[k].Head, r), Fidelity.RelativeError(outs[k].Head, r))).ToSeq());
                 layers = Evaluation.Layers(net.Network, activity);
-                ops = Some(Evaluation.Operations(net.Network, layers, steps));
+                ops = Some(Evaluation.Operations(net.Network, layers, steps, sim.Encoding == Encoding.Constant && !sim.Temporal));
                 scales = net.Scales;
+                if (a.Flag("--per-layer-error"))
+                {
+                    var options = OptionsOf(a, model).Match(o => o, _ => CompileOptions.Default);
+                    var errors = Fidelity.PerLayer(net.Network, inputs, sim, options.Lower, options.Optimize, Progress.For(stderr, $"per-layer error, {steps} steps"));
+                    if (errors.IsLeft) return errors.Map(_ => default(EvaluationResult)!);
+                    layerErrors = errors.Match(e => e, _ => Seq<LayerError>());
+                }
             }
             else
             {
                 var outs = Simulate(a, model, inputs, mode, stderr);
                 if (outs.IsLeft) return outs.Map(_ => default(EvaluationResult)!);
-                var accuracy = Metrics.Accuracy(outs.Match(o => o.Head, _ => default!), labels);
-                if (mode == Mode.Keras) keras = accuracy; else rate = accuracy;
+                var output = outs.Match(o => o.Head, _ => default!);
+                var accuracy = Metrics.Accuracy(output, labels);
+                if (mode == Mode.Keras) keras = accuracy;
+                else
+                {
+                    rate = accuracy;
+                    rateAgreement = reference.Map(r => (Fidelity.Agreement(output, r), Fidelity.RelativeError(output, r)));
+                }
             }
         }
-        return new EvaluationResult(labels.Length, steps, keras, rate, spiking, layers, ops, scales);
+        return new EvaluationResult(labels.Length, steps, keras, rate, spiking, layers, ops, scales)
+        {
+            Labelled = labelled.IsSome, RateAgreement = rateAgreement, SpikingAgreement = spikingAgreement, LayerErrors = layerErrors,
+        };
     }
 
     /// <summary>

@@ -28,7 +28,20 @@ public sealed record OperationCounts(double SynapticAccumulates, double AnalogMa
 /// <summary>Everything one <c>snn evaluate</c> run measures.</summary>
 public sealed record EvaluationResult(
     int Samples, int Steps, Option<double> Keras, Option<double> Rate, Seq<(int Steps, double Accuracy)> Spiking,
-    Seq<LayerActivity> Layers, Option<OperationCounts> Operations, Seq<Compiler.Calibrate.LayerScale> Scales);
+    Seq<LayerActivity> Layers, Option<OperationCounts> Operations, Seq<Compiler.Calibrate.LayerScale> Scales)
+{
+    /// <summary>False when no labels were given: the ANN's top-1 classes stand in for them (accuracy is then agreement).</summary>
+    public bool Labelled { get; init; } = true;
+
+    /// <summary>The rate-mode network against the ANN: top-1 agreement and relative error of the outputs.</summary>
+    public Option<(double Agreement, double Error)> RateAgreement { get; init; }
+
+    /// <summary>The spiking network against the ANN at every checkpoint.</summary>
+    public Seq<(int Steps, double Agreement, double Error)> SpikingAgreement { get; init; }
+
+    /// <summary>Each spiking layer's error against the ANN after <see cref="Steps"/> steps (--per-layer-error).</summary>
+    public Seq<LayerError> LayerErrors { get; init; }
+}
 
 public static class Evaluation
 {
@@ -60,17 +73,23 @@ public static class Evaluation
     /// Per inference (all steps). An object carries events if it is a spiking ensemble, or a node fed only by
     /// event carriers through index maps or max pooling (its event count is its inputs' count, scaled by size).
     /// A connection from an event carrier costs one accumulate per event per target it reaches (its MACs per
-    /// input element); any other connection costs its MACs every step. The ANN does every connection's MACs once.
+    /// input element); any other connection costs its MACs every step, except one whose source depends on nothing but
+    /// the inputs and constants when the input is a constant current (<paramref name="constantInput"/>): its value is
+    /// the same every step, so it is computed once (as the simulator does). The ANN does every connection's MACs once.
     /// Constant (bias) inputs are not counted.
     /// </summary>
-    public static OperationCounts Operations(Network net, Seq<LayerActivity> layers, int steps, double addPj = 0.9, double macPj = 4.6)
+    public static OperationCounts Operations(Network net, Seq<LayerActivity> layers, int steps, bool constantInput = true, double addPj = 0.9, double macPj = 4.6)
     {
         var events = layers.ToDictionary(l => l.Ensemble, l => l.Spikes);
         var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList());
+        var fixedValue = new System.Collections.Generic.HashSet<string>();
         foreach (var node in net.TopologicalOrder().IfNone(net.Nodes))
         {
-            if (events.ContainsKey(node.Id) || node is Ensemble or InputNode or ConstNode) continue;
             var ins = incoming.GetValueOrDefault(node.Id) ?? new List<Connection>();
+            if (node is ConstNode || (node is InputNode && constantInput) ||
+                (node is PassNode && ins.Count > 0 && ins.All(c => fixedValue.Contains(c.Pre))))
+                fixedValue.Add(node.Id);
+            if (events.ContainsKey(node.Id) || node is Ensemble or InputNode or ConstNode) continue;
             if (ins.Count > 0 && ins.All(c => events.ContainsKey(c.Pre) && c.Transform is IdentityT or GatherT or PoolT { Spec.Kind: PoolKind.Max }))
                 events[node.Id] = ins.Sum(c => events[c.Pre]) * node.Size / Math.Max(1, node.SizeIn);
         }
@@ -82,22 +101,37 @@ public static class Evaluation
             var macs = Macs(c.Transform);
             ann += macs;
             if (events.TryGetValue(c.Pre, out var count)) accumulates += count * macs / pre.Size;
-            else analog += macs * steps;
+            else analog += fixedValue.Contains(c.Pre) ? macs : macs * steps;
         }
         return new OperationCounts(accumulates, analog, ann, addPj, macPj);
     }
 
     public static int Print(bool json, TextWriter stdout, EvaluationResult r)
     {
+        static double R(double v) => Math.Round(v, 6);
+        var agreement = r.RateAgreement.IsSome || !r.SpikingAgreement.IsEmpty;
         if (json)
         {
-            var obj = new Dictionary<string, object> { ["steps"] = r.Steps, ["n"] = r.Samples };
-            r.Keras.IfSome(k => obj["keras_accuracy"] = Math.Round(k, 6));
-            r.Rate.IfSome(k => obj["rate_accuracy"] = Math.Round(k, 6));
-            if (!r.Spiking.IsEmpty)
+            var obj = new Dictionary<string, object> { ["steps"] = r.Steps, ["n"] = r.Samples, ["labels"] = r.Labelled };
+            if (r.Labelled)
             {
-                obj["spiking_accuracy"] = Math.Round(r.Spiking.Last.Accuracy, 6);
-                obj["spiking_by_steps"] = r.Spiking.Map(s => new { steps = s.Steps, accuracy = Math.Round(s.Accuracy, 6) }).ToArray();
+                r.Keras.IfSome(k => obj["keras_accuracy"] = R(k));
+                r.Rate.IfSome(k => obj["rate_accuracy"] = R(k));
+                if (!r.Spiking.IsEmpty)
+                {
+                    obj["spiking_accuracy"] = R(r.Spiking.Last.Accuracy);
+                    obj["spiking_by_steps"] = r.Spiking.Map(s => new { steps = s.Steps, accuracy = R(s.Accuracy) }).ToArray();
+                }
+            }
+            if (agreement)
+            {
+                var against = new Dictionary<string, object>
+                {
+                    ["reference"] = "the Keras model's outputs (top-1 class; relative error = |y - y_ann| / |y_ann| over all outputs)",
+                    ["spiking_by_steps"] = r.SpikingAgreement.Map(s => new { steps = s.Steps, agreement = R(s.Agreement), relative_error = s.Error }).ToArray(),
+                };
+                r.RateAgreement.IfSome(x => against["rate"] = new { agreement = R(x.Agreement), relative_error = x.Error });
+                obj["agreement"] = against;
             }
             if (!r.Layers.IsEmpty)
                 obj["layers"] = r.Layers.Map(l => new
@@ -105,6 +139,8 @@ public static class Evaluation
                     layer = l.Layer, neurons = l.Neurons, mean_spikes_per_step = l.MeanSpikesPerStep, p99_spikes_per_step = l.P99SpikesPerStep,
                     fraction_silent = l.FractionSilent, fraction_saturated = l.FractionSaturated,
                 }).ToArray();
+            if (!r.LayerErrors.IsEmpty)
+                obj["layer_errors"] = r.LayerErrors.Map(l => new { layer = l.Layer, neurons = l.Neurons, error = l.Error, added_error = l.LocalError, ann_rms = l.AnnRms }).ToArray();
             r.Operations.IfSome(o => obj["operations"] = new
             {
                 synaptic_accumulates = o.SynapticAccumulates, analog_macs = o.AnalogMacs, ann_macs = o.AnnMacs,
@@ -116,10 +152,22 @@ public static class Evaluation
             return 0;
         }
         var rows = new List<string[]>();
-        r.Keras.IfSome(k => rows.Add(new[] { "keras", "-", $"{k:0.0000}" }));
-        r.Rate.IfSome(k => rows.Add(new[] { "rate", "1", $"{k:0.0000}" }));
-        rows.AddRange(r.Spiking.Map(s => new[] { "spiking", s.Steps.ToString(), $"{s.Accuracy:0.0000}" }));
-        stdout.WriteLine(Table.Render(new[] { "mode", "steps", "accuracy" }, rows));
+        string Acc(double v) => $"{v:0.0000}";
+        string[] Row(string mode, string steps, Option<double> accuracy, Option<(double Agreement, double Error)> against) =>
+            new[] { mode, steps }
+                .Concat(r.Labelled ? new[] { accuracy.Match(Acc, () => "-") } : System.Array.Empty<string>())
+                .Concat(agreement ? new[] { against.Match(x => Acc(x.Agreement), () => "-"), against.Match(x => x.Error < 1e-4 ? $"{x.Error:0.0e+0}" : $"{x.Error:0.0000}", () => "-") } : System.Array.Empty<string>())
+                .ToArray();
+        if (r.Labelled) r.Keras.IfSome(k => rows.Add(Row("keras", "-", k, None)));
+        r.Rate.IfSome(k => rows.Add(Row("rate", "1", k, r.RateAgreement)));
+        rows.AddRange(r.Spiking.Map(s => Row("spiking", s.Steps.ToString(), s.Accuracy,
+            r.SpikingAgreement.Find(x => x.Steps == s.Steps).Map(x => (x.Agreement, x.Error)))));
+        var header = new[] { "mode", "steps" }
+            .Concat(r.Labelled ? new[] { "accuracy" } : System.Array.Empty<string>())
+            .Concat(agreement ? new[] { "agreement", "output error" } : System.Array.Empty<string>()).ToArray();
+        if (!r.Labelled)
+            stdout.WriteLine("No labels: compared with the ANN (the Keras model) on the same inputs. agreement = share of inputs with the ANN's top-1 class; output error = |y - y_ann| / |y_ann|.");
+        stdout.WriteLine(Table.Render(header, rows));
         stdout.WriteLine($"({r.Samples} samples)");
         if (!r.Layers.IsEmpty)
         {
@@ -127,6 +175,14 @@ public static class Evaluation
             stdout.WriteLine("Firing (spikes per neuron per step, over all samples and steps):");
             stdout.WriteLine(Table.Render(new[] { "layer", "neurons", "mean", "p99", "silent", "saturated" },
                 r.Layers.Map(l => new[] { l.Layer, l.Neurons.ToString(), $"{l.MeanSpikesPerStep:0.000}", $"{l.P99SpikesPerStep:0.000}", $"{l.FractionSilent:P1}", $"{l.FractionSaturated:P1}" })));
+        }
+        if (!r.LayerErrors.IsEmpty)
+        {
+            stdout.WriteLine();
+            stdout.WriteLine($"Error per layer after {r.Steps} steps (spiking output averaged over the steps against the ANN's activation, relative RMS;");
+            stdout.WriteLine("added = against the ANN's function of this layer's own spiking input, the error that enters here):");
+            stdout.WriteLine(Table.Render(new[] { "layer", "neurons", "error", "added", "ANN rms" },
+                r.LayerErrors.Map(l => new[] { l.Layer, l.Neurons.ToString(), $"{l.Error:0.0000}", $"{l.LocalError:0.0000}", $"{l.AnnRms:G4}" })));
         }
         r.Operations.IfSome(o =>
         {

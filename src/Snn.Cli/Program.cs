@@ -15,8 +15,11 @@ public static class Program
                                             network, its options and the model file(s); --steps is T for --bias-shift
           snn predict MODEL --input X.npy [--input X2.npy ...] --output DIR [--mode keras|rate|spiking]
                       [--steps N] [--readout last|mean] [--input-scale S] [converter options]
-          snn evaluate MODEL --data X.npy --labels Y.npy [--mode keras|rate|spiking|all] [--input-scale S]
-                      [--steps N] [--readout last|mean] [--json] [converter options]
+          snn evaluate MODEL --data X.npy [--labels Y.npy] [--mode keras|rate|spiking|all] [--input-scale S]
+                      [--steps N] [--readout last|mean] [--agreement] [--per-layer-error] [--json] [converter options]
+                                            without --labels (or with --agreement): top-1 agreement with the ANN and
+                                            the outputs' relative error; --per-layer-error: each spiking layer's error
+                                            against the ANN, and the part of it that enters at that layer
           snn verify MODEL [--input X.npy] [--input-scale S] [--atol A] [--rtol R] [converter options]
           snn inspect MODEL [--json] [converter options]
           snn report MODEL --data X.npy --labels Y.npy --out report.html [evaluate options]

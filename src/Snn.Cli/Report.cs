@@ -40,16 +40,17 @@ public static class Report
         from modelPath in Commands.Model(a)
         from outPath in a.One("--out").ToEither(Errors.Usage("report needs --out report.html"))
         from _d in a.All("--data").Count > 0 ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("report needs --data X.npy"))
-        from _l in a.One("--labels").IsSome ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("report needs --labels Y.npy"))
         from _0 in Commands.ValidateSim(a, Mode.Spiking)
         from model in Commands.Load(a, modelPath)
         from inputs in Commands.Inputs(a, model, "--data", requireAll: true)
-        from labels in Commands.Labels(a, inputs.Head.Shape[0])
+        from ann in model.Keras().Bind(m => KerasEval.Run(m, inputs)).Map(o => o.Head)
+        from labelled in a.One("--labels").IsSome ? Commands.Labels(a, inputs.Head.Shape[0]).Map(Some) : Right<Error, Option<int[]>>(None)
+        let labels = labelled.IfNone(() => Metrics.Argmax(ann))
         from steps in Commands.Steps(a, Mode.Spiking)
         from checkpoints in Commands.Checkpoints(a, steps)
-        from keras in model.Keras().Bind(m => KerasEval.Run(m, inputs)).Map(o => Metrics.Accuracy(o.Head, labels))
         from curves in Curves(argv, a, model, inputs, labels, steps, checkpoints, stderr)
-        let html = Html(new Page(modelPath, argv, labels.Length, steps, checkpoints, keras, curves, model.Saved.IsSome))
+        let html = Html(new Page(modelPath, argv, labels.Length, steps, checkpoints, Metrics.Accuracy(ann, labels), curves, model.Saved.IsSome)
+            { Labelled = labelled.IsSome })
         from _w in Write(outPath, html)
         select Done(stdout, outPath);
 
@@ -85,6 +86,12 @@ public static class Report
     sealed record Page(string ModelPath, string[] Argv, int Samples, int Steps, int[] Checkpoints, double Keras, Seq<Curve> Curves, bool Saved)
     {
         public Curve Main => Curves.Find(c => c.Main).IfNone(Curves.Head);
+
+        /// <summary>False without --labels: the ANN's top-1 classes stand in for them, so every accuracy is agreement with the ANN.</summary>
+        public bool Labelled { get; init; } = true;
+
+        /// <summary>What the curves measure, in words.</summary>
+        public string Metric => Labelled ? "accuracy" : "agreement";
     }
 
     /// <summary>
@@ -149,7 +156,7 @@ public static class Report
             var outs = Interpreter.Run(p.Program, inputs, p.Sim, checkpoints, Progress.For(stderr, $"{what} {steps} steps"), activity);
             var layers = Evaluation.Layers(p.Net.Network, activity);
             return new Measured(checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToArray(), layers,
-                Evaluation.Operations(p.Net.Network, layers, steps), p.Net);
+                Evaluation.Operations(p.Net.Network, layers, steps, p.Sim.Encoding == Snn.Runtime.Encoding.Constant && !p.Sim.Temporal), p.Net);
         });
 
     /// <summary>The command line without the named options (and their values), with <paramref name="add"/> appended.</summary>
@@ -235,8 +242,11 @@ public static class Report
 
         Summary(sb, p, main, run);
 
-        sb.Append("<h2>Accuracy against simulation steps</h2>\n");
-        sb.Append("<p class=\"note\">Spiking accuracy read out after each number of steps from one run per curve; " +
+        sb.Append($"<h2>{(p.Labelled ? "Accuracy" : "Agreement with the ANN")} against simulation steps</h2>\n");
+        if (!p.Labelled)
+            sb.Append("<p class=\"note\">No labels were given: each curve is the share of inputs whose top-1 class is the ANN's " +
+                      "(the Keras reference evaluator's) on the same inputs.</p>\n");
+        sb.Append($"<p class=\"note\">Spiking {p.Metric} read out after each number of steps from one run per curve; " +
                   "the dashed line is the ANN (Keras reference evaluator). The NengoDL baseline uses NengoDL's converter defaults: " +
                   "no calibration, firing-rate scale 1, no synapse, average pooling for max pooling, last-step readout, Nengo's SpikingRectifiedLinear.</p>\n");
         if (p.Saved)
@@ -279,8 +289,8 @@ public static class Report
         {
             new[] { "samples", p.Samples.ToString(CultureInfo.InvariantCulture) },
             new[] { "steps", p.Steps.ToString(CultureInfo.InvariantCulture) + " (checkpoints " + string.Join(", ", p.Checkpoints) + ")" },
-            new[] { "ANN accuracy", Pct(p.Keras) },
-            new[] { $"spiking accuracy, {main.Label}", $"{Pct(final.Accuracy)} after {final.Steps} steps" },
+            new[] { $"ANN {p.Metric}", Pct(p.Keras) },
+            new[] { $"spiking {p.Metric}, {main.Label}", $"{Pct(final.Accuracy)} after {final.Steps} steps" },
             new[] { "settings", main.Settings },
             new[] { "command", "snn report " + string.Join(" ", p.Argv.Select(Quote)) },
         };
@@ -366,8 +376,8 @@ public static class Report
         double Y(double acc) => T + (1 - acc) * ph;
 
         sb.Append($"<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart accuracy\" width=\"{F(W)}\" height=\"{F(H)}\" viewBox=\"0 0 {F(W)} {F(H)}\" role=\"img\">\n");
-        sb.Append("<title>Accuracy against simulation steps</title>\n");
-        sb.Append($"<text class=\"title\" x=\"{F(L)}\" y=\"18\">Accuracy vs. steps{(log ? " (log scale)" : "")}</text>\n");
+        sb.Append($"<title>{(p.Labelled ? "Accuracy" : "Agreement with the ANN")} against simulation steps</title>\n");
+        sb.Append($"<text class=\"title\" x=\"{F(L)}\" y=\"18\">{(p.Labelled ? "Accuracy" : "Agreement")} vs. steps{(log ? " (log scale)" : "")}</text>\n");
         // y grid and ticks
         foreach (var t in NiceTicks(0, 1, 5))
         {
@@ -388,7 +398,7 @@ public static class Report
         sb.Append($"<line class=\"axis\" x1=\"{F(L)}\" y1=\"{F(T + ph)}\" x2=\"{F(L + pw)}\" y2=\"{F(T + ph)}\"/>")
           .Append($"<line class=\"axis\" x1=\"{F(L)}\" y1=\"{F(T)}\" x2=\"{F(L)}\" y2=\"{F(T + ph)}\"/>\n");
         sb.Append($"<text x=\"{F(L + pw / 2)}\" y=\"{F(H - 12)}\" text-anchor=\"middle\">simulation steps</text>\n");
-        sb.Append($"<text x=\"14\" y=\"{F(T + ph / 2)}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {F(T + ph / 2)})\">accuracy</text>\n");
+        sb.Append($"<text x=\"14\" y=\"{F(T + ph / 2)}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {F(T + ph / 2)})\">{p.Metric}</text>\n");
 
         // the ANN line
         var ay = Y(p.Keras);
@@ -497,7 +507,7 @@ public static class Report
             .Append(Seq1((Label: "ANN", Color: "#000", Uj: o.AnnEnergyPj * 1e-6))).ToList();
         EnergyChart(sb, bars);
 
-        Table(sb, new[] { "curve", $"accuracy at {p.Checkpoints[^1]} steps", "synaptic accumulates", "analog MACs", "energy (µJ)" },
+        Table(sb, new[] { "curve", $"{p.Metric} at {p.Checkpoints[^1]} steps", "synaptic accumulates", "analog MACs", "energy (µJ)" },
             new[] { false, true, true, true, true },
             p.Curves.Choose(c => c.Run.Map(r => new[]
             {

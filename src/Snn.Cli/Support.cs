@@ -22,6 +22,14 @@ public static class Metrics
         return Errors.Data(path, $"labels must be (N,) classes or (N, C) one-hot, got {Shapes.Show(t.Shape)}");
     }
 
+    /// <summary>Each row's index of its largest value (the predicted class).</summary>
+    public static int[] Argmax(Tensor output)
+    {
+        var n = output.Shape[0];
+        var c = n == 0 ? 0 : output.Length / n;
+        return Enumerable.Range(0, n).Select(i => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(output.Span.Slice(i * c, c))).ToArray();
+    }
+
     /// <summary>Fraction of rows whose argmax equals the label.</summary>
     public static double Accuracy(Tensor output, int[] labels)
     {

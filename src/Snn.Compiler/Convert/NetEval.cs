@@ -45,31 +45,44 @@ public static class NetEval
     {
         var values = new Dictionary<string, float[]>();
         foreach (var node in plan.Order)
-        {
-            var sum = new float[node.SizeIn];
-            foreach (var c in plan.Incoming.GetValueOrDefault(node.Id) ?? new List<Connection>())
-            {
-                var t = Apply(c.Transform, values[c.Pre]);
-                if (c.PostIndex.TryGet(out var index))
-                    for (var i = 0; i < t.Length; i++) sum[index[i]] += t[i];
-                else
-                    for (var i = 0; i < t.Length; i++) sum[i] += t[i];
-            }
             values[node.Id] = node switch
             {
                 InputNode input => inputs[input.Index].Span.Slice(b * node.Size, node.Size).ToArray(),
-                ConstNode k => k.Value.ToArray(),
-                PassNode or FilterNode => sum,   // a filter's steady state is its input
-                Ensemble e => e.NeuronScale.Match(
-                    r => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
-                    () => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray()),
-                MaxPoolNode m => Pool(m.Spec with { Kind = PoolKind.Max }, sum),
-                FunctionNode f => Function(f, sum),
-                _ => throw new InvalidOperationException(node.GetType().Name),
+                _ => Output(node, Input(node, plan.Incoming.GetValueOrDefault(node.Id), values)),
             };
-        }
         return values;
     }
+
+    /// <summary>
+    /// The summed input of <paramref name="node"/>: each incoming connection's transform applied to its source's value in
+    /// <paramref name="values"/>, scattered through its post index when it has one.
+    /// </summary>
+    public static float[] Input(NetNode node, IEnumerable<Connection>? incoming, IReadOnlyDictionary<string, float[]> values)
+    {
+        var sum = new float[node.SizeIn];
+        foreach (var c in incoming ?? Enumerable.Empty<Connection>())
+        {
+            var t = Apply(c.Transform, values[c.Pre]);
+            if (c.PostIndex.TryGet(out var index))
+                for (var i = 0; i < t.Length; i++) sum[index[i]] += t[i];
+            else
+                for (var i = 0; i < t.Length; i++) sum[i] += t[i];
+        }
+        return sum;
+    }
+
+    /// <summary>A non-input object's steady-state output for the summed input <paramref name="sum"/> (rate semantics).</summary>
+    public static float[] Output(NetNode node, float[] sum) => node switch
+    {
+        ConstNode k => k.Value.ToArray(),
+        PassNode or FilterNode => sum,   // a filter's steady state is its input
+        Ensemble e => e.NeuronScale.Match(
+            r => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
+            () => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray()),
+        MaxPoolNode m => Pool(m.Spec with { Kind = PoolKind.Max }, sum),
+        FunctionNode f => Function(f, sum),
+        _ => throw new InvalidOperationException(node.GetType().Name),
+    };
 
     static float RateOf(NeuronType n, float j, int i) => n is LeakyRectifiedLinear l ? l.Rate(j, i) : n.Rate(j);
 

@@ -11,7 +11,8 @@ namespace Snn.Compiler.Keras;
 /// keras-formats.md §1.2): the <c>model_config</c> root attribute and <c>/model_weights</c>.
 /// Weights are resolved only through each layer group's <c>weight_names</c> attribute (also when split
 /// into <c>weight_names0</c>, <c>weight_names1</c>, ...), whatever naming scheme the writer used.
-/// Keras 1 files and Theano-backend convolution kernels are refused with a clear message.
+/// Keras 1 files are refused with a clear message; convolution kernels trained with the Theano backend are flipped as
+/// Keras flips them when it loads such a file into TensorFlow.
 /// </summary>
 public static class LegacyH5
 {
@@ -110,10 +111,39 @@ public static class LegacyH5
                                       from shape in d.Shape()
                                       from data in d.ReadFloat32()
                                       select (Var(n), Tensor.Own(shape, data))).Sequence()
-        from _ in backend == "theano" && className.StartsWith("Conv", StringComparison.Ordinal) && tensors.Exists(t => t.Item1 == "kernel")
-            ? Left<Error, Unit>(Errors.ModelFile(path, $"layer '{layer}' was trained with the Theano backend, whose convolution kernels are flipped; re-save the model with the TensorFlow backend"))
-            : Right<Error, Unit>(unit)
-        select toMap(tensors);
+        select toMap(backend == "theano" && TheanoFlipped.Contains(className)
+            ? tensors.Map(t => t.Item1 == "kernel" ? (t.Item1, FlipSpatial(t.Item2)) : t)
+            : tensors);
+
+    /// <summary>
+    /// The classes whose kernels Keras flips when it loads weights trained with the Theano backend into a backend that
+    /// computes correlation (TensorFlow, CNTK): Theano's convolution is a true convolution, so its kernels are
+    /// TensorFlow's reversed along every spatial axis (Keras 2's <c>preprocess_weights_for_loading</c> and
+    /// <c>conv_utils.convert_kernel</c>).
+    /// </summary>
+    static readonly System.Collections.Generic.HashSet<string> TheanoFlipped = new() { "Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose" };
+
+    /// <summary>A kernel (spatial axes..., in, out) reversed along every spatial axis.</summary>
+    public static Tensor FlipSpatial(Tensor kernel)
+    {
+        var shape = kernel.Shape.ToArray();
+        if (shape.Length < 3) return kernel;
+        var spatial = shape[..^2];
+        var inner = shape[^2] * shape[^1];
+        var cells = spatial.Aggregate(1, (a, d) => a * d);
+        var source = kernel.Span;
+        var flipped = new float[kernel.Length];
+        var index = new int[spatial.Length];
+        for (var cell = 0; cell < cells; cell++)
+        {
+            // index = this cell's spatial position; its mirror reverses every axis.
+            var mirror = 0;
+            for (var d = 0; d < spatial.Length; d++) mirror = mirror * spatial[d] + (spatial[d] - 1 - index[d]);
+            source.Slice(cell * inner, inner).CopyTo(flipped.AsSpan(mirror * inner, inner));
+            for (var d = spatial.Length - 1; d >= 0 && ++index[d] == spatial[d]; d--) index[d] = 0;
+        }
+        return Tensor.Own(shape, flipped);
+    }
 
     static string Owner(string weightName)
     {

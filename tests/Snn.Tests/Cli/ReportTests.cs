@@ -128,10 +128,25 @@ public class ReportTests
         Assert.Contains("scale 10", text);
     }
 
+    [Fact]
+    public void WithoutLabelsTheReportMeasuresAgreementWithTheAnn()
+    {
+        var dir = TempDir();
+        var src = TestModels.Fixture("tfjs", "dense_mlp");
+        var outPath = Path.Combine(dir, "report.html");
+        var (code, _, err) = CliRunner.Run("report", Path.Combine(src, "model.json"), "--data", Path.Combine(src, "input_0.npy"),
+            "--out", outPath, "--steps", "4", "--scale-firing-rates", "10");
+        Assert.True(code == 0, err);
+        var text = Parse(File.ReadAllText(outPath)).Root!.Value;
+        Assert.Contains("Agreement with the ANN against simulation steps", text);
+        Assert.Contains("No labels were given", text);
+        Assert.Contains("ANN agreement", text);
+        Assert.Contains("ANN (100.0%)", text);
+    }
+
     [Theory]
     [InlineData("--data X --labels Y")]                        // no --out
     [InlineData("--labels Y --out r.html")]                    // no --data
-    [InlineData("--data X --out r.html")]                      // no --labels
     [InlineData("--data X --labels Y --out r.html --mode rate")]
     [InlineData("--data X --labels Y --out r.html --steps 0")]
     [InlineData("--data X --labels Y --out r.html --max-pool fastest")]

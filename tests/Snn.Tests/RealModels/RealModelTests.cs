@@ -101,14 +101,6 @@ public class RealModelTests
     }
 
     [SharedFact]
-    public void TheanoKernelsAreRefusedWithAClearMessage()
-    {
-        var (code, _, err) = CliRunner.Run("inspect", Model("snn_toolbox/cifar10_cnn_81.45.h5"));
-        Assert.Equal(3, code);
-        Assert.Contains("Theano", err);
-    }
-
-    [SharedFact]
     public void ReadsTheMnistNpzWithOneHotLabels()
     {
         var (code, output, err) = CliRunner.Run("evaluate", Model("snn_toolbox/lenet5_mnist_99.14.h5"),

@@ -97,3 +97,55 @@ public sealed class H5pyFactAttribute : FactAttribute
         if (Python.H5pyMissing is { } why) Skip = why;
     }
 }
+
+/// <summary>
+/// Natural-image crops from the photographs Debian's python3-skimage ships (tests/fixtures/crops/generate.py), for
+/// models whose data is not here: generated once per setting into a cache folder under the temp directory.
+/// </summary>
+public static class Crops
+{
+    static readonly Lazy<string?> NoSkimage = new(() =>
+    {
+        if (Python.Missing is { } why) return why;
+        var (code, _, err) = Python.Run("import skimage.data, skimage.io, skimage.transform");
+        return code == 0 ? null : $"scikit-image is not importable by {Python.Exe} (install python3-skimage): {err.Trim()}";
+    });
+
+    /// <summary>Why crop tests cannot run here, or null when they can.</summary>
+    public static string? Missing => NoSkimage.Value;
+
+    static readonly object Gate = new();
+
+    /// <summary>The path of a uint8 (N, size, size, 3) .npy of crops (N, 3, size, size) when channels first.</summary>
+    public static string Make(int size, int count, int seed, string? photos = null, bool channelsFirst = false)
+    {
+        var generator = Path.Combine(TestModels.RepoRoot, "tests", "fixtures", "crops", "generate.py");
+        var stamp = File.GetLastWriteTimeUtc(generator).Ticks;
+        var dir = Path.Combine(Path.GetTempPath(), "snn-crops");
+        var name = $"crops_{size}_{count}_{seed}_{(photos ?? "all").Replace(',', '+')}_{(channelsFirst ? "cf" : "cl")}_{stamp}.npy";
+        var path = Path.Combine(dir, name);
+        lock (Gate)
+        {
+            if (File.Exists(path)) return path;
+            Directory.CreateDirectory(dir);
+            var partial = path + $".{Environment.ProcessId}.partial.npy";
+            var args = new List<string> { generator, "--size", size.ToString(), "--count", count.ToString(), "--seed", seed.ToString(), "--out", partial };
+            if (photos is not null) args.AddRange(new[] { "--photos", photos });
+            if (channelsFirst) args.Add("--channels-first");
+            var (code, _, err) = Python.Run(args);
+            if (code != 0) throw new InvalidOperationException($"the crop generator failed: {err}");
+            File.Move(partial, path, overwrite: true);
+            return path;
+        }
+    }
+}
+
+/// <summary>A test that needs ../shared and the crop generator (python3 with scikit-image; .ci/run installs python3-skimage).</summary>
+public sealed class CropsFactAttribute : FactAttribute
+{
+    public CropsFactAttribute()
+    {
+        if (TestModels.Shared is null) Skip = "../shared (real Keras models and data) is not present beside the repository";
+        else if (Crops.Missing is { } why) Skip = why;
+    }
+}

@@ -1,0 +1,138 @@
+using LanguageExt;
+using LanguageExt.Common;
+using Snn.Compiler;
+using Snn.Compiler.Convert;
+using Snn.Compiler.Lower;
+using Snn.Compiler.Optimize;
+using static LanguageExt.Prelude;
+using Tensor = Snn.Compiler.Tensor;
+
+namespace Snn.Runtime;
+
+/// <summary>
+/// How far one spiking ensemble's output, averaged over the steps, is from what the ANN computes there, as relative
+/// RMS errors over every sample and neuron of the layer (both normalized by the ANN activation's RMS):
+/// <see cref="Error"/> against the ANN's own activation (the error that has reached this layer), and
+/// <see cref="LocalError"/> against the ANN's activation function applied to the spiking network's own (averaged)
+/// input, i.e. the error this layer adds. For integrate-and-fire neurons with negative spikes the local error is the
+/// rounding of the integrated input to whole spikes, at most half a spike per neuron over the run.
+/// <see cref="AnnRms"/>: the RMS of the ANN's activation in this layer (what the errors are relative to).
+/// </summary>
+public sealed record LayerError(string Layer, string Ensemble, int Neurons, double Error, double LocalError, double AnnRms);
+
+/// <summary>Where a spiking network's error against its rate semantics (the ANN) enters, layer by layer.</summary>
+public static class Fidelity
+{
+    /// <summary>Probed values held per chunk of samples stay under this many bytes.</summary>
+    const long ChunkBytes = 256L << 20;
+
+    /// <summary>
+    /// Simulates <paramref name="net"/> (spiking) for <see cref="SimOptions.Steps"/> steps on <paramref name="inputs"/>, reads
+    /// every object's output averaged over the steps, and compares each spiking ensemble with the rate semantics of the
+    /// same network (<see cref="NetEval"/>, what the ANN computes there) on the same inputs. Memory is bounded: the
+    /// samples go through in chunks.
+    /// </summary>
+    public static Either<Error, Seq<LayerError>> PerLayer(Network net, Seq<Tensor> inputs, SimOptions sim, LowerOptions lower, OptimizeOptions optimize,
+        Action<int, int>? progress = null)
+    {
+        if (sim.Temporal) return Errors.Usage("the per-layer error compares steady states; it does not apply to temporal models");
+        var observed = net.Nodes.Filter(n => n is not (InputNode or ConstNode)).ToSeq();
+        var probed = net with
+        {
+            Probes = observed.Map(n => new Probe("fidelity:" + n.Id, n.Id, None, false, Arr.create(n.Size), 0)).ToSeq(),
+        };
+        return Compile.Back(lower, optimize, probed).Map(p => Measure(net, observed, p.Program, inputs, sim with { Readout = Readout.Mean }, progress));
+    }
+
+    sealed class Sums
+    {
+        public double Error, Local, Ann;
+    }
+
+    static Seq<LayerError> Measure(Network net, Seq<NetNode> observed, OpProgram program, Seq<Tensor> inputs, SimOptions sim, Action<int, int>? progress)
+    {
+        var n = inputs.Head.Shape[0];
+        var perSample = observed.Sum(o => (long)o.Size) * sizeof(float);
+        var chunk = (int)Math.Clamp(ChunkBytes / Math.Max(1, perSample), 1, n);
+        var targets = net.Nodes.OfType<Ensemble>().Where(e => e.Neuron.Spiking).ToList();
+        var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => (IEnumerable<Connection>)g.ToList());
+        var sums = targets.ToDictionary(e => e.Id, _ => new Sums());
+        var gate = new object();
+        for (var start = 0; start < n; start += chunk)
+        {
+            var count = Math.Min(chunk, n - start);
+            var part = inputs.Map(t => Slice(t, start, count)).ToSeq();
+            var spiking = Interpreter.Run(program, part, sim);
+            var column = observed.Zip(spiking).ToDictionary(x => x.Item1.Id, x => x.Item2);
+            NetEval.ForEachSample(net, part, (b, ann) =>
+            {
+                // The spiking network's averaged value of every object for this sample; inputs and constants as given.
+                var snn = new Dictionary<string, float[]>();
+                foreach (var node in net.Nodes)
+                    snn[node.Id] = node switch
+                    {
+                        InputNode or ConstNode => ann[node.Id],
+                        _ => column[node.Id].Span.Slice(b * node.Size, node.Size).ToArray(),
+                    };
+                var local = targets.Select(e => NetEval.Output(e, NetEval.Input(e, incoming.GetValueOrDefault(e.Id), snn))).ToList();
+                lock (gate)
+                    for (var k = 0; k < targets.Count; k++)
+                    {
+                        var e = targets[k];
+                        var s = sums[e.Id];
+                        var mine = snn[e.Id];
+                        var reference = ann[e.Id];
+                        for (var i = 0; i < e.Size; i++)
+                        {
+                            double d = mine[i] - reference[i], l = mine[i] - local[k][i];
+                            s.Error += d * d;
+                            s.Local += l * l;
+                            s.Ann += (double)reference[i] * reference[i];
+                        }
+                    }
+            });
+            progress?.Invoke(start + count, n);
+        }
+        return targets.Select(e =>
+        {
+            var s = sums[e.Id];
+            var norm = Math.Sqrt(s.Ann);
+            return new LayerError(e.Layer, e.Id, e.Size, Ratio(Math.Sqrt(s.Error), norm), Ratio(Math.Sqrt(s.Local), norm), Math.Sqrt(s.Ann / ((double)n * e.Size)));
+        }).ToSeq();
+    }
+
+    static double Ratio(double a, double b) => b > 0 ? a / b : a > 0 ? double.PositiveInfinity : 0;
+
+    static Tensor Slice(Tensor t, int start, int count)
+    {
+        var size = t.Length / t.Shape[0];
+        return Tensor.Own(new[] { count }.Concat(t.Shape.Skip(1)).ToArray(), t.Span.Slice(start * size, count * size).ToArray());
+    }
+
+    /// <summary>The share of rows (samples) whose largest output is at the same index in both tensors (top-1 agreement).</summary>
+    public static double Agreement(Tensor outputs, Tensor reference)
+    {
+        var n = reference.Shape[0];
+        if (n == 0) return 1;
+        var c = reference.Length / n;
+        var same = 0;
+        for (var i = 0; i < n; i++)
+            if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(outputs.Span.Slice(i * c, c)) ==
+                System.Numerics.Tensors.TensorPrimitives.IndexOfMax(reference.Span.Slice(i * c, c))) same++;
+        return (double)same / n;
+    }
+
+    /// <summary>‖outputs − reference‖₂ / ‖reference‖₂ over every value.</summary>
+    public static double RelativeError(Tensor outputs, Tensor reference)
+    {
+        double d = 0, r = 0;
+        var o = outputs.Span;
+        var f = reference.Span;
+        for (var i = 0; i < f.Length; i++)
+        {
+            d += ((double)o[i] - f[i]) * ((double)o[i] - f[i]);
+            r += (double)f[i] * f[i];
+        }
+        return Ratio(Math.Sqrt(d), Math.Sqrt(r));
+    }
+}
