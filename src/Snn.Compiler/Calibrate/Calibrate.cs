@@ -48,37 +48,43 @@ public static class Calibrate
         var channels = o.PerChannel
             ? targets.Where(e => AmplitudeOnlyScaling(e.Neuron)).Choose(e => ChannelsOf(net, e).Map(c => (e.Id, c))).ToDictionary(p => p.Id, p => p.c)
             : new Dictionary<string, int[]>();
-        var collected = targets.ToDictionary(e => e.Id, _ => new (float[] Values, int[] Channels)[n]);
-        NetEval.ForEachSample(net, subset, (b, values) =>
+        // Only the top tail of each layer's (and channel's) non-zero activations decides its percentile: keep at most
+        // the largest (1 − p/100)·(values it could see) + 2, so memory does not grow with the data set for high percentiles.
+        var layers = targets.ToDictionary(e => e.Id, e => new Tail(TailSize(o.Percentile, (long)n * e.Size)));
+        var perChannel = channels.ToDictionary(kv => kv.Key, kv =>
+        {
+            var counts = kv.Value.GroupBy(c => c).ToDictionary(g => g.Key, g => g.Count());
+            return Enumerable.Range(0, counts.Count == 0 ? 0 : counts.Keys.Max() + 1)
+                .Select(c => new Tail(TailSize(o.Percentile, (long)n * counts.GetValueOrDefault(c)))).ToArray();
+        });
+        NetEval.ForEachSample(net, subset, (_, values) =>
         {
             foreach (var e in targets)
             {
-                var positive = new List<float>();
-                var channel = new List<int>();
-                var of = channels.GetValueOrDefault(e.Id);
                 var v = values[e.Id];
-                for (var i = 0; i < v.Length; i++)
-                {
-                    if (!(v[i] > 0)) continue;
-                    positive.Add(v[i]);
-                    if (of is not null) channel.Add(of[i]);
-                }
-                collected[e.Id][b] = (positive.ToArray(), channel.ToArray());
+                var of = channels.GetValueOrDefault(e.Id);
+                var layer = layers[e.Id];
+                lock (layer)
+                    for (var i = 0; i < v.Length; i++)
+                    {
+                        if (!(v[i] > 0)) continue;
+                        layer.Add(v[i]);
+                        if (of is not null) perChannel[e.Id][of[i]].Add(v[i]);
+                    }
             }
         });
 
         var scales = new List<LayerScale>();
         var nodes = net.Nodes.Map(node =>
         {
-            if (node is not Ensemble e || !collected.TryGetValue(e.Id, out var perSample)) return node;
-            var all = perSample.SelectMany(x => x.Values).ToArray();
-            if (all.Length == 0) return node;     // never active on the calibration data: leave it
-            var lambda = Percentile(all, o.Percentile);
+            if (node is not Ensemble e || !layers.TryGetValue(e.Id, out var layer)) return node;
+            if (layer.Count == 0) return node;     // never active on the calibration data: leave it
+            var lambda = layer.Percentile(o.Percentile);
             var amplitude = e.Neuron.OutputAmplitude;
             // Current rate at activation λ is λ/amplitude (per gain-scaled unit); make it 1/dt.
             var c = amplitude / (lambda * net.Dt);
             var perNeuron = channels.TryGetValue(e.Id, out var of)
-                ? Some(ChannelScales(perSample, of, lambda, o.Percentile))
+                ? Some(ChannelScales(perChannel[e.Id], of, lambda, o.Percentile))
                 : None;
             var bias = perNeuron.Match(r => Tensor.Own(new[] { e.Size }, e.Bias.Span.ToArray().Select((v, i) => v * c * r[i]).ToArray()), () => e.Bias.Map(v => v * c));
             if (o.BiasShiftSteps > 0) bias = bias.Map(v => v + 1f / (2f * o.BiasShiftSteps * net.Dt));
@@ -88,18 +94,65 @@ public static class Calibrate
         return (net with { Nodes = nodes }, scales.ToSeq());
     }
 
+    /// <summary>How many of the largest of at most <paramref name="values"/> values decide the <paramref name="percentile"/>-th percentile.</summary>
+    internal static long TailSize(double percentile, long values) => (long)Math.Ceiling((1 - percentile / 100) * values) + 2;
+
     /// <summary>
     /// Per neuron, λ_layer / λ_channel: the factor that makes an activation of its channel's percentile λ_channel
     /// fire one spike per step (a channel never active on the data keeps the layer's scale).
     /// </summary>
-    static Tensor ChannelScales((float[] Values, int[] Channels)[] perSample, int[] channelOf, float lambda, double percentile)
+    static Tensor ChannelScales(Tail[] byChannel, int[] channelOf, float lambda, double percentile)
     {
-        var count = channelOf.Length == 0 ? 0 : channelOf.Max() + 1;
-        var byChannel = Enumerable.Range(0, count).Select(_ => new List<float>()).ToArray();
-        foreach (var (values, channels) in perSample)
-            for (var k = 0; k < values.Length; k++) byChannel[channels[k]].Add(values[k]);
-        var factor = byChannel.Select(v => v.Count == 0 ? 1f : lambda / Percentile(v.ToArray(), percentile)).ToArray();
+        var factor = byChannel.Select(t => t.Count == 0 ? 1f : lambda / t.Percentile(percentile)).ToArray();
         return Tensor.Own(new[] { channelOf.Length }, channelOf.Select(ch => factor[ch]).ToArray());
+    }
+
+    /// <summary>
+    /// The largest values of a stream (at most <c>size</c> of them are needed) and how many values it had: enough for
+    /// every percentile whose rank falls within the kept tail. Values go into a buffer of twice that size; when it
+    /// fills, the smaller half is dropped, so the buffer never holds more than 2·size values.
+    /// </summary>
+    internal sealed class Tail(long size)
+    {
+        readonly int keep = (int)Math.Max(1, Math.Min(size, System.Array.MaxLength / 2));
+        float[] buffer = System.Array.Empty<float>();
+        int used;
+        float floor = float.NegativeInfinity;   // values below it can no longer be among the largest `keep`
+
+        public long Count { get; private set; }
+
+        public void Add(float v)
+        {
+            Count++;
+            if (v < floor) return;
+            if (used == buffer.Length)
+            {
+                if (used >= 2 * keep) Shrink();
+                else System.Array.Resize(ref buffer, (int)Math.Min(2L * keep, Math.Max(16L, 2L * buffer.Length)));
+                if (v < floor) return;
+            }
+            buffer[used++] = v;
+        }
+
+        void Shrink()
+        {
+            System.Array.Sort(buffer, 0, used);
+            System.Array.Copy(buffer, used - keep, buffer, 0, keep);   // the largest `keep`, ascending
+            used = keep;
+            floor = buffer[0];
+        }
+
+        /// <summary>numpy's linear-interpolated percentile of every value added (its rank lies within the kept tail).</summary>
+        public float Percentile(double p)
+        {
+            var top = buffer.AsSpan(0, used).ToArray();
+            System.Array.Sort(top);                  // ascending; top[^1] is the largest value added
+            var rank = p / 100.0 * (Count - 1);
+            var lo = (long)Math.Floor(rank);
+            var hi = Math.Min(lo + 1, Count - 1);
+            float At(long ascending) => top[checked((int)(top.Length - Count + ascending))];
+            return (float)(At(lo) + (At(hi) - At(lo)) * (rank - lo));
+        }
     }
 
     /// <summary>

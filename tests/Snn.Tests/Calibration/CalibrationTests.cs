@@ -27,6 +27,27 @@ public class CalibrationTests
         new L("Dense", "h", new { units = 6, activation = "relu" }, ("kernel", Random(new[] { 4, 6 }, 1)), ("bias", Random(new[] { 6 }, 2, 0f, 0.3f))),
         new L("Dense", "o", new { units = 3 }, ("kernel", Random(new[] { 6, 3 }, 3)), ("bias", Random(new[] { 3 }, 4))));
 
+    /// <summary>
+    /// Calibration keeps only the top tail of each layer's activations: its percentile must equal the percentile of
+    /// all of them, bit for bit, for any percentile, any count up to the bound, ties and any order of arrival.
+    /// </summary>
+    [Fact]
+    public void TheKeptTailGivesThePercentileOfEveryValue()
+    {
+        var rng = new Random(17);
+        for (var trial = 0; trial < 400; trial++)
+        {
+            var bound = rng.Next(1, 3000);
+            var count = rng.Next(1, bound + 1);
+            var p = trial % 5 == 0 ? 100 : trial % 7 == 0 ? 50 : 90 + rng.NextDouble() * 10;
+            var values = Enumerable.Range(0, count).Select(_ => trial % 3 == 0 ? rng.Next(0, 20) / 4f : (float)rng.NextDouble() * 10).ToArray();
+            var tail = new Calibrate.Tail(Calibrate.TailSize(p, bound));
+            foreach (var v in values) tail.Add(v);
+            Assert.Equal(count, tail.Count);
+            Assert.Equal(Calibrate.Percentile(values.ToArray(), p), tail.Percentile(p));
+        }
+    }
+
     [Fact]
     public void ScaleMakesThePercentileActivationFireOneSpikePerStep()
     {
