@@ -350,29 +350,33 @@ public sealed class Plan
     public ReadOnlySpan<float> Probe(int index) => S(program.Probes[index].Signal);
 
     /// <summary>The spiking neuron outputs: (ensemble id, neurons, arena offset, dt/amplitude to turn outputs into spike counts).</summary>
-    public IReadOnlyList<(string Ensemble, int Neurons, int Offset, float PerSpike)> SpikingOutputs =>
+    public IReadOnlyList<(string Ensemble, int Neurons, int Offset, float PerSpike, float[]? PerNeuron)> SpikingOutputs =>
         program.Ops.OfType<INeuronOp>().Where(sn => sn.Neuron.Spiking).Select(sn =>
         {
             var name = program.Signal(sn.Output).Name;
-            return (name.EndsWith(".out", StringComparison.Ordinal) ? name[..^4] : name, program.Signal(sn.Output).Size, offset[sn.Output],
-                program.Dt / sn.Neuron.OutputAmplitude);
+            var perSpike = program.Dt / sn.Neuron.OutputAmplitude;
+            // A scaled output (OutputScale) holds spikes × amplitude/dt × factor: per neuron, dt/amplitude ÷ factor.
+            float[]? perNeuron = sn.OutputScale.TryGet(out var s) ? arena.AsSpan(offset[s], length[s]).ToArray().Select(f => perSpike / f).ToArray() : null;
+            return (name.EndsWith(".out", StringComparison.Ordinal) ? name[..^4] : name, program.Signal(sn.Output).Size, offset[sn.Output], perSpike, perNeuron);
         }).ToList();
 
     /// <summary>Adds this step's spike counts (|output| × dt/amplitude, summed over the batch) per neuron.</summary>
     /// <remarks>
     /// Per neuron the terms are added in sample order, each the float product |output| × (dt/amplitude) added to the
     /// double total; silent neurons add +0 to a total that is never −0, so blocks of eight silent neurons are skipped.
+    /// A scaled output (per-neuron factors) gives each neuron's count rounded to the whole number of spikes it is.
     /// </remarks>
-    public void AccumulateSpikes(IReadOnlyList<(string Ensemble, int Neurons, int Offset, float PerSpike)> outputs, double[][] totals, int rows)
+    public void AccumulateSpikes(IReadOnlyList<(string Ensemble, int Neurons, int Offset, float PerSpike, float[]? PerNeuron)> outputs, double[][] totals, int rows)
     {
         for (var k = 0; k < outputs.Count; k++)
         {
-            var (_, n, o, per) = outputs[k];
+            var (_, n, o, per, perNeuron) = outputs[k];
             var t = totals[k];
             if (t.Length < n) throw new ArgumentException($"totals[{k}] has {t.Length} entries for {n} neurons", nameof(totals));
             if (o < 0 || (long)o + (long)rows * n > arena.Length) throw new ArgumentOutOfRangeException(nameof(rows));
             for (var b = 0; b < rows; b++)
-                Kernels.Elementwise.AccumulateScaledMagnitudes(arena.AsSpan(o + b * n, n), per, t);
+                if (perNeuron is null) Kernels.Elementwise.AccumulateScaledMagnitudes(arena.AsSpan(o + b * n, n), per, t);
+                else Kernels.Elementwise.AccumulateCounts(arena.AsSpan(o + b * n, n), perNeuron, t);
         }
     }
 
@@ -514,7 +518,7 @@ public sealed class Plan
             }
             case SimNeurons sn:
             {
-                var neurons = NeuronKernel(sn.Neuron, sn.Output, sn.State);
+                var neurons = Scaled(NeuronKernel(sn.Neuron, sn.Output, sn.State), sn);
                 var (jo, n) = (offset[sn.J], length[sn.J]);
                 return () => neurons(a.AsSpan(jo, n), 0, n);
             }
@@ -655,7 +659,7 @@ public sealed class Plan
     Action CompileNeuronsAffine(SimNeuronsAffine sa)
     {
         var a = arena;
-        var neurons = NeuronKernel(sa.Neuron, sa.Output, sa.State);
+        var neurons = Scaled(NeuronKernel(sa.Neuron, sa.Output, sa.State), sa);
         var size = program.Signal(sa.X).Size;
         var (rows, _) = CurrentBlock(size, Batch);
         var total = length[sa.X];
@@ -671,6 +675,23 @@ public sealed class Plan
                 Elementwise.AffineSet(a.AsSpan(xo + from, count), a.AsSpan(go, gn), a.AsSpan(bo, size), block);
                 neurons(block, from, count);
             }
+        };
+    }
+
+    /// <summary>
+    /// The step, then (with an <see cref="INeuronOp.OutputScale"/>) each sample's output multiplied by the per-neuron
+    /// factors while it is in cache. Steps cover whole samples (<paramref name="op"/>'s blocks start at sample bounds).
+    /// </summary>
+    NeuronStep Scaled(NeuronStep step, INeuronOp op)
+    {
+        if (!op.OutputScale.TryGet(out var scale)) return step;
+        var a = arena;
+        var (so, size, oo) = (offset[scale], length[scale], offset[op.Output]);
+        return (j, from, count) =>
+        {
+            step(j, from, count);
+            for (var r = 0; r < count; r += size)
+                TensorPrimitives.Multiply(a.AsSpan(oo + from + r, size), a.AsSpan(so, size), a.AsSpan(oo + from + r, size));
         };
     }
 

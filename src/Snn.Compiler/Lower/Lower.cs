@@ -86,18 +86,14 @@ public static class Lower
                     if (e.Neuron.Spiking) state.Add(b.Batched(e.Id + ".voltage", e.Size, e.InitialVoltage));
                     if (e.Neuron is Lif) state.Add(b.Batched(e.Id + ".refractory", e.Size));
                     if (e.Neuron is IntegrateAndFire { NegativeSpikes: true }) state.Add(b.Batched(e.Id + ".count", e.Size));
-                    b.Ops.Add(new SimNeurons(e.Neuron, j, output, state.ToSeq()));
+                    // Per-neuron scale: what leaves the ensemble is its output divided by the neuron's scale, as it is written.
+                    b.Ops.Add(new SimNeurons(e.Neuron, j, output, state.ToSeq())
+                    {
+                        OutputScale = e.OutputScale.Map(unscale => b.Constant(e.Id + ".unscale", unscale)),
+                    });
                     inputOf[node.Id] = j;
                     outputOf[node.Id] = output;
                     gains[node.Id] = b.Constant(e.Id + ".gain", e.NeuronGains.IfNone(() => Tensor.Vector(e.Gain)));
-                    if (e.OutputScale.TryGet(out var unscale))
-                    {
-                        // Per-neuron scale: what leaves the ensemble is its output divided by the neuron's scale.
-                        var scaled = b.Batched(e.Id + ".scaled", e.Size);
-                        b.Ops.Add(new Reset(scaled));
-                        b.Ops.Add(new ElementwiseInc(b.Constant(e.Id + ".unscale", unscale), output, scaled));
-                        outputOf[node.Id] = scaled;
-                    }
                     break;
                 }
                 case MaxPoolNode m:

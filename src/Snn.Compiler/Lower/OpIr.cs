@@ -147,14 +147,21 @@ public interface INeuronOp
     int Output { get; }
     /// <summary>Voltage, then refractory time, as the neuron type needs.</summary>
     Seq<int> State { get; }
+
+    /// <summary>
+    /// A constant of one factor per neuron the output is multiplied by as it is written (per-channel calibration's
+    /// output scale, <c>Ensemble.OutputScale</c>): Output = neuron output × OutputScale[i]. None: the neuron output itself.
+    /// </summary>
+    Option<int> OutputScale { get; }
 }
 
 /// <summary>Runs one neuron step: reads J, sets the output and the state (voltage, refractory time).</summary>
 public sealed record SimNeurons(NeuronType Neuron, int J, int Output, Seq<int> State) : Op, INeuronOp
 {
+    public Option<int> OutputScale { get; init; }
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq1(Output).Concat(State).ToSeq();
-    public override Seq<int> Reads => Seq1(J);
+    public override Seq<int> Reads => Seq1(J).Concat(OutputScale.ToSeq()).ToSeq();
     public override Seq<int> Overwrites => Seq1(Output);
 }
 
@@ -164,9 +171,10 @@ public sealed record SimNeurons(NeuronType Neuron, int J, int Output, Seq<int> S
 /// </summary>
 public sealed record SimNeuronsAffine(NeuronType Neuron, int Bias, Option<int> Gain, int X, int Output, Seq<int> State) : Op, INeuronOp
 {
+    public Option<int> OutputScale { get; init; }
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq1(Output).Concat(State).ToSeq();
-    public override Seq<int> Reads => Seq1(Bias).Concat(Gain.ToSeq()).Concat(Seq1(X)).ToSeq();
+    public override Seq<int> Reads => Seq1(Bias).Concat(Gain.ToSeq()).Concat(Seq1(X)).Concat(OutputScale.ToSeq()).ToSeq();
     public override Seq<int> Overwrites => Seq1(Output);
 }
 

@@ -44,6 +44,7 @@ public static class OpVerify
                 SimNeuronsAffine sa when !AffineFits(p, sa.Bias, sa.Gain, sa.X, sa.Output) || sa.State.Exists(s => p.Signals[s].Size != p.Signals[sa.X].Size) => "sizes differ",
                 Copy c when !CopyFits(p, c) => "indices do not fit",
                 SimNeurons sn when p.Signals[sn.J].Size != p.Signals[sn.Output].Size || sn.State.Exists(s => p.Signals[s].Size != p.Signals[sn.J].Size) => "sizes differ",
+                INeuronOp n when n.OutputScale.Exists(s => p.Signals[s].Kind != SignalKind.Constant || p.Signals[s].Size != p.Signals[n.Output].Size) => "the output scale is not a constant of one factor per neuron",
                 LowpassOp l when p.Signals[l.In].Size != p.Signals[l.Out].Size => "sizes differ",
                 FilterOp f when p.Signals[f.X].Size != p.Signals[f.Y].Size || p.Signals[f.D].Size != p.Signals[f.Y].Size
                                 || f.Coefficients.Length != FilterOp.PerElement(f.Kind) * p.Signals[f.Y].Size => "sizes differ",

@@ -201,7 +201,7 @@ public static class Optimize
         var ops = p.Ops.ToList();
         var signals = p.Signals.ToList();
         var probed = p.Probes.Map(x => x.Signal).ToHashSet();
-        foreach (var neurons in ops.OfType<SimNeurons>().Where(sn => sn.Neuron is RectifiedLinear { Amplitude: > 0f } && sn.State.IsEmpty).ToList())
+        foreach (var neurons in ops.OfType<SimNeurons>().Where(sn => sn.Neuron is RectifiedLinear { Amplitude: > 0f } && sn.State.IsEmpty && sn.OutputScale.IsNone).ToList())
         {
             if (probed.Contains(neurons.Output) || ops.Count(o => o.Writes.Contains(neurons.Output)) != 1) continue;
             var readers = ops.Where(o => o.Reads.Contains(neurons.Output)).ToList();
@@ -264,7 +264,10 @@ public static class Optimize
             if (probed.Contains(affine.Y) || ops.Count(o => o.Writes.Contains(affine.Y)) != 1) continue;
             var readers = ops.Where(o => o.Reads.Contains(affine.Y)).ToList();
             if (readers is not [SimNeurons neurons] || neurons.Output == affine.X || neurons.State.Contains(affine.X)) continue;
-            ops[ops.IndexOf(neurons)] = new SimNeuronsAffine(neurons.Neuron, affine.Bias, affine.Gain, affine.X, neurons.Output, neurons.State);
+            ops[ops.IndexOf(neurons)] = new SimNeuronsAffine(neurons.Neuron, affine.Bias, affine.Gain, affine.X, neurons.Output, neurons.State)
+            {
+                OutputScale = neurons.OutputScale,
+            };
             ops.Remove(affine);
         }
         return p with { Ops = ops.ToSeq() };
@@ -317,9 +320,9 @@ public static class Optimize
         DotInc d => d with { W = f(d.W), X = f(d.X), Y = f(d.Y) },
         ConvInc c => c with { W = f(c.W), X = f(c.X), Y = f(c.Y) },
         PoolInc pl => pl with { X = f(pl.X), Y = f(pl.Y) },
-        SimNeurons sn => sn with { J = f(sn.J), Output = f(sn.Output), State = sn.State.Map(f).ToSeq() },
+        SimNeurons sn => sn with { J = f(sn.J), Output = f(sn.Output), State = sn.State.Map(f).ToSeq(), OutputScale = sn.OutputScale.Map(f) },
         AffineSet af => new AffineSet(f(af.Bias), af.Gain.Map(f), f(af.X), f(af.Y)),
-        SimNeuronsAffine sa => sa with { Bias = f(sa.Bias), Gain = sa.Gain.Map(f), X = f(sa.X), Output = f(sa.Output), State = sa.State.Map(f).ToSeq() },
+        SimNeuronsAffine sa => sa with { Bias = f(sa.Bias), Gain = sa.Gain.Map(f), X = f(sa.X), Output = f(sa.Output), State = sa.State.Map(f).ToSeq(), OutputScale = sa.OutputScale.Map(f) },
         LowpassOp l => l with { In = f(l.In), Out = f(l.Out) },
         MaxPoolOp m => m with { X = f(m.X), Y = f(m.Y), Counts = f(m.Counts), Max = f(m.Max) },
         FunctionOp fn => fn with { X = f(fn.X), Y = f(fn.Y) },

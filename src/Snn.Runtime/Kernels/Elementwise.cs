@@ -82,6 +82,23 @@ public static class Elementwise
     }
 
     /// <summary>
+    /// <c>totals[i] += round(|x[i]| × perUnit[i])</c>: whole counts from values that are a whole number of units each
+    /// (a scaled spike output), exact despite the float rounding of the scale; zeros add nothing.
+    /// </summary>
+    public static void AccumulateCounts(ReadOnlySpan<float> x, ReadOnlySpan<float> perUnit, Span<double> totals)
+    {
+        if (totals.Length < x.Length || perUnit.Length < x.Length)
+        {
+            throw new ArgumentException($"totals ({totals.Length}) and perUnit ({perUnit.Length}) must cover x ({x.Length}).", nameof(totals));
+        }
+
+        for (var i = 0; i < x.Length; i++)
+        {
+            if (x[i] != 0f) totals[i] += Math.Round(Math.Abs((double)x[i]) * perUnit[i]);
+        }
+    }
+
+    /// <summary>
     /// <c>totals[i] += (double)(|x[i]| * scale)</c> for every i: the product in float, the sum in double. Entries whose
     /// x is 0 add ±0 when the scale is finite, which changes no total that is not −0, so runs of zeros are then skipped
     /// (the totals must not hold −0).

@@ -174,8 +174,14 @@ public class CalibrationTests
         };
         var optimized = Compile.Run(spiking, model, verify: true).Ok().Program;
         var plain = Compile.Run(spiking with { Optimize = Snn.Compiler.Optimize.OptimizeOptions.None }, model, verify: true).Ok().Program;
-        Assert.Contains(optimized.Ops, o => o is Snn.Compiler.Lower.ElementwiseInc { Set: true });
-        Assert.DoesNotContain(plain.Ops, o => o is Snn.Compiler.Lower.ElementwiseInc { Set: true });
+        // The per-channel output scale is applied as the neurons write their output, in both programs.
+        Assert.Contains(optimized.Ops, o => o is Snn.Compiler.Lower.SimNeuronsAffine { OutputScale.IsSome: true });
+        Assert.Contains(plain.Ops, o => o is Snn.Compiler.Lower.SimNeurons { OutputScale.IsSome: true });
+        foreach (var program in new[] { optimized, plain })
+        {
+            var outputs = program.Ops.OfType<Snn.Compiler.Lower.INeuronOp>().Select(n => n.Output).ToHashSet();
+            Assert.DoesNotContain(program.Ops, o => o is Snn.Compiler.Lower.ElementwiseInc e && outputs.Contains(e.X));
+        }
         var sim = SimOptions.Default with { Steps = 12 };
         var a = Interpreter.Run(optimized, Seq1(x), sim).Head;
         var b = Interpreter.Run(plain, Seq1(x), sim).Head;

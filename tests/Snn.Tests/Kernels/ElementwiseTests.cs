@@ -5,6 +5,24 @@ namespace Snn.Tests.Kernels;
 
 public class ElementwiseTests
 {
+    /// <summary>
+    /// A scaled spike output holds n · (amplitude/dt) · f per neuron (n whole spikes, f the neuron's factor): the counts
+    /// come back whole, however the float products round.
+    /// </summary>
+    [Fact]
+    public void AccumulateCountsRecoversWholeSpikesFromScaledOutputs()
+    {
+        var rng = new System.Random(3);
+        const float alpha = 1f / 0.001f * 0.0173f;
+        var factors = Enumerable.Range(0, 300).Select(_ => (float)(0.05 + rng.NextDouble() * 20)).ToArray();
+        var spikes = Enumerable.Range(0, 300).Select(i => (float)(rng.Next(-3, 5))).ToArray();
+        var outputs = spikes.Select((n, i) => alpha * n * factors[i]).ToArray();
+        var perUnit = factors.Select(f => 1f / alpha / f).ToArray();
+        var totals = Enumerable.Repeat(10.0, 300).ToArray();
+        Elementwise.AccumulateCounts(outputs, perUnit, totals);
+        Assert.Equal(spikes.Select(n => 10.0 + System.Math.Abs(n)), totals);
+    }
+
     public static IEnumerable<object[]> Lengths() => Enumerable.Range(0, 68).Select(n => new object[] { n });
 
     [Theory]
