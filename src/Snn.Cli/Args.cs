@@ -71,7 +71,7 @@ public sealed class Args
     public static readonly string[] ConverterValueOptions =
     {
         "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage", "--max-pool", "--reset",
-        "--calibrate", "--calib-samples", "--percentile", "--bias-correction", "--neuron",
+        "--calibrate", "--calib-samples", "--percentile", "--resolution", "--bias-correction", "--neuron",
     };
     public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model", "--bias-shift", "--per-channel", "--per-layer" };
 
@@ -140,6 +140,8 @@ public sealed class Args
                from samples in Int("--calib-samples", min: 1)
                from percentile in Float("--percentile")
                from _p in percentile.Exists(p => p <= 0 || p > 100) ? Left<Error, Unit>(Errors.Usage("--percentile must be in (0, 100]")) : Right<Error, Unit>(unit)
+               from resolution in Float("--resolution")
+               from _r in resolution.Exists(r => !(r > 0)) ? Left<Error, Unit>(Errors.Usage("--resolution must be a positive number of spikes per step")) : Right<Error, Unit>(unit)
                from _ in dt.Exists(d => d <= 0) ? Left<Error, Unit>(Errors.Usage("--dt must be positive")) : Right<Error, Unit>(unit)
                select Compiler.CompileOptions.Default with
                {

@@ -147,6 +147,7 @@ public static class Export
                 j.WriteStartObject();
                 j.WriteString("data", cal.Data);
                 Num(j, "percentile", cal.Options.Percentile);
+                Num(j, "resolution", cal.Options.Resolution);
                 j.WriteNumber("samples", cal.Options.Samples);
                 j.WriteNumber("bias_shift_steps", cal.Options.BiasShiftSteps);
                 j.WritePropertyName("input_scale");

@@ -28,7 +28,7 @@ public static class Report
     /// <summary>Options the NengoDL-equivalent baseline drops (everything beyond NengoDL's converter defaults).</summary>
     static readonly System.Collections.Generic.HashSet<string> NonNengoOptions = new()
     {
-        "--calibrate", "--calib-samples", "--percentile", "--bias-shift", "--per-channel", "--per-layer", "--bias-correction", "--scale-firing-rates", "--synapse", "--max-pool",
+        "--calibrate", "--calib-samples", "--percentile", "--resolution", "--bias-shift", "--per-channel", "--per-layer", "--bias-correction", "--scale-firing-rates", "--synapse", "--max-pool",
         "--max-to-avg-pool", "--readout", "--neuron", "--initial-voltage", "--reset", "--encoding",
     };
 

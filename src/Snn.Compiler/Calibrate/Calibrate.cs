@@ -12,6 +12,8 @@ namespace Snn.Compiler.Calibrate;
 /// <see cref="PerChannel"/> (the default) sets one scale per output channel of each Dense/Conv layer (channel-wise
 /// normalization, Kim et al. 2020), so channels with small activations fire as often as the busiest ones; false
 /// keeps one scale per layer.
+/// <see cref="Resolution"/> K makes an activation of λ fire K spikes per step instead of one: K times the spikes, and
+/// the rounding error of T steps becomes that of K·T (several spikes in one step are one graded event).
 /// <see cref="BiasCorrectionSteps"/> &gt; 0 then corrects each spiking layer's bias, layer by layer, by the mean
 /// difference between the ANN's activations and the spiking network's mean output over that many steps on the
 /// calibration data (Li et al. 2021, "A free lunch from ANN"); it needs a simulator, so it runs through
@@ -19,6 +21,9 @@ namespace Snn.Compiler.Calibrate;
 /// </summary>
 public sealed record CalibrateOptions(double Percentile = 99.9, int Samples = 1000, int BiasShiftSteps = 0, bool PerChannel = true, int BiasCorrectionSteps = 0)
 {
+    /// <summary>Spikes per step at the calibrated activation λ (default 1).</summary>
+    public float Resolution { get; init; } = 1f;
+
     public static readonly CalibrateOptions Default = new();
 }
 
@@ -39,6 +44,7 @@ public static class Calibrate
     public static Either<Error, (Network Network, Seq<LayerScale> Scales)> Run(CalibrateOptions o, Network net, Seq<Tensor> data)
     {
         if (o.Percentile <= 0 || o.Percentile > 100) return Errors.Usage($"--percentile must be in (0, 100], got {o.Percentile}");
+        if (!(o.Resolution > 0) || float.IsInfinity(o.Resolution)) return Errors.Usage($"--resolution must be a positive number, got {o.Resolution}");
         if (data.IsEmpty || data.Count != net.InputCount) return Errors.Data("calibration data", $"the network has {net.InputCount} inputs, got {data.Count} calibration arrays");
         var n = Math.Min(o.Samples, data.Head.Shape[0]);
         if (n <= 0) return Errors.Data("calibration data", "no calibration samples");
@@ -81,8 +87,8 @@ public static class Calibrate
             if (layer.Count == 0) return node;     // never active on the calibration data: leave it
             var lambda = layer.Percentile(o.Percentile);
             var amplitude = e.Neuron.OutputAmplitude;
-            // Current rate at activation λ is λ/amplitude (per gain-scaled unit); make it 1/dt.
-            var c = amplitude / (lambda * net.Dt);
+            // Current rate at activation λ is λ/amplitude (per gain-scaled unit); make it Resolution/dt.
+            var c = amplitude * o.Resolution / (lambda * net.Dt);
             var perNeuron = channels.TryGetValue(e.Id, out var of)
                 ? Some(ChannelScales(perChannel[e.Id], of, lambda, o.Percentile))
                 : None;

@@ -406,6 +406,7 @@ public static partial class NetworkFile
                 w.Int("bias_shift_steps", cal.Options.BiasShiftSteps);
                 w.Bool("per_channel", cal.Options.PerChannel);
                 w.Int("bias_correction_steps", cal.Options.BiasCorrectionSteps);
+                if (cal.Options.Resolution != 1f) w.Float("resolution", cal.Options.Resolution);
                 j.WriteStartArray("scales");
                 foreach (var l in cal.Scales)
                 {
@@ -678,10 +679,11 @@ public static partial class NetworkFile
         };
         var calibration = options.OptObj("calibration").Map(c => new SavedCalibration(
             new CalibrateOptions(c.Double("percentile", 0, 100), c.Int("samples", 1, int.MaxValue), c.Int("bias_shift_steps", 0, int.MaxValue), c.Bool("per_channel"),
-                c.Int("bias_correction_steps", 0, int.MaxValue)),
+                c.Int("bias_correction_steps", 0, int.MaxValue)) { Resolution = c.Has("resolution") ? c.Float("resolution") : 1f },
             c.Str("data"), c.OptFloat("input_scale"),
             c.Items("scales").Map(l => new LayerScale(l.Str("layer"), l.Float("activation"), l.Float("scale"))).ToSeq().Strict()));
         if (calibration.Exists(c => c.Options.Percentile <= 0)) throw options.Fail("calibration 'percentile' must be in (0, 100]");
+        if (calibration.Exists(c => !(c.Options.Resolution > 0) || float.IsInfinity(c.Options.Resolution))) throw options.Fail("calibration 'resolution' must be a positive number");
 
         var n = root.Obj("network");
         var nodes = n.Items("nodes").Map(j =>

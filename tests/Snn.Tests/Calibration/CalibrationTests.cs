@@ -67,6 +67,31 @@ public class CalibrationTests
         Assert.Equal((float)(lambda * 0.001), ((RectifiedLinear)e.Neuron).Amplitude, 6);
     }
 
+    /// <summary>
+    /// --resolution K: the percentile activation fires K spikes per step, so K·T steps' counts arrive in T: a spiking
+    /// run of T steps with K = 2 gives exactly the outputs of 2T steps with K = 1 (signed IF counts are the rounded
+    /// integrated input, and 2T steps of a constant input integrate what T steps at twice the gain do).
+    /// </summary>
+    [Fact]
+    public void ResolutionKFiresKSpikesPerStepAtThePercentile()
+    {
+        var data = Random(new[] { 200, 4 }, 5, 0f, 1f);
+        var x = Random(new[] { 9, 4 }, 8, 0f, 1f);
+        CompileOptions Options(float k) => CompileOptions.Default with
+        {
+            Convert = ConvertOptions.Default.AsSpiking() with { IntegrateAndFire = true, NegativeSpikes = true, InitialVoltage = InitialVoltage.Half },
+            Calibration = Some((new CalibrateOptions(Percentile: 90) { Resolution = k }, Seq1(data))),
+        };
+        var one = Compile.Run(Options(1f), Mlp(), verify: true).Ok();
+        var two = Compile.Run(Options(2f), Mlp(), verify: true).Ok();
+        Assert.Equal(2 * one.Scales.Single().Scale, two.Scales.Single().Scale, 3);
+        var slow = Interpreter.Run(one.Program, Seq1(x), new SimOptions(16, Readout.Mean)).Head;
+        var fast = Interpreter.Run(two.Program, Seq1(x), new SimOptions(8, Readout.Mean)).Head;
+        TestModels.Close(slow, fast, 1e-4f);
+        Assert.Equal(2, CliRunner.Run("evaluate", TestModels.Fixture("tfjs", "dense_mlp", "model.json"), "--data", TestModels.Fixture("tfjs", "dense_mlp", "input_0.npy"),
+            "--calibrate", TestModels.Fixture("tfjs", "dense_mlp", "input_0.npy"), "--resolution", "0").Code);
+    }
+
     [Fact]
     public void CalibrationKeepsRateOutputsExactly()
     {

@@ -50,6 +50,7 @@ public class SnnzCliTests
         { "scaled, synapse, gate, seed", "--scale-firing-rates 30 --synapse 0.003 --max-pool gate --seed 5 --initial-voltage half" },
         // Per layer: the npz export step below has no per-channel scales (the calibrated default neuron, SignedIF, stays).
         { "calibrated signed IF, per layer", $"--calibrate {Path.Combine(TestModels.Fixture("tfjs", "conv_valid_same"), "input_0.npy")} --input-scale 0.5 --percentile 99 --calib-samples 2 --per-layer" },
+        { "calibrated signed IF, resolution 3", $"--calibrate {Path.Combine(TestModels.Fixture("tfjs", "conv_valid_same"), "input_0.npy")} --input-scale 0.5 --calib-samples 2 --per-layer --resolution 3" },
         { "calibrated IF", $"--calibrate {Path.Combine(TestModels.Fixture("tfjs", "conv_valid_same"), "input_0.npy")} --input-scale 0.5 --percentile 99 --calib-samples 2 --per-layer --neuron if" },
         { "swaps", "--swap relu=LIF --swap tanh=SpikingRectifiedLinear --reset zero --scale-firing-rates conv2d_Conv2D2=40" },
     };
