@@ -382,19 +382,37 @@ public static class IntegrateFire
         KernelMath.CheckLength(output.Length, j.Length, nameof(output));
         var alpha = amplitude / dt;
         var i = 0;
-        if (System.Numerics.Vector.IsHardwareAccelerated)
+        // The same operations lane by lane as the scalar loop below (v + j·dt as a product then a sum, never fused).
+        ref var rj = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(j);
+        ref var rv = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(voltage);
+        ref var rc = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(count);
+        ref var ro = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(output);
+        if (Vector512.IsHardwareAccelerated)
         {
-            var w = System.Numerics.Vector<float>.Count;
-            var dtV = new System.Numerics.Vector<float>(dt);
-            var alphaV = new System.Numerics.Vector<float>(alpha);
-            for (; i + w <= j.Length; i += w)
+            var dtV = Vector512.Create(dt);
+            var alphaV = Vector512.Create(alpha);
+            for (; i + 16 <= j.Length; i += 16)
             {
-                var v = new System.Numerics.Vector<float>(voltage.Slice(i, w)) + new System.Numerics.Vector<float>(j.Slice(i, w)) * dtV;
-                var c = new System.Numerics.Vector<float>(count.Slice(i, w));
-                var n = System.Numerics.Vector.Max(System.Numerics.Vector.Floor(v), -c);
-                (alphaV * n).CopyTo(output.Slice(i, w));
-                (v - n).CopyTo(voltage.Slice(i, w));
-                (c + n).CopyTo(count.Slice(i, w));
+                var v = Vector512.LoadUnsafe(ref rv, (nuint)i) + Vector512.LoadUnsafe(ref rj, (nuint)i) * dtV;
+                var c = Vector512.LoadUnsafe(ref rc, (nuint)i);
+                var n = Vector512.Max(Vector512.Floor(v), -c);
+                (alphaV * n).StoreUnsafe(ref ro, (nuint)i);
+                (v - n).StoreUnsafe(ref rv, (nuint)i);
+                (c + n).StoreUnsafe(ref rc, (nuint)i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var dtV = Vector256.Create(dt);
+            var alphaV = Vector256.Create(alpha);
+            for (; i + 8 <= j.Length; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref rv, (nuint)i) + Vector256.LoadUnsafe(ref rj, (nuint)i) * dtV;
+                var c = Vector256.LoadUnsafe(ref rc, (nuint)i);
+                var n = Vector256.Max(Vector256.Floor(v), -c);
+                (alphaV * n).StoreUnsafe(ref ro, (nuint)i);
+                (v - n).StoreUnsafe(ref rv, (nuint)i);
+                (c + n).StoreUnsafe(ref rc, (nuint)i);
             }
         }
         for (; i < j.Length; i++)

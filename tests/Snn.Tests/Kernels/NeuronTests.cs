@@ -46,6 +46,35 @@ public class NeuronTests
         }
     }
 
+    /// <summary>The vector loops compute lane by lane what the formula does, bit for bit, signed zeros and tails included.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(15)]
+    [InlineData(1003)]
+    public void SignedStepVectorsEqualTheFormula(int n)
+    {
+        var rng = new Random(n);
+        float R(double lo, double hi) => (float)(lo + rng.NextDouble() * (hi - lo));
+        var j = Enumerable.Range(0, n).Select(i => i % 11 == 0 ? -0f : R(-900, 1500)).ToArray();
+        var v = Enumerable.Range(0, n).Select(_ => R(-1.5, 1)).ToArray();
+        var c = Enumerable.Range(0, n).Select(i => i % 3 == 0 ? 0f : MathF.Floor(R(0, 5))).ToArray();
+        var (v2, c2, o2) = (v.ToArray(), c.ToArray(), new float[n]);
+        const float dt = 0.001f, amplitude = 0.37f;
+        var o = new float[n];
+        IntegrateFire.SignedStep(j, dt, amplitude, v, c, o);
+        for (var i = 0; i < n; i++)
+        {
+            var x = v2[i] + j[i] * dt;
+            var spikes = MathF.Max(MathF.Floor(x), -c2[i]);
+            o2[i] = amplitude / dt * spikes;
+            v2[i] = x - spikes;
+            c2[i] += spikes;
+        }
+        Assert.Equal(o2.Select(BitConverter.SingleToInt32Bits), o.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(v2.Select(BitConverter.SingleToInt32Bits), v.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(c2.Select(BitConverter.SingleToInt32Bits), c.Select(BitConverter.SingleToInt32Bits));
+    }
+
     /// <summary>
     /// Integrate-and-fire with negative spikes: after every step the net spike count is max(0, floor(v0 + Σ J·dt)),
     /// the ReLU of the integrated input quantized to whole spikes (the formula, computed in double from inputs that are
