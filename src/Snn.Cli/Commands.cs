@@ -195,7 +195,7 @@ public static class Commands
                     from resolution in a.Float("--resolution")
                     from correction in a.Int("--bias-correction", min: 1)
                     select Some((new Compiler.Calibrate.CalibrateOptions(percentile.IfNone(99.9f), samples.IfNone(1000), a.Flag("--bias-shift") ? steps : 0,
-                            !a.Flag("--per-layer"), correction.IfNone(0)) { Resolution = resolution.IfNone(1f) },
+                            !a.Flag("--per-layer"), correction.IfNone(0)) { Resolution = resolution.IfNone(Compiler.Calibrate.CalibrateOptions.Default.Resolution) },
                         path, scale)),
             () => Right<Error, Option<(Compiler.Calibrate.CalibrateOptions, string, Option<float>)>>(None));
 
@@ -460,7 +460,7 @@ public static class Commands
         if (c.ResetToZero) parts.Add("reset to zero");
         if (!c.Swap.IsEmpty) parts.Add("swap " + string.Join(", ", c.Swap.Map(kv => $"{kv.Key}={kv.Value}")));
         calibration.IfSome(cal => parts.Add(
-            $"calibrated on {cal.Data} (p{F(cal.Options.Percentile)}{(cal.Options.Resolution != 1f ? $", {F(cal.Options.Resolution)} spikes per step at it" : "")}{(cal.Options.BiasShiftSteps > 0 ? $", bias shift for {cal.Options.BiasShiftSteps} steps" : "")}" +
+            $"calibrated on {cal.Data} (p{F(cal.Options.Percentile)}, {F(cal.Options.Resolution)} spike{(cal.Options.Resolution == 1f ? "" : "s")} per step at it{(cal.Options.BiasShiftSteps > 0 ? $", bias shift for {cal.Options.BiasShiftSteps} steps" : "")}" +
             $"{(cal.Options.BiasCorrectionSteps > 0 ? $", bias correction for {cal.Options.BiasCorrectionSteps} steps" : "")})"));
         return string.Join(" · ", parts);
     }

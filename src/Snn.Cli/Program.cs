@@ -58,8 +58,8 @@ public static class Program
         calibration and simulation:
           --calibrate X.npy        set each channel's firing-rate scale from its activations on these samples
           --calib-samples N        samples used (default 1000); --percentile P (default 99.9) of non-zero activations
-          --resolution K           an activation at the percentile fires K spikes per step (default 1): K times the
-                                   spikes, the rounding error of K times the steps
+          --resolution K           an activation at the percentile fires K spikes per step (default 2): T steps
+                                   round like K*T steps at one spike per step, with fewer events
           --bias-shift             add theta/(2T) to every calibrated bias (Deng and Gu 2021), T = --steps
           --per-layer              one scale per layer instead of one per output channel of each Dense/Conv layer
                                    (channel-wise normalization, the default; --per-channel says so explicitly)

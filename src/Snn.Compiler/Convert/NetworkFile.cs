@@ -406,7 +406,7 @@ public static partial class NetworkFile
                 w.Int("bias_shift_steps", cal.Options.BiasShiftSteps);
                 w.Bool("per_channel", cal.Options.PerChannel);
                 w.Int("bias_correction_steps", cal.Options.BiasCorrectionSteps);
-                if (cal.Options.Resolution != 1f) w.Float("resolution", cal.Options.Resolution);
+                w.Float("resolution", cal.Options.Resolution);
                 j.WriteStartArray("scales");
                 foreach (var l in cal.Scales)
                 {

@@ -49,7 +49,7 @@ public class CalibrationTests
     }
 
     [Fact]
-    public void ScaleMakesThePercentileActivationFireOneSpikePerStep()
+    public void ScaleMakesThePercentileActivationFireResolutionSpikesPerStep()
     {
         var data = Random(new[] { 200, 4 }, 5, 0f, 1f);
         var options = CompileOptions.Default with { Calibration = Some((new CalibrateOptions(Percentile: 90), Seq1(data))) };
@@ -62,9 +62,11 @@ public class CalibrationTests
         var lambda = acts[(int)rank] + (acts[Math.Min((int)rank + 1, acts.Length - 1)] - acts[(int)rank]) * (rank - Math.Floor(rank));
         var scale = Assert.Single(compiled.Scales);
         Assert.Equal(lambda, scale.Activation, 4);
-        Assert.Equal(1 / (lambda * 0.001), scale.Scale, 1);
+        // K = 2 spikes per step at λ by default (--resolution).
+        Assert.Equal(2f, CalibrateOptions.Default.Resolution);
+        Assert.Equal(2 / (lambda * 0.001), scale.Scale, 1);
         var e = Assert.Single(compiled.Network.Nodes.OfType<Ensemble>());
-        Assert.Equal((float)(lambda * 0.001), ((RectifiedLinear)e.Neuron).Amplitude, 6);
+        Assert.Equal((float)(lambda * 0.001 / 2), ((RectifiedLinear)e.Neuron).Amplitude, 6);
     }
 
     /// <summary>
@@ -112,7 +114,7 @@ public class CalibrationTests
             new L("Dense", "h", new { units = 2, activation = "relu" }, ("kernel", T(new[] { 2, 2 }, 1, 0, 0, 1)), ("bias", T(new[] { 2 }, 0, 0))),
             new L("Dense", "o", new { units = 2 }, ("kernel", T(new[] { 2, 2 }, 1, 0, 0, 1)), ("bias", T(new[] { 2 }, 0, 0))));
         var data = T(new[] { 4, 2 }, 1, 10, 2, 20, 3, 30, 4, 40);
-        var calibration = new CalibrateOptions(Percentile: 100, PerChannel: true);
+        var calibration = new CalibrateOptions(Percentile: 100, PerChannel: true) { Resolution = 1 };
         var options = CompileOptions.Default with { Convert = ConvertOptions.Default.AsSpiking() with { IntegrateAndFire = true, InitialVoltage = InitialVoltage.Zero }, Calibration = Some((calibration, Seq1(data))) };
         var compiled = Compile.Run(options, model, verify: true).Ok();
         var e = Assert.Single(compiled.Network.Nodes.OfType<Ensemble>());

@@ -66,6 +66,33 @@ public class DeepFixtureTests
         Assert.Equal(RecordedAccuracy(name), doc.RootElement.GetProperty("keras_accuracy").GetDouble(), 0.0001);
     }
 
+    /// <summary>
+    /// The deep-network issue's targets for these fixtures: with the calibrated defaults (calibration on x_calib, the
+    /// 10,000 test images disjoint from it) the spiking network loses at most 0.5 points at 8 steps and 0.1 at 16
+    /// against the ANN in the same run. The bars are the issue's.
+    /// </summary>
+    [SharedTheory]
+    [Trait("Category", "Slow")]
+    [MemberData(nameof(Fixtures))]
+    public void DefaultCalibratedConversionMeetsTheDeepTargets(string name)
+    {
+        var (code, output, err) = CliRunner.Run("evaluate", Deep(name + ".h5"), "--data", Data("x_test_nhwc_u8.npy"),
+            "--labels", Data("y_test.npy"), "--input-scale", "1/255", "--calibrate", Data("x_calib_nhwc_u8.npy"), "--mode", "all",
+            "--steps", "16", "--checkpoints", "8,16", "--json", "--no-progress");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        var ann = root.GetProperty("keras_accuracy").GetDouble();
+        Assert.Equal(RecordedAccuracy(name), ann, 0.0001);
+        var byStep = root.GetProperty("spiking_by_steps").EnumerateArray()
+            .ToDictionary(p => p.GetProperty("steps").GetInt32(), p => p.GetProperty("accuracy").GetDouble());
+        foreach (var (steps, bar) in new[] { (8, 0.5), (16, 0.1) })
+        {
+            var drop = 100 * (ann - byStep[steps]);
+            Assert.True(drop <= bar + 1e-9, $"{name} at {steps} steps: drop {drop:F2} points (ANN {ann:F4}, spiking {byStep[steps]:F4}), target <= {bar}");
+        }
+    }
+
     static double RecordedAccuracy(string name)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Deep("accuracies.json")));
