@@ -80,6 +80,9 @@ public static class Bench
     {
         var program = compiled.Program;
         var samples = inputs.Head.Shape[0];
+        // Plans take --batch samples at most, fewer when their arena would not fit the cache (SimOptions.CacheBytesPerWorker).
+        var requested = sim.BatchSize;
+        sim = sim with { BatchSize = Interpreter.PlanBatch(program, sim, samples) };
         // Warm up the JIT and the caches, one batch per worker: the workers' plans are made here, and the timed run
         // takes them from the program's pool (plan once, step many), as PyTorch's peer builds its model before timing.
         Interpreter.Run(program, inputs.Map(t => Take(t, Math.Min(sim.BatchSize * sim.Workers, samples))).ToSeq(), sim with { Steps = 2 });
@@ -132,7 +135,7 @@ public static class Bench
         }).ToArray();
         var result = new
         {
-            mode = mode.ToString().ToLowerInvariant(), samples, steps = sim.Steps, batch = sim.BatchSize, threads = sim.Threads,
+            mode = mode.ToString().ToLowerInvariant(), samples, steps = sim.Steps, batch = sim.BatchSize, batch_requested = requested, threads = sim.Threads,
             connection_path = sim.ConnectionPath switch { ConnectionPath.Dense => "dense", ConnectionPath.EventDriven => "event", _ => "adaptive" },
             seconds, image_steps_per_second = imageSteps / seconds, ms_per_step = seconds * 1000 / sim.Steps * sim.BatchSize / samples * sim.Threads,
             dense_equivalent_gflops = gflops, peak_fma_gflops = peak, percent_of_peak = 100 * gflops / peak,
@@ -149,7 +152,7 @@ public static class Bench
             stdout.WriteLine(JsonSerializer.Serialize(result));
             return 0;
         }
-        stdout.WriteLine($"{result.mode}: {samples} samples x {sim.Steps} steps, batch {sim.BatchSize}, {sim.Threads} thread(s): {seconds:0.000} s");
+        stdout.WriteLine($"{result.mode}: {samples} samples x {sim.Steps} steps, batch {sim.BatchSize}{(sim.BatchSize < requested ? $" (--batch {requested}; plans of {sim.BatchSize} fit the cache)" : "")}, {sim.Threads} thread(s): {seconds:0.000} s");
         stdout.WriteLine($"  {result.image_steps_per_second:N0} image-steps/s; {result.ms_per_step:0.000} ms per step of one batch");
         stdout.WriteLine($"  dense-equivalent work {gflops:0.0} GFLOP/s = {result.percent_of_peak:0.0}% of the measured FP32 FMA peak {peak:0} GFLOP/s ({result.peak_source})");
         stdout.WriteLine($"  memory: peak working set {result.peak_working_set_bytes / 1e6:0.0} MB (load, convert, plan and run), arena {result.arena_bytes / 1e6:0.00} MB per worker, {allocated / 1e6:0.0} MB allocated during the run");

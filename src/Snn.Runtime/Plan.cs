@@ -234,6 +234,20 @@ public sealed class Plan
     }
 
     /// <summary>
+    /// Bytes of arena one more sample of the batch adds (its state, kept and shared signals, laid out as
+    /// <see cref="Create"/> lays them out with buffer sharing): what decides whether a plan's working set fits in cache.
+    /// </summary>
+    public static long BytesPerSample(OpProgram program)
+    {
+        var length = program.Signals.Map(s => s.Size).ToArray();
+        var (kind, _, bufferSizes) = Layout(program, InvariantOps(program), length, share: true);
+        long floats = bufferSizes.Sum(b => (long)b);
+        for (var s = 0; s < kind.Length; s++)
+            if (program.Signals[s].Kind == SignalKind.Batched && kind[s] is Storage.State or Storage.Kept) floats += length[s];
+        return floats * sizeof(float);
+    }
+
+    /// <summary>
     /// Plans <paramref name="program"/> for batches of <paramref name="batch"/> samples. With
     /// <paramref name="shareBuffers"/> (the default) signals that live only within a step share storage, so
     /// <see cref="SignalValue"/> of such a signal may hold another signal's values; without it every signal has its
@@ -659,6 +673,7 @@ public sealed class Plan
     Action CompileNeuronsAffine(SimNeuronsAffine sa)
     {
         var a = arena;
+        if (sa.Neuron is IntegrateAndFire { NegativeSpikes: true } signed) return CompileSignedAffine(sa, signed);
         var neurons = Scaled(NeuronKernel(sa.Neuron, sa.Output, sa.State), sa);
         var size = program.Signal(sa.X).Size;
         var (rows, _) = CurrentBlock(size, Batch);
@@ -676,6 +691,22 @@ public sealed class Plan
                 neurons(block, from, count);
             }
         };
+    }
+
+    /// <summary>
+    /// Signed integrate-and-fire neurons on J = x·gain + bias in one pass (<see cref="IntegrateFire.SignedAffineStep"/>):
+    /// the currents, the step and the output scale of each element together, the same bits as the blocks of
+    /// <see cref="CompileNeuronsAffine"/>.
+    /// </summary>
+    Action CompileSignedAffine(SimNeuronsAffine sa, IntegrateAndFire signed)
+    {
+        var a = arena;
+        var (xo, n, bo, bn, oo, vo, co) = (offset[sa.X], length[sa.X], offset[sa.Bias], length[sa.Bias], offset[sa.Output], offset[sa.State[0]], offset[sa.State[1]]);
+        var (go, gn) = sa.Gain.Match(g => (offset[g], length[g]), () => (0, 0));
+        var (so, sn) = sa.OutputScale.Match(g => (offset[g], length[g]), () => (0, 0));
+        var (dt, amplitude) = (program.Dt, signed.Amplitude);
+        return () => IntegrateFire.SignedAffineStep(a.AsSpan(xo, n), a.AsSpan(go, gn), a.AsSpan(bo, bn), a.AsSpan(so, sn), dt, amplitude,
+            a.AsSpan(vo, n), a.AsSpan(co, n), a.AsSpan(oo, n));
     }
 
     /// <summary>

@@ -46,6 +46,38 @@ public class NeuronTests
         }
     }
 
+    /// <summary>
+    /// The one-pass kernel equals the three it replaces (the currents x·gain + bias, the signed step, the output scale),
+    /// bit for bit, for every gain form, with and without a scale, over several samples with vector tails.
+    /// </summary>
+    [Theory]
+    [InlineData(37, 3, 0, false)]
+    [InlineData(37, 3, 1, true)]
+    [InlineData(48, 2, 48, true)]
+    [InlineData(5, 4, 5, false)]
+    public void SignedAffineStepEqualsTheCurrentsThenTheStepThenTheScale(int size, int rows, int gains, bool scaled)
+    {
+        var rng = new Random(size * 31 + gains);
+        float R(double lo, double hi) => (float)(lo + rng.NextDouble() * (hi - lo));
+        var n = size * rows;
+        var x = Enumerable.Range(0, n).Select(i => i % 7 == 0 ? 0f : R(-3, 5)).ToArray();
+        var gain = Enumerable.Range(0, gains).Select(_ => R(50, 400)).ToArray();
+        var bias = Enumerable.Range(0, size).Select(_ => R(-200, 300)).ToArray();
+        var scale = scaled ? Enumerable.Range(0, size).Select(_ => R(0.1, 9)).ToArray() : System.Array.Empty<float>();
+        var v = Enumerable.Range(0, n).Select(_ => R(-1, 1)).ToArray();
+        var c = Enumerable.Range(0, n).Select(_ => MathF.Floor(R(0, 4))).ToArray();
+        var (v2, c2, o, o2, j) = (v.ToArray(), c.ToArray(), new float[n], new float[n], new float[n]);
+        const float dt = 0.001f, amplitude = 0.023f;
+        IntegrateFire.SignedAffineStep(x, gain, bias, scale, dt, amplitude, v, c, o);
+        Elementwise.AffineSet(x, gain, bias, j);
+        IntegrateFire.SignedStep(j, dt, amplitude, v2, c2, o2);
+        if (scaled)
+            for (var r = 0; r < rows; r++) System.Numerics.Tensors.TensorPrimitives.Multiply(o2.AsSpan(r * size, size), scale, o2.AsSpan(r * size, size));
+        Assert.Equal(o2.Select(BitConverter.SingleToInt32Bits), o.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(v2.Select(BitConverter.SingleToInt32Bits), v.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(c2.Select(BitConverter.SingleToInt32Bits), c.Select(BitConverter.SingleToInt32Bits));
+    }
+
     /// <summary>The vector loops compute lane by lane what the formula does, bit for bit, signed zeros and tails included.</summary>
     [Theory]
     [InlineData(1)]

@@ -72,6 +72,31 @@ public class PlanTests
     }
 
     /// <summary>
+    /// A plan takes at most --batch samples, and fewer when their arena would pass the cache budget: its arena is the
+    /// per-sample bytes times the batch (plus constants), and results are the same bits with or without the budget.
+    /// </summary>
+    [Fact]
+    public void PlansShrinkTheirBatchToFitTheCacheBudgetWithTheSameResults()
+    {
+        var model = Snn.Compiler.Keras.ModelFile.Import(TestModels.Fixture("tfjs", "conv_valid_same", "model.json")).Ok();
+        var compiled = Compile.Run(CompileOptions.Default with { Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = Some(300f) } }, model).Ok();
+        var perSample = Plan.BytesPerSample(compiled.Program);
+        Assert.True(perSample > 0);
+        // The per-sample part of a plan's memory (with its input buffers and scratch on top).
+        var big = Plan.Create(compiled.Program, 8);
+        var small = Plan.Create(compiled.Program, 3);
+        Assert.InRange(big.ArenaBytes - small.ArenaBytes, 5 * perSample, 10 * perSample);
+        var fit = new SimOptions(Steps: 12, Readout: Readout.Mean, BatchSize: 8, Threads: 2) { CacheBytesPerWorker = 3 * perSample };
+        Assert.Equal(3, Interpreter.PlanBatch(compiled.Program, fit, 9));
+        Assert.Equal(1, Interpreter.PlanBatch(compiled.Program, fit with { CacheBytesPerWorker = 1 }, 9));
+        Assert.Equal(8, Interpreter.PlanBatch(compiled.Program, fit with { CacheBytesPerWorker = 0 }, 9));
+        Assert.Equal(4, Interpreter.PlanBatch(compiled.Program, fit with { CacheBytesPerWorker = 0 }, 4));
+        var x = TestModels.Random(new[] { 9, 9, 9, 2 }, 5, 0f, 1f);
+        Assert.Equal(Interpreter.Run(compiled.Program, Seq1(x), fit with { CacheBytesPerWorker = 0 }).Head.ToArray(),
+            Interpreter.Run(compiled.Program, Seq1(x), fit).Head.ToArray());
+    }
+
+    /// <summary>
     /// Runs of one program reuse its idle plans (the interpreter's pool): after runs with other inputs, step counts,
     /// readouts and encodings, a run gives the bits a fresh program (a copy, so new plans) gives.
     /// </summary>
