@@ -380,49 +380,7 @@ public static class IntegrateFire
         KernelMath.CheckLength(voltage.Length, j.Length, nameof(voltage));
         KernelMath.CheckLength(count.Length, j.Length, nameof(count));
         KernelMath.CheckLength(output.Length, j.Length, nameof(output));
-        var alpha = amplitude / dt;
-        var i = 0;
-        // The same operations lane by lane as the scalar loop below (v + j·dt as a product then a sum, never fused).
-        ref var rj = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(j);
-        ref var rv = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(voltage);
-        ref var rc = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(count);
-        ref var ro = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(output);
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var dtV = Vector512.Create(dt);
-            var alphaV = Vector512.Create(alpha);
-            for (; i + 16 <= j.Length; i += 16)
-            {
-                var v = Vector512.LoadUnsafe(ref rv, (nuint)i) + Vector512.LoadUnsafe(ref rj, (nuint)i) * dtV;
-                var c = Vector512.LoadUnsafe(ref rc, (nuint)i);
-                var n = Vector512.Max(Vector512.Floor(v), -c);
-                (alphaV * n).StoreUnsafe(ref ro, (nuint)i);
-                (v - n).StoreUnsafe(ref rv, (nuint)i);
-                (c + n).StoreUnsafe(ref rc, (nuint)i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var dtV = Vector256.Create(dt);
-            var alphaV = Vector256.Create(alpha);
-            for (; i + 8 <= j.Length; i += 8)
-            {
-                var v = Vector256.LoadUnsafe(ref rv, (nuint)i) + Vector256.LoadUnsafe(ref rj, (nuint)i) * dtV;
-                var c = Vector256.LoadUnsafe(ref rc, (nuint)i);
-                var n = Vector256.Max(Vector256.Floor(v), -c);
-                (alphaV * n).StoreUnsafe(ref ro, (nuint)i);
-                (v - n).StoreUnsafe(ref rv, (nuint)i);
-                (c + n).StoreUnsafe(ref rc, (nuint)i);
-            }
-        }
-        for (; i < j.Length; i++)
-        {
-            var v = voltage[i] + j[i] * dt;
-            var n = MathF.Max(MathF.Floor(v), -count[i]);
-            output[i] = alpha * n;
-            voltage[i] = v - n;
-            count[i] += n;
-        }
+        Signed(j, default, default, default, j.Length, dt, amplitude / dt, voltage, count, output, affine: false);
     }
 
     /// <summary>
@@ -442,65 +400,76 @@ public static class IntegrateFire
         if (size == 0 ? x.Length != 0 : x.Length % size != 0) throw new ArgumentException($"Length {x.Length} is not a multiple of {size} neurons.", nameof(x));
         if (gain.Length is not (0 or 1) && gain.Length != size) throw new ArgumentException("gain must have 0, 1 or one value per neuron.", nameof(gain));
         if (scale.Length != 0 && scale.Length != size) throw new ArgumentException("scale must be empty or have one value per neuron.", nameof(scale));
-        var alpha = amplitude / dt;
-        var (hasGain, oneGain, scaled) = (gain.Length > 0, gain.Length == 1, scale.Length > 0);
-        var g0 = oneGain ? gain[0] : 0f;
-        ref var rx = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
-        ref var rg = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(gain);
-        ref var rb = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(bias);
-        ref var rs = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(scale);
-        ref var rv = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(voltage);
-        ref var rc = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(count);
-        ref var ro = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(output);
-        for (var row = 0; row < x.Length; row += size)
+        Signed(x, gain, bias, scale, size, dt, amplitude / dt, voltage, count, output, affine: true);
+    }
+
+    /// <summary>
+    /// The signed step on rows of <paramref name="size"/> neurons: J = x (or, <paramref name="affine"/>, x·gain + bias),
+    /// v += J·dt; n = max(floor(v), −c); out = alpha·n (× scale); v −= n; c += n. Vectors where the hardware has them,
+    /// the same operations lane by lane (products and sums never fused), scalars for each row's tail.
+    /// </summary>
+    static unsafe void Signed(ReadOnlySpan<float> x, ReadOnlySpan<float> gain, ReadOnlySpan<float> bias, ReadOnlySpan<float> scale, int size,
+        float dt, float alpha, Span<float> voltage, Span<float> count, Span<float> output, bool affine)
+    {
+        fixed (float* px = x, pg = gain, pb = bias, ps = scale, pv = voltage, pc = count, po = output)
         {
-            var i = 0;
-            if (Vector512.IsHardwareAccelerated)
+            var p = new SignedArgs(px, pg, gain.Length, pb, ps, scale.Length > 0, pv, pc, po, dt, alpha, affine);
+            for (var row = 0; row < x.Length; row += size)
             {
-                var (dtV, alphaV, g0V) = (Vector512.Create(dt), Vector512.Create(alpha), Vector512.Create(g0));
-                for (; i + 16 <= size; i += 16)
+                var i = KernelMath.Path switch
                 {
-                    var k = (nuint)(row + i);
-                    var xv = Vector512.LoadUnsafe(ref rx, k);
-                    var j = (hasGain ? xv * (oneGain ? g0V : Vector512.LoadUnsafe(ref rg, (nuint)i)) : xv) + Vector512.LoadUnsafe(ref rb, (nuint)i);
-                    var v = Vector512.LoadUnsafe(ref rv, k) + j * dtV;
-                    var c = Vector512.LoadUnsafe(ref rc, k);
-                    var n = Vector512.Max(Vector512.Floor(v), -c);
-                    var o = alphaV * n;
-                    (scaled ? o * Vector512.LoadUnsafe(ref rs, (nuint)i) : o).StoreUnsafe(ref ro, k);
-                    (v - n).StoreUnsafe(ref rv, k);
-                    (c + n).StoreUnsafe(ref rc, k);
-                }
-            }
-            else if (Vector256.IsHardwareAccelerated)
-            {
-                var (dtV, alphaV, g0V) = (Vector256.Create(dt), Vector256.Create(alpha), Vector256.Create(g0));
-                for (; i + 8 <= size; i += 8)
+                    SimdPath.Avx512 => SignedVectors<Vector512<float>, V512>(p, row, size),
+                    SimdPath.Avx256 => SignedVectors<Vector256<float>, V256>(p, row, size),
+                    _ => 0,
+                };
+                for (; i < size; i++)
                 {
-                    var k = (nuint)(row + i);
-                    var xv = Vector256.LoadUnsafe(ref rx, k);
-                    var j = (hasGain ? xv * (oneGain ? g0V : Vector256.LoadUnsafe(ref rg, (nuint)i)) : xv) + Vector256.LoadUnsafe(ref rb, (nuint)i);
-                    var v = Vector256.LoadUnsafe(ref rv, k) + j * dtV;
-                    var c = Vector256.LoadUnsafe(ref rc, k);
-                    var n = Vector256.Max(Vector256.Floor(v), -c);
-                    var o = alphaV * n;
-                    (scaled ? o * Vector256.LoadUnsafe(ref rs, (nuint)i) : o).StoreUnsafe(ref ro, k);
-                    (v - n).StoreUnsafe(ref rv, k);
-                    (c + n).StoreUnsafe(ref rc, k);
+                    var k = row + i;
+                    var j = affine ? (p.GainLength == 0 ? px[k] : px[k] * pg[p.GainLength == 1 ? 0 : i]) + pb[i] : px[k];
+                    var v = pv[k] + j * dt;
+                    var n = MathF.Max(MathF.Floor(v), -pc[k]);
+                    var o = alpha * n;
+                    po[k] = p.Scaled ? o * ps[i] : o;
+                    pv[k] = v - n;
+                    pc[k] += n;
                 }
-            }
-            for (; i < size; i++)
-            {
-                var k = row + i;
-                var j = (hasGain ? x[k] * (oneGain ? g0 : gain[i]) : x[k]) + bias[i];
-                var v = voltage[k] + j * dt;
-                var n = MathF.Max(MathF.Floor(v), -count[k]);
-                var o = alpha * n;
-                output[k] = scaled ? o * scale[i] : o;
-                voltage[k] = v - n;
-                count[k] += n;
             }
         }
+    }
+
+    readonly unsafe struct SignedArgs(float* x, float* gain, int gainLength, float* bias, float* scale, bool scaled,
+        float* voltage, float* count, float* output, float dt, float alpha, bool affine)
+    {
+        public readonly float* X = x, Gain = gain, Bias = bias, Scale = scale, Voltage = voltage, Count = count, Output = output;
+        public readonly int GainLength = gainLength;
+        public readonly float Dt = dt, Alpha = alpha;
+        public readonly bool Scaled = scaled, Affine = affine;
+    }
+
+    /// <summary>The whole vectors of one row of <see cref="Signed"/>; returns where the scalar tail starts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe int SignedVectors<TV, TOps>(SignedArgs p, int row, int size)
+        where TV : struct
+        where TOps : struct, IVecOps<TV>
+    {
+        var (dtV, alphaV) = (TOps.Create(p.Dt), TOps.Create(p.Alpha));
+        var g0 = TOps.Create(p.GainLength == 1 ? *p.Gain : 0f);
+        var i = 0;
+        for (; i + TOps.Width <= size; i += TOps.Width)
+        {
+            var k = row + i;
+            var x = TOps.Load(p.X + k);
+            var j = !p.Affine ? x
+                : TOps.Add(p.GainLength == 0 ? x : TOps.Multiply(x, p.GainLength == 1 ? g0 : TOps.Load(p.Gain + i)), TOps.Load(p.Bias + i));
+            var v = TOps.Add(TOps.Load(p.Voltage + k), TOps.Multiply(j, dtV));
+            var c = TOps.Load(p.Count + k);
+            var n = TOps.Max(TOps.Floor(v), TOps.Negate(c));
+            var o = TOps.Multiply(alphaV, n);
+            TOps.Store(p.Output + k, p.Scaled ? TOps.Multiply(o, TOps.Load(p.Scale + i)) : o);
+            TOps.Store(p.Voltage + k, TOps.Subtract(v, n));
+            TOps.Store(p.Count + k, TOps.Add(c, n));
+        }
+        return i;
     }
 
     /// <summary>

@@ -32,6 +32,15 @@ internal unsafe interface IVecOps<TV> where TV : struct
     static abstract TV LoadMasked(float* p, TV mask);
     /// <summary><c>*p += v</c> on the selected lanes only.</summary>
     static abstract void AddStoreMasked(float* p, TV mask, TV v);
+    /// <summary>Every lane <paramref name="value"/>.</summary>
+    static abstract TV Create(float value);
+    /// <summary>Lane by lane a + b, a·b, a − b (IEEE single operations, never fused), floor and the IEEE maximum.</summary>
+    static abstract TV Add(TV a, TV b);
+    static abstract TV Multiply(TV a, TV b);
+    static abstract TV Subtract(TV a, TV b);
+    static abstract TV Floor(TV a);
+    static abstract TV Max(TV a, TV b);
+    static abstract TV Negate(TV a);
 }
 
 internal unsafe struct V256 : IVecOps<Vector256<float>>
@@ -65,6 +74,27 @@ internal unsafe struct V256 : IVecOps<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddStoreMasked(float* p, Vector256<float> mask, Vector256<float> v)
         => Avx.MaskStore(p, mask, Avx.MaskLoad(p, mask) + v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Create(float value) => Vector256.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => a * b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Subtract(Vector256<float> a, Vector256<float> b) => a - b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Floor(Vector256<float> a) => Vector256.Floor(a);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Negate(Vector256<float> a) => -a;
 }
 
 internal unsafe struct V512 : IVecOps<Vector512<float>>
@@ -101,6 +131,27 @@ internal unsafe struct V512 : IVecOps<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddStoreMasked(float* p, Vector512<float> mask, Vector512<float> v)
         => Avx512F.MaskStore(p, mask, Avx512F.MaskLoad(p, mask, Vector512<float>.Zero) + v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Create(float value) => Vector512.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => a * b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Subtract(Vector512<float> a, Vector512<float> b) => a - b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Floor(Vector512<float> a) => Vector512.Floor(a);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Negate(Vector512<float> a) => -a;
 }
 
 /// <summary>Which SIMD path the GEMM-style kernels take on this machine.</summary>
