@@ -52,6 +52,44 @@ public sealed class Args
                 : Left<Error, Option<int>>(Errors.Usage($"{name} expects an integer{(min > int.MinValue ? $" >= {min}" : "")}, got '{s}'")),
             () => Right<Error, Option<int>>(None));
 
+    /// <summary>
+    /// A value for every layer and per-layer values (<c>--name V</c> and <c>--name LAYER=V</c>, repeatable; V &gt; 0, also
+    /// as a fraction): the last plain value, and each layer's last value.
+    /// </summary>
+    public Either<Error, (Option<float> All, Map<string, float> Layers)> LayerValues(string name, string placeholder)
+    {
+        Option<float> all = None;
+        var layers = Map<string, float>();
+        foreach (var s in All(name))
+        {
+            var eq = s.LastIndexOf('=');
+            var number = ParseFloat(eq >= 0 ? s[(eq + 1)..] : s);
+            if (number.IsNone || number.Exists(v => v <= 0) || eq == 0)
+                return Errors.Usage($"{name} expects {placeholder} or LAYER={placeholder} with {placeholder} > 0, got '{s}'");
+            if (eq > 0) layers = layers.AddOrUpdate(s[..eq], number.IfNone(1f));
+            else all = number;
+        }
+        return (all, layers);
+    }
+
+    /// <summary>--target-agreement A or A@T (repeatable): agreement A in (0, 1] at T steps (<paramref name="steps"/> when not given).</summary>
+    public Either<Error, Seq<Compiler.Calibrate.AgreementTarget>> AgreementTargets(int steps)
+    {
+        var targets = new List<Compiler.Calibrate.AgreementTarget>();
+        foreach (var s in All("--target-agreement"))
+        {
+            var at = s.IndexOf('@');
+            var share = ParseFloat(at >= 0 ? s[..at] : s);
+            var t = at >= 0 ? (int.TryParse(s[(at + 1)..], out var v) ? v : -1) : steps;
+            if (share.IsNone || share.Exists(a => a <= 0 || a > 1) || t <= 0)
+                return Errors.Usage($"--target-agreement expects A or A@T with A in (0, 1] and T a positive step count (e.g. 0.98@16), got '{s}'");
+            targets.Add(new Compiler.Calibrate.AgreementTarget((double)(decimal)share.IfNone(1f), t));   // 0.95f as 0.95, not 0.949999988
+        }
+        if (targets.Count > 0 && One("--calibrate").IsNone)
+            return Errors.Usage("--target-agreement chooses resolutions during calibration: give --calibrate X as well");
+        return targets.ToSeq();
+    }
+
     public Either<Error, Option<float>> Float(string name) =>
         One(name).Match(
             s => ParseFloat(s).Match(v => Right<Error, Option<float>>(Some(v)), () => Left<Error, Option<float>>(Errors.Usage($"{name} expects a number, got '{s}'"))),
@@ -71,7 +109,7 @@ public sealed class Args
     public static readonly string[] ConverterValueOptions =
     {
         "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage", "--max-pool", "--reset",
-        "--calibrate", "--calib-samples", "--percentile", "--resolution", "--bias-correction", "--neuron",
+        "--calibrate", "--calib-samples", "--percentile", "--resolution", "--target-agreement", "--bias-correction", "--neuron",
     };
     public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model", "--bias-shift", "--per-channel", "--per-layer" };
 
@@ -87,16 +125,9 @@ public sealed class Args
             if (Converter.NeuronByName(to).IsLeft) return Errors.Usage($"--swap target '{parts[1]}' is not a neuron type ({string.Join(", ", Converter.NeuronNames)})");
             swap = swap.AddOrUpdate(parts[0], to);
         }
-        Option<float> scale = None;
-        var layerScales = Map<string, float>();
-        foreach (var s in All("--scale-firing-rates"))
-        {
-            var eq = s.LastIndexOf('=');
-            var number = ParseFloat(eq >= 0 ? s[(eq + 1)..] : s);
-            if (number.IsNone || number.Exists(v => v <= 0)) return Errors.Usage($"--scale-firing-rates expects S or LAYER=S with S > 0, got '{s}'");
-            if (eq >= 0) layerScales = layerScales.AddOrUpdate(s[..eq], number.IfNone(1f));
-            else scale = number;
-        }
+        var scales = LayerValues("--scale-firing-rates", "S");
+        if (scales.IsLeft) return scales.Map(_ => Compiler.CompileOptions.Default);
+        var (scale, layerScales) = scales.Match(v => v, _ => default);
         Option<Lowpass> synapse = None;
         if (One("--synapse").TryGet(out var syn) && syn != "none")
         {
@@ -140,8 +171,8 @@ public sealed class Args
                from samples in Int("--calib-samples", min: 1)
                from percentile in Float("--percentile")
                from _p in percentile.Exists(p => p <= 0 || p > 100) ? Left<Error, Unit>(Errors.Usage("--percentile must be in (0, 100]")) : Right<Error, Unit>(unit)
-               from resolution in Float("--resolution")
-               from _r in resolution.Exists(r => !(r > 0)) ? Left<Error, Unit>(Errors.Usage("--resolution must be a positive number of spikes per step")) : Right<Error, Unit>(unit)
+               from _r in LayerValues("--resolution", "K")
+               from _t in AgreementTargets(1)
                from _ in dt.Exists(d => d <= 0) ? Left<Error, Unit>(Errors.Usage("--dt must be positive")) : Right<Error, Unit>(unit)
                select Compiler.CompileOptions.Default with
                {

@@ -192,10 +192,16 @@ public static class Commands
             path => from scale in a.Float("--input-scale")
                     from samples in a.Int("--calib-samples", min: 1)
                     from percentile in a.Float("--percentile")
-                    from resolution in a.Float("--resolution")
+                    from resolution in a.LayerValues("--resolution", "K")
+                    from targets in a.AgreementTargets(steps)
                     from correction in a.Int("--bias-correction", min: 1)
                     select Some((new Compiler.Calibrate.CalibrateOptions(percentile.IfNone(99.9f), samples.IfNone(1000), a.Flag("--bias-shift") ? steps : 0,
-                            !a.Flag("--per-layer"), correction.IfNone(0)) { Resolution = resolution.IfNone(Compiler.Calibrate.CalibrateOptions.Default.Resolution) },
+                            !a.Flag("--per-layer"), correction.IfNone(0))
+                        {
+                            Resolution = resolution.All.IfNone(Compiler.Calibrate.CalibrateOptions.Default.Resolution),
+                            LayerResolutions = resolution.Layers,
+                            Targets = targets,
+                        },
                         path, scale)),
             () => Right<Error, Option<(Compiler.Calibrate.CalibrateOptions, string, Option<float>)>>(None));
 
@@ -203,7 +209,14 @@ public static class Commands
     static Either<Error, CompileOptions> WithCalibration(Args a, KerasModel model, CompileOptions options, int steps) =>
         CalibrationArgs(a, steps).Bind(c => c.Match(
             x => from data in DataFile.Read(x.Path).Bind(t => CheckInput(x.Path, t, model.InputShapes[0]))
-                 select BiasCorrection.Enable(options with { Calibration = Some((x.Options, Seq1(x.InputScale.Match(s => data.Map(v => v * s), () => data)))) }),
+                 from readout in ReadoutOf(a, Mode.Spiking)
+                 from batch in a.Int("--batch", min: 1)
+                 from threads in a.Int("--threads", min: 1)
+                 from encoding in EncodingOf(a)
+                 let calibrated = BiasCorrection.Enable(options with { Calibration = Some((x.Options, Seq1(x.InputScale.Match(s => data.Map(v => v * s), () => data)))) })
+                 select ResolutionSearch.Enable(calibrated,
+                     new SimOptions(steps, readout.Readout, batch.IfNone(100), threads.IfNone(0), options.Legalize.Temporal) { Window = readout.Window, Encoding = encoding, Seed = options.Convert.Seed },
+                     Console.Error.WriteLine, what => Progress.For(Console.Error, what)),
             () => Right<Error, CompileOptions>(options)));
 
     /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
@@ -447,7 +460,6 @@ public static class Commands
     /// <summary>The options that shape a conversion, in words (for saved networks and reports).</summary>
     internal static string Settings(ConvertOptions c, Option<SavedCalibration> calibration)
     {
-        static string F(double v) => v.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
         var parts = new List<string>
         {
             "max-pool " + c.MaxPool.ToString().ToLowerInvariant(),
@@ -460,9 +472,22 @@ public static class Commands
         if (c.ResetToZero) parts.Add("reset to zero");
         if (!c.Swap.IsEmpty) parts.Add("swap " + string.Join(", ", c.Swap.Map(kv => $"{kv.Key}={kv.Value}")));
         calibration.IfSome(cal => parts.Add(
-            $"calibrated on {cal.Data} (p{F(cal.Options.Percentile)}, {F(cal.Options.Resolution)} spike{(cal.Options.Resolution == 1f ? "" : "s")} per step at it{(cal.Options.BiasShiftSteps > 0 ? $", bias shift for {cal.Options.BiasShiftSteps} steps" : "")}" +
+            $"calibrated on {cal.Data} (p{F(cal.Options.Percentile)}, {Resolutions(cal)}{(cal.Options.BiasShiftSteps > 0 ? $", bias shift for {cal.Options.BiasShiftSteps} steps" : "")}" +
             $"{(cal.Options.BiasCorrectionSteps > 0 ? $", bias correction for {cal.Options.BiasCorrectionSteps} steps" : "")})"));
         return string.Join(" · ", parts);
+    }
+
+    static string F(double v) => v.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The spikes per step at the calibrated activation: one number, or each layer's, and the targets that chose them.</summary>
+    static string Resolutions(SavedCalibration cal)
+    {
+        var byLayer = cal.Scales.GroupBy(l => l.Layer).Select(g => (Layer: g.Key, g.First().Resolution)).ToList();
+        var one = byLayer.Select(l => l.Resolution).Distinct().ToList() is { Count: 1 } single ? single[0] : byLayer.Count == 0 ? cal.Options.Resolution : (float?)null;
+        var text = one is { } k
+            ? $"{F(k)} spike{(k == 1f ? "" : "s")} per step at it"
+            : "spikes per step at it by layer: " + string.Join(", ", byLayer.Select(l => $"{l.Layer} {F(l.Resolution)}"));
+        return cal.Options.Targets.IsEmpty ? text : $"{text}, chosen for agreement {string.Join(" and ", cal.Options.Targets)} on the calibration data";
     }
 
     /// <summary>What <c>snn convert</c> wrote, in one line.</summary>

@@ -46,14 +46,6 @@ public sealed record EvaluationResult(
 public static class Evaluation
 {
     /// <summary>Multiply-accumulates a transform performs per step (the dense-equivalent work).</summary>
-    public static double Macs(Transform t) => t switch
-    {
-        DenseT d => (double)d.Kernel.Length * d.Rows,
-        ConvT c => c.Spec.Macs,
-        PoolT p => Shapes.Product(p.Spec.InputShape),
-        _ => t.OutSize,
-    };
-
 
     public static Seq<LayerActivity> Layers(Network net, Activity activity)
     {
@@ -98,7 +90,7 @@ public static class Evaluation
         {
             var pre = net.Node(c.Pre);
             if (pre is ConstNode) continue;
-            var macs = Macs(c.Transform);
+            var macs = Transform.Macs(c.Transform);
             ann += macs;
             if (events.TryGetValue(c.Pre, out var count)) accumulates += count * macs / pre.Size;
             else analog += fixedValue.Contains(c.Pre) ? macs : macs * steps;
@@ -147,7 +139,7 @@ public static class Evaluation
                 snn_energy_uj = o.SnnEnergyPj * 1e-6, ann_energy_uj = o.AnnEnergyPj * 1e-6, energy_source = OperationCounts.Source,
             });
             if (!r.Scales.IsEmpty)
-                obj["calibration"] = r.Scales.Map(s => new { layer = s.Layer, activation = s.Activation, scale = s.Scale }).ToArray();
+                obj["calibration"] = r.Scales.Map(s => new { layer = s.Layer, activation = s.Activation, scale = s.Scale, resolution = s.Resolution }).ToArray();
             stdout.WriteLine(JsonSerializer.Serialize(obj));
             return 0;
         }
@@ -193,8 +185,8 @@ public static class Evaluation
         if (!r.Scales.IsEmpty)
         {
             stdout.WriteLine();
-            stdout.WriteLine(Table.Render(new[] { "layer", "calibrated activation", "firing-rate scale" },
-                r.Scales.Map(s => new[] { s.Layer, $"{s.Activation:G4}", $"{s.Scale:G4}" })));
+            stdout.WriteLine(Table.Render(new[] { "layer", "calibrated activation", "firing-rate scale", "spikes per step at it" },
+                r.Scales.Map(s => new[] { s.Layer, $"{s.Activation:G4}", $"{s.Scale:G4}", $"{s.Resolution:G4}" })));
         }
         return 0;
     }

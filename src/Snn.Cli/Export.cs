@@ -159,6 +159,7 @@ public static class Export
                     j.WriteString("layer", s.Layer);
                     Num(j, "activation", s.Activation);
                     Num(j, "scale", s.Scale);
+                    Num(j, "resolution", s.Resolution);
                     j.WriteEndObject();
                 }
                 j.WriteEndArray();

@@ -59,7 +59,11 @@ public static class Program
           --calibrate X.npy        set each channel's firing-rate scale from its activations on these samples
           --calib-samples N        samples used (default 1000); --percentile P (default 99.9) of non-zero activations
           --resolution K           an activation at the percentile fires K spikes per step (default 2): T steps
-                                   round like K*T steps at one spike per step, with fewer events
+                                   round like K*T steps at one spike per step, with fewer events; LAYER=K for one
+                                   layer (repeatable)
+          --target-agreement A[@T] choose each layer's resolution (from --resolution up) so that the top-1 agreement
+                                   with the ANN on the calibration data is at least A at T steps (default --steps);
+                                   repeatable; simulates the calibration data once per trial
           --bias-shift             add theta/(2T) to every calibrated bias (Deng and Gu 2021), T = --steps
           --per-layer              one scale per layer instead of one per output channel of each Dense/Conv layer
                                    (channel-wise normalization, the default; --per-channel says so explicitly)

@@ -545,9 +545,9 @@ public static class Report
     static void Calibration(StringBuilder sb, Converted compiled)
     {
         if (compiled.Scales.IsEmpty) return;
-        sb.Append("<h2>Calibration</h2>\n<p class=\"note\">Each layer's calibrated activation (the percentile of its non-zero activations on the calibration data) and the firing-rate scale it sets.</p>\n");
-        Table(sb, new[] { "layer", "calibrated activation", "firing-rate scale" }, new[] { false, true, true },
-            compiled.Scales.Map(s => new[] { s.Layer, F(s.Activation, "G4"), F(s.Scale, "G4") }));
+        sb.Append("<h2>Calibration</h2>\n<p class=\"note\">Each layer's calibrated activation (the percentile of its non-zero activations on the calibration data), the firing-rate scale it sets, and the spikes per step an activation there fires (its resolution).</p>\n");
+        Table(sb, new[] { "layer", "calibrated activation", "firing-rate scale", "spikes per step at it" }, new[] { false, true, true, true },
+            compiled.Scales.Map(s => new[] { s.Layer, F(s.Activation, "G4"), F(s.Scale, "G4"), F(s.Resolution, "G4") }));
     }
 
     static void Conversion(StringBuilder sb, Converted compiled)

@@ -22,6 +22,13 @@ public sealed record CompileOptions(
     /// </summary>
     public Func<CalibrateOptions, Network, Seq<Tensor>, Either<Error, Network>>? Correction { get; init; }
 
+    /// <summary>
+    /// The resolution search (<see cref="CalibrateOptions.Targets"/>): given what calibration measured and the network
+    /// before scaling, the options with every layer's resolution chosen. It simulates, so the runtime supplies it
+    /// (Snn.Runtime's <c>ResolutionSearch.Enable</c>).
+    /// </summary>
+    public Func<CalibrateOptions, Measured, Network, Seq<Tensor>, Either<Error, CalibrateOptions>>? Search { get; init; }
+
     public static CompileOptions Default => new(LegalizeOptions.Default, ConvertOptions.Default, LowerOptions.Default, OptimizeOptions.Default);
 }
 
@@ -47,7 +54,12 @@ public static class Compile
             .Then(Legalize.Legalize.Name, m => Legalize.Legalize.Run(options.Legalize, m), LegalVerify.Run).Tap(g => legal = g)
             .Then(Convert.Converter.Name, g => Convert.Converter.Run(options.Convert, g), NetVerify.Run)
             .Then(Calibrate.Calibrate.Name, n => options.Calibration.Match(
-                c => Calibrate.Calibrate.Run(c.Options, n, c.Data).Map(r => { scales = r.Scales; return r.Network; }),
+                c => from measured in Calibrate.Calibrate.Measure(c.Options, n, c.Data)
+                     from chosen in c.Options.Targets.IsEmpty ? Right<Error, CalibrateOptions>(c.Options)
+                         : options.Search is { } search ? search(c.Options, measured, n, c.Data)
+                         : Left<Error, CalibrateOptions>(Errors.Usage("an agreement target simulates the network: set CompileOptions.Search (Snn.Runtime.ResolutionSearch.Enable)"))
+                     let calibrated = Calibrate.Calibrate.Apply(chosen, measured, n)
+                     select Tap(calibrated, r => scales = r.Scales).Network,
                 () => Right<Error, Network>(n)), NetVerify.Run)
             .Then("bias-correction", n => options.Calibration.Filter(c => c.Options.BiasCorrectionSteps > 0).Match(
                 c => options.Correction is { } correct ? correct(c.Options, n, c.Data)
@@ -57,6 +69,8 @@ public static class Compile
             .Bind(network => Back(options.Lower, options.Optimize, network, verify)
                 .Map(p => new Compiled(model, legal!, network, p.Lowered, p.Program) { Scales = scales }));
     }
+
+    static T Tap<T>(T value, Action<T> effect) { effect(value); return value; }
 
     /// <summary>
     /// The back end alone, lower → optimize, for a network that did not come from <see cref="Run"/> (a saved network,

@@ -33,7 +33,7 @@ public static class BiasCorrection
         if (steps <= 0) return net;
         var n = Math.Min(o.Samples, data.Head.Shape[0]);
         if (n <= 0) return Errors.Data("calibration data", "no calibration samples");
-        var subset = data.Map(t => Tensor.Own(new[] { n }.Concat(t.Shape.Skip(1)).ToArray(), t.Span.Slice(0, t.Length / t.Shape[0] * n).ToArray())).ToSeq();
+        var subset = Calibrate.Subset(data, n);
 
         var targets = net.Nodes.OfType<Ensemble>().Where(e => e.Neuron.Spiking && e.Neuron is IntegrateAndFire or SpikingRectifiedLinear).ToList();
         if (targets.Count == 0) return net;

@@ -26,33 +26,72 @@ public sealed record CalibrateOptions(double Percentile = 99.9, int Samples = 10
     /// <summary>Spikes per step at the calibrated activation λ (default 2; 1 was the default before, and is what files that do not say mean).</summary>
     public float Resolution { get; init; } = 2f;
 
+    /// <summary>Per-layer spikes per step (Keras layer name → K), overriding <see cref="Resolution"/> for those layers.</summary>
+    public Map<string, float> LayerResolutions { get; init; }
+
+    /// <summary>
+    /// Agreement targets: when any is given, the resolution of each layer is searched (by simulating the network on the
+    /// calibration data, Snn.Runtime's <c>ResolutionSearch</c>) for the fewest spikes whose top-1 agreement with the ANN
+    /// reaches every target; the choice is then what <see cref="LayerResolutions"/> says.
+    /// </summary>
+    public Seq<AgreementTarget> Targets { get; init; }
+
+    /// <summary>The resolution a layer is calibrated to.</summary>
+    public float ResolutionOf(string layer) => LayerResolutions.Find(layer).IfNone(Resolution);
+
     public static readonly CalibrateOptions Default = new();
 }
 
-/// <summary>What calibration chose for one layer.</summary>
-public sealed record LayerScale(string Layer, float Activation, float Scale);
+/// <summary>Top-1 agreement with the ANN that a spiking network should reach at a number of steps.</summary>
+public sealed record AgreementTarget(double Agreement, int Steps)
+{
+    public override string ToString() => $"{Agreement.ToString(System.Globalization.CultureInfo.InvariantCulture)} at {Steps} steps";
+}
+
+/// <summary>What calibration chose for one layer: its calibrated activation λ, the firing-rate scale, and the spikes per step at λ.</summary>
+public sealed record LayerScale(string Layer, float Activation, float Scale, float Resolution);
 
 /// <summary>
-/// Pass between convert and lower: for every ReLU-family ensemble, λ = the chosen percentile of its rate-mode
-/// activations on calibration data; the ensemble is rescaled so an activation of λ fires K = Resolution spikes per step:
-/// gain and bias × c and amplitude ÷ c with c = K·amplitude/(λ·dt), through <see cref="NeuronType.ForFiringRateScale"/>,
-/// so rate-mode outputs are unchanged (exactly, for the ReLU family).
-/// Other neuron types are left alone (scaling would change their output).
+/// What calibration measured on the data, before any scale is chosen: each calibrated ensemble's activation λ (the
+/// percentile of its non-zero activations) and, per channel, λ_layer / λ_channel for each neuron.
+/// </summary>
+public sealed record Measured(Map<string, float> Activation, Map<string, Tensor> ChannelFactor);
+
+/// <summary>
+/// Pass between convert and lower, in two parts. <see cref="Measure"/>: for every ReLU-family ensemble, λ = the chosen
+/// percentile of its rate-mode activations on calibration data. <see cref="Apply"/>: each ensemble is rescaled so an
+/// activation of λ fires K spikes per step (K = its layer's resolution): gain and bias × c and amplitude ÷ c with
+/// c = K·amplitude/(λ·dt), through <see cref="NeuronType.ForFiringRateScale"/>, so rate-mode outputs are unchanged
+/// (exactly, for the ReLU family). Other neuron types are left alone (scaling would change their output).
 /// </summary>
 public static class Calibrate
 {
     public const string Name = "calibrate";
 
-    public static Either<Error, (Network Network, Seq<LayerScale> Scales)> Run(CalibrateOptions o, Network net, Seq<Tensor> data)
+    public static Either<Error, (Network Network, Seq<LayerScale> Scales)> Run(CalibrateOptions o, Network net, Seq<Tensor> data) =>
+        Measure(o, net, data).Map(m => Apply(o, m, net));
+
+    /// <summary>The ensembles calibration scales: the ReLU family.</summary>
+    public static List<Ensemble> Targets(Network net) => net.Nodes.OfType<Ensemble>().Where(e => IsReluFamily(e.Neuron)).ToList();
+
+    public static Either<Error, Measured> Measure(CalibrateOptions o, Network net, Seq<Tensor> data)
     {
         if (o.Percentile <= 0 || o.Percentile > 100) return Errors.Usage($"--percentile must be in (0, 100], got {o.Percentile}");
-        if (!(o.Resolution > 0) || float.IsInfinity(o.Resolution)) return Errors.Usage($"--resolution must be a positive number, got {o.Resolution}");
+        if (!ValidResolution(o.Resolution) || o.LayerResolutions.Exists(kv => !ValidResolution(kv.Value)))
+            return Errors.Usage($"--resolution must be a positive number, got {(ValidResolution(o.Resolution) ? o.LayerResolutions.Find(kv => !ValidResolution(kv.Value)).Map(kv => kv.Value).IfNone(0) : o.Resolution)}");
+        if (o.Targets.Exists(t => !(t.Agreement > 0 && t.Agreement <= 1) || t.Steps <= 0))
+            return Errors.Usage("--target-agreement expects a share in (0, 1] and a positive step count, e.g. 0.98 or 0.98@16");
         if (data.IsEmpty || data.Count != net.InputCount) return Errors.Data("calibration data", $"the network has {net.InputCount} inputs, got {data.Count} calibration arrays");
         var n = Math.Min(o.Samples, data.Head.Shape[0]);
         if (n <= 0) return Errors.Data("calibration data", "no calibration samples");
-        var subset = data.Map(t => Tensor.Own(new[] { n }.Concat(t.Shape.Skip(1)).ToArray(), t.Span.Slice(0, t.Length / t.Shape[0] * n).ToArray())).ToSeq();
 
-        var targets = net.Nodes.OfType<Ensemble>().Where(e => IsReluFamily(e.Neuron)).ToList();
+        var targets = Targets(net);
+        var layerNames = targets.Select(e => e.Layer).Distinct().ToList();
+        var unknown = o.LayerResolutions.Keys.Where(k => !layerNames.Contains(k)).ToList();
+        if (unknown.Count > 0)
+            return Errors.Usage($"--resolution names {string.Join(", ", unknown.Select(u => $"'{u}'"))}, which {(unknown.Count == 1 ? "is not a calibrated layer" : "are not calibrated layers")}; the calibrated layers are {string.Join(", ", layerNames)}");
+
+        var subset = Subset(data, n);
         var channels = o.PerChannel
             ? targets.Where(e => AmplitudeOnlyScaling(e.Neuron)).Choose(e => ChannelsOf(net, e).Map(c => (e.Id, c))).ToDictionary(p => p.Id, p => p.c)
             : new Dictionary<string, int[]>();
@@ -82,25 +121,45 @@ public static class Calibrate
             }
         });
 
+        var activation = Map<string, float>();
+        var factor = Map<string, Tensor>();
+        foreach (var e in targets)
+        {
+            var layer = layers[e.Id];
+            if (layer.Count == 0) continue;     // never active on the calibration data: left alone
+            var lambda = layer.Percentile(o.Percentile);
+            activation = activation.Add(e.Id, lambda);
+            if (channels.TryGetValue(e.Id, out var of)) factor = factor.Add(e.Id, ChannelScales(perChannel[e.Id], of, lambda, o.Percentile));
+        }
+        return new Measured(activation, factor);
+    }
+
+    /// <summary>The calibrated network: every measured ensemble scaled so λ fires its layer's resolution in spikes per step.</summary>
+    public static (Network Network, Seq<LayerScale> Scales) Apply(CalibrateOptions o, Measured m, Network net)
+    {
         var scales = new List<LayerScale>();
         var nodes = net.Nodes.Map(node =>
         {
-            if (node is not Ensemble e || !layers.TryGetValue(e.Id, out var layer)) return node;
-            if (layer.Count == 0) return node;     // never active on the calibration data: leave it
-            var lambda = layer.Percentile(o.Percentile);
+            if (node is not Ensemble e || !m.Activation.ContainsKey(e.Id)) return node;
+            var lambda = m.Activation[e.Id];
             var amplitude = e.Neuron.OutputAmplitude;
+            var resolution = o.ResolutionOf(e.Layer);
             // Current rate at activation λ is λ/amplitude (per gain-scaled unit); make it Resolution/dt.
-            var c = amplitude * o.Resolution / (lambda * net.Dt);
-            var perNeuron = channels.TryGetValue(e.Id, out var of)
-                ? Some(ChannelScales(perChannel[e.Id], of, lambda, o.Percentile))
-                : None;
+            var c = amplitude * resolution / (lambda * net.Dt);
+            var perNeuron = m.ChannelFactor.Find(e.Id);
             var bias = perNeuron.Match(r => Tensor.Own(new[] { e.Size }, e.Bias.Span.ToArray().Select((v, i) => v * c * r[i]).ToArray()), () => e.Bias.Map(v => v * c));
             if (o.BiasShiftSteps > 0) bias = bias.Map(v => v + 1f / (2f * o.BiasShiftSteps * net.Dt));
-            scales.Add(new LayerScale(e.Layer, lambda, e.Gain * c));
+            scales.Add(new LayerScale(e.Layer, lambda, e.Gain * c, resolution));
             return e with { Gain = e.Gain * c, Bias = bias, Neuron = e.Neuron.ForFiringRateScale(c), NeuronScale = perNeuron };
         }).ToSeq();
         return (net with { Nodes = nodes }, scales.ToSeq());
     }
+
+    /// <summary>The first <paramref name="n"/> samples of each input.</summary>
+    public static Seq<Tensor> Subset(Seq<Tensor> data, int n) =>
+        data.Map(t => n >= t.Shape[0] ? t : Tensor.Own(new[] { n }.Concat(t.Shape.Skip(1)).ToArray(), t.Span.Slice(0, t.Length / t.Shape[0] * n).ToArray())).ToSeq();
+
+    static bool ValidResolution(float k) => k > 0 && !float.IsInfinity(k);
 
     /// <summary>How many of the largest of at most <paramref name="values"/> values decide the <paramref name="percentile"/>-th percentile.</summary>
     internal static long TailSize(double percentile, long values) => (long)Math.Ceiling((1 - percentile / 100) * values) + 2;

@@ -407,6 +407,16 @@ public static partial class NetworkFile
                 w.Bool("per_channel", cal.Options.PerChannel);
                 w.Int("bias_correction_steps", cal.Options.BiasCorrectionSteps);
                 w.Float("resolution", cal.Options.Resolution);
+                w.Obj("layer_resolutions", () => { foreach (var (k, v) in cal.Options.LayerResolutions) w.Float(k, v); });
+                j.WriteStartArray("targets");
+                foreach (var t in cal.Options.Targets)
+                {
+                    j.WriteStartObject();
+                    w.Double("agreement", t.Agreement);
+                    w.Int("steps", t.Steps);
+                    j.WriteEndObject();
+                }
+                j.WriteEndArray();
                 j.WriteStartArray("scales");
                 foreach (var l in cal.Scales)
                 {
@@ -414,6 +424,7 @@ public static partial class NetworkFile
                     w.Str("layer", l.Layer);
                     w.Float("activation", l.Activation);
                     w.Float("scale", l.Scale);
+                    w.Float("resolution", l.Resolution);
                     j.WriteEndObject();
                 }
                 j.WriteEndArray();
@@ -677,13 +688,22 @@ public static partial class NetworkFile
             IntegrateAndFire = co.Bool("integrate_and_fire"),
             NegativeSpikes = co.Has("negative_spikes") && co.Bool("negative_spikes"),
         };
-        var calibration = options.OptObj("calibration").Map(c => new SavedCalibration(
-            new CalibrateOptions(c.Double("percentile", 0, 100), c.Int("samples", 1, int.MaxValue), c.Int("bias_shift_steps", 0, int.MaxValue), c.Bool("per_channel"),
-                c.Int("bias_correction_steps", 0, int.MaxValue)) { Resolution = c.Has("resolution") ? c.Float("resolution") : 1f },
-            c.Str("data"), c.OptFloat("input_scale"),
-            c.Items("scales").Map(l => new LayerScale(l.Str("layer"), l.Float("activation"), l.Float("scale"))).ToSeq().Strict()));
+        var calibration = options.OptObj("calibration").Map(c =>
+        {
+            // Files before resolutions were recorded mean one spike per step; before per-layer ones, the file's one value.
+            var resolution = c.Has("resolution") ? c.Float("resolution", positive: true) : 1f;
+            return new SavedCalibration(
+                new CalibrateOptions(c.Double("percentile", 0, 100), c.Int("samples", 1, int.MaxValue), c.Int("bias_shift_steps", 0, int.MaxValue), c.Bool("per_channel"),
+                    c.Int("bias_correction_steps", 0, int.MaxValue))
+                {
+                    Resolution = resolution,
+                    LayerResolutions = c.Has("layer_resolutions") ? toMap(c.Obj("layer_resolutions").Properties().Map(p => (p.Name, p.Value.FloatHere(positive: true)))) : default,
+                    Targets = c.Has("targets") ? c.Items("targets").Map(t => new AgreementTarget(t.Double("agreement", 0, 1), t.Int("steps", 1, int.MaxValue))).ToSeq().Strict() : default,
+                },
+                c.Str("data"), c.OptFloat("input_scale"),
+                c.Items("scales").Map(l => new LayerScale(l.Str("layer"), l.Float("activation"), l.Float("scale"), l.Has("resolution") ? l.Float("resolution", positive: true) : resolution)).ToSeq().Strict());
+        });
         if (calibration.Exists(c => c.Options.Percentile <= 0)) throw options.Fail("calibration 'percentile' must be in (0, 100]");
-        if (calibration.Exists(c => !(c.Options.Resolution > 0) || float.IsInfinity(c.Options.Resolution))) throw options.Fail("calibration 'resolution' must be a positive number");
 
         var n = root.Obj("network");
         var nodes = n.Items("nodes").Map(j =>

@@ -89,7 +89,17 @@ public sealed record FunctionNode(string Id, string Layer, int In, int Size, INo
 }
 
 /// <summary>What a connection does to the presynaptic output before it reaches the post object.</summary>
-public abstract record Transform(int InSize, int OutSize);
+public abstract record Transform(int InSize, int OutSize)
+{
+    /// <summary>Multiply-accumulates of one application on a dense input (an element's copy counts one).</summary>
+    public static double Macs(Transform t) => t switch
+    {
+        DenseT d => (double)d.Kernel.Length * d.Rows,
+        ConvT c => c.Spec.Macs,
+        PoolT p => Shapes.Product(p.Spec.InputShape),
+        _ => t.OutSize,
+    };
+}
 
 /// <summary>NoTransform: the values pass unchanged.</summary>
 public sealed record IdentityT(int Size) : Transform(Size, Size);
