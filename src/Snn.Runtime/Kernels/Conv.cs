@@ -1448,11 +1448,13 @@ public static class Conv
         {
             switch (KernelMath.Path)
             {
-                case SimdPath.Avx512:
-                    Depthwise<Vector512<float>, V512>(g, w, x, batch, y, table, zeros);
-                    return;
+                // Eight channels fill a 256-bit vector exactly; on 512 bits half of every lane would be masked off.
+                case SimdPath.Avx512 when g.OutChannels % 16 != 0 && g.OutChannels % 8 == 0 && g.OutChannels < 64:
                 case SimdPath.Avx256:
                     Depthwise<Vector256<float>, V256>(g, w, x, batch, y, table, zeros);
+                    return;
+                case SimdPath.Avx512:
+                    Depthwise<Vector512<float>, V512>(g, w, x, batch, y, table, zeros);
                     return;
             }
         }
@@ -1601,14 +1603,16 @@ public static class Conv
 
     /// <summary>
     /// Depthwise (one input and one output channel per group): <c>y[p, c] += sum_t x[in(p, t), c] * w[t, c]</c>,
-    /// vectorized over channels, four output pixels at a time so each weight vector is loaded once
-    /// per four FMAs. Padding taps read the zero row.
+    /// vectorized over channels, eight output pixels at a time: eight independent FMA chains hide the FMA latency and
+    /// each weight vector is loaded once per eight FMAs. Padding taps read the zero row. Every output is the same chain
+    /// (taps in order, fused multiply-adds) on every path and for any block, so the bits do not depend on either.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Depthwise<TV, TOps>(ConvGeometry g, float* w, float* x, int batch, float* y, int* table, float* zeros)
         where TV : struct
         where TOps : struct, IVecOps<TV>
     {
+        const int Block = 8;
         int taps = g.Taps;
         int ch = g.OutChannels;
         int outPix = g.OutPixels;
@@ -1617,32 +1621,36 @@ public static class Conv
         {
             float* xb = x + ((nint)b * g.InputSize);
             float* yb = y + ((nint)b * g.OutputSize);
-            for (int p = 0; p < outPix; p += 4)
+            long z = zeros - xb;   // padding taps read the zero row: xc + z = zeros + c0
+            for (int p = 0; p < outPix; p += Block)
             {
-                int rows = Math.Min(4, outPix - p);
+                int rows = Math.Min(Block, outPix - p);
                 int* i0 = table + ((nint)p * taps);
-                int* i1 = rows > 1 ? i0 + taps : i0;
-                int* i2 = rows > 2 ? i0 + (2 * taps) : i0;
-                int* i3 = rows > 3 ? i0 + (3 * taps) : i0;
+                // Rows past the end repeat the block's first pixel; their sums are not stored.
+                int* i1 = rows > 1 ? i0 + taps : i0, i2 = rows > 2 ? i0 + (2 * taps) : i0, i3 = rows > 3 ? i0 + (3 * taps) : i0;
+                int* i4 = rows > 4 ? i0 + (4 * taps) : i0, i5 = rows > 5 ? i0 + (5 * taps) : i0, i6 = rows > 6 ? i0 + (6 * taps) : i0;
+                int* i7 = rows > 7 ? i0 + (7 * taps) : i0;
                 float* yp = yb + ((nint)p * ch);
                 for (int c0 = 0; c0 < ch; c0 += vw)
                 {
                     bool full = c0 + vw <= ch;
                     TV mask = full ? TOps.Zero : TOps.Mask(ch - c0);
-                    TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+                    TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero, a4 = TOps.Zero, a5 = TOps.Zero, a6 = TOps.Zero, a7 = TOps.Zero;
                     float* wp = w + c0;
                     float* xc = xb + c0;
-                    float* zc = zeros + c0;
                     if (full)
                     {
                         for (int t = 0; t < taps; t++, wp += ch)
                         {
                             TV wv = TOps.Load(wp);
-                            int o0 = i0[t], o1 = i1[t], o2 = i2[t], o3 = i3[t];
-                            a0 = TOps.Madd(TOps.Load(o0 >= 0 ? xc + o0 : zc), wv, a0);
-                            a1 = TOps.Madd(TOps.Load(o1 >= 0 ? xc + o1 : zc), wv, a1);
-                            a2 = TOps.Madd(TOps.Load(o2 >= 0 ? xc + o2 : zc), wv, a2);
-                            a3 = TOps.Madd(TOps.Load(o3 >= 0 ? xc + o3 : zc), wv, a3);
+                            a0 = TOps.Madd(TOps.Load(xc + Tap(i0[t], z)), wv, a0);
+                            a1 = TOps.Madd(TOps.Load(xc + Tap(i1[t], z)), wv, a1);
+                            a2 = TOps.Madd(TOps.Load(xc + Tap(i2[t], z)), wv, a2);
+                            a3 = TOps.Madd(TOps.Load(xc + Tap(i3[t], z)), wv, a3);
+                            a4 = TOps.Madd(TOps.Load(xc + Tap(i4[t], z)), wv, a4);
+                            a5 = TOps.Madd(TOps.Load(xc + Tap(i5[t], z)), wv, a5);
+                            a6 = TOps.Madd(TOps.Load(xc + Tap(i6[t], z)), wv, a6);
+                            a7 = TOps.Madd(TOps.Load(xc + Tap(i7[t], z)), wv, a7);
                         }
                     }
                     else
@@ -1650,32 +1658,39 @@ public static class Conv
                         for (int t = 0; t < taps; t++, wp += ch)
                         {
                             TV wv = TOps.LoadMasked(wp, mask);
-                            int o0 = i0[t], o1 = i1[t], o2 = i2[t], o3 = i3[t];
-                            a0 = TOps.Madd(TOps.LoadMasked(o0 >= 0 ? xc + o0 : zc, mask), wv, a0);
-                            a1 = TOps.Madd(TOps.LoadMasked(o1 >= 0 ? xc + o1 : zc, mask), wv, a1);
-                            a2 = TOps.Madd(TOps.LoadMasked(o2 >= 0 ? xc + o2 : zc, mask), wv, a2);
-                            a3 = TOps.Madd(TOps.LoadMasked(o3 >= 0 ? xc + o3 : zc, mask), wv, a3);
+                            a0 = TOps.Madd(TOps.LoadMasked(xc + Tap(i0[t], z), mask), wv, a0);
+                            a1 = TOps.Madd(TOps.LoadMasked(xc + Tap(i1[t], z), mask), wv, a1);
+                            a2 = TOps.Madd(TOps.LoadMasked(xc + Tap(i2[t], z), mask), wv, a2);
+                            a3 = TOps.Madd(TOps.LoadMasked(xc + Tap(i3[t], z), mask), wv, a3);
+                            a4 = TOps.Madd(TOps.LoadMasked(xc + Tap(i4[t], z), mask), wv, a4);
+                            a5 = TOps.Madd(TOps.LoadMasked(xc + Tap(i5[t], z), mask), wv, a5);
+                            a6 = TOps.Madd(TOps.LoadMasked(xc + Tap(i6[t], z), mask), wv, a6);
+                            a7 = TOps.Madd(TOps.LoadMasked(xc + Tap(i7[t], z), mask), wv, a7);
                         }
                     }
 
                     Chunk.AddStore<TV, TOps>(yp + c0, full, mask, a0);
-                    if (rows > 1)
-                    {
-                        Chunk.AddStore<TV, TOps>(yp + ch + c0, full, mask, a1);
-                    }
-
-                    if (rows > 2)
-                    {
-                        Chunk.AddStore<TV, TOps>(yp + (2 * ch) + c0, full, mask, a2);
-                    }
-
-                    if (rows > 3)
-                    {
-                        Chunk.AddStore<TV, TOps>(yp + (3 * ch) + c0, full, mask, a3);
-                    }
+                    if (rows > 1) Chunk.AddStore<TV, TOps>(yp + ch + c0, full, mask, a1);
+                    if (rows > 2) Chunk.AddStore<TV, TOps>(yp + (2 * ch) + c0, full, mask, a2);
+                    if (rows > 3) Chunk.AddStore<TV, TOps>(yp + (3 * ch) + c0, full, mask, a3);
+                    if (rows > 4) Chunk.AddStore<TV, TOps>(yp + (4 * ch) + c0, full, mask, a4);
+                    if (rows > 5) Chunk.AddStore<TV, TOps>(yp + (5 * ch) + c0, full, mask, a5);
+                    if (rows > 6) Chunk.AddStore<TV, TOps>(yp + (6 * ch) + c0, full, mask, a6);
+                    if (rows > 7) Chunk.AddStore<TV, TOps>(yp + (7 * ch) + c0, full, mask, a7);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The offset a table entry reads from: the entry, or <paramref name="zero"/> (the zero row) for a padding tap
+    /// (a negative entry), without a branch: the JIT turns a select of pointers into two taken jumps per tap.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nint Tap(int entry, long zero)
+    {
+        long v = entry;
+        return (nint)(v + ((v >> 63) & (zero - v)));
     }
 }
 

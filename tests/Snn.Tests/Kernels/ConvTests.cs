@@ -58,6 +58,9 @@ public class ConvTests
         Make("2d depthwise odd pixels", [5, 7], 24, [3, 3], 1, 1, false, 24, groups: 24, batch: 3),
         Make("2d depthwise x2", [7, 8], 5, [3, 3], 1, 1, true, 10, groups: 5),
         Make("2d depthwise s2 cf", [9, 8], 40, [3, 3], 2, 1, true, 40, groups: 40, last: false),
+        Make("2d depthwise c8", [9, 11], 8, [3, 3], 1, 1, true, 8, groups: 8),
+        Make("2d depthwise c8 s2", [9, 11], 8, [3, 3], 2, 1, true, 8, groups: 8, batch: 3),
+        Make("2d depthwise c24", [5, 13], 24, [3, 3], 1, 1, true, 24, groups: 24),
         Make("2d cf", [6, 5], 3, [2, 3], 1, 1, true, 18, last: false, batch: 3),
         Make("2d 1x1", [5, 5], 16, [1, 1], 1, 1, false, 48),
         Make("2d cin1", [12, 12], 1, [5, 5], 1, 1, true, 16, batch: 3),
@@ -239,6 +242,45 @@ public class ConvTests
         Array.Fill(ws, float.NaN);
         Conv.Accumulate(g, k, x, c.Batch, ws, y);
         KernelAssert.Close(e, y, s);
+    }
+
+    /// <summary>
+    /// The channels-last depthwise kernel's outputs are each one fused multiply-add chain over the taps in order,
+    /// started at zero and added to y: bit for bit, whatever vector width it runs (eight channels run 256-bit lanes
+    /// on AVX-512 machines) and wherever a pixel falls in its block of eight.
+    /// </summary>
+    [Fact]
+    public void DepthwiseIsOneFusedChainPerOutput()
+    {
+        if (KernelMath.Path == SimdPath.Scalar || !System.Runtime.Intrinsics.X86.Fma.IsSupported) return;   // the general kernel runs there
+        foreach (var c in System.Linq.Enumerable.Select<object[], Case>(Cases(), row => (Case)row[0]).Where(c => c.Groups == c.Cin && c.Cout == c.Cin && c.ChannelsLast && c.In.Length == 2))
+        {
+            var g = ConvGeometry.Create(c.In, c.Cin, c.K, c.S, c.D, c.P, c.Out, c.Cout, c.Groups, c.ChannelsLast);
+            var x = KernelAssert.Random(c.Batch * g.InputSize, 21);
+            var k = KernelAssert.Random(g.KernelSize, 22);
+            var y = KernelAssert.Random(c.Batch * g.OutputSize, 23);
+            var expected = (float[])y.Clone();
+            int ch = c.Cout, kh = c.K[0], kw = c.K[1];
+            for (int b = 0; b < c.Batch; b++)
+                for (int oy = 0; oy < c.Out[0]; oy++)
+                    for (int ox = 0; ox < c.Out[1]; ox++)
+                        for (int oc = 0; oc < ch; oc++)
+                        {
+                            float a = 0;
+                            for (int ty = 0; ty < kh; ty++)
+                                for (int tx = 0; tx < kw; tx++)
+                                {
+                                    int iy = (oy * c.S[0]) - c.P[0] + (ty * c.D[0]), ix = (ox * c.S[1]) - c.P[1] + (tx * c.D[1]);
+                                    var xv = iy >= 0 && iy < c.In[0] && ix >= 0 && ix < c.In[1] ? x[(b * g.InputSize) + (((iy * c.In[1]) + ix) * ch) + oc] : 0f;
+                                    a = MathF.FusedMultiplyAdd(xv, k[(((ty * kw) + tx) * ch) + oc], a);
+                                }
+                            var i = (b * g.OutputSize) + (((oy * c.Out[1]) + ox) * ch) + oc;
+                            expected[i] += a;
+                        }
+            Conv.Accumulate(g, k, x, c.Batch, new float[g.WorkspaceSize(c.Batch)], y);
+            for (int i = 0; i < y.Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(y[i]), $"{c.Name}, element {i}: {expected[i]:R} vs {y[i]:R}");
+        }
     }
 
     /// <summary>Every geometry of <see cref="Cases"/> at spike densities from none to all.</summary>
