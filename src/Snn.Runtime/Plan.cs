@@ -705,8 +705,42 @@ public sealed class Plan
         var (go, gn) = sa.Gain.Match(g => (offset[g], length[g]), () => (0, 0));
         var (so, sn) = sa.OutputScale.Match(g => (offset[g], length[g]), () => (0, 0));
         var (dt, amplitude) = (program.Dt, signed.Amplitude);
+        // Per-neuron parameters of a channels-last layer repeat with its channels: the kernel takes rows of one period
+        // (the same values, so the same bits) and reads 3 × period floats instead of 3 × neurons each step.
+        var constant = sa.Gain.ToSeq().Concat(sa.OutputScale.ToSeq()).Append(sa.Bias).All(id => program.Signal(id).Kind == SignalKind.Constant);
+        var period = constant ? Period(a, bn, (bo, bn), (go, gn), (so, sn)) : bn;
+        (bn, gn, sn) = (period, gn == bn ? period : gn, sn == 0 ? 0 : period);
         return () => IntegrateFire.SignedAffineStep(a.AsSpan(xo, n), a.AsSpan(go, gn), a.AsSpan(bo, bn), a.AsSpan(so, sn), dt, amplitude,
             a.AsSpan(vo, n), a.AsSpan(co, n), a.AsSpan(oo, n));
+    }
+
+    /// <summary>Rows of at least this many neurons keep the kernel's per-row set-up small against its vectors.</summary>
+    internal const int MinPeriod = 256;
+
+    /// <summary>
+    /// The shortest length P that divides <paramref name="size"/> and over which every per-neuron parameter (the
+    /// (offset, length) pairs of length <paramref name="size"/>; shorter ones are shared) repeats bit for bit, widened
+    /// to a multiple of itself of at least <see cref="MinPeriod"/> where <paramref name="size"/> allows; the size itself
+    /// when nothing shorter repeats.
+    /// </summary>
+    internal static int Period(float[] arena, int size, params (int Offset, int Length)[] parameters)
+    {
+        var perNeuron = parameters.Where(p => p.Length == size && size > 0).ToArray();
+        for (var p = 1; p < size; p++)
+        {
+            if (size % p != 0 || !perNeuron.All(q => Repeats(arena.AsSpan(q.Offset, size), p))) continue;
+            for (var wide = p; wide < size; wide += p)
+                if (wide >= MinPeriod && size % wide == 0) return wide;
+            return size;
+        }
+        return size;
+    }
+
+    static bool Repeats(ReadOnlySpan<float> values, int period)
+    {
+        for (var i = period; i < values.Length; i++)
+            if (BitConverter.SingleToInt32Bits(values[i]) != BitConverter.SingleToInt32Bits(values[i - period])) return false;
+        return true;
     }
 
     /// <summary>

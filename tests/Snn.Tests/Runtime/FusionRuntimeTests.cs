@@ -110,6 +110,51 @@ public class FusionRuntimeTests
         AssertBitIdentical(c, TestModels.Random(new[] { 7, 10, 10, 2 }, 11, 0f, 1f));
     }
 
+    /// <summary>
+    /// Calibrated per channel, a channels-last layer's per-neuron parameters (bias, gain, output scale) repeat with its
+    /// channels: the signed neurons then take them as rows of one period (18×18×8 neurons: 288 values, not 2,592) and
+    /// give the bits of the unfused program.
+    /// </summary>
+    [Fact]
+    public void PeriodicParametersOfCalibratedChannelsGiveTheSameBits()
+    {
+        var model = TestModels.Sequential(new[] { 20, 20, 2 },
+            new TestModels.L("Conv2D", "conv", new { filters = 8, kernel_size = new[] { 3, 3 }, activation = "relu" },
+                ("kernel", TestModels.Random(new[] { 3, 3, 2, 8 }, 31)), ("bias", TestModels.Random(new[] { 8 }, 32, -0.1f, 0.3f))),
+            new TestModels.L("Flatten", "flat", new { }),
+            new TestModels.L("Dense", "out", new { units = 3 }, ("kernel", TestModels.Random(new[] { 2592, 3 }, 33)), ("bias", TestModels.Random(new[] { 3 }, 34))));
+        var data = TestModels.Random(new[] { 40, 20, 20, 2 }, 35, 0f, 1f);
+        var options = CompileOptions.Default with
+        {
+            Convert = ConvertOptions.Default.AsSpiking() with { IntegrateAndFire = true, NegativeSpikes = true, InitialVoltage = InitialVoltage.Half },
+            Calibration = Some((new Snn.Compiler.Calibrate.CalibrateOptions(Percentile: 99), Seq1(data))),
+        };
+        var c = Compile.Run(options, model, verify: true).Ok();
+        var neurons = Assert.Single(c.Program.Ops.OfType<SimNeuronsAffine>());
+        Assert.True(neurons.OutputScale.IsSome && neurons.Gain.IsSome, "per-channel calibration gives per-neuron gains and output scales");
+        var parameters = new[] { neurons.Bias, neurons.Gain.IfNone(0), neurons.OutputScale.IfNone(0) }
+            .Select(id => c.Program.Signal(id).Initial.Map(t => t.ToArray()).IfNone(System.Array.Empty<float>())).ToArray();
+        Assert.All(parameters, p => Assert.Equal(2592, p.Length));
+        var arena = parameters.SelectMany(p => p).ToArray();
+        Assert.Equal(288, Plan.Period(arena, 2592, (0, 2592), (2592, 2592), (5184, 2592)));
+        AssertBitIdentical(c, TestModels.Random(new[] { 5, 20, 20, 2 }, 36, 0f, 1f));
+    }
+
+    /// <summary>The period: the shortest that divides the size and repeats every per-neuron parameter, widened to at least 256 when the size allows.</summary>
+    [Fact]
+    public void PeriodOfRepeatingParameters()
+    {
+        var arena = new float[2 * 1536 + 1];
+        for (var i = 0; i < 1536; i++) { arena[i] = i % 24; arena[1536 + i] = i % 8 * 0.5f; }
+        arena[^1] = 7f;
+        Assert.Equal(384, Plan.Period(arena, 1536, (0, 1536), (1536, 1536), (3072, 1)));   // lcm 24, widened to 384 (divides 1536)
+        Assert.Equal(256, Plan.Period(arena, 1536, (1536, 1536)));                          // period 8, widened to 256
+        Assert.Equal(24, Plan.Period(arena, 24, (0, 24)));                                  // nothing shorter than the size
+        arena[1535] = -1f;                                                                  // breaks the first parameter's period
+        Assert.Equal(1536, Plan.Period(arena, 1536, (0, 1536), (1536, 1536)));
+        Assert.Equal(0, Plan.Period(arena, 0, (0, 0)));
+    }
+
     [SharedFact]
     public void TheFashionCnnFusesAndStaysBitIdentical()
     {
