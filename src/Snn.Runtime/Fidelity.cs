@@ -103,7 +103,8 @@ public static class Fidelity
 
     static double Ratio(double a, double b) => b > 0 ? a / b : a > 0 ? double.PositiveInfinity : 0;
 
-    static Tensor Slice(Tensor t, int start, int count)
+    /// <summary>Rows [start, start + count) of a batch tensor.</summary>
+    internal static Tensor Slice(Tensor t, int start, int count)
     {
         var size = t.Length / t.Shape[0];
         return Tensor.Own(new[] { count }.Concat(t.Shape.Skip(1)).ToArray(), t.Span.Slice(start * size, count * size).ToArray());

@@ -29,6 +29,9 @@ public static class ResolutionSearch
     /// <summary>The largest factor phase 1 raises the starting resolutions by before it reports the targets out of reach.</summary>
     public const int MaxFactor = 64;
 
+    /// <summary>Samples a trial simulates between checks of whether a target is still within reach.</summary>
+    public const int ChunkSamples = 100;
+
     /// <summary>
     /// Compile options whose calibration runs the search when it has targets, simulating with <paramref name="sim"/>'s
     /// readout, batch and threads; <paramref name="log"/> hears each trial, <paramref name="progress"/> gives each
@@ -53,6 +56,9 @@ public static class ResolutionSearch
         if (reference.IsLeft) return reference.Map(_ => o);
         var ann = reference.Match(r => r, _ => default!);
 
+        var n = subset.Head.Shape[0];
+        // A trial stops as soon as its disagreements exceed what a target allows on the n samples: it cannot meet it.
+        var allowed = o.Targets.Map(t => n * (1 - Required(t.Agreement, n)) + 1e-9).ToArray();
         var trials = 0;
         Either<Error, (bool Met, Activity Activity)> Trial(Map<string, float> resolutions, string what)
         {
@@ -62,11 +68,23 @@ public static class ResolutionSearch
             {
                 var activity = new Activity();
                 trials++;
-                var outs = Interpreter.Run(p.Program, subset, spikingSim, checkpoints, progress?.Invoke($"resolution search, trial {trials} ({what})"), activity);
-                var agreement = o.Targets.Map(t => (t, Fidelity.Agreement(outs[System.Array.IndexOf(checkpoints, t.Steps)].Head, ann))).ToList();
-                var met = agreement.All(x => x.Item2 >= Required(x.t.Agreement, subset.Head.Shape[0]));
+                var report = progress?.Invoke($"resolution search, trial {trials} ({what})");
+                var disagree = new int[o.Targets.Count];
+                var done = 0;
+                while (done < n && !disagree.Where((d, k) => d > allowed[k]).Any())
+                {
+                    var (from, count) = (done, Math.Min(ChunkSamples, n - done));
+                    var outs = Interpreter.Run(p.Program, subset.Map(t => Fidelity.Slice(t, from, count)), spikingSim, checkpoints,
+                        report is null ? null : (d, _) => report(from + d, n), activity);
+                    var reference = Fidelity.Slice(ann, from, count);
+                    for (var k = 0; k < o.Targets.Count; k++)
+                        disagree[k] += count - (int)Math.Round(Fidelity.Agreement(outs[System.Array.IndexOf(checkpoints, o.Targets[k].Steps)].Head, reference) * count);
+                    done += count;
+                }
+                var met = done == n && disagree.Select((d, k) => d <= allowed[k]).All(x => x);
                 log?.Invoke($"resolution search, trial {trials} ({what}): agreement " +
-                            string.Join(", ", agreement.Select(x => $"{x.Item2:0.000} at {x.t.Steps} steps")) + (met ? " (met)" : ""));
+                            string.Join(", ", o.Targets.Select((t, k) => $"{1 - (double)disagree[k] / done:0.000} at {t.Steps} steps")) +
+                            (met ? " (met)" : done < n ? $" on the first {done} samples (stopped: a target is out of reach)" : ""));
                 return (met, activity);
             });
         }

@@ -91,10 +91,15 @@ public class ResolutionSearchTests
     {
         var data = Random(new[] { 100, 8 }, 22, 0f, 1f);
         var sim = Sim with { Encoding = Encoding.Poisson, Seed = 3 };
-        var options = ResolutionSearch.Enable(Spiking(new CalibrateOptions { Targets = Seq1(new AgreementTarget(1, 1)) }, data), sim);
+        var data300 = Random(new[] { 300, 8 }, 22, 0f, 1f);
+        var log = new List<string>();
+        var options = ResolutionSearch.Enable(Spiking(new CalibrateOptions { Targets = Seq1(new AgreementTarget(1, 1)) }, data300), sim, log.Add);
         var error = Compile.Run(options, Deep()).Err();
         Assert.Contains("out of reach", error.Message);
         Assert.Contains("1 at 1 steps", error.Message);
+        // Every trial (1x .. 64x) stops after its first chunk of samples: one disagreement already misses 100%.
+        Assert.Equal(7, log.Count);
+        Assert.All(log, l => Assert.Contains($"on the first {ResolutionSearch.ChunkSamples} samples (stopped", l));
         // Without the runtime's search the compiler says what to set.
         Assert.Contains("ResolutionSearch.Enable", Compile.Run(Spiking(new CalibrateOptions { Targets = Seq1(new AgreementTarget(0.9, 4)) }, data), Deep()).Err().Message);
     }
