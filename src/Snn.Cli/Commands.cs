@@ -209,14 +209,9 @@ public static class Commands
     static Either<Error, CompileOptions> WithCalibration(Args a, KerasModel model, CompileOptions options, int steps) =>
         CalibrationArgs(a, steps).Bind(c => c.Match(
             x => from data in DataFile.Read(x.Path).Bind(t => CheckInput(x.Path, t, model.InputShapes[0]))
-                 from readout in ReadoutOf(a, Mode.Spiking)
-                 from batch in a.Int("--batch", min: 1)
-                 from threads in a.Int("--threads", min: 1)
-                 from encoding in EncodingOf(a)
+                 from sim in SimOf(a, options, Mode.Spiking, steps)
                  let calibrated = BiasCorrection.Enable(options with { Calibration = Some((x.Options, Seq1(x.InputScale.Match(s => data.Map(v => v * s), () => data)))) })
-                 select ResolutionSearch.Enable(calibrated,
-                     new SimOptions(steps, readout.Readout, batch.IfNone(100), threads.IfNone(0), options.Legalize.Temporal) { Window = readout.Window, Encoding = encoding, Seed = options.Convert.Seed },
-                     Console.Error.WriteLine, what => Progress.For(Console.Error, what)),
+                 select ResolutionSearch.Enable(calibrated, sim, Console.Error.WriteLine, what => Progress.For(Console.Error, what)),
             () => Right<Error, CompileOptions>(options)));
 
     /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
@@ -354,20 +349,23 @@ public static class Commands
     internal static Either<Error, (Snn.Compiler.Lower.OpProgram Program, SimOptions Sim, Converted Net)> Prepare(
         Args a, Loaded model, Mode mode, int steps, TextWriter stderr) =>
         from options in OptionsOf(a, model)
-        from readout in ReadoutOf(a, mode)
-        from encoding in EncodingOf(a)
-        from batch in a.Int("--batch", min: 1)
-        from threads in a.Int("--threads", min: 1)
+        from sim in SimOf(a, options, mode, steps)
         from net in model.Saved.Match(
             saved => Lowered(saved, mode == Mode.Spiking),
             () => model.Keras().Bind(keras => CompileKeras(a, keras, mode, steps)).Map(c => Converted.Of(c.Compiled)))
         from _ in Warn(stderr, net.Network.Warnings)
-        select (net.Program,
-            new SimOptions(steps, readout.Readout, batch.IfNone(100), threads.IfNone(0), options.Legalize.Temporal)
-            {
-                Window = readout.Window, Encoding = encoding, Seed = options.Convert.Seed,
-            },
-            net);
+        select (net.Program, sim, net);
+
+    /// <summary>The simulation the command line asks for: readout, encoding, batch and threads, with the conversion's seed and temporal setting.</summary>
+    static Either<Error, SimOptions> SimOf(Args a, CompileOptions options, Mode mode, int steps) =>
+        from readout in ReadoutOf(a, mode)
+        from encoding in EncodingOf(a)
+        from batch in a.Int("--batch", min: 1)
+        from threads in a.Int("--threads", min: 1)
+        select new SimOptions(steps, readout.Readout, batch.IfNone(100), threads.IfNone(0), options.Legalize.Temporal)
+        {
+            Window = readout.Window, Encoding = encoding, Seed = options.Convert.Seed,
+        };
 
     /// <summary>A saved network in spiking mode (as saved) or in its rate form, lowered and optimized.</summary>
     static Either<Error, Converted> Lowered(SavedNetwork saved, bool spiking)

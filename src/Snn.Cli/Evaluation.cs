@@ -45,8 +45,6 @@ public sealed record EvaluationResult(
 
 public static class Evaluation
 {
-    /// <summary>Multiply-accumulates a transform performs per step (the dense-equivalent work).</summary>
-
     public static Seq<LayerActivity> Layers(Network net, Activity activity)
     {
         var result = new List<LayerActivity>();

@@ -61,7 +61,7 @@ public static class Fidelity
         for (var start = 0; start < n; start += chunk)
         {
             var count = Math.Min(chunk, n - start);
-            var part = inputs.Map(t => Slice(t, start, count)).ToSeq();
+            var part = inputs.Map(t => t.Rows(start, count)).ToSeq();
             var spiking = Interpreter.Run(program, part, sim);
             var column = observed.Zip(spiking).ToDictionary(x => x.Item1.Id, x => x.Item2);
             NetEval.ForEachSample(net, part, (b, ann) =>
@@ -103,24 +103,25 @@ public static class Fidelity
 
     static double Ratio(double a, double b) => b > 0 ? a / b : a > 0 ? double.PositiveInfinity : 0;
 
-    /// <summary>Rows [start, start + count) of a batch tensor.</summary>
-    internal static Tensor Slice(Tensor t, int start, int count)
-    {
-        var size = t.Length / t.Shape[0];
-        return Tensor.Own(new[] { count }.Concat(t.Shape.Skip(1)).ToArray(), t.Span.Slice(start * size, count * size).ToArray());
-    }
 
     /// <summary>The share of rows (samples) whose largest output is at the same index in both tensors (top-1 agreement).</summary>
     public static double Agreement(Tensor outputs, Tensor reference)
     {
         var n = reference.Shape[0];
-        if (n == 0) return 1;
+        return n == 0 ? 1 : (double)Matches(outputs, reference) / n;
+    }
+
+    /// <summary>How many rows (samples) have their largest output at the same index in both tensors.</summary>
+    public static int Matches(Tensor outputs, Tensor reference)
+    {
+        var n = reference.Shape[0];
+        if (n == 0) return 0;
         var c = reference.Length / n;
         var same = 0;
         for (var i = 0; i < n; i++)
             if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(outputs.Span.Slice(i * c, c)) ==
                 System.Numerics.Tensors.TensorPrimitives.IndexOfMax(reference.Span.Slice(i * c, c))) same++;
-        return (double)same / n;
+        return same;
     }
 
     /// <summary>‖outputs − reference‖₂ / ‖reference‖₂ over every value.</summary>

@@ -717,11 +717,14 @@ public sealed class Plan
     /// <summary>Rows of at least this many neurons keep the kernel's per-row set-up small against its vectors.</summary>
     internal const int MinPeriod = 256;
 
+    /// <summary>Widened periods are whole 512-bit vectors (16 floats), so no row ends in a scalar tail.</summary>
+    const int PeriodAlign = 16;
+
     /// <summary>
     /// The shortest length P that divides <paramref name="size"/> and over which every per-neuron parameter (the
     /// (offset, length) pairs of length <paramref name="size"/>; shorter ones are shared) repeats bit for bit, widened
-    /// to a multiple of itself of at least <see cref="MinPeriod"/> where <paramref name="size"/> allows; the size itself
-    /// when nothing shorter repeats.
+    /// to a multiple of itself of at least <see cref="MinPeriod"/> and of <see cref="PeriodAlign"/> where
+    /// <paramref name="size"/> allows; the size itself when nothing shorter repeats (one row, one tail).
     /// </summary>
     internal static int Period(float[] arena, int size, params (int Offset, int Length)[] parameters)
     {
@@ -730,7 +733,7 @@ public sealed class Plan
         {
             if (size % p != 0 || !perNeuron.All(q => Repeats(arena.AsSpan(q.Offset, size), p))) continue;
             for (var wide = p; wide < size; wide += p)
-                if (wide >= MinPeriod && size % wide == 0) return wide;
+                if (wide >= MinPeriod && wide % PeriodAlign == 0 && size % wide == 0) return wide;
             return size;
         }
         return size;

@@ -77,8 +77,8 @@ public static class Calibrate
     public static Either<Error, Measured> Measure(CalibrateOptions o, Network net, Seq<Tensor> data)
     {
         if (o.Percentile <= 0 || o.Percentile > 100) return Errors.Usage($"--percentile must be in (0, 100], got {o.Percentile}");
-        if (!ValidResolution(o.Resolution) || o.LayerResolutions.Exists(kv => !ValidResolution(kv.Value)))
-            return Errors.Usage($"--resolution must be a positive number, got {(ValidResolution(o.Resolution) ? o.LayerResolutions.Find(kv => !ValidResolution(kv.Value)).Map(kv => kv.Value).IfNone(0) : o.Resolution)}");
+        var invalid = o.LayerResolutions.Values.Prepend(o.Resolution).Where(k => !(k > 0) || float.IsInfinity(k)).ToList();
+        if (invalid.Count > 0) return Errors.Usage($"--resolution must be a positive number, got {invalid[0]}");
         if (o.Targets.Exists(t => !(t.Agreement > 0 && t.Agreement <= 1) || t.Steps <= 0))
             return Errors.Usage("--target-agreement expects a share in (0, 1] and a positive step count, e.g. 0.98 or 0.98@16");
         if (data.IsEmpty || data.Count != net.InputCount) return Errors.Data("calibration data", $"the network has {net.InputCount} inputs, got {data.Count} calibration arrays");
@@ -157,9 +157,7 @@ public static class Calibrate
 
     /// <summary>The first <paramref name="n"/> samples of each input.</summary>
     public static Seq<Tensor> Subset(Seq<Tensor> data, int n) =>
-        data.Map(t => n >= t.Shape[0] ? t : Tensor.Own(new[] { n }.Concat(t.Shape.Skip(1)).ToArray(), t.Span.Slice(0, t.Length / t.Shape[0] * n).ToArray())).ToSeq();
-
-    static bool ValidResolution(float k) => k > 0 && !float.IsInfinity(k);
+        data.Map(t => n >= t.Shape[0] ? t : t.Rows(0, n)).ToSeq();
 
     /// <summary>How many of the largest of at most <paramref name="values"/> values decide the <paramref name="percentile"/>-th percentile.</summary>
     internal static long TailSize(double percentile, long values) => (long)Math.Ceiling((1 - percentile / 100) * values) + 2;

@@ -43,6 +43,13 @@ public sealed class Tensor : IEquatable<Tensor>
     }
 
     public float[] ToArray() => (float[])data.Clone();
+
+    /// <summary>Rows [start, start + count) of a batch (the first axis): a copy.</summary>
+    public Tensor Rows(int start, int count)
+    {
+        var size = data.Length / Shape[0];
+        return Own(new[] { count }.Concat(Shape.Skip(1)).ToArray(), data.AsSpan(start * size, count * size).ToArray());
+    }
     public Tensor Reshape(params int[] shape) => Own(shape, data);
     public Tensor Reshape(Arr<int> shape) => Own(shape.ToArray(), data);
 

@@ -150,6 +150,8 @@ public class FusionRuntimeTests
         Assert.Equal(384, Plan.Period(arena, 1536, (0, 1536), (1536, 1536), (3072, 1)));   // lcm 24, widened to 384 (divides 1536)
         Assert.Equal(256, Plan.Period(arena, 1536, (1536, 1536)));                          // period 8, widened to 256
         Assert.Equal(24, Plan.Period(arena, 24, (0, 24)));                                  // nothing shorter than the size
+        var six = Enumerable.Range(0, 4704).Select(i => (float)(i % 6)).ToArray();        // 28×28×6: 294 repeats too, but ends in a tail
+        Assert.Equal(336, Plan.Period(six, 4704, (0, 4704)));                               // widened to whole 16-float vectors
         arena[1535] = -1f;                                                                  // breaks the first parameter's period
         Assert.Equal(1536, Plan.Period(arena, 1536, (0, 1536), (1536, 1536)));
         Assert.Equal(0, Plan.Period(arena, 0, (0, 0)));
