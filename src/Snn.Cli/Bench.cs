@@ -118,7 +118,7 @@ public static class Bench
         var peak = Peak.MeasureGflops(sim.Threads);
         var peakOne = sim.Threads == 1 ? peak : Peak.MeasureGflops(1);
         var msPerStep = (long[] t, int i) => t[i] * 1000.0 / Stopwatch.Frequency / sim.Steps;
-        var connections = program.Ops.Select((op, i) => (op, i)).Where(p => p.op is Snn.Compiler.Lower.ConvInc or Snn.Compiler.Lower.DotInc).Select(p =>
+        var connections = program.Ops.Select((op, i) => (op, i)).Where(p => p.op is Snn.Ops.ConvInc or Snn.Ops.DotInc).Select(p =>
         {
             var seconds1 = ticks[p.i] / (double)Stopwatch.Frequency;
             var flops = 2.0 * Macs(p.op, plan.Batch) * calls[p.i];
@@ -190,7 +190,7 @@ public static class Bench
     /// as a real run does), and each operator keeps its fastest round (the machine's other jobs slow some rounds, and
     /// the plans taking turns round by round meet them alike). Per plan: per-operator ticks and calls of one round.
     /// </summary>
-    static (Plan Plan, long[] Ticks, long[] Calls)[] Breakdowns(Snn.Compiler.Lower.OpProgram program, SimOptions sim,
+    static (Plan Plan, long[] Ticks, long[] Calls)[] Breakdowns(Snn.Ops.OpProgram program, SimOptions sim,
         Seq<Tensor> inputs, int samples, params ConnectionPath[] choices)
     {
         var runs = choices.Select(path =>
@@ -223,21 +223,21 @@ public static class Bench
     }
 
     /// <summary>Multiply-adds of one call of a connection over a batch (dense-equivalent: zeros count).</summary>
-    static double Macs(Snn.Compiler.Lower.Op op, int batch) => op switch
+    static double Macs(Snn.Ops.Op op, int batch) => op switch
     {
-        Snn.Compiler.Lower.ConvInc c => (double)batch * Shapes.Product(c.Spec.OutputShape) * Shapes.Product(c.Spec.Kernel) * (c.Spec.InChannels / c.Spec.Groups),
-        Snn.Compiler.Lower.DotInc d => (double)batch * d.Rows * d.In * d.Out,
+        Snn.Ops.ConvInc c => (double)batch * Shapes.Product(c.Spec.OutputShape) * Shapes.Product(c.Spec.Kernel) * (c.Spec.InChannels / c.Spec.Groups),
+        Snn.Ops.DotInc d => (double)batch * d.Rows * d.In * d.Out,
         _ => 0,
     };
 
-    static string OpLabel(Snn.Compiler.Lower.Op op, Snn.Compiler.Lower.OpProgram p) => op switch
+    static string OpLabel(Snn.Ops.Op op, Snn.Ops.OpProgram p) => op switch
     {
-        Snn.Compiler.Lower.ConvInc c => $"ConvInc {Shapes.Show(c.Spec.InputShape)}->{Shapes.Show(c.Spec.OutputShape)}",
-        Snn.Compiler.Lower.DotInc d => $"DotInc {d.In}x{d.Out}",
-        Snn.Compiler.Lower.SimNeurons n => $"SimNeurons {n.Neuron.Name}",
-        Snn.Compiler.Lower.SimNeuronsAffine n => $"SimNeuronsAffine {n.Neuron.Name}",
-        Snn.Compiler.Lower.PoolInc pl => $"PoolInc {pl.Spec.Kind.ToString().ToLowerInvariant()} {Shapes.Show(pl.Spec.InputShape)}",
-        Snn.Compiler.Lower.MaxPoolOp m => $"MaxPoolOp {m.Method.ToString().ToLowerInvariant()} {Shapes.Show(m.Spec.InputShape)}",
+        Snn.Ops.ConvInc c => $"ConvInc {Shapes.Show(c.Spec.InputShape)}->{Shapes.Show(c.Spec.OutputShape)}",
+        Snn.Ops.DotInc d => $"DotInc {d.In}x{d.Out}",
+        Snn.Ops.SimNeurons n => $"SimNeurons {n.Neuron.Name}",
+        Snn.Ops.SimNeuronsAffine n => $"SimNeuronsAffine {n.Neuron.Name}",
+        Snn.Ops.PoolInc pl => $"PoolInc {pl.Spec.Kind.ToString().ToLowerInvariant()} {Shapes.Show(pl.Spec.InputShape)}",
+        Snn.Ops.MaxPoolOp m => $"MaxPoolOp {m.Method.ToString().ToLowerInvariant()} {Shapes.Show(m.Spec.InputShape)}",
         _ => op.GetType().Name,
     };
 }

@@ -209,9 +209,7 @@ public static class Commands
     static Either<Error, CompileOptions> WithCalibration(Args a, KerasModel model, CompileOptions options, int steps) =>
         CalibrationArgs(a, steps).Bind(c => c.Match(
             x => from data in DataFile.Read(x.Path).Bind(t => CheckInput(x.Path, t, model.InputShapes[0]))
-                 from sim in SimOf(a, options, Mode.Spiking, steps)
-                 let calibrated = BiasCorrection.Enable(options with { Calibration = Some((x.Options, Seq1(x.InputScale.Match(s => data.Map(v => v * s), () => data)))) })
-                 select ResolutionSearch.Enable(calibrated, sim, Console.Error.WriteLine, what => Progress.For(Console.Error, what)),
+                 select options with { Calibration = Some((x.Options, Seq1(x.InputScale.Match(s => data.Map(v => v * s), () => data)))) },
             () => Right<Error, CompileOptions>(options)));
 
     /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
@@ -346,7 +344,7 @@ public static class Commands
     /// The network for a mode and the simulation options: a Keras model is compiled with the command line's options
     /// (calibrated when asked); a saved network is lowered and optimized as saved (spiking) or in its rate form.
     /// </summary>
-    internal static Either<Error, (Snn.Compiler.Lower.OpProgram Program, SimOptions Sim, Converted Net)> Prepare(
+    internal static Either<Error, (Snn.Ops.OpProgram Program, SimOptions Sim, Converted Net)> Prepare(
         Args a, Loaded model, Mode mode, int steps, TextWriter stderr) =>
         from options in OptionsOf(a, model)
         from sim in SimOf(a, options, mode, steps)
@@ -378,7 +376,9 @@ public static class Commands
     internal static Either<Error, (Compiled Compiled, CompileOptions Options)> CompileKeras(Args a, KerasModel model, Mode mode, int steps) =>
         from options in a.CompileOptions()
         from calibrated in WithCalibration(a, model, mode == Mode.Spiking ? options with { Convert = options.Convert.AsSpiking() } : options, steps)
-        from compiled in Compile.Run(calibrated, model)
+        from search in calibrated.Calibration.IsSome ? SimOf(a, options, Mode.Spiking, steps).Map(Optional) : Right<Error, Option<SimOptions>>(None)
+        from compiled in Build.Run(calibrated, model, search: search, log: Console.Error.WriteLine,
+            progress: what => Progress.For(Console.Error, what))
         select (compiled, calibrated);
 
     static Either<Error, Unit> Warn(TextWriter stderr, Seq<string> warnings)

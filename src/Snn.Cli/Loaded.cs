@@ -6,6 +6,7 @@ using Snn.Compiler.Convert;
 using Snn.Compiler.Keras;
 using Snn.Compiler.Lower;
 using static LanguageExt.Prelude;
+using Snn.Ops;
 
 namespace Snn.Cli;
 

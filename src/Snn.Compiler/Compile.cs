@@ -6,6 +6,7 @@ using Snn.Compiler.Keras;
 using Snn.Compiler.Legalize;
 using Snn.Compiler.Lower;
 using Snn.Compiler.Optimize;
+using Snn.Ops;
 using static LanguageExt.Prelude;
 
 namespace Snn.Compiler;
@@ -13,24 +14,18 @@ namespace Snn.Compiler;
 public sealed record CompileOptions(
     LegalizeOptions Legalize, ConvertOptions Convert, LowerOptions Lower, OptimizeOptions Optimize)
 {
-    /// <summary>Data-based firing-rate calibration (a pass between convert and lower), when set.</summary>
+    /// <summary>
+    /// Data-based firing-rate calibration (a pass between convert and lower), when set. Its agreement targets and bias
+    /// correction simulate the network, which the compiler cannot: <see cref="Compile.Run"/> refuses them, the Snn
+    /// library's <c>Build.Run</c> runs them.
+    /// </summary>
     public Option<(CalibrateOptions Options, Seq<Tensor> Data)> Calibration { get; init; }
-
-    /// <summary>
-    /// The simulation-based part of calibration (bias correction, <see cref="CalibrateOptions.BiasCorrectionSteps"/>):
-    /// the compiler cannot simulate, so the runtime supplies it (Snn.Runtime's <c>BiasCorrection.Enable</c>).
-    /// </summary>
-    public Func<CalibrateOptions, Network, Seq<Tensor>, Either<Error, Network>>? Correction { get; init; }
-
-    /// <summary>
-    /// The resolution search (<see cref="CalibrateOptions.Targets"/>): given what calibration measured and the network
-    /// before scaling, the options with every layer's resolution chosen. It simulates, so the runtime supplies it
-    /// (Snn.Runtime's <c>ResolutionSearch.Enable</c>).
-    /// </summary>
-    public Func<CalibrateOptions, Measured, Network, Seq<Tensor>, Either<Error, CalibrateOptions>>? Search { get; init; }
 
     public static CompileOptions Default => new(LegalizeOptions.Default, ConvertOptions.Default, LowerOptions.Default, OptimizeOptions.Default);
 }
+
+/// <summary>The front end's stages: the Keras model, its legalized graph and the converted (uncalibrated) network.</summary>
+public sealed record FrontEnd(KerasModel Keras, LegalGraph Legal, Network Network);
 
 /// <summary>Every stage of one compilation, for inspection, evaluation and tests.</summary>
 public sealed record Compiled(KerasModel Keras, LegalGraph Legal, Network Network, OpProgram Lowered, OpProgram Program)
@@ -40,49 +35,49 @@ public sealed record Compiled(KerasModel Keras, LegalGraph Legal, Network Networ
 }
 
 /// <summary>
-/// The default pipeline, as one straight line of named passes:
-/// legalize (report every problem) → convert (NengoDL semantics) → calibrate (when data is given) →
-/// lower (Nengo builder) → optimize.
+/// The default pipeline, as straight lines of named passes: <see cref="Front"/> (legalize, reporting every problem →
+/// convert, NengoDL semantics), calibrate (when data is given), <see cref="Back"/> (lower, Nengo's builder → optimize).
 /// </summary>
 public static class Compile
 {
-    public static Either<Error, Compiled> Run(CompileOptions options, KerasModel model, bool verify = false)
-    {
-        LegalGraph? legal = null;
-        var scales = Seq<LayerScale>();
-        return Pipeline.From(model, verify)
-            .Then(Legalize.Legalize.Name, m => Legalize.Legalize.Run(options.Legalize, m), LegalVerify.Run).Tap(g => legal = g)
-            .Then(Convert.Converter.Name, g => Convert.Converter.Run(options.Convert, g), NetVerify.Run)
-            .Then(Calibrate.Calibrate.Name, n => options.Calibration.Match(
-                c => from measured in Calibrate.Calibrate.Measure(c.Options, n, c.Data)
-                     from chosen in c.Options.Targets.IsEmpty ? Right<Error, CalibrateOptions>(c.Options)
-                         : options.Search is { } search ? search(c.Options, measured, n, c.Data)
-                         : Left<Error, CalibrateOptions>(Errors.Usage("an agreement target simulates the network: set CompileOptions.Search (Snn.Runtime.ResolutionSearch.Enable)"))
-                     let calibrated = Calibrate.Calibrate.Apply(chosen, measured, n)
-                     select Tap(calibrated, r => scales = r.Scales).Network,
-                () => Right<Error, Network>(n)), NetVerify.Run)
-            .Then("bias-correction", n => options.Calibration.Filter(c => c.Options.BiasCorrectionSteps > 0).Match(
-                c => options.Correction is { } correct ? correct(c.Options, n, c.Data)
-                    : Left<Error, Network>(Errors.Usage("bias correction simulates the network: set CompileOptions.Correction (Snn.Runtime.BiasCorrection.Enable)")),
-                () => Right<Error, Network>(n)), NetVerify.Run)
-            .Result
-            .Bind(network => Back(options.Lower, options.Optimize, network, verify)
-                .Map(p => new Compiled(model, legal!, network, p.Lowered, p.Program) { Scales = scales }));
-    }
+    /// <summary>The whole pipeline for calibration that needs no simulation (no agreement targets, no bias correction).</summary>
+    public static Either<Error, Compiled> Run(CompileOptions options, KerasModel model, bool verify = false) =>
+        from front in Front(options, model, verify)
+        from calibrated in options.Calibration.Match(
+            c => Simulates(c.Options).Match(
+                what => Left<Error, (Network, Seq<LayerScale>)>(Errors.Usage($"{what} simulates the network, which the compiler cannot: compile with the Snn library's Build.Run")),
+                () => from measured in Calibrate.Calibrate.Measure(c.Options, front.Network, c.Data)
+                      let applied = Calibrate.Calibrate.Apply(c.Options, measured, front.Network)
+                      from network in Check(verify, applied.Network)
+                      select (network, applied.Scales)),
+            () => Right<Error, (Network, Seq<LayerScale>)>((front.Network, Seq<LayerScale>())))
+        from compiled in Finish(options, front, calibrated.Item1, calibrated.Item2, verify)
+        select compiled;
 
-    static T Tap<T>(T value, Action<T> effect) { effect(value); return value; }
+    /// <summary>The calibration steps that simulate the network and are asked for, if any, in words.</summary>
+    public static Option<string> Simulates(CalibrateOptions o) =>
+        !o.Targets.IsEmpty ? Some("an agreement target") : o.BiasCorrectionSteps > 0 ? Some("bias correction") : None;
+
+    /// <summary>Legalize → convert.</summary>
+    public static Either<Error, FrontEnd> Front(CompileOptions options, KerasModel model, bool verify = false) =>
+        from legal in Pipeline.From(model, verify).Then(Legalize.Legalize.Name, m => Legalize.Legalize.Run(options.Legalize, m), LegalVerify.Run).Result
+        from network in Pipeline.From(legal, verify).Then(Convert.Converter.Name, g => Convert.Converter.Run(options.Convert, g), NetVerify.Run).Result
+        select new FrontEnd(model, legal, network);
+
+    /// <summary>The network verifier, when verification is on.</summary>
+    public static Either<Error, Network> Check(bool verify, Network network) => verify ? NetVerify.Run(network) : network;
+
+    /// <summary>The back end for a front end's (possibly calibrated) <paramref name="network"/>: every stage in one record.</summary>
+    public static Either<Error, Compiled> Finish(CompileOptions options, FrontEnd front, Network network, Seq<LayerScale> scales, bool verify = false) =>
+        Back(options.Lower, options.Optimize, network, verify)
+            .Map(p => new Compiled(front.Keras, front.Legal, network, p.Lowered, p.Program) { Scales = scales });
 
     /// <summary>
     /// The back end alone, lower → optimize, for a network that did not come from <see cref="Run"/> (a saved network,
     /// a hand-built one): the same passes <see cref="Run"/> ends with.
     /// </summary>
-    public static Either<Error, (OpProgram Lowered, OpProgram Program)> Back(LowerOptions lower, OptimizeOptions optimize, Network network, bool verify = false)
-    {
-        OpProgram? lowered = null;
-        return Pipeline.From(network, verify)
-            .Then(Lower.Lower.Name, n => Lower.Lower.Run(lower, n), OpVerify.Run).Tap(p => lowered = p)
-            .Then(Optimize.Optimize.Name, p => Optimize.Optimize.Run(optimize, p), OpVerify.Run)
-            .Result
-            .Map(program => (lowered!, program));
-    }
+    public static Either<Error, (OpProgram Lowered, OpProgram Program)> Back(LowerOptions lower, OptimizeOptions optimize, Network network, bool verify = false) =>
+        from lowered in Pipeline.From(network, verify).Then(Lower.Lower.Name, n => Lower.Lower.Run(lower, n), OpVerify.Run).Result
+        from program in Pipeline.From(lowered, verify).Then(Optimize.Optimize.Name, p => Optimize.Optimize.Run(optimize, p), OpVerify.Run).Result
+        select (lowered, program);
 }

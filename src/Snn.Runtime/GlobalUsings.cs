@@ -1,1 +1,1 @@
-global using Snn.Compiler;
+global using Snn.Ops;

@@ -1,8 +1,7 @@
 using System.Numerics.Tensors;
 using LanguageExt;
-using Snn.Compiler;
-using Snn.Compiler.Lower;
-using Tensor = Snn.Compiler.Tensor;
+using Tensor = Snn.Tensor;
+using Snn.Ops;
 
 namespace Snn.Runtime;
 

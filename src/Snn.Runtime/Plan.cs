@@ -1,8 +1,7 @@
 using System.Numerics.Tensors;
 using LanguageExt;
-using Snn.Compiler;
-using Snn.Compiler.Lower;
 using Snn.Runtime.Kernels;
+using Snn.Ops;
 
 namespace Snn.Runtime;
 
@@ -538,7 +537,7 @@ public sealed class Plan
             }
             case SimNeuronsAffine sa:
                 return CompileNeuronsAffine(sa);
-            case MaxPoolOp { Method: Compiler.Convert.MaxPoolMethod.Count } m:
+            case MaxPoolOp { Method: MaxPoolMethod.Count } m:
             {
                 var g = Geometry(m.Spec);
                 var (xo, xn, yo, yn, co, mo) = (offset[m.X], length[m.X], offset[m.Y], length[m.Y], offset[m.Counts], offset[m.Max]);
@@ -548,7 +547,7 @@ public sealed class Plan
             {
                 var (offsets, indices) = m.Spec.Windows();
                 var (xo, xn, yo, yn, co, mo) = (offset[m.X], length[m.X], offset[m.Y], length[m.Y], offset[m.Counts], offset[m.Max]);
-                return m.Method == Compiler.Convert.MaxPoolMethod.Gate
+                return m.Method == MaxPoolMethod.Gate
                     ? () => SpikingPool.Gate(a.AsSpan(xo, xn), batch, offsets, indices, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn))
                     : () => SpikingPool.Count(a.AsSpan(xo, xn), batch, offsets, indices, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn));
             }
@@ -568,7 +567,7 @@ public sealed class Plan
                 var (xo, n, yo, dOff) = (offset[f.X], length[f.X], offset[f.Y], offset[f.D]);
                 var c = f.Coefficients.ToArray();
                 var size = c.Length / FilterOp.PerElement(f.Kind);
-                return f.Kind == Compiler.Legalize.FilterKind.Lowpass
+                return f.Kind == FilterKind.Lowpass
                     ? () => Synapses.LowpassPerElement(a.AsSpan(xo, n), c.AsSpan(0, size), c.AsSpan(size, size), a.AsSpan(yo, n))
                     : () => Synapses.Alpha(a.AsSpan(xo, n), c, a.AsSpan(dOff, n), a.AsSpan(yo, n));
             }
@@ -612,10 +611,10 @@ public sealed class Plan
             return true;
         var writers = program.Ops.Filter(o => o.Sets.Contains(signal) || o.Incs.Contains(signal)).ToList();
         if (writers.Count == 1 && writers[0] is MaxPoolOp m && m.Y == signal) return IsSpiking(m.X);
-        return writers.Exists(w => w is not Compiler.Lower.Reset)
+        return writers.Exists(w => w is not Ops.Reset)
             && writers.All(w => w switch
             {
-                Compiler.Lower.Reset r => r.Value == 0f,
+                Ops.Reset r => r.Value == 0f,
                 Copy c => c.Src != signal && IsSpiking(c.Src),
                 ElementwiseInc ei => program.Signal(ei.A).Kind == SignalKind.Constant && ei.X != signal && IsSpiking(ei.X),
                 _ => false,
@@ -793,8 +792,8 @@ public sealed class Plan
             Lif l => (j, from, n) => Neurons.Lif(j, dt, l.TauRc, l.TauRef, l.MinVoltage, l.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(ro + from, n), a.AsSpan(oo + from, n)),
             LeakyRectifiedLinear l => (j, from, n) => ReluFamily.Rate(j, l.Slope.Span, l.Threshold, l.MaxValue, l.Amplitude, a.AsSpan(oo + from, n)),
             SpikingLeakyRectifiedLinear l => (j, from, n) => ReluFamily.Spiking(j, l.Slope.Span, l.Threshold, l.MaxValue, dt, l.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
-            Compiler.Sigmoid s => (j, from, n) => Neurons.Sigmoid(j, s.TauRef, a.AsSpan(oo + from, n)),
-            Compiler.Tanh t => (j, from, n) => Neurons.Tanh(j, t.TauRef, a.AsSpan(oo + from, n)),
+            Snn.Sigmoid s => (j, from, n) => Neurons.Sigmoid(j, s.TauRef, a.AsSpan(oo + from, n)),
+            Snn.Tanh t => (j, from, n) => Neurons.Tanh(j, t.TauRef, a.AsSpan(oo + from, n)),
             _ => throw new NotSupportedException($"neuron type {neuron.Name} has no kernel"),
         };
     }

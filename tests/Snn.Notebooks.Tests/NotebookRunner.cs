@@ -31,6 +31,8 @@ public static class NotebookRunner
     /// <summary>The NuGet package each built assembly will be published as.</summary>
     static readonly Dictionary<string, Assembly> Packages = new(StringComparer.OrdinalIgnoreCase)
     {
+        ["Snn"] = typeof(Snn.Build).Assembly,
+        ["Snn.Core"] = typeof(Snn.Tensor).Assembly,
         ["Snn.Compiler"] = typeof(Snn.Compiler.Compile).Assembly,
         ["Snn.Runtime"] = typeof(Snn.Runtime.Interpreter).Assembly,
         ["Snn.Cli"] = typeof(Snn.Cli.DemoAssets).Assembly,
@@ -39,9 +41,15 @@ public static class NotebookRunner
     /// <summary>Namespaces imported once a package is referenced (the notebooks also say `using` themselves).</summary>
     static readonly Dictionary<string, string[]> PackageImports = new(StringComparer.OrdinalIgnoreCase)
     {
+        ["Snn"] = new[]
+        {
+            "LanguageExt", "LanguageExt.Common", "Snn", "Snn.Ops", "Snn.Runtime", "Snn.Compiler", "Snn.Compiler.Keras", "Snn.Compiler.Legalize",
+            "Snn.Compiler.Convert", "Snn.Compiler.Calibrate", "Snn.Compiler.Lower", "Snn.Compiler.Optimize",
+        },
+        ["Snn.Core"] = new[] { "LanguageExt", "LanguageExt.Common", "Snn", "Snn.Ops" },
         ["Snn.Compiler"] = new[]
         {
-            "LanguageExt", "LanguageExt.Common", "Snn.Compiler", "Snn.Compiler.Keras", "Snn.Compiler.Legalize", "Snn.Compiler.Convert",
+            "LanguageExt", "LanguageExt.Common", "Snn", "Snn.Ops", "Snn.Compiler", "Snn.Compiler.Keras", "Snn.Compiler.Legalize", "Snn.Compiler.Convert",
             "Snn.Compiler.Calibrate", "Snn.Compiler.Lower", "Snn.Compiler.Optimize",
         },
         ["Snn.Runtime"] = new[] { "Snn.Runtime" },
@@ -92,7 +100,7 @@ public static class NotebookRunner
         for (var i = 0; i < lines.Length; i++)
         {
             var m = NugetReference.Match(lines[i]);
-            if (m.Success && m.Groups["name"].Value.StartsWith("Snn.", StringComparison.OrdinalIgnoreCase))
+            if (m.Success && m.Groups["name"].Value is var package && (package.Equals("Snn", StringComparison.OrdinalIgnoreCase) || package.StartsWith("Snn.", StringComparison.OrdinalIgnoreCase)))
             {
                 var name = m.Groups["name"].Value;
                 if (!Packages.ContainsKey(name))

@@ -49,7 +49,7 @@ fi
 
 if [[ -z "${SNN:-}" ]]; then
   dotnet build -c Release src/Snn.Cli -v q -nologo >/dev/null
-  SNN="$ROOT/src/Snn.Cli/bin/Release/net10.0/snn"
+  SNN="$ROOT/src/Snn.Cli/bin/Release/net10.0/Snn.Cli"
 fi
 # The peer allocates its T x batch tensors afresh every batch; glibc returns such large blocks to the kernel and every
 # batch then pays the page faults again (on a microVM that made the peer 20x slower: 4.8 s against 0.23 s for a batch of

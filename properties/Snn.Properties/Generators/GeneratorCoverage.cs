@@ -7,6 +7,7 @@ using Snn.Compiler.Lower;
 using Snn.Properties.Support;
 using Xunit;
 using Xunit.Abstractions;
+using Snn.Ops;
 
 namespace Snn.Properties.Generators;
 

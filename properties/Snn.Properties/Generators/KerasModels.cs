@@ -6,7 +6,7 @@ using LanguageExt;
 using Snn.Compiler;
 using Snn.Compiler.Keras;
 using static LanguageExt.Prelude;
-using Tensor = Snn.Compiler.Tensor;
+using Tensor = Snn.Tensor;
 
 namespace Snn.Properties.Generators;
 

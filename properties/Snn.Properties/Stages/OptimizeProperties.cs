@@ -6,7 +6,7 @@ using Snn.Runtime;
 using Xunit;
 using Xunit.Abstractions;
 using static LanguageExt.Prelude;
-using Tensor = Snn.Compiler.Tensor;
+using Tensor = Snn.Tensor;
 
 namespace Snn.Properties.Stages;
 

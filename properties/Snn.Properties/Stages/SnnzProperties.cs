@@ -16,7 +16,8 @@ using Xunit;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 using static LanguageExt.Prelude;
-using Tensor = Snn.Compiler.Tensor;
+using Tensor = Snn.Tensor;
+using Snn.Ops;
 
 namespace Snn.Properties.Stages;
 

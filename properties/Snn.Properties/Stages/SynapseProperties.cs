@@ -9,7 +9,7 @@ using Xunit;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 using static LanguageExt.Prelude;
-using Tensor = Snn.Compiler.Tensor;
+using Tensor = Snn.Tensor;
 
 namespace Snn.Properties.Stages;
 

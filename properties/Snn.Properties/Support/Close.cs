@@ -1,6 +1,6 @@
 using LanguageExt;
 using Xunit.Sdk;
-using Tensor = Snn.Compiler.Tensor;
+using Tensor = Snn.Tensor;
 
 namespace Snn.Properties.Support;
 

@@ -18,8 +18,8 @@ namespace Snn.Compiler.Calibrate;
 /// the same outputs).
 /// <see cref="BiasCorrectionSteps"/> &gt; 0 then corrects each spiking layer's bias, layer by layer, by the mean
 /// difference between the ANN's activations and the spiking network's mean output over that many steps on the
-/// calibration data (Li et al. 2021, "A free lunch from ANN"); it needs a simulator, so it runs through
-/// <see cref="CompileOptions.Correction"/> (Snn.Runtime's <c>BiasCorrection.Enable</c> sets it).
+/// calibration data (Li et al. 2021, "A free lunch from ANN"); it needs a simulator, so the Snn library's
+/// <c>Build.Run</c> runs it (<c>BiasCorrection</c>).
 /// </summary>
 public sealed record CalibrateOptions(double Percentile = 99.9, int Samples = 1000, int BiasShiftSteps = 0, bool PerChannel = true, int BiasCorrectionSteps = 0)
 {
@@ -31,7 +31,7 @@ public sealed record CalibrateOptions(double Percentile = 99.9, int Samples = 10
 
     /// <summary>
     /// Agreement targets: when any is given, the resolution of each layer is searched (by simulating the network on the
-    /// calibration data, Snn.Runtime's <c>ResolutionSearch</c>) for the fewest spikes whose top-1 agreement with the ANN
+    /// calibration data, the Snn library's <c>ResolutionSearch</c>) for the fewest spikes whose top-1 agreement with the ANN
     /// reaches every target; the choice is then what <see cref="LayerResolutions"/> says.
     /// </summary>
     public Seq<AgreementTarget> Targets { get; init; }

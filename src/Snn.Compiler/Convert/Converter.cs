@@ -36,7 +36,7 @@ public sealed record ConvertOptions(
 
     /// <summary>
     /// With <see cref="IntegrateAndFire"/>: the neurons emit negative spikes that take back earlier ones while their
-    /// voltage is below zero (<see cref="Snn.Compiler.IntegrateAndFire.NegativeSpikes"/>), so each neuron's spike count is the
+    /// voltage is below zero (<see cref="Snn.IntegrateAndFire.NegativeSpikes"/>), so each neuron's spike count is the
     /// quantized ReLU of its integrated input at every step. Needs reset by subtraction.
     /// </summary>
     public bool NegativeSpikes { get; init; }

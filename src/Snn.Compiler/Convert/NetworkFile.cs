@@ -9,6 +9,7 @@ using Snn.Compiler.Legalize;
 using Snn.Compiler.Lower;
 using Snn.Compiler.Optimize;
 using static LanguageExt.Prelude;
+using Snn.Ops;
 
 namespace Snn.Compiler.Convert;
 

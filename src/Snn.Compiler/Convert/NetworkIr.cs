@@ -44,18 +44,6 @@ public sealed record Ensemble(string Id, string Layer, int Size, NeuronType Neur
     public Option<Tensor> OutputScale => NeuronScale.Map(r => r.Map(v => 1f / v));
 }
 
-public enum MaxPoolMethod
-{
-    /// <summary>Lateral-inhibition pooling: per-input cumulative counts, emit the increase of each window's running max.</summary>
-    Count,
-    /// <summary>SNN Toolbox: pass the spikes of the input with the highest rate estimate so far.</summary>
-    Gate,
-    /// <summary>Max of the input currents before the neuron (max pooling moved ahead of a monotone activation).</summary>
-    Pre,
-    /// <summary>NengoDL's max_to_avg_pool: average pooling instead.</summary>
-    Avg,
-}
-
 /// <summary>
 /// Max pooling of spike trains, beyond NengoDL. The rate meaning is the exact max of the input; spiking
 /// behaviour follows <see cref="Method"/> (see <see cref="MaxPoolMethod"/>).
@@ -71,13 +59,6 @@ public sealed record MaxPoolNode(string Id, string Layer, PoolSpec Spec, MaxPool
 /// at <see cref="InitialLevel"/>. The network's dt discretizes it (zero-order hold). Rate meaning: the identity.
 /// </summary>
 public sealed record FilterNode(string Id, string Layer, int Size, FilterKind Kind, Tensor Tau, Tensor InitialLevel) : NetNode(Id, Layer, Size);
-
-/// <summary>A function of the whole input vector of one sample (NengoDL's TensorNode analogue).</summary>
-public interface INodeFunction
-{
-    string Name { get; }
-    void Apply(ReadOnlySpan<float> input, Span<float> output);
-}
 
 /// <summary>
 /// A node whose output is a function of its input, evaluated per sample by the interpreter: fallback layers

@@ -92,7 +92,7 @@ public static class NengoScript
         void Line(string s) => body.Append("        ").Append(s).Append('\n');
 
         void Fail(string what, string why) =>
-            Errors.Add(Snn.Compiler.Errors.Unexportable(Format, what, why));
+            Errors.Add(Snn.Errors.Unexportable(Format, what, why));
 
         public void Build()
         {
@@ -140,7 +140,7 @@ public static class NengoScript
                     NonNative(f.Layer, what);
                     var coefficients = Snn.Compiler.Lower.Lower.FilterCoefficients(f, net.Dt);
                     Line($"# {Comment(f.Layer)}: {what}; NOT hardware-native (a Python nengo.Node)");
-                    Line($"stateful.append(SameStepFilter({Array(f.Id + ".coefficients", coefficients)}, {Array(f.Id + ".initial_level", f.InitialLevel.Reshape(f.Size))}, alpha={(f.Kind == Legalize.FilterKind.Alpha ? "True" : "False")}))");
+                    Line($"stateful.append(SameStepFilter({Array(f.Id + ".coefficients", coefficients)}, {Array(f.Id + ".initial_level", f.InitialLevel.Reshape(f.Size))}, alpha={(f.Kind == FilterKind.Alpha ? "True" : "False")}))");
                     Line($"obj[{id}] = nengo.Node(stateful[-1], size_in={f.Size}, size_out={f.Size}, label={id})");
                     break;
                 }

@@ -73,14 +73,6 @@ public sealed record LActivation(string Id, string Layer, string Input, Arr<int>
 /// <summary>A SpikingActivation layer's own state: starting voltage per element and the dt the layer was built with.</summary>
 public sealed record SpikingState(Tensor InitialVoltage, float Dt);
 
-public enum FilterKind
-{
-    /// <summary>First-order lowpass, H(s) = 1/(τs + 1).</summary>
-    Lowpass,
-    /// <summary>Alpha filter, H(s) = 1/(τs + 1)².</summary>
-    Alpha,
-}
-
 /// <summary>
 /// A keras_spiking Lowpass or Alpha layer over time: ZOH-discretized, applied in the same step (no delay), with
 /// time constant <see cref="Tau"/> (length 1 or one per element) and starting output <see cref="InitialLevel"/>

@@ -2,6 +2,7 @@ using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler.Convert;
 using static LanguageExt.Prelude;
+using Snn.Ops;
 
 namespace Snn.Compiler.Lower;
 
@@ -111,7 +112,7 @@ public static class Lower
                     var input = b.Batched(f.Id + ".in", f.Size);
                     b.Ops.Add(new Reset(input));
                     var output = b.Batched(f.Id + ".out", f.Size, Some(f.InitialLevel));
-                    var derivative = f.Kind == Legalize.FilterKind.Alpha ? b.Batched(f.Id + ".derivative", f.Size) : output;
+                    var derivative = f.Kind == FilterKind.Alpha ? b.Batched(f.Id + ".derivative", f.Size) : output;
                     b.Ops.Add(new FilterOp(input, output, derivative, f.Kind, FilterCoefficients(f, net.Dt)));
                     inputOf[node.Id] = input;
                     outputOf[node.Id] = output;
@@ -180,7 +181,7 @@ public static class Lower
         {
             var tau = f.Tau[f.Tau.Length == 1 ? 0 : i];
             float[] values;
-            if (f.Kind == Legalize.FilterKind.Lowpass)
+            if (f.Kind == FilterKind.Lowpass)
             {
                 var (a, bb) = new Lowpass(tau).Discretize(dt);
                 values = new[] { a, bb };

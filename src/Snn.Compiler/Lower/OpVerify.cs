@@ -1,5 +1,6 @@
 using LanguageExt;
 using LanguageExt.Common;
+using Snn.Ops;
 
 namespace Snn.Compiler.Lower;
 

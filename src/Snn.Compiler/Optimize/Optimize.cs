@@ -2,6 +2,7 @@ using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler.Lower;
 using static LanguageExt.Prelude;
+using Snn.Ops;
 
 namespace Snn.Compiler.Optimize;
 
@@ -177,7 +178,7 @@ public static class Optimize
     {
         DotInc d => d.X == x && d.W != x && d.Y != x,
         ConvInc c => c.X == x && c.W != x && c.Y != x,
-        MaxPoolOp { Method: Convert.MaxPoolMethod.Count } m => m.X == x && m.Y != x && m.Counts != x && m.Max != x,
+        MaxPoolOp { Method: MaxPoolMethod.Count } m => m.X == x && m.Y != x && m.Counts != x && m.Max != x,
         _ => false,
     };
 

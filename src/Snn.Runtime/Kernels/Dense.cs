@@ -7,7 +7,7 @@ namespace Snn.Runtime.Kernels;
 public static class Dense
 {
     /// <summary>K block: the inner-product length accumulated in registers before touching y (the IR's summation contract).</summary>
-    internal const int KBlock = Snn.Compiler.Lower.DotInc.SumBlock;
+    internal const int KBlock = DotInc.SumBlock;
 
     /// <summary>Column block (keeps the KBlock x NBlock slice of w in L2).</summary>
     internal const int NBlock = 512;

@@ -150,10 +150,10 @@ public class CalibrationTests
         var net = Compile.Run(options, model).Ok().Network;
         var corrected = BiasCorrection.Run(new CalibrateOptions(BiasCorrectionSteps: 4), net, Seq1(T(new[] { 1, 1 }, 300))).Ok();
         Assert.Equal(50f, corrected.Nodes.OfType<Ensemble>().Single().Bias[0], 3);
-        // Through the pipeline: calibration data drive it, and without the runtime's simulator it is a clear error.
+        // Through the pipeline: calibration data drive it, and the compiler alone (no simulator) refuses it clearly.
         var calibrated = options with { Calibration = Some((new CalibrateOptions(Percentile: 100, BiasCorrectionSteps: 4), Seq1(T(new[] { 1, 1 }, 300)))) };
         Assert.Contains("bias correction", Compile.Run(calibrated, model).Err().Message);
-        var e = Compile.Run(BiasCorrection.Enable(calibrated), model, verify: true).Ok().Network.Nodes.OfType<Ensemble>().Single();
+        var e = Build.Run(calibrated, model, verify: true).Ok().Network.Nodes.OfType<Ensemble>().Single();
         // Calibrated at λ = 300: gain 1/(300·dt), J·dt = 1 per step, exact spiking: no error, no correction.
         Assert.Equal(0f, e.Bias[0], 4);
     }
@@ -202,12 +202,12 @@ public class CalibrationTests
         var optimized = Compile.Run(spiking, model, verify: true).Ok().Program;
         var plain = Compile.Run(spiking with { Optimize = Snn.Compiler.Optimize.OptimizeOptions.None }, model, verify: true).Ok().Program;
         // The per-channel output scale is applied as the neurons write their output, in both programs.
-        Assert.Contains(optimized.Ops, o => o is Snn.Compiler.Lower.SimNeuronsAffine { OutputScale.IsSome: true });
-        Assert.Contains(plain.Ops, o => o is Snn.Compiler.Lower.SimNeurons { OutputScale.IsSome: true });
+        Assert.Contains(optimized.Ops, o => o is Snn.Ops.SimNeuronsAffine { OutputScale.IsSome: true });
+        Assert.Contains(plain.Ops, o => o is Snn.Ops.SimNeurons { OutputScale.IsSome: true });
         foreach (var program in new[] { optimized, plain })
         {
-            var outputs = program.Ops.OfType<Snn.Compiler.Lower.INeuronOp>().Select(n => n.Output).ToHashSet();
-            Assert.DoesNotContain(program.Ops, o => o is Snn.Compiler.Lower.ElementwiseInc e && outputs.Contains(e.X));
+            var outputs = program.Ops.OfType<Snn.Ops.INeuronOp>().Select(n => n.Output).ToHashSet();
+            Assert.DoesNotContain(program.Ops, o => o is Snn.Ops.ElementwiseInc e && outputs.Contains(e.X));
         }
         var sim = SimOptions.Default with { Steps = 12 };
         var a = Interpreter.Run(optimized, Seq1(x), sim).Head;
@@ -250,7 +250,7 @@ public class CalibrationTests
         public int GetHashCode(float f) => 0;
     }
 
-    static Snn.Compiler.Lower.OpProgram RampProgram(float tau)
+    static Snn.Ops.OpProgram RampProgram(float tau)
     {
         var nb = new NetworkBuilder();
         var x = nb.Input("x", 1);

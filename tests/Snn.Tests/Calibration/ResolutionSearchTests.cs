@@ -71,8 +71,8 @@ public class ResolutionSearchTests
         Assert.True(Agreement(start) < target.Agreement, $"the starting setting already agrees {Agreement(start)}");
 
         var log = new List<string>();
-        var options = ResolutionSearch.Enable(Spiking(new CalibrateOptions { Resolution = 1, Targets = Seq1(target) }, data), Sim, log.Add);
-        var chosen = Compile.Run(options, Deep(), verify: true).Ok();
+        var options = Spiking(new CalibrateOptions { Resolution = 1, Targets = Seq1(target) }, data);
+        var chosen = Build.Run(options, Deep(), verify: true, search: Sim, log: log.Add).Ok();
         Assert.True(Agreement(chosen) >= ResolutionSearch.Required(target.Agreement, 300), $"agreement {Agreement(chosen)} at {string.Join(", ", chosen.Scales)}");
         Assert.All(chosen.Scales, s => Assert.True(s.Resolution >= 1 && Math.Log2(s.Resolution) % 1 == 0, s.ToString()));
         Assert.Contains(log, l => l.Contains("(met)"));
@@ -82,7 +82,7 @@ public class ResolutionSearchTests
         Assert.Contains(chosen.Scales, s => s.Resolution < factor);
 
         // Deterministic: the same options choose the same resolutions.
-        Assert.Equal(chosen.Scales, Compile.Run(options, Deep()).Ok().Scales);
+        Assert.Equal(chosen.Scales, Build.Run(options, Deep(), search: Sim).Ok().Scales);
     }
 
     /// <summary>A target the network cannot reach (Poisson input at one step never agrees everywhere) ends the search with an error naming it.</summary>
@@ -93,15 +93,15 @@ public class ResolutionSearchTests
         var sim = Sim with { Encoding = Encoding.Poisson, Seed = 3 };
         var data300 = Random(new[] { 300, 8 }, 22, 0f, 1f);
         var log = new List<string>();
-        var options = ResolutionSearch.Enable(Spiking(new CalibrateOptions { Targets = Seq1(new AgreementTarget(1, 1)) }, data300), sim, log.Add);
-        var error = Compile.Run(options, Deep()).Err();
+        var options = Spiking(new CalibrateOptions { Targets = Seq1(new AgreementTarget(1, 1)) }, data300);
+        var error = Build.Run(options, Deep(), search: sim, log: log.Add).Err();
         Assert.Contains("out of reach", error.Message);
         Assert.Contains("1 at 1 steps", error.Message);
         // Every trial (1x .. 64x) stops after its first chunk of samples: one disagreement already misses 100%.
         Assert.Equal(7, log.Count);
         Assert.All(log, l => Assert.Contains($"on the first {ResolutionSearch.ChunkSamples} samples (stopped", l));
-        // Without the runtime's search the compiler says what to set.
-        Assert.Contains("ResolutionSearch.Enable", Compile.Run(Spiking(new CalibrateOptions { Targets = Seq1(new AgreementTarget(0.9, 4)) }, data), Deep()).Err().Message);
+        // The compiler alone cannot simulate: it says what runs the search.
+        Assert.Contains("Build.Run", Compile.Run(Spiking(new CalibrateOptions { Targets = Seq1(new AgreementTarget(0.9, 4)) }, data), Deep()).Err().Message);
     }
 
     /// <summary>Saved networks keep the per-layer resolutions, the targets and each layer's chosen K.</summary>
@@ -110,8 +110,8 @@ public class ResolutionSearchTests
     {
         var data = Random(new[] { 200, 8 }, 23, 0f, 1f);
         var calibration = new CalibrateOptions { LayerResolutions = Map(("h1", 4f)), Targets = Seq1(new AgreementTarget(0.9, 4)) };
-        var options = ResolutionSearch.Enable(Spiking(calibration, data), Sim);
-        var compiled = Compile.Run(options, Deep(), verify: true).Ok();
+        var options = Spiking(calibration, data);
+        var compiled = Build.Run(options, Deep(), verify: true, search: Sim).Ok();
         var saved = SavedNetwork.Of(compiled, options, None, "calib.npy").Ok();
         var back = NetworkFile.Load(NetworkFile.Save(saved).Ok(), "net.snnz").Ok();
         Assert.True(saved == back);

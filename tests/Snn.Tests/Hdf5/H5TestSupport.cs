@@ -152,6 +152,6 @@ internal sealed class H5Walk
     /// <summary>A type mismatch (e.g. ReadNumbers on a string) is expected; a wrong code or a last-resort fault is not.</summary>
     private void CheckCode(Error e)
     {
-        if (e.Code != Snn.Compiler.Errors.Hdf5Code || e.Message.Contains("malformed file (")) Errors.Add(e);
+        if (e.Code != Snn.Errors.Hdf5Code || e.Message.Contains("malformed file (")) Errors.Add(e);
     }
 }

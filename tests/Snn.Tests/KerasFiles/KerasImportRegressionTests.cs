@@ -11,7 +11,7 @@ namespace Snn.Tests.KerasFiles;
 
 /// <summary>
 /// Cases the import fuzzer found (KerasImportFuzzTests), pinned as edits of a fixture's config.json: each must be an
-/// <see cref="Snn.Compiler.Errors"/> value from import or legalize and exit code 3 from the CLI, never an exception
+/// <see cref="Snn.Errors"/> value from import or legalize and exit code 3 from the CLI, never an exception
 /// (which the CLI reports as an "internal failure").
 /// </summary>
 public class KerasImportRegressionTests

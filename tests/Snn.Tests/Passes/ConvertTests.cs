@@ -30,12 +30,12 @@ public class ConvertTests
         var neurons = new NeuronType[] { new IntegrateAndFire(0.5f), new IntegrateAndFire { NegativeSpikes = true }, new RectifiedLinear(), new SpikingRectifiedLinear(), new Lif() };
         Assert.Equal(new[] { "IF(amplitude 0.5)", "SignedIF(amplitude 1)", "RectifiedLinear(amplitude 1)", "SpikingRectifiedLinear(amplitude 1)", "LIF(amplitude 1)" },
             neurons.Select(n => n.ToString()).ToArray());
-        var op = new Snn.Compiler.Lower.SimNeurons(neurons[1], 0, 1, Seq(2, 3));
+        var op = new Snn.Ops.SimNeurons(neurons[1], 0, 1, Seq(2, 3));
         Assert.Contains("SignedIF(amplitude 1)", op.ToString());
 
         var net = Convert(SynapseModel(), ConvertOptions.Default.AsSpiking() with { IntegrateAndFire = true, NegativeSpikes = true });
         var lowered = Snn.Compiler.Lower.Lower.Run(Snn.Compiler.Lower.LowerOptions.Default, net).Ok();
-        var sim = lowered.Ops.OfType<Snn.Compiler.Lower.SimNeurons>().Single();
+        var sim = lowered.Ops.OfType<Snn.Ops.SimNeurons>().Single();
         Assert.Equal(new[] { ".voltage", ".count" }, sim.State.Map(s => lowered.Signals[s].Name[lowered.Signals[s].Name.LastIndexOf('.')..]).ToArray());
     }
 

@@ -5,6 +5,7 @@ using Snn.Compiler.Optimize;
 using Snn.Tests.Support;
 using Xunit;
 using static LanguageExt.Prelude;
+using Snn.Ops;
 
 namespace Snn.Tests.Passes;
 

@@ -7,6 +7,7 @@ using Snn.Tests.Support;
 using Xunit;
 using static LanguageExt.Prelude;
 using static Snn.Tests.Support.TestModels;
+using Snn.Ops;
 
 namespace Snn.Tests.Runtime;
 

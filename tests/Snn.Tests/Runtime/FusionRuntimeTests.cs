@@ -7,7 +7,8 @@ using Snn.Runtime;
 using Snn.Tests.Support;
 using Xunit;
 using static LanguageExt.Prelude;
-using Tensor = Snn.Compiler.Tensor;
+using Tensor = Snn.Tensor;
+using Snn.Ops;
 
 namespace Snn.Tests.Runtime;
 

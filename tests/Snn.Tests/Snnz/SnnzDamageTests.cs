@@ -15,6 +15,7 @@ using Snn.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 using static LanguageExt.Prelude;
+using Snn.Ops;
 
 namespace Snn.Tests.Snnz;
 

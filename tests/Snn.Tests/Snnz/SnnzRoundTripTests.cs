@@ -10,6 +10,7 @@ using Snn.Runtime;
 using Snn.Tests.Support;
 using Xunit;
 using static LanguageExt.Prelude;
+using Snn.Ops;
 
 namespace Snn.Tests.Snnz;
 
@@ -95,8 +96,7 @@ public class SnnzRoundTripTests
                 Convert = convert.AsSpiking(),
                 Calibration = calibrate ? Some((new CalibrateOptions(99, 1000, 32, perChannel, perChannel ? 3 : 0), inputs)) : None,
             };
-            options = BiasCorrection.Enable(options);
-            var compiled = Compile.Run(options, model, verify: true).Ok();
+            var compiled = Build.Run(options, model, verify: true).Ok();
             var saved = SavedNetwork.Of(compiled, options, source, "inputs", Some(0.5f));
             if (compiled.Network.Nodes.Exists(n => n is FunctionNode))
             {
@@ -109,7 +109,7 @@ public class SnnzRoundTripTests
             Assert.True(s == back, $"{name}, {label}: the network read back differs");
             Assert.Equal(bytes, NetworkFile.Save(back).Ok());
 
-            var rate = Compile.Run(options with { Convert = options.Convert with { Spiking = false } }, model, verify: true).Ok();
+            var rate = Build.Run(options with { Convert = options.Convert with { Spiking = false } }, model, verify: true).Ok();
             // Bias correction tunes the spiking network's biases; its rate form keeps them (a rate-mode conversion has
             // nothing to correct), so there the rate form equals the rate conversion with the corrected biases.
             var expectedRate = !perChannel ? rate.Network : rate.Network with

@@ -1,12 +1,12 @@
 using LanguageExt;
 using LanguageExt.Common;
+using static LanguageExt.Prelude;
 using Snn.Compiler;
 using Snn.Compiler.Calibrate;
 using Snn.Compiler.Convert;
-using static LanguageExt.Prelude;
-using Tensor = Snn.Compiler.Tensor;
+using Snn.Runtime;
 
-namespace Snn.Runtime;
+namespace Snn;
 
 /// <summary>
 /// Chooses each layer's resolution (spikes per step at its calibrated activation, <see cref="CalibrateOptions.Resolution"/>)
@@ -32,13 +32,6 @@ public static class ResolutionSearch
     /// <summary>Samples a trial simulates between checks of whether a target is still within reach.</summary>
     public const int ChunkSamples = 100;
 
-    /// <summary>
-    /// Compile options whose calibration runs the search when it has targets, simulating with <paramref name="sim"/>'s
-    /// readout, batch and threads; <paramref name="log"/> hears each trial, <paramref name="progress"/> gives each
-    /// trial's progress callback.
-    /// </summary>
-    public static CompileOptions Enable(CompileOptions options, SimOptions sim, Action<string>? log = null, Func<string, Action<int, int>?>? progress = null) =>
-        options with { Search = (o, m, n, d) => Run(options, sim, log, progress, o, m, n, d) };
 
     public static Either<Error, CalibrateOptions> Run(CompileOptions compile, SimOptions sim, Action<string>? log, Func<string, Action<int, int>?>? progress,
         CalibrateOptions o, Measured measured, Network net, Seq<Tensor> data)

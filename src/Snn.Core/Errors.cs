@@ -1,7 +1,7 @@
 using LanguageExt;
 using LanguageExt.Common;
 
-namespace Snn.Compiler;
+namespace Snn;
 
 /// <summary>
 /// Every error the compiler, runtime and CLI can report, as data: <c>Error.New(code, message)</c>.

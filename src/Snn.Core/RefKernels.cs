@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 
-namespace Snn.Compiler;
+namespace Snn;
 
 /// <summary>
 /// Plain, readable reference kernels for one sample, shared by the evaluators that give each

@@ -1,7 +1,7 @@
 using LanguageExt;
 using static LanguageExt.Prelude;
 
-namespace Snn.Compiler.Lower;
+namespace Snn.Ops;
 
 public enum SignalKind
 {
@@ -192,14 +192,14 @@ public sealed record LowpassOp(int In, int Out, float A, float B) : Op
 /// [D, Y] = A·[D, Y] + B·X with <see cref="Coefficients"/> = [A00, A01, A10, A11, B0, B1], each one block per element.
 /// A Lowpass has no D (it is given as Y).
 /// </summary>
-public sealed record FilterOp(int X, int Y, int D, Legalize.FilterKind Kind, Tensor Coefficients) : Op
+public sealed record FilterOp(int X, int Y, int D, FilterKind Kind, Tensor Coefficients) : Op
 {
-    public override Seq<int> Sets => Kind == Legalize.FilterKind.Alpha ? Seq(Y, D) : Seq1(Y);
+    public override Seq<int> Sets => Kind == FilterKind.Alpha ? Seq(Y, D) : Seq1(Y);
     public override Seq<int> Reads => Seq1(X);
     public override bool Stateful => true;
 
     /// <summary>Coefficients per element: 2 for Lowpass, 6 for Alpha.</summary>
-    public static int PerElement(Legalize.FilterKind kind) => kind == Legalize.FilterKind.Alpha ? 6 : 2;
+    public static int PerElement(FilterKind kind) => kind == FilterKind.Alpha ? 6 : 2;
 }
 
 /// <summary>
@@ -208,7 +208,7 @@ public sealed record FilterOp(int X, int Y, int D, Legalize.FilterKind Kind, Ten
 /// output is the max of the cumulative inputs). Gate method: Y = the current input of the window's input with the
 /// largest count. Sets Y and the state, reads X.
 /// </summary>
-public sealed record MaxPoolOp(int X, int Y, PoolSpec Spec, Convert.MaxPoolMethod Method, int Counts, int Max) : Op
+public sealed record MaxPoolOp(int X, int Y, PoolSpec Spec, MaxPoolMethod Method, int Counts, int Max) : Op
 {
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq(Y, Counts, Max);
@@ -217,7 +217,7 @@ public sealed record MaxPoolOp(int X, int Y, PoolSpec Spec, Convert.MaxPoolMetho
 }
 
 /// <summary>Y = f(X) per sample, for function nodes (fallback layers, custom and hand-written nodes).</summary>
-public sealed record FunctionOp(int X, int Y, Convert.INodeFunction Function) : Op
+public sealed record FunctionOp(int X, int Y, INodeFunction Function) : Op
 {
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq1(Y);

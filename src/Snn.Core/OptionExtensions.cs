@@ -1,6 +1,6 @@
 using LanguageExt;
 
-namespace Snn.Compiler;
+namespace Snn;
 
 public static class OptionExtensions
 {

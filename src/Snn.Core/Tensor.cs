@@ -1,6 +1,6 @@
 using LanguageExt;
 
-namespace Snn.Compiler;
+namespace Snn;
 
 /// <summary>
 /// An immutable float32 tensor (row-major, C order) with value equality, so IR records that hold

@@ -1,14 +1,15 @@
 using LanguageExt;
 using LanguageExt.Common;
+using static LanguageExt.Prelude;
 using Snn.Compiler;
 using Snn.Compiler.Calibrate;
 using Snn.Compiler.Convert;
 using Snn.Compiler.Lower;
 using Snn.Compiler.Optimize;
-using static LanguageExt.Prelude;
-using Tensor = Snn.Compiler.Tensor;
+using Snn.Runtime;
+using Snn.Ops;
 
-namespace Snn.Runtime;
+namespace Snn;
 
 /// <summary>
 /// Data-based bias correction after calibration (Li et al. 2021, "A free lunch from ANN: towards efficient, accurate
@@ -24,8 +25,6 @@ public static class BiasCorrection
 {
     public const string Name = "bias-correction";
 
-    /// <summary>Compile options that run this pass when calibration asks for it (<see cref="CalibrateOptions.BiasCorrectionSteps"/>).</summary>
-    public static CompileOptions Enable(CompileOptions options) => options with { Correction = Run };
 
     public static Either<Error, Network> Run(CalibrateOptions o, Network net, Seq<Tensor> data)
     {

@@ -1,7 +1,7 @@
 using LanguageExt;
 using static LanguageExt.Prelude;
 
-namespace Snn.Compiler;
+namespace Snn;
 
 /// <summary>Shape arithmetic shared by every stage. Shapes never include the batch dimension.</summary>
 public static class Shapes

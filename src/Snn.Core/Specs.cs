@@ -1,6 +1,6 @@
 using LanguageExt;
 
-namespace Snn.Compiler;
+namespace Snn;
 
 public enum Padding { Valid, Same }
 
@@ -114,4 +114,26 @@ public sealed record PoolSpec(
         }
         return (offsets.ToArray(), indices.ToArray());
     }
+}
+
+/// <summary>How a spiking network computes max pooling (the converter option and the op that runs it).</summary>
+public enum MaxPoolMethod
+{
+    /// <summary>Lateral-inhibition pooling: per-input cumulative counts, emit the increase of each window's running max.</summary>
+    Count,
+    /// <summary>SNN Toolbox: pass the spikes of the input with the highest rate estimate so far.</summary>
+    Gate,
+    /// <summary>Max of the input currents before the neuron (max pooling moved ahead of a monotone activation).</summary>
+    Pre,
+    /// <summary>NengoDL's max_to_avg_pool: average pooling instead.</summary>
+    Avg,
+}
+
+/// <summary>The keras_spiking filters over time.</summary>
+public enum FilterKind
+{
+    /// <summary>First-order lowpass, H(s) = 1/(τs + 1).</summary>
+    Lowpass,
+    /// <summary>Alpha filter, H(s) = 1/(τs + 1)².</summary>
+    Alpha,
 }

@@ -1,4 +1,4 @@
-namespace Snn.Compiler;
+namespace Snn;
 
 /// <summary>How a spiking neuron's voltage starts (nengo-semantics.md §2.1).</summary>
 public enum InitialVoltage

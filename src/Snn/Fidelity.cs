@@ -1,13 +1,14 @@
 using LanguageExt;
 using LanguageExt.Common;
+using static LanguageExt.Prelude;
 using Snn.Compiler;
 using Snn.Compiler.Convert;
 using Snn.Compiler.Lower;
 using Snn.Compiler.Optimize;
-using static LanguageExt.Prelude;
-using Tensor = Snn.Compiler.Tensor;
+using Snn.Runtime;
+using Snn.Ops;
 
-namespace Snn.Runtime;
+namespace Snn;
 
 /// <summary>
 /// How far one spiking ensemble's output, averaged over the steps, is from what the ANN computes there, as relative
