@@ -84,20 +84,21 @@ public static class Bench
         var requested = sim.BatchSize;
         sim = sim with { BatchSize = Interpreter.PlanBatch(program, sim, samples) };
         // Warm up the JIT and the caches, one batch per worker: the workers' plans are made here, and the timed run
-        // takes them from the program's pool (plan once, step many), as PyTorch's peer builds its model before timing.
-        Interpreter.Run(program, inputs.Map(t => Take(t, Math.Min(sim.BatchSize * sim.Workers, samples))).ToSeq(), sim with { Steps = 2 });
+        // takes them from the simulator (plan once, step many), as PyTorch's peer builds its model before timing.
+        var simulator = new Simulator(program);
+        simulator.Run(inputs.Map(t => Take(t, Math.Min(sim.BatchSize * sim.Workers, samples))).ToSeq(), sim with { Steps = 2 });
 
         // The timed run simulates only; spike counts per layer (for the density table) come from a second, untimed run.
         var before = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
-        Interpreter.Run(program, inputs, sim, new[] { sim.Steps }, Progress.For(stderr, $"bench {sim.Steps} steps"));
+        simulator.Run(inputs, sim, new[] { sim.Steps }, Progress.For(stderr, $"bench {sim.Steps} steps"));
         var seconds = clock.Elapsed.TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
         // The process's peak so far: loading, conversion (and calibration), planning and the run itself, what a predict
         // or evaluate run of this network needs. The breakdowns below make plans of their own and come after.
         var peakOfRun = PeakWorkingSet();
         var activity = new Snn.Runtime.Activity();
-        Interpreter.Run(program, inputs, sim, new[] { sim.Steps }, null, activity);
+        simulator.Run(inputs, sim, new[] { sim.Steps }, null, activity);
         var imageSteps = (double)samples * sim.Steps;
 
         // Per-operator breakdown: one batch on one thread, every operator timed, operators that only depend on the

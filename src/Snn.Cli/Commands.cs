@@ -106,7 +106,7 @@ public static class Commands
     }
 
     internal static Either<Error, string> Model(Args a) =>
-        a.Positional.Count == 1 ? a.Positional[0]
+        a.Positional.Count == 1 ? Right<Error, string>(a.Positional[0])   // not a bare string: LanguageExt 4 converts strings to Error
         : a.Positional.Count == 0 ? Errors.Usage("missing MODEL (a model.json path)")
         : Errors.Usage($"expected one MODEL, got {a.Positional.Count} positional arguments: {string.Join(" ", a.Positional)}");
 

@@ -7,6 +7,8 @@ using Snn.Compiler.Keras;
 using Snn.Runtime;
 using static LanguageExt.Prelude;
 
+using IdentityT = Snn.Compiler.Convert.IdentityT;
+
 namespace Snn.Cli;
 
 /// <summary>Firing statistics of one layer's spiking neurons, over all samples and steps.</summary>

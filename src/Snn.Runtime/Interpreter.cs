@@ -60,29 +60,34 @@ public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, i
 }
 
 /// <summary>
-/// Runs a lowered program over a data set, step by step. Samples are split into batches; each worker
-/// thread owns one <see cref="Plan"/> (planned once) and runs whole batches, so results do not depend on
-/// the thread count. Inputs are held constant over the steps (constant-current encoding).
+/// Simulates one lowered program over data sets, step by step, as often as its owner asks. Samples are split into
+/// batches; each worker thread owns one <see cref="Plan"/> and runs whole batches, so results do not depend on the
+/// thread count. Plans (an arena and every operator compiled) are made once and kept here, idle between runs, per batch
+/// size: repeated runs (step-count sweeps, chunks of a data set, a benchmark after its warm-up) do not plan again.
+/// Every batch starts with <see cref="Plan.Reset"/>, so a reused plan computes exactly what a new one does. Runs may
+/// overlap (each takes its own plans). Inputs are held constant over the steps unless the options say otherwise.
 /// </summary>
-public static class Interpreter
+public sealed class Simulator(OpProgram program)
 {
-    /// <summary>
-    /// Idle plans per program (by reference) and batch size, so that repeated runs of one program (step-count sweeps,
-    /// calibration, a benchmark after its warm-up) do not plan again. Every batch starts with <see cref="Plan.Reset"/>,
-    /// so a reused plan computes exactly what a new one does. The pool goes with its program.
-    /// </summary>
-    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<OpProgram, System.Collections.Concurrent.ConcurrentDictionary<int, System.Collections.Concurrent.ConcurrentBag<Plan>>> Idle = new();
+    readonly System.Collections.Concurrent.ConcurrentDictionary<int, System.Collections.Concurrent.ConcurrentBag<Plan>> idle = new();
 
-    static System.Collections.Concurrent.ConcurrentBag<Plan> Pool(OpProgram program, int batch) =>
-        Idle.GetOrCreateValue(program).GetOrAdd(batch, _ => new());
+    /// <summary>The program this simulator runs.</summary>
+    public OpProgram Program => program;
+
+    int plans;
+
+    System.Collections.Concurrent.ConcurrentBag<Plan> Pool(int batch) => idle.GetOrAdd(batch, _ => new());
+
+    /// <summary>Plans this simulator has made so far (each worker of a run takes an idle one or makes one).</summary>
+    public int Plans => Volatile.Read(ref plans);
 
     /// <summary>Runs <see cref="SimOptions.Steps"/> steps; returns one tensor per probe, (N, ...shape).</summary>
-    public static Seq<Tensor> Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null)
+    public Seq<Tensor> Run(Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null)
     {
-        if (!options.Temporal) return Run(program, inputs, options, new[] { options.Steps }, progress)[0];
+        if (!options.Temporal) return Run(inputs, options, new[] { options.Steps }, progress)[0];
         // Temporal: T = the inputs' time axis; read every step out and stack along axis 1.
         var steps = inputs.Head.Shape[1];
-        var perStep = Run(program, inputs, options with { Steps = steps, Readout = Readout.Last }, Enumerable.Range(1, steps).ToArray(), progress);
+        var perStep = Run(inputs, options with { Steps = steps, Readout = Readout.Last }, Enumerable.Range(1, steps).ToArray(), progress);
         var n = inputs.Head.Shape[0];
         return Enumerable.Range(0, program.Probes.Count).Select(p =>
         {
@@ -97,20 +102,17 @@ public static class Interpreter
 
     /// <summary>
     /// Runs max(checkpoints) steps once and reads the outputs out at every checkpoint (step counts),
-    /// without re-simulating. Result[k] holds the outputs after checkpoints[k] steps.
+    /// without re-simulating. Result[k] holds the outputs after checkpoints[k] steps. When <paramref name="activity"/>
+    /// is given it receives every spiking neuron's spike count.
     /// </summary>
-    public static Seq<Tensor>[] Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress = null) =>
-        Run(program, inputs, options, checkpoints, progress, null);
-
-    /// <summary>As above; when <paramref name="activity"/> is given it receives every spiking neuron's spike count.</summary>
-    public static Seq<Tensor>[] Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress, Activity? activity)
+    public Seq<Tensor>[] Run(Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress = null, Activity? activity = null)
     {
         if (inputs.Count != program.InputCount)
             throw new ArgumentException($"the program has {program.InputCount} inputs, got {inputs.Count}");
         if (checkpoints.Length == 0 || checkpoints.Any(c => c < 1)) throw new ArgumentException("checkpoints must be positive step counts");
         var n = inputs.Head.Shape[0];
         var steps = checkpoints.Max();
-        var batch = PlanBatch(program, options, n);
+        var batch = Interpreter.PlanBatch(program, options, n);
         var chunks = (n + batch - 1) / batch;
         var probes = program.Probes;
         var sizes = probes.Map(p => Shapes.Product(p.Shape)).ToArray();
@@ -128,8 +130,8 @@ public static class Interpreter
         var workers = Math.Min(threads, chunks);
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
         {
-            var pool = Pool(program, batch);
-            var plan = pool.TryTake(out var idle) ? idle : Plan.Create(program, batch);
+            var pool = Pool(batch);
+            var plan = pool.TryTake(out var idle) ? idle : Planned(Plan.Create(program, batch));
             plan.HoistInvariants = !options.Temporal && options.Encoding == Encoding.Constant;
             plan.PathChoice = options.ConnectionPath;
             try
@@ -142,6 +144,12 @@ public static class Interpreter
                 pool.Add(plan);
             }
         });
+
+        Plan Planned(Plan plan)
+        {
+            Interlocked.Increment(ref plans);
+            return plan;
+        }
 
         void RunChunk(Plan plan, int chunk)
             {
@@ -176,7 +184,7 @@ public static class Interpreter
                         }
                     if (rngs is not null && !options.Temporal)
                         for (var i = 0; i < inputs.Count; i++)
-                            PoissonEncode(constant![i], inputSizes[i], rngs, plan.InputBuffer(i));
+                            Interpreter.PoissonEncode(constant![i], inputSizes[i], rngs, plan.InputBuffer(i));
                     plan.Step();
                     if (totals is not null) plan.AccumulateSpikes(spiking!, totals, count);
                     for (var p = 0; p < probes.Count; p++)
@@ -221,6 +229,30 @@ public static class Interpreter
             .Select(p => Tensor.Own(new[] { n }.Concat(probes[p].Shape).ToArray(), r[p])).ToSeq()).ToArray();
     }
 
+}
+
+/// <summary>
+/// One run of a lowered program over a data set (a fresh <see cref="Simulator"/> each call: nothing is kept between
+/// calls). Callers that run one program many times (sweeps, benchmarks, chunked evaluation) keep a
+/// <see cref="Simulator"/> instead, which plans once.
+/// </summary>
+public static class Interpreter
+{
+    /// <summary>Runs <see cref="SimOptions.Steps"/> steps; returns one tensor per probe, (N, ...shape).</summary>
+    public static Seq<Tensor> Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null) =>
+        new Simulator(program).Run(inputs, options, progress);
+
+    /// <summary>
+    /// Runs max(checkpoints) steps once and reads the outputs out at every checkpoint (step counts),
+    /// without re-simulating. Result[k] holds the outputs after checkpoints[k] steps.
+    /// </summary>
+    public static Seq<Tensor>[] Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress = null) =>
+        new Simulator(program).Run(inputs, options, checkpoints, progress);
+
+    /// <summary>As above; when <paramref name="activity"/> is given it receives every spiking neuron's spike count.</summary>
+    public static Seq<Tensor>[] Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress, Activity? activity) =>
+        new Simulator(program).Run(inputs, options, checkpoints, progress, activity);
+
     /// <summary>
     /// Samples per plan: <see cref="SimOptions.BatchSize"/> (at most the data's), fewer when that many samples' arena
     /// would exceed <see cref="SimOptions.CacheBytesPerWorker"/>, but at least one.
@@ -234,7 +266,7 @@ public static class Interpreter
     }
 
     /// <summary>One step of stochastic input spikes whose mean is the input value (see <see cref="Encoding.Poisson"/>).</summary>
-    static void PoissonEncode(float[] values, int size, Random[] rngs, Span<float> buffer)
+    internal static void PoissonEncode(float[] values, int size, Random[] rngs, Span<float> buffer)
     {
         for (var b = 0; b < rngs.Length; b++)
             for (var k = 0; k < size; k++)

@@ -59,11 +59,12 @@ public static class Fidelity
         var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => (IEnumerable<Connection>)g.ToList());
         var sums = targets.ToDictionary(e => e.Id, _ => new Sums());
         var gate = new object();
+        var simulator = new Simulator(program);
         for (var start = 0; start < n; start += chunk)
         {
             var count = Math.Min(chunk, n - start);
             var part = inputs.Map(t => t.Rows(start, count)).ToSeq();
-            var spiking = Interpreter.Run(program, part, sim);
+            var spiking = simulator.Run(part, sim);
             var column = observed.Zip(spiking).ToDictionary(x => x.Item1.Id, x => x.Item2);
             NetEval.ForEachSample(net, part, (b, ann) =>
             {

@@ -62,6 +62,7 @@ public static class ResolutionSearch
             var (network, _) = Calibrate.Apply(options, measured, net);
             return Compile.Back(compile.Lower, compile.Optimize, network).Map(p =>
             {
+                var simulator = new Simulator(p.Program);
                 var activity = new Activity();
                 trials++;
                 var report = progress?.Invoke($"resolution search, trial {trials} ({what})");
@@ -70,7 +71,7 @@ public static class ResolutionSearch
                 foreach (var chunk in chunks.TakeWhile(_ => !disagree.Where((d, k) => d > allowed[k]).Any()))
                 {
                     var count = chunk.Ann.Shape[0];
-                    var outs = Interpreter.Run(p.Program, chunk.Inputs, spikingSim, checkpoints, report is null ? null : (d, _) => report(chunk.From + d, n), activity);
+                    var outs = simulator.Run(chunk.Inputs, spikingSim, checkpoints, report is null ? null : (d, _) => report(chunk.From + d, n), activity);
                     for (var k = 0; k < disagree.Length; k++)
                         disagree[k] += count - Fidelity.Matches(outs[targetCheckpoint[k]].Head, chunk.Ann);
                     done += count;

@@ -12,6 +12,7 @@ namespace Snn.Notebooks.Tests;
 /// Every notebook under notebooks/ runs, cell by cell, against the assemblies this repository builds, so the
 /// notebooks cannot rot: a renamed API or a changed result shape fails here with the cell that broke.
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class NotebookTests(ITestOutputHelper output)
 {
     public static readonly string[] Notebooks = { "01-quickstart.ipynb", "02-max-pooling.ipynb", "03-firing-rates.ipynb" };

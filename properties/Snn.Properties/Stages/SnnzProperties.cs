@@ -19,6 +19,8 @@ using static LanguageExt.Prelude;
 using Tensor = Snn.Tensor;
 using Snn.Ops;
 
+using IdentityT = Snn.Compiler.Convert.IdentityT;
+
 namespace Snn.Properties.Stages;
 
 /// <summary>

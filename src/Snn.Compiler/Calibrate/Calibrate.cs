@@ -137,22 +137,23 @@ public static class Calibrate
     /// <summary>The calibrated network: every measured ensemble scaled so λ fires its layer's resolution in spikes per step.</summary>
     public static (Network Network, Seq<LayerScale> Scales) Apply(CalibrateOptions o, Measured m, Network net)
     {
-        var scales = new List<LayerScale>();
-        var nodes = net.Nodes.Map(node =>
-        {
-            if (node is not Ensemble e || !m.Activation.ContainsKey(e.Id)) return node;
-            var lambda = m.Activation[e.Id];
-            var amplitude = e.Neuron.OutputAmplitude;
-            var resolution = o.ResolutionOf(e.Layer);
-            // Current rate at activation λ is λ/amplitude (per gain-scaled unit); make it Resolution/dt.
-            var c = amplitude * resolution / (lambda * net.Dt);
-            var perNeuron = m.ChannelFactor.Find(e.Id);
-            var bias = perNeuron.Match(r => Tensor.Own(new[] { e.Size }, e.Bias.Span.ToArray().Select((v, i) => v * c * r[i]).ToArray()), () => e.Bias.Map(v => v * c));
-            if (o.BiasShiftSteps > 0) bias = bias.Map(v => v + 1f / (2f * o.BiasShiftSteps * net.Dt));
-            scales.Add(new LayerScale(e.Layer, lambda, e.Gain * c, resolution));
-            return e with { Gain = e.Gain * c, Bias = bias, Neuron = e.Neuron.ForFiringRateScale(c), NeuronScale = perNeuron };
-        }).ToSeq();
-        return (net with { Nodes = nodes }, scales.ToSeq());
+        var scaled = net.Nodes.Map(node => node is Ensemble e && m.Activation.ContainsKey(e.Id) ? Scale(o, m, net.Dt, e) : (node, None)).Strict();
+        return (net with { Nodes = scaled.Map(x => x.Item1).Strict() }, scaled.Choose(x => x.Item2).Strict());
+    }
+
+    /// <summary>One calibrated ensemble scaled to its resolution, and what was chosen for it.</summary>
+    static (NetNode, Option<LayerScale>) Scale(CalibrateOptions o, Measured m, float dt, Ensemble e)
+    {
+        var lambda = m.Activation[e.Id];
+        var amplitude = e.Neuron.OutputAmplitude;
+        var resolution = o.ResolutionOf(e.Layer);
+        // Current rate at activation λ is λ/amplitude (per gain-scaled unit); make it Resolution/dt.
+        var c = amplitude * resolution / (lambda * dt);
+        var perNeuron = m.ChannelFactor.Find(e.Id);
+        var bias = perNeuron.Match(r => Tensor.Own(new[] { e.Size }, e.Bias.Span.ToArray().Select((v, i) => v * c * r[i]).ToArray()), () => e.Bias.Map(v => v * c));
+        if (o.BiasShiftSteps > 0) bias = bias.Map(v => v + 1f / (2f * o.BiasShiftSteps * dt));
+        return (e with { Gain = e.Gain * c, Bias = bias, Neuron = e.Neuron.ForFiringRateScale(c), NeuronScale = perNeuron },
+            new LayerScale(e.Layer, lambda, e.Gain * c, resolution));
     }
 
     /// <summary>The first <paramref name="n"/> samples of each input.</summary>

@@ -34,13 +34,6 @@ public sealed class Pipeline<T>
     /// <summary>A step that reports several problems at once (legalize).</summary>
     public Pipeline<U> Then<U>(string name, Func<T, Validation<Error, U>> pass, Func<U, Either<Error, U>>? verify = null) =>
         Then(name, x => pass(x).ToEither().MapLeft(Errors.Many), verify);
-
-    /// <summary>Observes the current value (e.g. to keep an intermediate stage) without changing it.</summary>
-    public Pipeline<T> Tap(Action<T> observe)
-    {
-        Result.IfRight(observe);
-        return this;
-    }
 }
 
 public static class Pipeline

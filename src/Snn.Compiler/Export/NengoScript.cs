@@ -286,7 +286,7 @@ public static class NengoScript
                 // transform when that is an index map too.
                 var gather = c.Transform switch
                 {
-                    IdentityT t => Some(Enumerable.Range(0, t.InSize).ToArray()),
+                    Convert.IdentityT t => Some(Enumerable.Range(0, t.InSize).ToArray()),
                     GatherT g => Some(g.Index.ToArray()),
                     _ => None,
                 };
@@ -307,7 +307,7 @@ public static class NengoScript
             }
             switch (c.Transform)
             {
-                case IdentityT:
+                case Convert.IdentityT:
                     Line($"nengo.Connection({pre}, {post}, synapse={synapse})");
                     return;
                 case PoolT { Spec.Kind: PoolKind.Max } p:

@@ -199,7 +199,7 @@ public static class Lower
     /// <summary>The signal holding the transformed values (the input itself for an identity).</summary>
     static int Transform(Builder b, Connection c, int input)
     {
-        if (c.Transform is IdentityT) return input;
+        if (c.Transform is Convert.IdentityT) return input;
         var weighted = b.Batched(c.Id + ".weighted", c.Transform.OutSize);
         b.Ops.Add(new Reset(weighted));
         b.Ops.Add(c.Transform switch

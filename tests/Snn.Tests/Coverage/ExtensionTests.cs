@@ -10,6 +10,8 @@ using Xunit;
 using static LanguageExt.Prelude;
 using static Snn.Tests.Support.TestModels;
 
+using IdentityT = Snn.Compiler.Convert.IdentityT;
+
 namespace Snn.Tests.Coverage;
 
 /// <summary>Custom converters (NengoDL's AddOne example), hand-built networks and function nodes.</summary>

@@ -12,6 +12,8 @@ using Xunit;
 using static LanguageExt.Prelude;
 using L = Snn.Tests.Support.TestModels.L;
 
+using IdentityT = Snn.Compiler.Convert.IdentityT;
+
 namespace Snn.Tests.Export;
 
 /// <summary>
@@ -21,6 +23,7 @@ namespace Snn.Tests.Export;
 /// conformance stub of the nengo package (tests/nengo_stub, written from nengo-semantics.md, not from our C#) must
 /// give what <c>snn predict</c> gives, within float32 rounding.
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class NengoExportTests : IDisposable
 {
     readonly List<string> dirs = new();

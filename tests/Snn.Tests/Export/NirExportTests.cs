@@ -20,6 +20,7 @@ namespace Snn.Tests.Export;
 /// Keras kernel indices say, flatten permutations folded into the next Dense, spike values and gains folded into
 /// weights as README "Export to NIR" states, and every layer NIR cannot express refused by name.
 /// </summary>
+[Trait("Category", "Slow")]
 public class NirExportTests
 {
     /// <summary>A NIR file opened with our reader.</summary>

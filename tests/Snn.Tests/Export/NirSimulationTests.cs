@@ -19,6 +19,7 @@ namespace Snn.Tests.Export;
 /// mean outputs match <c>snn</c>'s spiking simulation of the same network. Spikes can differ only where a voltage
 /// lands within float rounding of an integer, so almost every output matches to float precision.
 /// </summary>
+[Trait("Category", "Slow")]
 public class NirSimulationTests(ITestOutputHelper output)
 {
     const string Simulator = """

@@ -15,6 +15,7 @@ namespace Snn.Tests.Hdf5;
 /// success or an <c>Errors.Hdf5</c> value, never an exception, within 10 s (a hang guard). Seeded (SNN_FUZZ_SEED) and
 /// printed; SNN_FUZZ_ITERATIONS raises the number of cases above the default 10,000 (the CI run).
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class H5FuzzTests(ITestOutputHelper output)
 {
     private const int DefaultIterations = 10000;

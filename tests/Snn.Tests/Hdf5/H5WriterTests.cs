@@ -81,6 +81,7 @@ public class H5WriterTests
     }
 
     /// <summary>More strings than one global heap collection indexes (65535) and more than 1 MiB of text: several collections.</summary>
+    [Trait("Category", "Slow")]
     [Fact]
     public void ManyStrings_SpanSeveralHeapCollections()
     {
@@ -175,6 +176,7 @@ with h5py.File(sys.argv[1], 'r') as f:
     print(json.dumps(dump(f)))
 """;
 
+    [Trait("Category", "Slow")]
     [H5pyFact]
     public void Sample_ReadsBackWithH5py()
     {

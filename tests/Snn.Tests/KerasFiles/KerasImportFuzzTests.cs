@@ -22,6 +22,7 @@ namespace Snn.Tests.KerasFiles;
 /// 2,000 cases by default; SNN_FUZZ_ITERATIONS sets the number, SNN_FUZZ_SEED replays a run (the seed is printed),
 /// SNN_FUZZ_CASE=i replays one case of it; SNN_FUZZ_EVAL=1 also runs the reference evaluator on legalized models.
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class KerasImportFuzzTests(ITestOutputHelper output)
 {
     const int DefaultIterations = 2000;

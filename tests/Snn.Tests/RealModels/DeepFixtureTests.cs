@@ -12,6 +12,7 @@ namespace Snn.Tests.RealModels;
 /// torch computed, and `snn evaluate --mode keras` on the full test set reproduces the accuracy torch measured
 /// (accuracies.json). The test images come from ../shared.
 /// </summary>
+[Trait("Category", "Slow")]
 public class DeepFixtureTests
 {
     public static TheoryData<string> Fixtures() => new() { "vgg_fashion32", "resnet20_fashion32" };
@@ -72,7 +73,6 @@ public class DeepFixtureTests
     /// against the ANN in the same run. The bars are the issue's.
     /// </summary>
     [SharedTheory]
-    [Trait("Category", "Slow")]
     [MemberData(nameof(Fixtures))]
     public void DefaultCalibratedConversionMeetsTheDeepTargets(string name)
     {

@@ -10,6 +10,7 @@ namespace Snn.Tests.RealModels;
 /// from it), drop = the ANN's accuracy minus the spiking accuracy on the same images in the same run. The bars are
 /// the issue's, not values this code printed.
 /// </summary>
+[Trait("Category", "Slow")]
 public class LowLatencyTargetTests
 {
     /// <summary>model, data, labels, calibration data, then (steps, largest allowed drop in percentage points) pairs.</summary>

@@ -10,6 +10,7 @@ namespace Snn.Tests.RealModels;
 /// for it (tests/fixtures/crops/generate.py). Two independent checks: what the photographs show (chelsea.png is a cat,
 /// CIFAR-10 class 3), and agreement of the spiking network with the ANN on the same crops.
 /// </summary>
+[Trait("Category", "Slow")]
 public class NaturalImageTests
 {
     const int Cat = 3;
@@ -82,7 +83,6 @@ public class NaturalImageTests
     /// calibration crops (--target-agreement), which it raises above the default 2 only where they are needed.
     /// </summary>
     [CropsFact]
-    [Trait("Category", "Slow")]
     public void DeepModelsReachTheAgreementTargetsOnNaturalCrops()
     {
         foreach (var (model, size, extra) in new[]

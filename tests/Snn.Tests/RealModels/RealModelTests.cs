@@ -12,6 +12,7 @@ namespace Snn.Tests.RealModels;
 /// Real trained Keras files from public repositories (../shared/models/real) must reproduce their recorded
 /// test accuracy exactly, to 4 decimals, in keras mode, read natively from .h5, .keras and TF.js.
 /// </summary>
+[Trait("Category", "Slow")]
 public class RealModelTests
 {
     public static TheoryData<string, string, string, double> Recorded() => new()

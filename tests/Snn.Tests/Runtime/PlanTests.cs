@@ -97,8 +97,9 @@ public class PlanTests
     }
 
     /// <summary>
-    /// Runs of one program reuse its idle plans (the interpreter's pool): after runs with other inputs, step counts,
-    /// readouts and encodings, a run gives the bits a fresh program (a copy, so new plans) gives.
+    /// Runs of one <see cref="Simulator"/> reuse its idle plans: after runs with other inputs, step counts, readouts and
+    /// encodings, a run gives the bits a fresh simulator (new plans) gives; and the reuse is real (the simulator planned
+    /// once per batch size, so a reused run plans nothing).
     /// </summary>
     [Fact]
     public void ReusedPlansComputeWhatNewPlansCompute()
@@ -108,10 +109,16 @@ public class PlanTests
         var x = TestModels.Random(new[] { 5, 9, 9, 2 }, 5, 0f, 1f);
         var other = TestModels.Random(new[] { 7, 9, 9, 2 }, 6, 0f, 3f);
         var sim = new SimOptions(Steps: 15, Readout: Readout.Mean, BatchSize: 2, Threads: 2);
-        Interpreter.Run(compiled.Program, Seq1(other), sim with { Steps = 40, Readout = Readout.Last });
-        Interpreter.Run(compiled.Program, Seq1(other), sim with { Encoding = Encoding.Poisson, Seed = 3 });
-        var reused = Interpreter.Run(compiled.Program, Seq1(x), sim).Head;
-        var fresh = Interpreter.Run(compiled.Program with { }, Seq1(x), sim).Head;
+        var simulator = new Simulator(compiled.Program);
+        simulator.Run(Seq1(other), sim with { Steps = 40, Readout = Readout.Last });
+        simulator.Run(Seq1(other), sim with { Encoding = Encoding.Poisson, Seed = 3 });
+        var reused = simulator.Run(Seq1(x), sim).Head;
+        // At most one plan per worker over the three runs (a worker that starts after another finished takes its plan).
+        Assert.InRange(simulator.Plans, 1, 2);
+        var serial = new Simulator(compiled.Program);
+        for (var run = 0; run < 3; run++) serial.Run(Seq1(other), sim with { Threads = 1 });
+        Assert.Equal(1, serial.Plans);
+        var fresh = new Simulator(compiled.Program).Run(Seq1(x), sim).Head;
         Assert.Equal(fresh.ToArray().Select(BitConverter.SingleToInt32Bits), reused.ToArray().Select(BitConverter.SingleToInt32Bits));
         Assert.Contains(fresh.ToArray(), v => v != 0f);
     }

@@ -239,6 +239,7 @@ public class SnnzDamageTests(ITestOutputHelper output)
 
     // ------------------------------------------------------------------ fuzz
 
+    [Trait("Category", "Slow")]
     [Fact]
     public async Task SnnzFuzzGivesANetworkOrACleanErrorNeverAnExceptionOrAHang()
     {

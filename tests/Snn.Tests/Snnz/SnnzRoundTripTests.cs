@@ -12,6 +12,8 @@ using Xunit;
 using static LanguageExt.Prelude;
 using Snn.Ops;
 
+using IdentityT = Snn.Compiler.Convert.IdentityT;
+
 namespace Snn.Tests.Snnz;
 
 /// <summary>
