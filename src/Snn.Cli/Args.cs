@@ -29,7 +29,7 @@ public sealed class Args
                 string? inline = null;
                 var eq = arg.IndexOf('=');
                 if (eq > 0 && valueOptions.Contains(arg[..eq])) { name = arg[..eq]; inline = arg[(eq + 1)..]; }
-                if (flagOptions.Contains(name)) { a.flags.Add(name); continue; }
+                if (flagOptions.Contains(name) || GlobalFlags.Contains(name)) { a.flags.Add(name); continue; }
                 if (!valueOptions.Contains(name)) return Errors.Usage($"unknown option '{arg}'");
                 var value = inline ?? (i + 1 < list.Count ? list[++i] : null);
                 if (value is null) return Errors.Usage($"option '{name}' needs a value");
@@ -106,12 +106,16 @@ public sealed class Args
             ? Some((float)v) : None;
     }
 
-    public static readonly string[] ConverterValueOptions =
-    {
+    /// <summary>Flags every command accepts.</summary>
+    public static readonly System.Collections.Immutable.ImmutableArray<string> GlobalFlags = ["--progress", "--no-progress"];
+
+    public static readonly System.Collections.Immutable.ImmutableArray<string> ConverterValueOptions =
+    [
         "--swap", "--scale-firing-rates", "--synapse", "--dt", "--seed", "--initial-voltage", "--max-pool", "--reset",
         "--calibrate", "--calib-samples", "--percentile", "--resolution", "--target-agreement", "--bias-correction", "--neuron",
-    };
-    public static readonly string[] ConverterFlags = { "--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model", "--bias-shift", "--per-channel", "--per-layer" };
+    ];
+    public static readonly System.Collections.Immutable.ImmutableArray<string> ConverterFlags =
+        ["--no-fallback", "--max-to-avg-pool", "--split-shared-weights", "--temporal-model", "--bias-shift", "--per-channel", "--per-layer"];
 
     /// <summary>The converter options shared by every command that converts.</summary>
     public Either<Error, CompileOptions> CompileOptions()

@@ -34,7 +34,7 @@ public static class Bench
         from path in PathOf(a)
         from inputs in Data(a, model, samples)
         from run in Commands.Prepare(a, model, mode.Head, steps, stderr)
-        select Measure(a.Flag("--json"), stdout, stderr, run.Net, run.Sim with { BatchSize = batch.IfNone(100), Threads = threads, ConnectionPath = path }, inputs, mode.Head);
+        select Measure(a.Flag("--json"), stdout, stderr, Progress.Of(a), run.Net, run.Sim with { BatchSize = batch.IfNone(100), Threads = threads, ConnectionPath = path }, inputs, mode.Head);
 
     static long PeakWorkingSet()
     {
@@ -76,7 +76,7 @@ public static class Bench
         return Tensor.Own(new[] { n }.Concat(shape).ToArray(), data);
     }
 
-    static int Measure(bool json, TextWriter stdout, TextWriter stderr, Converted compiled, SimOptions sim, Seq<Tensor> inputs, Mode mode)
+    static int Measure(bool json, TextWriter stdout, TextWriter stderr, Progress progress, Converted compiled, SimOptions sim, Seq<Tensor> inputs, Mode mode)
     {
         var program = compiled.Program;
         var samples = inputs.Head.Shape[0];
@@ -91,7 +91,7 @@ public static class Bench
         // The timed run simulates only; spike counts per layer (for the density table) come from a second, untimed run.
         var before = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
-        simulator.Run(inputs, sim, new[] { sim.Steps }, Progress.For(stderr, $"bench {sim.Steps} steps"));
+        simulator.Run(inputs, sim, new[] { sim.Steps }, progress.For(stderr, $"bench {sim.Steps} steps"));
         var seconds = clock.Elapsed.TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
         // The process's peak so far: loading, conversion (and calibration), planning and the run itself, what a predict

@@ -7,6 +7,7 @@ using Snn.Compiler.Keras;
 using Snn.Compiler.Legalize;
 using Snn.Runtime;
 using static LanguageExt.Prelude;
+using Snn.Compiler.Saved;
 
 namespace Snn.Cli;
 
@@ -15,9 +16,10 @@ public enum Mode { Keras, Rate, Spiking }
 /// <summary>The snn commands. Each returns an exit code, or an error that Program reports.</summary>
 public static class Commands
 {
-    internal static IReadOnlySet<string> Set(params string[][] groups) => groups.SelectMany(g => g).ToHashSet();
+    internal static IReadOnlySet<string> Set(params IEnumerable<string>[] groups) => groups.SelectMany(g => g).ToHashSet();
 
-    internal static readonly string[] SimValues = { "--steps", "--readout", "--input-scale", "--mode", "--batch", "--threads", "--encoding", "--checkpoints" };
+    internal static readonly System.Collections.Immutable.ImmutableArray<string> SimValues =
+        ["--steps", "--readout", "--input-scale", "--mode", "--batch", "--threads", "--encoding", "--checkpoints"];
 
     public static Either<Error, int> Predict(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Set(SimValues, new[] { "--input", "--output" }, Args.ConverterValueOptions), Set(Args.ConverterFlags))
@@ -95,7 +97,7 @@ public static class Commands
         from a in Args.Parse(argv, Set(new[] { "--threads" }), Set(System.Array.Empty<string>()))
         from model in DemoAssets.Model()
         from data in DemoAssets.Data()
-        select RunDemo(stdout, stderr, model, data.X, data.Y);
+        select RunDemo(stdout, stderr, Progress.Of(a), model, data.X, data.Y);
 
     // ---------------------------------------------------------------- helpers
 
@@ -269,7 +271,7 @@ public static class Commands
         if (mode == Mode.Keras) return model.Keras().Bind(m => KerasEval.Run(m, inputs));
         return from steps in Steps(a, mode)
                from run in Prepare(a, model, mode, steps, stderr)
-               select Interpreter.Run(run.Program, inputs, run.Sim, Progress.For(stderr, $"{mode.ToString().ToLowerInvariant()} {steps} steps"));
+               select Interpreter.Run(run.Program, inputs, run.Sim, Progress.Of(a).For(stderr, $"{mode.ToString().ToLowerInvariant()} {steps} steps"));
     }
 
     /// <summary>
@@ -306,7 +308,7 @@ public static class Commands
                 if (run.IsLeft) return run.Map(_ => default(EvaluationResult)!);
                 var (program, sim, net) = run.Match(r => r, _ => default);
                 var activity = new Activity();
-                var outs = Interpreter.Run(program, inputs, sim, checkpoints, Progress.For(stderr, $"spiking {steps} steps"), activity);
+                var outs = Interpreter.Run(program, inputs, sim, checkpoints, Progress.Of(a).For(stderr, $"spiking {steps} steps"), activity);
                 spiking = checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToSeq();
                 reference.IfSome(r => spikingAgreement = checkpoints.Select((c, k) => (c, Fidelity.Agreement(outs[k].Head, r), Fidelity.RelativeError(outs[k].Head, r))).ToSeq());
                 layers = Evaluation.Layers(net.Network, activity);
@@ -315,7 +317,7 @@ public static class Commands
                 if (a.Flag("--per-layer-error"))
                 {
                     var options = OptionsOf(a, model).Match(o => o, _ => CompileOptions.Default);
-                    var errors = Fidelity.PerLayer(net.Network, inputs, sim, options.Lower, options.Optimize, Progress.For(stderr, $"per-layer error, {steps} steps"));
+                    var errors = Fidelity.PerLayer(net.Network, inputs, sim, options.Lower, options.Optimize, Progress.Of(a).For(stderr, $"per-layer error, {steps} steps"));
                     if (errors.IsLeft) return errors.Map(_ => default(EvaluationResult)!);
                     layerErrors = errors.Match(e => e, _ => Seq<LayerError>());
                 }
@@ -378,7 +380,7 @@ public static class Commands
         from calibrated in WithCalibration(a, model, mode == Mode.Spiking ? options with { Convert = options.Convert.AsSpiking() } : options, steps)
         from search in calibrated.Calibration.IsSome ? SimOf(a, options, Mode.Spiking, steps).Map(Optional) : Right<Error, Option<SimOptions>>(None)
         from compiled in Build.Run(calibrated, model, search: search, log: Console.Error.WriteLine,
-            progress: what => Progress.For(Console.Error, what))
+            progress: what => Progress.Of(a).For(Console.Error, what))
         select (compiled, calibrated);
 
     static Either<Error, Unit> Warn(TextWriter stderr, Seq<string> warnings)
@@ -499,7 +501,7 @@ public static class Commands
                $"{(s.Calibration.IsSome ? "calibrated" : "not calibrated")}{source} ({NetworkFile.FormatName} v{NetworkFile.Version})";
     }
 
-    static int RunDemo(TextWriter stdout, TextWriter stderr, KerasModel model, Tensor x, int[] y)
+    static int RunDemo(TextWriter stdout, TextWriter stderr, Progress progress, KerasModel model, Tensor x, int[] y)
     {
         stdout.WriteLine($"Bundled model: a small CNN trained with TensorFlow.js on Fashion-MNIST; {y.Length} test images.");
         stdout.WriteLine();
@@ -521,7 +523,7 @@ public static class Commands
             var program = Compile.Run(CompileOptions.Default with { Convert = convert }, model)
                 .Match(c => c.Program, e => throw new InvalidOperationException(e.Message));
             var outs = Interpreter.Run(program, inputs, new SimOptions(Steps: 64, Readout: Readout.Mean), checkpoints,
-                Progress.For(stderr, $"spiking, scale {setting.Scale}, 64 steps"));
+                progress.For(stderr, $"spiking, scale {setting.Scale}, 64 steps"));
             return outs.Select(o => Metrics.Accuracy(o.Head, y)).ToArray();
         }).ToArray();
         stdout.WriteLine($"ANN (Keras reference evaluator): {keras:0.0000}    rate-mode network: {rate:0.0000}");

@@ -7,6 +7,7 @@ using Snn.Compiler.Convert;
 using Snn.Compiler.Keras;
 using Snn.Compiler.Legalize;
 using static LanguageExt.Prelude;
+using Snn.Compiler.Saved;
 
 namespace Snn.Cli;
 

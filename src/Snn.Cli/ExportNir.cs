@@ -3,7 +3,7 @@ using LanguageExt.Common;
 using Snn.Compiler;
 using Snn.Compiler.Convert;
 using Snn.Compiler.Export;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 using static LanguageExt.Prelude;
 
 namespace Snn.Cli;

@@ -7,6 +7,7 @@ using Snn.Compiler.Keras;
 using Snn.Compiler.Lower;
 using static LanguageExt.Prelude;
 using Snn.Ops;
+using Snn.Compiler.Saved;
 
 namespace Snn.Cli;
 

@@ -91,9 +91,8 @@ public static class Program
                 stdout.WriteLine("snn " + typeof(Program).Assembly.GetName().Version?.ToString(3));
                 return 0;
             }
-            // Global flags: progress on a terminal by default, forced on or off on request.
-            Progress.Forced = args.Contains("--no-progress") ? false : args.Contains("--progress") ? true : null;
-            var rest = args.Skip(1).Where(a => a is not ("--progress" or "--no-progress")).ToArray();
+            // Global flags (--progress, --no-progress) stay in place: every command's parser accepts them (Progress.Of).
+            var rest = args.Skip(1).ToArray();
             var result = args[0] switch
             {
                 "demo" => Commands.Demo(rest, stdout, stderr),

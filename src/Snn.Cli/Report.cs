@@ -153,7 +153,7 @@ public static class Report
         Commands.Prepare(a, model, Mode.Spiking, steps, warnings).Map(p =>
         {
             var activity = new Activity();
-            var outs = Interpreter.Run(p.Program, inputs, p.Sim, checkpoints, Progress.For(stderr, $"{what} {steps} steps"), activity);
+            var outs = Interpreter.Run(p.Program, inputs, p.Sim, checkpoints, Progress.Of(a).For(stderr, $"{what} {steps} steps"), activity);
             var layers = Evaluation.Layers(p.Net.Network, activity);
             return new Measured(checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToArray(), layers,
                 Evaluation.Operations(p.Net.Network, layers, steps, p.Sim.Encoding == Snn.Runtime.Encoding.Constant && !p.Sim.Temporal), p.Net);

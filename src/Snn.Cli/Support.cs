@@ -42,13 +42,16 @@ public static class Metrics
     }
 }
 
-/// <summary>Progress on stderr for long runs, only when stderr is a terminal.</summary>
-public static class Progress
+/// <summary>
+/// Progress on stderr for long runs: --progress forces it on, --no-progress off; by default (<see cref="Forced"/> null)
+/// it shows only when stderr is a terminal.
+/// </summary>
+public sealed record Progress(bool? Forced)
 {
-    /// <summary>--progress forces it on, --no-progress off; by default it shows only when stderr is a terminal.</summary>
-    public static bool? Forced { get; set; }
+    /// <summary>The progress setting the command line asked for (both flags are accepted by every command).</summary>
+    public static Progress Of(Args a) => new(a.Flag("--no-progress") ? false : a.Flag("--progress") ? true : null);
 
-    public static Action<int, int>? For(TextWriter stderr, string what)
+    public Action<int, int>? For(TextWriter stderr, string what)
     {
         if (Forced == false || (Forced is null && (stderr != Console.Error || Console.IsErrorRedirected))) return null;
         var last = DateTime.MinValue;

@@ -164,11 +164,11 @@ public static class RefKernels
 /// <summary>Keras activation functions by name, elementwise over one sample.</summary>
 public static class Activations
 {
-    public static readonly System.Collections.Generic.HashSet<string> Elementwise = new()
-    {
+    public static readonly System.Collections.Frozen.FrozenSet<string> Elementwise = System.Collections.Frozen.FrozenSet.ToFrozenSet(
+    [
         "linear", "relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "swish", "silu",
         "hard_sigmoid", "exponential", "relu6", "leaky_relu", "gelu", "hard_swish", "hard_silu", "mish",
-    };
+    ]);
 
     /// <summary>Applies activation <paramref name="name"/> in place; softmax over the last axis of size <paramref name="lastAxis"/>.</summary>
     public static bool Apply(string name, Span<float> x, int lastAxis)

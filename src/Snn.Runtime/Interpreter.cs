@@ -124,7 +124,7 @@ public sealed class Simulator(OpProgram program)
         var threads = options.Workers;
 
         // Exactly one plan per worker (planning allocates the arena and compiles every operator: plan once, step
-        // many), taken from the program's pool of idle plans when a run before left one there; workers take whole
+        // many), taken from this simulator's idle plans when a run before left one there; workers take whole
         // batches from a shared counter, so results do not depend on the thread count.
         var nextChunk = -1;
         var workers = Math.Min(threads, chunks);

@@ -5,6 +5,7 @@ using Snn.Compiler;
 using Snn.Compiler.Calibrate;
 using Snn.Compiler.Convert;
 using Snn.Runtime;
+using Snn.Compiler.Saved;
 
 namespace Snn;
 

@@ -1,7 +1,7 @@
 using FsCheck;
 using FsCheck.Fluent;
 using LanguageExt;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 using Snn.Properties.Support;
 using Xunit;
 using Xunit.Abstractions;

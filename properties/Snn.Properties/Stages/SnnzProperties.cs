@@ -20,6 +20,7 @@ using Tensor = Snn.Tensor;
 using Snn.Ops;
 
 using IdentityT = Snn.Compiler.Convert.IdentityT;
+using Snn.Compiler.Saved;
 
 namespace Snn.Properties.Stages;
 

@@ -56,10 +56,10 @@ public static class Converter
 {
     public const string Name = "convert";
 
-    public static readonly System.Collections.Generic.HashSet<string> NeuronNames = new()
-    {
+    public static readonly System.Collections.Immutable.ImmutableArray<string> NeuronNames =
+    [
         "RectifiedLinear", "SpikingRectifiedLinear", "IF", "SignedIF", "LeakyReLU", "SpikingLeakyReLU", "LIF", "LIFRate", "Sigmoid", "Tanh",
-    };
+    ];
 
     public static Either<Error, NeuronType> NeuronByName(string name) => name switch
     {
@@ -186,7 +186,7 @@ public static class Converter
                     case LCustom c:
                     {
                         var converter = c.Converter;
-                        var builder = new LayerBuilder(c.Id, c.Inputs.Map(b.ObjectOf).ToSeq(), c.InputShapes,
+                        var builder = new LayerBuilder(c.Id, c.Inputs.Map(b.ObjectOf).ToSeq().Strict(), c.InputShapes,
                             n => { b.Nodes.Add(n); return n; },
                             (pre, post, t, idx) => b.Connect(pre, post, t, idx));
                         var output = converter.Convert(c.Node, builder).Match(o => o, e => throw new ConvertFailure(e));
@@ -257,13 +257,13 @@ public static class Converter
                 var target = b.ObjectOf(id);
                 var synapse = b.Node(target) is Ensemble ? options.Synapse : None;
                 return new Probe($"probe{i}", target, synapse, softmax, op.Shape, i);
-            }).ToSeq();
+            }).ToSeq().Strict();
 
             b.Warnings.InsertRange(0, graph.Warnings);
             foreach (var key in options.Swap.Keys.Where(k => !b.UsedSwapKeys.Contains(k)))
                 b.Warnings.Add($"swap_activations contained {key}, but there were no layers in the model with that activation type");
 
-            return new Network(b.Nodes.ToSeq(), b.Connections.ToSeq(), probes, options.Dt, graph.Layers, b.Warnings.ToSeq());
+            return new Network(b.Nodes.ToSeq().Strict(), b.Connections.ToSeq().Strict(), probes, options.Dt, graph.Layers, b.Warnings.ToSeq().Strict());
         }
         catch (ConvertFailure f)
         {
@@ -306,7 +306,7 @@ public static class Converter
             ops[ai] = pooled;
             ops[i] = act with { Id = pool.Id, Inputs = Seq1(pooled.Id), Shape = pool.Shape };
         }
-        return g with { Ops = ops.ToSeq() };
+        return g with { Ops = ops.ToSeq().Strict() };
     }
 
     static bool NonDecreasing(Act a) => a switch

@@ -1,7 +1,7 @@
 using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler.Convert;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 using Snn.Compiler.Legalize;
 using static LanguageExt.Prelude;
 
@@ -121,7 +121,7 @@ internal sealed class NirBuilder
             CheckSynapses();
             var outputNames = _legal.Outputs.Count == 1
                 ? Seq1(Unique("output"))
-                : _legal.Outputs.Map((i, _) => Unique($"output_{i}")).ToSeq();
+                : _legal.Outputs.Map((i, _) => Unique($"output_{i}")).ToSeq().Strict();
             foreach (var op in _legal.Ops) _vals[op.Id] = Op(op);
             for (var i = 0; i < _legal.Outputs.Count; i++) Output(_legal.Outputs[i], outputNames[i]);
         }
@@ -129,7 +129,7 @@ internal sealed class NirBuilder
         {
             _errors.Add(r.Error);
         }
-        if (_errors.Count > 0) return Errors.Many(_errors.ToSeq());
+        if (_errors.Count > 0) return Errors.Many(_errors.ToSeq().Strict());
 
         var metadata = Map(
             ("producer", H5Value.Text("snn " + typeof(Nir).Assembly.GetName().Version?.ToString(3))),
@@ -140,7 +140,7 @@ internal sealed class NirBuilder
                 "Euler step dt: v += dt*r*I; one spike stands for spike_value = amplitude/dt, folded into the consumers' weights " +
                 "(weight = float32(weight_scale * kernel)); see each neuron node's metadata 'step' for the exact discrete update")));
         foreach (var (k, v) in options.Metadata) metadata = metadata.AddOrUpdate(k, v);
-        return new NirGraph(toMap(_nodes.Select(n => (n.Name, n.Node))), _edges.Select(e => (e.Item1, e.Item2)).ToSeq(), metadata);
+        return new NirGraph(toMap(_nodes.Select(n => (n.Name, n.Node))), _edges.Select(e => (e.Item1, e.Item2)).ToSeq().Strict(), metadata);
     }
 
     sealed class Refusal(Error error) : Exception(error.Message)
@@ -613,7 +613,7 @@ internal sealed class NirBuilder
         var first = inputs[0]!;
         if (inputs.Any(v => !v!.NirShape.SequenceEqual(first.NirShape) || !v.Perm.SequenceEqual(first.Perm)))
             return Refused(s, "its inputs are laid out differently in NIR (a permutation cannot be folded into a sum)");
-        var terms = inputs.SelectMany((v, i) => v!.Terms.Map(t => t with { Scale = t.Scale * s.Weights[i] })).ToSeq();
+        var terms = inputs.SelectMany((v, i) => v!.Terms.Map(t => t with { Scale = t.Scale * s.Weights[i] })).ToSeq().Strict();
         return new Val(terms, s.Shape, first.NirShape, first.Perm);
     }
 

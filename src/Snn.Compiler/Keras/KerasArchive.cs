@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using LanguageExt;
 using LanguageExt.Common;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 using static LanguageExt.Prelude;
 
 namespace Snn.Compiler.Keras;
@@ -170,7 +170,7 @@ public static partial class KerasArchive
                       from shape in d.Shape()
                       from data in d.ReadFloat32()
                       select Tensor.Own(shape, data)).Sequence()
-        select tensors.ToSeq();
+        select tensors.ToSeq().Strict();
 
     [GeneratedRegex(@"\W+")]
     private static partial Regex NonWord();
@@ -195,15 +195,15 @@ public static class KerasVariables
     static Seq<string> Order(string className, LayerConfig config, int count) => className switch
     {
         "Dense" or "Conv1D" or "Conv2D" or "Conv3D" or "Conv1DTranspose" or "Conv2DTranspose" or "Conv3DTranspose" =>
-            Seq("kernel", "bias").Take(count).ToSeq(),
-        "DepthwiseConv1D" or "DepthwiseConv2D" => Seq("depthwise_kernel", "bias").Take(count).ToSeq(),
-        "SeparableConv1D" or "SeparableConv2D" => Seq("depthwise_kernel", "pointwise_kernel", "bias").Take(count).ToSeq(),
+            Seq("kernel", "bias").Take(count).ToSeq().Strict(),
+        "DepthwiseConv1D" or "DepthwiseConv2D" => Seq("depthwise_kernel", "bias").Take(count).ToSeq().Strict(),
+        "SeparableConv1D" or "SeparableConv2D" => Seq("depthwise_kernel", "pointwise_kernel", "bias").Take(count).ToSeq().Strict(),
         "BatchNormalization" =>
             (config.Bool("scale").IfNone(true) ? Seq1("gamma") : Seq<string>())
             .Concat(config.Bool("center").IfNone(true) ? Seq1("beta") : Seq<string>())
-            .Concat(Seq("moving_mean", "moving_variance")).ToSeq(),
+            .Concat(Seq("moving_mean", "moving_variance")).ToSeq().Strict(),
         "PReLU" => Seq1("alpha"),
         "Embedding" => Seq1("embeddings"),
-        _ => Enumerable.Range(0, count).Select(i => i.ToString()).ToSeq(),
+        _ => Enumerable.Range(0, count).Select(i => i.ToString()).ToSeq().Strict(),
     };
 }

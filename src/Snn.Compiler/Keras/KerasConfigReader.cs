@@ -43,7 +43,7 @@ public static class KerasConfigReader
                 ? n.GetString()! : "model";
             var (inputs, outputs) = ReadModel(ctx, className, config, Seq<string>(), "", None);
             if (ctx.Nodes.Count == 0) throw Fail(source, "the model has no layers");
-            return new KerasModel(name, ctx.Nodes.ToSeq(), inputs, ctx.InputShapes.ToSeq(), outputs, source);
+            return new KerasModel(name, ctx.Nodes.ToSeq().Strict(), inputs, ctx.InputShapes.ToSeq().Strict(), outputs, source);
         }
         catch (ImportFailure f)
         {
@@ -244,7 +244,7 @@ public static class KerasConfigReader
                 var (layer, call) = pending[i];
                 var refs = calls[layer][call];
                 if (!refs.ForAll(Ready)) continue;
-                var ins = refs.Map(Lookup);
+                var ins = refs.Map(Lookup).Strict();
                 var entry = entries[layer];
                 var cls = Str(entry, "class_name", ctx.Source, layer);
                 var cfgEl = Prop(entry, "config", ctx.Source, layer);
@@ -266,8 +266,8 @@ public static class KerasConfigReader
                                        string.Join(", ", pending.Take(5).Select(p => p.Layer)));
         }
 
-        var outputs = outputRefs.Map(r => Ready(r) ? Lookup(r) : throw Fail(ctx.Source, $"unknown output layer '{r.Layer}'"));
-        return (modelInputs.ToSeq(), outputs);
+        var outputs = outputRefs.Map(r => Ready(r) ? Lookup(r) : throw Fail(ctx.Source, $"unknown output layer '{r.Layer}'")).Strict();
+        return (modelInputs.ToSeq().Strict(), outputs);
     }
 
     static bool IsNestedModel(Dictionary<string, JsonElement> entries, string layer) =>
@@ -289,7 +289,7 @@ public static class KerasConfigReader
             else throw Fail(source, $"cannot read layer reference {x.GetRawText()}");
         }
         Walk(e);
-        return result.ToSeq();
+        return result.ToSeq().Strict();
     }
 
     /// <summary>Each call of a layer as its list of input refs, in either dialect.</summary>
@@ -317,7 +317,7 @@ public static class KerasConfigReader
                 }
             }
             else throw Fail(source, $"layer '{layer}': cannot read inbound node {node.GetRawText()}");
-            result.Add(refs.ToSeq());
+            result.Add(refs.ToSeq().Strict());
         }
         return result;
     }

@@ -57,7 +57,7 @@ public static class KerasEval
             var data = new float[batch * size];
             for (var b = 0; b < batch; b++) results[b][o].Data.CopyTo(data, b * size);
             return Tensor.Own(new[] { batch }.Concat(shape).ToArray(), data);
-        }).ToSeq();
+        }).ToSeq().Strict();
     }
 
     static bool ShapeMatches(Arr<int> expected, Arr<int> got) =>

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using LanguageExt;
 using LanguageExt.Common;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 using static LanguageExt.Prelude;
 
 namespace Snn.Compiler.Keras;
@@ -87,7 +87,7 @@ public static class LegacyH5
                     if (strings.IsLeft) return strings;
                     parts.AddRange(strings.Match(s => s, _ => Seq<string>()));
                 }
-                return Right<Error, Seq<string>>(parts.ToSeq());
+                return Right<Error, Seq<string>>(parts.ToSeq().Strict());
             }));
 
     /// <summary>
@@ -105,7 +105,7 @@ public static class LegacyH5
 
     static Either<Error, Map<string, Tensor>> Read(H5Group weightsGroup, bool topLevel, string layer, string className, string backend, string path) =>
         from names in StringList(weightsGroup, "weight_names")
-        let mine = names.Filter(n => topLevel || Owner(n).Split('/').Contains(layer)).ToSeq()
+        let mine = names.Filter(n => topLevel || Owner(n).Split('/').Contains(layer)).ToSeq().Strict()
         from tensors in mine.Map(n => from ds in weightsGroup.Dataset(n)
                                       from d in ds.ToEither(Errors.Weights(path, $"layer '{layer}': weight '{n}' is listed but missing from '{weightsGroup.Path}'"))
                                       from shape in d.Shape()

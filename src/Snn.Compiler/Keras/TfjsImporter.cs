@@ -37,7 +37,7 @@ public static class TfjsImporter
                     if (!files.Skip(1).Any(f => f.Name == name)) files.Add(new SourceFile(name, bytes));
                     return bytes;
                 });
-            return Import(text, modelJsonPath, Shard).Map(m => (m, files.ToSeq()));
+            return Import(text, modelJsonPath, Shard).Map(m => (m, files.ToSeq().Strict()));
         }
         catch (IOException e) { return Errors.ModelFile(modelJsonPath, e.Message); }
         catch (UnauthorizedAccessException e) { return Errors.ModelFile(modelJsonPath, e.Message); }

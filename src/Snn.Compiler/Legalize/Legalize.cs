@@ -59,7 +59,7 @@ public static class Legalize
                     errors.Add(Errors.UnsupportedLayer(node.Id, node.ClassName, UnknownReason(node.ClassName)));
                 continue;
             }
-            var inputIds = ins.Map(i => i!).ToSeq();
+            var inputIds = ins.Map(i => i!).ToSeq().Strict();
             var result = Layer(options, Unwrap(options, node), inputIds, shapes, node.ClassName == "InputLayer" ? inputIndex++ : -1, model);
             result.Match(
                 Right: r =>
@@ -75,10 +75,10 @@ public static class Legalize
                 Left: e => errors.Add(e));
         }
 
-        var outputs = model.Outputs.Map(o => alias.TryGetValue(o, out var id) ? id : "").ToSeq();
-        if (errors.Count > 0) return Validation<Error, LegalGraph>.Fail(errors.ToSeq());
+        var outputs = model.Outputs.Map(o => alias.TryGetValue(o, out var id) ? id : "").ToSeq().Strict();
+        if (errors.Count > 0) return Validation<Error, LegalGraph>.Fail(errors.ToSeq().Strict());
 
-        var graph = new LegalGraph(ops.ToSeq(), model.Inputs.Map(v => alias[v]).ToSeq(), outputs, status.ToSeq()) { Warnings = options.Converters.Warnings };
+        var graph = new LegalGraph(ops.ToSeq().Strict(), model.Inputs.Map(v => alias[v]).ToSeq().Strict(), outputs, status.ToSeq().Strict()) { Warnings = options.Converters.Warnings };
         graph = FoldAffines(graph);
         return CheckSoftmax(graph).Match(
             Succ: g => Success<Error, LegalGraph>(g),
@@ -107,11 +107,11 @@ public static class Legalize
         return n;
     }
 
-    static Lowered Native(params LegalOp[] ops) => new(ops.ToSeq(), ops[^1].Id, Conversion.Native);
+    static Lowered Native(params LegalOp[] ops) => new(ops.ToSeq().Strict(), ops[^1].Id, Conversion.Native);
 
     static Either<Error, Lowered> Layer(LegalizeOptions o, KerasNode n, Seq<string> ins, Dictionary<string, Arr<int>> shapes, int inputIndex, KerasModel model)
     {
-        var inputShapes = ins.Map(i => shapes[i]).ToSeq();
+        var inputShapes = ins.Map(i => shapes[i]).ToSeq().Strict();
         if (o.Converters.Find(n.ClassName).TryGet(out var custom))
             return custom.OutputShape(n, inputShapes).Map(shape =>
                 new Lowered(Seq1<LegalOp>(new LCustom(n.Id, n.Layer, ins, shape, n, inputShapes, custom)), n.Id, Conversion.Custom, "custom converter"));
@@ -221,7 +221,7 @@ public static class Legalize
                 var pointSpec = new ConvSpec(depthSpec.OutputShape, pk.Shape[^1], ones, ones, ones, Padding.Valid, depthSpec.ChannelsLast, 1);
                 var point = new LConv(pre, n.Layer, depth.Id, pointSpec, pk, Bias(n));
                 var act = Activation(n, point);
-                return act with { Ops = Seq1<LegalOp>(depth).Concat(act.Ops).ToSeq() };
+                return act with { Ops = Seq1<LegalOp>(depth).Concat(act.Ops).ToSeq().Strict() };
             }
 
             case "AveragePooling1D" or "AveragePooling2D" or "AveragePooling3D" or "AvgPool1D" or "AvgPool2D" or "AvgPool3D":
@@ -587,7 +587,7 @@ public static class Legalize
         var spec = new ConvSpec(spreadShape.ToArr(), outCh, kernel.ToArr(), ones, ones, Padding.Valid, last, 1);
         var conv = new LConv(n.Id + ":pre", n.Layer, gather.Id, spec, Tensor.Own(kernel.Append(inCh).Append(outCh).ToArray(), flipped), Bias(n));
         var act = Activation(n, conv);
-        return act with { Ops = Seq1<LegalOp>(gather).Concat(act.Ops).ToSeq() };
+        return act with { Ops = Seq1<LegalOp>(gather).Concat(act.Ops).ToSeq().Strict() };
     }
 
     static Tensor Weight(KerasNode n, string name) =>
@@ -689,7 +689,7 @@ public static class Legalize
                 break;
             }
         }
-        return g with { Ops = ops.ToSeq(), Layers = layers.ToSeq() };
+        return g with { Ops = ops.ToSeq().Strict(), Layers = layers.ToSeq().Strict() };
     }
 
     /// <summary>Multiplies the last axis (output channels) of a kernel by a per-channel scale.</summary>

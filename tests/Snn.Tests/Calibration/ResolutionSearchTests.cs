@@ -8,6 +8,7 @@ using Snn.Tests.Support;
 using Xunit;
 using static LanguageExt.Prelude;
 using static Snn.Tests.Support.TestModels;
+using Snn.Compiler.Saved;
 
 namespace Snn.Tests.Calibration;
 

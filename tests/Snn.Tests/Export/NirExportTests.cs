@@ -4,7 +4,7 @@ using Snn.Compiler;
 using Snn.Compiler.Convert;
 using Snn.Compiler.Export;
 using Snn.Compiler.Keras;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 using Snn.Compiler.Legalize;
 
 using Snn.Tests.Support;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using LanguageExt;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Text;
 using Snn.Compiler;
 using Snn.Tests.Support;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 using Xunit;
 using Xunit.Abstractions;
 

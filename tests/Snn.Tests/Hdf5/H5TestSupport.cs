@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 
 namespace Snn.Tests.Hdf5;
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using LanguageExt;
 using Snn.Compiler;
-using Snn.Compiler.Keras.Hdf5;
+using Snn.Compiler.Hdf5;
 using Snn.Tests.Support;
 using Xunit;
 using static LanguageExt.Prelude;

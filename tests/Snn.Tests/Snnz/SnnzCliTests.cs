@@ -4,6 +4,7 @@ using Snn.Compiler.Convert;
 using Snn.Tests.Support;
 using Xunit;
 using static LanguageExt.Prelude;
+using Snn.Compiler.Saved;
 
 namespace Snn.Tests.Snnz;
 

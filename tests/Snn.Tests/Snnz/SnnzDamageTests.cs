@@ -16,6 +16,7 @@ using Xunit;
 using Xunit.Abstractions;
 using static LanguageExt.Prelude;
 using Snn.Ops;
+using Snn.Compiler.Saved;
 
 namespace Snn.Tests.Snnz;
 

@@ -13,6 +13,7 @@ using static LanguageExt.Prelude;
 using Snn.Ops;
 
 using IdentityT = Snn.Compiler.Convert.IdentityT;
+using Snn.Compiler.Saved;
 
 namespace Snn.Tests.Snnz;
 

@@ -2,7 +2,7 @@ using LanguageExt;
 using LanguageExt.Common;
 using static LanguageExt.Prelude;
 
-namespace Snn.Compiler.Keras.Hdf5;
+namespace Snn.Compiler.Hdf5;
 
 /// <summary>
 /// A read-only HDF5 file held in memory, parsed by a pure managed reader that treats the bytes as hostile:
@@ -84,7 +84,7 @@ public sealed class H5Group
         {
             var names = H5Groups.Links(_ctx, Address).Keys.ToArray();
             System.Array.Sort(names, StringComparer.Ordinal);
-            return names.ToSeq();
+            return names.ToSeq().Strict();
         });
 
     /// <summary>The group at <paramref name="relativePath"/> ("a/b/c"; a leading '/' starts at the root); None when missing or not a group.</summary>
@@ -154,7 +154,7 @@ public sealed class H5Dataset
             long count = info.Space.Count(_ctx, info.At);
             var raw = H5RawData.Read(_ctx, info);
             if (raw.LongLength != count * info.Type.Size) throw _ctx.Fail(info.At, "raw data size mismatch");
-            return H5Values.ToStrings(_ctx, raw, count, info.Type, info.At).ToSeq();
+            return H5Values.ToStrings(_ctx, raw, count, info.Type, info.At).ToSeq().Strict();
         });
 
     public Either<Error, Option<H5Attribute>> Attribute(string name) => H5Attributes.Find(_ctx, Address, Path, name);
@@ -235,7 +235,7 @@ public sealed class H5Attribute
         {
             var d = _decoded;
             long count = d.Space.Count(_ctx, d.At);
-            if (d.Type.IsString) return H5Values.ToStrings(_ctx, Raw(), count, d.Type, d.At).ToSeq();
+            if (d.Type.IsString) return H5Values.ToStrings(_ctx, Raw(), count, d.Type, d.At).ToSeq().Strict();
             if (count == 0) return LanguageExt.Seq<string>.Empty;
             throw _ctx.Fail(d.At, $"attribute of {d.Type.Describe()} is not a string array");
         });
@@ -434,7 +434,7 @@ internal static class H5Attributes
             var names = new List<string>();
             foreach (var m in Messages(ctx, address)) names.Add(Name(ctx, m));
             names.Sort(StringComparer.Ordinal);
-            return names.ToArray().ToSeq();
+            return names.ToArray().ToSeq().Strict();
         });
 
     public static Either<Error, Option<H5Attribute>> Find(H5Context ctx, long address, string path, string name) =>

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 
-namespace Snn.Compiler.Keras.Hdf5;
+namespace Snn.Compiler.Hdf5;
 
 /// <summary>Everything needed to read a dataset's values, decoded from its object header.</summary>
 internal sealed class H5DatasetInfo

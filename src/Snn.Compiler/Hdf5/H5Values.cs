@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Snn.Compiler.Keras.Hdf5;
+namespace Snn.Compiler.Hdf5;
 
 /// <summary>Converts raw element bytes to numbers and strings.</summary>
 internal static class H5Values

@@ -1,4 +1,4 @@
-namespace Snn.Compiler.Keras.Hdf5;
+namespace Snn.Compiler.Hdf5;
 
 /// <summary>One header message: its type, flags and where its body lies (absolute offset, size).</summary>
 internal readonly record struct H5Message(int Type, byte Flags, long Offset, int Size)

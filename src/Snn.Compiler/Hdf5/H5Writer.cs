@@ -4,7 +4,7 @@ using LanguageExt;
 using LanguageExt.Common;
 using static LanguageExt.Prelude;
 
-namespace Snn.Compiler.Keras.Hdf5;
+namespace Snn.Compiler.Hdf5;
 
 /// <summary>
 /// A value to write as a dataset or an attribute: one element type, a shape (empty = scalar) and the elements
@@ -114,7 +114,7 @@ public static class H5Writer
     /// <summary>The bytes of an HDF5 file holding <paramref name="root"/> as its root group.</summary>
     public static Either<Error, byte[]> ToBytes(H5GroupNode root)
     {
-        var problems = Validate(root, "/").ToSeq();
+        var problems = Validate(root, "/").ToSeq().Strict();
         if (!problems.IsEmpty) return Errors.Hdf5Write(string.Join("; ", problems));
         try
         {

@@ -1,4 +1,4 @@
-namespace Snn.Compiler.Keras.Hdf5;
+namespace Snn.Compiler.Hdf5;
 
 /// <summary>
 /// Link tables of groups: "old-style" symbol-table groups (v1 B-tree type 0, SNOD, local heap) and

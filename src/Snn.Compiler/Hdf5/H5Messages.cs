@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Snn.Compiler.Keras.Hdf5;
+namespace Snn.Compiler.Hdf5;
 
 /// <summary>Dataspace message (0x01), versions 1 and 2: scalar, simple or null.</summary>
 internal sealed class H5Dataspace

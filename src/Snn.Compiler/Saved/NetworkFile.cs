@@ -1,0 +1,270 @@
+using System.IO.Compression;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using LanguageExt;
+using LanguageExt.Common;
+using Snn.Compiler.Calibrate;
+using Snn.Compiler.Convert;
+using Snn.Compiler.Keras;
+using Snn.Compiler.Legalize;
+using Snn.Compiler.Lower;
+using Snn.Compiler.Optimize;
+using static LanguageExt.Prelude;
+using Snn.Ops;
+
+using IdentityT = Snn.Compiler.Convert.IdentityT;
+
+namespace Snn.Compiler.Saved;
+
+/// <summary>What calibration used (<see cref="Data"/> is the file's name, for the record) and what it chose.</summary>
+public sealed record SavedCalibration(CalibrateOptions Options, string Data, Option<float> InputScale, Seq<LayerScale> Scales);
+
+/// <summary>
+/// A converted network as <c>snn convert</c> saves it (NET.snnz): the Stage-3 <see cref="Network"/> converted with spiking
+/// neuron types (and calibrated, when calibration was asked for), the options that made it, the Keras model's name and
+/// input shapes, and the original model file(s) for Keras-mode baselines. <see cref="ForMode"/> gives the network a
+/// rate- or spiking-mode compilation from the Keras model would give: rate mode maps each ensemble's neuron to its
+/// <see cref="NeuronType.RateVersion"/>, except the ensembles in <see cref="KeepInRateMode"/> (neuron types chosen by a
+/// swap, which a rate-mode conversion keeps too), and turns max pooling of what no longer spikes into value pooling.
+/// </summary>
+public sealed record SavedNetwork(
+    string Model,
+    Seq<Arr<int>> InputShapes,
+    LegalizeOptions Legalize,
+    ConvertOptions Convert,
+    Option<SavedCalibration> Calibration,
+    Network Network,
+    Set<string> KeepInRateMode,
+    Option<ModelSource> Source)
+{
+    /// <summary>The per-layer scales calibration chose (empty without calibration).</summary>
+    public Seq<LayerScale> Scales => Calibration.Map(c => c.Scales).IfNone(Seq<LayerScale>());
+
+    /// <summary>The options the network was converted with (without calibration data, which is not saved).</summary>
+    public CompileOptions Options => new(Legalize, Convert, LowerOptions.Default, OptimizeOptions.Default);
+
+    /// <summary>The network for spiking mode (as saved) or rate mode.</summary>
+    public Network ForMode(bool spiking) => spiking ? Network : NetworkFile.RateMode(Network, KeepInRateMode);
+
+    /// <summary>
+    /// What to save for <paramref name="compiled"/>, a compilation with <paramref name="options"/>, whose converter options
+    /// must be spiking (<see cref="ConvertOptions.AsSpiking"/>), so that initial voltages are part of the network.
+    /// Checks that rate mode derives exactly from the spiking network (converting both ways).
+    /// </summary>
+    public static Either<Error, SavedNetwork> Of(Compiled compiled, CompileOptions options, Option<ModelSource> source,
+        string calibrationData = "", Option<float> inputScale = default)
+    {
+        if (!options.Convert.Spiking)
+            return Errors.Invariant("save", "a saved network is converted with spiking neuron types (ConvertOptions.AsSpiking())");
+        return from _ in NetworkFile.Saveable(compiled.Network)
+               from spiking in Converter.Run(options.Convert, compiled.Legal)
+               from rate in Converter.Run(options.Convert with { Spiking = false }, compiled.Legal)
+               let keep = toSet(spiking.Nodes.OfType<Ensemble>()
+                   .Where(e => rate.Nodes.Find(n => n.Id == e.Id).Exists(r => r is Ensemble re && re.Neuron != e.Neuron.RateVersion))
+                   .Select(e => e.Id))
+               from _2 in NetworkFile.RateMode(spiking, keep) == rate
+                   ? Right<Error, Unit>(unit)
+                   : Left<Error, Unit>(Errors.Invariant("save", "this network's rate mode cannot be derived from its spiking form; it cannot be saved"))
+               select new SavedNetwork(compiled.Keras.Name, compiled.Keras.InputShapes, options.Legalize with { Registry = null }, options.Convert,
+                   options.Calibration.Map(c => new SavedCalibration(c.Options, calibrationData, inputScale, compiled.Scales)),
+                   compiled.Network, keep, source);
+    }
+}
+
+/// <summary>
+/// The saved-network format (<c>.snnz</c>, documented in the README under "Save and reload"): a zip holding
+/// <c>snnz.json</c> (format name and version, model, options and the network's structure and scalars), one
+/// <c>arrays/K.npy</c> per tensor (float32, int32 for index maps) and the original model files under <c>source/</c>.
+/// Every node, transform and neuron type is one entry of a table below (a tag, a writer and a reader); the writer is
+/// deterministic (fixed entry order and timestamps), the reader checks every size, reference and value and refuses
+/// newer versions, and <see cref="Save"/> reads its own output back before returning it.
+/// To support a new type, add its entry to <c>Nodes</c>, <c>Transforms</c> or <c>Neurons</c> (older readers refuse its
+/// unknown tag cleanly); raise <see cref="Version"/> only when older readers would misread a file.
+/// </summary>
+public static partial class NetworkFile
+{
+    public const string FormatName = "snnz";
+    public const int Version = 1;
+    public const string Extension = ".snnz";
+    const string JsonEntry = "snnz.json";
+
+    /// <summary>Largest snnz.json read; tensors and source files are bounded like Keras archive entries.</summary>
+    const long MaxJsonBytes = KerasArchive.MaxConfigBytes;
+    const long MaxEntryBytes = KerasArchive.MaxWeightsBytes;
+    /// <summary>Largest file read, and most bytes inflated from one file in all.</summary>
+    const long MaxFileBytes = LegacyH5.MaxFileBytes;
+    /// <summary>Values per sample the whole network may hold (each object at most <see cref="MaxElements"/>).</summary>
+    const long MaxTotalElements = 4L * MaxElements;
+    const int MaxRank = 8;
+    const int MaxElements = (int)Legalize.Legalize.MaxElements;
+
+    /// <summary>True when <paramref name="path"/> names a saved network (by its extension).</summary>
+    public static bool IsSaved(string path) => path.EndsWith(Extension, StringComparison.OrdinalIgnoreCase);
+
+    // ------------------------------------------------------------------ rate mode
+
+    /// <summary>
+    /// The rate-mode form of a spiking network, as converting in rate mode gives it: every ensemble not in
+    /// <paramref name="keep"/> gets its neuron's <see cref="NeuronType.RateVersion"/> (and loses its initial voltage when
+    /// that is not spiking); a max-pool node whose one input no longer spikes becomes a passthrough node fed through a
+    /// max <see cref="PoolT"/> (its rate meaning, exactly).
+    /// </summary>
+    public static Network RateMode(Network net, Set<string> keep)
+    {
+        var nodes = net.Nodes.Map(n => n is Ensemble e && !keep.Contains(e.Id) ? RateEnsemble(e) : n);
+        var byId = nodes.ToDictionary(n => n.Id);
+        var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList());
+        var pools = nodes.OfType<MaxPoolNode>()
+            .Where(m => incoming.GetValueOrDefault(m.Id) is [{ Transform: IdentityT, PostIndex.IsNone: true } c]
+                        && byId.GetValueOrDefault(c.Pre) is not Ensemble { Neuron.Spiking: true })
+            .ToDictionary(m => m.Id);
+        if (pools.Count == 0) return net with { Nodes = nodes };
+        return net with
+        {
+            Nodes = nodes.Map(n => pools.ContainsKey(n.Id) ? new PassNode(n.Id, n.Layer, n.Size) { Trainable = n.Trainable } : n),
+            Connections = net.Connections.Map(c => pools.TryGetValue(c.Post, out var m)
+                ? c with { Transform = new PoolT(m.Spec with { Kind = PoolKind.Max }) } : c),
+        };
+    }
+
+    static Ensemble RateEnsemble(Ensemble e)
+    {
+        var neuron = e.Neuron.RateVersion;
+        return e with { Neuron = neuron, InitialVoltage = neuron.Spiking ? e.InitialVoltage : None };
+    }
+
+    // ------------------------------------------------------------------ the type tables
+
+    /// <summary>One type of the format: its tag, how to write its fields and how to read them back.</summary>
+    /// <summary>One type of the format; <see cref="Accepts"/>, when set, narrows which values of the type it writes.</summary>
+    sealed record Entry<T>(string Tag, Type Type, Action<W, T> Write, Func<J, T> Read, Func<T, bool>? Accepts = null);
+
+    static Entry<NeuronType> Neuron<T>(string tag, Action<W, T> write, Func<J, T> read, Func<T, bool>? accepts = null) where T : NeuronType =>
+        new(tag, typeof(T), (w, n) => write(w, (T)n), j => read(j), accepts is null ? null : n => accepts((T)n));
+
+    static Entry<Transform> Transform<T>(string tag, Action<W, T> write, Func<J, T> read) where T : Transform =>
+        new(tag, typeof(T), (w, t) => write(w, (T)t), j => read(j));
+
+    /// <summary>A node entry writes and reads the fields beyond id, layer and trainable (which every node has).</summary>
+    static Entry<NetNode> Node<T>(string tag, Action<W, T> write, Func<J, (string Id, string Layer), T> read) where T : NetNode =>
+        new(tag, typeof(T), (w, n) => write(w, (T)n), j => read(j, (j.Str("id"), j.Str("layer"))));
+
+    /// <summary>Neuron types, tagged by <see cref="NeuronType.Name"/>.</summary>
+    static readonly Seq<Entry<NeuronType>> Neurons = Seq(
+        Neuron<RectifiedLinear>("RectifiedLinear", (w, n) => w.Float("amplitude", n.Amplitude), j => new RectifiedLinear(j.Float("amplitude"))),
+        Neuron<SpikingRectifiedLinear>("SpikingRectifiedLinear",
+            (w, n) => { w.Float("amplitude", n.Amplitude); w.Bool("reset_to_zero", n.ResetToZero); },
+            j => new SpikingRectifiedLinear(j.Float("amplitude")) { ResetToZero = j.Bool("reset_to_zero") }),
+        Neuron<IntegrateAndFire>("IF",
+            (w, n) => { w.Float("amplitude", n.Amplitude); w.Bool("reset_to_zero", n.ResetToZero); },
+            j => new IntegrateAndFire(j.Float("amplitude")) { ResetToZero = j.Bool("reset_to_zero") }, n => !n.NegativeSpikes),
+        // Its own tag, so that a reader without negative spikes refuses the file instead of running plain IF.
+        Neuron<IntegrateAndFire>("SignedIF",
+            (w, n) => w.Float("amplitude", n.Amplitude),
+            j => new IntegrateAndFire(j.Float("amplitude")) { NegativeSpikes = true }, n => n.NegativeSpikes),
+        Neuron<LeakyRectifiedLinear>("LeakyReLU",
+            (w, n) => { w.Tensor("slope", n.Slope); w.Float("threshold", n.Threshold); w.Float("max_value", n.MaxValue); w.Float("amplitude", n.Amplitude); },
+            j => new LeakyRectifiedLinear(j.Tensor("slope"), j.Float("threshold"), j.Float("max_value", allowInfinity: true), j.Float("amplitude"))),
+        Neuron<SpikingLeakyRectifiedLinear>("SpikingLeakyReLU",
+            (w, n) => { w.Tensor("slope", n.Slope); w.Float("threshold", n.Threshold); w.Float("max_value", n.MaxValue); w.Float("amplitude", n.Amplitude); },
+            j => new SpikingLeakyRectifiedLinear(j.Tensor("slope"), j.Float("threshold"), j.Float("max_value", allowInfinity: true), j.Float("amplitude"))),
+        Neuron<Lif>("LIF",
+            (w, n) => { w.Float("tau_rc", n.TauRc); w.Float("tau_ref", n.TauRef); w.Float("min_voltage", n.MinVoltage); w.Float("amplitude", n.Amplitude); },
+            j => new Lif(j.Float("tau_rc", positive: true), j.Float("tau_ref", nonNegative: true), j.Float("min_voltage"), j.Float("amplitude"))),
+        Neuron<LifRate>("LIFRate",
+            (w, n) => { w.Float("tau_rc", n.TauRc); w.Float("tau_ref", n.TauRef); w.Float("amplitude", n.Amplitude); },
+            j => new LifRate(j.Float("tau_rc", positive: true), j.Float("tau_ref", nonNegative: true), j.Float("amplitude"))),
+        Neuron<Sigmoid>("Sigmoid", (w, n) => w.Float("tau_ref", n.TauRef), j => new Sigmoid(j.Float("tau_ref", positive: true))),
+        Neuron<Tanh>("Tanh", (w, n) => w.Float("tau_ref", n.TauRef), j => new Tanh(j.Float("tau_ref", positive: true))),
+        Neuron<RegularSpiking>("RegularSpiking",
+            (w, n) => { w.Tagged("base", n.Base, Neurons); w.Float("amplitude", n.Amplitude); },
+            j =>
+            {
+                var b = j.Tagged("base", Neurons);
+                return b is RectifiedLinear or Sigmoid or Tanh ? new RegularSpiking(b, j.Float("amplitude"))
+                    : throw j.Fail($"RegularSpiking needs a RectifiedLinear, Sigmoid or Tanh base, not {b.Name}");
+            }));
+
+    static readonly Seq<Entry<Transform>> Transforms = Seq(
+        Transform<IdentityT>("identity", (w, t) => w.Int("size", t.Size), j => new IdentityT(j.Size("size"))),
+        Transform<ScaleT>("scale", (w, t) => { w.Int("size", t.Size); w.Tensor("scale", t.Scale); }, j =>
+        {
+            var size = j.Size("size");
+            var scale = j.Tensor("scale");
+            return scale.Length == 1 || scale.Length == size ? new ScaleT(size, scale) : throw j.Fail($"'scale' has {scale.Length} values; expected 1 or {size}");
+        }),
+        Transform<DenseT>("dense", (w, t) => { w.Tensor("kernel", t.Kernel); w.Int("rows", t.Rows); }, j =>
+        {
+            var kernel = j.Tensor("kernel");
+            var rows = j.Int("rows", 1, MaxElements);
+            if (kernel.Rank != 2 || kernel.Shape[0] < 1 || kernel.Shape[1] < 1) throw j.Fail($"'kernel' has shape {Shapes.Show(kernel.Shape)}; expected (in, out)");
+            if ((long)Math.Max(kernel.Shape[0], kernel.Shape[1]) * rows > MaxElements) throw j.Fail("the transform is too large");
+            return new DenseT(kernel, rows);
+        }),
+        Transform<ConvT>("conv", (w, t) => { w.Conv("spec", t.Spec); w.Tensor("kernel", t.Kernel); }, j =>
+        {
+            var spec = j.Conv("spec");
+            var kernel = j.Tensor("kernel");
+            var expected = spec.KernelShape.Fold(1L, (p, d) => p * d);
+            return kernel.Length == expected ? new ConvT(spec, kernel) : throw j.Fail($"'kernel' has {kernel.Length} values; the spec needs {Shapes.Show(spec.KernelShape)}");
+        }),
+        Transform<PoolT>("pool", (w, t) => w.Pool("spec", t.Spec), j => new PoolT(j.Pool("spec"))),
+        Transform<GatherT>("gather", (w, t) => { w.Int("in", t.In); w.IntArray("index", t.Index); w.Str("kind", t.Kind); }, j =>
+        {
+            var inSize = j.Size("in");
+            var index = j.IntArray("index");
+            if (index.Count > MaxElements) throw j.Fail("'index' is too long");
+            return index.ForAll(i => i >= -1 && i < inSize)
+                ? new GatherT(inSize, index, j.Str("kind"))
+                : throw j.Fail($"'index' has values outside -1..{inSize - 1}");
+        }));
+
+    static readonly Seq<Entry<NetNode>> Nodes = Seq(
+        Node<InputNode>("input", (w, n) => { w.Ints("shape", n.Shape); w.Int("index", n.Index); },
+            (j, h) => new InputNode(h.Id, h.Layer, j.Shape("shape"), j.Int("index", 0, 1 << 16))),
+        Node<PassNode>("pass", (w, n) => w.Int("size", n.Size), (j, h) => new PassNode(h.Id, h.Layer, j.Size("size"))),
+        Node<ConstNode>("const", (w, n) => w.Tensor("value", n.Value), (j, h) =>
+        {
+            var value = j.Tensor("value");
+            return value.Length <= MaxElements ? new ConstNode(h.Id, h.Layer, value) : throw j.Fail("'value' is too large");
+        }),
+        Node<Ensemble>("ensemble",
+            (w, n) =>
+            {
+                w.Int("size", n.Size);
+                w.Tagged("neuron", n.Neuron, Neurons);
+                w.Float("gain", n.Gain);
+                w.Tensor("bias", n.Bias);
+                w.Opt("initial_voltage", n.InitialVoltage, v => w.Tensor("initial_voltage", v));
+                w.Opt("neuron_scale", n.NeuronScale, v => w.Tensor("neuron_scale", v));
+            },
+            (j, h) =>
+            {
+                var size = j.Size("size", min: 1);
+                var neuron = j.Tagged("neuron", Neurons);
+                var slope = neuron switch { LeakyRectifiedLinear l => l.Slope, SpikingLeakyRectifiedLinear s => s.Slope, _ => null };
+                if (slope is not null && slope.Length != 1 && slope.Length != size) throw j.Fail($"the neuron's slope has {slope.Length} values; expected 1 or {size}");
+                var scale = j.OptTensor("neuron_scale");
+                if (scale.Exists(r => r.Length != size || r.Span.ToArray().Any(v => !(v > 0) || float.IsInfinity(v))))
+                    throw j.Fail($"'neuron_scale' must hold {size} positive values");
+                return new Ensemble(h.Id, h.Layer, size, neuron, j.Float("gain"), j.Tensor("bias"), j.OptTensor("initial_voltage")) { NeuronScale = scale };
+            }),
+        Node<MaxPoolNode>("max_pool", (w, n) => { w.Pool("spec", n.Spec); w.Str("method", Text(n.Method)); },
+            (j, h) => new MaxPoolNode(h.Id, h.Layer, j.Pool("spec"), j.Enum<MaxPoolMethod>("method"))),
+        Node<FilterNode>("filter",
+            (w, n) => { w.Int("size", n.Size); w.Str("kind", Text(n.Kind)); w.Tensor("tau", n.Tau); w.Tensor("initial_level", n.InitialLevel); },
+            (j, h) =>
+            {
+                var size = j.Size("size", min: 1);
+                var tau = j.Tensor("tau");
+                var level = j.Tensor("initial_level");
+                if ((tau.Length != 1 && tau.Length != size) || tau.Span.ToArray().Any(t => !(t > 0) || float.IsInfinity(t)))
+                    throw j.Fail($"'tau' must hold 1 or {size} positive values");
+                if (level.Length != size) throw j.Fail($"'initial_level' must hold {size} values");
+                return new FilterNode(h.Id, h.Layer, size, j.Enum<FilterKind>("kind"), tau, level);
+            }));
+
+    static string Text<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
+
+    // ------------------------------------------------------------------ save
+}
