@@ -45,7 +45,7 @@ public static class Commands
         from steps in Steps(a, Mode.Spiking)
         from checkpoints in Checkpoints(a, steps)
         from result in Evaluate(a, model, inputs, labels, modes, steps, checkpoints, stderr)
-        select Evaluation.Print(a.Flag("--json"), stdout, result);
+        select EvaluationReport.Print(a.Flag("--json"), stdout, result);
 
     /// <summary>The Keras model's outputs against the rate-mode network's, one step.</summary>
     public static Either<Error, int> Verify(string[] argv, TextWriter stdout, TextWriter stderr) =>

@@ -35,7 +35,7 @@ public static class NotebookRunner
         ["Snn.Core"] = typeof(Snn.Tensor).Assembly,
         ["Snn.Compiler"] = typeof(Snn.Compiler.Compile).Assembly,
         ["Snn.Runtime"] = typeof(Snn.Runtime.Interpreter).Assembly,
-        ["Snn.Cli"] = typeof(Snn.Cli.DemoAssets).Assembly,
+        ["Snn.Cli"] = typeof(Snn.Cli.Program).Assembly,
     };
 
     /// <summary>Namespaces imported once a package is referenced (the notebooks also say `using` themselves).</summary>

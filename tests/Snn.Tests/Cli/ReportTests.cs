@@ -92,7 +92,7 @@ public class ReportTests
 
         // The ANN is right on every sample (the labels are its own predictions), and the report says so.
         Assert.Contains("ANN (100.0%)", text);
-        Assert.Contains(Snn.Cli.OperationCounts.Source, text);
+        Assert.Contains(Snn.OperationCounts.Source, text);
         Assert.Contains("spikes per neuron per step", text);
         Assert.True(Named(doc, "svg").Count(s => ((string?)s.Attribute("class") ?? "").Contains("histogram")) >= 1);
     }

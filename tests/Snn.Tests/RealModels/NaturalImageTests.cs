@@ -34,7 +34,7 @@ public class NaturalImageTests
                 var (code, _, err) = CliRunner.Run("predict", Model(model), "--input", crops, "--output", dir, "--mode", "keras", "--input-scale", scale);
                 Assert.True(code == 0, err);
                 var y = Snn.Compiler.Npy.Read(Path.Combine(dir, "output_0.npy")).Ok();
-                var classes = Snn.Cli.Metrics.Argmax(y);
+                var classes = Snn.Metrics.Argmax(y);
                 var cats = classes.Count(c => c == Cat) / (double)classes.Length;
                 Assert.True(cats >= 0.7, $"{model}: {cats:P0} of the cat crops classified as cat");
             }

@@ -9,7 +9,7 @@ using static LanguageExt.Prelude;
 using Snn.Ops;
 using Snn.Compiler.Saved;
 
-namespace Snn.Cli;
+namespace Snn;
 
 /// <summary>
 /// What MODEL names, loaded: a Keras model, converted on each run with the command line's converter options, or a saved
