@@ -157,17 +157,17 @@ public sealed class Args
             _ => Option<MaxPoolMethod>.None,
         };
         if (method.IsNone) return Errors.Usage($"--max-pool expects count, gate, pre or avg, got '{maxPool}'");
-        // Calibrated conversion defaults to the conversion literature's neuron and start (IF, v0 = 0.5);
-        // plain conversion keeps NengoDL's (SpikingRectifiedLinear, Uniform(0,1)).
+        // The defaults depend on calibration (Presets: the calibrated preset's neuron and start, NengoDL's without).
         var calibrated = One("--calibrate").IsSome;
-        // With --calibrate: IF with negative spikes, or plain IF when reset to zero is asked for (negative spikes need subtraction).
         var reset = One("--reset").IfNone("subtract");
         if (reset is not ("subtract" or "zero")) return Errors.Usage($"--reset expects subtract or zero, got '{reset}'");
-        var neuron = One("--neuron").IfNone(!calibrated ? "nengo" : reset == "zero" ? "if" : "signed");
-        if (neuron is not ("signed" or "if" or "nengo")) return Errors.Usage($"--neuron expects signed, if or nengo, got '{neuron}'");
-        if (neuron == "signed" && reset == "zero")
+        var neuron = One("--neuron").Match(
+            n => n switch { "signed" => Some(NeuronChoice.Signed), "if" => Some(NeuronChoice.IntegrateAndFire), "nengo" => Some(NeuronChoice.Nengo), _ => None },
+            () => Some(Presets.DefaultNeuron(calibrated, reset == "zero")));
+        if (neuron.IsNone) return Errors.Usage($"--neuron expects signed, if or nengo, got '{One("--neuron").IfNone("")}'");
+        if (neuron == NeuronChoice.Signed && reset == "zero")
             return Errors.SignedNeedsSubtract("");
-        if (One("--initial-voltage").IsNone && calibrated) init = Some(InitialVoltage.Half);
+        if (One("--initial-voltage").IsNone) init = Some(Presets.DefaultInitialVoltage(calibrated));
         if (Flag("--per-channel") && Flag("--per-layer"))
             return Errors.Usage("--per-channel and --per-layer exclude each other (per channel is the default with --calibrate)");
         return from dt in Float("--dt")
@@ -178,19 +178,20 @@ public sealed class Args
                from _r in LayerValues("--resolution", "K")
                from _t in AgreementTargets(1)
                from _ in dt.Exists(d => d <= 0) ? Left<Error, Unit>(Errors.Usage("--dt must be positive")) : Right<Error, Unit>(unit)
+               let convert = new ConvertOptions(
+                   MaxPool: method.IfNone(MaxPoolMethod.Count),
+                   Swap: swap,
+                   ScaleFiringRates: scale,
+                   LayerScales: layerScales,
+                   Synapse: synapse,
+                   Dt: dt.IfNone(0.001f),
+                   Seed: seed.IfNone(0),
+                   InitialVoltage: init.IfNone(InitialVoltage.Uniform)) { ResetToZero = reset == "zero" }
                select Compiler.CompileOptions.Default with
                {
                    Legalize = new Compiler.Legalize.LegalizeOptions(
                        SplitSharedWeights: Flag("--split-shared-weights"), AllowFallback: !Flag("--no-fallback"), Temporal: Flag("--temporal-model")),
-                   Convert = new ConvertOptions(
-                       MaxPool: method.IfNone(MaxPoolMethod.Count),
-                       Swap: swap,
-                       ScaleFiringRates: scale,
-                       LayerScales: layerScales,
-                       Synapse: synapse,
-                       Dt: dt.IfNone(0.001f),
-                       Seed: seed.IfNone(0),
-                       InitialVoltage: init.IfNone(InitialVoltage.Uniform)) { ResetToZero = reset == "zero", IntegrateAndFire = neuron != "nengo", NegativeSpikes = neuron == "signed" },
+                   Convert = Presets.WithNeuron(convert, neuron.IfNone(NeuronChoice.Nengo)),
                };
     }
 }

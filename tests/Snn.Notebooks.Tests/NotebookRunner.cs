@@ -164,6 +164,21 @@ public static class NotebookRunner
         return globals;
     }
 
+    /// <summary>
+    /// Compiles <paramref name="code"/> as a script against the assemblies of <paramref name="packages"/> with their
+    /// namespaces imported, without running it; returns the errors (empty when it compiles).
+    /// </summary>
+    public static IReadOnlyList<string> CompileErrors(string code, params string[] packages)
+    {
+        var options = ScriptOptions.Default
+            .WithLanguageVersion(LanguageVersion.Latest)
+            .WithReferences(FrameworkReferences())
+            .WithImports(KernelImports);
+        foreach (var p in packages) options = options.AddReferences(Dependencies(Packages[p])).AddImports(PackageImports[p]);
+        return CSharpScript.Create(code, options).Compile()
+            .Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()).ToList();
+    }
+
     /// <summary>The shared framework's assemblies (what the kernel's C# compilation sees), by path.</summary>
     static IEnumerable<MetadataReference> FrameworkReferences()
     {
