@@ -97,183 +97,174 @@ public static class Converter
 
     public static Either<Error, Network> Run(ConvertOptions options, LegalGraph graph)
     {
-        try
-        {
-            if (options.MaxPool == MaxPoolMethod.Pre) graph = MaxPoolBeforeActivation(graph);
-            var b = new Builder(options, graph);
-            var consumers = graph.Ops.SelectMany(o => o.Inputs).GroupBy(i => i).ToDictionary(g => g.Key, g => g.Count());
-            var fused = new System.Collections.Generic.HashSet<string>();
+        if (options.MaxPool == MaxPoolMethod.Pre) graph = MaxPoolBeforeActivation(graph);
+        var b = new Builder(options, graph);
+        var consumers = graph.Ops.SelectMany(o => o.Inputs).GroupBy(i => i).ToDictionary(g => g.Key, g => g.Count());
+        var fused = new System.Collections.Generic.HashSet<string>();
 
-            foreach (var op in graph.Ops)
+        foreach (var op in graph.Ops)
+        {
+            if (fused.Contains(op.Id)) continue;
+            switch (op)
             {
-                if (fused.Contains(op.Id)) continue;
-                switch (op)
+                case LInput input:
+                    Add(b, op, new InputNode(op.Id, op.Layer, input.Shape, input.Index));
+                    break;
+
+                case LDense or LConv:
                 {
-                    case LInput input:
-                        Add(b, op, new InputNode(op.Id, op.Layer, input.Shape, input.Index));
-                        break;
-
-                    case LDense or LConv:
+                    // Fuse Dense/Conv + activation into one ensemble when the linear value feeds only the activation.
+                    var next = graph.Ops.Find(o => o is LActivation { Act: not SoftmaxAct } && o.Inputs.Head == op.Id);
+                    var canFuse = next.IsSome && consumers.GetValueOrDefault(op.Id) == 1 && !graph.Outputs.Contains(op.Id);
+                    var (transform, bias) = LinearParts(op);
+                    var pre = b.ObjectOf(op.Inputs.Head);
+                    if (canFuse)
                     {
-                        // Fuse Dense/Conv + activation into one ensemble when the linear value feeds only the activation.
-                        var next = graph.Ops.Find(o => o is LActivation { Act: not SoftmaxAct } && o.Inputs.Head == op.Id);
-                        var canFuse = next.IsSome && consumers.GetValueOrDefault(op.Id) == 1 && !graph.Outputs.Contains(op.Id);
-                        var (transform, bias) = LinearParts(op);
-                        var pre = b.ObjectOf(op.Inputs.Head);
-                        if (canFuse)
-                        {
-                            var act = (LActivation)next.IfNone(() => throw new InvalidOperationException());
-                            var ens = MakeEnsemble(b, act, bias);
-                            Add(b, act, ens);
-                            b.Objects[op.Id] = ens.Id;
-                            b.Connect(pre, ens.Id, transform);
-                            fused.Add(act.Id);
-                        }
-                        else
-                        {
-                            var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
-                            b.Connect(pre, node.Id, transform);
-                            AddBias(b, op, node.Id, bias);
-                        }
-                        break;
-                    }
-
-                    case LActivation { Act: SoftmaxAct }:
-                        b.Objects[op.Id] = b.ObjectOf(op.Inputs.Head);   // applied by the probe
-                        break;
-
-                    case LActivation act:
-                    {
-                        var ens = MakeEnsemble(b, act, None);
+                        var act = (LActivation)next.Case!;
+                        var made = MakeEnsemble(b, act, bias);
+                        if (made.Case is not Ensemble ens) return (Error)made.Case!;
                         Add(b, act, ens);
-                        b.Connect(b.ObjectOf(op.Inputs.Head), ens.Id, new IdentityT(op.Size));
-                        break;
+                        b.Objects[op.Id] = ens.Id;
+                        b.Connect(pre, ens.Id, transform);
+                        fused.Add(act.Id);
                     }
-
-                    case LFilter f:
-                    {
-                        var node = Add(b, op, new FilterNode(op.Id, op.Layer, op.Size, f.Kind, f.Tau, f.InitialLevel));
-                        b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new IdentityT(op.Size));
-                        WarnDt(b, op.Layer, f.Dt);
-                        break;
-                    }
-
-                    case LPool { Spec.Kind: PoolKind.Max } p when options.MaxPool != MaxPoolMethod.Avg && b.Node(b.ObjectOf(op.Inputs.Head)) is Ensemble { Neuron.Spiking: true }:
-                    {
-                        // Max pooling of spike trains: a stateful node (exact max in rate semantics).
-                        var node = Add(b, op, new MaxPoolNode(op.Id, op.Layer, p.Spec, options.MaxPool));
-                        b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new IdentityT(node.SizeIn));
-                        break;
-                    }
-
-                    case LPool p:
-                    {
-                        var spec = p.Spec.Kind == PoolKind.Max && options.MaxPool == MaxPoolMethod.Avg ? p.Spec with { Kind = PoolKind.Average } : p.Spec;
-                        var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
-                        b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new PoolT(spec));
-                        break;
-                    }
-
-                    case LFallback f:
-                    {
-                        var node = Add(b, op, new FunctionNode(op.Id, op.Layer, f.InputShapes.Sum(Shapes.Product), op.Size,
-                            new KerasLayerFunction(f.Node, f.InputShapes, f.Shape)));
-                        ConnectConcatenated(b, f.Inputs, node.Id);
-                        b.Warnings.Add($"{f.Reason}. Falling back to a function node evaluated with the reference kernel.");
-                        break;
-                    }
-
-                    case LCustom c:
-                    {
-                        var converter = c.Converter;
-                        var builder = new LayerBuilder(c.Id, c.Inputs.Map(b.ObjectOf).ToSeq().Strict(), c.InputShapes,
-                            n => { b.Nodes.Add(n); return n; },
-                            (pre, post, t, idx) => b.Connect(pre, post, t, idx));
-                        var output = converter.Convert(c.Node, builder).Match(o => o, e => throw new ConvertFailure(e));
-                        if (!b.Nodes.Exists(n => n.Id == output) || b.Node(output).Size != op.Size)
-                            throw new ConvertFailure(Errors.UnsupportedLayer(c.Layer, c.Node.ClassName,
-                                $"the custom converter returned '{output}', which is not an object of {op.Size} values"));
-                        b.Objects[op.Id] = output;
-                        break;
-                    }
-
-                    case LAffine a:
+                    else
                     {
                         var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
-                        var (scale, shift) = ExpandAffine(a);
-                        b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new ScaleT(op.Size, scale));
-                        AddBias(b, op, node.Id, Some(shift));
-                        break;
+                        b.Connect(pre, node.Id, transform);
+                        AddBias(b, op, node.Id, bias);
                     }
-
-                    case LSum s:
-                    {
-                        var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
-                        for (var i = 0; i < s.Inputs.Count; i++)
-                            b.Connect(b.ObjectOf(s.Inputs[i]), node.Id,
-                                s.Weights[i] == 1f ? new IdentityT(op.Size) : new ScaleT(op.Size, Tensor.Scalar(s.Weights[i])));
-                        break;
-                    }
-
-                    case LConcat c:
-                    {
-                        var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
-                        var outer = c.Shape.Take(c.Axis).Aggregate(1, (p, d) => p * d);
-                        var offset = 0;
-                        foreach (var input in c.Inputs)
-                        {
-                            var size = graph.Op(input).Size;
-                            var block = size / outer;
-                            var total = op.Size / outer;
-                            var index = new int[size];
-                            for (var i = 0; i < size; i++) index[i] = i / block * total + offset + i % block;
-                            offset += block;
-                            b.Connect(b.ObjectOf(input), node.Id, new IdentityT(size), Some(index.ToArr()));
-                        }
-                        break;
-                    }
-
-                    case LReshape:
-                        b.Objects[op.Id] = b.ObjectOf(op.Inputs.Head);
-                        break;
-
-                    case LGather g:
-                    {
-                        var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
-                        b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new GatherT(graph.Op(op.Inputs.Head).Size, g.Index, g.Kind));
-                        break;
-                    }
-
-                    default:
-                        return Errors.UnsupportedLayer(op.Layer, op.GetType().Name, "no converter for this op");
+                    break;
                 }
+
+                case LActivation { Act: SoftmaxAct }:
+                    b.Objects[op.Id] = b.ObjectOf(op.Inputs.Head);   // applied by the probe
+                    break;
+
+                case LActivation act:
+                {
+                    var made = MakeEnsemble(b, act, None);
+                    if (made.Case is not Ensemble ens) return (Error)made.Case!;
+                    Add(b, act, ens);
+                    b.Connect(b.ObjectOf(op.Inputs.Head), ens.Id, new IdentityT(op.Size));
+                    break;
+                }
+
+                case LFilter f:
+                {
+                    var node = Add(b, op, new FilterNode(op.Id, op.Layer, op.Size, f.Kind, f.Tau, f.InitialLevel));
+                    b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new IdentityT(op.Size));
+                    WarnDt(b, op.Layer, f.Dt);
+                    break;
+                }
+
+                case LPool { Spec.Kind: PoolKind.Max } p when options.MaxPool != MaxPoolMethod.Avg && b.Node(b.ObjectOf(op.Inputs.Head)) is Ensemble { Neuron.Spiking: true }:
+                {
+                    // Max pooling of spike trains: a stateful node (exact max in rate semantics).
+                    var node = Add(b, op, new MaxPoolNode(op.Id, op.Layer, p.Spec, options.MaxPool));
+                    b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new IdentityT(node.SizeIn));
+                    break;
+                }
+
+                case LPool p:
+                {
+                    var spec = p.Spec.Kind == PoolKind.Max && options.MaxPool == MaxPoolMethod.Avg ? p.Spec with { Kind = PoolKind.Average } : p.Spec;
+                    var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                    b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new PoolT(spec));
+                    break;
+                }
+
+                case LFallback f:
+                {
+                    var node = Add(b, op, new FunctionNode(op.Id, op.Layer, f.InputShapes.Sum(Shapes.Product), op.Size,
+                        new KerasLayerFunction(f.Node, f.InputShapes, f.Shape)));
+                    ConnectConcatenated(b, f.Inputs, node.Id);
+                    b.Warnings.Add($"{f.Reason}. Falling back to a function node evaluated with the reference kernel.");
+                    break;
+                }
+
+                case LCustom c:
+                {
+                    var converter = c.Converter;
+                    var builder = new LayerBuilder(c.Id, c.Inputs.Map(b.ObjectOf).ToSeq().Strict(), c.InputShapes,
+                        n => { b.Nodes.Add(n); return n; },
+                        (pre, post, t, idx) => b.Connect(pre, post, t, idx));
+                    var converted = converter.Convert(c.Node, builder);
+                    if (converted.Case is not string output) return (Error)converted.Case!;
+                    if (!b.Nodes.Exists(n => n.Id == output) || b.Node(output).Size != op.Size)
+                        return Errors.UnsupportedLayer(c.Layer, c.Node.ClassName,
+                            $"the custom converter returned '{output}', which is not an object of {op.Size} values");
+                    b.Objects[op.Id] = output;
+                    break;
+                }
+
+                case LAffine a:
+                {
+                    var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                    var (scale, shift) = ExpandAffine(a);
+                    b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new ScaleT(op.Size, scale));
+                    AddBias(b, op, node.Id, Some(shift));
+                    break;
+                }
+
+                case LSum s:
+                {
+                    var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                    for (var i = 0; i < s.Inputs.Count; i++)
+                        b.Connect(b.ObjectOf(s.Inputs[i]), node.Id,
+                            s.Weights[i] == 1f ? new IdentityT(op.Size) : new ScaleT(op.Size, Tensor.Scalar(s.Weights[i])));
+                    break;
+                }
+
+                case LConcat c:
+                {
+                    var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                    var outer = c.Shape.Take(c.Axis).Aggregate(1, (p, d) => p * d);
+                    var offset = 0;
+                    foreach (var input in c.Inputs)
+                    {
+                        var size = graph.Op(input).Size;
+                        var block = size / outer;
+                        var total = op.Size / outer;
+                        var index = new int[size];
+                        for (var i = 0; i < size; i++) index[i] = i / block * total + offset + i % block;
+                        offset += block;
+                        b.Connect(b.ObjectOf(input), node.Id, new IdentityT(size), Some(index.ToArr()));
+                    }
+                    break;
+                }
+
+                case LReshape:
+                    b.Objects[op.Id] = b.ObjectOf(op.Inputs.Head);
+                    break;
+
+                case LGather g:
+                {
+                    var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
+                    b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new GatherT(graph.Op(op.Inputs.Head).Size, g.Index, g.Kind));
+                    break;
+                }
+
+                default:
+                    return Errors.UnsupportedLayer(op.Layer, op.GetType().Name, "no converter for this op");
             }
-
-            var probes = graph.Outputs.Zip(Enumerable.Range(0, graph.Outputs.Count)).Map(p =>
-            {
-                var (id, i) = p;
-                var op = graph.Op(id);
-                var softmax = op is LActivation { Act: SoftmaxAct };
-                var target = b.ObjectOf(id);
-                var synapse = b.Node(target) is Ensemble ? options.Synapse : None;
-                return new Probe($"probe{i}", target, synapse, softmax, op.Shape, i);
-            }).ToSeq().Strict();
-
-            b.Warnings.InsertRange(0, graph.Warnings);
-            foreach (var key in options.Swap.Keys.Where(k => !b.UsedSwapKeys.Contains(k)))
-                b.Warnings.Add($"swap_activations contained {key}, but there were no layers in the model with that activation type");
-
-            return new Network(b.Nodes.ToSeq().Strict(), b.Connections.ToSeq().Strict(), probes, options.Dt, graph.Layers, b.Warnings.ToSeq().Strict());
         }
-        catch (ConvertFailure f)
+
+        var probes = graph.Outputs.Zip(Enumerable.Range(0, graph.Outputs.Count)).Map(p =>
         {
-            return f.Error;
-        }
-    }
+            var (id, i) = p;
+            var op = graph.Op(id);
+            var softmax = op is LActivation { Act: SoftmaxAct };
+            var target = b.ObjectOf(id);
+            var synapse = b.Node(target) is Ensemble ? options.Synapse : None;
+            return new Probe($"probe{i}", target, synapse, softmax, op.Shape, i);
+        }).ToSeq().Strict();
 
-    sealed class ConvertFailure(Error error) : Exception(error.Message)
-    {
-        public Error Error { get; } = error;
+        b.Warnings.InsertRange(0, graph.Warnings);
+        foreach (var key in options.Swap.Keys.Where(k => !b.UsedSwapKeys.Contains(k)))
+            b.Warnings.Add($"swap_activations contained {key}, but there were no layers in the model with that activation type");
+
+        return new Network(b.Nodes.ToSeq().Strict(), b.Connections.ToSeq().Strict(), probes, options.Dt, graph.Layers, b.Warnings.ToSeq().Strict());
     }
 
     /// <summary>Feeds several inputs into one node, each into its slice of the node's concatenated input.</summary>
@@ -349,8 +340,7 @@ public static class Converter
 
     static void AddBias(Builder b, LegalOp op, string post, Option<Tensor> bias)
     {
-        if (bias.IsNone) return;
-        var value = bias.IfNone(() => throw new InvalidOperationException());
+        if (!bias.TryGet(out var value)) return;
         var node = new ConstNode(op.Id + ".bias", op.Layer, value);
         // Constant nodes go before the node they feed, keeping the object list feed-forward.
         b.Nodes.Insert(b.Nodes.FindIndex(n => n.Id == post), node);
@@ -362,40 +352,45 @@ public static class Converter
     /// sigmoid, tanh), then by neuron type name. In spiking mode a ReLU-family neuron that no swap named becomes
     /// its spiking counterpart.
     /// </summary>
-    static NeuronType NeuronFor(Builder b, LActivation act)
+    static Either<Error, NeuronType> NeuronFor(Builder b, LActivation act)
     {
         if (act.Spiking.TryGet(out var state))
         {
             // keras_spiking SpikingActivation: NengoDL's RegularSpiking(base), no swaps, spiking in every mode.
             WarnDt(b, act.Layer, state.Dt);
-            return new RegularSpiking(act.Act switch
+            return act.Act switch
             {
-                Relu { IsPlain: true } => new RectifiedLinear(),
-                SigmoidAct => new Sigmoid(),
-                TanhAct => new Tanh(),
-                _ => throw new ConvertFailure(Errors.UnsupportedLayer(act.Layer, "SpikingActivation", $"activation {act.Act} has no native neuron type")),
-            });
+                Relu { IsPlain: true } => new RegularSpiking(new RectifiedLinear()),
+                SigmoidAct => new RegularSpiking(new Sigmoid()),
+                TanhAct => new RegularSpiking(new Tanh()),
+                _ => Errors.UnsupportedLayer(act.Layer, "SpikingActivation", $"activation {act.Act} has no native neuron type"),
+            };
         }
-        var (key, neuron) = act.Act switch
+        (string Key, NeuronType Neuron)? native = act.Act switch
         {
-            Relu { IsPlain: true } => ("relu", (NeuronType)new RectifiedLinear()),
+            Relu { IsPlain: true } => ("relu", new RectifiedLinear()),
             Relu r => ("leaky_relu", new LeakyRectifiedLinear(Tensor.Scalar(r.NegativeSlope), r.Threshold, r.MaxValue)),
             PRelu p => ("leaky_relu", new LeakyRectifiedLinear(p.Alpha)),
             SigmoidAct => ("sigmoid", new Sigmoid()),
             TanhAct => ("tanh", new Tanh()),
-            _ => throw new ConvertFailure(Errors.UnsupportedLayer(act.Layer, "activation", $"activation {act.Act} has no native neuron type")),
+            _ => null,
         };
+        if (native is not var (key, neuron)) return Errors.UnsupportedLayer(act.Layer, "activation", $"activation {act.Act} has no native neuron type");
         var swapped = false;
         if (b.Options.Swap.Find(key).TryGet(out var target))
         {
             b.UsedSwapKeys.Add(key);
-            neuron = Named(target switch { "relu" => "RectifiedLinear", "sigmoid" => "Sigmoid", "tanh" => "Tanh", var x => x }, neuron);
+            var first = Named(target switch { "relu" => "RectifiedLinear", "sigmoid" => "Sigmoid", "tanh" => "Tanh", var x => x }, neuron);
+            if (first.Case is not NeuronType named) return first;
+            neuron = named;
             swapped = true;
         }
         if (b.Options.Swap.Find(neuron.Name).TryGet(out var second))
         {
             b.UsedSwapKeys.Add(neuron.Name);
-            neuron = Named(second, neuron);
+            var then = Named(second, neuron);
+            if (then.Case is not NeuronType named) return then;
+            neuron = named;
             swapped = true;
         }
         var chosen = b.Options.Spiking && !swapped
@@ -404,23 +399,25 @@ public static class Converter
         return !b.Options.ResetToZero ? chosen : chosen switch
         {
             SpikingRectifiedLinear s => s with { ResetToZero = true },
-            IntegrateAndFire { NegativeSpikes: true } => throw new ConvertFailure(Errors.SignedNeedsSubtract($"layer '{act.Layer}': ")),
+            IntegrateAndFire { NegativeSpikes: true } => Errors.SignedNeedsSubtract($"layer '{act.Layer}': "),
             IntegrateAndFire f => f with { ResetToZero = true },
             _ => chosen,
         };
     }
 
     /// <summary>The neuron type called <paramref name="name"/>, keeping the ReLU family's parameters when it stays in the family.</summary>
-    static NeuronType Named(string name, NeuronType current) => (name, current) switch
+    static Either<Error, NeuronType> Named(string name, NeuronType current) => (name, current) switch
     {
         ("LeakyReLU", LeakyRectifiedLinear l) => l,
         ("SpikingLeakyReLU", LeakyRectifiedLinear l) => l.SpikingVersion,
-        _ => NeuronByName(name).Match(n => n, e => throw new ConvertFailure(e)),
+        _ => NeuronByName(name),
     };
 
-    static Ensemble MakeEnsemble(Builder b, LActivation act, Option<Tensor> bias)
+    static Either<Error, Ensemble> MakeEnsemble(Builder b, LActivation act, Option<Tensor> bias) =>
+        NeuronFor(b, act).Map(neuron => MakeEnsemble(b, act, bias, neuron));
+
+    static Ensemble MakeEnsemble(Builder b, LActivation act, Option<Tensor> bias, NeuronType neuron)
     {
-        var neuron = NeuronFor(b, act);
         var scale = b.Options.LayerScales.Find(act.Layer) || b.Options.ScaleFiringRates;
         var gain = 1f;
         var biasValues = bias.Map(t => t.ToArray()).IfNone(() => new float[act.Size]);

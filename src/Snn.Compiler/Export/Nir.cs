@@ -113,22 +113,15 @@ internal sealed class NirBuilder
 
     public Either<Error, NirGraph> Run(NirOptions options)
     {
-        try
-        {
-            if (_channelsFirst)
-                foreach (var op in _legal.Ops.Filter(o => o is LConv { Spec.ChannelsLast: true } or LPool { Spec.ChannelsLast: true }))
-                    Refuse(op, "it is channels_last while other layers of the model are channels_first; NIR export needs one layout");
-            CheckSynapses();
-            var outputNames = _legal.Outputs.Count == 1
-                ? Seq1(Unique("output"))
-                : _legal.Outputs.Map((i, _) => Unique($"output_{i}")).ToSeq().Strict();
-            foreach (var op in _legal.Ops) _vals[op.Id] = Op(op);
-            for (var i = 0; i < _legal.Outputs.Count; i++) Output(_legal.Outputs[i], outputNames[i]);
-        }
-        catch (Refusal r)
-        {
-            _errors.Add(r.Error);
-        }
+        if (_channelsFirst)
+            foreach (var op in _legal.Ops.Filter(o => o is LConv { Spec.ChannelsLast: true } or LPool { Spec.ChannelsLast: true }))
+                Refuse(op, "it is channels_last while other layers of the model are channels_first; NIR export needs one layout");
+        CheckSynapses();
+        var outputNames = _legal.Outputs.Count == 1
+            ? Seq1(Unique("output"))
+            : _legal.Outputs.Map((i, _) => Unique($"output_{i}")).ToSeq().Strict();
+        foreach (var op in _legal.Ops) _vals[op.Id] = Op(op);
+        for (var i = 0; i < _legal.Outputs.Count; i++) Output(_legal.Outputs[i], outputNames[i]);
         if (_errors.Count > 0) return Errors.Many(_errors.ToSeq().Strict());
 
         var metadata = Map(
@@ -143,18 +136,18 @@ internal sealed class NirBuilder
         return new NirGraph(toMap(_nodes.Select(n => (n.Name, n.Node))), _edges.Select(e => (e.Item1, e.Item2)).ToSeq().Strict(), metadata);
     }
 
-    sealed class Refusal(Error error) : Exception(error.Message)
-    {
-        public Error Error { get; } = error;
-    }
-
     // ------------------------------------------------------------------ helpers
 
     string ClassOf(string layer) => _legal.Layers.Find(l => l.Layer == layer).Map(l => l.ClassName).IfNone("layer");
 
     void Refuse(LegalOp op, string reason) => _errors.Add(Errors.NotExportable(Nir.FormatName, op.Layer, ClassOf(op.Layer), reason));
 
-    static Exception Invariant(string message) => new Refusal(Errors.Invariant("nir export", message));
+    /// <summary>Records a broken invariant of the network (a bug, not a refusal) and gives no value.</summary>
+    Val? Broken(string message)
+    {
+        _errors.Add(Errors.Invariant("nir export", message));
+        return null;
+    }
 
     string Unique(string wanted)
     {
@@ -276,7 +269,7 @@ internal sealed class NirBuilder
         if (_netNodes.ContainsKey(linear.Id)) return None;
         var ensemble = _legal.Ops.Find(o => o is LActivation && o.Inputs.Head == linear.Id)
             .Bind(a => _netNodes.TryGetValue(a.Id, out var n) && n is Ensemble e ? Some(e) : None);
-        if (ensemble.IsNone) throw Invariant($"'{linear.Id}' has no network node and feeds no ensemble");
+        if (ensemble.IsNone) Broken($"'{linear.Id}' has no network node and feeds no ensemble");
         return ensemble;
     }
 
@@ -384,7 +377,11 @@ internal sealed class NirBuilder
             lead[d] = after[d] > before[d] ? diff / s.Dilation[d] : 0;
             size[d] = s.Kernel[d] + diff / s.Dilation[d];
             var nirOut = (s.InSpatial[d] + 2 * pad[d] - s.Dilation[d] * (size[d] - 1) - 1) / s.Strides[d] + 1;
-            if (nirOut != s.OutSpatial[d]) throw Invariant($"'{op.Id}': NIR output size {nirOut} != {s.OutSpatial[d]}");
+            if (nirOut != s.OutSpatial[d])
+            {
+                Broken($"'{op.Id}': NIR output size {nirOut} != {s.OutSpatial[d]}");
+                return null;
+            }
         }
 
         var target = Unique(op.Id);
@@ -490,7 +487,7 @@ internal sealed class NirBuilder
             if (!_legal.Outputs.Contains(a.Id)) return Refused(a, "softmax inside the network has no NIR primitive (only as a model output, applied by the readout)");
             return v is null ? null : v with { KerasShape = a.Shape, Softmax = true };
         }
-        if (!_netNodes.TryGetValue(a.Id, out var n) || n is not Ensemble e) throw Invariant($"activation '{a.Id}' has no ensemble");
+        if (!_netNodes.TryGetValue(a.Id, out var n) || n is not Ensemble e) return Broken($"activation '{a.Id}' has no ensemble");
         if (e.NeuronScale.IsSome) return Refused(a, "per-channel calibration scales are not exported to NIR yet; calibrate per layer (--per-layer)");
         var neuron = e.Neuron;
         string type;

@@ -280,7 +280,7 @@ public static class KerasEval
             {
                 // The wrapped layer applied to every time slice (axis 0 of the sample).
                 var x = Single(n, ins);
-                var inner = Inner(n);
+                var inner = Inner(n).IfNone(() => throw new EvalFailure(Errors.UnsupportedLayer(n.Id, n.ClassName, "missing the wrapped 'layer'")));
                 var steps = x.Shape[0];
                 var size = x.Data.Length / Math.Max(1, steps);
                 var slices = Enumerable.Range(0, steps)
@@ -366,13 +366,13 @@ public static class KerasEval
 
 
     /// <summary>The layer a TimeDistributed wrapper applies: its class and config, with the wrapper's weights.</summary>
-    public static KerasNode Inner(KerasNode wrapper)
-    {
-        var layer = wrapper.Config.Get("layer").IfNone(() => throw new EvalFailure(Errors.UnsupportedLayer(wrapper.Id, wrapper.ClassName, "missing the wrapped 'layer'")));
-        var cls = layer.TryGetProperty("class_name", out var cn) && cn.ValueKind == System.Text.Json.JsonValueKind.String ? cn.GetString()! : "";
-        var cfg = layer.TryGetProperty("config", out var c) ? new LayerConfig(c) : LayerConfig.Empty;
-        return wrapper with { ClassName = cls, Config = cfg };
-    }
+    public static Option<KerasNode> Inner(KerasNode wrapper) =>
+        wrapper.Config.Get("layer").Map(layer =>
+        {
+            var cls = layer.TryGetProperty("class_name", out var cn) && cn.ValueKind == System.Text.Json.JsonValueKind.String ? cn.GetString()! : "";
+            var cfg = layer.TryGetProperty("config", out var c) ? new LayerConfig(c) : LayerConfig.Empty;
+            return wrapper with { ClassName = cls, Config = cfg };
+        });
 
     static ReadOnlySpan<float> Bias(KerasNode n) =>
         n.Config.Bool("use_bias").IfNone(true) ? n.Weight("bias").Map(b => b.Span.ToArray()).IfNone(System.Array.Empty<float>()) : ReadOnlySpan<float>.Empty;

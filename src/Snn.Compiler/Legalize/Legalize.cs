@@ -97,11 +97,8 @@ public static class Legalize
     static KerasNode Unwrap(LegalizeOptions o, KerasNode n)
     {
         if (!o.Temporal) return n;
-        if (n.ClassName == "TimeDistributed")
-        {
-            try { return KerasEval.Inner(n); }
-            catch (Exception) { return n; }
-        }
+        // A TimeDistributed without its wrapped layer stays as it is (and is refused as TimeDistributed later).
+        if (n.ClassName == "TimeDistributed") return KerasEval.Inner(n).IfNone(n);
         if (n.ClassName == "Reshape" && n.Config.Dims("target_shape").TryGet(out var target) && target.Count > 1)
             return n with { Config = LayerConfig.Parse(System.Text.Json.JsonSerializer.Serialize(new { name = n.Layer, target_shape = target.Skip(1).Map(d => d < 0 ? (int?)null : d) })) };
         return n;
