@@ -39,7 +39,7 @@ public static class ExportNengo
         from model in Commands.Load(a, modelPath)
         from options in Commands.OptionsOf(a, model)
         from _l in model.Saved.IsSome ? Right<Error, Unit>(unit)
-            : model.Keras().Bind(k => Legalize.Run(options.Legalize, k).ToEither().MapLeft(Errors.Many)).Bind(Export.Exportable)
+            : model.Keras().Bind(k => Legalize.Run(options.Legalize, k).ToEither().MapLeft(Errors.Many)).Bind(NpzNetwork.Exportable)
         from steps in Commands.Steps(a, mode)
         from run in Commands.Prepare(a, model, mode, steps, stderr)
         from export in NengoScript.Generate(
