@@ -1,53 +1,60 @@
-using System.Text;
-using System.Text.Json;
 using LanguageExt;
 using LanguageExt.Common;
-using Snn.Compiler;
-using Snn.Compiler.Convert;
-using Snn.Compiler.Export;
-using Snn.Compiler.Keras;
-using Snn.Compiler.Legalize;
+using Snn.Export;
 using static LanguageExt.Prelude;
-using Snn.Compiler.Saved;
 
 namespace Snn.Cli;
 
 /// <summary>
-/// <c>snn export MODEL --format npz|nengo|nir --out ...</c>: the npz format (the compiler's <see cref="NpzNetwork"/>), and
-/// the dispatch to the Nengo and NIR exports.
+/// <c>snn export MODEL --format NAME --out ...</c>: converts the model as <c>snn predict</c> would (same converter and
+/// calibration options) and hands it to the format's exporter (<see cref="Exporters"/>).
 /// </summary>
 public static class Export
 {
     static readonly string[] Values = { "--format", "--out", "--input-scale", "--steps", "--mode" };
 
-    public static Either<Error, int> Run(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        ExportNengo.Requested(argv) ? ExportNengo.Run(argv, stdout, stderr)
-        : ExportNir.Requested(argv) ? ExportNir.Run(argv, stdout, stderr)
-        : RunNpz(argv, stdout, stderr);
+    /// <summary>The <c>--format</c> the command line names (npz when none).</summary>
+    static string FormatOf(IReadOnlyList<string> argv)
+    {
+        var format = "npz";
+        for (var i = 0; i < argv.Count; i++)
+        {
+            if (argv[i].StartsWith("--format=", StringComparison.Ordinal)) format = argv[i]["--format=".Length..];
+            else if (argv[i] == "--format" && i + 1 < argv.Count) format = argv[++i];
+        }
+        return format;
+    }
 
-    static Either<Error, int> RunNpz(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Commands.Set(Values, Args.ConverterValueOptions), Commands.Set(Args.ConverterFlags, new[] { "--compress" }))
-        from modelPath in Commands.Model(a)
-        from _f in a.One("--format").IfNone("npz") == "npz"
-            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"--format supports npz, nengo or nir, got '{a.One("--format").IfNone("")}'"))
-        from outPath in a.One("--out").ToEither(Errors.Usage("export needs --out FILE.npz"))
-        from mode in ModeOf(a)
-        from _o in a.CompileOptions()
-        from _v in Commands.ValidateSim(a, mode)
-        from model in Commands.Load(a, modelPath)
-        from options in Commands.OptionsOf(a, model)
-        from keras in model.Keras()
-        from legalized in Legalize.Run(options.Legalize, keras).ToEither().MapLeft(Errors.Many)
-        from _l in NpzNetwork.Exportable(legalized)
-        from steps in Commands.Steps(a, mode)
-        from run in Commands.Prepare(a, model, mode, steps, stderr)
-        let legal = options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(legalized) : legalized
-        from calibration in Commands.CalibrationOf(a, model, steps, run.Net.Scales)
-        from arrays in NpzNetwork.Write(outPath, a.Flag("--compress"), new NpzSource(model.ModelName, model.SourceName, mode == Mode.Spiking),
-            options, calibration, run.Net.Network, legal)
-        select Done(stdout, outPath, legal, arrays);
+    public static Either<Error, int> Run(string[] argv, TextWriter stdout, TextWriter stderr)
+    {
+        var name = FormatOf(argv);
+        var found = Exporters.Find(name);
+        // An unknown format is reported after the command line itself is checked (parsed as the default format's).
+        var exporter = found.IfNone(Exporters.All[0]);
+        return from a in Args.Parse(argv, Commands.Set(Values, exporter.ValueOptions, Args.ConverterValueOptions), Commands.Set(Args.ConverterFlags, exporter.Flags))
+               from modelPath in Commands.Model(a)
+               from _f in found.IsSome ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"--format supports {Exporters.Names}, got '{name}'"))
+               from outPath in a.One("--out").ToEither(Errors.Usage(exporter.NeedsOut))
+               from mode in exporter.NoRate.Match(
+                   refusal => a.One("--mode").IfNone("spiking") == "spiking" ? Right<Error, Mode>(Mode.Spiking) : Left<Error, Mode>(Errors.Usage(refusal)),
+                   () => ModeOf(a))
+               from _o in a.CompileOptions()
+               from _v in Commands.ValidateSim(a, mode)
+               from inputScale in a.Float("--input-scale")
+               from model in Commands.Load(a, modelPath)
+               from options in Commands.OptionsOf(a, model)
+               from legal in exporter.Check(model, options)
+               from steps in Commands.Steps(a, mode)
+               from run in Commands.Prepare(a, model, mode, steps, stderr)
+               from calibration in Commands.CalibrationOf(a, model, steps, run.Net.Scales)
+               let input = new ExportInput(model, options, run.Net, mode == Mode.Spiking, steps, legal, calibration, inputScale,
+                   a.One("--calibrate").Map(Path.GetFileName).Map(f => f ?? ""), a.One("--readout"),
+                   "snn export " + string.Join(" ", argv.Select(Quote)), a.Flag("--compress"))
+               from written in exporter.Write(input, outPath)
+               select Done(stdout, stderr, written.Lines, written.Warnings);
+    }
 
-    internal static Either<Error, Mode> ModeOf(Args a) =>
+    static Either<Error, Mode> ModeOf(Args a) =>
         a.One("--mode").IfNone("spiking") switch
         {
             "spiking" => Mode.Spiking,
@@ -55,9 +62,13 @@ public static class Export
             var m => Errors.Usage($"export --mode must be spiking or rate, got '{m}'"),
         };
 
-    static int Done(TextWriter stdout, string path, LegalGraph legal, int arrays)
+    /// <summary>An argument as a POSIX shell reads it back (for the command recorded in an export).</summary>
+    static string Quote(string s) => s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./=:,+".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
+
+    static int Done(TextWriter stdout, TextWriter stderr, Seq<string> lines, Seq<string> warnings)
     {
-        stdout.WriteLine($"wrote {path}: {legal.Ops.Count} ops, {arrays} arrays + structure.json ({NpzNetwork.FormatName} v{NpzNetwork.FormatVersion})");
+        foreach (var w in warnings) stderr.WriteLine("warning: " + w);
+        foreach (var line in lines) stdout.WriteLine(line);
         return 0;
     }
 }

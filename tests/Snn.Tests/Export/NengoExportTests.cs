@@ -572,7 +572,7 @@ public sealed class NengoExportTests : IDisposable
         var compiled = CompileSpiking(model, ConvertOptions.Default with { MaxPool = method, ScaleFiringRates = Some(20f) });
         var export = NengoScript.Generate(new NengoScriptOptions("pooling", "spiking", steps, "mean", None, false, "test", "snn test"), compiled.Network).Ok();
         var dir = TempDir();
-        Snn.Cli.ExportNengo.Write(dir, false, export).Ok();
+        Snn.Export.NengoExporter.WriteFolder(dir, false, export).Ok();
         return (dir, compiled, TestModels.Random(new[] { 3, 6, 6, 2 }, 11, 0f, 1f));
     }
 
