@@ -116,23 +116,16 @@ public static class H5Writer
     {
         var problems = Validate(root, "/").ToSeq().Strict();
         if (!problems.IsEmpty) return Errors.Hdf5Write(string.Join("; ", problems));
-        try
-        {
-            return new Builder(root).Build();
-        }
-        catch (WriteFailure f)
-        {
-            return Errors.Hdf5Write(f.Message);
-        }
+        return new Builder(root).Build();
     }
-
-    sealed class WriteFailure(string message) : Exception(message);
 
     // ------------------------------------------------------------------ validation
 
     static IEnumerable<string> Validate(H5GroupNode g, string path)
     {
         foreach (var p in ValidateAttributes(g.Attributes, path)) yield return p;
+        // A group's links live in one symbol table node of at most 2K entries, K < 2^15.
+        if (g.Children.Count >= 0xFFFF) yield return $"a group with {g.Children.Count} links is too large for one symbol table node";
         foreach (var (name, child) in g.Children)
         {
             var childPath = path == "/" ? "/" + name : path + "/" + name;
@@ -177,6 +170,11 @@ public static class H5Writer
             yield return $"'{where}' has no value";
             yield break;
         }
+        if (v is not (H5Float32 or H5Float64 or H5Int64 or H5Int32 or H5String))
+        {
+            yield return $"'{where}': unsupported value type {v.GetType().Name}";
+            yield break;
+        }
         if (v.Shape.Count > H5Limits.MaxRank) yield return $"'{where}': rank {v.Shape.Count} exceeds {H5Limits.MaxRank}";
         if (v.Shape.Exists(d => d < 0)) yield return $"'{where}': negative dimension in shape ({string.Join(", ", v.Shape)})";
         else if (v.Shape.Fold(1L, (p, d) => p * d) != v.Count)
@@ -200,17 +198,20 @@ public static class H5Writer
         readonly Dictionary<H5String, (ulong Collection, int Index)[]> _vlen = new(ReferenceEqualityComparer.Instance);
         readonly int _leafK;
 
+        /// <summary>Sizes the file format cannot hold, found while laying out (a file with any is not returned).</summary>
+        readonly List<string> _problems = new();
+
+        /// <summary>The root must have passed <see cref="Validate"/> (value types, link counts).</summary>
         public Builder(H5GroupNode root)
         {
             _root = root;
             _leafK = Math.Max(MinLeafK, (MaxChildren(root) + 1) / 2);
-            if (_leafK > 0x7FFF) throw new WriteFailure($"a group with {MaxChildren(root)} links is too large for one symbol table node");
         }
 
         static int MaxChildren(H5GroupNode g) =>
             g.Children.Values.Fold(g.Children.Count, (m, c) => c is H5GroupNode sub ? Math.Max(m, MaxChildren(sub)) : m);
 
-        public byte[] Build()
+        public Either<Error, byte[]> Build()
         {
             Pad(96);   // superblock, patched last
             WriteGlobalHeaps();
@@ -234,7 +235,7 @@ public static class H5Writer
             BinaryPrimitives.WriteUInt64LittleEndian(sb[40..], (ulong)bytes.Length);   // end of file
             BinaryPrimitives.WriteUInt64LittleEndian(sb[48..], Undefined);    // driver info
             WriteEntry(sb[56..], 0, header, groupCache: (btree, heap));
-            return bytes;
+            return _problems.Count == 0 ? bytes : Errors.Hdf5Write(string.Join("; ", _problems));
         }
 
         // ---- byte helpers
@@ -458,7 +459,11 @@ public static class H5Writer
                 var ds = Dataspace(value.Shape);
                 var raw = Raw(value);
                 var size = 8 + Pad8(nameBytes.Length + 1) + Pad8(dt.Length) + Pad8(ds.Length) + raw.Length;
-                if (Pad8(size) > MaxMessage) throw new WriteFailure($"attribute '{name}' needs {size} bytes; an attribute message holds at most {MaxMessage}");
+                if (Pad8(size) > MaxMessage)
+                {
+                    _problems.Add($"attribute '{name}' needs {size} bytes; an attribute message holds at most {MaxMessage}");
+                    continue;
+                }
                 var body = new byte[size];
                 body[0] = 1;   // version
                 BinaryPrimitives.WriteUInt16LittleEndian(body.AsSpan(2), (ushort)(nameBytes.Length + 1));
@@ -489,7 +494,11 @@ public static class H5Writer
             foreach (var (type, body) in messages)
             {
                 var size = Pad8(body.Length);
-                if (size > MaxMessage) throw new WriteFailure($"header message of {size} bytes exceeds {MaxMessage}");
+                if (size > MaxMessage)
+                {
+                    _problems.Add($"header message of {size} bytes exceeds {MaxMessage}");
+                    continue;
+                }
                 BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(p), type);
                 BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(p + 2), (ushort)size);
                 body.CopyTo(header, p + 8);
@@ -516,7 +525,7 @@ public static class H5Writer
             H5Int32 => Integer(4, signed: true),
             H5String { VariableLength: true } => VlenString(),
             H5String s => FixedString(FixedSize(s), s.Values.ForAll(t => t.All(char.IsAscii))),
-            _ => throw new WriteFailure($"unsupported value type {v.GetType().Name}"),
+            _ => [],   // not reached: Validate refuses other value types
         };
 
         static byte[] Float(int size, int sign, int expLoc, int expSize, int mantSize, uint bias)
@@ -618,7 +627,7 @@ public static class H5Writer
                     return b;
                 }
                 default:
-                    throw new WriteFailure($"unsupported value type {v.GetType().Name}");
+                    return [];   // not reached: Validate refuses other value types
             }
         }
     }
