@@ -60,14 +60,8 @@ public static partial class NetworkFile
     {
         var buffer = new MemoryStream();
         var w = new W(new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }));
-        try
-        {
-            WriteDocument(w, s);
-        }
-        catch (SaveFailure f)
-        {
-            return Errors.Unsaveable(f.What, f.Message);
-        }
+        WriteDocument(w, s);
+        if (w.Problems.Count > 0) return Errors.Many(w.Problems.ToSeq().Strict());
         w.J.Flush();
         var files = s.Source.Map(src => src.Files).IfNone(Seq<SourceFile>());
         var zip = new MemoryStream();
@@ -193,7 +187,12 @@ public static partial class NetworkFile
             {
                 w.Where = $"object '{n.Id}'";
                 j.WriteStartObject();
-                var entry = Find(Nodes, n, w.Where);
+                if (!Find(Nodes, n).TryGet(out var entry))
+                {
+                    w.NoEntry(n);
+                    j.WriteEndObject();
+                    continue;
+                }
                 w.Str("type", entry.Tag);
                 w.Str("id", n.Id);
                 w.Str("layer", n.Layer);
@@ -249,13 +248,9 @@ public static partial class NetworkFile
         j.WriteEndObject();
     }
 
-    static Entry<T> Find<T>(Seq<Entry<T>> table, T value, string where) where T : notnull =>
-        table.Find(e => e.Type == value.GetType() && (e.Accepts is null || e.Accepts(value))).IfNone(() => throw new SaveFailure(where, $"the {FormatName} format has no entry for {value.GetType().Name}"));
-
-    sealed class SaveFailure(string what, string message) : Exception(message)
-    {
-        public string What { get; } = what;
-    }
+    /// <summary>The table entry that writes <paramref name="value"/> (<see cref="Saveable"/> checks there is one before writing).</summary>
+    static Option<Entry<T>> Find<T>(Seq<Entry<T>> table, T value) where T : notnull =>
+        table.Find(e => e.Type == value.GetType() && (e.Accepts is null || e.Accepts(value)));
 
     /// <summary>The JSON writer and the arrays collected for the zip.</summary>
     sealed class W(Utf8JsonWriter j)
@@ -264,21 +259,32 @@ public static partial class NetworkFile
         public readonly List<(string Entry, Tensor? Floats, int[]? Ints)> Arrays = new();
         public string Where = "the network";
 
+        /// <summary>What the format cannot hold, found while writing (the bytes are then not used).</summary>
+        public readonly List<Error> Problems = new();
+
+        public void Fail(string message) => Problems.Add(Errors.Unsaveable(Where, message));
+
+        public void NoEntry(object value) => Fail($"the {FormatName} format has no entry for {value.GetType().Name}");
+
         public void Str(string name, string v) => J.WriteString(name, v);
         public void Bool(string name, bool v) => J.WriteBoolean(name, v);
         public void Int(string name, int v) => J.WriteNumber(name, v);
 
         public void Double(string name, double v)
         {
-            if (!double.IsFinite(v)) throw new SaveFailure(Where, $"'{name}' is {v}");
-            J.WriteNumber(name, v);
+            if (!double.IsFinite(v)) Fail($"'{name}' is {v}");
+            J.WriteNumber(name, double.IsFinite(v) ? v : 0);
         }
 
         /// <summary>A float32 as the shortest text that reads back to it; ±infinity as the strings "inf" and "-inf".</summary>
         public void Float(string name, float v)
         {
-            if (float.IsNaN(v)) throw new SaveFailure(Where, $"'{name}' is NaN");
-            if (float.IsInfinity(v)) J.WriteString(name, v > 0 ? "inf" : "-inf");
+            if (float.IsNaN(v))
+            {
+                Fail($"'{name}' is NaN");
+                J.WriteNumber(name, 0);
+            }
+            else if (float.IsInfinity(v)) J.WriteString(name, v > 0 ? "inf" : "-inf");
             else J.WriteNumber(name, v);
         }
 
@@ -326,7 +332,12 @@ public static partial class NetworkFile
 
         public void Tagged<T>(string name, T value, Seq<Entry<T>> table) where T : notnull
         {
-            var entry = Find(table, value, Where);
+            if (!Find(table, value).TryGet(out var entry))
+            {
+                NoEntry(value);
+                J.WriteNull(name);
+                return;
+            }
             J.WriteStartObject(name);
             Str("type", entry.Tag);
             entry.Write(this, value);
