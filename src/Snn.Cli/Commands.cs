@@ -11,7 +11,6 @@ using Snn.Compiler.Saved;
 
 namespace Snn.Cli;
 
-public enum Mode { Keras, Rate, Spiking }
 
 /// <summary>The snn commands. Each returns an exit code, or an error that Program reports.</summary>
 public static class Commands
@@ -274,73 +273,13 @@ public static class Commands
                select Interpreter.Run(run.Program, inputs, run.Sim, Progress.Of(a).For(stderr, $"{mode.ToString().ToLowerInvariant()} {steps} steps"));
     }
 
-    /// <summary>
-    /// Accuracy per mode; for spiking, accuracy at every checkpoint from one run, firing statistics and op counts.
-    /// Without labels, or with --agreement, the rate and spiking outputs are also compared with the ANN's (the Keras
-    /// reference evaluator's): top-1 agreement and the relative error of the outputs. --per-layer-error adds each
-    /// spiking layer's error against the ANN (<see cref="Fidelity.PerLayer"/>).
-    /// </summary>
+    /// <summary>Evaluates the model with the command line's options (<see cref="Evaluation.Run"/>).</summary>
     internal static Either<Error, EvaluationResult> Evaluate(Args a, Loaded model, Seq<Tensor> inputs, Option<int[]> labelled, Seq<Mode> modes, int steps,
-        int[] checkpoints, TextWriter stderr)
-    {
-        Option<Tensor> reference = None;
-        if (labelled.IsNone || a.Flag("--agreement"))
-        {
-            var ann = Simulate(a, model, inputs, Mode.Keras, stderr);
-            if (ann.IsLeft) return ann.Map(_ => default(EvaluationResult)!);
-            reference = ann.Map(o => o.Head).ToOption();
-        }
-        var labels = labelled.IfNone(() => Metrics.Argmax(reference.IfNone(() => throw new InvalidOperationException())));
-        Option<double> keras = None, rate = None;
-        Option<(double, double)> rateAgreement = None;
-        var spiking = Seq<(int, double)>();
-        var spikingAgreement = Seq<(int, double, double)>();
-        var layers = Seq<LayerActivity>();
-        var layerErrors = Seq<LayerError>();
-        Option<OperationCounts> ops = None;
-        var scales = Seq<Compiler.Calibrate.LayerScale>();
-        foreach (var mode in modes)
-        {
-            if (mode == Mode.Keras && labelled.IsNone) continue;   // the ANN is the reference itself
-            if (mode == Mode.Spiking)
-            {
-                var run = Prepare(a, model, mode, steps, stderr);
-                if (run.IsLeft) return run.Map(_ => default(EvaluationResult)!);
-                var (program, sim, net) = run.Match(r => r, _ => default);
-                var activity = new Activity();
-                var outs = Interpreter.Run(program, inputs, sim, checkpoints, Progress.Of(a).For(stderr, $"spiking {steps} steps"), activity);
-                spiking = checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToSeq();
-                reference.IfSome(r => spikingAgreement = checkpoints.Select((c, k) => (c, Fidelity.Agreement(outs[k].Head, r), Fidelity.RelativeError(outs[k].Head, r))).ToSeq());
-                layers = Evaluation.Layers(net.Network, activity);
-                ops = Some(Evaluation.Operations(net.Network, layers, steps, sim.Encoding == Encoding.Constant && !sim.Temporal));
-                scales = net.Scales;
-                if (a.Flag("--per-layer-error"))
-                {
-                    var options = OptionsOf(a, model).Match(o => o, _ => CompileOptions.Default);
-                    var errors = Fidelity.PerLayer(net.Network, inputs, sim, options.Lower, options.Optimize, Progress.Of(a).For(stderr, $"per-layer error, {steps} steps"));
-                    if (errors.IsLeft) return errors.Map(_ => default(EvaluationResult)!);
-                    layerErrors = errors.Match(e => e, _ => Seq<LayerError>());
-                }
-            }
-            else
-            {
-                var outs = Simulate(a, model, inputs, mode, stderr);
-                if (outs.IsLeft) return outs.Map(_ => default(EvaluationResult)!);
-                var output = outs.Match(o => o.Head, _ => default!);
-                var accuracy = Metrics.Accuracy(output, labels);
-                if (mode == Mode.Keras) keras = accuracy;
-                else
-                {
-                    rate = accuracy;
-                    rateAgreement = reference.Map(r => (Fidelity.Agreement(output, r), Fidelity.RelativeError(output, r)));
-                }
-            }
-        }
-        return new EvaluationResult(labels.Length, steps, keras, rate, spiking, layers, ops, scales)
-        {
-            Labelled = labelled.IsSome, RateAgreement = rateAgreement, SpikingAgreement = spikingAgreement, LayerErrors = layerErrors,
-        };
-    }
+        int[] checkpoints, TextWriter stderr) =>
+        Evaluation.Run(new EvaluationOptions(modes, steps, checkpoints, a.Flag("--agreement"), a.Flag("--per-layer-error")), model, inputs, labelled,
+            mode => Steps(a, mode).Bind(s => Prepare(a, model, mode, s, stderr)).Map(r => (r.Sim, r.Net)),
+            OptionsOf(a, model).Match(o => o, _ => CompileOptions.Default),
+            what => Progress.Of(a).For(stderr, what));
 
     /// <summary>
     /// The network for a mode and the simulation options: a Keras model is compiled with the command line's options
@@ -351,7 +290,7 @@ public static class Commands
         from options in OptionsOf(a, model)
         from sim in SimOf(a, options, mode, steps)
         from net in model.Saved.Match(
-            saved => Lowered(saved, mode == Mode.Spiking),
+            saved => Converted.Of(saved, mode == Mode.Spiking),
             () => model.Keras().Bind(keras => CompileKeras(a, keras, mode, steps)).Map(c => Converted.Of(c.Compiled)))
         from _ in Warn(stderr, net.Network.Warnings)
         select (net.Program, sim, net);
@@ -366,13 +305,6 @@ public static class Commands
         {
             Window = readout.Window, Encoding = encoding, Seed = options.Convert.Seed,
         };
-
-    /// <summary>A saved network in spiking mode (as saved) or in its rate form, lowered and optimized.</summary>
-    static Either<Error, Converted> Lowered(SavedNetwork saved, bool spiking)
-    {
-        var network = saved.ForMode(spiking);
-        return Compile.Back(saved.Options.Lower, saved.Options.Optimize, network).Map(p => new Converted(network, p.Lowered, p.Program, saved.Scales));
-    }
 
     /// <summary>Compiles a Keras model for a mode with the command line's options (spiking neuron types in spiking mode), calibrating when asked.</summary>
     internal static Either<Error, (Compiled Compiled, CompileOptions Options)> CompileKeras(Args a, KerasModel model, Mode mode, int steps) =>

@@ -47,7 +47,7 @@ public sealed record EvaluationResult(
 }
 
 /// <summary>What a spiking run measures beyond accuracy: firing statistics per layer and operation counts with their energy.</summary>
-public static class Evaluation
+public static partial class Evaluation
 {
     public static Seq<LayerActivity> Layers(Network net, Activity activity)
     {
@@ -98,5 +98,87 @@ public static class Evaluation
             else analog += fixedValue.Contains(c.Pre) ? macs : macs * steps;
         }
         return new OperationCounts(accumulates, analog, ann, addPj, macPj);
+    }
+}
+
+/// <summary>What <see cref="Evaluation.Run"/> measures: the modes, the steps and the checkpoints read from the spiking run,
+/// whether to compare with the ANN even with labels (<see cref="Agreement"/>), and the per-layer error.</summary>
+public sealed record EvaluationOptions(Seq<Mode> Modes, int Steps, int[] Checkpoints, bool Agreement = false, bool PerLayerError = false);
+
+public static partial class Evaluation
+{
+    /// <summary>
+    /// Accuracy per mode; for spiking, accuracy at every checkpoint from one run, firing statistics and op counts.
+    /// Without labels, or with <see cref="EvaluationOptions.Agreement"/>, the rate and spiking outputs are also compared
+    /// with the ANN's (the Keras reference evaluator's): top-1 agreement and the relative error of the outputs; without
+    /// labels the ANN's top-1 classes stand in for them. <see cref="EvaluationOptions.PerLayerError"/> adds each spiking
+    /// layer's error against the ANN (<see cref="Fidelity.PerLayer"/>). <paramref name="network"/> gives the network
+    /// and simulation options (steps included) for the rate and spiking modes; <paramref name="progress"/> a progress callback per run.
+    /// </summary>
+    public static Either<Error, EvaluationResult> Run(EvaluationOptions o, Loaded model, Seq<Tensor> inputs, Option<int[]> labelled,
+        Func<Mode, Either<Error, (SimOptions Sim, Converted Net)>> network, CompileOptions options, Func<string, Action<int, int>?> progress)
+    {
+        Either<Error, Seq<Tensor>> Simulate(Mode mode) =>
+            mode == Mode.Keras
+                ? model.Keras().Bind(m => KerasEval.Run(m, inputs))
+                : network(mode).Map(r => Interpreter.Run(r.Net.Program, inputs, r.Sim, progress($"{mode.ToString().ToLowerInvariant()} {r.Sim.Steps} steps")));
+
+        var reference = Seq<Tensor>();
+        if (labelled.IsNone || o.Agreement)
+        {
+            var ann = Simulate(Mode.Keras);
+            if (ann.Case is not Seq<Tensor> annOut) return (Error)ann.Case!;
+            reference = annOut;
+        }
+        var labels = labelled.IfNone(() => Metrics.Argmax(reference.Head));
+        var truth = reference.HeadOrNone();
+        Option<double> keras = None, rate = None;
+        Option<(double, double)> rateAgreement = None;
+        var spiking = Seq<(int, double)>();
+        var spikingAgreement = Seq<(int, double, double)>();
+        var layers = Seq<LayerActivity>();
+        var layerErrors = Seq<LayerError>();
+        Option<OperationCounts> ops = None;
+        var scales = Seq<LayerScale>();
+        foreach (var mode in o.Modes)
+        {
+            if (mode == Mode.Keras && labelled.IsNone) continue;   // the ANN is the reference itself
+            if (mode == Mode.Spiking)
+            {
+                var run = network(mode);
+                if (run.Case is not ValueTuple<SimOptions, Converted> prepared) return (Error)run.Case!;
+                var (sim, net) = prepared;
+                var activity = new Activity();
+                var outs = Interpreter.Run(net.Program, inputs, sim, o.Checkpoints, progress($"spiking {o.Steps} steps"), activity);
+                spiking = o.Checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToSeq().Strict();
+                truth.IfSome(r => spikingAgreement = o.Checkpoints.Select((c, k) => (c, Fidelity.Agreement(outs[k].Head, r), Fidelity.RelativeError(outs[k].Head, r))).ToSeq().Strict());
+                layers = Layers(net.Network, activity);
+                ops = Some(Operations(net.Network, layers, o.Steps, sim.Encoding == Encoding.Constant && !sim.Temporal));
+                scales = net.Scales;
+                if (o.PerLayerError)
+                {
+                    var errors = Fidelity.PerLayer(net.Network, inputs, sim, options.Lower, options.Optimize, progress($"per-layer error, {o.Steps} steps"));
+                    if (errors.Case is not Seq<LayerError> measured) return (Error)errors.Case!;
+                    layerErrors = measured;
+                }
+            }
+            else
+            {
+                var outs = Simulate(mode);
+                if (outs.Case is not Seq<Tensor> result) return (Error)outs.Case!;
+                var output = result.Head;
+                var accuracy = Metrics.Accuracy(output, labels);
+                if (mode == Mode.Keras) keras = accuracy;
+                else
+                {
+                    rate = accuracy;
+                    rateAgreement = truth.Map(r => (Fidelity.Agreement(output, r), Fidelity.RelativeError(output, r)));
+                }
+            }
+        }
+        return new EvaluationResult(labels.Length, o.Steps, keras, rate, spiking, layers, ops, scales)
+        {
+            Labelled = labelled.IsSome, RateAgreement = rateAgreement, SpikingAgreement = spikingAgreement, LayerErrors = layerErrors,
+        };
     }
 }

@@ -58,7 +58,6 @@ public static class Fidelity
         var targets = net.Nodes.OfType<Ensemble>().Where(e => e.Neuron.Spiking).ToList();
         var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => (IEnumerable<Connection>)g.ToList());
         var sums = targets.ToDictionary(e => e.Id, _ => new Sums());
-        var gate = new object();
         var simulator = new Simulator(program);
         for (var start = 0; start < n; start += chunk)
         {
@@ -66,6 +65,7 @@ public static class Fidelity
             var part = inputs.Map(t => t.Rows(start, count)).ToSeq();
             var spiking = simulator.Run(part, sim);
             var column = observed.Zip(spiking).ToDictionary(x => x.Item1.Id, x => x.Item2);
+            var bySample = new double[count, targets.Count, 3];
             NetEval.ForEachSample(net, part, (b, ann) =>
             {
                 // The spiking network's averaged value of every object for this sample; inputs and constants as given.
@@ -77,22 +77,33 @@ public static class Fidelity
                         _ => column[node.Id].Span.Slice(b * node.Size, node.Size).ToArray(),
                     };
                 var local = targets.Select(e => NetEval.Output(e, NetEval.Input(e, incoming.GetValueOrDefault(e.Id), snn))).ToList();
-                lock (gate)
-                    for (var k = 0; k < targets.Count; k++)
+                for (var k = 0; k < targets.Count; k++)
+                {
+                    var e = targets[k];
+                    var mine = snn[e.Id];
+                    var reference = ann[e.Id];
+                    double error = 0, added = 0, norm = 0;
+                    for (var i = 0; i < e.Size; i++)
                     {
-                        var e = targets[k];
-                        var s = sums[e.Id];
-                        var mine = snn[e.Id];
-                        var reference = ann[e.Id];
-                        for (var i = 0; i < e.Size; i++)
-                        {
-                            double d = mine[i] - reference[i], l = mine[i] - local[k][i];
-                            s.Error += d * d;
-                            s.Local += l * l;
-                            s.Ann += (double)reference[i] * reference[i];
-                        }
+                        double d = mine[i] - reference[i], l = mine[i] - local[k][i];
+                        error += d * d;
+                        added += l * l;
+                        norm += (double)reference[i] * reference[i];
                     }
+                    bySample[b, k, 0] = error;
+                    bySample[b, k, 1] = added;
+                    bySample[b, k, 2] = norm;
+                }
             });
+            // Summed in sample order, whatever order the samples were evaluated in (the same bits on any thread count).
+            for (var b = 0; b < count; b++)
+                for (var k = 0; k < targets.Count; k++)
+                {
+                    var sum = sums[targets[k].Id];
+                    sum.Error += bySample[b, k, 0];
+                    sum.Local += bySample[b, k, 1];
+                    sum.Ann += bySample[b, k, 2];
+                }
             progress?.Invoke(start + count, n);
         }
         return targets.Select(e =>

@@ -11,6 +11,9 @@ using Snn.Compiler.Saved;
 
 namespace Snn;
 
+/// <summary>How a model runs: the Keras reference evaluator, the converted network in rate mode, or spiking.</summary>
+public enum Mode { Keras, Rate, Spiking }
+
 /// <summary>
 /// What MODEL names, loaded: a Keras model, converted on each run with the command line's converter options, or a saved
 /// network (NET.snnz), whose conversion is fixed in the file and whose Keras model (for keras-mode baselines) is the one
@@ -61,4 +64,11 @@ public sealed class Loaded
 public sealed record Converted(Network Network, OpProgram Lowered, OpProgram Program, Seq<LayerScale> Scales)
 {
     public static Converted Of(Compiled c) => new(c.Network, c.Lowered, c.Program, c.Scales);
+
+    /// <summary>A saved network in spiking mode (as saved) or in its rate form, lowered and optimized.</summary>
+    public static Either<Error, Converted> Of(SavedNetwork saved, bool spiking)
+    {
+        var network = saved.ForMode(spiking);
+        return Compile.Back(saved.Options.Lower, saved.Options.Optimize, network).Map(p => new Converted(network, p.Lowered, p.Program, saved.Scales));
+    }
 }

@@ -84,6 +84,18 @@ public class FidelityTests
         Assert.True(result[1].Error > 0);
     }
 
+    /// <summary>The per-layer errors are sums over samples in sample order: the same bits whatever the threads and runs.</summary>
+    [Fact]
+    public void PerLayerErrorsAreTheSameBitsOnAnyThreadCount()
+    {
+        var (net, _, _, _, _, _) = TwoLayers();
+        var input = TestModels.Random(new[] { 301, 3 }, 6, 0.05f, 1f);
+        Seq<double> Run(int threads) => Fidelity.PerLayer(net, Seq1(input), new SimOptions(9, Readout.Mean, BatchSize: 7, Threads: threads),
+            LowerOptions.Default, OptimizeOptions.Default).Ok().Bind(r => Seq(r.Error, r.LocalError, r.AnnRms)).Strict();
+        var one = Run(1);
+        for (var i = 0; i < 4; i++) Assert.Equal(one.Map(BitConverter.DoubleToInt64Bits), Run(4).Map(BitConverter.DoubleToInt64Bits));
+    }
+
     [Fact]
     public void AgreementAndRelativeErrorAreTopOneMatchesAndTheNormRatio()
     {
