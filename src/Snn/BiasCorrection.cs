@@ -61,24 +61,35 @@ public static class BiasCorrection
         return net;
     }
 
-    /// <summary>Each target ensemble's mean rate-mode output per neuron over the samples (the ANN's activations).</summary>
+    /// <summary>Activations held per chunk of samples stay under this many bytes.</summary>
+    const long ChunkBytes = 64L << 20;
+
+    /// <summary>
+    /// Each target ensemble's mean rate-mode output per neuron over the samples (the ANN's activations). The samples are
+    /// evaluated in parallel, a chunk at a time, and summed in sample order: the same bits on any thread count.
+    /// </summary>
     static Dictionary<string, double[]> MeanActivations(Network net, Seq<Tensor> data, List<Ensemble> targets)
     {
         var sums = targets.ToDictionary(e => e.Id, e => new double[e.Size]);
-        var gate = new object();
-        NetEval.ForEachSample(net, data, (_, values) =>
+        var n = data.Head.Shape[0];
+        var perSample = Math.Max(1L, targets.Sum(e => (long)e.Size) * sizeof(float));
+        var chunk = (int)Math.Clamp(ChunkBytes / perSample, 1, Math.Max(1, n));
+        for (var start = 0; start < n; start += chunk)
         {
-            lock (gate)
-                foreach (var e in targets)
+            var count = Math.Min(chunk, n - start);
+            var values = new float[count][][];
+            NetEval.ForEachSample(net, data.Map(t => t.Rows(start, count)).ToSeq().Strict(), (b, all) =>
+                values[b] = targets.Select(e => all[e.Id]).ToArray());
+            for (var b = 0; b < count; b++)
+                for (var k = 0; k < targets.Count; k++)
                 {
-                    var v = values[e.Id];
-                    var s = sums[e.Id];
+                    var v = values[b][k];
+                    var s = sums[targets[k].Id];
                     for (var i = 0; i < v.Length; i++) s[i] += v[i];
                 }
-        });
-        var count = data.Head.Shape[0];
+        }
         foreach (var s in sums.Values)
-            for (var i = 0; i < s.Length; i++) s[i] /= count;
+            for (var i = 0; i < s.Length; i++) s[i] /= n;
         return sums;
     }
 
