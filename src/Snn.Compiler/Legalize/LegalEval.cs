@@ -47,16 +47,10 @@ public static class LegalEval
                 In().CopyTo(y, 0);
                 Activations.Apply("softmax", y, a.Shape[a.Shape.Count - 1]);
                 break;
-            case LActivation { Act: PRelu pr }:
+            case LActivation { Act: ElementwiseAct act }:
             {
                 var x = In();
-                for (var i = 0; i < y.Length; i++) y[i] = pr.Apply(x[i], i);
-                break;
-            }
-            case LActivation a:
-            {
-                var x = In();
-                for (var i = 0; i < y.Length; i++) y[i] = a.Act.Apply(x[i]);
+                for (var i = 0; i < y.Length; i++) y[i] = act.Apply(x[i], i);
                 break;
             }
             case LAffine a:

@@ -4,40 +4,39 @@ using static LanguageExt.Prelude;
 namespace Snn.Compiler.Legalize;
 
 /// <summary>An activation in the canonical subset.</summary>
-public abstract record Act
+public abstract record Act;
+
+/// <summary>An activation applied to each element on its own: <see cref="Apply"/> gives element <c>i</c>'s output.</summary>
+public abstract record ElementwiseAct : Act
 {
-    public abstract float Apply(float x);
+    public abstract float Apply(float x, int i);
 }
 
 /// <summary>Keras ReLU: max_value clip, negative_slope below threshold (plain relu: all defaults).</summary>
-public sealed record Relu(float NegativeSlope = 0f, float Threshold = 0f, float MaxValue = float.PositiveInfinity) : Act
+public sealed record Relu(float NegativeSlope = 0f, float Threshold = 0f, float MaxValue = float.PositiveInfinity) : ElementwiseAct
 {
     public bool IsPlain => NegativeSlope == 0f && Threshold == 0f && float.IsPositiveInfinity(MaxValue);
-    public override float Apply(float x) => Activations.Relu(x, NegativeSlope, Threshold, MaxValue);
+    public override float Apply(float x, int i) => Activations.Relu(x, NegativeSlope, Threshold, MaxValue);
 }
 
 /// <summary>PReLU: x ≥ 0 ? x : Alpha[i]·x, with Alpha expanded to one slope per element.</summary>
-public sealed record PRelu(Tensor Alpha) : Act
+public sealed record PRelu(Tensor Alpha) : ElementwiseAct
 {
-    public override float Apply(float x) => throw new InvalidOperationException("PReLU slopes depend on the element");
-    public float Apply(float x, int i) => x >= 0 ? x : Alpha[i] * x;
+    public override float Apply(float x, int i) => x >= 0 ? x : Alpha[i] * x;
 }
 
-public sealed record SigmoidAct : Act
+public sealed record SigmoidAct : ElementwiseAct
 {
-    public override float Apply(float x) => 1f / (1f + MathF.Exp(-x));
+    public override float Apply(float x, int i) => 1f / (1f + MathF.Exp(-x));
 }
 
-public sealed record TanhAct : Act
+public sealed record TanhAct : ElementwiseAct
 {
-    public override float Apply(float x) => MathF.Tanh(x);
+    public override float Apply(float x, int i) => MathF.Tanh(x);
 }
 
-/// <summary>Softmax over the last axis; legal only as a model output (applied in the readout).</summary>
-public sealed record SoftmaxAct : Act
-{
-    public override float Apply(float x) => throw new InvalidOperationException("softmax is not elementwise");
-}
+/// <summary>Softmax over the last axis; legal only as a model output (applied in the readout), so not elementwise.</summary>
+public sealed record SoftmaxAct : Act;
 
 /// <summary>
 /// Stage 2 IR: one canonical op per value. <see cref="Id"/> names the value it produces,
