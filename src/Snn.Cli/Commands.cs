@@ -11,7 +11,6 @@ using Snn.Compiler.Saved;
 
 namespace Snn.Cli;
 
-
 /// <summary>The snn commands. Each returns an exit code, or an error that Program reports.</summary>
 public static class Commands
 {
@@ -265,19 +264,18 @@ public static class Commands
         select labels;
 
     /// <summary>Runs the model in one mode over the inputs.</summary>
-    internal static Either<Error, Seq<Tensor>> Simulate(Args a, Loaded model, Seq<Tensor> inputs, Mode mode, TextWriter stderr)
-    {
-        if (mode == Mode.Keras) return model.Keras().Bind(m => KerasEval.Run(m, inputs));
-        return from steps in Steps(a, mode)
-               from run in Prepare(a, model, mode, steps, stderr)
-               select Interpreter.Run(run.Program, inputs, run.Sim, Progress.Of(a).For(stderr, $"{mode.ToString().ToLowerInvariant()} {steps} steps"));
-    }
+    internal static Either<Error, Seq<Tensor>> Simulate(Args a, Loaded model, Seq<Tensor> inputs, Mode mode, TextWriter stderr) =>
+        Evaluation.Simulate(mode, model, inputs, Network(a, model, stderr), what => Progress.Of(a).For(stderr, what));
+
+    /// <summary>The network and simulation options for a mode, with the command line's steps for that mode.</summary>
+    static Func<Mode, Either<Error, (SimOptions Sim, Converted Net)>> Network(Args a, Loaded model, TextWriter stderr) =>
+        mode => Steps(a, mode).Bind(s => Prepare(a, model, mode, s, stderr)).Map(r => (r.Sim, r.Net));
 
     /// <summary>Evaluates the model with the command line's options (<see cref="Evaluation.Run"/>).</summary>
     internal static Either<Error, EvaluationResult> Evaluate(Args a, Loaded model, Seq<Tensor> inputs, Option<int[]> labelled, Seq<Mode> modes, int steps,
         int[] checkpoints, TextWriter stderr) =>
         Evaluation.Run(new EvaluationOptions(modes, steps, checkpoints, a.Flag("--agreement"), a.Flag("--per-layer-error")), model, inputs, labelled,
-            mode => Steps(a, mode).Bind(s => Prepare(a, model, mode, s, stderr)).Map(r => (r.Sim, r.Net)),
+            Network(a, model, stderr),
             OptionsOf(a, model).Match(o => o, _ => CompileOptions.Default),
             what => Progress.Of(a).For(stderr, what));
 

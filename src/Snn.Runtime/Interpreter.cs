@@ -228,7 +228,6 @@ public sealed class Simulator(OpProgram program)
         return results.Select(r => Enumerable.Range(0, probes.Count)
             .Select(p => Tensor.Own(new[] { n }.Concat(probes[p].Shape).ToArray(), r[p])).ToSeq()).ToArray();
     }
-
 }
 
 /// <summary>

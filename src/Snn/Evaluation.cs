@@ -115,13 +115,20 @@ public static partial class Evaluation
     /// layer's error against the ANN (<see cref="Fidelity.PerLayer"/>). <paramref name="network"/> gives the network
     /// and simulation options (steps included) for the rate and spiking modes; <paramref name="progress"/> a progress callback per run.
     /// </summary>
+    /// <summary>
+    /// One mode's outputs on <paramref name="inputs"/>: the Keras reference evaluator's, or the network
+    /// <paramref name="network"/> gives for the mode, simulated with its options.
+    /// </summary>
+    public static Either<Error, Seq<Tensor>> Simulate(Mode mode, Loaded model, Seq<Tensor> inputs,
+        Func<Mode, Either<Error, (SimOptions Sim, Converted Net)>> network, Func<string, Action<int, int>?> progress) =>
+        mode == Mode.Keras
+            ? model.Keras().Bind(m => KerasEval.Run(m, inputs))
+            : network(mode).Map(r => Interpreter.Run(r.Net.Program, inputs, r.Sim, progress($"{mode.ToString().ToLowerInvariant()} {r.Sim.Steps} steps")));
+
     public static Either<Error, EvaluationResult> Run(EvaluationOptions o, Loaded model, Seq<Tensor> inputs, Option<int[]> labelled,
         Func<Mode, Either<Error, (SimOptions Sim, Converted Net)>> network, CompileOptions options, Func<string, Action<int, int>?> progress)
     {
-        Either<Error, Seq<Tensor>> Simulate(Mode mode) =>
-            mode == Mode.Keras
-                ? model.Keras().Bind(m => KerasEval.Run(m, inputs))
-                : network(mode).Map(r => Interpreter.Run(r.Net.Program, inputs, r.Sim, progress($"{mode.ToString().ToLowerInvariant()} {r.Sim.Steps} steps")));
+        Either<Error, Seq<Tensor>> Simulate(Mode mode) => Evaluation.Simulate(mode, model, inputs, network, progress);
 
         var reference = Seq<Tensor>();
         if (labelled.IsNone || o.Agreement)

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler;
+using Snn.Compiler.Convert;
 using Snn.Compiler.Legalize;
 using Snn.Compiler.Saved;
 using static LanguageExt.Prelude;
@@ -56,6 +57,14 @@ public static class Exporters
 
     /// <summary>The names, as a usage message lists them ("npz, nengo or nir").</summary>
     public static string Names => string.Join(", ", All.Take(All.Length - 1).Select(e => e.Name)) + " or " + All[^1].Name;
+
+    /// <summary>
+    /// The legalized graph <see cref="IExporter.Check"/> returned, as the converter saw it (max pooling moved ahead of
+    /// the activation with <c>--max-pool pre</c>).
+    /// </summary>
+    internal static Either<Error, LegalGraph> AsConverted(ExportInput input, string format) =>
+        input.Legal.ToEither(Errors.Invariant(format + " export", "no legalized graph"))
+            .Map(legal => input.Options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(legal) : legal);
 
     /// <summary>A Keras model's legalized graph (the exporters that describe layers need it).</summary>
     internal static Either<Error, LegalGraph> Legalized(Loaded model, CompileOptions options) =>

@@ -2,7 +2,6 @@ using System.Collections.Immutable;
 using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler;
-using Snn.Compiler.Convert;
 using Snn.Compiler.Export;
 using Snn.Compiler.Hdf5;
 using Snn.Compiler.Legalize;
@@ -23,8 +22,7 @@ public sealed class NirExporter : IExporter
         Exporters.Legalized(model, options).Map(Some);
 
     public Either<Error, (Seq<string> Lines, Seq<string> Warnings)> Write(ExportInput input, string path) =>
-        from legalized in input.Legal.ToEither(Errors.Invariant("nir export", "no legalized graph"))
-        let legal = input.Options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(legalized) : legalized
+        from legal in Exporters.AsConverted(input, Name)
         from graph in Nir.Build(new NirOptions(Metadata(input)), legal, input.Net.Network)
         from _w in Nir.Write(path, graph)
         select (Seq1($"wrote {path}: {graph.Nodes.Count} nodes, {graph.Edges.Count} edges ({Nir.FormatName} {Nir.Version})"), Seq<string>());

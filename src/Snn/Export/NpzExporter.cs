@@ -2,7 +2,6 @@ using System.Collections.Immutable;
 using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler;
-using Snn.Compiler.Convert;
 using Snn.Compiler.Export;
 using Snn.Compiler.Legalize;
 using static LanguageExt.Prelude;
@@ -24,8 +23,7 @@ public sealed class NpzExporter : IExporter
         select Some(legal);
 
     public Either<Error, (Seq<string> Lines, Seq<string> Warnings)> Write(ExportInput input, string path) =>
-        from legalized in input.Legal.ToEither(Errors.Invariant("npz export", "no legalized graph"))
-        let legal = input.Options.Convert.MaxPool == MaxPoolMethod.Pre ? Converter.MaxPoolBeforeActivation(legalized) : legalized
+        from legal in Exporters.AsConverted(input, Name)
         from arrays in NpzNetwork.Write(path, input.Compress, new NpzSource(input.Model.ModelName, input.Model.SourceName, input.Spiking),
             input.Options, input.Calibration, input.Net.Network, legal)
         select (Seq1($"wrote {path}: {legal.Ops.Count} ops, {arrays} arrays + structure.json ({NpzNetwork.FormatName} v{NpzNetwork.FormatVersion})"),
