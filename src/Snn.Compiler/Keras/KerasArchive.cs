@@ -83,9 +83,12 @@ public static partial class KerasArchive
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) return Errors.ModelJson(path, "config.json is not an object");
             var groups = new Dictionary<string, string>();   // "outer/inner/layer" -> h5 group path of its vars
-            try { AssignGroups(root, "", "", groups); }
+            Either<Error, Unit> assigned;
+            // Boundary: System.Text.Json throws InvalidOperationException for an element of the wrong kind (GetString of a
+            // number, EnumerateArray of an object, TryGetProperty of a list); reported as the configuration error it is.
+            try { assigned = AssignGroups(root, "", "", groups, path); }
             catch (InvalidOperationException e) { return Errors.ModelJson(path, e.Message); }
-            return KerasConfigReader.Read(root, Weights(h5, groups, path), path);
+            return assigned.Bind(_ => KerasConfigReader.Read(root, Weights(h5, groups, path), path));
         }
     }
 
@@ -97,29 +100,35 @@ public static partial class KerasArchive
         return LowerUpper().Replace(name, "$1_$2").ToLowerInvariant();
     }
 
-    static JsonElement Get(JsonElement e, string key, string where) =>
-        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out var v) ? v : throw new InvalidOperationException($"{where} has no '{key}'");
+    /// <summary>Property <paramref name="key"/> of an object, or the error saying it is missing.</summary>
+    static Either<Error, JsonElement> Get(JsonElement e, string key, string where, string path) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out var v) ? v : Errors.ModelJson(path, $"{where} has no '{key}'");
 
     /// <summary>Walks containers in model.layers order, assigning "layers/&lt;snake&gt;[_n]" group names.</summary>
-    static void AssignGroups(JsonElement model, string keyPrefix, string groupPrefix, Dictionary<string, string> groups)
+    static Either<Error, Unit> AssignGroups(JsonElement model, string keyPrefix, string groupPrefix, Dictionary<string, string> groups, string path) =>
+        from clsEl in Get(model, "class_name", "the model", path)
+        let cls = clsEl.GetString() ?? ""
+        from config in Get(model, "config", "the model", path)
+        from layers in config.ValueKind == JsonValueKind.Array ? config : Get(config, "layers", "the model config", path)
+        let counters = new Dictionary<string, int>()
+        from _ in layers.EnumerateArray().Each(layer => AssignGroup(layer, cls, counters, keyPrefix, groupPrefix, groups, path))
+        select unit;
+
+    static Either<Error, Unit> AssignGroup(JsonElement layer, string cls, Dictionary<string, int> counters, string keyPrefix, string groupPrefix,
+        Dictionary<string, string> groups, string path)
     {
-        var cls = Get(model, "class_name", "the model").GetString() ?? "";
-        var config = Get(model, "config", "the model");
-        var layers = config.ValueKind == JsonValueKind.Array ? config : Get(config, "layers", "the model config");
-        var counters = new Dictionary<string, int>();
-        foreach (var layer in layers.EnumerateArray())
-        {
-            var lc = Get(layer, "class_name", "a layer").GetString() ?? "";
-            // Sequential's model.layers excludes the InputLayer; Functional's includes it.
-            if (lc == "InputLayer" && cls == "Sequential") continue;
-            var name = Get(layer, "config", $"layer {lc}").TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() ?? "" : "";
-            var snake = SnakeCase(lc);
-            var count = counters.GetValueOrDefault(snake);
-            counters[snake] = count + 1;
-            var group = $"{groupPrefix}layers/{(count == 0 ? snake : $"{snake}_{count}")}";
-            groups[keyPrefix + name] = group;
-            if (KerasConfigReader.IsModelClass(lc)) AssignGroups(layer, keyPrefix + name + "/", group + "/", groups);
-        }
+        if (!Get(layer, "class_name", "a layer", path).TryGet(out var lcElement, out var error)) return error;
+        var lc = lcElement.GetString() ?? "";
+        // Sequential's model.layers excludes the InputLayer; Functional's includes it.
+        if (lc == "InputLayer" && cls == "Sequential") return unit;
+        if (!Get(layer, "config", $"layer {lc}", path).TryGet(out var layerConfig, out error)) return error;
+        var name = layerConfig.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() ?? "" : "";
+        var snake = SnakeCase(lc);
+        var count = counters.GetValueOrDefault(snake);
+        counters[snake] = count + 1;
+        var group = $"{groupPrefix}layers/{(count == 0 ? snake : $"{snake}_{count}")}";
+        groups[keyPrefix + name] = group;
+        return KerasConfigReader.IsModelClass(lc) ? AssignGroups(layer, keyPrefix + name + "/", group + "/", groups, path) : unit;
     }
 
     static WeightSource Weights(H5File h5, Dictionary<string, string> groups, string path) => (modelPath, layer, className, config) =>
