@@ -10,6 +10,7 @@ using Snn.Compiler.Legalize;
 using Snn.Compiler.Lower;
 using Snn.Compiler.Optimize;
 using static LanguageExt.Prelude;
+using static Snn.Compiler.EitherExtensions;
 using Snn.Ops;
 
 using IdentityT = Snn.Compiler.Convert.IdentityT;
@@ -137,97 +138,113 @@ public static partial class NetworkFile
 
     /// <summary>One type of the format: its tag, how to write its fields and how to read them back.</summary>
     /// <summary>One type of the format; <see cref="Accepts"/>, when set, narrows which values of the type it writes.</summary>
-    sealed record Entry<T>(string Tag, Type Type, Action<W, T> Write, Func<J, T> Read, Func<T, bool>? Accepts = null);
+    sealed record Entry<T>(string Tag, Type Type, Action<W, T> Write, Func<J, Either<Error, T>> Read, Func<T, bool>? Accepts = null);
 
-    static Entry<NeuronType> Neuron<T>(string tag, Action<W, T> write, Func<J, T> read, Func<T, bool>? accepts = null) where T : NeuronType =>
-        new(tag, typeof(T), (w, n) => write(w, (T)n), j => read(j), accepts is null ? null : n => accepts((T)n));
+    static Entry<NeuronType> Neuron<T>(string tag, Action<W, T> write, Func<J, Either<Error, T>> read, Func<T, bool>? accepts = null) where T : NeuronType =>
+        new(tag, typeof(T), (w, n) => write(w, (T)n), j => read(j).Map(n => (NeuronType)n), accepts is null ? null : n => accepts((T)n));
 
-    static Entry<Transform> Transform<T>(string tag, Action<W, T> write, Func<J, T> read) where T : Transform =>
-        new(tag, typeof(T), (w, t) => write(w, (T)t), j => read(j));
+    static Entry<Transform> Transform<T>(string tag, Action<W, T> write, Func<J, Either<Error, T>> read) where T : Transform =>
+        new(tag, typeof(T), (w, t) => write(w, (T)t), j => read(j).Map(t => (Transform)t));
 
     /// <summary>A node entry writes and reads the fields beyond id, layer and trainable (which every node has).</summary>
-    static Entry<NetNode> Node<T>(string tag, Action<W, T> write, Func<J, (string Id, string Layer), T> read) where T : NetNode =>
-        new(tag, typeof(T), (w, n) => write(w, (T)n), j => read(j, (j.Str("id"), j.Str("layer"))));
+    static Entry<NetNode> Node<T>(string tag, Action<W, T> write, Func<J, (string Id, string Layer), Either<Error, T>> read) where T : NetNode =>
+        new(tag, typeof(T), (w, n) => write(w, (T)n), j =>
+            from id in j.Str("id")
+            from layer in j.Str("layer")
+            from node in read(j, (id, layer))
+            select (NetNode)node);
 
     /// <summary>Neuron types, tagged by <see cref="NeuronType.Name"/>.</summary>
     static readonly Seq<Entry<NeuronType>> Neurons = Seq(
-        Neuron<RectifiedLinear>("RectifiedLinear", (w, n) => w.Float("amplitude", n.Amplitude), j => new RectifiedLinear(j.Float("amplitude"))),
+        Neuron<RectifiedLinear>("RectifiedLinear", (w, n) => w.Float("amplitude", n.Amplitude), j => j.Float("amplitude").Map(a => new RectifiedLinear(a))),
         Neuron<SpikingRectifiedLinear>("SpikingRectifiedLinear",
             (w, n) => { w.Float("amplitude", n.Amplitude); w.Bool("reset_to_zero", n.ResetToZero); },
-            j => new SpikingRectifiedLinear(j.Float("amplitude")) { ResetToZero = j.Bool("reset_to_zero") }),
+            j => from amplitude in j.Float("amplitude")
+                 from reset in j.Bool("reset_to_zero")
+                 select new SpikingRectifiedLinear(amplitude) { ResetToZero = reset }),
         Neuron<IntegrateAndFire>("IF",
             (w, n) => { w.Float("amplitude", n.Amplitude); w.Bool("reset_to_zero", n.ResetToZero); },
-            j => new IntegrateAndFire(j.Float("amplitude")) { ResetToZero = j.Bool("reset_to_zero") }, n => !n.NegativeSpikes),
+            j => from amplitude in j.Float("amplitude")
+                 from reset in j.Bool("reset_to_zero")
+                 select new IntegrateAndFire(amplitude) { ResetToZero = reset }, n => !n.NegativeSpikes),
         // Its own tag, so that a reader without negative spikes refuses the file instead of running plain IF.
         Neuron<IntegrateAndFire>("SignedIF",
             (w, n) => w.Float("amplitude", n.Amplitude),
-            j => new IntegrateAndFire(j.Float("amplitude")) { NegativeSpikes = true }, n => n.NegativeSpikes),
+            j => j.Float("amplitude").Map(a => new IntegrateAndFire(a) { NegativeSpikes = true }), n => n.NegativeSpikes),
         Neuron<LeakyRectifiedLinear>("LeakyReLU",
             (w, n) => { w.Tensor("slope", n.Slope); w.Float("threshold", n.Threshold); w.Float("max_value", n.MaxValue); w.Float("amplitude", n.Amplitude); },
-            j => new LeakyRectifiedLinear(j.Tensor("slope"), j.Float("threshold"), j.Float("max_value", allowInfinity: true), j.Float("amplitude"))),
+            j => from slope in j.Tensor("slope")
+                 from threshold in j.Float("threshold")
+                 from maxValue in j.Float("max_value", allowInfinity: true)
+                 from amplitude in j.Float("amplitude")
+                 select new LeakyRectifiedLinear(slope, threshold, maxValue, amplitude)),
         Neuron<SpikingLeakyRectifiedLinear>("SpikingLeakyReLU",
             (w, n) => { w.Tensor("slope", n.Slope); w.Float("threshold", n.Threshold); w.Float("max_value", n.MaxValue); w.Float("amplitude", n.Amplitude); },
-            j => new SpikingLeakyRectifiedLinear(j.Tensor("slope"), j.Float("threshold"), j.Float("max_value", allowInfinity: true), j.Float("amplitude"))),
+            j => from slope in j.Tensor("slope")
+                 from threshold in j.Float("threshold")
+                 from maxValue in j.Float("max_value", allowInfinity: true)
+                 from amplitude in j.Float("amplitude")
+                 select new SpikingLeakyRectifiedLinear(slope, threshold, maxValue, amplitude)),
         Neuron<Lif>("LIF",
             (w, n) => { w.Float("tau_rc", n.TauRc); w.Float("tau_ref", n.TauRef); w.Float("min_voltage", n.MinVoltage); w.Float("amplitude", n.Amplitude); },
-            j => new Lif(j.Float("tau_rc", positive: true), j.Float("tau_ref", nonNegative: true), j.Float("min_voltage"), j.Float("amplitude"))),
+            j => from tauRc in j.Float("tau_rc", positive: true)
+                 from tauRef in j.Float("tau_ref", nonNegative: true)
+                 from minVoltage in j.Float("min_voltage")
+                 from amplitude in j.Float("amplitude")
+                 select new Lif(tauRc, tauRef, minVoltage, amplitude)),
         Neuron<LifRate>("LIFRate",
             (w, n) => { w.Float("tau_rc", n.TauRc); w.Float("tau_ref", n.TauRef); w.Float("amplitude", n.Amplitude); },
-            j => new LifRate(j.Float("tau_rc", positive: true), j.Float("tau_ref", nonNegative: true), j.Float("amplitude"))),
-        Neuron<Sigmoid>("Sigmoid", (w, n) => w.Float("tau_ref", n.TauRef), j => new Sigmoid(j.Float("tau_ref", positive: true))),
-        Neuron<Tanh>("Tanh", (w, n) => w.Float("tau_ref", n.TauRef), j => new Tanh(j.Float("tau_ref", positive: true))),
+            j => from tauRc in j.Float("tau_rc", positive: true)
+                 from tauRef in j.Float("tau_ref", nonNegative: true)
+                 from amplitude in j.Float("amplitude")
+                 select new LifRate(tauRc, tauRef, amplitude)),
+        Neuron<Sigmoid>("Sigmoid", (w, n) => w.Float("tau_ref", n.TauRef), j => j.Float("tau_ref", positive: true).Map(t => new Sigmoid(t))),
+        Neuron<Tanh>("Tanh", (w, n) => w.Float("tau_ref", n.TauRef), j => j.Float("tau_ref", positive: true).Map(t => new Tanh(t))),
         Neuron<RegularSpiking>("RegularSpiking",
             (w, n) => { w.Tagged("base", n.Base, Neurons); w.Float("amplitude", n.Amplitude); },
-            j =>
-            {
-                var b = j.Tagged("base", Neurons);
-                return b is RectifiedLinear or Sigmoid or Tanh ? new RegularSpiking(b, j.Float("amplitude"))
-                    : throw j.Fail($"RegularSpiking needs a RectifiedLinear, Sigmoid or Tanh base, not {b.Name}");
-            }));
+            j => from b in j.Tagged("base", Neurons)
+                 from _ in b is RectifiedLinear or Sigmoid or Tanh ? Ok : j.Fail($"RegularSpiking needs a RectifiedLinear, Sigmoid or Tanh base, not {b.Name}")
+                 from amplitude in j.Float("amplitude")
+                 select new RegularSpiking(b, amplitude)));
 
     static readonly Seq<Entry<Transform>> Transforms = Seq(
-        Transform<IdentityT>("identity", (w, t) => w.Int("size", t.Size), j => new IdentityT(j.Size("size"))),
+        Transform<IdentityT>("identity", (w, t) => w.Int("size", t.Size), j => j.Size("size").Map(size => new IdentityT(size))),
         Transform<ScaleT>("scale", (w, t) => { w.Int("size", t.Size); w.Tensor("scale", t.Scale); }, j =>
-        {
-            var size = j.Size("size");
-            var scale = j.Tensor("scale");
-            return scale.Length == 1 || scale.Length == size ? new ScaleT(size, scale) : throw j.Fail($"'scale' has {scale.Length} values; expected 1 or {size}");
-        }),
+            from size in j.Size("size")
+            from scale in j.Tensor("scale")
+            from _ in scale.Length == 1 || scale.Length == size ? Ok : j.Fail($"'scale' has {scale.Length} values; expected 1 or {size}")
+            select new ScaleT(size, scale)),
         Transform<DenseT>("dense", (w, t) => { w.Tensor("kernel", t.Kernel); w.Int("rows", t.Rows); }, j =>
-        {
-            var kernel = j.Tensor("kernel");
-            var rows = j.Int("rows", 1, MaxElements);
-            if (kernel.Rank != 2 || kernel.Shape[0] < 1 || kernel.Shape[1] < 1) throw j.Fail($"'kernel' has shape {Shapes.Show(kernel.Shape)}; expected (in, out)");
-            if ((long)Math.Max(kernel.Shape[0], kernel.Shape[1]) * rows > MaxElements) throw j.Fail("the transform is too large");
-            return new DenseT(kernel, rows);
-        }),
+            from kernel in j.Tensor("kernel")
+            from rows in j.Int("rows", 1, MaxElements)
+            from _ in kernel.Rank != 2 || kernel.Shape[0] < 1 || kernel.Shape[1] < 1 ? j.Fail($"'kernel' has shape {Shapes.Show(kernel.Shape)}; expected (in, out)") : Ok
+            from __ in (long)Math.Max(kernel.Shape[0], kernel.Shape[1]) * rows > MaxElements ? j.Fail("the transform is too large") : Ok
+            select new DenseT(kernel, rows)),
         Transform<ConvT>("conv", (w, t) => { w.Conv("spec", t.Spec); w.Tensor("kernel", t.Kernel); }, j =>
-        {
-            var spec = j.Conv("spec");
-            var kernel = j.Tensor("kernel");
-            var expected = spec.KernelShape.Fold(1L, (p, d) => p * d);
-            return kernel.Length == expected ? new ConvT(spec, kernel) : throw j.Fail($"'kernel' has {kernel.Length} values; the spec needs {Shapes.Show(spec.KernelShape)}");
-        }),
-        Transform<PoolT>("pool", (w, t) => w.Pool("spec", t.Spec), j => new PoolT(j.Pool("spec"))),
+            from spec in j.Conv("spec")
+            from kernel in j.Tensor("kernel")
+            from _ in kernel.Length == spec.KernelShape.Fold(1L, (p, d) => p * d) ? Ok
+                : j.Fail($"'kernel' has {kernel.Length} values; the spec needs {Shapes.Show(spec.KernelShape)}")
+            select new ConvT(spec, kernel)),
+        Transform<PoolT>("pool", (w, t) => w.Pool("spec", t.Spec), j => j.Pool("spec").Map(spec => new PoolT(spec))),
         Transform<GatherT>("gather", (w, t) => { w.Int("in", t.In); w.IntArray("index", t.Index); w.Str("kind", t.Kind); }, j =>
-        {
-            var inSize = j.Size("in");
-            var index = j.IntArray("index");
-            if (index.Count > MaxElements) throw j.Fail("'index' is too long");
-            return index.ForAll(i => i >= -1 && i < inSize)
-                ? new GatherT(inSize, index, j.Str("kind"))
-                : throw j.Fail($"'index' has values outside -1..{inSize - 1}");
-        }));
+            from inSize in j.Size("in")
+            from index in j.IntArray("index")
+            from _ in index.Count > MaxElements ? j.Fail("'index' is too long") : Ok
+            from __ in index.ForAll(i => i >= -1 && i < inSize) ? Ok : j.Fail($"'index' has values outside -1..{inSize - 1}")
+            from kind in j.Str("kind")
+            select new GatherT(inSize, index, kind)));
 
     static readonly Seq<Entry<NetNode>> Nodes = Seq(
         Node<InputNode>("input", (w, n) => { w.Ints("shape", n.Shape); w.Int("index", n.Index); },
-            (j, h) => new InputNode(h.Id, h.Layer, j.Shape("shape"), j.Int("index", 0, 1 << 16))),
-        Node<PassNode>("pass", (w, n) => w.Int("size", n.Size), (j, h) => new PassNode(h.Id, h.Layer, j.Size("size"))),
+            (j, h) => from shape in j.Shape("shape")
+                      from index in j.Int("index", 0, 1 << 16)
+                      select new InputNode(h.Id, h.Layer, shape, index)),
+        Node<PassNode>("pass", (w, n) => w.Int("size", n.Size), (j, h) => j.Size("size").Map(size => new PassNode(h.Id, h.Layer, size))),
         Node<ConstNode>("const", (w, n) => w.Tensor("value", n.Value), (j, h) =>
-        {
-            var value = j.Tensor("value");
-            return value.Length <= MaxElements ? new ConstNode(h.Id, h.Layer, value) : throw j.Fail("'value' is too large");
-        }),
+            from value in j.Tensor("value")
+            from _ in value.Length <= MaxElements ? Ok : j.Fail("'value' is too large")
+            select new ConstNode(h.Id, h.Layer, value)),
         Node<Ensemble>("ensemble",
             (w, n) =>
             {
@@ -239,30 +256,32 @@ public static partial class NetworkFile
                 w.Opt("neuron_scale", n.NeuronScale, v => w.Tensor("neuron_scale", v));
             },
             (j, h) =>
-            {
-                var size = j.Size("size", min: 1);
-                var neuron = j.Tagged("neuron", Neurons);
-                var slope = neuron switch { LeakyRectifiedLinear l => l.Slope, SpikingLeakyRectifiedLinear s => s.Slope, _ => null };
-                if (slope is not null && slope.Length != 1 && slope.Length != size) throw j.Fail($"the neuron's slope has {slope.Length} values; expected 1 or {size}");
-                var scale = j.OptTensor("neuron_scale");
-                if (scale.Exists(r => r.Length != size || r.Span.ToArray().Any(v => !(v > 0) || float.IsInfinity(v))))
-                    throw j.Fail($"'neuron_scale' must hold {size} positive values");
-                return new Ensemble(h.Id, h.Layer, size, neuron, j.Float("gain"), j.Tensor("bias"), j.OptTensor("initial_voltage")) { NeuronScale = scale };
-            }),
+                from size in j.Size("size", min: 1)
+                from neuron in j.Tagged("neuron", Neurons)
+                let slope = neuron switch { LeakyRectifiedLinear l => l.Slope, SpikingLeakyRectifiedLinear s => s.Slope, _ => null }
+                from _ in slope is not null && slope.Length != 1 && slope.Length != size ? j.Fail($"the neuron's slope has {slope.Length} values; expected 1 or {size}") : Ok
+                from scale in j.OptTensor("neuron_scale")
+                from __ in scale.Exists(r => r.Length != size || r.Span.ToArray().Any(v => !(v > 0) || float.IsInfinity(v)))
+                    ? j.Fail($"'neuron_scale' must hold {size} positive values") : Ok
+                from gain in j.Float("gain")
+                from bias in j.Tensor("bias")
+                from initialVoltage in j.OptTensor("initial_voltage")
+                select new Ensemble(h.Id, h.Layer, size, neuron, gain, bias, initialVoltage) { NeuronScale = scale }),
         Node<MaxPoolNode>("max_pool", (w, n) => { w.Pool("spec", n.Spec); w.Str("method", Text(n.Method)); },
-            (j, h) => new MaxPoolNode(h.Id, h.Layer, j.Pool("spec"), j.Enum<MaxPoolMethod>("method"))),
+            (j, h) => from spec in j.Pool("spec")
+                      from method in j.Enum<MaxPoolMethod>("method")
+                      select new MaxPoolNode(h.Id, h.Layer, spec, method)),
         Node<FilterNode>("filter",
             (w, n) => { w.Int("size", n.Size); w.Str("kind", Text(n.Kind)); w.Tensor("tau", n.Tau); w.Tensor("initial_level", n.InitialLevel); },
             (j, h) =>
-            {
-                var size = j.Size("size", min: 1);
-                var tau = j.Tensor("tau");
-                var level = j.Tensor("initial_level");
-                if ((tau.Length != 1 && tau.Length != size) || tau.Span.ToArray().Any(t => !(t > 0) || float.IsInfinity(t)))
-                    throw j.Fail($"'tau' must hold 1 or {size} positive values");
-                if (level.Length != size) throw j.Fail($"'initial_level' must hold {size} values");
-                return new FilterNode(h.Id, h.Layer, size, j.Enum<FilterKind>("kind"), tau, level);
-            }));
+                from size in j.Size("size", min: 1)
+                from tau in j.Tensor("tau")
+                from level in j.Tensor("initial_level")
+                from _ in (tau.Length != 1 && tau.Length != size) || tau.Span.ToArray().Any(t => !(t > 0) || float.IsInfinity(t))
+                    ? j.Fail($"'tau' must hold 1 or {size} positive values") : Ok
+                from __ in level.Length != size ? j.Fail($"'initial_level' must hold {size} values") : Ok
+                from kind in j.Enum<FilterKind>("kind")
+                select new FilterNode(h.Id, h.Layer, size, kind, tau, level)));
 
     static string Text<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
 

@@ -10,6 +10,7 @@ using Snn.Compiler.Legalize;
 using Snn.Compiler.Lower;
 using Snn.Compiler.Optimize;
 using static LanguageExt.Prelude;
+using static Snn.Compiler.EitherExtensions;
 using Snn.Ops;
 
 using IdentityT = Snn.Compiler.Convert.IdentityT;
@@ -46,141 +47,206 @@ public static partial class NetworkFile
             var entry = zip.GetEntry(JsonEntry);
             if (entry is null)
                 return Bad($"it has no '{JsonEntry}' entry, so it is not a saved network (write one with 'snn convert MODEL --out NET{Extension}')");
-            var json = reader.Bytes(entry);
-            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 });
-            var saved = ReadDocument(new J(doc.RootElement, "snnz.json", reader));
-            Validate(saved);
-            return saved;
+            return reader.Bytes(entry).Bind(json =>
+            {
+                using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 });
+                return from saved in ReadDocument(new J(doc.RootElement, "snnz.json", reader))
+                       from _ in Validate(saved)
+                       select saved;
+            }).MapLeft(e => Bad(e.Message));
         }
-        catch (LoadFailure f) { return Bad(f.Message); }
         catch (JsonException e) { return Bad($"'{JsonEntry}' is not valid JSON ({e.Message})"); }
         catch (InvalidDataException e) { return Bad($"it is not a valid zip archive, or it is damaged ({e.Message})"); }
         catch (Exception e) when (e is not (OutOfMemoryException or InsufficientExecutionStackException))
         {
+            // Boundary for what the libraries under the reader throw on a damaged file that passed the checks here:
+            // ZipArchive and its streams (IOException, NotSupportedException), System.Text.Json accessors
+            // (InvalidOperationException), and the spec records' constructors (ArgumentException).
             return Bad($"damaged or malformed file ({e.GetType().Name}: {e.Message})");
         }
     }
 
-    sealed class LoadFailure(string message) : Exception(message);
+    /// <summary>A reader's failure: the message only; <see cref="Load"/> names the file.</summary>
+    static Error Failure(string message) => Error.New(message);
 
-    static SavedNetwork ReadDocument(J root)
-    {
-        var format = root.Has("format") ? root.Str("format") : "";
-        if (format != FormatName) throw new LoadFailure($"'{JsonEntry}' does not describe a saved network (format '{format}', expected '{FormatName}')");
-        var version = root.Int("version", 1, int.MaxValue);
-        if (version > Version)
-            throw new LoadFailure($"it was written in {FormatName} format version {version} (by {(root.Has("producer") ? root.Str("producer") : "a newer snn")}), " +
-                                  $"and this snn reads versions up to {Version}. Upgrade snn, or convert the Keras model again with this version");
+    static Either<Error, SavedNetwork> ReadDocument(J root) =>
+        from format in root.Has("format") ? root.Str("format") : Right<Error, string>("")
+        from _ in format != FormatName ? Failure($"'{JsonEntry}' does not describe a saved network (format '{format}', expected '{FormatName}')") : Ok
+        from version in root.Int("version", 1, int.MaxValue)
+        from __ in version <= Version ? Ok
+            : (root.Has("producer") ? root.Str("producer") : Right<Error, string>("a newer snn")).Bind(producer => Left<Error, Unit>(Failure(
+                $"it was written in {FormatName} format version {version} (by {producer}), " +
+                $"and this snn reads versions up to {Version}. Upgrade snn, or convert the Keras model again with this version")))
+        from model in root.Obj("model")
+        from inputShapes in model.Items("input_shapes").Bind(shapes => shapes.Collect(s => s.IntsHere(-1, MaxElements)))
+        from source in model.OptObj("source", ReadSource)
+        from options in root.Obj("options")
+        from legalize in options.Obj("legalize").Bind(lo =>
+            from split in lo.Bool("split_shared_weights")
+            from fallback in lo.Bool("allow_fallback")
+            from temporal in lo.Bool("temporal")
+            select new LegalizeOptions(split, fallback, null, temporal))
+        from convert in options.Obj("convert").Bind(ReadConvert)
+        from calibration in options.OptObj("calibration", ReadCalibration)
+        from ___ in calibration.Exists(c => c.Options.Percentile <= 0) ? options.Fail("calibration 'percentile' must be in (0, 100]") : Ok
+        from n in root.Obj("network")
+        from network in ReadNetwork(n)
+        from modelName in model.Str("name")
+        select new SavedNetwork(modelName, inputShapes, legalize, convert, calibration, network.Network, network.Keep, source);
 
-        var model = root.Obj("model");
-        var inputShapes = model.Items("input_shapes").Map(s => s.IntsHere(-1, MaxElements)).ToSeq().Strict();
-        var source = model.OptObj("source").Map(src =>
+    static Either<Error, ModelSource> ReadSource(J src) =>
+        from fmt in src.Str("format")
+        from _ in ModelSource.Formats.Contains(fmt) ? Ok : src.Fail($"unknown model format '{fmt}' (expected {string.Join(", ", ModelSource.Formats)})")
+        from files in src.Items("files").Bind(fs => fs.Collect(f =>
+            from name in f.Str("name")
+            from entry in f.Entry("entry")
+            select new SourceFile(name, entry)))
+        from __ in files.IsEmpty ? src.Fail("'files' is empty") : Ok
+        select new ModelSource(fmt, files);
+
+    static Either<Error, ConvertOptions> ReadConvert(J co) =>
+        from spiking in co.Bool("spiking")
+        from maxPool in co.Enum<MaxPoolMethod>("max_pool")
+        from swap in co.Obj("swap").Bind(s => s.Properties().Collect(p => p.Value.StrHere().Map(v => (p.Name, v))))
+        from scaleFiringRates in co.OptFloat("scale_firing_rates", positive: true)
+        from layerScales in co.Obj("layer_scales").Bind(FloatMap)
+        from synapse in co.OptFloat("synapse", positive: true)
+        from dt in co.Float("dt", positive: true)
+        from seed in co.Int("seed")
+        from initialVoltage in co.Enum<InitialVoltage>("initial_voltage")
+        from resetToZero in co.Bool("reset_to_zero")
+        from integrateAndFire in co.Bool("integrate_and_fire")
+        from negativeSpikes in co.Has("negative_spikes") ? co.Bool("negative_spikes") : Right<Error, bool>(false)
+        select new ConvertOptions(
+            Spiking: spiking, MaxPool: maxPool, Swap: toMap(swap), ScaleFiringRates: scaleFiringRates, LayerScales: layerScales,
+            Synapse: synapse.Map(t => new Lowpass(t)), Dt: dt, Seed: seed, InitialVoltage: initialVoltage)
         {
-            var fmt = src.Str("format");
-            if (!ModelSource.Formats.Contains(fmt)) throw src.Fail($"unknown model format '{fmt}' (expected {string.Join(", ", ModelSource.Formats)})");
-            var files = src.Items("files").Map(f => new SourceFile(f.Str("name"), f.Entry("entry"))).ToSeq().Strict();
-            if (files.IsEmpty) throw src.Fail("'files' is empty");
-            return new ModelSource(fmt, files);
-        });
-
-        var options = root.Obj("options");
-        var lo = options.Obj("legalize");
-        var legalize = new LegalizeOptions(lo.Bool("split_shared_weights"), lo.Bool("allow_fallback"), null, lo.Bool("temporal"));
-        var co = options.Obj("convert");
-        var convert = new ConvertOptions(
-            Spiking: co.Bool("spiking"),
-            MaxPool: co.Enum<MaxPoolMethod>("max_pool"),
-            Swap: toMap(co.Obj("swap").Properties().Map(p => (p.Name, p.Value.StrHere()))),
-            ScaleFiringRates: co.OptFloat("scale_firing_rates", positive: true),
-            LayerScales: toMap(co.Obj("layer_scales").Properties().Map(p => (p.Name, p.Value.FloatHere(positive: true)))),
-            Synapse: co.OptFloat("synapse", positive: true).Map(t => new Lowpass(t)),
-            Dt: co.Float("dt", positive: true),
-            Seed: co.Int("seed"),
-            InitialVoltage: co.Enum<InitialVoltage>("initial_voltage"))
-        {
-            ResetToZero = co.Bool("reset_to_zero"),
-            IntegrateAndFire = co.Bool("integrate_and_fire"),
-            NegativeSpikes = co.Has("negative_spikes") && co.Bool("negative_spikes"),
+            ResetToZero = resetToZero,
+            IntegrateAndFire = integrateAndFire,
+            NegativeSpikes = negativeSpikes,
         };
-        var calibration = options.OptObj("calibration").Map(c =>
-        {
-            // Files before resolutions were recorded mean one spike per step; before per-layer ones, the file's one value.
-            var resolution = c.Has("resolution") ? c.Float("resolution", positive: true) : 1f;
-            return new SavedCalibration(
-                new CalibrateOptions(c.Double("percentile", 0, 100), c.Int("samples", 1, int.MaxValue), c.Int("bias_shift_steps", 0, int.MaxValue), c.Bool("per_channel"),
-                    c.Int("bias_correction_steps", 0, int.MaxValue))
-                {
-                    Resolution = resolution,
-                    LayerResolutions = c.Has("layer_resolutions") ? toMap(c.Obj("layer_resolutions").Properties().Map(p => (p.Name, p.Value.FloatHere(positive: true)))) : default,
-                    Targets = c.Has("targets") ? c.Items("targets").Map(t => new AgreementTarget(t.Double("agreement", 0, 1), t.Int("steps", 1, int.MaxValue))).ToSeq().Strict() : default,
-                },
-                c.Str("data"), c.OptFloat("input_scale"),
-                c.Items("scales").Map(l => new LayerScale(l.Str("layer"), l.Float("activation"), l.Float("scale"), l.Has("resolution") ? l.Float("resolution", positive: true) : resolution)).ToSeq().Strict());
-        });
-        if (calibration.Exists(c => c.Options.Percentile <= 0)) throw options.Fail("calibration 'percentile' must be in (0, 100]");
 
-        var n = root.Obj("network");
-        var nodes = n.Items("nodes").Map(j =>
-        {
-            var tag = j.Str("type");
-            var entry = Nodes.Find(e => e.Tag == tag)
-                .IfNone(() => throw j.Fail($"unknown object type '{tag}' (this snn knows {string.Join(", ", Nodes.Map(e => e.Tag))}; the file may come from a newer snn)"));
-            var node = entry.Read(j.At($"object '{j.Str("id")}'"));
-            return node with { Trainable = j.Bool("trainable") };
-        }).ToSeq().Strict();
-        var connections = n.Items("connections").Map(c0 =>
-        {
-            var c = c0.At($"connection '{c0.Str("id")}'");
-            return new Connection(c.Str("id"), c.Str("pre"), c.Str("post"), c.Tagged("transform", Transforms),
-                c.OptFloat("synapse", positive: true).Map(t => new Lowpass(t)), c.OptIntArray("post_index")) { Trainable = c.Bool("trainable") };
-        }).ToSeq().Strict();
-        var probes = n.Items("probes").Map(p0 =>
-        {
-            var p = p0.At($"probe '{p0.Str("id")}'");
-            return new Probe(p.Str("id"), p.Str("target"), p.OptFloat("synapse", positive: true).Map(t => new Lowpass(t)), p.Bool("softmax"),
-                p.Shape("shape"), p.Int("output", 0, int.MaxValue));
-        }).ToSeq().Strict();
-        var keep = toSet(n.Strings("keep_neuron_in_rate_mode"));
-        var layers = n.Items("layers").Map(l => new LayerStatus(l.Str("layer"), l.Str("class"), l.Enum<Conversion>("conversion"),
-            l.Ints("output_shape", -1, int.MaxValue), l.Str("note"))).ToSeq().Strict();
-        var network = new Network(nodes, connections, probes, n.Float("dt", positive: true), layers, n.Strings("warnings"));
-        return new SavedNetwork(model.Str("name"), inputShapes, legalize, convert, calibration, network, keep, source);
-    }
+    /// <summary>An object of positive numbers by name (per-layer scales and resolutions).</summary>
+    static Either<Error, Map<string, float>> FloatMap(J j) =>
+        j.Properties().Collect(p => p.Value.FloatHere(positive: true).Map(v => (p.Name, v))).Map(pairs => toMap(pairs));
+
+    static Either<Error, SavedCalibration> ReadCalibration(J c) =>
+        // Files before resolutions were recorded mean one spike per step; before per-layer ones, the file's one value.
+        from resolution in c.Has("resolution") ? c.Float("resolution", positive: true) : Right<Error, float>(1f)
+        from percentile in c.Double("percentile", 0, 100)
+        from samples in c.Int("samples", 1, int.MaxValue)
+        from biasShiftSteps in c.Int("bias_shift_steps", 0, int.MaxValue)
+        from perChannel in c.Bool("per_channel")
+        from biasCorrectionSteps in c.Int("bias_correction_steps", 0, int.MaxValue)
+        from layerResolutions in c.Has("layer_resolutions") ? c.Obj("layer_resolutions").Bind(FloatMap) : Right<Error, Map<string, float>>(default)
+        from targets in c.Has("targets")
+            ? c.Items("targets").Bind(ts => ts.Collect(t =>
+                from agreement in t.Double("agreement", 0, 1)
+                from steps in t.Int("steps", 1, int.MaxValue)
+                select new AgreementTarget(agreement, steps)))
+            : Right<Error, Seq<AgreementTarget>>(default)
+        from data in c.Str("data")
+        from inputScale in c.OptFloat("input_scale")
+        from scales in c.Items("scales").Bind(ls => ls.Collect(l =>
+            from layer in l.Str("layer")
+            from activation in l.Float("activation")
+            from scale in l.Float("scale")
+            from layerResolution in l.Has("resolution") ? l.Float("resolution", positive: true) : Right<Error, float>(resolution)
+            select new LayerScale(layer, activation, scale, layerResolution)))
+        select new SavedCalibration(
+            new CalibrateOptions(percentile, samples, biasShiftSteps, perChannel, biasCorrectionSteps)
+            {
+                Resolution = resolution,
+                LayerResolutions = layerResolutions,
+                Targets = targets,
+            },
+            data, inputScale, scales);
+
+    static Either<Error, (Network Network, Set<string> Keep)> ReadNetwork(J n) =>
+        from nodes in n.Items("nodes").Bind(items => items.Collect(ReadNode))
+        from connections in n.Items("connections").Bind(items => items.Collect(ReadConnection))
+        from probes in n.Items("probes").Bind(items => items.Collect(ReadProbe))
+        from keep in n.Strings("keep_neuron_in_rate_mode")
+        from layers in n.Items("layers").Bind(items => items.Collect(l =>
+            from layer in l.Str("layer")
+            from cls in l.Str("class")
+            from conversion in l.Enum<Conversion>("conversion")
+            from outputShape in l.Ints("output_shape", -1, int.MaxValue)
+            from note in l.Str("note")
+            select new LayerStatus(layer, cls, conversion, outputShape, note)))
+        from dt in n.Float("dt", positive: true)
+        from warnings in n.Strings("warnings")
+        select (new Network(nodes, connections, probes, dt, layers, warnings), toSet(keep));
+
+    static Either<Error, NetNode> ReadNode(J j) =>
+        from tag in j.Str("type")
+        from entry in Nodes.Find(e => e.Tag == tag).ToEither(() =>
+            j.Fail($"unknown object type '{tag}' (this snn knows {string.Join(", ", Nodes.Map(e => e.Tag))}; the file may come from a newer snn)"))
+        from id in j.Str("id")
+        from node in entry.Read(j.At($"object '{id}'"))
+        from trainable in j.Bool("trainable")
+        select node with { Trainable = trainable };
+
+    static Either<Error, Connection> ReadConnection(J c0) =>
+        from label in c0.Str("id")
+        let c = c0.At($"connection '{label}'")
+        from id in c.Str("id")
+        from pre in c.Str("pre")
+        from post in c.Str("post")
+        from transform in c.Tagged("transform", Transforms)
+        from synapse in c.OptFloat("synapse", positive: true)
+        from postIndex in c.OptIntArray("post_index")
+        from trainable in c.Bool("trainable")
+        select new Connection(id, pre, post, transform, synapse.Map(t => new Lowpass(t)), postIndex) { Trainable = trainable };
+
+    static Either<Error, Probe> ReadProbe(J p0) =>
+        from label in p0.Str("id")
+        let p = p0.At($"probe '{label}'")
+        from id in p.Str("id")
+        from target in p.Str("target")
+        from synapse in p.OptFloat("synapse", positive: true)
+        from softmax in p.Bool("softmax")
+        from shape in p.Shape("shape")
+        from output in p.Int("output", 0, int.MaxValue)
+        select new Probe(id, target, synapse.Map(t => new Lowpass(t)), softmax, shape, output);
 
     /// <summary>What the JSON reader cannot see alone: the network's invariants, sizes, inputs and references.</summary>
-    static void Validate(SavedNetwork s)
+    static Either<Error, Unit> Validate(SavedNetwork s)
     {
         var net = s.Network;
-        NetVerify.Run(net).IfLeft(e => throw new LoadFailure(e.Message.Replace("network verifier: ", "the network is inconsistent: ", StringComparison.Ordinal)));
+        if (!NetVerify.Run(net).TryGet(out _, out var inconsistent))
+            return Failure(inconsistent.Message.Replace("network verifier: ", "the network is inconsistent: ", StringComparison.Ordinal));
         var total = net.Nodes.Fold(0L, (t, node) => t + node.Size + node.SizeIn);
-        if (total > MaxTotalElements) throw new LoadFailure($"the network holds {total} values per sample, more than the {MaxTotalElements} allowed");
+        if (total > MaxTotalElements) return Failure($"the network holds {total} values per sample, more than the {MaxTotalElements} allowed");
+        // The verifier has checked that ids are unique and that every connection's ends exist.
         var nodes = net.Nodes.ToDictionary(node => node.Id);
         foreach (var c in net.Connections)
         {
             if (c.PostIndex.IsSome && nodes[c.Post] is Ensemble)
-                throw new LoadFailure($"connection '{c.Id}' scatters into the neurons of '{c.Post}', which is not allowed");
+                return Failure($"connection '{c.Id}' scatters into the neurons of '{c.Post}', which is not allowed");
             // A constant is one vector for every sample: the runtime copies it (whole or gathered) into passthrough nodes only.
             if (nodes[c.Pre] is ConstNode && (c.Transform is not (IdentityT or GatherT) || nodes[c.Post] is Ensemble))
-                throw new LoadFailure($"connection '{c.Id}' from constant '{c.Pre}' must be an identity or gather into a passthrough node, not a {c.Transform.GetType().Name} into '{c.Post}'");
+                return Failure($"connection '{c.Id}' from constant '{c.Pre}' must be an identity or gather into a passthrough node, not a {c.Transform.GetType().Name} into '{c.Post}'");
         }
         foreach (var id in s.KeepInRateMode)
             if (nodes.GetValueOrDefault(id) is not Ensemble)
-                throw new LoadFailure($"'keep_neuron_in_rate_mode' names '{id}', which is not an ensemble");
+                return Failure($"'keep_neuron_in_rate_mode' names '{id}', which is not an ensemble");
 
         var inputs = net.Nodes.OfType<InputNode>().OrderBy(i => i.Index).ToList();
         if (inputs.Select(i => i.Index).Where((index, k) => index != k).Any())
-            throw new LoadFailure($"the input objects are numbered {string.Join(", ", inputs.Select(i => i.Index))}; expected 0 to {inputs.Count - 1}");
+            return Failure($"the input objects are numbered {string.Join(", ", inputs.Select(i => i.Index))}; expected 0 to {inputs.Count - 1}");
         if (s.InputShapes.Count != inputs.Count)
-            throw new LoadFailure($"the model has {s.InputShapes.Count} input shapes for {inputs.Count} input objects");
+            return Failure($"the model has {s.InputShapes.Count} input shapes for {inputs.Count} input objects");
         for (var i = 0; i < inputs.Count; i++)
         {
             var shape = s.InputShapes[i];
             var sample = s.Legalize.Temporal ? shape.Skip(1).ToArr() : shape;
             if ((s.Legalize.Temporal && shape.Count == 0) || sample != inputs[i].Shape)
-                throw new LoadFailure($"model input {i} has shape {Shapes.Show(shape)}, which does not fit input object '{inputs[i].Id}' of shape {Shapes.Show(inputs[i].Shape)}");
+                return Failure($"model input {i} has shape {Shapes.Show(shape)}, which does not fit input object '{inputs[i].Id}' of shape {Shapes.Show(inputs[i].Shape)}");
         }
         if (s.Source.TryGet(out var src) && src.Files.Map(f => f.Name).Distinct().Count() != src.Files.Count)
-            throw new LoadFailure("the source model lists a file twice");
+            return Failure("the source model lists a file twice");
+        return unit;
     }
 
     /// <summary>Reads zip entries within the bounds, keeping count of everything inflated.</summary>
@@ -189,233 +255,220 @@ public static partial class NetworkFile
         long inflated;
         readonly Dictionary<string, byte[]> cache = new(StringComparer.Ordinal);
 
-        public byte[] Bytes(ZipArchiveEntry entry)
+        public Either<Error, byte[]> Bytes(ZipArchiveEntry entry)
         {
             var limit = entry.FullName == JsonEntry ? MaxJsonBytes : MaxEntryBytes;
-            var bytes = ZipEntries.Read(entry, limit, m => Error.New(m)).Match(b => b, e => throw new LoadFailure(e.Message));
+            if (!ZipEntries.Read(entry, limit, Failure).TryGet(out var bytes, out var error)) return error;
             inflated += bytes.Length;
-            if (inflated > MaxFileBytes) throw new LoadFailure($"its entries hold more than the {MaxFileBytes} bytes allowed");
+            if (inflated > MaxFileBytes) return Failure($"its entries hold more than the {MaxFileBytes} bytes allowed");
             return bytes;
         }
 
-        public byte[] Entry(string entryName, string where)
+        public Either<Error, byte[]> Entry(string entryName, string where)
         {
             if (cache.TryGetValue(entryName, out var cached)) return cached;
-            var entry = zip.GetEntry(entryName) ?? throw new LoadFailure($"{where}: the archive has no entry '{entryName}'");
-            return cache[entryName] = Bytes(entry);
+            if (zip.GetEntry(entryName) is not { } entry) return Failure($"{where}: the archive has no entry '{entryName}'");
+            return Bytes(entry).Map(bytes => cache[entryName] = bytes);
         }
     }
 
-    /// <summary>A JSON value being read, with where it is (for messages) and the archive its array references point into.</summary>
-    readonly struct J(JsonElement e, string where, Reader reader)
+    /// <summary>
+    /// A JSON value being read, with where it is (for messages) and the archive its array references point into. Every
+    /// read returns the value or the reader's failure (<see cref="Fail"/>), which <see cref="Load"/> turns into the file's error.
+    /// </summary>
+    sealed class J(JsonElement e, string where, Reader reader)
     {
         public readonly JsonElement E = e;
         public readonly string Where = where;
 
-        public LoadFailure Fail(string message) => new($"{Where}: {message}");
+        public Error Fail(string message) => Failure($"{Where}: {message}");
 
         public J At(string where) => new(E, where, reader);
 
-        JsonElement Prop(string name)
-        {
-            if (E.ValueKind != JsonValueKind.Object) throw Fail("is not a JSON object");
-            if (!E.TryGetProperty(name, out var v)) throw Fail($"'{name}' is missing");
-            return v;
-        }
+        Either<Error, JsonElement> Prop(string name) =>
+            E.ValueKind != JsonValueKind.Object ? Fail("is not a JSON object")
+            : E.TryGetProperty(name, out var v) ? v
+            : Fail($"'{name}' is missing");
 
-        J Child(string name, JsonElement v) => new(v, Where, reader);
+        J Child(JsonElement v) => new(v, Where, reader);
 
         public bool Has(string name) => E.ValueKind == JsonValueKind.Object && E.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null;
 
-        public string Str(string name)
-        {
-            var v = Prop(name);
-            return v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Fail($"'{name}' is not a string");
-        }
+        public Either<Error, string> Str(string name) =>
+            Prop(name).Bind(v => v.ValueKind == JsonValueKind.String ? Right<Error, string>(v.GetString()!) : Fail($"'{name}' is not a string"));
 
-        public string StrHere() => E.ValueKind == JsonValueKind.String ? E.GetString()! : throw Fail("a value is not a string");
+        public Either<Error, string> StrHere() =>
+            E.ValueKind == JsonValueKind.String ? Right<Error, string>(E.GetString()!) : Fail("a value is not a string");
 
-        public bool Bool(string name) => Prop(name).ValueKind switch
+        public Either<Error, bool> Bool(string name) => Prop(name).Bind(v => v.ValueKind switch
         {
-            JsonValueKind.True => true,
-            JsonValueKind.False => false,
-            _ => throw Fail($"'{name}' is not true or false"),
-        };
+            JsonValueKind.True => Right<Error, bool>(true),
+            JsonValueKind.False => Right<Error, bool>(false),
+            _ => Fail($"'{name}' is not true or false"),
+        });
 
-        public int Int(string name, long min = int.MinValue, long max = int.MaxValue)
-        {
-            var v = Prop(name);
-            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var x)) throw Fail($"'{name}' is not an integer");
-            return x >= min && x <= max ? (int)x : throw Fail($"'{name}' is {x}, outside {min}..{max}");
-        }
+        public Either<Error, int> Int(string name, long min = int.MinValue, long max = int.MaxValue) => Prop(name).Bind(v =>
+            v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var x) ? Fail($"'{name}' is not an integer")
+            : x >= min && x <= max ? Right<Error, int>((int)x)
+            : Fail($"'{name}' is {x}, outside {min}..{max}"));
 
         /// <summary>A size of an object or transform: 0 (1 with <paramref name="min"/>) to <see cref="MaxElements"/>.</summary>
-        public int Size(string name, int min = 0) => Int(name, min, MaxElements);
+        public Either<Error, int> Size(string name, int min = 0) => Int(name, min, MaxElements);
 
-        public double Double(string name, double min, double max)
-        {
-            var v = Prop(name);
-            if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var x) || !double.IsFinite(x)) throw Fail($"'{name}' is not a finite number");
-            return x >= min && x <= max ? x : throw Fail($"'{name}' is {x}, outside {min}..{max}");
-        }
+        public Either<Error, double> Double(string name, double min, double max) => Prop(name).Bind(v =>
+            v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var x) || !double.IsFinite(x) ? Fail($"'{name}' is not a finite number")
+            : x >= min && x <= max ? Right<Error, double>(x)
+            : Fail($"'{name}' is {x}, outside {min}..{max}"));
 
-        public float Float(string name, bool allowInfinity = false, bool positive = false, bool nonNegative = false) =>
-            Child(name, Prop(name)).FloatHere(allowInfinity, positive, nonNegative, name);
+        public Either<Error, float> Float(string name, bool allowInfinity = false, bool positive = false, bool nonNegative = false) =>
+            Prop(name).Bind(v => Child(v).FloatHere(allowInfinity, positive, nonNegative, name));
 
-        public float FloatHere(bool allowInfinity = false, bool positive = false, bool nonNegative = false, string name = "a value")
+        public Either<Error, float> FloatHere(bool allowInfinity = false, bool positive = false, bool nonNegative = false, string name = "a value")
         {
             float x;
             if (E.ValueKind == JsonValueKind.Number && E.TryGetSingle(out var f)) x = f;
             else if (allowInfinity && E.ValueKind == JsonValueKind.String && E.GetString() is "inf" or "-inf") x = E.GetString() == "inf" ? float.PositiveInfinity : float.NegativeInfinity;
-            else throw Fail($"'{name}' is not a number{(allowInfinity ? " (or \"inf\", \"-inf\")" : "")}");
-            if (float.IsNaN(x) || (!allowInfinity && float.IsInfinity(x))) throw Fail($"'{name}' is not finite");
-            if (positive && !(x > 0)) throw Fail($"'{name}' is {x}; it must be positive");
-            if (nonNegative && !(x >= 0)) throw Fail($"'{name}' is {x}; it must not be negative");
+            else return Fail($"'{name}' is not a number{(allowInfinity ? " (or \"inf\", \"-inf\")" : "")}");
+            if (float.IsNaN(x) || (!allowInfinity && float.IsInfinity(x))) return Fail($"'{name}' is not finite");
+            if (positive && !(x > 0)) return Fail($"'{name}' is {x}; it must be positive");
+            if (nonNegative && !(x >= 0)) return Fail($"'{name}' is {x}; it must not be negative");
             return x;
         }
 
-        public Option<float> OptFloat(string name, bool positive = false) =>
-            Has(name) ? Some(Float(name, positive: positive)) : Prop(name).ValueKind == JsonValueKind.Null ? None : throw Fail($"'{name}' is missing");
+        public Either<Error, Option<float>> OptFloat(string name, bool positive = false) =>
+            Has(name) ? Float(name, positive: positive).Map(x => Some(x))
+            : Prop(name).Bind(v => v.ValueKind == JsonValueKind.Null ? Right<Error, Option<float>>(None) : Fail($"'{name}' is missing"));
 
-        public T Enum<T>(string name) where T : struct, Enum
+        public Either<Error, T> Enum<T>(string name) where T : struct, Enum => Str(name).Bind(s =>
+            System.Enum.GetValues<T>().Where(v => Text(v) == s).Select(v => Right<Error, T>(v)).FirstOrDefault(
+                Fail($"'{name}' is '{s}'; expected one of {string.Join(", ", System.Enum.GetValues<T>().Select(Text))}")));
+
+        public Either<Error, J> Obj(string name) =>
+            Prop(name).Bind(v => v.ValueKind == JsonValueKind.Object ? Right<Error, J>(Child(v)) : Fail($"'{name}' is not an object"));
+
+        /// <summary>The object <paramref name="name"/> read by <paramref name="read"/>, or None when it is null.</summary>
+        public Either<Error, Option<T>> OptObj<T>(string name, Func<J, Either<Error, T>> read) =>
+            Prop(name).Bind(v => v.ValueKind == JsonValueKind.Null ? Right<Error, Option<T>>(None) : Obj(name).Bind(read).Map(x => Some(x)));
+
+        /// <summary>The properties of this object (which the caller has read with <see cref="Obj"/>).</summary>
+        public Seq<(string Name, J Value)> Properties() => E.EnumerateObject().Select(p => (p.Name, Child(p.Value))).ToSeq().Strict();
+
+        public Either<Error, Seq<J>> Items(string name) => Prop(name).Bind(v =>
+            v.ValueKind != JsonValueKind.Array ? Fail($"'{name}' is not a list") : Right<Error, Seq<J>>(v.EnumerateArray().Select(Child).ToSeq().Strict()));
+
+        public Either<Error, Seq<string>> Strings(string name) => Items(name).Bind(items => items.Collect(x => x.StrHere()));
+
+        public Either<Error, Arr<int>> Ints(string name, int min, int max) => Prop(name).Bind(v => Child(v).IntsHere(min, max, name));
+
+        public Either<Error, Arr<int>> IntsHere(int min, int max, string name = "a shape")
         {
-            var s = Str(name);
-            foreach (var v in System.Enum.GetValues<T>())
-                if (Text(v) == s) return v;
-            throw Fail($"'{name}' is '{s}'; expected one of {string.Join(", ", System.Enum.GetValues<T>().Select(Text))}");
-        }
-
-        public J Obj(string name)
-        {
-            var v = Prop(name);
-            return v.ValueKind == JsonValueKind.Object ? Child(name, v) : throw Fail($"'{name}' is not an object");
-        }
-
-        public Option<J> OptObj(string name) => Prop(name).ValueKind == JsonValueKind.Null ? None : Some(Obj(name));
-
-        public IEnumerable<(string Name, J Value)> Properties()
-        {
-            var self = this;
-            return E.EnumerateObject().Select(p => (p.Name, self.Child(p.Name, p.Value))).ToList();
-        }
-
-        public IEnumerable<J> Items(string name)
-        {
-            var v = Prop(name);
-            if (v.ValueKind != JsonValueKind.Array) throw Fail($"'{name}' is not a list");
-            var self = this;
-            return v.EnumerateArray().Select(x => self.Child(name, x)).ToList();
-        }
-
-        public Seq<string> Strings(string name) => Items(name).Select(x => x.StrHere()).ToSeq().Strict();
-
-        public Arr<int> Ints(string name, int min, int max) => Child(name, Prop(name)).IntsHere(min, max, name);
-
-        public Arr<int> IntsHere(int min, int max, string name = "a shape")
-        {
-            if (E.ValueKind != JsonValueKind.Array) throw Fail($"'{name}' is not a list of integers");
-            if (E.GetArrayLength() > MaxRank) throw Fail($"'{name}' has more than {MaxRank} values");
+            if (E.ValueKind != JsonValueKind.Array) return Fail($"'{name}' is not a list of integers");
+            if (E.GetArrayLength() > MaxRank) return Fail($"'{name}' has more than {MaxRank} values");
             var result = new List<int>();
             foreach (var x in E.EnumerateArray())
             {
                 if (x.ValueKind != JsonValueKind.Number || !x.TryGetInt32(out var v) || v < min || v > max)
-                    throw Fail($"'{name}' holds a value outside {min}..{max}");
+                    return Fail($"'{name}' holds a value outside {min}..{max}");
                 result.Add(v);
             }
             return result.ToArr();
         }
 
         /// <summary>A per-sample shape: 1 to 8 dimensions, each at least 1, at most <see cref="MaxElements"/> values in all.</summary>
-        public Arr<int> Shape(string name)
-        {
-            var shape = Ints(name, 1, MaxElements);
-            if (shape.Count == 0) throw Fail($"'{name}' is empty");
-            if (shape.Fold(1L, (p, d) => Math.Min(p * d, long.MaxValue / 4)) > MaxElements)
-                throw Fail($"'{name}' {Shapes.Show(shape)} has more than {MaxElements} values");
-            return shape;
-        }
+        public Either<Error, Arr<int>> Shape(string name) => Ints(name, 1, MaxElements).Bind(shape =>
+            shape.Count == 0 ? Fail($"'{name}' is empty")
+            : shape.Fold(1L, (p, d) => Math.Min(p * d, long.MaxValue / 4)) > MaxElements ? Fail($"'{name}' {Shapes.Show(shape)} has more than {MaxElements} values")
+            : Right<Error, Arr<int>>(shape));
 
         /// <summary>The bytes of the archive entry named by string field <paramref name="name"/>.</summary>
-        public byte[] Entry(string name) => reader.Entry(Str(name), Where);
+        public Either<Error, byte[]> Entry(string name) => Str(name).Bind(entry => reader.Entry(entry, Where));
 
-        public Tensor Tensor(string name)
+        /// <summary>An array entry read by <paramref name="read"/>; its failure names the field and the entry.</summary>
+        Either<Error, (string Entry, T Value)> Array<T>(string name, Func<byte[], string, Either<Error, T>> read) =>
+            from entry in Str(name)
+            from bytes in reader.Entry(entry, Where)
+            from value in read(bytes, entry).MapLeft(e => Fail($"'{name}' ({entry}): {NpyMessage(e, entry)}"))
+            select (entry, value);
+
+        public Either<Error, Tensor> Tensor(string name) => Array(name, Npy.Read).Bind(a =>
         {
-            var entry = Str(name);
-            var where = Where;
-            var t = Npy.Read(reader.Entry(entry, Where), entry).Match(x => x, e => throw new LoadFailure($"{where}: '{name}' ({entry}): {NpyMessage(e, entry)}"));
-            var span = t.Span;
+            var span = a.Value.Span;
             for (var i = 0; i < span.Length; i++)
-                if (!float.IsFinite(span[i])) throw Fail($"'{name}' ({entry}) holds {span[i]} at {i}; every value must be finite");
-            return t;
-        }
+                if (!float.IsFinite(span[i])) return Fail($"'{name}' ({a.Entry}) holds {span[i]} at {i}; every value must be finite");
+            return Right<Error, Tensor>(a.Value);
+        });
 
-        public Option<Tensor> OptTensor(string name) => Prop(name).ValueKind == JsonValueKind.Null ? None : Some(Tensor(name));
+        public Either<Error, Option<Tensor>> OptTensor(string name) =>
+            Prop(name).Bind(v => v.ValueKind == JsonValueKind.Null ? Right<Error, Option<Tensor>>(None) : Tensor(name).Map(t => Some(t)));
 
-        public Arr<int> IntArray(string name)
-        {
-            var entry = Str(name);
-            var where = Where;
-            var (shape, values) = Npy.ReadInt32(reader.Entry(entry, Where), entry)
-                .Match(x => x, e => throw new LoadFailure($"{where}: '{name}' ({entry}): {NpyMessage(e, entry)}"));
-            return shape.Length == 1 ? values.ToArr() : throw Fail($"'{name}' ({entry}) is not a list (shape {Shapes.Show(shape.ToArr())})");
-        }
+        public Either<Error, Arr<int>> IntArray(string name) => Array(name, Npy.ReadInt32).Bind(a =>
+            a.Value.Shape.Length == 1 ? Right<Error, Arr<int>>(a.Value.Values.ToArr())
+            : Fail($"'{name}' ({a.Entry}) is not a list (shape {Shapes.Show(a.Value.Shape.ToArr())})"));
 
-        public Option<Arr<int>> OptIntArray(string name) => Prop(name).ValueKind == JsonValueKind.Null ? None : Some(IntArray(name));
+        public Either<Error, Option<Arr<int>>> OptIntArray(string name) =>
+            Prop(name).Bind(v => v.ValueKind == JsonValueKind.Null ? Right<Error, Option<Arr<int>>>(None) : IntArray(name).Map(a => Some(a)));
 
-        public ConvSpec Conv(string name)
-        {
-            var j = Obj(name);
-            var input = j.Shape("input_shape");
-            var rank = input.Count - 1;
-            var spec = new ConvSpec(input, j.Size("filters", 1), j.Ints("kernel", 1, MaxElements),
-                j.Ints("strides", 1, MaxElements), j.Ints("dilation", 1, MaxElements),
-                j.Enum<Padding>("padding"), j.Bool("channels_last"), j.Size("groups", 1));
-            if (rank < 1 || spec.Kernel.Count != rank || spec.Strides.Count != rank || spec.Dilation.Count != rank)
-                throw Fail($"'{name}' has {rank} spatial dimensions but kernel, strides and dilation of {spec.Kernel.Count}, {spec.Strides.Count} and {spec.Dilation.Count}");
-            if (spec.InChannels % spec.Groups != 0 || spec.Filters % spec.Groups != 0)
-                throw Fail($"'{name}' has {spec.Groups} groups, which do not divide {spec.InChannels} input channels and {spec.Filters} filters");
-            j.Fits(name, spec.InSpatial, spec.Kernel.Zip(spec.Dilation).Map(p => (long)(p.Item1 - 1) * p.Item2 + 1).ToArr(), spec.Strides, spec.Padding);
-            j.Bounded(name, spec.OutputShape, spec.KernelShape);
-            return spec;
-        }
+        public Either<Error, ConvSpec> Conv(string name) =>
+            from j in Obj(name)
+            from input in j.Shape("input_shape")
+            from filters in j.Size("filters", 1)
+            from kernel in j.Ints("kernel", 1, MaxElements)
+            from strides in j.Ints("strides", 1, MaxElements)
+            from dilation in j.Ints("dilation", 1, MaxElements)
+            from padding in j.Enum<Padding>("padding")
+            from channelsLast in j.Bool("channels_last")
+            from groups in j.Size("groups", 1)
+            let rank = input.Count - 1
+            let spec = new ConvSpec(input, filters, kernel, strides, dilation, padding, channelsLast, groups)
+            from _ in rank < 1 || spec.Kernel.Count != rank || spec.Strides.Count != rank || spec.Dilation.Count != rank
+                ? j.Fail($"'{name}' has {rank} spatial dimensions but kernel, strides and dilation of {spec.Kernel.Count}, {spec.Strides.Count} and {spec.Dilation.Count}")
+                : Ok
+            from __ in spec.InChannels % spec.Groups != 0 || spec.Filters % spec.Groups != 0
+                ? j.Fail($"'{name}' has {spec.Groups} groups, which do not divide {spec.InChannels} input channels and {spec.Filters} filters")
+                : Ok
+            from ___ in j.Fits(name, spec.InSpatial, spec.Kernel.Zip(spec.Dilation).Map(p => (long)(p.Item1 - 1) * p.Item2 + 1).ToArr(), spec.Strides, spec.Padding)
+            from ____ in j.Bounded(name, spec.OutputShape, spec.KernelShape)
+            select spec;
 
-        public PoolSpec Pool(string name)
-        {
-            var j = Obj(name);
-            var input = j.Shape("input_shape");
-            var rank = input.Count - 1;
-            var spec = new PoolSpec(j.Enum<PoolKind>("kind"), input, j.Ints("pool", 1, MaxElements),
-                j.Ints("strides", 1, MaxElements), j.Enum<Padding>("padding"), j.Bool("channels_last"));
-            if (rank < 1 || spec.Pool.Count != rank || spec.Strides.Count != rank)
-                throw Fail($"'{name}' has {rank} spatial dimensions but pool and strides of {spec.Pool.Count} and {spec.Strides.Count}");
-            j.Fits(name, spec.InSpatial, spec.Pool.Map(p => (long)p).ToArr(), spec.Strides, spec.Padding);
-            j.Bounded(name, spec.OutputShape, spec.Pool);
-            return spec;
-        }
+        public Either<Error, PoolSpec> Pool(string name) =>
+            from j in Obj(name)
+            from input in j.Shape("input_shape")
+            from kind in j.Enum<PoolKind>("kind")
+            from pool in j.Ints("pool", 1, MaxElements)
+            from strides in j.Ints("strides", 1, MaxElements)
+            from padding in j.Enum<Padding>("padding")
+            from channelsLast in j.Bool("channels_last")
+            let rank = input.Count - 1
+            let spec = new PoolSpec(kind, input, pool, strides, padding, channelsLast)
+            from _ in rank < 1 || spec.Pool.Count != rank || spec.Strides.Count != rank
+                ? j.Fail($"'{name}' has {rank} spatial dimensions but pool and strides of {spec.Pool.Count} and {spec.Strides.Count}")
+                : Ok
+            from __ in j.Fits(name, spec.InSpatial, spec.Pool.Map(p => (long)p).ToArr(), spec.Strides, spec.Padding)
+            from ___ in j.Bounded(name, spec.OutputShape, spec.Pool)
+            select spec;
 
         /// <summary>A window of <paramref name="extent"/> fits every spatial dimension (valid padding) and the output is not empty.</summary>
-        void Fits(string name, Arr<int> input, Arr<long> extent, Arr<int> strides, Padding padding)
+        Either<Error, Unit> Fits(string name, Arr<int> input, Arr<long> extent, Arr<int> strides, Padding padding)
         {
             for (var d = 0; d < input.Count; d++)
                 if (extent[d] > MaxElements || (padding == Padding.Valid && extent[d] > input[d]))
-                    throw Fail($"'{name}': a window of {extent[d]} does not fit dimension {d} of size {input[d]}");
+                    return Fail($"'{name}': a window of {extent[d]} does not fit dimension {d} of size {input[d]}");
+            return unit;
         }
 
-        void Bounded(string name, Arr<int> output, Arr<int> window)
-        {
-            if (output.Exists(d => d < 1) || output.Fold(1L, (p, d) => Math.Min(p * d, long.MaxValue / 4)) > MaxElements
-                || window.Fold(1L, (p, d) => Math.Min(p * d, long.MaxValue / 4)) > MaxElements)
-                throw Fail($"'{name}' gives output {Shapes.Show(output)}, which is empty or too large");
-        }
+        Either<Error, Unit> Bounded(string name, Arr<int> output, Arr<int> window) =>
+            output.Exists(d => d < 1) || output.Fold(1L, (p, d) => Math.Min(p * d, long.MaxValue / 4)) > MaxElements
+            || window.Fold(1L, (p, d) => Math.Min(p * d, long.MaxValue / 4)) > MaxElements
+                ? Fail($"'{name}' gives output {Shapes.Show(output)}, which is empty or too large")
+                : Ok;
 
-        public T Tagged<T>(string name, Seq<Entry<T>> table)
-        {
-            var j = Obj(name);
-            var tag = j.Str("type");
-            var entry = table.Find(e => e.Tag == tag)
-                .IfNone(() => throw j.Fail($"'{name}' has unknown type '{tag}' (this snn knows {string.Join(", ", table.Map(e => e.Tag))}; the file may come from a newer snn)"));
-            return entry.Read(j);
-        }
+        public Either<Error, T> Tagged<T>(string name, Seq<Entry<T>> table) =>
+            from j in Obj(name)
+            from tag in j.Str("type")
+            from entry in table.Find(e => e.Tag == tag).ToEither(() =>
+                j.Fail($"'{name}' has unknown type '{tag}' (this snn knows {string.Join(", ", table.Map(e => e.Tag))}; the file may come from a newer snn)"))
+            from value in entry.Read(j)
+            select value;
     }
 
     /// <summary>The reason inside an Npy error, without its "Cannot read data" prefix.</summary>
