@@ -14,7 +14,7 @@ internal static class EitherExtensions
     /// Imperative access for loops that stop at the first error:
     /// <c>if (!step.TryGet(out var value, out var error)) return error;</c>.
     /// </summary>
-    public static bool TryGet<T>(this Either<Error, T> either, out T value, out Error error)
+    public static bool TryGet<L, T>(this Either<L, T> either, out T value, out L error)
     {
         if (either.IsRight)
         {
@@ -23,7 +23,7 @@ internal static class EitherExtensions
             return true;
         }
         value = default!;
-        error = (Error)either;
+        error = (L)either;
         return false;
     }
 

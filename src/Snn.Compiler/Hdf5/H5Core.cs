@@ -1,17 +1,16 @@
 using System.Buffers.Binary;
 using System.Text;
+using LanguageExt;
+using static LanguageExt.Prelude;
 
 namespace Snn.Compiler.Hdf5;
 
 /// <summary>
-/// A malformed or unsupported structure found while parsing. Internal only: the public API
-/// (<see cref="H5File"/> and friends) converts it to <c>Errors.Hdf5</c>.
+/// A malformed or unsupported structure found while parsing: its absolute byte offset (user block included) and what is
+/// wrong. Every parse step returns its value or a fault (<c>Either&lt;H5Fault, T&gt;</c>); the public API
+/// (<see cref="H5File"/> and friends) turns a fault into <c>Errors.Hdf5</c>, naming the object path.
 /// </summary>
-internal sealed class H5FormatException(long offset, string message) : Exception(message)
-{
-    /// <summary>Absolute byte offset in the file (user block included).</summary>
-    public long Offset { get; } = offset;
-}
+internal readonly record struct H5Fault(long Offset, string Message);
 
 /// <summary>Hard limits that keep hostile files from exhausting time or memory.</summary>
 internal static class H5Limits
@@ -66,7 +65,7 @@ internal sealed class H5Context
     public Dictionary<long, Dictionary<string, H5Link>> LinkTables { get; } = new();
     public Dictionary<long, Dictionary<int, (long Start, long Length)>> GlobalHeaps { get; } = new();
 
-    public H5FormatException Fail(long absOffset, string message) => new(absOffset, message);
+    public H5Fault Fail(long absOffset, string message) => new(absOffset, message);
 
     /// <summary>
     /// Metadata bytes a single public call may still parse. Every structure is charged as it is parsed, so
@@ -76,53 +75,60 @@ internal sealed class H5Context
 
     public void ResetBudget() => Budget = 8 * Length + (1L << 20);
 
-    public void Charge(long bytes, long absOffset)
+    public Either<H5Fault, Unit> Charge(long bytes, long absOffset)
     {
         Budget -= Math.Max(bytes, 1);
-        if (Budget < 0)
-            throw Fail(absOffset, "metadata walk exceeds its work budget (structures overlap or loop)");
+        if (Budget < 0) return Fail(absOffset, "metadata walk exceeds its work budget (structures overlap or loop)");
+        return unit;
     }
 
-    /// <summary>Absolute offset of <paramref name="length"/> bytes at relative address <paramref name="address"/>; throws when outside the file.</summary>
-    public long Abs(long address, long length, string what)
+    /// <summary>Absolute offset of <paramref name="length"/> bytes at relative address <paramref name="address"/>; a fault when outside the file.</summary>
+    public Either<H5Fault, long> Abs(long address, long length, string what)
     {
-        if (address == Undefined) throw Fail(LastOffset, $"{what} has an undefined address");
-        if (address < 0 || length < 0) throw Fail(LastOffset, $"{what} has an invalid address or length");
+        if (address == Undefined) return Fail(LastOffset, $"{what} has an undefined address");
+        if (address < 0 || length < 0) return Fail(LastOffset, $"{what} has an invalid address or length");
         long abs = Base + address;
         if (abs < 0 || abs > Length || length > Length - abs)
-            throw Fail(LastOffset, $"{what} at address {address} (+{length} bytes) lies outside the file ({Length} bytes)");
+            return Fail(LastOffset, $"{what} at address {address} (+{length} bytes) lies outside the file ({Length} bytes)");
         return abs;
     }
 
     /// <summary>A cursor over <paramref name="length"/> bytes at relative address <paramref name="address"/>.</summary>
-    public H5Cursor At(long address, long length, string what) => new(this, Abs(address, length, what), length);
+    public Either<H5Fault, H5Cursor> At(long address, long length, string what) =>
+        Abs(address, length, what).Bind(abs => H5Cursor.Over(this, abs, length));
 
     /// <summary>A cursor from relative address <paramref name="address"/> to the end of the file.</summary>
-    public H5Cursor AtOpen(long address, string what)
-    {
-        long abs = Abs(address, 0, what);
-        return new H5Cursor(this, abs, Length - abs);
-    }
+    public Either<H5Fault, H5Cursor> AtOpen(long address, string what) =>
+        Abs(address, 0, what).Bind(abs => H5Cursor.Over(this, abs, Length - abs));
 
     public bool IsUndefined(ulong raw, int size) => size >= 8 ? raw == ulong.MaxValue : raw == (1UL << (size * 8)) - 1;
 }
 
-/// <summary>A bounds-checked little-endian reader over a window of the file.</summary>
+/// <summary>
+/// A bounds-checked little-endian reader over a window of the file. Each read returns the value and moves on, or
+/// returns the fault (naming the field) and stays where it is.
+/// </summary>
 internal sealed class H5Cursor
 {
     private readonly H5Context _ctx;
     private readonly byte[] _data;
 
-    public H5Cursor(H5Context ctx, long absStart, long length)
+    private H5Cursor(H5Context ctx, long absStart, long length)
     {
         _ctx = ctx;
         _data = ctx.Data;
-        if (absStart < 0 || length < 0 || absStart > _data.LongLength || length > _data.LongLength - absStart)
-            throw ctx.Fail(absStart, "structure lies outside the file");
         Start = absStart;
         Pos = absStart;
         End = absStart + length;
         ctx.LastOffset = absStart;
+    }
+
+    /// <summary>A cursor over <paramref name="length"/> bytes at absolute offset <paramref name="absStart"/>; a fault when outside the file.</summary>
+    public static Either<H5Fault, H5Cursor> Over(H5Context ctx, long absStart, long length)
+    {
+        if (absStart < 0 || length < 0 || absStart > ctx.Data.LongLength || length > ctx.Data.LongLength - absStart)
+            return ctx.Fail(absStart, "structure lies outside the file");
+        return new H5Cursor(ctx, absStart, length);
     }
 
     public long Start { get; }
@@ -131,47 +137,45 @@ internal sealed class H5Cursor
     public long Remaining => End - Pos;
     public H5Context Context => _ctx;
 
-    private void Need(long n, string what)
-    {
-        if (n < 0 || n > End - Pos)
-            throw _ctx.Fail(Pos, $"truncated structure: {what} needs {n} bytes, {End - Pos} left");
-    }
+    /// <summary>The fault when fewer than <paramref name="n"/> bytes are left.</summary>
+    private H5Fault? Short(long n, string what) =>
+        n < 0 || n > End - Pos ? _ctx.Fail(Pos, $"truncated structure: {what} needs {n} bytes, {End - Pos} left") : null;
 
-    public byte U8(string what = "field")
+    public Either<H5Fault, byte> U8(string what = "field")
     {
-        Need(1, what);
+        if (Short(1, what) is { } fault) return fault;
         return _data[Pos++];
     }
 
-    public ushort U16(string what = "field")
+    public Either<H5Fault, ushort> U16(string what = "field")
     {
-        Need(2, what);
+        if (Short(2, what) is { } fault) return fault;
         var v = BinaryPrimitives.ReadUInt16LittleEndian(_data.AsSpan((int)Pos, 2));
         Pos += 2;
         return v;
     }
 
-    public uint U32(string what = "field")
+    public Either<H5Fault, uint> U32(string what = "field")
     {
-        Need(4, what);
+        if (Short(4, what) is { } fault) return fault;
         var v = BinaryPrimitives.ReadUInt32LittleEndian(_data.AsSpan((int)Pos, 4));
         Pos += 4;
         return v;
     }
 
-    public ulong U64(string what = "field")
+    public Either<H5Fault, ulong> U64(string what = "field")
     {
-        Need(8, what);
+        if (Short(8, what) is { } fault) return fault;
         var v = BinaryPrimitives.ReadUInt64LittleEndian(_data.AsSpan((int)Pos, 8));
         Pos += 8;
         return v;
     }
 
     /// <summary>An unsigned little-endian integer of 1..8 bytes.</summary>
-    public ulong UInt(int size, string what = "field")
+    public Either<H5Fault, ulong> UInt(int size, string what = "field")
     {
-        if (size < 1 || size > 8) throw _ctx.Fail(Pos, $"{what}: unsupported field width {size}");
-        Need(size, what);
+        if (size < 1 || size > 8) return _ctx.Fail(Pos, $"{what}: unsupported field width {size}");
+        if (Short(size, what) is { } fault) return fault;
         ulong v = 0;
         for (int i = size - 1; i >= 0; i--) v = (v << 8) | _data[Pos + i];
         Pos += size;
@@ -179,68 +183,58 @@ internal sealed class H5Cursor
     }
 
     /// <summary>A file address (size of offsets); <see cref="H5Context.Undefined"/> for the all-ones value.</summary>
-    public long Addr(string what = "address")
+    public Either<H5Fault, long> Addr(string what = "address")
     {
         long at = Pos;
-        ulong raw = UInt(_ctx.OffsetSize, what);
+        if (!UInt(_ctx.OffsetSize, what).TryGet(out var raw, out var fault)) return fault;
         if (_ctx.IsUndefined(raw, _ctx.OffsetSize)) return H5Context.Undefined;
-        if (raw > (ulong)_ctx.Length) throw _ctx.Fail(at, $"{what} {raw} lies outside the file ({_ctx.Length} bytes)");
+        if (raw > (ulong)_ctx.Length) return _ctx.Fail(at, $"{what} {raw} lies outside the file ({_ctx.Length} bytes)");
         return (long)raw;
     }
 
     /// <summary>A length (size of lengths), rejected when it cannot be a size inside this file's reach.</summary>
-    public long Len(string what = "length")
+    public Either<H5Fault, long> Len(string what = "length")
     {
         long at = Pos;
-        ulong raw = UInt(_ctx.LengthSize, what);
-        if (raw > long.MaxValue / 2) throw _ctx.Fail(at, $"{what} {raw} is implausibly large");
+        if (!UInt(_ctx.LengthSize, what).TryGet(out var raw, out var fault)) return fault;
+        if (raw > long.MaxValue / 2) return _ctx.Fail(at, $"{what} {raw} is implausibly large");
         return (long)raw;
     }
 
-    public void Skip(long n, string what = "field")
+    public Either<H5Fault, Unit> Skip(long n, string what = "field")
     {
-        Need(n, what);
+        if (Short(n, what) is { } fault) return fault;
         Pos += n;
+        return unit;
     }
 
-    public void Seek(long absPos)
+    /// <summary>The next <paramref name="n"/> bytes (a view of the file, not a copy).</summary>
+    public Either<H5Fault, ReadOnlyMemory<byte>> Bytes(long n, string what = "bytes")
     {
-        if (absPos < Start || absPos > End) throw _ctx.Fail(Pos, "seek outside structure");
-        Pos = absPos;
-    }
-
-    public ReadOnlySpan<byte> Bytes(long n, string what = "bytes")
-    {
-        Need(n, what);
-        var s = _data.AsSpan((int)Pos, (int)n);
+        if (Short(n, what) is { } fault) return fault;
+        ReadOnlyMemory<byte> s = _data.AsMemory((int)Pos, (int)n);
         Pos += n;
         return s;
     }
 
     /// <summary>A sub-cursor over the next <paramref name="n"/> bytes; this cursor moves past them.</summary>
-    public H5Cursor Sub(long n, string what = "structure")
+    public Either<H5Fault, H5Cursor> Sub(long n, string what = "structure")
     {
-        Need(n, what);
-        var c = new H5Cursor(_ctx, Pos, n);
+        if (Short(n, what) is { } fault) return fault;
+        if (!Over(_ctx, Pos, n).TryGet(out var c, out fault)) return fault;
         Pos += n;
         return c;
     }
 
-    public void Expect(string signature)
+    public Either<H5Fault, Unit> Expect(string signature)
     {
         long at = Pos;
-        var got = Bytes(signature.Length, signature + " signature");
+        if (!Bytes(signature.Length, signature + " signature").TryGet(out var got, out var fault)) return fault;
+        var span = got.Span;
         for (int i = 0; i < signature.Length; i++)
-            if (got[i] != (byte)signature[i])
-                throw _ctx.Fail(at, $"expected signature '{signature}', found '{Printable(got)}'");
-    }
-
-    /// <summary>Skips padding so that the position is a multiple of <paramref name="alignment"/> relative to <paramref name="origin"/>.</summary>
-    public void Align(long origin, int alignment)
-    {
-        long rel = Pos - origin;
-        long pad = (alignment - rel % alignment) % alignment;
-        Skip(Math.Min(pad, Remaining));
+            if (span[i] != (byte)signature[i])
+                return _ctx.Fail(at, $"expected signature '{signature}', found '{Printable(span)}'");
+        return unit;
     }
 
     private static string Printable(ReadOnlySpan<byte> b)
@@ -303,13 +297,14 @@ internal static class Lookup3
     }
 
     /// <summary>Verifies the 4-byte little-endian checksum stored right after [absStart, absEnd).</summary>
-    public static void Verify(H5Context ctx, long absStart, long absEnd, string what)
+    public static Either<H5Fault, Unit> Verify(H5Context ctx, long absStart, long absEnd, string what)
     {
         if (absStart < 0 || absEnd < absStart || absEnd > ctx.Length - 4)
-            throw ctx.Fail(absStart, $"{what}: checksum lies outside the file");
+            return ctx.Fail(absStart, $"{what}: checksum lies outside the file");
         uint stored = BinaryPrimitives.ReadUInt32LittleEndian(ctx.Data.AsSpan((int)absEnd, 4));
         uint actual = Hash(ctx.Data.AsSpan((int)absStart, (int)(absEnd - absStart)));
         if (stored != actual)
-            throw ctx.Fail(absEnd, $"{what}: checksum mismatch (stored 0x{stored:x8}, computed 0x{actual:x8})");
+            return ctx.Fail(absEnd, $"{what}: checksum mismatch (stored 0x{stored:x8}, computed 0x{actual:x8})");
+        return unit;
     }
 }

@@ -52,12 +52,10 @@ public sealed class H5File
         if (bytes is null) return Left<Error, H5File>(Errors.Hdf5(fileName, "/", 0, "no data"));
         var ctx = new H5Context(bytes, fileName);
         return H5Guard.Run(ctx, "/", () =>
-        {
-            H5Superblock.Parse(ctx);
-            var root = H5ObjectHeader.Get(ctx, ctx.RootAddress);
-            if (!root.IsGroup) throw ctx.Fail(ctx.Base + ctx.RootAddress, "the root object is not a group");
-            return new H5File(ctx);
-        });
+            from superblock in H5Superblock.Parse(ctx)
+            from root in H5ObjectHeader.Get(ctx, ctx.RootAddress)
+            from file in root.IsGroup ? new H5File(ctx) : Left<H5Fault, H5File>(ctx.Fail(ctx.Base + ctx.RootAddress, "the root object is not a group"))
+            select file);
     }
 }
 
@@ -80,30 +78,30 @@ public sealed class H5Group
 
     /// <summary>Names of the links in this group (hard, soft and external), sorted ordinally.</summary>
     public Either<Error, Seq<string>> ChildNames() =>
-        H5Guard.Run(_ctx, Path, () =>
+        H5Guard.Run(_ctx, Path, () => H5Groups.Links(_ctx, Address).Map(links =>
         {
-            var names = H5Groups.Links(_ctx, Address).Keys.ToArray();
+            var names = links.Keys.ToArray();
             System.Array.Sort(names, StringComparer.Ordinal);
             return names.ToSeq().Strict();
-        });
+        }));
 
     /// <summary>The group at <paramref name="relativePath"/> ("a/b/c"; a leading '/' starts at the root); None when missing or not a group.</summary>
     public Either<Error, Option<H5Group>> Group(string relativePath) =>
         H5Guard.Run(_ctx, H5Paths.Join(Path, relativePath ?? ""), () =>
-        {
-            var r = H5Paths.Resolve(_ctx, Address, Path, relativePath ?? "");
-            if (r is not { } found || !H5ObjectHeader.Get(_ctx, found.Address).IsGroup) return Option<H5Group>.None;
-            return Some(new H5Group(_ctx, found.Address, found.Path));
-        });
+            Find(relativePath, header => header.IsGroup).Map(found => found.Map(f => new H5Group(_ctx, f.Address, f.Path))));
 
     /// <summary>The dataset at <paramref name="relativePath"/>; None when missing or not a dataset.</summary>
     public Either<Error, Option<H5Dataset>> Dataset(string relativePath) =>
         H5Guard.Run(_ctx, H5Paths.Join(Path, relativePath ?? ""), () =>
-        {
-            var r = H5Paths.Resolve(_ctx, Address, Path, relativePath ?? "");
-            if (r is not { } found || !H5ObjectHeader.Get(_ctx, found.Address).IsDataset) return Option<H5Dataset>.None;
-            return Some(new H5Dataset(_ctx, found.Address, found.Path));
-        });
+            Find(relativePath, header => header.IsDataset).Map(found => found.Map(f => new H5Dataset(_ctx, f.Address, f.Path))));
+
+    /// <summary>The object at <paramref name="relativePath"/> when it exists and its header is of the kind asked for.</summary>
+    private Either<H5Fault, Option<(long Address, string Path)>> Find(string? relativePath, Func<H5ObjectHeader, bool> kind) =>
+        from resolved in H5Paths.Resolve(_ctx, Address, Path, relativePath ?? "")
+        from found in resolved.Match(
+            r => H5ObjectHeader.Get(_ctx, r.Address).Map(header => kind(header) ? Some(r) : None),
+            () => Right<H5Fault, Option<(long Address, string Path)>>(None))
+        select found;
 
     public Either<Error, Option<H5Attribute>> Attribute(string name) => H5Attributes.Find(_ctx, Address, Path, name);
 
@@ -127,35 +125,24 @@ public sealed class H5Dataset
 
     internal long Address { get; }
 
-    public Either<Error, int[]> Shape() => H5Guard.Run(_ctx, Path, () => Info().Space.Shape(_ctx, Info().At));
+    public Either<Error, int[]> Shape() => H5Guard.Run(_ctx, Path, () => Info().Bind(info => info.Space.Shape(_ctx, info.At)));
 
     /// <summary>All values converted to float32 (any integer, enum, float16/32/64 type, either byte order).</summary>
     public Either<Error, float[]> ReadFloat32() =>
-        H5Guard.Run(_ctx, Path, () =>
-        {
-            var (info, raw, count) = ReadRaw();
-            return H5Values.ToFloats(_ctx, raw, count, info.Type, info.At);
-        });
+        H5Guard.Run(_ctx, Path, () => ReadRaw().Bind(r => H5Values.ToFloats(_ctx, r.Raw, r.Count, r.Info.Type, r.Info.At)));
 
     /// <summary>All values converted to float64.</summary>
     public Either<Error, double[]> ReadFloat64() =>
-        H5Guard.Run(_ctx, Path, () =>
-        {
-            var (info, raw, count) = ReadRaw();
-            return H5Values.ToDoubles(_ctx, raw, count, info.Type, info.At);
-        });
+        H5Guard.Run(_ctx, Path, () => ReadRaw().Bind(r => H5Values.ToDoubles(_ctx, r.Raw, r.Count, r.Info.Type, r.Info.At)));
 
     /// <summary>All strings of a fixed- or variable-length string dataset, in row-major order.</summary>
     public Either<Error, Seq<string>> ReadStrings() =>
         H5Guard.Run(_ctx, Path, () =>
-        {
-            var info = Info();
-            if (!info.Type.IsString) throw _ctx.Fail(info.At, $"dataset of {info.Type.Describe()} is not a string dataset");
-            long count = info.Space.Count(_ctx, info.At);
-            var raw = H5RawData.Read(_ctx, info);
-            if (raw.LongLength != count * info.Type.Size) throw _ctx.Fail(info.At, "raw data size mismatch");
-            return H5Values.ToStrings(_ctx, raw, count, info.Type, info.At).ToSeq().Strict();
-        });
+            from info in Info()
+            from text in info.Type.IsString ? Right<H5Fault, Unit>(unit) : _ctx.Fail(info.At, $"dataset of {info.Type.Describe()} is not a string dataset")
+            from r in Raw(info)
+            from strings in H5Values.ToStrings(_ctx, r.Raw, r.Count, info.Type, info.At)
+            select strings.ToSeq().Strict());
 
     public Either<Error, Option<H5Attribute>> Attribute(string name) => H5Attributes.Find(_ctx, Address, Path, name);
 
@@ -163,24 +150,28 @@ public sealed class H5Dataset
 
     /// <summary>A short description of datatype and storage layout, for diagnostics and tests.</summary>
     internal Either<Error, string> Describe() =>
-        H5Guard.Run(_ctx, Path, () =>
+        H5Guard.Run(_ctx, Path, () => Info().Map(info =>
         {
-            var info = Info();
             var filters = string.Join(",", info.Filters.Select(f => f.Id));
             return $"{info.Type.Describe()}; {info.Layout.Describe()}{(filters.Length > 0 ? $"; filters {filters}" : "")}";
-        });
+        }));
 
-    private H5DatasetInfo Info() => _info ??= H5DatasetInfo.Load(_ctx, H5ObjectHeader.Get(_ctx, Address));
+    private Either<H5Fault, H5DatasetInfo> Info() =>
+        _info is { } cached ? cached
+        : H5ObjectHeader.Get(_ctx, Address).Bind(header => H5DatasetInfo.Load(_ctx, header)).Map(info => _info = info);
 
-    private (H5DatasetInfo Info, byte[] Raw, long Count) ReadRaw()
-    {
-        var info = Info();
-        if (!info.Type.IsNumeric) throw _ctx.Fail(info.At, $"dataset of {info.Type.Describe()} cannot be read as numbers");
-        long count = info.Space.Count(_ctx, info.At);
-        var raw = H5RawData.Read(_ctx, info);
-        if (raw.LongLength != count * info.Type.Size) throw _ctx.Fail(info.At, "raw data size mismatch");
-        return (info, raw, count);
-    }
+    private Either<H5Fault, (H5DatasetInfo Info, byte[] Raw, long Count)> ReadRaw() =>
+        from info in Info()
+        from numeric in info.Type.IsNumeric ? Right<H5Fault, Unit>(unit) : _ctx.Fail(info.At, $"dataset of {info.Type.Describe()} cannot be read as numbers")
+        from r in Raw(info)
+        select (info, r.Raw, r.Count);
+
+    /// <summary>The raw bytes of all elements, and their number.</summary>
+    private Either<H5Fault, (byte[] Raw, long Count)> Raw(H5DatasetInfo info) =>
+        from count in info.Space.Count(_ctx, info.At)
+        from raw in H5RawData.Read(_ctx, info)
+        from size in raw.LongLength != count * info.Type.Size ? _ctx.Fail(info.At, "raw data size mismatch") : Right<H5Fault, Unit>(unit)
+        select (raw, count);
 }
 
 /// <summary>An attribute; its datatype, dataspace and bytes are decoded when it is looked up.</summary>
@@ -208,75 +199,77 @@ public sealed class H5Attribute
 
     /// <summary>A scalar or one-element string (fixed or variable length); also a 1-D array of 1-byte strings or 8-bit integers, joined.</summary>
     public Either<Error, string> ReadString() =>
-        H5Guard.Run(_ctx, _path, () =>
+        H5Guard.Run<string>(_ctx, _path, () =>
         {
             var d = _decoded;
-            long count = d.Space.Count(_ctx, d.At);
+            if (!d.Space.Count(_ctx, d.At).TryGet(out var count, out var fault)) return fault;
             if (d.Type.IsString)
             {
-                var all = H5Values.ToStrings(_ctx, Raw(), count, d.Type, d.At);
+                if (!Raw().Bind(raw => H5Values.ToStrings(_ctx, raw, count, d.Type, d.At)).TryGet(out var all, out fault)) return fault;
                 if (all.Length == 1) return all[0];
                 if (d.Type.Class == H5TypeClass.String && d.Type.Size == 1 && d.Space.Rank <= 1) return string.Concat(all);
-                throw _ctx.Fail(d.At, $"attribute holds {all.Length} strings, expected one");
+                return _ctx.Fail(d.At, $"attribute holds {all.Length} strings, expected one");
             }
             if (d.Type.Class == H5TypeClass.FixedPoint && d.Type.Size == 1 && d.Space.Rank == 1)
-            {
-                var raw = Raw();
-                int end = raw.Length;
-                while (end > 0 && raw[end - 1] == 0) end--;
-                return H5Decode.Utf8(raw.AsSpan(0, end));
-            }
-            throw _ctx.Fail(d.At, $"attribute of {d.Type.Describe()} is not a string");
+                return Raw().Map(raw =>
+                {
+                    int end = raw.Length;
+                    while (end > 0 && raw[end - 1] == 0) end--;
+                    return H5Decode.Utf8(raw.AsSpan(0, end));
+                });
+            return _ctx.Fail(d.At, $"attribute of {d.Type.Describe()} is not a string");
         });
 
     /// <summary>All strings of a string attribute; an empty numeric array (Keras' empty <c>weight_names</c>) gives an empty Seq.</summary>
     public Either<Error, Seq<string>> ReadStrings() =>
-        H5Guard.Run(_ctx, _path, () =>
+        H5Guard.Run<Seq<string>>(_ctx, _path, () =>
         {
             var d = _decoded;
-            long count = d.Space.Count(_ctx, d.At);
-            if (d.Type.IsString) return H5Values.ToStrings(_ctx, Raw(), count, d.Type, d.At).ToSeq().Strict();
+            if (!d.Space.Count(_ctx, d.At).TryGet(out var count, out var fault)) return fault;
+            if (d.Type.IsString) return Raw().Bind(raw => H5Values.ToStrings(_ctx, raw, count, d.Type, d.At)).Map(all => all.ToSeq().Strict());
             if (count == 0) return LanguageExt.Seq<string>.Empty;
-            throw _ctx.Fail(d.At, $"attribute of {d.Type.Describe()} is not a string array");
+            return _ctx.Fail(d.At, $"attribute of {d.Type.Describe()} is not a string array");
         });
 
     /// <summary>All values converted to float64.</summary>
     public Either<Error, double[]> ReadNumbers() =>
-        H5Guard.Run(_ctx, _path, () =>
+        H5Guard.Run<double[]>(_ctx, _path, () =>
         {
             var d = _decoded;
-            if (!d.Type.IsNumeric) throw _ctx.Fail(d.At, $"attribute of {d.Type.Describe()} cannot be read as numbers");
-            return H5Values.ToDoubles(_ctx, Raw(), d.Space.Count(_ctx, d.At), d.Type, d.At);
+            if (!d.Type.IsNumeric) return _ctx.Fail(d.At, $"attribute of {d.Type.Describe()} cannot be read as numbers");
+            return from raw in Raw()
+                   from count in d.Space.Count(_ctx, d.At)
+                   from numbers in H5Values.ToDoubles(_ctx, raw, count, d.Type, d.At)
+                   select numbers;
         });
 
-    private byte[] Raw()
+    private Either<H5Fault, byte[]> Raw()
     {
         var d = _decoded;
-        long total = H5RawData.CheckedBytes(_ctx, d.Space.Count(_ctx, d.At), d.Type.Size, d.At);
-        if (total > d.DataLength) throw _ctx.Fail(d.At, $"attribute data needs {total} bytes, message holds {d.DataLength}");
+        if (!d.Space.Count(_ctx, d.At).Bind(count => H5RawData.CheckedBytes(_ctx, count, d.Type.Size, d.At)).TryGet(out var total, out var fault))
+            return fault;
+        if (total > d.DataLength) return _ctx.Fail(d.At, $"attribute data needs {total} bytes, message holds {d.DataLength}");
         return _ctx.Data.AsSpan((int)d.DataAbs, (int)total).ToArray();
     }
 }
 
-/// <summary>Runs a public operation: one lock, a fresh work budget, and every failure turned into <c>Errors.Hdf5</c>.</summary>
+/// <summary>Runs a public operation: one lock, a fresh work budget, and every fault turned into <c>Errors.Hdf5</c>.</summary>
 internal static class H5Guard
 {
-    public static Either<Error, T> Run<T>(H5Context ctx, string path, Func<T> body)
+    public static Either<Error, T> Run<T>(H5Context ctx, string path, Func<Either<H5Fault, T>> body)
     {
         lock (ctx.Sync)
         {
             ctx.ResetBudget();
             try
             {
-                return Right<Error, T>(body());
-            }
-            catch (H5FormatException e)
-            {
-                return Left<Error, T>(Errors.Hdf5(ctx.FileName, path, e.Offset, e.Message));
+                return body().MapLeft(fault => Errors.Hdf5(ctx.FileName, path, fault.Offset, fault.Message));
             }
             catch (Exception e)
             {
-                // Defensive: a fault the checks above did not anticipate is still reported as a malformed file.
+                // Boundary, defensive: what the runtime throws where a check is missing (IndexOutOfRangeException,
+                // ArgumentOutOfRangeException from a span, OverflowException from the checked chunk-grid arithmetic) is
+                // still reported as a malformed file, at the last structure a cursor was opened on.
                 return Left<Error, T>(Errors.Hdf5(ctx.FileName, path, ctx.LastOffset, $"malformed file ({e.GetType().Name}: {e.Message})"));
             }
         }
@@ -287,7 +280,7 @@ internal static class H5Superblock
 {
     private static readonly byte[] Signature = [0x89, (byte)'H', (byte)'D', (byte)'F', 0x0d, 0x0a, 0x1a, 0x0a];
 
-    public static void Parse(H5Context ctx)
+    public static Either<H5Fault, Unit> Parse(H5Context ctx)
     {
         long at = -1;
         for (long p = 0; p <= ctx.Length - 8; p = p == 0 ? 512 : p * 2)
@@ -298,70 +291,77 @@ internal static class H5Superblock
                 break;
             }
         }
-        if (at < 0) throw ctx.Fail(0, "no HDF5 signature found (not an HDF5 file)");
+        if (at < 0) return ctx.Fail(0, "no HDF5 signature found (not an HDF5 file)");
         ctx.Base = at;
-        var c = new H5Cursor(ctx, at + 8, ctx.Length - at - 8);
-        int version = c.U8("superblock version");
+        if (!H5Cursor.Over(ctx, at + 8, ctx.Length - at - 8).TryGet(out var c, out var fault)) return fault;
+        if (!c.U8("superblock version").TryGet(out var version, out fault)) return fault;
         ctx.SuperblockVersion = version;
-        switch (version)
+        var parsed = version switch
         {
-            case 0:
-            case 1:
-            {
-                c.U8(); // free-space storage version
-                c.U8(); // root group symbol table entry version
-                c.U8();
-                c.U8(); // shared header message format version
-                SetSizes(ctx, c.U8("size of offsets"), c.U8("size of lengths"), at + 13);
-                c.U8();
-                c.U16(); // group leaf node K
-                c.U16(); // group internal node K
-                c.U32(); // file consistency flags
-                if (version == 1) c.Skip(4); // indexed storage internal node K + reserved
-                c.UInt(ctx.OffsetSize, "base address");
-                c.UInt(ctx.OffsetSize, "free-space info address");
-                CheckEndOfFile(ctx, c);
-                c.UInt(ctx.OffsetSize, "driver info address");
-                var root = SymbolTableEntry.Read(c);
-                ctx.RootAddress = root.ObjectAddress;
-                break;
-            }
-            case 2:
-            case 3:
-            {
-                SetSizes(ctx, c.U8("size of offsets"), c.U8("size of lengths"), at + 9);
-                c.U8(); // file consistency flags
-                c.UInt(ctx.OffsetSize, "base address");
-                c.UInt(ctx.OffsetSize, "superblock extension address");
-                CheckEndOfFile(ctx, c);
-                ctx.RootAddress = c.Addr("root group object header address");
-                Lookup3.Verify(ctx, at, c.Pos, "superblock");
-                break;
-            }
-            default:
-                throw ctx.Fail(at + 8, $"unsupported superblock version {version}");
-        }
-        if (ctx.RootAddress == H5Context.Undefined) throw ctx.Fail(at, "root group address is undefined");
+            0 or 1 => ParseV0(ctx, c, at, version),
+            2 or 3 => ParseV2(ctx, c, at),
+            _ => ctx.Fail(at + 8, $"unsupported superblock version {version}"),
+        };
+        if (!parsed.TryGet(out var root, out fault)) return fault;
+        ctx.RootAddress = root;
+        if (ctx.RootAddress == H5Context.Undefined) return ctx.Fail(at, "root group address is undefined");
+        return unit;
     }
+
+    /// <summary>Superblock versions 0 and 1 after the version byte; the root group's object header address.</summary>
+    private static Either<H5Fault, long> ParseV0(H5Context ctx, H5Cursor c, long at, int version) =>
+        from freeSpace in c.U8() // free-space storage version
+        from rootEntry in c.U8() // root group symbol table entry version
+        from reserved in c.U8()
+        from sharedHeader in c.U8() // shared header message format version
+        from offsets in c.U8("size of offsets")
+        from lengths in c.U8("size of lengths")
+        from sizes in SetSizes(ctx, offsets, lengths, at + 13)
+        from reserved2 in c.U8()
+        from leafK in c.U16() // group leaf node K
+        from internalK in c.U16() // group internal node K
+        from consistency in c.U32() // file consistency flags
+        from indexedK in version == 1 ? c.Skip(4) : unit // indexed storage internal node K + reserved
+        from baseAddress in c.UInt(ctx.OffsetSize, "base address")
+        from freeSpaceAddress in c.UInt(ctx.OffsetSize, "free-space info address")
+        from eof in CheckEndOfFile(ctx, c)
+        from driver in c.UInt(ctx.OffsetSize, "driver info address")
+        from root in SymbolTableEntry.Read(c)
+        select root.ObjectAddress;
+
+    /// <summary>Superblock versions 2 and 3 after the version byte; the root group's object header address.</summary>
+    private static Either<H5Fault, long> ParseV2(H5Context ctx, H5Cursor c, long at) =>
+        from offsets in c.U8("size of offsets")
+        from lengths in c.U8("size of lengths")
+        from sizes in SetSizes(ctx, offsets, lengths, at + 9)
+        from consistency in c.U8() // file consistency flags
+        from baseAddress in c.UInt(ctx.OffsetSize, "base address")
+        from extension in c.UInt(ctx.OffsetSize, "superblock extension address")
+        from eof in CheckEndOfFile(ctx, c)
+        from root in c.Addr("root group object header address")
+        from verified in Lookup3.Verify(ctx, at, c.Pos, "superblock")
+        select root;
 
     /// <summary>
     /// Like the HDF5 library, rejects a file shorter than the end-of-file address the superblock records
     /// (h5py writes the physical size there, user block included).
     /// </summary>
-    private static void CheckEndOfFile(H5Context ctx, H5Cursor c)
+    private static Either<H5Fault, Unit> CheckEndOfFile(H5Context ctx, H5Cursor c)
     {
         long at = c.Pos;
-        ulong eof = c.UInt(ctx.OffsetSize, "end of file address");
+        if (!c.UInt(ctx.OffsetSize, "end of file address").TryGet(out var eof, out var fault)) return fault;
         if (!ctx.IsUndefined(eof, ctx.OffsetSize) && eof > (ulong)ctx.Length)
-            throw ctx.Fail(at, $"file is truncated: {ctx.Length} bytes, the superblock records {eof}");
+            return ctx.Fail(at, $"file is truncated: {ctx.Length} bytes, the superblock records {eof}");
+        return unit;
     }
 
-    private static void SetSizes(H5Context ctx, int offsets, int lengths, long at)
+    private static Either<H5Fault, Unit> SetSizes(H5Context ctx, int offsets, int lengths, long at)
     {
         if (offsets is not (2 or 4 or 8) || lengths is not (2 or 4 or 8))
-            throw ctx.Fail(at, $"unsupported size of offsets/lengths ({offsets}/{lengths})");
+            return ctx.Fail(at, $"unsupported size of offsets/lengths ({offsets}/{lengths})");
         ctx.OffsetSize = offsets;
         ctx.LengthSize = lengths;
+        return unit;
     }
 }
 
@@ -375,16 +375,18 @@ internal static class H5Paths
         return parent.EndsWith('/') ? parent + child : parent + "/" + child;
     }
 
-    /// <summary>Follows <paramref name="relativePath"/> from a group; null when a segment is missing (or a dangling soft link).</summary>
-    public static (long Address, string Path)? Resolve(H5Context ctx, long groupAddress, string groupPath, string relativePath)
+    /// <summary>Follows <paramref name="relativePath"/> from a group; None when a segment is missing (or a dangling soft link).</summary>
+    public static Either<H5Fault, Option<(long Address, string Path)>> Resolve(H5Context ctx, long groupAddress, string groupPath, string relativePath)
     {
         int hops = 0;
         return Resolve(ctx, groupAddress, groupPath, relativePath, ref hops);
     }
 
-    private static (long Address, string Path)? Resolve(H5Context ctx, long groupAddress, string groupPath, string relativePath, ref int hops)
+    private static Either<H5Fault, Option<(long Address, string Path)>> Resolve(H5Context ctx, long groupAddress, string groupPath, string relativePath,
+        ref int hops)
     {
-        if (relativePath is null) throw ctx.Fail(ctx.Base + groupAddress, "path is null");
+        var missing = Right<H5Fault, Option<(long Address, string Path)>>(None);
+        if (relativePath is null) return ctx.Fail(ctx.Base + groupAddress, "path is null");
         long current = groupAddress;
         string path = groupPath;
         if (relativePath.StartsWith('/'))
@@ -393,33 +395,35 @@ internal static class H5Paths
             path = "/";
         }
         var segments = relativePath.Split('/', StringSplitOptions.RemoveEmptyEntries);
-        if (segments.Length > H5Limits.MaxPathSegments) throw ctx.Fail(ctx.Base + groupAddress, "path has too many segments");
+        if (segments.Length > H5Limits.MaxPathSegments) return ctx.Fail(ctx.Base + groupAddress, "path has too many segments");
         foreach (var segment in segments)
         {
             if (segment == ".") continue;
-            if (!H5ObjectHeader.Get(ctx, current).IsGroup) return null;
-            if (!H5Groups.Links(ctx, current).TryGetValue(segment, out var link)) return null;
+            if (!H5ObjectHeader.Get(ctx, current).TryGet(out var header, out var fault)) return fault;
+            if (!header.IsGroup) return missing;
+            if (!H5Groups.Links(ctx, current).TryGet(out var links, out fault)) return fault;
+            if (!links.TryGetValue(segment, out var link)) return missing;
             switch (link.Kind)
             {
                 case H5LinkKind.Hard:
-                    if (link.Address == H5Context.Undefined) throw ctx.Fail(ctx.Base + current, $"link '{segment}' has an undefined address");
+                    if (link.Address == H5Context.Undefined) return ctx.Fail(ctx.Base + current, $"link '{segment}' has an undefined address");
                     current = link.Address;
                     break;
                 case H5LinkKind.Soft:
                 {
                     if (++hops > H5Limits.MaxSoftLinkHops)
-                        throw ctx.Fail(ctx.Base + current, $"soft link '{segment}' -> '{link.Target}': too many soft link hops (a cycle?)");
-                    var target = Resolve(ctx, current, path, link.Target, ref hops);
-                    if (target is null) return null;
-                    current = target.Value.Address;
+                        return ctx.Fail(ctx.Base + current, $"soft link '{segment}' -> '{link.Target}': too many soft link hops (a cycle?)");
+                    if (!Resolve(ctx, current, path, link.Target, ref hops).TryGet(out var target, out fault)) return fault;
+                    if (!target.TryGet(out var found)) return missing;
+                    current = found.Address;
                     break;
                 }
                 default:
-                    throw ctx.Fail(ctx.Base + current, $"external link '{segment}' -> '{link.Target}' is not supported");
+                    return ctx.Fail(ctx.Base + current, $"external link '{segment}' -> '{link.Target}' is not supported");
             }
             path = Join(path, segment);
         }
-        return (current, path);
+        return Some((current, path));
     }
 }
 
@@ -429,74 +433,89 @@ internal static class H5Attributes
     internal sealed record Decoded(string Name, H5Dataspace Space, H5Datatype Type, long DataAbs, long DataLength, long At);
 
     public static Either<Error, Seq<string>> Names(H5Context ctx, long address, string path) =>
-        H5Guard.Run(ctx, path, () =>
+        H5Guard.Run<Seq<string>>(ctx, path, () =>
         {
+            if (!Messages(ctx, address).TryGet(out var messages, out var fault)) return fault;
             var names = new List<string>();
-            foreach (var m in Messages(ctx, address)) names.Add(Name(ctx, m));
+            foreach (var m in messages)
+            {
+                if (!Header(ctx, m).TryGet(out var h, out fault)) return fault;
+                names.Add(h.Name);
+            }
             names.Sort(StringComparer.Ordinal);
             return names.ToArray().ToSeq().Strict();
         });
 
     public static Either<Error, Option<H5Attribute>> Find(H5Context ctx, long address, string path, string name) =>
-        H5Guard.Run(ctx, path + "@" + name, () =>
+        H5Guard.Run<Option<H5Attribute>>(ctx, path + "@" + name, () =>
         {
-            foreach (var m in Messages(ctx, address))
+            if (!Messages(ctx, address).TryGet(out var messages, out var fault)) return fault;
+            foreach (var m in messages)
             {
-                if (Name(ctx, m) != name) continue;
-                var d = Decode(ctx, m);
-                return Some(new H5Attribute(ctx, d, d.Space.Shape(ctx, d.At), path));
+                if (!Header(ctx, m).TryGet(out var h, out fault)) return fault;
+                if (h.Name != name) continue;
+                return from d in Decode(ctx, m)
+                       from shape in d.Space.Shape(ctx, d.At)
+                       select Some(new H5Attribute(ctx, d, shape, path));
             }
             return Option<H5Attribute>.None;
         });
 
-    private static List<H5Message> Messages(H5Context ctx, long address)
+    private static Either<H5Fault, List<H5Message>> Messages(H5Context ctx, long address)
     {
-        var header = H5ObjectHeader.Get(ctx, address);
-        if (header.First(H5Message.AttributeInfo) is { } ai
-            && H5Decode.DenseHeapAddress(ctx, ai, attributeInfo: true) != H5Context.Undefined)
-            throw ctx.Fail(ai.Offset, "dense attribute storage (fractal heap) is not supported");
+        if (!H5ObjectHeader.Get(ctx, address).TryGet(out var header, out var fault)) return fault;
+        if (header.First(H5Message.AttributeInfo) is { } ai)
+        {
+            if (!H5Decode.DenseHeapAddress(ctx, ai, attributeInfo: true).TryGet(out var dense, out fault)) return fault;
+            if (dense != H5Context.Undefined) return ctx.Fail(ai.Offset, "dense attribute storage (fractal heap) is not supported");
+        }
         var list = new List<H5Message>();
         foreach (var m in header.Messages)
         {
             if (m.Type != H5Message.Attribute) continue;
-            if (m.IsShared) throw ctx.Fail(m.Offset, "shared attribute messages are not supported");
+            if (m.IsShared) return ctx.Fail(m.Offset, "shared attribute messages are not supported");
             list.Add(m);
         }
         return list;
     }
 
-    private static string Name(H5Context ctx, H5Message m) => Header(ctx, m).Name;
-
-    private static (string Name, int Flags, int Version, int DtSize, int DsSize, H5Cursor Cursor) Header(H5Context ctx, H5Message m)
+    private static Either<H5Fault, (string Name, int Flags, int Version, int DtSize, int DsSize, H5Cursor Cursor)> Header(H5Context ctx, H5Message m)
     {
-        var c = m.Body(ctx);
+        if (!m.Body(ctx).TryGet(out var c, out var fault)) return fault;
         long at = c.Pos;
-        int version = c.U8("attribute version");
-        if (version is < 1 or > 3) throw ctx.Fail(at, $"unsupported attribute message version {version}");
-        int flags = c.U8("attribute flags");
-        int nameSize = c.U16("attribute name size");
-        int dtSize = c.U16("attribute datatype size");
-        int dsSize = c.U16("attribute dataspace size");
-        if (version == 3) c.U8("attribute name charset");
-        var raw = c.Bytes(nameSize, "attribute name");
+        return from version in c.U8("attribute version")
+               from supported in version is < 1 or > 3 ? ctx.Fail(at, $"unsupported attribute message version {version}") : Right<H5Fault, Unit>(unit)
+               from flags in c.U8("attribute flags")
+               from nameSize in c.U16("attribute name size")
+               from dtSize in c.U16("attribute datatype size")
+               from dsSize in c.U16("attribute dataspace size")
+               from charset in version == 3 ? c.U8("attribute name charset").Map(_ => unit) : unit
+               from raw in c.Bytes(nameSize, "attribute name")
+               let name = NulTerminated(raw.Span)
+               from padding in version == 1 ? c.Skip(Pad8(nameSize), "attribute name padding") : unit
+               select (name, version == 1 ? 0 : (int)flags, (int)version, (int)dtSize, (int)dsSize, c);
+    }
+
+    private static string NulTerminated(ReadOnlySpan<byte> raw)
+    {
         int nul = raw.IndexOf((byte)0);
-        string name = H5Decode.Utf8(nul >= 0 ? raw[..nul] : raw);
-        if (version == 1) c.Skip(Pad8(nameSize), "attribute name padding");
-        return (name, version == 1 ? 0 : flags, version, dtSize, dsSize, c);
+        return H5Decode.Utf8(nul >= 0 ? raw[..nul] : raw);
     }
 
     private static int Pad8(int n) => (8 - n % 8) % 8;
 
-    private static Decoded Decode(H5Context ctx, H5Message m)
+    private static Either<H5Fault, Decoded> Decode(H5Context ctx, H5Message m)
     {
-        var (name, flags, version, dtSize, dsSize, c) = Header(ctx, m);
+        if (!Header(ctx, m).TryGet(out var h, out var fault)) return fault;
+        var (name, flags, version, dtSize, dsSize, c) = h;
         long at = m.Offset;
-        var dt = c.Sub(dtSize, "attribute datatype");
-        var type = (flags & 1) != 0 ? H5Decode.SharedDatatype(ctx, dt, 0) : H5Datatype.Decode(dt);
-        if (version == 1) c.Skip(Pad8(dtSize), "attribute datatype padding");
-        if ((flags & 2) != 0) throw ctx.Fail(at, "shared attribute dataspaces are not supported");
-        var space = H5Dataspace.Decode(c.Sub(dsSize, "attribute dataspace"));
-        if (version == 1) c.Skip(Math.Min(Pad8(dsSize), c.Remaining), "attribute dataspace padding");
-        return new Decoded(name, space, type, c.Pos, c.Remaining, at);
+        return from dt in c.Sub(dtSize, "attribute datatype")
+               from type in (flags & 1) != 0 ? H5Decode.SharedDatatype(ctx, dt, 0) : H5Datatype.Decode(dt)
+               from typePadding in version == 1 ? c.Skip(Pad8(dtSize), "attribute datatype padding") : unit
+               from unshared in (flags & 2) != 0 ? ctx.Fail(at, "shared attribute dataspaces are not supported") : Right<H5Fault, Unit>(unit)
+               from ds in c.Sub(dsSize, "attribute dataspace")
+               from space in H5Dataspace.Decode(ds)
+               from spacePadding in version == 1 ? c.Skip(Math.Min(Pad8(dsSize), c.Remaining), "attribute dataspace padding") : unit
+               select new Decoded(name, space, type, c.Pos, c.Remaining, at);
     }
 }

@@ -1,3 +1,6 @@
+using LanguageExt;
+using static LanguageExt.Prelude;
+
 namespace Snn.Compiler.Hdf5;
 
 /// <summary>
@@ -7,50 +10,55 @@ namespace Snn.Compiler.Hdf5;
 internal static class H5Groups
 {
     /// <summary>The (cached) links of the group whose header is at <paramref name="address"/>.</summary>
-    public static Dictionary<string, H5Link> Links(H5Context ctx, long address)
+    public static Either<H5Fault, Dictionary<string, H5Link>> Links(H5Context ctx, long address)
     {
         if (ctx.LinkTables.TryGetValue(address, out var cached)) return cached;
-        var header = H5ObjectHeader.Get(ctx, address);
+        if (!H5ObjectHeader.Get(ctx, address).TryGet(out var header, out var fault)) return fault;
         var table = new Dictionary<string, H5Link>(StringComparer.Ordinal);
         if (header.First(H5Message.SymbolTable) is { } st)
         {
-            var c = st.Body(ctx);
-            long btree = c.Addr("symbol table B-tree address");
-            long heap = c.Addr("symbol table local heap address");
-            ReadSymbolTable(ctx, btree, heap, table);
+            var read =
+                from c in st.Body(ctx)
+                from btree in c.Addr("symbol table B-tree address")
+                from heap in c.Addr("symbol table local heap address")
+                from links in ReadSymbolTable(ctx, btree, heap, table)
+                select links;
+            if (!read.TryGet(out _, out fault)) return fault;
         }
         else
         {
-            if (header.First(H5Message.LinkInfo) is { } li
-                && H5Decode.DenseHeapAddress(ctx, li, attributeInfo: false) != H5Context.Undefined)
-                throw ctx.Fail(li.Offset, "dense link storage (fractal heap / v2 B-tree group) is not supported");
+            if (header.First(H5Message.LinkInfo) is { } li)
+            {
+                if (!H5Decode.DenseHeapAddress(ctx, li, attributeInfo: false).TryGet(out var dense, out fault)) return fault;
+                if (dense != H5Context.Undefined) return ctx.Fail(li.Offset, "dense link storage (fractal heap / v2 B-tree group) is not supported");
+            }
             foreach (var m in header.Messages)
             {
                 if (m.Type != H5Message.Link) continue;
-                var link = H5Decode.Link(ctx, m);
-                if (!table.TryAdd(link.Name, link)) throw ctx.Fail(m.Offset, $"duplicate link name '{link.Name}'");
+                if (!H5Decode.Link(ctx, m).TryGet(out var link, out fault)) return fault;
+                if (!table.TryAdd(link.Name, link)) return ctx.Fail(m.Offset, $"duplicate link name '{link.Name}'");
             }
         }
         ctx.LinkTables[address] = table;
         return table;
     }
 
-    private static void ReadSymbolTable(H5Context ctx, long btreeAddress, long heapAddress, Dictionary<string, H5Link> table)
+    private static Either<H5Fault, Unit> ReadSymbolTable(H5Context ctx, long btreeAddress, long heapAddress, Dictionary<string, H5Link> table)
     {
-        var heap = LocalHeap.Read(ctx, heapAddress);
-        if (btreeAddress == H5Context.Undefined) return;
-        var nodeSeen = new HashSet<long>();
-        var snodSeen = new HashSet<long>();
+        if (!LocalHeap.Read(ctx, heapAddress).TryGet(out var heap, out var fault)) return fault;
+        if (btreeAddress == H5Context.Undefined) return unit;
+        var nodeSeen = new System.Collections.Generic.HashSet<long>();
+        var snodSeen = new System.Collections.Generic.HashSet<long>();
         var stack = new Stack<(long Address, int ExpectedLevel)>();
         stack.Push((btreeAddress, -1));
         while (stack.Count > 0)
         {
             var (addr, expected) = stack.Pop();
-            if (!nodeSeen.Add(addr)) throw ctx.Fail(ctx.Base + addr, "group B-tree nodes form a cycle");
-            var node = BTreeV1.Read(ctx, addr, nodeType: 0, keySize: ctx.LengthSize);
+            if (!nodeSeen.Add(addr)) return ctx.Fail(ctx.Base + addr, "group B-tree nodes form a cycle");
+            if (!BTreeV1.Read(ctx, addr, nodeType: 0, keySize: ctx.LengthSize).TryGet(out var node, out fault)) return fault;
             if (expected >= 0 && node.Level != expected)
-                throw ctx.Fail(node.AbsOffset, $"group B-tree node level {node.Level}, expected {expected}");
-            if (node.Level > H5Limits.MaxBTreeDepth) throw ctx.Fail(node.AbsOffset, "group B-tree too deep");
+                return ctx.Fail(node.AbsOffset, $"group B-tree node level {node.Level}, expected {expected}");
+            if (node.Level > H5Limits.MaxBTreeDepth) return ctx.Fail(node.AbsOffset, "group B-tree too deep");
             if (node.Level > 0)
             {
                 for (int i = node.Children.Length - 1; i >= 0; i--) stack.Push((node.Children[i], node.Level - 1));
@@ -58,56 +66,59 @@ internal static class H5Groups
             }
             foreach (var snod in node.Children)
             {
-                if (!snodSeen.Add(snod)) throw ctx.Fail(node.AbsOffset, "symbol table node referenced twice");
-                ReadSnod(ctx, snod, heap, table);
+                if (!snodSeen.Add(snod)) return ctx.Fail(node.AbsOffset, "symbol table node referenced twice");
+                if (!ReadSnod(ctx, snod, heap, table).TryGet(out _, out fault)) return fault;
             }
         }
+        return unit;
     }
 
-    private static void ReadSnod(H5Context ctx, long address, LocalHeap heap, Dictionary<string, H5Link> table)
+    private static Either<H5Fault, Unit> ReadSnod(H5Context ctx, long address, LocalHeap heap, Dictionary<string, H5Link> table)
     {
-        var c = ctx.AtOpen(address, "symbol table node");
-        c.Expect("SNOD");
-        int version = c.U8("SNOD version");
-        if (version != 1) throw ctx.Fail(c.Pos - 1, $"unsupported symbol table node version {version}");
-        c.U8();
-        int count = c.U16("number of symbols");
-        long entrySize = 2L * ctx.OffsetSize + 24;
-        ctx.Charge(8 + count * entrySize, c.Start);
-        for (int i = 0; i < count; i++)
+        var prefix =
+            from node in ctx.AtOpen(address, "symbol table node")
+            from signature in node.Expect("SNOD")
+            from version in node.U8("SNOD version")
+            from supported in version != 1 ? ctx.Fail(node.Pos - 1, $"unsupported symbol table node version {version}") : Right<H5Fault, Unit>(unit)
+            from reserved in node.U8()
+            from count in node.U16("number of symbols")
+            from charged in ctx.Charge(8 + count * (2L * ctx.OffsetSize + 24), node.Start)
+            select (Cursor: node, Count: (int)count);
+        if (!prefix.TryGet(out var p, out var fault)) return fault;
+        var c = p.Cursor;
+        for (int i = 0; i < p.Count; i++)
         {
-            var e = SymbolTableEntry.Read(c);
-            string name = heap.Name(ctx, e.NameOffset);
-            H5Link link = e.CacheType == 2
-                ? new H5Link(name, H5LinkKind.Soft, H5Context.Undefined, heap.Name(ctx, e.SoftLinkOffset))
-                : new H5Link(name, H5LinkKind.Hard, e.ObjectAddress, "");
-            if (!table.TryAdd(name, link)) throw ctx.Fail(c.Pos, $"duplicate link name '{name}'");
+            var read =
+                from e in SymbolTableEntry.Read(c)
+                from name in heap.Name(ctx, e.NameOffset)
+                from link in e.CacheType == 2
+                    ? heap.Name(ctx, e.SoftLinkOffset).Map(target => new H5Link(name, H5LinkKind.Soft, H5Context.Undefined, target))
+                    : new H5Link(name, H5LinkKind.Hard, e.ObjectAddress, "")
+                select link;
+            if (!read.TryGet(out var found, out fault)) return fault;
+            if (!table.TryAdd(found.Name, found)) return ctx.Fail(c.Pos, $"duplicate link name '{found.Name}'");
         }
+        return unit;
     }
 }
 
 /// <summary>Symbol table entry (superblock root entry, SNOD entries).</summary>
 internal readonly record struct SymbolTableEntry(long NameOffset, long ObjectAddress, uint CacheType, long BTree, long Heap, long SoftLinkOffset)
 {
-    public static SymbolTableEntry Read(H5Cursor c)
-    {
-        long nameOffset = (long)c.UInt(c.Context.OffsetSize, "link name offset");
-        long obj = c.Addr("object header address");
-        uint cache = c.U32("cache type");
-        c.U32();
-        var scratch = c.Sub(16, "scratch pad");
-        long btree = H5Context.Undefined, heap = H5Context.Undefined, soft = 0;
-        if (cache == 1 && c.Context.OffsetSize <= 8)
-        {
-            btree = scratch.Addr("cached B-tree address");
-            heap = scratch.Addr("cached heap address");
-        }
-        else if (cache == 2)
-        {
-            soft = scratch.U32("soft link offset");
-        }
-        return new SymbolTableEntry(nameOffset, obj, cache, btree, heap, soft);
-    }
+    public static Either<H5Fault, SymbolTableEntry> Read(H5Cursor c) =>
+        from nameOffset in c.UInt(c.Context.OffsetSize, "link name offset")
+        from obj in c.Addr("object header address")
+        from cache in c.U32("cache type")
+        from reserved in c.U32()
+        from scratch in c.Sub(16, "scratch pad")
+        from entry in cache == 1 && c.Context.OffsetSize <= 8
+            ? from btree in scratch.Addr("cached B-tree address")
+              from heap in scratch.Addr("cached heap address")
+              select new SymbolTableEntry((long)nameOffset, obj, cache, btree, heap, 0)
+            : cache == 2
+                ? scratch.U32("soft link offset").Map(soft => new SymbolTableEntry((long)nameOffset, obj, cache, H5Context.Undefined, H5Context.Undefined, soft))
+                : new SymbolTableEntry((long)nameOffset, obj, cache, H5Context.Undefined, H5Context.Undefined, 0)
+        select entry;
 }
 
 /// <summary>Local heap (HEAP): the data segment holding a group's link names.</summary>
@@ -122,28 +133,27 @@ internal sealed class LocalHeap
     public long DataAbs { get; }
     public long DataSize { get; }
 
-    public static LocalHeap Read(H5Context ctx, long address)
-    {
-        var c = ctx.AtOpen(address, "local heap");
-        c.Expect("HEAP");
-        int version = c.U8("local heap version");
-        if (version != 0) throw ctx.Fail(c.Pos - 1, $"unsupported local heap version {version}");
-        c.Skip(3);
-        long size = c.Len("local heap data size");
-        c.Len("free list offset");
-        long dataAddress = c.Addr("local heap data address");
-        ctx.Charge(32, c.Start);
-        return new LocalHeap(ctx.Abs(dataAddress, size, "local heap data segment"), size);
-    }
+    public static Either<H5Fault, LocalHeap> Read(H5Context ctx, long address) =>
+        from c in ctx.AtOpen(address, "local heap")
+        from signature in c.Expect("HEAP")
+        from version in c.U8("local heap version")
+        from supported in version != 0 ? ctx.Fail(c.Pos - 1, $"unsupported local heap version {version}") : Right<H5Fault, Unit>(unit)
+        from reserved in c.Skip(3)
+        from size in c.Len("local heap data size")
+        from freeList in c.Len("free list offset")
+        from dataAddress in c.Addr("local heap data address")
+        from charged in ctx.Charge(32, c.Start)
+        from dataAbs in ctx.Abs(dataAddress, size, "local heap data segment")
+        select new LocalHeap(dataAbs, size);
 
     /// <summary>The NUL-terminated string at <paramref name="offset"/> of the data segment.</summary>
-    public string Name(H5Context ctx, long offset)
+    public Either<H5Fault, string> Name(H5Context ctx, long offset)
     {
-        if (offset < 0 || offset >= DataSize) throw ctx.Fail(DataAbs, $"link name offset {offset} outside the local heap ({DataSize} bytes)");
+        if (offset < 0 || offset >= DataSize) return ctx.Fail(DataAbs, $"link name offset {offset} outside the local heap ({DataSize} bytes)");
         var span = ctx.Data.AsSpan((int)(DataAbs + offset), (int)(DataSize - offset));
         int nul = span.IndexOf((byte)0);
-        ctx.Charge(nul < 0 ? span.Length : nul + 1, DataAbs + offset);
-        if (nul < 0) throw ctx.Fail(DataAbs + offset, "unterminated link name in the local heap");
+        if (!ctx.Charge(nul < 0 ? span.Length : nul + 1, DataAbs + offset).TryGet(out _, out var fault)) return fault;
+        if (nul < 0) return ctx.Fail(DataAbs + offset, "unterminated link name in the local heap");
         return H5Decode.Utf8(span[..nul]);
     }
 }
@@ -158,28 +168,31 @@ internal sealed class BTreeV1
     /// <summary>Absolute offsets of the keys; key i is the left key of child i.</summary>
     public long[] KeyOffsets { get; private init; } = [];
 
-    public static BTreeV1 Read(H5Context ctx, long address, int nodeType, int keySize)
+    public static Either<H5Fault, BTreeV1> Read(H5Context ctx, long address, int nodeType, int keySize)
     {
-        var c = ctx.AtOpen(address, "B-tree node");
+        var prefix =
+            from node in ctx.AtOpen(address, "B-tree node")
+            from signature in node.Expect("TREE")
+            from type in node.U8("B-tree node type")
+            from expected in type != nodeType ? ctx.Fail(node.Start + 4, $"B-tree node type {type}, expected {nodeType}") : Right<H5Fault, Unit>(unit)
+            from depth in node.U8("B-tree node level")
+            from used in node.U16("B-tree entries used")
+            from left in node.Addr("left sibling")
+            from right in node.Addr("right sibling")
+            select (Cursor: node, Level: (int)depth, Entries: (int)used);
+        if (!prefix.TryGet(out var p, out var fault)) return fault;
+        var (c, level, entries) = p;
         long abs = c.Start;
-        c.Expect("TREE");
-        int type = c.U8("B-tree node type");
-        if (type != nodeType) throw ctx.Fail(abs + 4, $"B-tree node type {type}, expected {nodeType}");
-        int level = c.U8("B-tree node level");
-        int entries = c.U16("B-tree entries used");
-        c.Addr("left sibling");
-        c.Addr("right sibling");
         long need = (long)entries * (keySize + ctx.OffsetSize) + keySize;
-        if (need > c.Remaining) throw ctx.Fail(abs, $"B-tree node with {entries} entries overruns the file");
-        ctx.Charge(need + 24, abs);
+        if (need > c.Remaining) return ctx.Fail(abs, $"B-tree node with {entries} entries overruns the file");
+        if (!ctx.Charge(need + 24, abs).TryGet(out _, out fault)) return fault;
         var children = new long[entries];
         var keys = new long[entries + 1];
         for (int i = 0; i < entries; i++)
         {
             keys[i] = c.Pos;
-            c.Skip(keySize, "B-tree key");
-            children[i] = c.Addr("B-tree child address");
-            if (children[i] == H5Context.Undefined) throw ctx.Fail(c.Pos, "B-tree child with undefined address");
+            if (!c.Skip(keySize, "B-tree key").Bind(_ => c.Addr("B-tree child address")).TryGet(out children[i], out fault)) return fault;
+            if (children[i] == H5Context.Undefined) return ctx.Fail(c.Pos, "B-tree child with undefined address");
         }
         keys[entries] = c.Pos;
         return new BTreeV1 { Level = level, AbsOffset = abs, Children = children, KeyOffsets = keys };

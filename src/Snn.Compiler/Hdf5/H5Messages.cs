@@ -1,4 +1,6 @@
 using System.Text;
+using LanguageExt;
+using static LanguageExt.Prelude;
 
 namespace Snn.Compiler.Hdf5;
 
@@ -16,58 +18,55 @@ internal sealed class H5Dataspace
     public int Rank => Dims.Length;
 
     /// <summary>Number of elements (0 for a null dataspace, 1 for a scalar); checked against overflow.</summary>
-    public long Count(H5Context ctx, long at)
+    public Either<H5Fault, long> Count(H5Context ctx, long at)
     {
-        if (IsNull) return 0;
+        if (IsNull) return 0L;
         long n = 1;
         foreach (var d in Dims)
         {
-            if (d == 0) return 0;
-            if (n > long.MaxValue / d) throw ctx.Fail(at, "dataspace element count overflows");
+            if (d == 0) return 0L;
+            if (n > long.MaxValue / d) return ctx.Fail(at, "dataspace element count overflows");
             n *= d;
         }
         return n;
     }
 
-    public int[] Shape(H5Context ctx, long at)
+    public Either<H5Fault, int[]> Shape(H5Context ctx, long at)
     {
         var shape = new int[Dims.Length];
         for (int i = 0; i < Dims.Length; i++)
         {
-            if (Dims[i] > int.MaxValue) throw ctx.Fail(at, $"dimension {i} ({Dims[i]}) is too large");
+            if (Dims[i] > int.MaxValue) return ctx.Fail(at, $"dimension {i} ({Dims[i]}) is too large");
             shape[i] = (int)Dims[i];
         }
         return shape;
     }
 
-    public static H5Dataspace Decode(H5Cursor c)
+    public static Either<H5Fault, H5Dataspace> Decode(H5Cursor c)
     {
         var ctx = c.Context;
         long at = c.Pos;
-        int version = c.U8("dataspace version");
-        int rank = c.U8("dataspace rank");
-        int flags = c.U8("dataspace flags");
-        if (rank > H5Limits.MaxRank) throw ctx.Fail(at, $"dataspace rank {rank} exceeds {H5Limits.MaxRank}");
-        bool isNull = false;
-        if (version == 1)
-        {
-            c.Skip(5);
-        }
-        else if (version == 2)
-        {
-            int type = c.U8("dataspace type");
-            if (type > 2) throw ctx.Fail(at, $"unknown dataspace type {type}");
-            isNull = type == 2;
-            if (type == 0 && rank != 0) throw ctx.Fail(at, "scalar dataspace with nonzero rank");
-        }
-        else
-        {
-            throw ctx.Fail(at, $"unsupported dataspace version {version}");
-        }
-        var dims = new long[rank];
-        for (int i = 0; i < rank; i++) dims[i] = c.Len("dataspace dimension");
+        var prefix =
+            from version in c.U8("dataspace version")
+            from rank in c.U8("dataspace rank")
+            from flags in c.U8("dataspace flags")
+            from bounded in rank > H5Limits.MaxRank ? ctx.Fail(at, $"dataspace rank {rank} exceeds {H5Limits.MaxRank}") : Right<H5Fault, Unit>(unit)
+            from isNull in version switch
+            {
+                1 => c.Skip(5).Map(_ => false),
+                2 => from type in c.U8("dataspace type")
+                     from known in type > 2 ? ctx.Fail(at, $"unknown dataspace type {type}") : Right<H5Fault, Unit>(unit)
+                     from scalar in type == 0 && rank != 0 ? ctx.Fail(at, "scalar dataspace with nonzero rank") : Right<H5Fault, Unit>(unit)
+                     select type == 2,
+                _ => ctx.Fail(at, $"unsupported dataspace version {version}"),
+            }
+            select (Rank: (int)rank, IsNull: isNull);
+        if (!prefix.TryGet(out var p, out var fault)) return fault;
+        var dims = new long[p.Rank];
+        for (int i = 0; i < p.Rank; i++)
+            if (!c.Len("dataspace dimension").TryGet(out dims[i], out fault)) return fault;
         // Maximum dimensions (flag bit 0) and permutation indices (bit 1) follow; not needed for reading.
-        return new H5Dataspace(dims, isNull);
+        return new H5Dataspace(dims, p.IsNull);
     }
 }
 
@@ -121,63 +120,58 @@ internal sealed class H5Datatype
         _ => $"datatype class {(int)Class} ({Class})",
     };
 
-    public static H5Datatype Decode(H5Cursor c, int depth = 0)
+    public static Either<H5Fault, H5Datatype> Decode(H5Cursor c, int depth = 0)
     {
         var ctx = c.Context;
         long at = c.Pos;
-        if (depth > H5Limits.MaxDatatypeDepth) throw ctx.Fail(at, "datatype nesting too deep");
-        int b0 = c.U8("datatype class and version");
-        int cls = b0 & 0x0F;
-        int version = b0 >> 4;
-        if (version is < 1 or > 5) throw ctx.Fail(at, $"unsupported datatype version {version}");
-        int bf0 = c.U8(), bf1 = c.U8();
-        c.U8();
-        uint size = c.U32("datatype size");
-        if (size > int.MaxValue / 2) throw ctx.Fail(at, $"datatype size {size} is implausibly large");
-        int s = (int)size;
+        if (depth > H5Limits.MaxDatatypeDepth) return ctx.Fail(at, "datatype nesting too deep");
+        var prefix =
+            from b0 in c.U8("datatype class and version")
+            from supported in (b0 >> 4) is < 1 or > 5 ? ctx.Fail(at, $"unsupported datatype version {b0 >> 4}") : Right<H5Fault, Unit>(unit)
+            from field0 in c.U8()
+            from field1 in c.U8()
+            from field2 in c.U8()
+            from size in c.U32("datatype size")
+            from plausible in size > int.MaxValue / 2 ? ctx.Fail(at, $"datatype size {size} is implausibly large") : Right<H5Fault, Unit>(unit)
+            select (Class: b0 & 0x0F, Bf0: (int)field0, Bf1: (int)field1, Size: (int)size);
+        if (!prefix.TryGet(out var p, out var fault)) return fault;
+        var (cls, bf0, bf1, s) = p;
         switch ((H5TypeClass)cls)
         {
             case H5TypeClass.FixedPoint:
             case H5TypeClass.Bitfield:
-            {
-                int offset = c.U16("bit offset");
-                int precision = c.U16("bit precision");
-                return new H5Datatype
-                {
-                    Class = (H5TypeClass)cls, Size = s, BigEndian = (bf0 & 1) != 0,
-                    Signed = cls == 0 && (bf0 & 8) != 0, BitOffset = offset, Precision = precision,
-                };
-            }
+                return from offset in c.U16("bit offset")
+                       from precision in c.U16("bit precision")
+                       select new H5Datatype
+                       {
+                           Class = (H5TypeClass)cls, Size = s, BigEndian = (bf0 & 1) != 0,
+                           Signed = cls == 0 && (bf0 & 8) != 0, BitOffset = offset, Precision = precision,
+                       };
             case H5TypeClass.FloatingPoint:
-            {
-                int offset = c.U16("bit offset");
-                int precision = c.U16("bit precision");
-                int expLoc = c.U8(), expSize = c.U8(), mantLoc = c.U8(), mantSize = c.U8();
-                uint bias = c.U32("exponent bias");
-                return new H5Datatype
-                {
-                    Class = H5TypeClass.FloatingPoint, Size = s, BigEndian = (bf0 & 1) != 0, Vax = (bf0 & 0x40) != 0,
-                    BitOffset = offset, Precision = precision, ExponentLocation = expLoc, ExponentSize = expSize,
-                    MantissaLocation = mantLoc, MantissaSize = mantSize, ExponentBias = bias,
-                };
-            }
+                return from offset in c.U16("bit offset")
+                       from precision in c.U16("bit precision")
+                       from expLoc in c.U8()
+                       from expSize in c.U8()
+                       from mantLoc in c.U8()
+                       from mantSize in c.U8()
+                       from bias in c.U32("exponent bias")
+                       select new H5Datatype
+                       {
+                           Class = H5TypeClass.FloatingPoint, Size = s, BigEndian = (bf0 & 1) != 0, Vax = (bf0 & 0x40) != 0,
+                           BitOffset = offset, Precision = precision, ExponentLocation = expLoc, ExponentSize = expSize,
+                           MantissaLocation = mantLoc, MantissaSize = mantSize, ExponentBias = bias,
+                       };
             case H5TypeClass.String:
                 return new H5Datatype { Class = H5TypeClass.String, Size = s, StringPadding = bf0 & 0x0F, CharacterSet = bf0 >> 4 };
             case H5TypeClass.Enum:
-            {
-                var baseType = Decode(c, depth + 1);
                 // Member names and values follow; only the base type is needed to read values.
-                return new H5Datatype { Class = H5TypeClass.Enum, Size = s, Base = baseType };
-            }
+                return Decode(c, depth + 1).Map(baseType => new H5Datatype { Class = H5TypeClass.Enum, Size = s, Base = baseType });
             case H5TypeClass.VariableLength:
-            {
-                var baseType = Decode(c, depth + 1);
-                return new H5Datatype
+                return Decode(c, depth + 1).Map(baseType => new H5Datatype
                 {
                     Class = H5TypeClass.VariableLength, Size = s, IsVariableLengthString = (bf0 & 0x0F) == 1,
                     StringPadding = bf0 >> 4, CharacterSet = bf1 & 0x0F, Base = baseType,
-                };
-            }
+                });
             default:
                 // Compound, array, reference, opaque, time: recognised but not convertible.
                 return new H5Datatype { Class = (H5TypeClass)cls, Size = s };
@@ -225,102 +219,118 @@ internal sealed class H5Layout
         _ => $"chunk index type {t}",
     };
 
-    public static H5Layout Decode(H5Cursor c)
+    public static Either<H5Fault, H5Layout> Decode(H5Cursor c)
     {
         var ctx = c.Context;
         long at = c.Pos;
-        int version = c.U8("layout version");
-        if (version is 1 or 2)
+        if (!c.U8("layout version").TryGet(out var version, out var fault)) return fault;
+        if (version is 1 or 2) return DecodeV1(c, version, at);
+        if (version is not (3 or 4 or 5)) return ctx.Fail(at, $"unsupported layout message version {version}");
+        if (!c.U8("layout class").TryGet(out var cls, out fault)) return fault;
+        switch (cls)
         {
-            int rank = c.U8("layout dimensionality");
-            int cls = c.U8("layout class");
-            c.Skip(5);
-            if (rank > H5Limits.MaxRank + 1) throw ctx.Fail(at, $"layout dimensionality {rank} too large");
-            long address = cls != Compact ? c.Addr("raw data address") : H5Context.Undefined;
-            var dims = new long[rank];
-            for (int i = 0; i < rank; i++) dims[i] = c.U32("layout dimension");
-            if (cls == Compact)
+            case Compact:
+                return from size in c.U16("compact data size")
+                       from fits in size > c.Remaining ? ctx.Fail(at, "compact data overruns the layout message") : Right<H5Fault, Unit>(unit)
+                       select new H5Layout { Version = version, Class = Compact, CompactOffset = c.Pos, CompactSize = size };
+            case Contiguous:
+                return from address in c.Addr("raw data address")
+                       from size in c.Len("raw data size")
+                       select new H5Layout { Version = version, Class = Contiguous, Address = address, Size = size };
+            case Chunked when version == 3:
             {
-                uint size = c.U32("compact data size");
-                if (size > c.Remaining) throw ctx.Fail(at, "compact data overruns the layout message");
-                return new H5Layout { Version = version, Class = Compact, CompactOffset = c.Pos, CompactSize = (int)size };
+                var prefix =
+                    from rank in c.U8("chunk dimensionality")
+                    from valid in rank < 1 || rank > H5Limits.MaxRank + 1 ? ctx.Fail(at, $"chunk dimensionality {rank} invalid") : Right<H5Fault, Unit>(unit)
+                    from address in c.Addr("chunk B-tree address")
+                    select (Rank: (int)rank, Address: address);
+                if (!prefix.TryGet(out var p, out fault)) return fault;
+                var dims = new long[p.Rank];
+                for (int i = 0; i < p.Rank; i++)
+                {
+                    if (!c.U32("chunk dimension").TryGet(out var d, out fault)) return fault;
+                    dims[i] = d;
+                }
+                return new H5Layout { Version = 3, Class = Chunked, Address = p.Address, ChunkDims = dims, IndexType = 0 };
             }
-            if (cls == Contiguous) return new H5Layout { Version = version, Class = Contiguous, Address = address, Size = -1 };
-            if (cls == Chunked) return new H5Layout { Version = version, Class = Chunked, Address = address, ChunkDims = dims, IndexType = 0 };
-            throw ctx.Fail(at, $"unknown layout class {cls}");
+            case Chunked:
+                return DecodeChunkedV4(c, version, at);
+            case Virtual:
+                return ctx.Fail(at, "virtual dataset layout is not supported");
+            default:
+                return ctx.Fail(at, $"unknown layout class {cls}");
         }
-        if (version is 3 or 4 or 5)
+    }
+
+    /// <summary>Layout message versions 1 and 2 (after the version byte).</summary>
+    private static Either<H5Fault, H5Layout> DecodeV1(H5Cursor c, int version, long at)
+    {
+        var ctx = c.Context;
+        var prefix =
+            from rank in c.U8("layout dimensionality")
+            from cls in c.U8("layout class")
+            from reserved in c.Skip(5)
+            from valid in rank > H5Limits.MaxRank + 1 ? ctx.Fail(at, $"layout dimensionality {rank} too large") : Right<H5Fault, Unit>(unit)
+            from address in cls != Compact ? c.Addr("raw data address") : H5Context.Undefined
+            select (Rank: (int)rank, Class: (int)cls, Address: address);
+        if (!prefix.TryGet(out var p, out var fault)) return fault;
+        var dims = new long[p.Rank];
+        for (int i = 0; i < p.Rank; i++)
         {
-            int cls = c.U8("layout class");
-            switch (cls)
-            {
-                case Compact:
-                {
-                    int size = c.U16("compact data size");
-                    if (size > c.Remaining) throw ctx.Fail(at, "compact data overruns the layout message");
-                    return new H5Layout { Version = version, Class = Compact, CompactOffset = c.Pos, CompactSize = size };
-                }
-                case Contiguous:
-                {
-                    long address = c.Addr("raw data address");
-                    long size = c.Len("raw data size");
-                    return new H5Layout { Version = version, Class = Contiguous, Address = address, Size = size };
-                }
-                case Chunked when version == 3:
-                {
-                    int rank = c.U8("chunk dimensionality");
-                    if (rank < 1 || rank > H5Limits.MaxRank + 1) throw ctx.Fail(at, $"chunk dimensionality {rank} invalid");
-                    long address = c.Addr("chunk B-tree address");
-                    var dims = new long[rank];
-                    for (int i = 0; i < rank; i++) dims[i] = c.U32("chunk dimension");
-                    return new H5Layout { Version = 3, Class = Chunked, Address = address, ChunkDims = dims, IndexType = 0 };
-                }
-                case Chunked:
-                {
-                    int flags = c.U8("chunk layout flags");
-                    int rank = c.U8("chunk dimensionality");
-                    int enc = c.U8("chunk dimension width");
-                    if (rank < 1 || rank > H5Limits.MaxRank + 1) throw ctx.Fail(at, $"chunk dimensionality {rank} invalid");
-                    if (enc is < 1 or > 8) throw ctx.Fail(at, $"chunk dimension width {enc} invalid");
-                    var dims = new long[rank];
-                    for (int i = 0; i < rank; i++)
-                    {
-                        ulong d = c.UInt(enc, "chunk dimension");
-                        if (d > int.MaxValue) throw ctx.Fail(at, $"chunk dimension {d} too large");
-                        dims[i] = (long)d;
-                    }
-                    int index = c.U8("chunk index type");
-                    long filteredSize = 0;
-                    uint mask = 0;
-                    switch (index)
-                    {
-                        case 1:
-                            if ((flags & 2) != 0)
-                            {
-                                filteredSize = c.Len("filtered chunk size");
-                                mask = c.U32("filter mask");
-                            }
-                            break;
-                        case 2: break;
-                        case 3: c.Skip(1, "fixed array page bits"); break;
-                        case 4: c.Skip(5, "extensible array parameters"); break;
-                        case 5: c.Skip(6, "v2 B-tree parameters"); break;
-                        default: throw ctx.Fail(at, $"unknown chunk index type {index}");
-                    }
-                    long address = c.Addr("chunk index address");
-                    return new H5Layout
-                    {
-                        Version = version, Class = Chunked, Flags = flags, ChunkDims = dims, IndexType = index,
-                        Address = address, SingleChunkFilteredSize = filteredSize, SingleChunkFilterMask = mask,
-                    };
-                }
-                case Virtual:
-                    throw ctx.Fail(at, "virtual dataset layout is not supported");
-                default:
-                    throw ctx.Fail(at, $"unknown layout class {cls}");
-            }
+            if (!c.U32("layout dimension").TryGet(out var d, out fault)) return fault;
+            dims[i] = d;
         }
-        throw ctx.Fail(at, $"unsupported layout message version {version}");
+        return p.Class switch
+        {
+            Compact => from size in c.U32("compact data size")
+                       from fits in size > c.Remaining ? ctx.Fail(at, "compact data overruns the layout message") : Right<H5Fault, Unit>(unit)
+                       select new H5Layout { Version = version, Class = Compact, CompactOffset = c.Pos, CompactSize = (int)size },
+            Contiguous => new H5Layout { Version = version, Class = Contiguous, Address = p.Address, Size = -1 },
+            Chunked => new H5Layout { Version = version, Class = Chunked, Address = p.Address, ChunkDims = dims, IndexType = 0 },
+            _ => ctx.Fail(at, $"unknown layout class {p.Class}"),
+        };
+    }
+
+    /// <summary>A chunked layout of message version 4 or 5 (after the class byte).</summary>
+    private static Either<H5Fault, H5Layout> DecodeChunkedV4(H5Cursor c, int version, long at)
+    {
+        var ctx = c.Context;
+        var prefix =
+            from flags in c.U8("chunk layout flags")
+            from rank in c.U8("chunk dimensionality")
+            from enc in c.U8("chunk dimension width")
+            from validRank in rank < 1 || rank > H5Limits.MaxRank + 1 ? ctx.Fail(at, $"chunk dimensionality {rank} invalid") : Right<H5Fault, Unit>(unit)
+            from validWidth in enc is < 1 or > 8 ? ctx.Fail(at, $"chunk dimension width {enc} invalid") : Right<H5Fault, Unit>(unit)
+            select (Flags: (int)flags, Rank: (int)rank, Width: (int)enc);
+        if (!prefix.TryGet(out var p, out var fault)) return fault;
+        var dims = new long[p.Rank];
+        for (int i = 0; i < p.Rank; i++)
+        {
+            if (!c.UInt(p.Width, "chunk dimension").TryGet(out var d, out fault)) return fault;
+            if (d > int.MaxValue) return ctx.Fail(at, $"chunk dimension {d} too large");
+            dims[i] = (long)d;
+        }
+        if (!c.U8("chunk index type").TryGet(out var index, out fault)) return fault;
+        Either<H5Fault, (long FilteredSize, uint Mask)> parameters = index switch
+        {
+            1 => (p.Flags & 2) != 0
+                ? from size in c.Len("filtered chunk size")
+                  from mask in c.U32("filter mask")
+                  select (FilteredSize: size, Mask: mask)
+                : (0L, 0u),
+            2 => (0L, 0u),
+            3 => c.Skip(1, "fixed array page bits").Map(_ => (0L, 0u)),
+            4 => c.Skip(5, "extensible array parameters").Map(_ => (0L, 0u)),
+            5 => c.Skip(6, "v2 B-tree parameters").Map(_ => (0L, 0u)),
+            _ => Left<H5Fault, (long FilteredSize, uint Mask)>(ctx.Fail(at, $"unknown chunk index type {index}")),
+        };
+        return from single in parameters
+               from address in c.Addr("chunk index address")
+               select new H5Layout
+               {
+                   Version = version, Class = Chunked, Flags = p.Flags, ChunkDims = dims, IndexType = index,
+                   Address = address, SingleChunkFilteredSize = single.FilteredSize, SingleChunkFilterMask = single.Mask,
+               };
     }
 }
 
@@ -329,35 +339,50 @@ internal sealed record H5Filter(int Id, int Flags, uint[] ClientData, string Nam
     public const int Deflate = 1, Shuffle = 2, Fletcher32 = 3;
 
     /// <summary>Filter pipeline message (0x0B), versions 1 and 2.</summary>
-    public static List<H5Filter> DecodePipeline(H5Cursor c)
+    public static Either<H5Fault, List<H5Filter>> DecodePipeline(H5Cursor c)
     {
         var ctx = c.Context;
         long at = c.Pos;
-        int version = c.U8("filter pipeline version");
-        int count = c.U8("number of filters");
-        if (count > H5Limits.MaxFilters) throw ctx.Fail(at, $"{count} filters exceed the limit of {H5Limits.MaxFilters}");
-        if (version == 1) c.Skip(6);
-        else if (version != 2) throw ctx.Fail(at, $"unsupported filter pipeline version {version}");
-        var filters = new List<H5Filter>(count);
-        for (int i = 0; i < count; i++)
+        var prefix =
+            from version in c.U8("filter pipeline version")
+            from count in c.U8("number of filters")
+            from limited in count > H5Limits.MaxFilters ? ctx.Fail(at, $"{count} filters exceed the limit of {H5Limits.MaxFilters}") : Right<H5Fault, Unit>(unit)
+            from reserved in version == 1 ? c.Skip(6)
+                : version != 2 ? ctx.Fail(at, $"unsupported filter pipeline version {version}")
+                : Right<H5Fault, Unit>(unit)
+            select (Version: (int)version, Count: (int)count);
+        if (!prefix.TryGet(out var p, out var fault)) return fault;
+        var filters = new List<H5Filter>(p.Count);
+        for (int i = 0; i < p.Count; i++)
         {
-            int id = c.U16("filter id");
-            int nameLength = version == 1 || id >= 256 ? c.U16("filter name length") : 0;
-            int flags = c.U16("filter flags");
-            int nvalues = c.U16("number of client data values");
-            string name = "";
-            if (nameLength > 0)
-            {
-                var raw = c.Bytes(nameLength, "filter name");
-                int nul = raw.IndexOf((byte)0);
-                name = Encoding.UTF8.GetString(nul >= 0 ? raw[..nul] : raw);
-            }
-            var values = new uint[nvalues];
-            for (int v = 0; v < nvalues; v++) values[v] = c.U32("filter client data");
-            if (version == 1 && nvalues % 2 == 1) c.Skip(4, "filter padding");
-            filters.Add(new H5Filter(id, flags, values, name));
+            if (!Filter(c, p.Version).TryGet(out var filter, out fault)) return fault;
+            filters.Add(filter);
         }
         return filters;
+    }
+
+    private static Either<H5Fault, H5Filter> Filter(H5Cursor c, int version)
+    {
+        var header =
+            from id in c.U16("filter id")
+            from nameLength in version == 1 || id >= 256 ? c.U16("filter name length") : (ushort)0
+            from flags in c.U16("filter flags")
+            from nvalues in c.U16("number of client data values")
+            from name in nameLength > 0
+                ? c.Bytes(nameLength, "filter name").Map(raw =>
+                {
+                    var span = raw.Span;
+                    int nul = span.IndexOf((byte)0);
+                    return Encoding.UTF8.GetString(nul >= 0 ? span[..nul] : span);
+                })
+                : Right<H5Fault, string>("")
+            select (Id: (int)id, Flags: (int)flags, Values: (int)nvalues, Name: name);
+        if (!header.TryGet(out var h, out var fault)) return fault;
+        var values = new uint[h.Values];
+        for (int v = 0; v < h.Values; v++)
+            if (!c.U32("filter client data").TryGet(out values[v], out fault)) return fault;
+        if (version == 1 && h.Values % 2 == 1 && !c.Skip(4, "filter padding").TryGet(out _, out fault)) return fault;
+        return new H5Filter(h.Id, h.Flags, values, h.Name);
     }
 }
 
@@ -376,139 +401,135 @@ internal static class H5Decode
 {
     public static string Utf8(ReadOnlySpan<byte> raw) => Encoding.UTF8.GetString(raw);
 
-    /// <summary>Fill value (0x05 v1-v3, or old 0x04): the fill bytes, or null when undefined/default (zeros).</summary>
-    public static byte[]? FillValue(H5Context ctx, H5ObjectHeader header)
+    /// <summary>Fill value (0x05 v1-v3, or old 0x04): the fill bytes, or none (empty) when undefined/default (zeros).</summary>
+    public static Either<H5Fault, byte[]> FillValue(H5Context ctx, H5ObjectHeader header)
     {
         if (header.First(H5Message.FillValue) is { } m)
         {
-            if (m.IsShared) return null;
-            var c = m.Body(ctx);
+            if (m.IsShared) return Right<H5Fault, byte[]>([]);
+            if (!m.Body(ctx).TryGet(out var c, out var fault)) return fault;
             long at = c.Pos;
-            int version = c.U8("fill value version");
-            bool defined;
-            switch (version)
-            {
-                case 1:
-                    c.Skip(2);
-                    c.U8();
-                    defined = true;
-                    break;
-                case 2:
-                    c.Skip(2);
-                    defined = c.U8() != 0;
-                    break;
-                case 3:
-                    defined = (c.U8() & 0x20) != 0;
-                    break;
-                default:
-                    throw ctx.Fail(at, $"unsupported fill value message version {version}");
-            }
-            if (!defined) return null;
-            uint size = c.U32("fill value size");
-            if (size > c.Remaining) throw ctx.Fail(at, "fill value overruns its message");
-            return size == 0 ? null : c.Bytes(size).ToArray();
+            var defined =
+                from version in c.U8("fill value version")
+                from d in version switch
+                {
+                    1 => from reserved in c.Skip(2)
+                         from time in c.U8()
+                         select true,
+                    2 => from reserved in c.Skip(2)
+                         from flag in c.U8()
+                         select flag != 0,
+                    3 => c.U8().Map(flags => (flags & 0x20) != 0),
+                    _ => Left<H5Fault, bool>(ctx.Fail(at, $"unsupported fill value message version {version}")),
+                }
+                select d;
+            if (!defined.TryGet(out var isDefined, out fault)) return fault;
+            if (!isDefined) return Right<H5Fault, byte[]>([]);
+            return Bytes(ctx, c, at);
         }
         if (header.First(H5Message.FillValueOld) is { } old && !old.IsShared)
-        {
-            var c = old.Body(ctx);
-            uint size = c.U32("fill value size");
-            if (size > c.Remaining) throw ctx.Fail(old.Offset, "fill value overruns its message");
-            return size == 0 ? null : c.Bytes(size).ToArray();
-        }
-        return null;
+            return old.Body(ctx).Bind(c => Bytes(ctx, c, old.Offset));
+        return Right<H5Fault, byte[]>([]);
+
+        static Either<H5Fault, byte[]> Bytes(H5Context ctx, H5Cursor c, long at) =>
+            from size in c.U32("fill value size")
+            from fits in size > c.Remaining ? ctx.Fail(at, "fill value overruns its message") : Right<H5Fault, Unit>(unit)
+            from bytes in size == 0 ? Right<H5Fault, byte[]>([]) : c.Bytes(size).Map(b => b.ToArray())
+            select bytes;
     }
 
     /// <summary>
     /// The datatype of a header: decoded in place, or, for a shared (committed) datatype, from the
     /// object header the shared-message reference points at.
     /// </summary>
-    public static H5Datatype Datatype(H5Context ctx, H5ObjectHeader header, long at)
+    public static Either<H5Fault, H5Datatype> Datatype(H5Context ctx, H5ObjectHeader header, long at)
     {
-        var m = header.First(H5Message.Datatype) ?? throw ctx.Fail(at, "object has no datatype message");
-        if (!m.IsShared) return H5Datatype.Decode(m.Body(ctx));
-        return SharedDatatype(ctx, m.Body(ctx), 0);
+        if (header.First(H5Message.Datatype) is not { } m) return ctx.Fail(at, "object has no datatype message");
+        if (!m.IsShared) return m.Body(ctx).Bind(c => H5Datatype.Decode(c));
+        return m.Body(ctx).Bind(c => SharedDatatype(ctx, c, 0));
     }
 
-    public static H5Datatype SharedDatatype(H5Context ctx, H5Cursor c, int depth)
+    public static Either<H5Fault, H5Datatype> SharedDatatype(H5Context ctx, H5Cursor c, int depth)
     {
         long at = c.Pos;
-        if (depth > 4) throw ctx.Fail(at, "shared datatype chain too long");
-        int version = c.U8("shared message version");
-        int type = c.U8("shared message type");
-        long address;
-        switch (version)
-        {
-            case 1:
-                c.Skip(6);
-                c.Skip(ctx.LengthSize, "shared message heap address");
-                address = c.Addr("shared message object address");
-                break;
-            case 2:
-                address = c.Addr("shared message object address");
-                break;
-            case 3:
-                if (type != 2) throw ctx.Fail(at, "shared messages in the shared-message heap are not supported");
-                address = c.Addr("shared message object address");
-                break;
-            default:
-                throw ctx.Fail(at, $"unsupported shared message version {version}");
-        }
-        var target = H5ObjectHeader.Get(ctx, address);
-        var m = target.First(H5Message.Datatype) ?? throw ctx.Fail(at, "shared datatype target has no datatype message");
-        return m.IsShared ? SharedDatatype(ctx, m.Body(ctx), depth + 1) : H5Datatype.Decode(m.Body(ctx));
+        if (depth > 4) return ctx.Fail(at, "shared datatype chain too long");
+        var target =
+            from version in c.U8("shared message version")
+            from type in c.U8("shared message type")
+            from address in version switch
+            {
+                1 => from reserved in c.Skip(6)
+                     from heap in c.Skip(ctx.LengthSize, "shared message heap address")
+                     from address in c.Addr("shared message object address")
+                     select address,
+                2 => c.Addr("shared message object address"),
+                3 => type != 2
+                    ? ctx.Fail(at, "shared messages in the shared-message heap are not supported")
+                    : c.Addr("shared message object address"),
+                _ => ctx.Fail(at, $"unsupported shared message version {version}"),
+            }
+            from shared in H5ObjectHeader.Get(ctx, address)
+            select shared;
+        if (!target.TryGet(out var header, out var fault)) return fault;
+        if (header.First(H5Message.Datatype) is not { } m) return ctx.Fail(at, "shared datatype target has no datatype message");
+        return m.IsShared ? m.Body(ctx).Bind(b => SharedDatatype(ctx, b, depth + 1)) : m.Body(ctx).Bind(b => H5Datatype.Decode(b));
     }
 
-    public static H5Dataspace Dataspace(H5Context ctx, H5ObjectHeader header, long at)
+    public static Either<H5Fault, H5Dataspace> Dataspace(H5Context ctx, H5ObjectHeader header, long at)
     {
-        var m = header.First(H5Message.Dataspace) ?? throw ctx.Fail(at, "object has no dataspace message");
-        if (m.IsShared) throw ctx.Fail(m.Offset, "shared dataspace messages are not supported");
-        return H5Dataspace.Decode(m.Body(ctx));
+        if (header.First(H5Message.Dataspace) is not { } m) return ctx.Fail(at, "object has no dataspace message");
+        if (m.IsShared) return ctx.Fail(m.Offset, "shared dataspace messages are not supported");
+        return m.Body(ctx).Bind(H5Dataspace.Decode);
     }
 
     /// <summary>Link message (0x06).</summary>
-    public static H5Link Link(H5Context ctx, H5Message m)
+    public static Either<H5Fault, H5Link> Link(H5Context ctx, H5Message m)
     {
-        var c = m.Body(ctx);
+        if (!m.Body(ctx).TryGet(out var c, out var fault)) return fault;
         long at = c.Pos;
-        int version = c.U8("link version");
-        if (version != 1) throw ctx.Fail(at, $"unsupported link message version {version}");
-        int flags = c.U8("link flags");
-        int linkType = (flags & 0x08) != 0 ? c.U8("link type") : 0;
-        if ((flags & 0x04) != 0) c.Skip(8, "link creation order");
-        if ((flags & 0x10) != 0) c.U8("link name charset");
-        long nameLength = (long)c.UInt(1 << (flags & 3), "link name length");
-        if (nameLength < 1 || nameLength > c.Remaining) throw ctx.Fail(at, "link name length invalid");
-        string name = Utf8(c.Bytes(nameLength, "link name"));
-        switch (linkType)
+        var named =
+            from version in c.U8("link version")
+            from supported in version != 1 ? ctx.Fail(at, $"unsupported link message version {version}") : Right<H5Fault, Unit>(unit)
+            from flags in c.U8("link flags")
+            from linkType in (flags & 0x08) != 0 ? c.U8("link type") : (byte)0
+            from order in (flags & 0x04) != 0 ? c.Skip(8, "link creation order") : unit
+            from charset in (flags & 0x10) != 0 ? c.U8("link name charset").Map(_ => unit) : unit
+            from nameLength in c.UInt(1 << (flags & 3), "link name length")
+            from valid in (long)nameLength < 1 || (long)nameLength > c.Remaining ? ctx.Fail(at, "link name length invalid") : Right<H5Fault, Unit>(unit)
+            from name in c.Bytes((long)nameLength, "link name")
+            select (Type: (int)linkType, Name: Utf8(name.Span));
+        if (!named.TryGet(out var n, out fault)) return fault;
+        var linkName = n.Name;
+        switch (n.Type)
         {
             case 0:
-                return new H5Link(name, H5LinkKind.Hard, c.Addr("link target address"), "");
+                return c.Addr("link target address").Map(address => new H5Link(linkName, H5LinkKind.Hard, address, ""));
             case 1:
-            {
-                int len = c.U16("soft link length");
-                return new H5Link(name, H5LinkKind.Soft, H5Context.Undefined, Utf8(c.Bytes(len, "soft link value")));
-            }
+                return from len in c.U16("soft link length")
+                       from value in c.Bytes(len, "soft link value")
+                       select new H5Link(linkName, H5LinkKind.Soft, H5Context.Undefined, Utf8(value.Span));
             case 64:
-            {
-                int len = c.U16("external link length");
-                var raw = c.Bytes(len, "external link value");
-                string text = raw.Length > 1 ? Utf8(raw[1..]).Replace('\0', ':').TrimEnd(':') : "";
-                return new H5Link(name, H5LinkKind.External, H5Context.Undefined, text);
-            }
+                return from len in c.U16("external link length")
+                       from raw in c.Bytes(len, "external link value")
+                       let text = raw.Length > 1 ? Utf8(raw.Span[1..]).Replace('\0', ':').TrimEnd(':') : ""
+                       select new H5Link(linkName, H5LinkKind.External, H5Context.Undefined, text);
             default:
-                return new H5Link(name, H5LinkKind.External, H5Context.Undefined, $"user-defined link type {linkType}");
+                return new H5Link(linkName, H5LinkKind.External, H5Context.Undefined, $"user-defined link type {n.Type}");
         }
     }
 
     /// <summary>Link info (0x02) or attribute info (0x15): the fractal heap address of dense storage, or undefined.</summary>
-    public static long DenseHeapAddress(H5Context ctx, H5Message m, bool attributeInfo)
+    public static Either<H5Fault, long> DenseHeapAddress(H5Context ctx, H5Message m, bool attributeInfo)
     {
-        var c = m.Body(ctx);
+        if (!m.Body(ctx).TryGet(out var c, out var fault)) return fault;
         long at = c.Pos;
-        int version = c.U8("info message version");
-        if (version != 0) throw ctx.Fail(at, $"unsupported {(attributeInfo ? "attribute" : "link")} info version {version}");
-        int flags = c.U8("info flags");
-        if ((flags & 1) != 0) c.Skip(attributeInfo ? 2 : 8, "maximum creation index");
-        return c.Addr("fractal heap address");
+        return from version in c.U8("info message version")
+               from supported in version != 0
+                   ? ctx.Fail(at, $"unsupported {(attributeInfo ? "attribute" : "link")} info version {version}")
+                   : Right<H5Fault, Unit>(unit)
+               from flags in c.U8("info flags")
+               from index in (flags & 1) != 0 ? c.Skip(attributeInfo ? 2 : 8, "maximum creation index") : unit
+               from address in c.Addr("fractal heap address")
+               select address;
     }
 }

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using LanguageExt;
+using static LanguageExt.Prelude;
 
 namespace Snn.Compiler.Hdf5;
 
@@ -9,17 +11,17 @@ internal static class H5Values
 {
     private enum FloatKind { Half, Single, Double }
 
-    public static double[] ToDoubles(H5Context ctx, byte[] raw, long count, H5Datatype t, long at)
+    public static Either<H5Fault, double[]> ToDoubles(H5Context ctx, byte[] raw, long count, H5Datatype t, long at)
     {
         var result = new double[count];
         if (count == 0) return result;
-        var decode = Decoder(ctx, t, at);
+        if (!Decoder(ctx, t, at).TryGet(out var decode, out var fault)) return fault;
         int es = t.Size;
         for (long i = 0; i < count; i++) result[i] = decode(raw.AsSpan((int)(i * es), es));
         return result;
     }
 
-    public static float[] ToFloats(H5Context ctx, byte[] raw, long count, H5Datatype t, long at)
+    public static Either<H5Fault, float[]> ToFloats(H5Context ctx, byte[] raw, long count, H5Datatype t, long at)
     {
         var result = new float[count];
         if (count == 0) return result;
@@ -34,7 +36,7 @@ internal static class H5Values
             }
             return result;
         }
-        var decode = Decoder(ctx, t, at);
+        if (!Decoder(ctx, t, at).TryGet(out var decode, out var fault)) return fault;
         int es = t.Size;
         for (long i = 0; i < count; i++) result[i] = (float)decode(raw.AsSpan((int)(i * es), es));
         return result;
@@ -42,7 +44,7 @@ internal static class H5Values
 
     private delegate double ElementDecoder(ReadOnlySpan<byte> b);
 
-    private static ElementDecoder Decoder(H5Context ctx, H5Datatype t, long at)
+    private static Either<H5Fault, ElementDecoder> Decoder(H5Context ctx, H5Datatype t, long at)
     {
         switch (t.Class)
         {
@@ -50,26 +52,26 @@ internal static class H5Values
             case H5TypeClass.Bitfield:
                 return IntegerDecoder(ctx, t, at);
             case H5TypeClass.Enum when t.Base is { Class: H5TypeClass.FixedPoint } b:
-                if (b.Size != t.Size) throw ctx.Fail(at, "enum base type size differs from the enum size");
+                if (b.Size != t.Size) return ctx.Fail(at, "enum base type size differs from the enum size");
                 return IntegerDecoder(ctx, b, at);
             case H5TypeClass.FloatingPoint:
                 return FloatDecoder(ctx, t, at);
             default:
-                throw ctx.Fail(at, $"{t.Describe()} cannot be read as numbers");
+                return ctx.Fail(at, $"{t.Describe()} cannot be read as numbers");
         }
     }
 
-    private static ElementDecoder IntegerDecoder(H5Context ctx, H5Datatype t, long at)
+    private static Either<H5Fault, ElementDecoder> IntegerDecoder(H5Context ctx, H5Datatype t, long at)
     {
         int size = t.Size;
-        if (size is < 1 or > 8) throw ctx.Fail(at, $"integer of {size} bytes is not supported");
+        if (size is < 1 or > 8) return ctx.Fail(at, $"integer of {size} bytes is not supported");
         int bits = size * 8;
         if (t.Precision < 1 || t.BitOffset < 0 || t.BitOffset + t.Precision > bits)
-            throw ctx.Fail(at, $"integer bit offset {t.BitOffset} / precision {t.Precision} invalid for {size} bytes");
+            return ctx.Fail(at, $"integer bit offset {t.BitOffset} / precision {t.Precision} invalid for {size} bytes");
         bool big = t.BigEndian, signed = t.Signed;
         int offset = t.BitOffset, precision = t.Precision;
         ulong mask = precision == 64 ? ulong.MaxValue : (1UL << precision) - 1;
-        return b =>
+        return new ElementDecoder(b =>
         {
             ulong v = 0;
             if (big) for (int i = 0; i < size; i++) v = (v << 8) | b[i];
@@ -77,7 +79,7 @@ internal static class H5Values
             v = (v >> offset) & mask;
             if (signed && precision < 64 && (v & (1UL << (precision - 1))) != 0) v |= ~mask;
             return signed ? (double)(long)v : (double)v;
-        };
+        });
     }
 
     private static bool IsIeee(H5Datatype t, FloatKind kind)
@@ -92,20 +94,20 @@ internal static class H5Values
             && t.ExponentLocation == mant && t.MantissaSize == mant && t.MantissaLocation == 0 && t.ExponentBias == bias;
     }
 
-    private static ElementDecoder FloatDecoder(H5Context ctx, H5Datatype t, long at)
+    private static Either<H5Fault, ElementDecoder> FloatDecoder(H5Context ctx, H5Datatype t, long at)
     {
         bool big = t.BigEndian;
         if (IsIeee(t, FloatKind.Half))
-            return b => (double)BitConverter.UInt16BitsToHalf(big ? BinaryPrimitives.ReadUInt16BigEndian(b) : BinaryPrimitives.ReadUInt16LittleEndian(b));
+            return new ElementDecoder(b => (double)BitConverter.UInt16BitsToHalf(big ? BinaryPrimitives.ReadUInt16BigEndian(b) : BinaryPrimitives.ReadUInt16LittleEndian(b)));
         if (IsIeee(t, FloatKind.Single))
-            return b => big ? BinaryPrimitives.ReadSingleBigEndian(b) : BinaryPrimitives.ReadSingleLittleEndian(b);
+            return new ElementDecoder(b => big ? BinaryPrimitives.ReadSingleBigEndian(b) : BinaryPrimitives.ReadSingleLittleEndian(b));
         if (IsIeee(t, FloatKind.Double))
-            return b => big ? BinaryPrimitives.ReadDoubleBigEndian(b) : BinaryPrimitives.ReadDoubleLittleEndian(b);
-        throw ctx.Fail(at, $"floating-point layout not supported (size {t.Size}, precision {t.Precision}, exponent {t.ExponentSize} bits, mantissa {t.MantissaSize} bits{(t.Vax ? ", VAX order" : "")})");
+            return new ElementDecoder(b => big ? BinaryPrimitives.ReadDoubleBigEndian(b) : BinaryPrimitives.ReadDoubleLittleEndian(b));
+        return ctx.Fail(at, $"floating-point layout not supported (size {t.Size}, precision {t.Precision}, exponent {t.ExponentSize} bits, mantissa {t.MantissaSize} bits{(t.Vax ? ", VAX order" : "")})");
     }
 
     /// <summary>Strings of a fixed-length or variable-length string datatype.</summary>
-    public static string[] ToStrings(H5Context ctx, byte[] raw, long count, H5Datatype t, long at)
+    public static Either<H5Fault, string[]> ToStrings(H5Context ctx, byte[] raw, long count, H5Datatype t, long at)
     {
         var result = new string[count];
         int es = t.Size;
@@ -117,7 +119,7 @@ internal static class H5Values
         if (t.IsVariableLengthString)
         {
             int o = ctx.OffsetSize;
-            if (es < 8 + o) throw ctx.Fail(at, $"variable-length element of {es} bytes is too small");
+            if (es < 8 + o) return ctx.Fail(at, $"variable-length element of {es} bytes is too small");
             long budget = ctx.MaxDecodedBytes; // many elements may point at one large heap object
             for (long i = 0; i < count; i++)
             {
@@ -132,11 +134,12 @@ internal static class H5Values
                     continue;
                 }
                 if (ctx.IsUndefined(addrRaw, o) || addrRaw > (ulong)ctx.Length)
-                    throw ctx.Fail(at, "variable-length string points outside the file");
-                var obj = H5GlobalHeap.Object(ctx, (long)addrRaw, index, at);
-                if (length > obj.Length) throw ctx.Fail(at, $"variable-length string of {length} bytes exceeds its heap object ({obj.Length} bytes)");
+                    return ctx.Fail(at, "variable-length string points outside the file");
+                if (!H5GlobalHeap.Object(ctx, (long)addrRaw, index, at).TryGet(out var heapObject, out var fault)) return fault;
+                var obj = heapObject.Span;
+                if (length > obj.Length) return ctx.Fail(at, $"variable-length string of {length} bytes exceeds its heap object ({obj.Length} bytes)");
                 budget -= length;
-                if (budget < 0) throw ctx.Fail(at, $"variable-length strings exceed the read limit of {ctx.MaxDecodedBytes} bytes");
+                if (budget < 0) return ctx.Fail(at, $"variable-length strings exceed the read limit of {ctx.MaxDecodedBytes} bytes");
                 var bytes = obj[..(int)length];
                 int end = bytes.Length;
                 while (end > 0 && bytes[end - 1] == 0) end--;
@@ -144,7 +147,7 @@ internal static class H5Values
             }
             return result;
         }
-        throw ctx.Fail(at, $"{t.Describe()} cannot be read as strings");
+        return ctx.Fail(at, $"{t.Describe()} cannot be read as strings");
     }
 
     private static string FixedString(ReadOnlySpan<byte> b, int padding)

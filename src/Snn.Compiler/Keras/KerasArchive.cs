@@ -32,6 +32,8 @@ public static partial class KerasArchive
         catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // File-open boundary: File.OpenRead throws more than the two above (NotSupportedException, ArgumentException
+            // for a path it cannot take); the reader below returns its errors.
             return Errors.ModelFile(path, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");
         }
     }
@@ -62,6 +64,8 @@ public static partial class KerasArchive
         catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Boundary, defensive: ZipArchive and its entry streams throw on a damaged archive (NotSupportedException for
+            // an unknown compression method, besides the three above); the readers below return their errors.
             return Errors.ModelFile(path, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");
         }
     }

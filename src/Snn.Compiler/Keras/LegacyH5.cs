@@ -30,6 +30,8 @@ public static class LegacyH5
         catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // File-open boundary: FileInfo and File.ReadAllBytes throw more than the two above (NotSupportedException,
+            // ArgumentException for a path they cannot take); the readers below return their errors.
             return Errors.ModelFile(path, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");
         }
     }
@@ -43,6 +45,9 @@ public static class LegacyH5
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // File-open boundary, defensive: the HDF5 reader and the config reader return their errors; what a library
+            // under them throws on a malformed file (Tensor.Own's ArgumentException for a shape that does not fit its
+            // data, System.Text.Json) is still this file's error.
             return Errors.ModelFile(path, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");
         }
     }
