@@ -270,20 +270,17 @@ internal static class H5RawData
     private static Either<H5Fault, Chunk> Key(H5Context ctx, BTreeV1 node, int i, int keySize, int rank)
     {
         long at = node.KeyOffsets[i];
-        var head =
-            from k in H5Cursor.Over(ctx, at, keySize)
-            from size in k.U32("chunk size")
-            from mask in k.U32("filter mask")
-            select (Cursor: k, Size: (long)size, Mask: mask);
-        if (!head.TryGet(out var h, out var fault)) return fault;
+        if (!H5Cursor.Over(ctx, at, keySize).TryGet(out var k, out var fault)
+            || !k.U32("chunk size").TryGet(out var size, out fault) || !k.U32("filter mask").TryGet(out var mask, out fault))
+            return fault;
         var off = new long[rank];
         for (int d = 0; d < rank; d++)
         {
-            if (!h.Cursor.U64("chunk offset").TryGet(out var o, out fault)) return fault;
+            if (!k.U64("chunk offset").TryGet(out var o, out fault)) return fault;
             if (o > long.MaxValue / 2) return ctx.Fail(at, "chunk offset too large");
             off[d] = (long)o;
         }
-        return new Chunk(off, node.Children[i], h.Size, h.Mask, at);
+        return new Chunk(off, node.Children[i], size, mask, at);
     }
 
     /// <summary>A fixed array header (FAHD): where its data block is and the shape of its entries.</summary>
@@ -410,15 +407,22 @@ internal static class H5RawData
 
     /// <summary>The chunk of fixed array entry <paramref name="index"/>; None when it is not allocated.</summary>
     private static Either<H5Fault, Option<Chunk>> Entry(H5Context ctx, long abs, int entrySize, bool filtered, long chunkBytes, long index, int rank,
-        long[] chunk, long[] dims) =>
-        from c in H5Cursor.Over(ctx, abs, entrySize)
-        from address in c.Addr("chunk address")
-        from found in address == H5Context.Undefined ? Right<H5Fault, Option<Chunk>>(None)
-            : !filtered ? Some(new Chunk(OffsetOf(index, rank, chunk, dims), address, chunkBytes, 0, abs))
-            : from size in c.UInt(entrySize - ctx.OffsetSize - 4, "filtered chunk size")
-              from mask in c.U32("filter mask")
-              select Some(new Chunk(OffsetOf(index, rank, chunk, dims), address, (long)size, mask, abs))
-        select found;
+        long[] chunk, long[] dims)
+    {
+        if (!H5Cursor.Over(ctx, abs, entrySize).TryGet(out var c, out var fault) || !c.Addr("chunk address").TryGet(out var address, out fault))
+            return fault;
+        if (address == H5Context.Undefined) return Option<Chunk>.None;
+        long size = chunkBytes;
+        uint mask = 0;
+        if (filtered)
+        {
+            if (!c.UInt(entrySize - ctx.OffsetSize - 4, "filtered chunk size").TryGet(out var filteredSize, out fault)
+                || !c.U32("filter mask").TryGet(out mask, out fault))
+                return fault;
+            size = (long)filteredSize;
+        }
+        return Some(new Chunk(OffsetOf(index, rank, chunk, dims), address, size, mask, abs));
+    }
 
     private static Either<H5Fault, byte[]> DecodeChunk(H5Context ctx, H5DatasetInfo info, Chunk ch, long chunkBytes)
     {
@@ -529,18 +533,16 @@ internal static class H5GlobalHeap
         var objects = new Dictionary<int, (long, long)>();
         while (c.Remaining >= objHeader)
         {
-            var next =
-                from index in c.U16("heap object index")
-                from references in c.U16() // reference count
-                from reserved in c.U32()
-                from osize in c.Len("heap object size")
-                from padding in c.Skip(objHeader - 8 - ctx.LengthSize)
-                select (Index: (int)index, Size: osize);
-            if (!next.TryGet(out var obj, out fault)) return fault;
-            if (obj.Index == 0) break; // free space: the rest of the collection
-            if (obj.Size > c.Remaining) return ctx.Fail(c.Pos, "global heap object overruns its collection");
-            objects.TryAdd(obj.Index, (c.Pos, obj.Size));
-            long padded = Align8(obj.Size);
+            if (!c.U16("heap object index").TryGet(out var index, out fault)
+                || !c.U16().TryGet(out _, out fault) // reference count
+                || !c.U32().TryGet(out _, out fault)
+                || !c.Len("heap object size").TryGet(out var osize, out fault)
+                || !c.Skip(objHeader - 8 - ctx.LengthSize).TryGet(out _, out fault))
+                return fault;
+            if (index == 0) break; // free space: the rest of the collection
+            if (osize > c.Remaining) return ctx.Fail(c.Pos, "global heap object overruns its collection");
+            objects.TryAdd(index, (c.Pos, osize));
+            long padded = Align8(osize);
             if (!c.Skip(Math.Min(padded, c.Remaining)).TryGet(out _, out fault)) return fault;
         }
         return objects;

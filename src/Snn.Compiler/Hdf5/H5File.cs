@@ -483,17 +483,17 @@ internal static class H5Attributes
     {
         if (!m.Body(ctx).TryGet(out var c, out var fault)) return fault;
         long at = c.Pos;
-        return from version in c.U8("attribute version")
-               from supported in version is < 1 or > 3 ? ctx.Fail(at, $"unsupported attribute message version {version}") : Right<H5Fault, Unit>(unit)
-               from flags in c.U8("attribute flags")
-               from nameSize in c.U16("attribute name size")
-               from dtSize in c.U16("attribute datatype size")
-               from dsSize in c.U16("attribute dataspace size")
-               from charset in version == 3 ? c.U8("attribute name charset").Map(_ => unit) : unit
-               from raw in c.Bytes(nameSize, "attribute name")
-               let name = NulTerminated(raw.Span)
-               from padding in version == 1 ? c.Skip(Pad8(nameSize), "attribute name padding") : unit
-               select (name, version == 1 ? 0 : (int)flags, (int)version, (int)dtSize, (int)dsSize, c);
+        if (!c.U8("attribute version").TryGet(out var version, out fault)) return fault;
+        if (version is < 1 or > 3) return ctx.Fail(at, $"unsupported attribute message version {version}");
+        if (!c.U8("attribute flags").TryGet(out var flags, out fault)
+            || !c.U16("attribute name size").TryGet(out var nameSize, out fault)
+            || !c.U16("attribute datatype size").TryGet(out var dtSize, out fault)
+            || !c.U16("attribute dataspace size").TryGet(out var dsSize, out fault)
+            || (version == 3 && !c.U8("attribute name charset").TryGet(out _, out fault))
+            || !c.Bytes(nameSize, "attribute name").TryGet(out var raw, out fault)
+            || (version == 1 && !c.Skip(Pad8(nameSize), "attribute name padding").TryGet(out _, out fault)))
+            return fault;
+        return (NulTerminated(raw.Span), version == 1 ? 0 : flags, version, dtSize, dsSize, c);
     }
 
     private static string NulTerminated(ReadOnlySpan<byte> raw)

@@ -88,15 +88,13 @@ internal static class H5Groups
         var c = p.Cursor;
         for (int i = 0; i < p.Count; i++)
         {
-            var read =
-                from e in SymbolTableEntry.Read(c)
-                from name in heap.Name(ctx, e.NameOffset)
-                from link in e.CacheType == 2
-                    ? heap.Name(ctx, e.SoftLinkOffset).Map(target => new H5Link(name, H5LinkKind.Soft, H5Context.Undefined, target))
-                    : new H5Link(name, H5LinkKind.Hard, e.ObjectAddress, "")
-                select link;
-            if (!read.TryGet(out var found, out fault)) return fault;
-            if (!table.TryAdd(found.Name, found)) return ctx.Fail(c.Pos, $"duplicate link name '{found.Name}'");
+            if (!SymbolTableEntry.Read(c).TryGet(out var e, out fault) || !heap.Name(ctx, e.NameOffset).TryGet(out var name, out fault)) return fault;
+            string target = "";
+            if (e.CacheType == 2 && !heap.Name(ctx, e.SoftLinkOffset).TryGet(out target, out fault)) return fault;
+            var link = e.CacheType == 2
+                ? new H5Link(name, H5LinkKind.Soft, H5Context.Undefined, target)
+                : new H5Link(name, H5LinkKind.Hard, e.ObjectAddress, "");
+            if (!table.TryAdd(name, link)) return ctx.Fail(c.Pos, $"duplicate link name '{name}'");
         }
         return unit;
     }
@@ -105,20 +103,27 @@ internal static class H5Groups
 /// <summary>Symbol table entry (superblock root entry, SNOD entries).</summary>
 internal readonly record struct SymbolTableEntry(long NameOffset, long ObjectAddress, uint CacheType, long BTree, long Heap, long SoftLinkOffset)
 {
-    public static Either<H5Fault, SymbolTableEntry> Read(H5Cursor c) =>
-        from nameOffset in c.UInt(c.Context.OffsetSize, "link name offset")
-        from obj in c.Addr("object header address")
-        from cache in c.U32("cache type")
-        from reserved in c.U32()
-        from scratch in c.Sub(16, "scratch pad")
-        from entry in cache == 1 && c.Context.OffsetSize <= 8
-            ? from btree in scratch.Addr("cached B-tree address")
-              from heap in scratch.Addr("cached heap address")
-              select new SymbolTableEntry((long)nameOffset, obj, cache, btree, heap, 0)
-            : cache == 2
-                ? scratch.U32("soft link offset").Map(soft => new SymbolTableEntry((long)nameOffset, obj, cache, H5Context.Undefined, H5Context.Undefined, soft))
-                : new SymbolTableEntry((long)nameOffset, obj, cache, H5Context.Undefined, H5Context.Undefined, 0)
-        select entry;
+    public static Either<H5Fault, SymbolTableEntry> Read(H5Cursor c)
+    {
+        if (!c.UInt(c.Context.OffsetSize, "link name offset").TryGet(out var nameOffset, out var fault)
+            || !c.Addr("object header address").TryGet(out var obj, out fault)
+            || !c.U32("cache type").TryGet(out var cache, out fault)
+            || !c.U32().TryGet(out _, out fault)
+            || !c.Sub(16, "scratch pad").TryGet(out var scratch, out fault))
+            return fault;
+        long btree = H5Context.Undefined, heap = H5Context.Undefined, soft = 0;
+        if (cache == 1 && c.Context.OffsetSize <= 8)
+        {
+            if (!scratch.Addr("cached B-tree address").TryGet(out btree, out fault) || !scratch.Addr("cached heap address").TryGet(out heap, out fault))
+                return fault;
+        }
+        else if (cache == 2)
+        {
+            if (!scratch.U32("soft link offset").TryGet(out var offset, out fault)) return fault;
+            soft = offset;
+        }
+        return new SymbolTableEntry((long)nameOffset, obj, cache, btree, heap, soft);
+    }
 }
 
 /// <summary>Local heap (HEAP): the data segment holding a group's link names.</summary>

@@ -46,27 +46,32 @@ internal sealed class H5Dataspace
     {
         var ctx = c.Context;
         long at = c.Pos;
-        var prefix =
-            from version in c.U8("dataspace version")
-            from rank in c.U8("dataspace rank")
-            from flags in c.U8("dataspace flags")
-            from bounded in rank > H5Limits.MaxRank ? ctx.Fail(at, $"dataspace rank {rank} exceeds {H5Limits.MaxRank}") : Right<H5Fault, Unit>(unit)
-            from isNull in version switch
-            {
-                1 => c.Skip(5).Map(_ => false),
-                2 => from type in c.U8("dataspace type")
-                     from known in type > 2 ? ctx.Fail(at, $"unknown dataspace type {type}") : Right<H5Fault, Unit>(unit)
-                     from scalar in type == 0 && rank != 0 ? ctx.Fail(at, "scalar dataspace with nonzero rank") : Right<H5Fault, Unit>(unit)
-                     select type == 2,
-                _ => ctx.Fail(at, $"unsupported dataspace version {version}"),
-            }
-            select (Rank: (int)rank, IsNull: isNull);
-        if (!prefix.TryGet(out var p, out var fault)) return fault;
-        var dims = new long[p.Rank];
-        for (int i = 0; i < p.Rank; i++)
+        if (!c.U8("dataspace version").TryGet(out var version, out var fault)
+            || !c.U8("dataspace rank").TryGet(out var rank, out fault)
+            || !c.U8("dataspace flags").TryGet(out _, out fault))
+            return fault;
+        if (rank > H5Limits.MaxRank) return ctx.Fail(at, $"dataspace rank {rank} exceeds {H5Limits.MaxRank}");
+        bool isNull = false;
+        if (version == 1)
+        {
+            if (!c.Skip(5).TryGet(out _, out fault)) return fault;
+        }
+        else if (version == 2)
+        {
+            if (!c.U8("dataspace type").TryGet(out var type, out fault)) return fault;
+            if (type > 2) return ctx.Fail(at, $"unknown dataspace type {type}");
+            isNull = type == 2;
+            if (type == 0 && rank != 0) return ctx.Fail(at, "scalar dataspace with nonzero rank");
+        }
+        else
+        {
+            return ctx.Fail(at, $"unsupported dataspace version {version}");
+        }
+        var dims = new long[rank];
+        for (int i = 0; i < rank; i++)
             if (!c.Len("dataspace dimension").TryGet(out dims[i], out fault)) return fault;
         // Maximum dimensions (flag bit 0) and permutation indices (bit 1) follow; not needed for reading.
-        return new H5Dataspace(dims, p.IsNull);
+        return new H5Dataspace(dims, isNull);
     }
 }
 
@@ -125,42 +130,41 @@ internal sealed class H5Datatype
         var ctx = c.Context;
         long at = c.Pos;
         if (depth > H5Limits.MaxDatatypeDepth) return ctx.Fail(at, "datatype nesting too deep");
-        var prefix =
-            from b0 in c.U8("datatype class and version")
-            from supported in (b0 >> 4) is < 1 or > 5 ? ctx.Fail(at, $"unsupported datatype version {b0 >> 4}") : Right<H5Fault, Unit>(unit)
-            from field0 in c.U8()
-            from field1 in c.U8()
-            from field2 in c.U8()
-            from size in c.U32("datatype size")
-            from plausible in size > int.MaxValue / 2 ? ctx.Fail(at, $"datatype size {size} is implausibly large") : Right<H5Fault, Unit>(unit)
-            select (Class: b0 & 0x0F, Bf0: (int)field0, Bf1: (int)field1, Size: (int)size);
-        if (!prefix.TryGet(out var p, out var fault)) return fault;
-        var (cls, bf0, bf1, s) = p;
+        if (!c.U8("datatype class and version").TryGet(out var b0, out var fault)) return fault;
+        int cls = b0 & 0x0F;
+        int version = b0 >> 4;
+        if (version is < 1 or > 5) return ctx.Fail(at, $"unsupported datatype version {version}");
+        if (!c.U8().TryGet(out var bf0, out fault) || !c.U8().TryGet(out var bf1, out fault) || !c.U8().TryGet(out _, out fault)
+            || !c.U32("datatype size").TryGet(out var size, out fault))
+            return fault;
+        if (size > int.MaxValue / 2) return ctx.Fail(at, $"datatype size {size} is implausibly large");
+        int s = (int)size;
         switch ((H5TypeClass)cls)
         {
             case H5TypeClass.FixedPoint:
             case H5TypeClass.Bitfield:
-                return from offset in c.U16("bit offset")
-                       from precision in c.U16("bit precision")
-                       select new H5Datatype
-                       {
-                           Class = (H5TypeClass)cls, Size = s, BigEndian = (bf0 & 1) != 0,
-                           Signed = cls == 0 && (bf0 & 8) != 0, BitOffset = offset, Precision = precision,
-                       };
+            {
+                if (!c.U16("bit offset").TryGet(out var offset, out fault) || !c.U16("bit precision").TryGet(out var precision, out fault)) return fault;
+                return new H5Datatype
+                {
+                    Class = (H5TypeClass)cls, Size = s, BigEndian = (bf0 & 1) != 0,
+                    Signed = cls == 0 && (bf0 & 8) != 0, BitOffset = offset, Precision = precision,
+                };
+            }
             case H5TypeClass.FloatingPoint:
-                return from offset in c.U16("bit offset")
-                       from precision in c.U16("bit precision")
-                       from expLoc in c.U8()
-                       from expSize in c.U8()
-                       from mantLoc in c.U8()
-                       from mantSize in c.U8()
-                       from bias in c.U32("exponent bias")
-                       select new H5Datatype
-                       {
-                           Class = H5TypeClass.FloatingPoint, Size = s, BigEndian = (bf0 & 1) != 0, Vax = (bf0 & 0x40) != 0,
-                           BitOffset = offset, Precision = precision, ExponentLocation = expLoc, ExponentSize = expSize,
-                           MantissaLocation = mantLoc, MantissaSize = mantSize, ExponentBias = bias,
-                       };
+            {
+                if (!c.U16("bit offset").TryGet(out var offset, out fault) || !c.U16("bit precision").TryGet(out var precision, out fault)
+                    || !c.U8().TryGet(out var expLoc, out fault) || !c.U8().TryGet(out var expSize, out fault)
+                    || !c.U8().TryGet(out var mantLoc, out fault) || !c.U8().TryGet(out var mantSize, out fault)
+                    || !c.U32("exponent bias").TryGet(out var bias, out fault))
+                    return fault;
+                return new H5Datatype
+                {
+                    Class = H5TypeClass.FloatingPoint, Size = s, BigEndian = (bf0 & 1) != 0, Vax = (bf0 & 0x40) != 0,
+                    BitOffset = offset, Precision = precision, ExponentLocation = expLoc, ExponentSize = expSize,
+                    MantissaLocation = mantLoc, MantissaSize = mantSize, ExponentBias = bias,
+                };
+            }
             case H5TypeClass.String:
                 return new H5Datatype { Class = H5TypeClass.String, Size = s, StringPadding = bf0 & 0x0F, CharacterSet = bf0 >> 4 };
             case H5TypeClass.Enum:
@@ -487,20 +491,20 @@ internal static class H5Decode
     {
         if (!m.Body(ctx).TryGet(out var c, out var fault)) return fault;
         long at = c.Pos;
-        var named =
-            from version in c.U8("link version")
-            from supported in version != 1 ? ctx.Fail(at, $"unsupported link message version {version}") : Right<H5Fault, Unit>(unit)
-            from flags in c.U8("link flags")
-            from linkType in (flags & 0x08) != 0 ? c.U8("link type") : (byte)0
-            from order in (flags & 0x04) != 0 ? c.Skip(8, "link creation order") : unit
-            from charset in (flags & 0x10) != 0 ? c.U8("link name charset").Map(_ => unit) : unit
-            from nameLength in c.UInt(1 << (flags & 3), "link name length")
-            from valid in (long)nameLength < 1 || (long)nameLength > c.Remaining ? ctx.Fail(at, "link name length invalid") : Right<H5Fault, Unit>(unit)
-            from name in c.Bytes((long)nameLength, "link name")
-            select (Type: (int)linkType, Name: Utf8(name.Span));
-        if (!named.TryGet(out var n, out fault)) return fault;
-        var linkName = n.Name;
-        switch (n.Type)
+        if (!c.U8("link version").TryGet(out var version, out fault)) return fault;
+        if (version != 1) return ctx.Fail(at, $"unsupported link message version {version}");
+        byte linkType = 0;
+        if (!c.U8("link flags").TryGet(out var flags, out fault)
+            || ((flags & 0x08) != 0 && !c.U8("link type").TryGet(out linkType, out fault))
+            || ((flags & 0x04) != 0 && !c.Skip(8, "link creation order").TryGet(out _, out fault))
+            || ((flags & 0x10) != 0 && !c.U8("link name charset").TryGet(out _, out fault))
+            || !c.UInt(1 << (flags & 3), "link name length").TryGet(out var rawLength, out fault))
+            return fault;
+        long nameLength = (long)rawLength;
+        if (nameLength < 1 || nameLength > c.Remaining) return ctx.Fail(at, "link name length invalid");
+        if (!c.Bytes(nameLength, "link name").TryGet(out var nameBytes, out fault)) return fault;
+        var linkName = Utf8(nameBytes.Span);
+        switch (linkType)
         {
             case 0:
                 return c.Addr("link target address").Map(address => new H5Link(linkName, H5LinkKind.Hard, address, ""));
@@ -514,7 +518,7 @@ internal static class H5Decode
                        let text = raw.Length > 1 ? Utf8(raw.Span[1..]).Replace('\0', ':').TrimEnd(':') : ""
                        select new H5Link(linkName, H5LinkKind.External, H5Context.Undefined, text);
             default:
-                return new H5Link(linkName, H5LinkKind.External, H5Context.Undefined, $"user-defined link type {n.Type}");
+                return new H5Link(linkName, H5LinkKind.External, H5Context.Undefined, $"user-defined link type {linkType}");
         }
     }
 

@@ -102,15 +102,12 @@ internal sealed class H5ObjectHeader
             if (!ctx.Charge(length, start).TryGet(out _, out fault)) return fault;
             while (b.Remaining >= 8)
             {
+                // Eight bytes are left: the message header's fields cannot fail.
                 long at = b.Pos;
-                var header =
-                    from type in b.U16()
-                    from msize in b.U16()
-                    from flags in b.U8()
-                    from reserved in b.Skip(3)
-                    select (Type: (int)type, Size: (int)msize, Flags: flags);
-                if (!header.TryGet(out var h, out fault)) return fault;
-                if (!Message(ctx, b, h.Type, h.Size, h.Flags, at, walk, 0).TryGet(out _, out fault)) return fault;
+                if (!b.U16().TryGet(out var type, out fault) || !b.U16().TryGet(out var msize, out fault)
+                    || !b.U8().TryGet(out var flags, out fault) || !b.Skip(3).TryGet(out _, out fault)
+                    || !Message(ctx, b, type, msize, flags, at, walk, 0).TryGet(out _, out fault))
+                    return fault;
             }
         }
         return new H5ObjectHeader(address, 1, walk.Messages);
@@ -162,14 +159,10 @@ internal sealed class H5ObjectHeader
         while (b.Remaining >= headerSize)
         {
             long at = b.Pos;
-            var header =
-                from type in b.U8()
-                from msize in b.U16()
-                from flags in b.U8()
-                from order in creationOrder ? b.U16() : (ushort)0
-                select (Type: (int)type, Size: (int)msize, Flags: flags);
-            if (!header.TryGet(out var h, out var fault)) return fault;
-            if (!Message(ctx, b, h.Type, h.Size, h.Flags, at, walk, 2).TryGet(out _, out fault)) return fault;
+            if (!b.U8().TryGet(out var type, out var fault) || !b.U16().TryGet(out var msize, out fault)
+                || !b.U8().TryGet(out var flags, out fault) || (creationOrder && !b.U16().TryGet(out _, out fault))
+                || !Message(ctx, b, type, msize, flags, at, walk, 2).TryGet(out _, out fault))
+                return fault;
         }
         return unit;
     }

@@ -157,10 +157,15 @@ public static class H5Writer
 
     static bool BadName(string name) => name.Length == 0 || name == "." || name.Contains('/') || name.Contains('\0') || !ValidUtf16(name);
 
+    /// <summary>False for a string with an unpaired surrogate: the one thing strict UTF-8 cannot encode.</summary>
     static bool ValidUtf16(string s)
     {
-        try { Utf8.GetByteCount(s); return true; }
-        catch (ArgumentException) { return false; }
+        for (var rest = s.AsSpan(); !rest.IsEmpty;)
+        {
+            if (Rune.DecodeFromUtf16(rest, out _, out var used) != System.Buffers.OperationStatus.Done) return false;
+            rest = rest[used..];
+        }
+        return true;
     }
 
     static IEnumerable<string> ValidateValue(H5Value? v, string where)

@@ -164,8 +164,8 @@ public static class KerasConfigReader
         from inputRefs in Prop(config, "input_layers", ctx.Source, "Functional config").Bind(e => Refs(e, ctx.Source))
         from outputRefs in Prop(config, "output_layers", ctx.Source, "Functional config").Bind(e => Refs(e, ctx.Source))
         // Calls of each layer, as lists of input refs.
-        from calls in table.Order.Collect(n => InboundNodes(table.Entries[n], ctx.Source, n).Map(c => (n, c)))
-        from model in Wire(ctx, table, calls.ToDictionary(c => c.n, c => c.c), inputRefs, outputRefs, path, prefix, boundInputs)
+        from calls in table.Order.Collect(n => InboundNodes(table.Entries[n], ctx.Source, n).Map(inbound => (Layer: n, Calls: inbound)))
+        from model in Wire(ctx, table, calls.ToDictionary(c => c.Layer, c => c.Calls), inputRefs, outputRefs, path, prefix, boundInputs)
         select model;
 
     static Either<Error, LayerTable> Layers(string source, JsonElement layers)
