@@ -15,20 +15,20 @@ namespace Snn.Compiler.Layers;
 internal static class ActivationLayers
 {
     public static readonly LayerRule Activation = new(
-        Arr.create("Activation"), Support.Native, "relu, sigmoid, tanh, softmax (output only); linear is removed",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i => i.Single.Bind(x => LegalizeActivation(i.Node, x.Id, x.Shape))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) => Single(n, ins).Bind(x => Activate(n, x))));
+        Arr.create("Activation"), LayerSupport.Native, "relu, sigmoid, tanh, softmax (output only); linear is removed",
+        Legal(i => i.Single.Bind(x => LegalizeActivation(i.Node, x.Id, x.Shape))),
+        Eval((n, ins) => Single(n, ins).Bind(x => Activate(n, x))));
 
     public static readonly LayerRule Softmax = new(
-        Arr.create("Softmax"), Support.Native, "softmax on the last axis, applied in the readout",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        Arr.create("Softmax"), LayerSupport.Native, "softmax on the last axis, applied in the readout",
+        Legal(i =>
         {
             var axis = i.Node.Config.Int("axis", -1);
             return from x in i.Single
                    from _ in Check(axis == -1 || axis == x.Shape.Count, () => BadArg(i.Node, "axis", axis.ToString(), "-1 (the last axis)"))
                    select Lowered.Native(new LActivation(i.Node.Id, i.Node.Layer, x.Id, x.Shape, new SoftmaxAct()));
         }),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) =>
+        Eval((n, ins) =>
             from x in Single(n, ins)
             from _ in Check(Shapes.Axis(n.Config.Int("axis", -1), x.Rank + 1) - 1 == x.Rank - 1, () => Refuse(n, "softmax is supported on the last axis only"))
             select Softmaxed(x)));

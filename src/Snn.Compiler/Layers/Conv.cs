@@ -12,8 +12,8 @@ namespace Snn.Compiler.Layers;
 internal static class ConvLayers
 {
     public static readonly LayerRule Rule = new(
-        Arr.create("Conv1D", "Conv2D", "Conv3D"), Support.Native, "convolution; padding='causal' falls back",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(Legalize), Some<Func<KerasNode, Value[], Either<Error, Value>>>(Evaluate));
+        Arr.create("Conv1D", "Conv2D", "Conv3D"), LayerSupport.Native, "convolution; padding='causal' falls back",
+        Legal(Legalize), Eval(Evaluate));
 
     static Either<Error, Lowered> Legalize(LegalizeInput i)
     {

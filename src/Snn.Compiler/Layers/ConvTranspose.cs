@@ -15,8 +15,8 @@ namespace Snn.Compiler.Layers;
 internal static class ConvTransposeLayers
 {
     public static readonly LayerRule Rule = new(
-        Arr.create("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), Support.Native, "spread + flipped-kernel convolution",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(Legalize), Some<Func<KerasNode, Value[], Either<Error, Value>>>(Evaluate));
+        Arr.create("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), LayerSupport.Native, "spread + flipped-kernel convolution",
+        Legal(Legalize), Eval(Evaluate));
 
     static Either<Error, Lowered> Legalize(LegalizeInput i) =>
         from x in i.Single

@@ -12,8 +12,8 @@ namespace Snn.Compiler.Layers;
 internal static class DenseLayer
 {
     public static readonly LayerRule Rule = new(
-        Arr.create("Dense"), Support.Native, "dense product and its activation",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(Legalize), Some<Func<KerasNode, Value[], Either<Error, Value>>>(Evaluate));
+        Arr.create("Dense"), LayerSupport.Native, "dense product and its activation",
+        Legal(Legalize), Eval(Evaluate));
 
     static Either<Error, Lowered> Legalize(LegalizeInput i)
     {

@@ -15,12 +15,12 @@ namespace Snn.Compiler.Layers;
 internal static class DepthwiseConvLayers
 {
     public static readonly LayerRule Depthwise = new(
-        Arr.create("DepthwiseConv1D", "DepthwiseConv2D"), Support.Native, "grouped convolution, one group per input channel",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(LegalizeDepthwise), Some<Func<KerasNode, Value[], Either<Error, Value>>>(EvaluateDepthwise));
+        Arr.create("DepthwiseConv1D", "DepthwiseConv2D"), LayerSupport.Native, "grouped convolution, one group per input channel",
+        Legal(LegalizeDepthwise), Eval(EvaluateDepthwise));
 
     public static readonly LayerRule Separable = new(
-        Arr.create("SeparableConv1D", "SeparableConv2D"), Support.Native, "depthwise grouped convolution, then a pointwise one",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(LegalizeSeparable), Some<Func<KerasNode, Value[], Either<Error, Value>>>(EvaluateSeparable));
+        Arr.create("SeparableConv1D", "SeparableConv2D"), LayerSupport.Native, "depthwise grouped convolution, then a pointwise one",
+        Legal(LegalizeSeparable), Eval(EvaluateSeparable));
 
     /// <summary>A depthwise kernel [k..., C, M] as a grouped-convolution kernel [k..., 1, C*M] (same memory order).</summary>
     static Tensor Grouped(Tensor dk) =>

@@ -30,5 +30,5 @@ internal static class EvaluateOnlyLayers
     public static readonly LayerRule Minimum = Rule("Minimum", (n, ins) => MergeLayers.Combine(n, ins, MathF.Min));
 
     static LayerRule Rule(string cls, Func<KerasNode, Value[], Either<Error, Value>> evaluate) =>
-        new(Arr.create(cls), Support.FallbackOnly, "reference evaluator only (fallback)", None, Some(evaluate));
+        new(Arr.create(cls), LayerSupport.FallbackOnly, "reference evaluator only (fallback)", None, Some(evaluate));
 }

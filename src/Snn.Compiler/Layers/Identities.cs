@@ -14,8 +14,8 @@ internal static class IdentityLayers
     public static readonly LayerRule Rule = new(
         Arr.create("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
             "AlphaDropout", "ActivityRegularization"),
-        Support.Identity, "identity at inference",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        LayerSupport.Identity, "identity at inference",
+        Legal(i =>
             i.Single.Map(x => new Lowered(Seq<LegalOp>(), x.Id, Conversion.Removed, "identity at inference"))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>(Single));
+        Eval(Single));
 }

@@ -11,8 +11,8 @@ namespace Snn.Compiler.Layers;
 internal static class InputLayerRule
 {
     public static readonly LayerRule Rule = new(
-        Arr.create("InputLayer"), Support.Native, "a model input",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(Legalize), None);
+        Arr.create("InputLayer"), LayerSupport.Native, "a model input",
+        Legal(Legalize), None);
 
     static Either<Error, Lowered> Legalize(LegalizeInput i)
     {

@@ -21,12 +21,12 @@ internal static class KerasSpikingLayers
     public static readonly LayerRule AlphaRule = Rule(KerasSpiking.Alpha, "an alpha filter in the same step, with --temporal-model");
 
     static LayerRule Rule(string layer, string note) => new(
-        Arr.create(layer), Support.Native, note,
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        Arr.create(layer), LayerSupport.Native, note,
+        Legal(i =>
             from x in i.Single
             from op in Legalize(i.Options, i.Node, x.Id, x.Shape, layer)
             select Lowered.Native(op)),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) => Single(n, ins).Bind(x => Evaluate(n, layer, x))))
+        Eval((n, ins) => Single(n, ins).Bind(x => Evaluate(n, layer, x))))
     {
         FallsBack = false,
     };

@@ -10,6 +10,12 @@ namespace Snn.Compiler.Layers;
 /// <summary>What the layer rules share: refusals, weight and input lookup, config tuples, activations. All return values.</summary>
 internal static class LayerHelpers
 {
+    /// <summary>A rule's legalize function, as the rule holds it.</summary>
+    public static Option<Func<LegalizeInput, Either<Error, Lowered>>> Legal(Func<LegalizeInput, Either<Error, Lowered>> legalize) => Some(legalize);
+
+    /// <summary>A rule's reference-evaluator function, as the rule holds it.</summary>
+    public static Option<Func<KerasNode, Value[], Either<Error, Value>>> Eval(Func<KerasNode, Value[], Either<Error, Value>> evaluate) => Some(evaluate);
+
     public static Error Refuse(KerasNode n, string reason) => Errors.UnsupportedLayer(n.Id, n.ClassName, reason);
     public static Error BadArg(KerasNode n, string arg, string value, string supported) => Errors.UnsupportedArg(n.Id, arg, value, supported);
     public static Error ShapeError(KerasNode n, string message) => Errors.Shape(n.Id, message);

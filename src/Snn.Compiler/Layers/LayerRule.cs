@@ -7,7 +7,7 @@ using static LanguageExt.Prelude;
 namespace Snn.Compiler.Layers;
 
 /// <summary>What a Keras layer class gets from the converter today (the README's layer table says the same).</summary>
-public enum Support
+public enum LayerSupport
 {
     /// <summary>Native ops (some argument values may still be refused, and then fall back).</summary>
     Native,
@@ -42,7 +42,7 @@ public sealed record Lowered(Seq<LegalOp> Ops, string Output, Conversion Convers
 /// </summary>
 public sealed record LayerRule(
     Arr<string> Classes,
-    Support Support,
+    LayerSupport Support,
     string Note,
     Option<Func<LegalizeInput, Either<Error, Lowered>>> Legalize,
     Option<Func<KerasNode, KerasEval.Value[], Either<Error, KerasEval.Value>>> Evaluate)
@@ -57,5 +57,5 @@ public sealed record LayerRule(
     public Option<Func<KerasNode, KerasNode>> PerStep { get; init; } = None;
 
     /// <summary>Whether legalize knows the class (so a call whose input failed is not reported as an unknown type).</summary>
-    public bool Known => Support is Support.Native or Support.Identity;
+    public bool Known => Support is LayerSupport.Native or LayerSupport.Identity;
 }

@@ -21,13 +21,13 @@ internal static class MergeLayers
         (n, ins) => ins.Length != 2 ? Refuse(n, "Subtract needs exactly two inputs") : Combine(n, ins, (a, b) => a - b));
 
     public static readonly LayerRule Concatenate = new(
-        Arr.create("Concatenate"), Support.Native, "concatenation on any non-batch axis",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(LegalizeConcatenate),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) => Concat(n, ins, n.Config.Int("axis", -1))));
+        Arr.create("Concatenate"), LayerSupport.Native, "concatenation on any non-batch axis",
+        Legal(LegalizeConcatenate),
+        Eval((n, ins) => Concat(n, ins, n.Config.Int("axis", -1))));
 
     static LayerRule Sum(string cls, bool twoInputs, Func<Seq<string>, Arr<float>> weights, Func<KerasNode, Value[], Either<Error, Value>> evaluate) => new(
-        Arr.create(cls), Support.Native, "a weighted sum",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i => LegalizeSum(i, twoInputs, weights)), Some(evaluate));
+        Arr.create(cls), LayerSupport.Native, "a weighted sum",
+        Legal(i => LegalizeSum(i, twoInputs, weights)), Some(evaluate));
 
     static Either<Error, Lowered> LegalizeSum(LegalizeInput i, bool twoInputs, Func<Seq<string>, Arr<float>> weights)
     {

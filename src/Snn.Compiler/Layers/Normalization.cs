@@ -15,8 +15,8 @@ namespace Snn.Compiler.Layers;
 internal static class NormalizationLayers
 {
     public static readonly LayerRule BatchNormalization = new(
-        Arr.create("BatchNormalization"), Support.Native, "an affine, folded into the preceding Dense/Conv",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        Arr.create("BatchNormalization"), LayerSupport.Native, "an affine, folded into the preceding Dense/Conv",
+        Legal(i =>
             from x in i.Single
             let axes = i.Node.Config.Ints("axis").IfNone(Arr.create(-1))
             from _1 in Check(axes.Count == 1, () => BadArg(i.Node, "axis", Shapes.Show(axes), "a single axis"))
@@ -26,7 +26,7 @@ internal static class NormalizationLayers
             from _3 in Check(affine.Scale.Length == x.Shape[axis], () => ShapeError(i.Node, $"{affine.Scale.Length} parameters for axis {axes[0]} of size {x.Shape[axis]}"))
             select Lowered.Native(new LAffine(i.Node.Id, i.Node.Layer, x.Id, x.Shape, axis,
                 Tensor.Own(new[] { affine.Scale.Length }, affine.Scale), Tensor.Own(new[] { affine.Shift.Length }, affine.Shift)))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) =>
+        Eval((n, ins) =>
             from x in Single(n, ins)
             let axes = n.Config.Ints("axis").IfNone(Arr.create(-1))
             from _1 in Check(axes.Count == 1, () => Refuse(n, $"axis {Shapes.Show(axes)} must be a single axis"))
@@ -37,9 +37,9 @@ internal static class NormalizationLayers
             select y));
 
     public static readonly LayerRule Rescaling = new(
-        Arr.create("Rescaling"), Support.Native, "an affine (scalar scale and offset)",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i => i.Single.Bind(x => LegalizeRescaling(i.Node, x.Id, x.Shape))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) =>
+        Arr.create("Rescaling"), LayerSupport.Native, "an affine (scalar scale and offset)",
+        Legal(i => i.Single.Bind(x => LegalizeRescaling(i.Node, x.Id, x.Shape))),
+        Eval((n, ins) =>
         {
             var scale = (float)n.Config.Number("scale").IfNone(1.0);
             var offset = (float)n.Config.Number("offset").IfNone(0.0);
@@ -47,15 +47,15 @@ internal static class NormalizationLayers
         }));
 
     public static readonly LayerRule Normalization = new(
-        Arr.create("Normalization"), Support.Native, "an affine (mean and variance on the last axis)",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        Arr.create("Normalization"), LayerSupport.Native, "an affine (mean and variance on the last axis)",
+        Legal(i =>
             from x in i.Single
             from _ in Check(!i.Node.Config.Bool("invert").IfNone(false), () => BadArg(i.Node, "invert", "True", "False"))
             from mean in Weight(i.Node, "mean")
             from variance in Weight(i.Node, "variance")
             from r in LegalizeNormalization(i.Node, x.Id, x.Shape, mean, variance)
             select r),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) =>
+        Eval((n, ins) =>
             from x in Single(n, ins)
             from _ in Check(!n.Config.Bool("invert").IfNone(false), () => Refuse(n, "invert=True is not supported"))
             from mean in Weight(n, "mean")

@@ -15,12 +15,12 @@ internal static class PaddingCroppingLayers
     public static readonly LayerRule Cropping = Rule(true, Arr.create("Cropping1D", "Cropping2D", "Cropping3D"), "a cropping gather");
 
     static LayerRule Rule(bool crop, Arr<string> classes, string note) => new(
-        classes, Support.Native, note,
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        classes, LayerSupport.Native, note,
+        Legal(i =>
             from x in i.Single
             from g in Legalize(i.Node, x.Id, x.Shape, crop)
             select Lowered.Native(g)),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) => Single(n, ins).Bind(x => Evaluate(n, x, crop))));
+        Eval((n, ins) => Single(n, ins).Bind(x => Evaluate(n, x, crop))));
 
     /// <summary>(before, after) per spatial axis and the output shape, or why there are none.</summary>
     static Either<Error, ((int Before, int After)[] Pairs, int[] OutShape)> Geometry(KerasNode n, int[] x, bool crop, int offset)

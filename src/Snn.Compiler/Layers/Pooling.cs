@@ -20,12 +20,12 @@ internal static class PoolingLayers
         "max pooling (spiking: --max-pool)");
 
     static LayerRule Rule(PoolKind kind, Arr<string> classes, string note) => new(
-        classes, Support.Native, note,
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        classes, LayerSupport.Native, note,
+        Legal(i =>
             from x in i.Single
             from spec in SpecOf(i.Node, x.Shape, kind).MapLeft(e => ShapeError(i.Node, e.Message))
             select Lowered.Native(new LPool(i.Node.Id, i.Node.Layer, x.Id, spec))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) =>
+        Eval((n, ins) =>
             from x in Single(n, ins)
             from spec in SpecOf(n, x.Shape.ToArr(), kind)
             select Run(spec, x.Data)));
@@ -62,9 +62,9 @@ internal static class GlobalPoolingLayers
         Arr.create("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D"));
 
     static LayerRule Rule(PoolKind kind, Arr<string> classes) => new(
-        classes, Support.Native, "pooling over all spatial axes (keepdims too)",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i => i.Single.Map(x => Legalize(i.Node, x.Id, x.Shape, kind))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) => Single(n, ins).Map(x => Evaluate(n, x, kind))));
+        classes, LayerSupport.Native, "pooling over all spatial axes (keepdims too)",
+        Legal(i => i.Single.Map(x => Legalize(i.Node, x.Id, x.Shape, kind))),
+        Eval((n, ins) => Single(n, ins).Map(x => Evaluate(n, x, kind))));
 
     static Lowered Legalize(KerasNode n, string input, Arr<int> x, PoolKind kind)
     {

@@ -12,33 +12,33 @@ namespace Snn.Compiler.Layers;
 internal static class ReluLayers
 {
     public static readonly LayerRule Relu = new(
-        Arr.create("ReLU"), Support.Native, "ReLU-family activation (negative_slope, threshold, max_value)",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i => i.Single.Map(x =>
+        Arr.create("ReLU"), LayerSupport.Native, "ReLU-family activation (negative_slope, threshold, max_value)",
+        Legal(i => i.Single.Map(x =>
             Lowered.Native(new LActivation(i.Node.Id, i.Node.Layer, x.Id, x.Shape, ReluOf(i.Node))))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) => Single(n, ins).Map(x =>
+        Eval((n, ins) => Single(n, ins).Map(x =>
         {
             var r = ReluOf(n);
             return Map(x, v => Activations.Relu(v, r.NegativeSlope, r.Threshold, r.MaxValue));
         })));
 
     public static readonly LayerRule Leaky = new(
-        Arr.create("LeakyReLU"), Support.Native, "ReLU with a negative slope",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i => i.Single.Map(x =>
+        Arr.create("LeakyReLU"), LayerSupport.Native, "ReLU with a negative slope",
+        Legal(i => i.Single.Map(x =>
             Lowered.Native(new LActivation(i.Node.Id, i.Node.Layer, x.Id, x.Shape, new Relu(LeakySlope(i.Node)))))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) =>
+        Eval((n, ins) =>
         {
             var slope = LeakySlope(n);
             return Single(n, ins).Map(x => Map(x, v => v < 0 ? slope * v : v));
         }));
 
     public static readonly LayerRule Parametric = new(
-        Arr.create("PReLU"), Support.Native, "per-element slopes (signed spiking)",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        Arr.create("PReLU"), LayerSupport.Native, "per-element slopes (signed spiking)",
+        Legal(i =>
             from x in i.Single
             from alpha in Weight(i.Node, "alpha")
             from slopes in Slopes(i.Node, x.Shape, alpha)
             select Lowered.Native(new LActivation(i.Node.Id, i.Node.Layer, x.Id, x.Shape, new PRelu(slopes)))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) =>
+        Eval((n, ins) =>
             from x in Single(n, ins)
             from alpha in Weight(n, "alpha")
             select EvaluatePRelu(x, alpha)));

@@ -12,22 +12,22 @@ namespace Snn.Compiler.Layers;
 internal static class ReshapeLayers
 {
     public static readonly LayerRule Flatten = new(
-        Arr.create("Flatten"), Support.Native, "a reshape (channels_first: transposed first)",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i => i.Single.Map(x => LegalizeFlatten(i.Node, x.Id, x.Shape))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) => Single(n, ins).Map(x =>
+        Arr.create("Flatten"), LayerSupport.Native, "a reshape (channels_first: transposed first)",
+        Legal(i => i.Single.Map(x => LegalizeFlatten(i.Node, x.Id, x.Shape))),
+        Eval((n, ins) => Single(n, ins).Map(x =>
         {
             var data = ChannelsFirst(n) && x.Rank > 1 ? RefKernels.Transpose(x.Data, x.Shape, RefKernels.FirstToLast(x.Rank)) : x.Data;
             return new Value(new[] { data.Length }, data);
         })));
 
     public static readonly LayerRule Reshape = new(
-        Arr.create("Reshape"), Support.Native, "a reshape",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        Arr.create("Reshape"), LayerSupport.Native, "a reshape",
+        Legal(i =>
             from x in i.Single
             from target in Target(i.Node)
             from shape in Resolve(i.Node, target, Shapes.Product(x.Shape))
             select Lowered.Native(new LReshape(i.Node.Id, i.Node.Layer, x.Id, shape.ToArr()))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) =>
+        Eval((n, ins) =>
             from x in Single(n, ins)
             from target in Target(n)
             from shape in Resolve(n, target, x.Data.Length)
@@ -40,12 +40,12 @@ internal static class ReshapeLayers
     };
 
     public static readonly LayerRule Permute = new(
-        Arr.create("Permute"), Support.Native, "a transposing gather",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        Arr.create("Permute"), LayerSupport.Native, "a transposing gather",
+        Legal(i =>
             from dims in Dims(i.Node)
             from x in i.Single
             select Lowered.Native(Transpose(i.Node.Id, i.Node, x.Id, x.Shape, dims))),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) =>
+        Eval((n, ins) =>
             from x in Single(n, ins)
             from dims in Dims(n)
             let y = RefKernels.Transpose(x.Data, x.Shape, dims)

@@ -14,10 +14,10 @@ namespace Snn.Compiler.Layers;
 internal static class TimeDistributedLayer
 {
     public static readonly LayerRule Rule = new(
-        Arr.create("TimeDistributed"), Support.Wrapper, "the wrapped layer per time step (--temporal-model)",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        Arr.create("TimeDistributed"), LayerSupport.Wrapper, "the wrapped layer per time step (--temporal-model)",
+        Legal(i =>
             Refuse(i.Node, "TimeDistributed layers can only be converted when temporal_model=True (--temporal-model)")),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>(Evaluate))
+        Eval(Evaluate))
     {
         FallsBack = false,
         // A TimeDistributed without its wrapped layer stays as it is (and is refused as TimeDistributed).

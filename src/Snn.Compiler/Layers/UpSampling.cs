@@ -12,12 +12,12 @@ namespace Snn.Compiler.Layers;
 internal static class UpSamplingLayers
 {
     public static readonly LayerRule Rule = new(
-        Arr.create("UpSampling1D", "UpSampling2D", "UpSampling3D"), Support.Native, "a repeating gather (nearest)",
-        Some<Func<LegalizeInput, Either<Error, Lowered>>>(i =>
+        Arr.create("UpSampling1D", "UpSampling2D", "UpSampling3D"), LayerSupport.Native, "a repeating gather (nearest)",
+        Legal(i =>
             from x in i.Single
             from g in Legalize(i.Node, x.Id, x.Shape)
             select Lowered.Native(g)),
-        Some<Func<KerasNode, Value[], Either<Error, Value>>>((n, ins) => Single(n, ins).Bind(x => Evaluate(n, x))));
+        Eval((n, ins) => Single(n, ins).Bind(x => Evaluate(n, x))));
 
     static Either<Error, LGather> Legalize(KerasNode n, string input, Arr<int> x)
     {

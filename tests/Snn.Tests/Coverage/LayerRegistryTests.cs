@@ -22,7 +22,7 @@ public class LayerRegistryTests
         {
             var name = rule.Classes[0];
             // Fallback-only classes have no legalize rule; every other class has one.
-            Assert.True(rule.Legalize.IsNone == (rule.Support == Support.FallbackOnly), $"{name}: Support {rule.Support} but legalize rule {rule.Legalize.IsSome}");
+            Assert.True(rule.Legalize.IsNone == (rule.Support == LayerSupport.FallbackOnly), $"{name}: Support {rule.Support} but legalize rule {rule.Legalize.IsSome}");
             // Only a model input has no reference meaning (the evaluator reads inputs directly).
             Assert.True(rule.Evaluate.IsSome || name == "InputLayer", $"{name} has no reference-evaluator rule");
             Assert.False(string.IsNullOrWhiteSpace(rule.Note), $"{name} has no note");
@@ -56,7 +56,7 @@ public class LayerRegistryTests
             foreach (var cls in rule.Classes.Where(c => !IsAlias(c)))
             {
                 var word = new Regex(@"\b" + Regex.Escape(Stem(cls)) + @"\b");
-                if (!rows.Exists(r => r.Fallback == (rule.Support == Support.FallbackOnly) && word.IsMatch(r.Layers)))
+                if (!rows.Exists(r => r.Fallback == (rule.Support == LayerSupport.FallbackOnly) && word.IsMatch(r.Layers)))
                     missing.Add($"{cls} ({rule.Support})");
             }
         Assert.True(missing.Count == 0, "not in the README layer table (or in the wrong row): " + string.Join(", ", missing));
