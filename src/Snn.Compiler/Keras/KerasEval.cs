@@ -60,7 +60,8 @@ public static class KerasEval
     /// The evaluator's boundary. Rules return their refusals; what still throws is the BCL and LanguageExt on hostile
     /// files the rules do not check (IndexOutOfRangeException from a weight of the wrong rank, ArgumentOutOfRangeException
     /// from a negative rank, KeyNotFoundException for an output that is never computed, DivideByZeroException for an
-    /// empty batch) and the division by a zero stride a spec builder reports as an exceptional error.
+    /// empty batch). The faults the spec builders report as exceptional errors (a zero stride, a window over an input
+    /// without axes) read the same as when they were thrown.
     /// </summary>
     static Either<Error, A> Guarded<A>(Func<Either<Error, A>> f)
     {

@@ -38,6 +38,7 @@ internal static class ConvLayers
     public static Either<Error, ConvSpec> SpecOf(KerasNode n, Arr<int> inputShape, Arr<int> kernelShape, int groups)
     {
         var rank = inputShape.Count - 1;
+        if (rank < 0) return NegativeRank;
         var ones = Enumerable.Repeat(1, rank).ToArr();
         var padding = n.Config.String("padding").IfNone("valid") == "same" ? Padding.Same : Padding.Valid;
         return from strides in Tuple(n, "strides", rank, ones)

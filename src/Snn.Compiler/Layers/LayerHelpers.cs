@@ -61,6 +61,12 @@ internal static class LayerHelpers
     /// </summary>
     public static readonly Error ZeroStride = Error.New(new DivideByZeroException());
 
+    /// <summary>
+    /// A window over an input without axes has a negative spatial rank, which <see cref="Enumerable.Repeat{T}"/> refused
+    /// with this fault before the spec builders checked it; it is kept as that value, reported as before.
+    /// </summary>
+    public static readonly Error NegativeRank = Error.New(new ArgumentOutOfRangeException("count"));
+
     /// <summary>The evaluator applying the layer's <c>activation</c> setting.</summary>
     public static Either<Error, Value> Activate(KerasNode n, Value x)
     {

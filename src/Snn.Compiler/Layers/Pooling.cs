@@ -34,6 +34,7 @@ internal static class PoolingLayers
     public static Either<Error, PoolSpec> SpecOf(KerasNode n, Arr<int> inputShape, PoolKind kind)
     {
         var rank = inputShape.Count - 1;
+        if (rank < 0) return NegativeRank;
         var padding = n.Config.String("padding").IfNone("valid") == "same" ? Padding.Same : Padding.Valid;
         return from pool in Tuple(n, "pool_size", rank, Enumerable.Repeat(2, rank).ToArr())
                from strides in n.Config.Has("strides") ? Tuple(n, "strides", rank, pool) : pool
