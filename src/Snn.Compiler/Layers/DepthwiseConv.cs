@@ -26,28 +26,25 @@ internal static class DepthwiseConvLayers
     static Tensor Grouped(Tensor dk) =>
         dk.Reshape(dk.Shape.Take(dk.Rank - 2).Append(1).Append(dk.Shape[^2] * dk.Shape[^1]).ToArr());
 
-    static Either<Error, Lowered> LegalizeDepthwise(LegalizeInput i)
-    {
-        var n = i.Node;
-        return from dk in Weight(n, "depthwise_kernel")
-               let grouped = Grouped(dk)
-               from x in i.Single
-               from spec in ConvLayers.LegalSpec(n, x.Shape, grouped.Shape, dk.Shape[^2])
-               from r in WithActivation(n, new LConv(n.Id + ":pre", n.Layer, x.Id, spec, grouped, Bias(n)))
-               select r;
-    }
+    /// <summary>The depthwise stage over the call's only input: its input id, grouped kernel and geometry.</summary>
+    static Either<Error, (string Input, Tensor Kernel, ConvSpec Spec)> DepthwiseStage(LegalizeInput i) =>
+        from dk in Weight(i.Node, "depthwise_kernel")
+        let grouped = Grouped(dk)
+        from x in i.Single
+        from spec in ConvLayers.LegalSpec(i.Node, x.Shape, grouped.Shape, dk.Shape[^2])
+        select (x.Id, grouped, spec);
+
+    static Either<Error, Lowered> LegalizeDepthwise(LegalizeInput i) =>
+        DepthwiseStage(i).Bind(d => WithActivation(i.Node, new LConv(i.Node.Id + ":pre", i.Node.Layer, d.Input, d.Spec, d.Kernel, Bias(i.Node))));
 
     static Either<Error, Lowered> LegalizeSeparable(LegalizeInput i)
     {
         var n = i.Node;
-        return from dk in Weight(n, "depthwise_kernel")
-               let grouped = Grouped(dk)
-               from x in i.Single
-               from depthSpec in ConvLayers.LegalSpec(n, x.Shape, grouped.Shape, dk.Shape[^2])
-               let depth = new LConv(n.Id + ":depthwise", n.Layer, x.Id, depthSpec, grouped, None)
+        return from d in DepthwiseStage(i)
+               let depth = new LConv(n.Id + ":depthwise", n.Layer, d.Input, d.Spec, d.Kernel, None)
                from pk in Weight(n, "pointwise_kernel")
                let ones = Enumerable.Repeat(1, pk.Rank - 2).ToArr()
-               let pointSpec = new ConvSpec(depthSpec.OutputShape, pk.Shape[^1], ones, ones, ones, Padding.Valid, depthSpec.ChannelsLast, 1)
+               let pointSpec = new ConvSpec(d.Spec.OutputShape, pk.Shape[^1], ones, ones, ones, Padding.Valid, d.Spec.ChannelsLast, 1)
                from act in WithActivation(n, new LConv(n.Id + ":pre", n.Layer, depth.Id, pointSpec, pk, Bias(n)))
                select act with { Ops = Seq1<LegalOp>(depth).Concat(act.Ops).ToSeq().Strict() };
     }
