@@ -26,7 +26,7 @@ public static class LayerRegistry
         GlobalPoolingLayers.Max,
         ReshapeLayers.Flatten,
         ReshapeLayers.Reshape,
-        ReshapeLayers.Permute,
+        PermuteLayer.Rule,
         ActivationLayers.Activation,
         ActivationLayers.Softmax,
         ReluLayers.Relu,

@@ -8,7 +8,7 @@ using Value = Snn.Compiler.Keras.KerasEval.Value;
 
 namespace Snn.Compiler.Layers;
 
-/// <summary>Flatten (channels_first data is transposed to channels_last first, as Keras does), Reshape and Permute.</summary>
+/// <summary>Flatten (channels_first data is transposed to channels_last first, as Keras does) and Reshape.</summary>
 internal static class ReshapeLayers
 {
     public static readonly LayerRule Flatten = new(
@@ -39,18 +39,6 @@ internal static class ReshapeLayers
             : n),
     };
 
-    public static readonly LayerRule Permute = new(
-        Arr.create("Permute"), LayerSupport.Native, "a transposing gather",
-        Legal(i =>
-            from dims in Dims(i.Node)
-            from x in i.Single
-            select Lowered.Native(Transpose(i.Node.Id, i.Node, x.Id, x.Shape, dims))),
-        Eval((n, ins) =>
-            from x in Single(n, ins)
-            from dims in Dims(n)
-            let y = RefKernels.Transpose(x.Data, x.Shape, dims)
-            select new Value(dims.Select(d => x.Shape[d]).ToArray(), y)));
-
     static Lowered LegalizeFlatten(KerasNode n, string input, Arr<int> x)
     {
         var flat = Arr.create(Shapes.Product(x));
@@ -66,6 +54,4 @@ internal static class ReshapeLayers
 
     static Either<Error, int[]> Resolve(KerasNode n, Arr<int> target, int size) =>
         Shapes.ResolveReshape(target, size).OrFail(() => ShapeError(n, $"cannot reshape {size} values to {Shapes.Show(target)}"));
-
-    static Either<Error, int[]> Dims(KerasNode n) => n.Config.Ints("dims").OrFail(() => Refuse(n, "missing dims")).Map(d => d.Map(v => v - 1).ToArray());
 }
