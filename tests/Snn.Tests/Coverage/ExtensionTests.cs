@@ -43,7 +43,7 @@ public class ExtensionTests
         var compiled = Compile.Run(options, AddOneModel(), verify: true).Ok();
         Assert.Equal(Conversion.Custom, compiled.Legal.Layers.Last.Conversion);
         var x = Random(new[] { 3, 2, 2 }, 1);
-        var y = Interpreter.Run(compiled.Program, Seq1(x), SimOptions.Default).Head;
+        var y = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), SimOptions.Default).Ok().Head;
         TestModels.Close(x.Map(v => v + 1f), y, 1e-6f);
     }
 
@@ -83,7 +83,7 @@ public class ExtensionTests
         var program = Snn.Compiler.Optimize.Optimize.Run(Snn.Compiler.Optimize.OptimizeOptions.Default,
             Snn.Compiler.Lower.Lower.Run(Snn.Compiler.Lower.LowerOptions.Default, net).Ok()).Ok();
         var input = T(new[] { 1, 2 }, 0.5f, -1f);
-        var outs = Interpreter.Run(program, Seq1(input), new SimOptions(Steps: 3), new[] { 1, 3 });
+        var outs = Interpreter.Run(program, Seq1(input), new SimOptions(Steps: 3), new[] { 1, 3 }).Ok();
         var relu = new float[3];
         for (var j = 0; j < 3; j++) relu[j] = MathF.Max(0, bias[j] + input[0] * w[j] + input[1] * w[3 + j]);
         for (var j = 0; j < 3; j++)
