@@ -34,5 +34,5 @@ public sealed record NodeFunctions(Map<string, INodeFunction> Functions)
         Functions.Find(name).Match(
             Some: f => FinSucc(f),
             None: () => FinFail<INodeFunction>(Errors.FunctionNode(name,
-                "no function of this name was given with the program (pass the compile result's Functions to the simulator)")));
+                "no function of this name was given with the program (pass its NodeFunctions, such as the compile result's Functions, to the simulator)")));
 }

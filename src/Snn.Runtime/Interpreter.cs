@@ -149,6 +149,7 @@ public sealed class Simulator(OpProgram program, NodeFunctions functions)
         var nextChunk = -1;
         var failedChunk = int.MaxValue;
         var failure = Option<Error>.None;
+        var failureGate = new object();
         var workers = Math.Min(threads, chunks);
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
         {
@@ -160,7 +161,7 @@ public sealed class Simulator(OpProgram program, NodeFunctions functions)
             {
                 for (var chunk = Interlocked.Increment(ref nextChunk); chunk < chunks && chunk < Volatile.Read(ref failedChunk); chunk = Interlocked.Increment(ref nextChunk))
                     if (RunChunk(plan, chunk).TryGet(out var error))
-                        lock (pool)
+                        lock (failureGate)
                             if (chunk < failedChunk)
                                 (failedChunk, failure) = (chunk, error);
             }
