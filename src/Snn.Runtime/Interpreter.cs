@@ -72,7 +72,8 @@ public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, i
 /// The program's function nodes run the code <paramref name="functions"/> gives by name (the compile result's
 /// <c>Functions</c>). Misuse (inputs that do not match the program, no checkpoints) throws, as a wrong argument does;
 /// a run whose function node fails (its function returns an error, or <paramref name="functions"/> has none of its name)
-/// returns that error instead of outputs: the first failure in sample order, whatever the thread count.
+/// returns that error instead of outputs: the failure in the first batch of samples that fails (at its first failing
+/// step, its first failing sample), whatever the thread count.
 /// </remarks>
 public sealed class Simulator(OpProgram program, NodeFunctions functions)
 {
@@ -145,7 +146,7 @@ public sealed class Simulator(OpProgram program, NodeFunctions functions)
         // many), taken from this simulator's idle plans when a run before left one there; workers take whole
         // batches from a shared counter, so results do not depend on the thread count.
         // A function node's failure ends the run: chunks after the first failed one are not started, and every chunk
-        // before it runs, so the failure reported is the first in sample order.
+        // before it runs, so the failure reported is that of the first chunk that fails, whatever the thread count.
         var nextChunk = -1;
         var failedChunk = int.MaxValue;
         var failure = Option<Error>.None;

@@ -278,7 +278,7 @@ public sealed class Plan
     Span<float> S(int signal) => arena.AsSpan(offset[signal], length[signal]);
 
     /// <summary>
-    /// Restores the state to its initial value (step 0) and clears the <see cref="Paths"/> counts. Signals that an
+    /// Restores the state to its initial value (step 0) and clears the <see cref="Paths"/> counts and the <see cref="Fault"/>. Signals that an
     /// operator overwrites every step are left as they are: the first step writes them before anything reads them.
     /// </summary>
     public void Reset()
