@@ -77,7 +77,7 @@ public static class Fidelity
                         InputNode or ConstNode => ann[node.Id],
                         _ => column[node.Id].Span.Slice(b * node.Size, node.Size).ToArray(),
                     };
-                var local = targets.Select(e => NetEval.Output(e, NetEval.Input(e, incoming.GetValueOrDefault(e.Id), snn))).ToList();
+                var local = targets.Select(e => NetEval.Rate(e, NetEval.Input(e, incoming.GetValueOrDefault(e.Id), snn))).ToList();
                 for (var k = 0; k < targets.Count; k++)
                 {
                     var e = targets[k];

@@ -55,8 +55,7 @@ public static class NetEval
             Fin<float[]> value = node switch
             {
                 InputNode input => inputs[input.Index].Span.Slice(b * node.Size, node.Size).ToArray(),
-                FunctionNode f => Function(functions, f, Input(node, plan.Incoming.GetValueOrDefault(node.Id), values)),
-                _ => Output(node, Input(node, plan.Incoming.GetValueOrDefault(node.Id), values)),
+                _ => Output(functions, node, Input(node, plan.Incoming.GetValueOrDefault(node.Id), values)),
             };
             if (value.Case is not float[] output) return (Error)value.Case!;
             values[node.Id] = output;
@@ -82,17 +81,24 @@ public static class NetEval
         return sum;
     }
 
-    /// <summary>A non-input object's steady-state output for the summed input <paramref name="sum"/> (rate semantics); function nodes: <see cref="Function"/>.</summary>
-    public static float[] Output(NetNode node, float[] sum) => node switch
+    /// <summary>
+    /// A non-input object's steady-state output for the summed input <paramref name="sum"/> (rate semantics): a function
+    /// node's is its code in <paramref name="functions"/> applied (or why that failed).
+    /// </summary>
+    public static Fin<float[]> Output(NodeFunctions functions, NetNode node, float[] sum) => node switch
     {
         ConstNode k => k.Value.ToArray(),
         PassNode or FilterNode => sum,   // a filter's steady state is its input
-        Ensemble e => e.NeuronScale.Match(
-            r => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
-            () => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray()),
+        Ensemble e => Rate(e, sum),
         MaxPoolNode m => Pool(m.Spec with { Kind = PoolKind.Max }, sum),
-        _ => throw new InvalidOperationException(node.GetType().Name),
+        FunctionNode f => Function(functions, f, sum),
+        _ => Errors.Invariant("network evaluator", $"no rate meaning for network object {node.GetType().Name} ('{node.Id}')"),
     };
+
+    /// <summary>An ensemble's steady-state output (its neurons' rates) for the summed input <paramref name="sum"/>.</summary>
+    public static float[] Rate(Ensemble e, float[] sum) => e.NeuronScale.Match(
+        r => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
+        () => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray());
 
     static float RateOf(NeuronType n, float j, int i) => n is LeakyRectifiedLinear l ? l.Rate(j, i) : n.Rate(j);
 
