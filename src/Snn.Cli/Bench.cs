@@ -34,7 +34,8 @@ public static class Bench
         from path in PathOf(a)
         from inputs in Data(a, model, samples)
         from run in Commands.Prepare(a, model, mode.Head, steps, stderr)
-        select Measure(a.Flag("--json"), stdout, stderr, Progress.Of(a), run.Net, run.Sim with { BatchSize = batch.IfNone(100), Threads = threads, ConnectionPath = path }, inputs, mode.Head);
+        from code in Measure(a.Flag("--json"), stdout, stderr, Progress.Of(a), run.Net, run.Sim with { BatchSize = batch.IfNone(100), Threads = threads, ConnectionPath = path }, inputs, mode.Head)
+        select code;
 
     static long PeakWorkingSet()
     {
@@ -76,7 +77,7 @@ public static class Bench
         return Tensor.Own(new[] { n }.Concat(shape).ToArray(), data);
     }
 
-    static int Measure(bool json, TextWriter stdout, TextWriter stderr, Progress progress, Converted compiled, SimOptions sim, Seq<Tensor> inputs, Mode mode)
+    static Either<Error, int> Measure(bool json, TextWriter stdout, TextWriter stderr, Progress progress, Converted compiled, SimOptions sim, Seq<Tensor> inputs, Mode mode)
     {
         var program = compiled.Program;
         var samples = inputs.Head.Shape[0];
@@ -85,26 +86,28 @@ public static class Bench
         sim = sim with { BatchSize = Interpreter.PlanBatch(program, sim, samples) };
         // Warm up the JIT and the caches, one batch per worker: the workers' plans are made here, and the timed run
         // takes them from the simulator (plan once, step many), as PyTorch's peer builds its model before timing.
-        var simulator = new Simulator(program);
-        simulator.Run(inputs.Map(t => Take(t, Math.Min(sim.BatchSize * sim.Workers, samples))).ToSeq(), sim with { Steps = 2 });
+        var simulator = new Simulator(program, compiled.Functions);
+        if (simulator.Run(inputs.Map(t => Take(t, Math.Min(sim.BatchSize * sim.Workers, samples))).ToSeq(), sim with { Steps = 2 }).Case is Error failed)
+            return failed;
 
         // The timed run simulates only; spike counts per layer (for the density table) come from a second, untimed run.
         var before = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
-        simulator.Run(inputs, sim, new[] { sim.Steps }, progress.For(stderr, $"bench {sim.Steps} steps"));
+        var timed = simulator.Run(inputs, sim, new[] { sim.Steps }, progress.For(stderr, $"bench {sim.Steps} steps"));
         var seconds = clock.Elapsed.TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
         // The process's peak so far: loading, conversion (and calibration), planning and the run itself, what a predict
         // or evaluate run of this network needs. The breakdowns below make plans of their own and come after.
         var peakOfRun = PeakWorkingSet();
         var activity = new Snn.Runtime.Activity();
-        simulator.Run(inputs, sim, new[] { sim.Steps }, null, activity);
+        if (timed.Case is Error timedFailed) return timedFailed;
+        if (simulator.Run(inputs, sim, new[] { sim.Steps }, null, activity).Case is Error counted) return counted;
         var imageSteps = (double)samples * sim.Steps;
 
         // Per-operator breakdown: one batch on one thread, every operator timed, operators that only depend on the
         // held inputs run once (as in the run above). Then the same with spike-input connections forced to their dense
         // and to their event-driven kernel (both give the same values, so the network runs identically).
-        var runs = Breakdowns(program, sim, inputs, samples, ConnectionPath.Adaptive, ConnectionPath.Dense, ConnectionPath.EventDriven);
+        var runs = Breakdowns(program, compiled.Functions, sim, inputs, samples, ConnectionPath.Adaptive, ConnectionPath.Dense, ConnectionPath.EventDriven);
         var (plan, ticks, calls) = runs[0];
         var paths = plan.Paths;
         var (denseTicks, eventTicks) = (runs[1].Ticks, runs[2].Ticks);
@@ -191,12 +194,12 @@ public static class Bench
     /// as a real run does), and each operator keeps its fastest round (the machine's other jobs slow some rounds, and
     /// the plans taking turns round by round meet them alike). Per plan: per-operator ticks and calls of one round.
     /// </summary>
-    static (Plan Plan, long[] Ticks, long[] Calls)[] Breakdowns(Snn.Ops.OpProgram program, SimOptions sim,
+    static (Plan Plan, long[] Ticks, long[] Calls)[] Breakdowns(Snn.Ops.OpProgram program, NodeFunctions functions, SimOptions sim,
         Seq<Tensor> inputs, int samples, params ConnectionPath[] choices)
     {
         var runs = choices.Select(path =>
         {
-            var plan = Plan.Create(program, Math.Min(sim.BatchSize, samples));
+            var plan = Plan.Create(program, functions, Math.Min(sim.BatchSize, samples));
             plan.HoistInvariants = !sim.Temporal && sim.Encoding == Snn.Runtime.Encoding.Constant;
             plan.PathChoice = path;
             for (var i = 0; i < inputs.Count; i++)

@@ -56,7 +56,7 @@ public static class Commands
         from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", requireAll: true) : Right<Error, Seq<Tensor>>(Ones(model))
         from keras in model.Keras().Bind(m => KerasEval.Run(m, inputs))
         from run in Prepare(a, model, Mode.Rate, 1, stderr)
-        let rate = Interpreter.Run(run.Program, inputs, run.Sim)
+        from rate in Interpreter.Run(run.Program, run.Net.Functions, inputs, run.Sim).ToEither()
         select VerifyReport(stdout, keras, rate, atol.IfNone(1e-6f), rtol.IfNone(1e-5f));
 
     /// <summary>The conversion of every layer and the network's size, in rate mode (as verify and evaluate's rate row run it).</summary>
@@ -440,7 +440,8 @@ public static class Commands
         stdout.WriteLine();
         var inputs = Seq1(x);
         var keras = KerasEval.Run(model, inputs).Match(o => Metrics.Accuracy(o.Head, y), e => throw new InvalidOperationException(e.Message));
-        var rate = Metrics.Accuracy(Interpreter.Run(compiled.Program, inputs, new SimOptions(Steps: 1)).Head, y);
+        var rate = Interpreter.Run(compiled.Program, compiled.Functions, inputs, new SimOptions(Steps: 1))
+            .Match(o => Metrics.Accuracy(o.Head, y), e => throw new InvalidOperationException(e.Message));
         var checkpoints = new[] { 8, 16, 32, 64 };
         var settings = new (float Scale, float Synapse)[] { (1f, 0f), (100f, 0f), (1000f, 0f), (1000f, 0.005f) };
         var spiking = settings.Select(setting =>
@@ -450,10 +451,10 @@ public static class Commands
                 ScaleFiringRates = Some(setting.Scale),
                 Synapse = setting.Synapse > 0 ? Some(new Lowpass(setting.Synapse)) : None,
             };
-            var program = Compile.Run(CompileOptions.Default with { Convert = convert }, model)
-                .Match(c => c.Program, e => throw new InvalidOperationException(e.Message));
-            var outs = Interpreter.Run(program, inputs, new SimOptions(Steps: 64, Readout: Readout.Mean), checkpoints,
-                progress.For(stderr, $"spiking, scale {setting.Scale}, 64 steps"));
+            var spikingNet = Compile.Run(CompileOptions.Default with { Convert = convert }, model)
+                .Match(c => c, e => throw new InvalidOperationException(e.Message));
+            var outs = Interpreter.Run(spikingNet.Program, spikingNet.Functions, inputs, new SimOptions(Steps: 64, Readout: Readout.Mean), checkpoints,
+                progress.For(stderr, $"spiking, scale {setting.Scale}, 64 steps")).Match(o => o, e => throw new InvalidOperationException(e.Message));
             return outs.Select(o => Metrics.Accuracy(o.Head, y)).ToArray();
         }).ToArray();
         stdout.WriteLine($"ANN (Keras reference evaluator): {keras:0.0000}    rate-mode network: {rate:0.0000}");

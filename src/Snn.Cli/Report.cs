@@ -150,13 +150,14 @@ public static class Report
 
     static Either<Error, Measured> Measure(Args a, Loaded model, Seq<Tensor> inputs, int[] labels, int steps, int[] checkpoints, string what,
         TextWriter stderr, TextWriter warnings) =>
-        Commands.Prepare(a, model, Mode.Spiking, steps, warnings).Map(p =>
+        Commands.Prepare(a, model, Mode.Spiking, steps, warnings).Bind(p =>
         {
             var activity = new Activity();
-            var outs = Interpreter.Run(p.Program, inputs, p.Sim, checkpoints, Progress.Of(a).For(stderr, $"{what} {steps} steps"), activity);
+            var run = Interpreter.Run(p.Program, p.Net.Functions, inputs, p.Sim, checkpoints, Progress.Of(a).For(stderr, $"{what} {steps} steps"), activity);
+            if (run.Case is not Seq<Tensor>[] outs) return Left<Error, Measured>((Error)run.Case!);
             var layers = Evaluation.Layers(p.Net.Network, activity);
-            return new Measured(checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToArray(), layers,
-                Evaluation.Operations(p.Net.Network, layers, steps, p.Sim.Encoding == Snn.Runtime.Encoding.Constant && !p.Sim.Temporal), p.Net);
+            return Right<Error, Measured>(new Measured(checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToArray(), layers,
+                Evaluation.Operations(p.Net.Network, layers, steps, p.Sim.Encoding == Snn.Runtime.Encoding.Constant && !p.Sim.Temporal), p.Net));
         });
 
     /// <summary>The command line without the named options (and their values), with <paramref name="add"/> appended.</summary>

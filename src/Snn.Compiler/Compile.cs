@@ -24,11 +24,17 @@ public sealed record CompileOptions(
     public static CompileOptions Default => new(LegalizeOptions.Default, ConvertOptions.Default, LowerOptions.Default, OptimizeOptions.Default);
 }
 
-/// <summary>The front end's stages: the Keras model, its legalized graph and the converted (uncalibrated) network.</summary>
-public sealed record FrontEnd(KerasModel Keras, LegalGraph Legal, Network Network);
+/// <summary>
+/// The front end's stages: the Keras model, its legalized graph and the converted (uncalibrated) network, with the code of
+/// the network's function nodes by name.
+/// </summary>
+public sealed record FrontEnd(KerasModel Keras, LegalGraph Legal, Network Network, NodeFunctions Functions);
 
-/// <summary>Every stage of one compilation, for inspection, evaluation and tests.</summary>
-public sealed record Compiled(KerasModel Keras, LegalGraph Legal, Network Network, OpProgram Lowered, OpProgram Program)
+/// <summary>
+/// Every stage of one compilation, for inspection, evaluation and tests. The IR holds data only; <see cref="Functions"/>
+/// holds the code its function nodes run, by name: run <see cref="Program"/> with it.
+/// </summary>
+public sealed record Compiled(KerasModel Keras, LegalGraph Legal, Network Network, OpProgram Lowered, OpProgram Program, NodeFunctions Functions)
 {
     /// <summary>The per-layer scales calibration chose (empty without calibration).</summary>
     public Seq<LayerScale> Scales { get; init; }
@@ -46,7 +52,7 @@ public static class Compile
         from calibrated in options.Calibration.Match(
             c => Simulates(c.Options).Match(
                 what => Left<Error, (Network, Seq<LayerScale>)>(Errors.Usage($"{what} simulates the network, which the compiler cannot: compile with the Snn library's Build.Run")),
-                () => from measured in Calibrate.Calibrate.Measure(c.Options, front.Network, c.Data)
+                () => from measured in Calibrate.Calibrate.Measure(c.Options, front.Functions, front.Network, c.Data)
                       let applied = Calibrate.Calibrate.Apply(c.Options, measured, front.Network)
                       from network in Check(verify, applied.Network)
                       select (network, applied.Scales)),
@@ -61,8 +67,9 @@ public static class Compile
     /// <summary>Legalize → convert.</summary>
     public static Either<Error, FrontEnd> Front(CompileOptions options, KerasModel model, bool verify = false) =>
         from legal in Pipeline.From(model, verify).Then(Legalize.Legalize.Name, m => Legalize.Legalize.Run(options.Legalize, m), LegalVerify.Run).Result
-        from network in Pipeline.From(legal, verify).Then(Convert.Converter.Name, g => Convert.Converter.Run(options.Convert, g), NetVerify.Run).Result
-        select new FrontEnd(model, legal, network);
+        from converted in Pipeline.From(legal, verify).Then(Convert.Converter.Name, g => Convert.Converter.Run(options.Convert, options.Legalize.Converters, g),
+            c => NetVerify.Run(c.Network).Map(_ => c)).Result
+        select new FrontEnd(model, legal, converted.Network, converted.Functions);
 
     /// <summary>The network verifier, when verification is on.</summary>
     public static Either<Error, Network> Check(bool verify, Network network) => verify ? NetVerify.Run(network) : network;
@@ -70,7 +77,7 @@ public static class Compile
     /// <summary>The back end for a front end's (possibly calibrated) <paramref name="network"/>: every stage in one record.</summary>
     public static Either<Error, Compiled> Finish(CompileOptions options, FrontEnd front, Network network, Seq<LayerScale> scales, bool verify = false) =>
         Back(options.Lower, options.Optimize, network, verify)
-            .Map(p => new Compiled(front.Keras, front.Legal, network, p.Lowered, p.Program) { Scales = scales });
+            .Map(p => new Compiled(front.Keras, front.Legal, network, p.Lowered, p.Program, front.Functions) { Scales = scales });
 
     /// <summary>
     /// The back end alone, lower → optimize, for a network that did not come from <see cref="Run"/> (a saved network,

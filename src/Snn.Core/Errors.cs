@@ -47,6 +47,9 @@ public static class Errors
     public const int NotExportableCode = 3005;
     public const int UnsaveableCode = 3006;
     public const int ManyCode = 3100;
+    /// <summary>A function node's code failed, or was not given with the program (at run time).</summary>
+    public const int FunctionNodeCode = 3007;
+    public static Error FunctionNode(string function, string message) => Error.New(FunctionNodeCode, $"Function node '{function}': {message}");
     public static Error UnsupportedLayer(string layer, string className, string reason) =>
         Error.New(UnsupportedLayerCode, $"Layer '{layer}' ({className}): {reason}");
     public static Error UnsupportedArg(string layer, string arg, string value, string supported) =>

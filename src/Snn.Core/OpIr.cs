@@ -216,8 +216,11 @@ public sealed record MaxPoolOp(int X, int Y, PoolSpec Spec, MaxPoolMethod Method
     public override Seq<int> Overwrites => Seq1(Y);
 }
 
-/// <summary>Y = f(X) per sample, for function nodes (fallback layers, custom and hand-written nodes).</summary>
-public sealed record FunctionOp(int X, int Y, INodeFunction Function) : Op
+/// <summary>
+/// Y = f(X) per sample, for function nodes (fallback layers, custom and hand-written nodes). <see cref="Function"/> names
+/// f in the <see cref="NodeFunctions"/> that come with the program.
+/// </summary>
+public sealed record FunctionOp(int X, int Y, string Function) : Op
 {
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq1(Y);

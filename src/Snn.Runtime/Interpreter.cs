@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using LanguageExt;
+using LanguageExt.Common;
 using Tensor = Snn.Tensor;
 using Snn.Ops;
 
@@ -67,8 +68,20 @@ public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, i
 /// Every batch starts with <see cref="Plan.Reset"/>, so a reused plan computes exactly what a new one does. Runs may
 /// overlap (each takes its own plans). Inputs are held constant over the steps unless the options say otherwise.
 /// </summary>
-public sealed class Simulator(OpProgram program)
+/// <remarks>
+/// The program's function nodes run the code <paramref name="functions"/> gives by name (the compile result's
+/// <c>Functions</c>). Misuse (inputs that do not match the program, no checkpoints) throws, as a wrong argument does;
+/// a run whose function node fails (its function returns an error, or <paramref name="functions"/> has none of its name)
+/// returns that error instead of outputs: the failure in the first batch of samples that fails (at its first failing
+/// step, its first failing sample), whatever the thread count.
+/// </remarks>
+public sealed class Simulator(OpProgram program, NodeFunctions functions)
 {
+    /// <summary>A simulator of a program without function nodes (one with them fails every run: it has no code for them).</summary>
+    public Simulator(OpProgram program) : this(program, NodeFunctions.Empty)
+    {
+    }
+
     readonly System.Collections.Concurrent.ConcurrentDictionary<int, System.Collections.Concurrent.ConcurrentBag<Plan>> idle = new();
 
     /// <summary>The program this simulator runs.</summary>
@@ -81,15 +94,22 @@ public sealed class Simulator(OpProgram program)
     /// <summary>Plans this simulator has made so far (each worker of a run takes an idle one or makes one).</summary>
     public int Plans => Volatile.Read(ref plans);
 
+    /// <summary>The code of the program's function nodes, by name.</summary>
+    public NodeFunctions Functions => functions;
+
     /// <summary>Runs <see cref="SimOptions.Steps"/> steps; returns one tensor per probe, (N, ...shape).</summary>
-    public Seq<Tensor> Run(Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null)
+    public Fin<Seq<Tensor>> Run(Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null)
     {
-        if (!options.Temporal) return Run(inputs, options, new[] { options.Steps }, progress)[0];
+        if (!options.Temporal) return Run(inputs, options, new[] { options.Steps }, progress).Map(r => r[0]);
         // Temporal: T = the inputs' time axis; read every step out and stack along axis 1.
         var steps = inputs.Head.Shape[1];
-        var perStep = Run(inputs, options with { Steps = steps, Readout = Readout.Last }, Enumerable.Range(1, steps).ToArray(), progress);
-        var n = inputs.Head.Shape[0];
-        return Enumerable.Range(0, program.Probes.Count).Select(p =>
+        return Run(inputs, options with { Steps = steps, Readout = Readout.Last }, Enumerable.Range(1, steps).ToArray(), progress)
+            .Map(perStep => Stack(perStep, inputs.Head.Shape[0], steps));
+    }
+
+    /// <summary>Per-step outputs (one run per step) stacked along a new axis 1: (N, T, ...shape) per probe.</summary>
+    Seq<Tensor> Stack(Seq<Tensor>[] perStep, int n, int steps) =>
+        Enumerable.Range(0, program.Probes.Count).Select(p =>
         {
             var size = perStep[0][p].Length / n;
             var data = new float[n * steps * size];
@@ -97,15 +117,14 @@ public sealed class Simulator(OpProgram program)
                 for (var b = 0; b < n; b++)
                     perStep[t][p].Span.Slice(b * size, size).CopyTo(data.AsSpan((b * steps + t) * size, size));
             return Tensor.Own(new[] { n, steps }.Concat(program.Probes[p].Shape).ToArray(), data);
-        }).ToSeq();
-    }
+        }).ToSeq().Strict();
 
     /// <summary>
     /// Runs max(checkpoints) steps once and reads the outputs out at every checkpoint (step counts),
     /// without re-simulating. Result[k] holds the outputs after checkpoints[k] steps. When <paramref name="activity"/>
     /// is given it receives every spiking neuron's spike count.
     /// </summary>
-    public Seq<Tensor>[] Run(Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress = null, Activity? activity = null)
+    public Fin<Seq<Tensor>[]> Run(Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress = null, Activity? activity = null)
     {
         if (inputs.Count != program.InputCount)
             throw new ArgumentException($"the program has {program.InputCount} inputs, got {inputs.Count}");
@@ -126,18 +145,26 @@ public sealed class Simulator(OpProgram program)
         // Exactly one plan per worker (planning allocates the arena and compiles every operator: plan once, step
         // many), taken from this simulator's idle plans when a run before left one there; workers take whole
         // batches from a shared counter, so results do not depend on the thread count.
+        // A function node's failure ends the run: chunks after the first failed one are not started, and every chunk
+        // before it runs, so the failure reported is that of the first chunk that fails, whatever the thread count.
         var nextChunk = -1;
+        var failedChunk = int.MaxValue;
+        var failure = Option<Error>.None;
+        var failureGate = new object();
         var workers = Math.Min(threads, chunks);
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
         {
             var pool = Pool(batch);
-            var plan = pool.TryTake(out var idle) ? idle : Planned(Plan.Create(program, batch));
+            var plan = pool.TryTake(out var idle) ? idle : Planned(Plan.Create(program, functions, batch));
             plan.HoistInvariants = !options.Temporal && options.Encoding == Encoding.Constant;
             plan.PathChoice = options.ConnectionPath;
             try
             {
-                for (var chunk = Interlocked.Increment(ref nextChunk); chunk < chunks; chunk = Interlocked.Increment(ref nextChunk))
-                    RunChunk(plan, chunk);
+                for (var chunk = Interlocked.Increment(ref nextChunk); chunk < chunks && chunk < Volatile.Read(ref failedChunk); chunk = Interlocked.Increment(ref nextChunk))
+                    if (RunChunk(plan, chunk).TryGet(out var error))
+                        lock (failureGate)
+                            if (chunk < failedChunk)
+                                (failedChunk, failure) = (chunk, error);
             }
             finally
             {
@@ -151,7 +178,7 @@ public sealed class Simulator(OpProgram program)
             return plan;
         }
 
-        void RunChunk(Plan plan, int chunk)
+        Option<Error> RunChunk(Plan plan, int chunk)
             {
                 var start = chunk * batch;
                 var count = Math.Min(batch, n - start);
@@ -186,6 +213,7 @@ public sealed class Simulator(OpProgram program)
                         for (var i = 0; i < inputs.Count; i++)
                             Interpreter.PoissonEncode(constant![i], inputSizes[i], rngs, plan.InputBuffer(i));
                     plan.Step();
+                    if (plan.Fault.IsSome) return plan.Fault;
                     if (totals is not null) plan.AccumulateSpikes(spiking!, totals, count);
                     for (var p = 0; p < probes.Count; p++)
                     {
@@ -223,8 +251,10 @@ public sealed class Simulator(OpProgram program)
                 }
                 if (totals is not null) activity!.Add(spiking!.Select(o => o.Ensemble).ToArray(), totals, count, steps);
                 progress?.Invoke(Interlocked.Add(ref done, count), n);
+                return Option<Error>.None;
             }
 
+        if (failure.TryGet(out var failed)) return failed;
         return results.Select(r => Enumerable.Range(0, probes.Count)
             .Select(p => Tensor.Own(new[] { n }.Concat(probes[p].Shape).ToArray(), r[p])).ToSeq()).ToArray();
     }
@@ -237,20 +267,26 @@ public sealed class Simulator(OpProgram program)
 /// </summary>
 public static class Interpreter
 {
-    /// <summary>Runs <see cref="SimOptions.Steps"/> steps; returns one tensor per probe, (N, ...shape).</summary>
-    public static Seq<Tensor> Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null) =>
-        new Simulator(program).Run(inputs, options, progress);
+    /// <summary>Runs <see cref="SimOptions.Steps"/> steps of a program without function nodes; returns one tensor per probe, (N, ...shape).</summary>
+    public static Fin<Seq<Tensor>> Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null) =>
+        Run(program, NodeFunctions.Empty, inputs, options, progress);
+
+    /// <summary>As above, for a program whose function nodes run the code <paramref name="functions"/> gives (see <see cref="Simulator"/>).</summary>
+    public static Fin<Seq<Tensor>> Run(OpProgram program, NodeFunctions functions, Seq<Tensor> inputs, SimOptions options, Action<int, int>? progress = null) =>
+        new Simulator(program, functions).Run(inputs, options, progress);
 
     /// <summary>
-    /// Runs max(checkpoints) steps once and reads the outputs out at every checkpoint (step counts),
-    /// without re-simulating. Result[k] holds the outputs after checkpoints[k] steps.
+    /// Runs max(checkpoints) steps of a program without function nodes once and reads the outputs out at every
+    /// checkpoint (step counts), without re-simulating. Result[k] holds the outputs after checkpoints[k] steps. When
+    /// <paramref name="activity"/> is given it receives every spiking neuron's spike count.
     /// </summary>
-    public static Seq<Tensor>[] Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress = null) =>
-        new Simulator(program).Run(inputs, options, checkpoints, progress);
+    public static Fin<Seq<Tensor>[]> Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress = null, Activity? activity = null) =>
+        Run(program, NodeFunctions.Empty, inputs, options, checkpoints, progress, activity);
 
-    /// <summary>As above; when <paramref name="activity"/> is given it receives every spiking neuron's spike count.</summary>
-    public static Seq<Tensor>[] Run(OpProgram program, Seq<Tensor> inputs, SimOptions options, int[] checkpoints, Action<int, int>? progress, Activity? activity) =>
-        new Simulator(program).Run(inputs, options, checkpoints, progress, activity);
+    /// <summary>As above, for a program whose function nodes run the code <paramref name="functions"/> gives (see <see cref="Simulator"/>).</summary>
+    public static Fin<Seq<Tensor>[]> Run(OpProgram program, NodeFunctions functions, Seq<Tensor> inputs, SimOptions options, int[] checkpoints,
+        Action<int, int>? progress = null, Activity? activity = null) =>
+        new Simulator(program, functions).Run(inputs, options, checkpoints, progress, activity);
 
     /// <summary>
     /// Samples per plan: <see cref="SimOptions.BatchSize"/> (at most the data's), fewer when that many samples' arena

@@ -1,6 +1,8 @@
 using System.Numerics.Tensors;
 using LanguageExt;
+using LanguageExt.Common;
 using Snn.Runtime.Kernels;
+using static LanguageExt.Prelude;
 using Snn.Ops;
 
 namespace Snn.Runtime;
@@ -70,8 +72,18 @@ public sealed class Plan
     /// <summary>Scratch for the input currents of one block of samples (<see cref="SimNeuronsAffine"/>).</summary>
     readonly float[] currents;
     readonly OpProgram program;
+    readonly NodeFunctions functions;
+    Option<Error> fault;
 
     public int Batch { get; }
+
+    /// <summary>
+    /// Why a function node failed since the plan was created or last reset (its function returned an error, or the
+    /// program's <see cref="NodeFunctions"/> had none of its name); None while all is well. A failed node stops
+    /// evaluating (its output keeps stale values), so the step's results are meaningless once this is set: the
+    /// <see cref="Simulator"/> checks it after every step and fails the run with it.
+    /// </summary>
+    public Option<Error> Fault => fault;
 
     /// <summary>
     /// Input density (fraction of non-zero spikes) below which a dense connection runs event-driven. Measured on
@@ -114,9 +126,10 @@ public sealed class Plan
     /// <summary>Whether signals that live only within a step share storage (see the remarks on <see cref="Plan"/>).</summary>
     public bool SharesBuffers { get; }
 
-    Plan(OpProgram program, int batch, bool shareBuffers)
+    Plan(OpProgram program, NodeFunctions functions, int batch, bool shareBuffers)
     {
         this.program = program;
+        this.functions = functions;
         Batch = batch;
         paths = new PathCounts?[program.Ops.Count];
         SharesBuffers = shareBuffers;
@@ -234,7 +247,7 @@ public sealed class Plan
 
     /// <summary>
     /// Bytes of arena one more sample of the batch adds (its state, kept and shared signals, laid out as
-    /// <see cref="Create"/> lays them out with buffer sharing): what decides whether a plan's working set fits in cache.
+    /// <see cref="Create(OpProgram, NodeFunctions, int, bool)"/> lays them out with buffer sharing): what decides whether a plan's working set fits in cache.
     /// </summary>
     public static long BytesPerSample(OpProgram program)
     {
@@ -252,16 +265,20 @@ public sealed class Plan
     /// <see cref="SignalValue"/> of such a signal may hold another signal's values; without it every signal has its
     /// own slice.
     /// </summary>
-    public static Plan Create(OpProgram program, int batch, bool shareBuffers = true)
+    public static Plan Create(OpProgram program, int batch, bool shareBuffers = true) =>
+        Create(program, NodeFunctions.Empty, batch, shareBuffers);
+
+    /// <summary>As above, for a program with function nodes: <paramref name="functions"/> gives their code by name.</summary>
+    public static Plan Create(OpProgram program, NodeFunctions functions, int batch, bool shareBuffers = true)
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch));
-        return new Plan(program, batch, shareBuffers);
+        return new Plan(program, functions, batch, shareBuffers);
     }
 
     Span<float> S(int signal) => arena.AsSpan(offset[signal], length[signal]);
 
     /// <summary>
-    /// Restores the state to its initial value (step 0) and clears the <see cref="Paths"/> counts. Signals that an
+    /// Restores the state to its initial value (step 0) and clears the <see cref="Paths"/> counts and the <see cref="Fault"/>. Signals that an
     /// operator overwrites every step are left as they are: the first step writes them before anything reads them.
     /// </summary>
     public void Reset()
@@ -271,6 +288,7 @@ public sealed class Plan
             for (var r = 0; r < n; r += row.Length)
                 row.CopyTo(arena.AsSpan(at + r, row.Length));
         primed = false;
+        fault = None;
         foreach (var p in paths) p?.Clear();
     }
 
@@ -395,7 +413,7 @@ public sealed class Plan
 
     /// <summary>
     /// Current value of a signal (for tests and tools). A signal that lives only within a step may share its
-    /// storage with others (see <see cref="Create"/>): after a step it may hold a later signal's values.
+    /// storage with others (see <see cref="Create(OpProgram, NodeFunctions, int, bool)"/>): after a step it may hold a later signal's values.
     /// </summary>
     public ReadOnlySpan<float> SignalValue(int signal) => S(signal);
 
@@ -555,12 +573,14 @@ public sealed class Plan
             {
                 var (xo, yo) = (offset[f.X], offset[f.Y]);
                 var (inSize, outSize) = (program.Signal(f.X).Size, program.Signal(f.Y).Size);
-                var fn = f.Function;
-                return () =>
-                {
-                    for (var b = 0; b < batch; b++)
-                        fn.Apply(a.AsSpan(xo + b * inSize, inSize), a.AsSpan(yo + b * outSize, outSize));
-                };
+                return functions.Find(f.Function).Match<Action>(
+                    Succ: fn => () =>
+                    {
+                        for (var b = 0; b < batch && fault.IsNone; b++)
+                            fault = fn.Apply(a.AsSpan(xo + b * inSize, inSize), a.AsSpan(yo + b * outSize, outSize))
+                                .Match(_ => Option<Error>.None, Some);
+                    },
+                    Fail: missing => () => fault = missing);
             }
             case FilterOp f:
             {

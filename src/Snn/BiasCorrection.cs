@@ -26,7 +26,7 @@ public static class BiasCorrection
     public const string Name = "bias-correction";
 
 
-    public static Either<Error, Network> Run(CalibrateOptions o, Network net, Seq<Tensor> data)
+    public static Either<Error, Network> Run(CalibrateOptions o, NodeFunctions functions, Network net, Seq<Tensor> data)
     {
         var steps = o.BiasCorrectionSteps;
         if (steps <= 0) return net;
@@ -36,12 +36,13 @@ public static class BiasCorrection
 
         var targets = net.Nodes.OfType<Ensemble>().Where(e => e.Neuron.Spiking && e.Neuron is IntegrateAndFire or SpikingRectifiedLinear).ToList();
         if (targets.Count == 0) return net;
-        var ann = MeanActivations(net, subset, targets);
+        var activations = MeanActivations(functions, net, subset, targets);
+        if (activations.Case is not Dictionary<string, double[]> ann) return (Error)activations.Case!;
         var order = net.TopologicalOrder().IfNone(() => net.Nodes).Map(x => x.Id).ToList();
         foreach (var id in order.Where(id => targets.Exists(t => t.Id == id)))
         {
             var e = (Ensemble)net.Node(id);
-            var snn = SpikingMean(net, e, subset, steps);
+            var snn = SpikingMean(functions, net, e, subset, steps);
             if (snn.IsLeft) return snn.Match(_ => default!, err => Left<Error, Network>(err));
             var mean = snn.Match(v => v, _ => System.Array.Empty<double>());
             var error = new double[e.Size];
@@ -68,7 +69,7 @@ public static class BiasCorrection
     /// Each target ensemble's mean rate-mode output per neuron over the samples (the ANN's activations). The samples are
     /// evaluated in parallel, a chunk at a time, and summed in sample order: the same bits on any thread count.
     /// </summary>
-    static Dictionary<string, double[]> MeanActivations(Network net, Seq<Tensor> data, List<Ensemble> targets)
+    static Fin<Dictionary<string, double[]>> MeanActivations(NodeFunctions functions, Network net, Seq<Tensor> data, List<Ensemble> targets)
     {
         var sums = targets.ToDictionary(e => e.Id, e => new double[e.Size]);
         var n = data.Head.Shape[0];
@@ -78,8 +79,9 @@ public static class BiasCorrection
         {
             var count = Math.Min(chunk, n - start);
             var values = new float[count][][];
-            NetEval.ForEachSample(net, data.Map(t => t.Rows(start, count)).ToSeq().Strict(), (b, all) =>
+            var evaluated = NetEval.ForEachSample(functions, net, data.Map(t => t.Rows(start, count)).ToSeq().Strict(), (b, all) =>
                 values[b] = targets.Select(e => all[e.Id]).ToArray());
+            if (evaluated.Case is Error failed) return failed;
             for (var b = 0; b < count; b++)
                 for (var k = 0; k < targets.Count; k++)
                 {
@@ -94,12 +96,12 @@ public static class BiasCorrection
     }
 
     /// <summary>One ensemble's mean output per neuron over the samples and <paramref name="steps"/> steps of the spiking network.</summary>
-    static Either<Error, double[]> SpikingMean(Network net, Ensemble e, Seq<Tensor> data, int steps)
+    static Either<Error, double[]> SpikingMean(NodeFunctions functions, Network net, Ensemble e, Seq<Tensor> data, int steps)
     {
         var probed = net with { Probes = Seq1(new Probe("bias-correction", e.Id, None, false, Arr.create(e.Size), 0)) };
-        return Compile.Back(LowerOptions.Default, OptimizeOptions.Default, probed).Map(p =>
+        return Compile.Back(LowerOptions.Default, OptimizeOptions.Default, probed).Bind(p => Interpreter.Run(p.Program, functions, data, new SimOptions(steps, Readout.Mean)).ToEither()).Map(outputs =>
         {
-            var output = Interpreter.Run(p.Program, data, new SimOptions(steps, Readout.Mean)).Head;
+            var output = outputs.Head;
             var mean = new double[e.Size];
             var count = output.Shape[0];
             var span = output.Span;

@@ -26,11 +26,11 @@ public static class Build
         Option<SimOptions> search = default, Action<string>? log = null, Func<string, Action<int, int>?>? progress = null) =>
         from front in Compile.Front(options, model, verify)
         from calibrated in options.Calibration.Match(
-            c => from measured in Calibrate.Measure(c.Options, front.Network, c.Data)
-                 from chosen in ResolutionSearch.Run(options, search.IfNone(() => DefaultSearch(c.Options)), log, progress, c.Options, measured, front.Network, c.Data)
+            c => from measured in Calibrate.Measure(c.Options, front.Functions, front.Network, c.Data)
+                 from chosen in ResolutionSearch.Run(options, search.IfNone(() => DefaultSearch(c.Options)), log, progress, c.Options, measured, front.Functions, front.Network, c.Data)
                  let applied = Calibrate.Apply(chosen, measured, front.Network)
                  from scaled in Compile.Check(verify, applied.Network)
-                 from corrected in BiasCorrection.Run(chosen, scaled, c.Data)
+                 from corrected in BiasCorrection.Run(chosen, front.Functions, scaled, c.Data)
                  from network in Compile.Check(verify, corrected)
                  select (network, applied.Scales),
             () => Right<Error, (Network, Seq<LayerScale>)>((front.Network, Seq<LayerScale>())))

@@ -123,7 +123,7 @@ public static partial class Evaluation
         Func<Mode, Either<Error, (SimOptions Sim, Converted Net)>> network, Func<string, Action<int, int>?> progress) =>
         mode == Mode.Keras
             ? model.Keras().Bind(m => KerasEval.Run(m, inputs))
-            : network(mode).Map(r => Interpreter.Run(r.Net.Program, inputs, r.Sim, progress($"{mode.ToString().ToLowerInvariant()} {r.Sim.Steps} steps")));
+            : network(mode).Bind(r => Interpreter.Run(r.Net.Program, r.Net.Functions, inputs, r.Sim, progress($"{mode.ToString().ToLowerInvariant()} {r.Sim.Steps} steps")).ToEither());
 
     public static Either<Error, EvaluationResult> Run(EvaluationOptions o, Loaded model, Seq<Tensor> inputs, Option<int[]> labelled,
         Func<Mode, Either<Error, (SimOptions Sim, Converted Net)>> network, CompileOptions options, Func<string, Action<int, int>?> progress)
@@ -156,7 +156,8 @@ public static partial class Evaluation
                 if (run.Case is not ValueTuple<SimOptions, Converted> prepared) return (Error)run.Case!;
                 var (sim, net) = prepared;
                 var activity = new Activity();
-                var outs = Interpreter.Run(net.Program, inputs, sim, o.Checkpoints, progress($"spiking {o.Steps} steps"), activity);
+                var simulated = Interpreter.Run(net.Program, net.Functions, inputs, sim, o.Checkpoints, progress($"spiking {o.Steps} steps"), activity);
+                if (simulated.Case is not Seq<Tensor>[] outs) return (Error)simulated.Case!;
                 spiking = o.Checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToSeq().Strict();
                 truth.IfSome(r => spikingAgreement = o.Checkpoints.Select((c, k) => (c, Fidelity.Agreement(outs[k].Head, r), Fidelity.RelativeError(outs[k].Head, r))).ToSeq().Strict());
                 layers = Layers(net.Network, activity);
@@ -164,7 +165,7 @@ public static partial class Evaluation
                 scales = net.Scales;
                 if (o.PerLayerError)
                 {
-                    var errors = Fidelity.PerLayer(net.Network, inputs, sim, options.Lower, options.Optimize, progress($"per-layer error, {o.Steps} steps"));
+                    var errors = Fidelity.PerLayer(net.Functions, net.Network, inputs, sim, options.Lower, options.Optimize, progress($"per-layer error, {o.Steps} steps"));
                     if (errors.Case is not Seq<LayerError> measured) return (Error)errors.Case!;
                     layerErrors = measured;
                 }

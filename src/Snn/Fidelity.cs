@@ -33,7 +33,7 @@ public static class Fidelity
     /// same network (<see cref="NetEval"/>, what the ANN computes there) on the same inputs. Memory is bounded: the
     /// samples go through in chunks.
     /// </summary>
-    public static Either<Error, Seq<LayerError>> PerLayer(Network net, Seq<Tensor> inputs, SimOptions sim, LowerOptions lower, OptimizeOptions optimize,
+    public static Either<Error, Seq<LayerError>> PerLayer(NodeFunctions functions, Network net, Seq<Tensor> inputs, SimOptions sim, LowerOptions lower, OptimizeOptions optimize,
         Action<int, int>? progress = null)
     {
         if (sim.Temporal) return Errors.Usage("the per-layer error compares steady states; it does not apply to temporal models");
@@ -42,7 +42,7 @@ public static class Fidelity
         {
             Probes = observed.Map(n => new Probe("fidelity:" + n.Id, n.Id, None, false, Arr.create(n.Size), 0)).ToSeq(),
         };
-        return Compile.Back(lower, optimize, probed).Map(p => Measure(net, observed, p.Program, inputs, sim with { Readout = Readout.Mean }, progress));
+        return Compile.Back(lower, optimize, probed).Bind(p => Measure(functions, net, observed, p.Program, inputs, sim with { Readout = Readout.Mean }, progress));
     }
 
     sealed class Sums
@@ -50,7 +50,7 @@ public static class Fidelity
         public double Error, Local, Ann;
     }
 
-    static Seq<LayerError> Measure(Network net, Seq<NetNode> observed, OpProgram program, Seq<Tensor> inputs, SimOptions sim, Action<int, int>? progress)
+    static Either<Error, Seq<LayerError>> Measure(NodeFunctions functions, Network net, Seq<NetNode> observed, OpProgram program, Seq<Tensor> inputs, SimOptions sim, Action<int, int>? progress)
     {
         var n = inputs.Head.Shape[0];
         var perSample = observed.Sum(o => (long)o.Size) * sizeof(float);
@@ -58,15 +58,16 @@ public static class Fidelity
         var targets = net.Nodes.OfType<Ensemble>().Where(e => e.Neuron.Spiking).ToList();
         var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => (IEnumerable<Connection>)g.ToList());
         var sums = targets.ToDictionary(e => e.Id, _ => new Sums());
-        var simulator = new Simulator(program);
+        var simulator = new Simulator(program, functions);
         for (var start = 0; start < n; start += chunk)
         {
             var count = Math.Min(chunk, n - start);
             var part = inputs.Map(t => t.Rows(start, count)).ToSeq();
-            var spiking = simulator.Run(part, sim);
+            var run = simulator.Run(part, sim);
+            if (run.Case is not Seq<Tensor> spiking) return (Error)run.Case!;
             var column = observed.Zip(spiking).ToDictionary(x => x.Item1.Id, x => x.Item2);
             var bySample = new double[count, targets.Count, 3];
-            NetEval.ForEachSample(net, part, (b, ann) =>
+            var evaluated = NetEval.ForEachSample(functions, net, part, (b, ann) =>
             {
                 // The spiking network's averaged value of every object for this sample; inputs and constants as given.
                 var snn = new Dictionary<string, float[]>();
@@ -76,7 +77,7 @@ public static class Fidelity
                         InputNode or ConstNode => ann[node.Id],
                         _ => column[node.Id].Span.Slice(b * node.Size, node.Size).ToArray(),
                     };
-                var local = targets.Select(e => NetEval.Output(e, NetEval.Input(e, incoming.GetValueOrDefault(e.Id), snn))).ToList();
+                var local = targets.Select(e => NetEval.Rate(e, NetEval.Input(e, incoming.GetValueOrDefault(e.Id), snn))).ToList();
                 for (var k = 0; k < targets.Count; k++)
                 {
                     var e = targets[k];
@@ -95,6 +96,7 @@ public static class Fidelity
                     bySample[b, k, 2] = norm;
                 }
             });
+            if (evaluated.Case is Error failed) return failed;
             // Summed in sample order, whatever order the samples were evaluated in (the same bits on any thread count).
             for (var b = 0; b < count; b++)
                 for (var k = 0; k < targets.Count; k++)
@@ -111,7 +113,7 @@ public static class Fidelity
             var s = sums[e.Id];
             var norm = Math.Sqrt(s.Ann);
             return new LayerError(e.Layer, e.Id, e.Size, Ratio(Math.Sqrt(s.Error), norm), Ratio(Math.Sqrt(s.Local), norm), Math.Sqrt(s.Ann / ((double)n * e.Size)));
-        }).ToSeq();
+        }).ToSeq().Strict();
     }
 
     static double Ratio(double a, double b) => b > 0 ? a / b : a > 0 ? double.PositiveInfinity : 0;

@@ -60,15 +60,18 @@ public sealed class Loaded
     public string SourceName => Saved.Bind(s => s.Source).Match(s => s.Name, () => System.IO.Path.GetFileName(Path));
 }
 
-/// <summary>A converted network ready to simulate: from a Keras model with the command line's options, or from a saved network.</summary>
-public sealed record Converted(Network Network, OpProgram Lowered, OpProgram Program, Seq<LayerScale> Scales)
+/// <summary>
+/// A converted network ready to simulate (<see cref="Program"/> with <see cref="Functions"/>, the code of its function
+/// nodes): from a Keras model with the command line's options, or from a saved network (which has no function nodes).
+/// </summary>
+public sealed record Converted(Network Network, OpProgram Lowered, OpProgram Program, Seq<LayerScale> Scales, NodeFunctions Functions)
 {
-    public static Converted Of(Compiled c) => new(c.Network, c.Lowered, c.Program, c.Scales);
+    public static Converted Of(Compiled c) => new(c.Network, c.Lowered, c.Program, c.Scales, c.Functions);
 
     /// <summary>A saved network in spiking mode (as saved) or in its rate form, lowered and optimized.</summary>
     public static Either<Error, Converted> Of(SavedNetwork saved, bool spiking)
     {
         var network = saved.ForMode(spiking);
-        return Compile.Back(saved.Options.Lower, saved.Options.Optimize, network).Map(p => new Converted(network, p.Lowered, p.Program, saved.Scales));
+        return Compile.Back(saved.Options.Lower, saved.Options.Optimize, network).Map(p => new Converted(network, p.Lowered, p.Program, saved.Scales, NodeFunctions.Empty));
     }
 }

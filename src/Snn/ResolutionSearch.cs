@@ -35,7 +35,7 @@ public static class ResolutionSearch
 
 
     public static Either<Error, CalibrateOptions> Run(CompileOptions compile, SimOptions sim, Action<string>? log, Func<string, Action<int, int>?>? progress,
-        CalibrateOptions o, Measured measured, Network net, Seq<Tensor> data)
+        CalibrateOptions o, Measured measured, NodeFunctions functions, Network net, Seq<Tensor> data)
     {
         if (o.Targets.IsEmpty) return o;
         var ensembles = Calibrate.Targets(net).Where(e => e.Neuron.Spiking && measured.Activation.ContainsKey(e.Id)).ToList();
@@ -46,7 +46,8 @@ public static class ResolutionSearch
         var spikingSim = sim with { Steps = checkpoints[^1] };
 
         var reference = Compile.Back(compile.Lower, compile.Optimize, NetworkFile.RateMode(net, Set<string>()))
-            .Map(p => Interpreter.Run(p.Program, subset, new SimOptions(1, Readout.Last, sim.BatchSize, sim.Threads)).Head);
+            .Bind(p => Interpreter.Run(p.Program, functions, subset, new SimOptions(1, Readout.Last, sim.BatchSize, sim.Threads)).ToEither())
+            .Map(outputs => outputs.Head);
         if (reference.IsLeft) return reference.Map(_ => o);
         var ann = reference.Match(r => r, _ => default!);
 
@@ -61,9 +62,9 @@ public static class ResolutionSearch
         {
             var options = o with { LayerResolutions = resolutions };
             var (network, _) = Calibrate.Apply(options, measured, net);
-            return Compile.Back(compile.Lower, compile.Optimize, network).Map(p =>
+            return Compile.Back(compile.Lower, compile.Optimize, network).Bind<(bool Met, Activity Activity)>(p =>
             {
-                var simulator = new Simulator(p.Program);
+                var simulator = new Simulator(p.Program, functions);
                 var activity = new Activity();
                 trials++;
                 var report = progress?.Invoke($"resolution search, trial {trials} ({what})");
@@ -72,7 +73,8 @@ public static class ResolutionSearch
                 foreach (var chunk in chunks.TakeWhile(_ => !disagree.Where((d, k) => d > allowed[k]).Any()))
                 {
                     var count = chunk.Ann.Shape[0];
-                    var outs = simulator.Run(chunk.Inputs, spikingSim, checkpoints, report is null ? null : (d, _) => report(chunk.From + d, n), activity);
+                    var run = simulator.Run(chunk.Inputs, spikingSim, checkpoints, report is null ? null : (d, _) => report(chunk.From + d, n), activity);
+                    if (run.Case is not Seq<Tensor>[] outs) return (Error)run.Case!;
                     for (var k = 0; k < disagree.Length; k++)
                         disagree[k] += count - Fidelity.Matches(outs[targetCheckpoint[k]].Head, chunk.Ann);
                     done += count;

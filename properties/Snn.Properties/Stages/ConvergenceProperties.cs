@@ -65,7 +65,7 @@ public sealed class ConvergenceProperties(ITestOutputHelper output)
             if (ens.Count != 1 || ens[0].Neuron is not SpikingRectifiedLinear)
                 throw new XunitException($"expected one SpikingRectifiedLinear ensemble, got {string.Join(", ", ens.Select(e => e.Neuron))}");
 
-            var results = Interpreter.Run(c.Program, Seq1(net.X), new SimOptions(Steps: Ns.Max(), Readout: Readout.Mean), Ns);
+            var results = Interpreter.Run(c.Program, c.Functions, Seq1(net.X), new SimOptions(Steps: Ns.Max(), Readout: Readout.Mean), Ns).Ok();
             var v0 = ens[0].InitialVoltage.Map(t => t.ToArray()).IfNone(() => throw new XunitException("spiking ensemble without initial voltage"));
 
             // Double-precision oracle.

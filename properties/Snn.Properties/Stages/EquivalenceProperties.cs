@@ -27,7 +27,7 @@ public sealed class EquivalenceProperties(ITestOutputHelper output)
             var x = m.Inputs();
             var compiled = Compile.Run(Modes.Rate, m.Model, verify: true).Get("compile");
             var reference = KerasEval.Run(m.Model, x).Get("KerasEval");
-            Close.Assert(reference, Interpreter.Run(compiled.Program, x, OneStep), "KerasEval vs Interpreter(optimized program)");
+            Close.Assert(reference, Interpreter.Run(compiled.Program, compiled.Functions, x, OneStep).Ok(), "KerasEval vs Interpreter(optimized program)");
         }, maxTest: 200);
 
     [Fact]
@@ -39,8 +39,8 @@ public sealed class EquivalenceProperties(ITestOutputHelper output)
             var keras = KerasEval.Run(m.Model, x).Get("KerasEval");
             var legal = LegalEval.Run(c.Legal, x);
             Close.Assert(keras, legal, "KerasEval vs LegalEval");
-            var net = NetEval.Run(c.Network, x);
+            var net = NetEval.Run(c.Functions, c.Network, x).Ok();
             Close.Assert(legal, net, "LegalEval vs NetEval");
-            Close.Assert(net, Interpreter.Run(c.Lowered, x, OneStep), "NetEval vs Interpreter(lowered)");
+            Close.Assert(net, Interpreter.Run(c.Lowered, c.Functions, x, OneStep).Ok(), "NetEval vs Interpreter(lowered)");
         }, maxTest: 200);
 }

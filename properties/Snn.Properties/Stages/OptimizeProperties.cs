@@ -35,10 +35,10 @@ public sealed class OptimizeProperties(ITestOutputHelper output)
         foreach (var readout in new[] { Readout.Last, Readout.Mean })
         {
             var sim = new SimOptions(Steps: Checkpoints.Max(), Readout: readout);
-            var optimized = Interpreter.Run(c.Program, x, sim, Checkpoints);
-            var unoptimized = Interpreter.Run(c.Lowered, x, sim, Checkpoints);
+            var optimized = Interpreter.Run(c.Program, c.Functions, x, sim, Checkpoints).Ok();
+            var unoptimized = Interpreter.Run(c.Lowered, c.Functions, x, sim, Checkpoints).Ok();
             // The same program run in batches of 2 samples on one thread (a partial last batch, plans reused).
-            var split = Interpreter.Run(c.Program, x, sim with { BatchSize = 2, Threads = 1 }, Checkpoints);
+            var split = Interpreter.Run(c.Program, c.Functions, x, sim with { BatchSize = 2, Threads = 1 }, Checkpoints).Ok();
             for (var k = 0; k < Checkpoints.Length; k++)
             {
                 Close.Identical(unoptimized[k], optimized[k], $"{mode}, {readout} readout after {Checkpoints[k]} steps: Lowered vs Program");

@@ -69,8 +69,8 @@ public sealed class SnnzProperties(ITestOutputHelper output)
     {
         var a = Compile.Back(LowerOptions.Default, OptimizeOptions.Default, before, verify: true).Get($"lower before ({mode})").Program;
         var b = Compile.Back(LowerOptions.Default, OptimizeOptions.Default, after, verify: true).Get($"lower after ({mode})").Program;
-        var ya = Interpreter.Run(a, x, Sim);
-        var yb = Interpreter.Run(b, x, Sim);
+        var ya = Interpreter.Run(a, x, Sim).Ok();
+        var yb = Interpreter.Run(b, x, Sim).Ok();
         for (var o = 0; o < ya.Count; o++)
             for (var i = 0; i < ya[o].Length; i++)
                 if (BitConverter.SingleToInt32Bits(ya[o][i]) != BitConverter.SingleToInt32Bits(yb[o][i]))

@@ -36,7 +36,7 @@ public sealed class SynapseProperties(ITestOutputHelper output)
             var options = CompileOptions.Default with { Convert = ConvertOptions.Default with { Synapse = Some(new Lowpass(Tau)) } };
             var c = Compile.Run(options, m.Model, verify: true).Get("compile (rate, lowpass)");
             var x = m.Inputs();
-            var sim = Interpreter.Run(c.Program, x, new SimOptions(Steps: Checkpoints.Max()), Checkpoints);
+            var sim = Interpreter.Run(c.Program, c.Functions, x, new SimOptions(Steps: Checkpoints.Max()), Checkpoints).Ok();
             var reference = Simulate(c.Network, x, Checkpoints);
             for (var k = 0; k < Checkpoints.Length; k++)
                 Close.Assert(reference[k], sim[k], $"network simulation vs Interpreter after {Checkpoints[k]} steps");

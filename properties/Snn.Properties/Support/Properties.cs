@@ -51,4 +51,7 @@ public static class PropertyRunner
 
     public static T Get<T>(this Either<Error, T> e, string what) =>
         e.Match(Right: v => v, Left: err => throw new XunitException($"{what} failed: [{err.Code}] {err.Message}"));
+
+    /// <summary>A run's result (simulations return Fin: a function node may fail).</summary>
+    public static T Ok<T>(this Fin<T> f) => f.Match(Succ: v => v, Fail: err => throw new XunitException($"run failed: [{err.Code}] {err.Message}"));
 }

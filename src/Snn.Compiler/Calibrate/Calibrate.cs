@@ -68,13 +68,14 @@ public static class Calibrate
 {
     public const string Name = "calibrate";
 
-    public static Either<Error, (Network Network, Seq<LayerScale> Scales)> Run(CalibrateOptions o, Network net, Seq<Tensor> data) =>
-        Measure(o, net, data).Map(m => Apply(o, m, net));
+    /// <summary>Measures and applies; <paramref name="functions"/> gives the code of the network's function nodes.</summary>
+    public static Either<Error, (Network Network, Seq<LayerScale> Scales)> Run(CalibrateOptions o, NodeFunctions functions, Network net, Seq<Tensor> data) =>
+        Measure(o, functions, net, data).Map(m => Apply(o, m, net));
 
     /// <summary>The ensembles calibration scales: the ReLU family.</summary>
     public static List<Ensemble> Targets(Network net) => net.Nodes.OfType<Ensemble>().Where(e => IsReluFamily(e.Neuron)).ToList();
 
-    public static Either<Error, Measured> Measure(CalibrateOptions o, Network net, Seq<Tensor> data)
+    public static Either<Error, Measured> Measure(CalibrateOptions o, NodeFunctions functions, Network net, Seq<Tensor> data)
     {
         if (o.Percentile <= 0 || o.Percentile > 100) return Errors.Usage($"--percentile must be in (0, 100], got {o.Percentile}");
         var invalid = o.LayerResolutions.Values.Prepend(o.Resolution).Where(k => !(k > 0) || float.IsInfinity(k)).ToList();
@@ -104,7 +105,7 @@ public static class Calibrate
             return Enumerable.Range(0, counts.Count == 0 ? 0 : counts.Keys.Max() + 1)
                 .Select(c => new Tail(TailSize(o.Percentile, (long)n * counts.GetValueOrDefault(c)))).ToArray();
         });
-        NetEval.ForEachSample(net, subset, (_, values) =>
+        var evaluated = NetEval.ForEachSample(functions, net, subset, (_, values) =>
         {
             foreach (var e in targets)
             {
@@ -120,6 +121,7 @@ public static class Calibrate
                     }
             }
         });
+        if (evaluated.Case is Error failed) return failed;
 
         var activation = Map<string, float>();
         var factor = Map<string, Tensor>();

@@ -46,6 +46,12 @@ public sealed record ConvertOptions(
 }
 
 /// <summary>
+/// What the converter makes: the network (data only: its function nodes hold names) and the code of its function nodes
+/// by name, which travels beside the network to the compile result and the runtime.
+/// </summary>
+public sealed record ConvertedNetwork(Network Network, NodeFunctions Functions);
+
+/// <summary>
 /// Pass 3: legal graph → network of ensembles, passthrough nodes and connections, with NengoDL's
 /// semantics: an activation becomes an ensemble (gain = scale, bias = layer bias × scale, amplitude ÷ scale);
 /// a Dense/Conv feeding only an activation puts its bias into that ensemble; otherwise linear layers are
@@ -79,6 +85,8 @@ public static class Converter
     sealed record Builder(ConvertOptions Options, LegalGraph Graph)
     {
         public readonly List<NetNode> Nodes = new();
+        /// <summary>The code of the function nodes made so far, by name.</summary>
+        public NodeFunctions Functions = NodeFunctions.Empty;
         public readonly List<Connection> Connections = new();
         public readonly List<string> Warnings = new();
         public readonly Dictionary<string, string> Objects = new();    // legal value -> net node id
@@ -95,7 +103,12 @@ public static class Converter
         }
     }
 
-    public static Either<Error, Network> Run(ConvertOptions options, LegalGraph graph)
+    /// <summary>
+    /// Converts <paramref name="graph"/>; custom layers (<see cref="LCustom"/>) find their converter in
+    /// <paramref name="converters"/> by the key they hold. The network's function nodes hold names; their code comes
+    /// back beside it, in <see cref="ConvertedNetwork.Functions"/>.
+    /// </summary>
+    public static Either<Error, ConvertedNetwork> Run(ConvertOptions options, ConverterRegistry converters, LegalGraph graph)
     {
         if (options.MaxPool == MaxPoolMethod.Pre) graph = MaxPoolBeforeActivation(graph);
         var b = new Builder(options, graph);
@@ -176,8 +189,10 @@ public static class Converter
 
                 case LFallback f:
                 {
-                    var node = Add(b, op, new FunctionNode(op.Id, op.Layer, f.InputShapes.Sum(Shapes.Product), op.Size,
-                        new KerasLayerFunction(f.Node, f.InputShapes, f.Shape)));
+                    var function = new KerasLayerFunction(f.Node, f.InputShapes, f.Shape);
+                    b.Functions = b.Functions.Add(op.Id, function);
+                    var node = Add(b, op, new FunctionNode(op.Id, op.Layer, f.InputShapes.Sum(Shapes.Product), op.Size, op.Id, function.Name)
+                        { FallbackClass = f.Node.ClassName });
                     ConnectConcatenated(b, f.Inputs, node.Id);
                     b.Warnings.Add($"{f.Reason}. Falling back to a function node evaluated with the reference kernel.");
                     break;
@@ -185,9 +200,11 @@ public static class Converter
 
                 case LCustom c:
                 {
-                    var converter = c.Converter;
+                    var resolved = converters.Resolve(c.Layer, c.Converter);
+                    if (resolved.Case is not ILayerConverter converter) return (Error)resolved.Case!;
                     var builder = new LayerBuilder(c.Id, c.Inputs.Map(b.ObjectOf).ToSeq().Strict(), c.InputShapes,
                         n => { b.Nodes.Add(n); return n; },
+                        (name, function) => b.Functions = b.Functions.Add(name, function),
                         (pre, post, t, idx) => b.Connect(pre, post, t, idx));
                     var converted = converter.Convert(c.Node, builder);
                     if (converted.Case is not string output) return (Error)converted.Case!;
@@ -264,7 +281,9 @@ public static class Converter
         foreach (var key in options.Swap.Keys.Where(k => !b.UsedSwapKeys.Contains(k)))
             b.Warnings.Add($"swap_activations contained {key}, but there were no layers in the model with that activation type");
 
-        return new Network(b.Nodes.ToSeq().Strict(), b.Connections.ToSeq().Strict(), probes, options.Dt, graph.Layers, b.Warnings.ToSeq().Strict());
+        return new ConvertedNetwork(
+            new Network(b.Nodes.ToSeq().Strict(), b.Connections.ToSeq().Strict(), probes, options.Dt, graph.Layers, b.Warnings.ToSeq().Strict()),
+            b.Functions);
     }
 
     /// <summary>Feeds several inputs into one node, each into its slice of the node's concatenated input.</summary>

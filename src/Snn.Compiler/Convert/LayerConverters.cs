@@ -31,21 +31,27 @@ public sealed record ConverterRegistry(Map<string, ILayerConverter> Converters, 
             Converters.ContainsKey(className) ? Warnings.Add($"Layer '{className}' already has a converter. Overwriting.") : Warnings);
 
     public Option<ILayerConverter> Find(string className) => Converters.Find(className);
+
+    /// <summary>The converter registered under <paramref name="key"/>, or the error that there is none (for a layer of <paramref name="layer"/>).</summary>
+    public Either<Error, ILayerConverter> Resolve(string layer, string key) =>
+        Find(key).ToEither(() => Errors.UnsupportedLayer(layer, key, $"{key} does not have a registered converter"));
 }
 
 /// <summary>What a custom converter may build: objects and connections, named under the layer's id.</summary>
 public sealed class LayerBuilder
 {
     readonly Func<NetNode, NetNode> addNode;
+    readonly Action<string, INodeFunction> addFunction;
     readonly Action<string, string, Transform, Option<Arr<int>>> connect;
 
     internal LayerBuilder(string prefix, Seq<string> inputs, Seq<Arr<int>> inputShapes,
-        Func<NetNode, NetNode> addNode, Action<string, string, Transform, Option<Arr<int>>> connect)
+        Func<NetNode, NetNode> addNode, Action<string, INodeFunction> addFunction, Action<string, string, Transform, Option<Arr<int>>> connect)
     {
         Prefix = prefix;
         Inputs = inputs;
         InputShapes = inputShapes;
         this.addNode = addNode;
+        this.addFunction = addFunction;
         this.connect = connect;
     }
 
@@ -64,20 +70,36 @@ public sealed class LayerBuilder
         addNode(new Ensemble(Name(name), Prefix, size, neuron, gain, bias,
             neuron.Spiking ? initialVoltage.IfNone(() => Tensor.Filled(new[] { size }, 0.5f)) : None)).Id;
 
-    public string AddFunction(string name, int sizeIn, int size, INodeFunction function) =>
-        addNode(new FunctionNode(Name(name), Prefix, sizeIn, size, function)).Id;
+    /// <summary>
+    /// Adds a function node running <paramref name="function"/> on each sample's input (of <paramref name="sizeIn"/>
+    /// values) to give its output (of <paramref name="size"/>). The network holds the node's name; the function goes
+    /// into the conversion's <see cref="NodeFunctions"/> under that name.
+    /// </summary>
+    public string AddFunction(string name, int sizeIn, int size, INodeFunction function)
+    {
+        var id = Name(name);
+        addFunction(id, function);
+        return addNode(new FunctionNode(id, Prefix, sizeIn, size, id, function.Name)).Id;
+    }
+
+    /// <summary>As above, for a function written as a method that fills its output array from its input array.</summary>
+    public string AddFunction(string name, int sizeIn, int size, Action<float[], float[]> body) =>
+        AddFunction(name, sizeIn, size, new DelegateFunction(Name(name), body));
 
     /// <summary>Connects two objects; the converter's synapse is applied when <paramref name="pre"/> is an ensemble.</summary>
     public void Connect(string pre, string post, Transform transform, Option<Arr<int>> postIndex = default) =>
         connect(pre, post, transform, postIndex);
 }
 
-/// <summary>A Keras layer evaluated with the reference evaluator: the fallback for layers without a native conversion.</summary>
+/// <summary>
+/// A Keras layer evaluated with the reference evaluator: the fallback for layers without a native conversion. Total:
+/// when the reference evaluator cannot evaluate the layer (legalize checked it can, on zeros) the error comes back.
+/// </summary>
 public sealed record KerasLayerFunction(KerasNode Layer, Seq<Arr<int>> InputShapes, Arr<int> OutputShape) : INodeFunction
 {
     public string Name => $"{Layer.ClassName} '{Layer.Id}' (reference kernel)";
 
-    public void Apply(ReadOnlySpan<float> input, Span<float> output)
+    public Fin<Unit> Apply(ReadOnlySpan<float> input, Span<float> output)
     {
         var values = new KerasEval.Value[InputShapes.Count];
         var offset = 0;
@@ -87,20 +109,32 @@ public sealed record KerasLayerFunction(KerasNode Layer, Seq<Arr<int>> InputShap
             values[i] = new KerasEval.Value(InputShapes[i].ToArray(), input.Slice(offset, size).ToArray());
             offset += size;
         }
-        var result = KerasEval.EvaluateLayer(Layer, values)
-            .Match(v => v, e => throw new InvalidOperationException(e.Message));
-        result.Data.CopyTo(output);
+        var result = KerasEval.EvaluateLayer(Layer, values);
+        if (result.Case is not KerasEval.Value value) return Errors.FunctionNode(Layer.Id, ((Error)result.Case!).Message);
+        if (value.Data.Length != output.Length)
+            return Errors.FunctionNode(Layer.Id, $"the reference kernel gave {value.Data.Length} values for an output of {output.Length}");
+        value.Data.CopyTo(output);
+        return unit;
     }
 }
 
-/// <summary>A hand-written function node.</summary>
-public sealed record DelegateFunction(string Name, Action<float[], float[]> Body) : INodeFunction
+/// <summary>
+/// A hand-written function node: <see cref="Body"/> fills its output array from its input array. Total: an exception
+/// the body throws comes back as the node's error.
+/// </summary>
+public sealed class DelegateFunction(string name, Action<float[], float[]> body) : INodeFunction
 {
-    public void Apply(ReadOnlySpan<float> input, Span<float> output)
+    public string Name => name;
+
+    public Action<float[], float[]> Body => body;
+
+    public Fin<Unit> Apply(ReadOnlySpan<float> input, Span<float> output)
     {
         var x = input.ToArray();
         var y = new float[output.Length];
-        Body(x, y);
+        var ran = Try(() => { body(x, y); return unit; }).Try();
+        if (ran.IsFaulted) return Errors.FunctionNode(name, ran.Match(_ => "", e => e.Message));
         y.CopyTo(output);
+        return unit;
     }
 }

@@ -1,22 +1,23 @@
 using LanguageExt;
 using LanguageExt.Common;
+using static LanguageExt.Prelude;
 
 namespace Snn.Compiler.Convert;
 
 /// <summary>
 /// The meaning of the network IR in rate mode: the steady state, with every neuron replaced by its
-/// rate function and synapses at equilibrium (a lowpass passes a constant unchanged).
+/// rate function and synapses at equilibrium (a lowpass passes a constant unchanged). Function nodes run the code
+/// <c>functions</c> gives by name; when one fails (or has no code there) the evaluation returns the failure of the first
+/// sample that failed.
 /// </summary>
 public static class NetEval
 {
-    public static Seq<Tensor> Run(Network net, Seq<Tensor> inputs)
+    public static Fin<Seq<Tensor>> Run(NodeFunctions functions, Network net, Seq<Tensor> inputs)
     {
         var batch = inputs.Head.Shape[0];
         var outputs = net.Probes.Map(p => new float[batch * Shapes.Product(p.Shape)]).ToArray();
-        var plan = Prepare(net);
-        Parallel.For(0, batch, b =>
+        return ForEachSample(functions, net, inputs, (b, values) =>
         {
-            var values = Sample(net, plan, inputs, b);
             for (var p = 0; p < outputs.Length; p++)
             {
                 var probe = net.Probes[p];
@@ -24,15 +25,20 @@ public static class NetEval
                 if (probe.Softmax) Activations.Apply("softmax", v, probe.Shape[probe.Shape.Count - 1]);
                 v.CopyTo(outputs[p], b * v.Length);
             }
-        });
-        return net.Probes.Zip(outputs).Map(p => Tensor.Own(new[] { batch }.Concat(p.Item1.Shape).ToArray(), p.Item2)).ToSeq();
+        }).Map(_ => net.Probes.Zip(outputs).Map(p => Tensor.Own(new[] { batch }.Concat(p.Item1.Shape).ToArray(), p.Item2)).ToSeq().Strict());
     }
 
-    /// <summary>Every object's steady-state output, passed to <paramref name="visit"/> with the sample index.</summary>
-    public static void ForEachSample(Network net, Seq<Tensor> inputs, Action<int, IReadOnlyDictionary<string, float[]>> visit)
+    /// <summary>
+    /// Every object's steady-state output, passed to <paramref name="visit"/> with the sample index (not for a sample
+    /// where a function node failed: the evaluation then returns the failure of the first such sample).
+    /// </summary>
+    public static Fin<Unit> ForEachSample(NodeFunctions functions, Network net, Seq<Tensor> inputs, Action<int, IReadOnlyDictionary<string, float[]>> visit)
     {
         var plan = Prepare(net);
-        Parallel.For(0, inputs.Head.Shape[0], b => visit(b, Sample(net, plan, inputs, b)));
+        var failures = new Option<Error>[inputs.Head.Shape[0]];
+        Parallel.For(0, failures.Length, b =>
+            failures[b] = Sample(functions, net, plan, inputs, b).Match(values => { visit(b, values); return Option<Error>.None; }, e => e));
+        return failures.Somes().HeadOrNone().Match(e => Fin<Unit>.Fail(e), () => Fin<Unit>.Succ(unit));
     }
 
     sealed record EvalPlan(Seq<NetNode> Order, Dictionary<string, List<Connection>> Incoming);
@@ -41,15 +47,19 @@ public static class NetEval
         net.TopologicalOrder().IfNone(() => throw new InvalidOperationException("the network has a cycle")),
         net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList()));
 
-    static Dictionary<string, float[]> Sample(Network net, EvalPlan plan, Seq<Tensor> inputs, int b)
+    static Fin<Dictionary<string, float[]>> Sample(NodeFunctions functions, Network net, EvalPlan plan, Seq<Tensor> inputs, int b)
     {
         var values = new Dictionary<string, float[]>();
         foreach (var node in plan.Order)
-            values[node.Id] = node switch
+        {
+            Fin<float[]> value = node switch
             {
                 InputNode input => inputs[input.Index].Span.Slice(b * node.Size, node.Size).ToArray(),
-                _ => Output(node, Input(node, plan.Incoming.GetValueOrDefault(node.Id), values)),
+                _ => Output(functions, node, Input(node, plan.Incoming.GetValueOrDefault(node.Id), values)),
             };
+            if (value.Case is not float[] output) return (Error)value.Case!;
+            values[node.Id] = output;
+        }
         return values;
     }
 
@@ -71,18 +81,24 @@ public static class NetEval
         return sum;
     }
 
-    /// <summary>A non-input object's steady-state output for the summed input <paramref name="sum"/> (rate semantics).</summary>
-    public static float[] Output(NetNode node, float[] sum) => node switch
+    /// <summary>
+    /// A non-input object's steady-state output for the summed input <paramref name="sum"/> (rate semantics): a function
+    /// node's is its code in <paramref name="functions"/> applied (or why that failed).
+    /// </summary>
+    public static Fin<float[]> Output(NodeFunctions functions, NetNode node, float[] sum) => node switch
     {
         ConstNode k => k.Value.ToArray(),
         PassNode or FilterNode => sum,   // a filter's steady state is its input
-        Ensemble e => e.NeuronScale.Match(
-            r => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
-            () => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray()),
+        Ensemble e => Rate(e, sum),
         MaxPoolNode m => Pool(m.Spec with { Kind = PoolKind.Max }, sum),
-        FunctionNode f => Function(f, sum),
-        _ => throw new InvalidOperationException(node.GetType().Name),
+        FunctionNode f => Function(functions, f, sum),
+        _ => Errors.Invariant("network evaluator", $"no rate meaning for network object {node.GetType().Name} ('{node.Id}')"),
     };
+
+    /// <summary>An ensemble's steady-state output (its neurons' rates) for the summed input <paramref name="sum"/>.</summary>
+    public static float[] Rate(Ensemble e, float[] sum) => e.NeuronScale.Match(
+        r => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
+        () => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray());
 
     static float RateOf(NeuronType n, float j, int i) => n is LeakyRectifiedLinear l ? l.Rate(j, i) : n.Rate(j);
 
@@ -93,12 +109,12 @@ public static class NetEval
         return y;
     }
 
-    static float[] Function(FunctionNode f, float[] x)
-    {
-        var y = new float[f.Size];
-        f.Function.Apply(x, y);
-        return y;
-    }
+    /// <summary>A function node's output for the summed input <paramref name="x"/>: its code in <paramref name="functions"/> applied.</summary>
+    public static Fin<float[]> Function(NodeFunctions functions, FunctionNode f, float[] x) =>
+        from fn in functions.Find(f.Function)
+        let y = new float[f.Size]
+        from _ in fn.Apply(x, y)
+        select y;
 
     /// <summary>Applies a transform to one sample (reference semantics).</summary>
     public static float[] Apply(Transform t, float[] x)

@@ -8,13 +8,17 @@ namespace Snn.Compiler.Convert;
 /// Builds a network by hand (NengoDL's Layer/TensorNode style): inputs, ensembles with any neuron type,
 /// passthrough, constant and function nodes, connections with transforms and synapses, probes, and
 /// per-object trainable flags. <see cref="Build"/> checks the result with the network verifier; the network
-/// then goes through the same lower, optimize and interpret stages as a converted one.
+/// then goes through the same lower, optimize and interpret stages as a converted one. Function nodes hold names; the
+/// code they run is in <see cref="Functions"/>, which goes to the simulator with the program.
 /// </summary>
 public sealed class NetworkBuilder(float dt = 0.001f)
 {
     readonly List<NetNode> nodes = new();
     readonly List<Connection> connections = new();
     readonly List<Probe> probes = new();
+
+    /// <summary>The code of the function nodes added so far, by name (each node's id).</summary>
+    public NodeFunctions Functions { get; private set; } = NodeFunctions.Empty;
 
     T Add<T>(T node) where T : NetNode
     {
@@ -30,7 +34,11 @@ public sealed class NetworkBuilder(float dt = 0.001f)
 
     public PassNode Node(string id, int size) => Add(new PassNode(id, id, size));
     public ConstNode Constant(string id, Tensor value) => Add(new ConstNode(id, id, value));
-    public FunctionNode Function(string id, int sizeIn, int size, INodeFunction function) => Add(new FunctionNode(id, id, sizeIn, size, function));
+    public FunctionNode Function(string id, int sizeIn, int size, INodeFunction function)
+    {
+        Functions = Functions.Add(id, function);
+        return Add(new FunctionNode(id, id, sizeIn, size, id, function.Name));
+    }
 
     public FunctionNode Function(string id, int sizeIn, int size, Action<float[], float[]> body) =>
         Function(id, sizeIn, size, new DelegateFunction(id, body));

@@ -62,11 +62,17 @@ public sealed record FilterNode(string Id, string Layer, int Size, FilterKind Ki
 
 /// <summary>
 /// A node whose output is a function of its input, evaluated per sample by the interpreter: fallback layers
-/// (evaluated with the reference kernel), custom converters and hand-written nodes.
+/// (evaluated with the reference kernel), custom converters and hand-written nodes. The node holds data only:
+/// <see cref="Function"/> names its code in the <see cref="NodeFunctions"/> that travel beside the network (the
+/// converter's and the compile result's <c>Functions</c>), <see cref="Description"/> says what the code is (its
+/// <see cref="INodeFunction.Name"/>), and <see cref="FallbackClass"/> is the Keras class a fallback layer evaluates.
 /// </summary>
-public sealed record FunctionNode(string Id, string Layer, int In, int Size, INodeFunction Function) : NetNode(Id, Layer, Size)
+public sealed record FunctionNode(string Id, string Layer, int In, int Size, string Function, string Description) : NetNode(Id, Layer, Size)
 {
     public override int SizeIn => In;
+
+    /// <summary>For a fallback layer (a Keras layer run by the reference kernel): its Keras class.</summary>
+    public Option<string> FallbackClass { get; init; }
 }
 
 /// <summary>What a connection does to the presynaptic output before it reaches the post object.</summary>

@@ -54,7 +54,7 @@ public static partial class NengoScript
     public static Either<Error, NengoExport> Generate(NengoScriptOptions options, Network net)
     {
         var functions = net.Nodes.OfType<FunctionNode>().Map(f => Errors.UnsupportedLayer(f.Layer, "FunctionNode",
-            $"it runs C# code ({f.Function.Name}) in a function node, which cannot be exported to {Format}")).ToSeq();
+            $"it runs C# code ({f.Description}) in a function node, which cannot be exported to {Format}")).ToSeq();
         if (!functions.IsEmpty) return Errors.Many(functions);
         var g = new Gen(options, net);
         g.Build();

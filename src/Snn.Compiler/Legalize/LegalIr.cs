@@ -105,8 +105,11 @@ public sealed record LGather(string Id, string Layer, string Input, Arr<int> Sha
 public sealed record LFallback(string Id, string Layer, Seq<string> Inputs, Arr<int> Shape, Keras.KerasNode Node, Seq<Arr<int>> InputShapes, string Reason)
     : LegalOp(Id, Layer, Inputs, Shape);
 
-/// <summary>A layer converted by a registered custom converter.</summary>
-public sealed record LCustom(string Id, string Layer, Seq<string> Inputs, Arr<int> Shape, Keras.KerasNode Node, Seq<Arr<int>> InputShapes, Convert.ILayerConverter Converter)
+/// <summary>
+/// A layer converted by a registered custom converter: <see cref="Converter"/> is its key in the
+/// <see cref="Convert.ConverterRegistry"/> (the Keras class name), through which the converter pass finds it.
+/// </summary>
+public sealed record LCustom(string Id, string Layer, Seq<string> Inputs, Arr<int> Shape, Keras.KerasNode Node, Seq<Arr<int>> InputShapes, string Converter)
     : LegalOp(Id, Layer, Inputs, Shape);
 
 public enum Conversion { Native, Folded, Removed, Fallback, Custom }

@@ -95,7 +95,7 @@ public static class Legalize
         var inputShapes = ins.Map(i => shapes[i]).ToSeq().Strict();
         if (o.Converters.Find(n.ClassName).TryGet(out var custom))
             return custom.OutputShape(n, inputShapes).Map(shape =>
-                new Lowered(Seq1<LegalOp>(new LCustom(n.Id, n.Layer, ins, shape, n, inputShapes, custom)), n.Id, Conversion.Custom, "custom converter"));
+                new Lowered(Seq1<LegalOp>(new LCustom(n.Id, n.Layer, ins, shape, n, inputShapes, n.ClassName)), n.Id, Conversion.Custom, "custom converter"));
         var rule = LayerRegistry.Find(n.ClassName);
         Either<Error, Lowered> lowered;
         try

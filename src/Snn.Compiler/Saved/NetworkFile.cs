@@ -58,8 +58,8 @@ public sealed record SavedNetwork(
         if (!options.Convert.Spiking)
             return Errors.Invariant("save", "a saved network is converted with spiking neuron types (ConvertOptions.AsSpiking())");
         return from _ in NetworkFile.Saveable(compiled.Network)
-               from spiking in Converter.Run(options.Convert, compiled.Legal)
-               from rate in Converter.Run(options.Convert with { Spiking = false }, compiled.Legal)
+               from spiking in Converter.Run(options.Convert, options.Legalize.Converters, compiled.Legal).Map(c => c.Network)
+               from rate in Converter.Run(options.Convert with { Spiking = false }, options.Legalize.Converters, compiled.Legal).Map(c => c.Network)
                let keep = toSet(spiking.Nodes.OfType<Ensemble>()
                    .Where(e => rate.Nodes.Find(n => n.Id == e.Id).Exists(r => r is Ensemble re && re.Neuron != e.Neuron.RateVersion))
                    .Select(e => e.Id))

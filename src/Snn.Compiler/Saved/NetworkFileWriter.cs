@@ -25,10 +25,11 @@ public static partial class NetworkFile
     {
         var problems = net.Nodes.Choose(n => n switch
         {
-            FunctionNode { Function: KerasLayerFunction k } f => Some(Errors.UnsupportedLayer(f.Layer, k.Layer.ClassName,
-                "it has no native conversion and runs as a fallback function node, which a saved network cannot hold")),
-            FunctionNode f => Some(Errors.UnsupportedLayer(f.Layer, "function node",
-                $"object '{f.Id}' runs code ({f.Function.Name}), which a saved network cannot hold")),
+            FunctionNode f => Some(f.FallbackClass.Match(
+                className => Errors.UnsupportedLayer(f.Layer, className,
+                    "it has no native conversion and runs as a fallback function node, which a saved network cannot hold"),
+                () => Errors.UnsupportedLayer(f.Layer, "function node",
+                    $"object '{f.Id}' runs code ({f.Description}), which a saved network cannot hold"))),
             _ when !Nodes.Exists(e => e.Type == n.GetType()) => Some(Errors.Unsaveable($"object '{n.Id}'", $"the {FormatName} format has no entry for {n.GetType().Name} objects")),
             Ensemble e when !Neurons.Exists(x => x.Type == e.Neuron.GetType()) =>
                 Some(Errors.Unsaveable($"ensemble '{e.Id}'", $"the {FormatName} format has no entry for {e.Neuron.GetType().Name} neurons")),

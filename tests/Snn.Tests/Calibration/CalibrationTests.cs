@@ -87,8 +87,8 @@ public class CalibrationTests
         var one = Compile.Run(Options(1f), Mlp(), verify: true).Ok();
         var two = Compile.Run(Options(2f), Mlp(), verify: true).Ok();
         Assert.Equal(2 * one.Scales.Single().Scale, two.Scales.Single().Scale, 3);
-        var slow = Interpreter.Run(one.Program, Seq1(x), new SimOptions(16, Readout.Mean)).Head;
-        var fast = Interpreter.Run(two.Program, Seq1(x), new SimOptions(8, Readout.Mean)).Head;
+        var slow = Interpreter.Run(one.Program, one.Functions, Seq1(x), new SimOptions(16, Readout.Mean)).Ok().Head;
+        var fast = Interpreter.Run(two.Program, two.Functions, Seq1(x), new SimOptions(8, Readout.Mean)).Ok().Head;
         TestModels.Close(slow, fast, 1e-4f);
         Assert.Equal(2, CliRunner.Run("evaluate", TestModels.Fixture("tfjs", "dense_mlp", "model.json"), "--data", TestModels.Fixture("tfjs", "dense_mlp", "input_0.npy"),
             "--calibrate", TestModels.Fixture("tfjs", "dense_mlp", "input_0.npy"), "--resolution", "0").Code);
@@ -101,8 +101,8 @@ public class CalibrationTests
         var x = Random(new[] { 7, 4 }, 7, -1f, 1f);
         var plain = Compile.Run(CompileOptions.Default, Mlp()).Ok();
         var calibrated = Compile.Run(CompileOptions.Default with { Calibration = Some((CalibrateOptions.Default, Seq1(data))) }, Mlp(), verify: true).Ok();
-        TestModels.Close(Interpreter.Run(plain.Program, Seq1(x), SimOptions.Default).Head,
-            Interpreter.Run(calibrated.Program, Seq1(x), SimOptions.Default).Head, 1e-5f);
+        TestModels.Close(Interpreter.Run(plain.Program, plain.Functions, Seq1(x), SimOptions.Default).Ok().Head,
+            Interpreter.Run(calibrated.Program, calibrated.Functions, Seq1(x), SimOptions.Default).Ok().Head, 1e-5f);
     }
 
     [Fact]
@@ -135,7 +135,7 @@ public class CalibrationTests
             plan.AccumulateSpikes(new[] { spikes }, counts, 1);
             Assert.Equal(new[] { 1f, 1f }, counts[0].Select(c => (float)c), new FloatTolerance(1e-4f));
         }
-        Assert.Equal(new[] { 4f, 40f }, Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Steps: 8, Readout: Readout.Mean)).Head.ToArray(), new FloatTolerance(1e-3f));
+        Assert.Equal(new[] { 4f, 40f }, Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), new SimOptions(Steps: 8, Readout: Readout.Mean)).Ok().Head.ToArray(), new FloatTolerance(1e-3f));
     }
 
     [Fact]
@@ -148,7 +148,7 @@ public class CalibrationTests
             new L("Dense", "d", new { units = 1, activation = "relu" }, ("kernel", T(new[] { 1, 1 }, 1)), ("bias", T(new[] { 1 }, 0))));
         var options = CompileOptions.Default with { Convert = ConvertOptions.Default.AsSpiking() with { IntegrateAndFire = true, InitialVoltage = InitialVoltage.Zero } };
         var net = Compile.Run(options, model).Ok().Network;
-        var corrected = BiasCorrection.Run(new CalibrateOptions(BiasCorrectionSteps: 4), net, Seq1(T(new[] { 1, 1 }, 300))).Ok();
+        var corrected = BiasCorrection.Run(new CalibrateOptions(BiasCorrectionSteps: 4), NodeFunctions.Empty, net, Seq1(T(new[] { 1, 1 }, 300))).Ok();
         Assert.Equal(50f, corrected.Nodes.OfType<Ensemble>().Single().Bias[0], 3);
         // Through the pipeline: calibration data drive it, and the compiler alone (no simulator) refuses it clearly.
         var calibrated = options with { Calibration = Some((new CalibrateOptions(Percentile: 100, BiasCorrectionSteps: 4), Seq1(T(new[] { 1, 1 }, 300)))) };
@@ -175,7 +175,7 @@ public class CalibrationTests
             var x = Random(new[] { 5 }.Concat(shape).ToArray(), 16, 0f, 1f);
             var compiled = Compile.Run(CompileOptions.Default with { Calibration = Some((new CalibrateOptions(PerChannel: true), Seq1(data))) }, model, verify: true).Ok();
             Assert.All(compiled.Network.Nodes.OfType<Ensemble>(), e => Assert.True(e.NeuronScale.IsSome, e.Id));
-            TestModels.Close(KerasEval.Run(model, Seq1(x)).Ok().Head, Interpreter.Run(compiled.Program, Seq1(x), SimOptions.Default).Head, 1e-4f);
+            TestModels.Close(KerasEval.Run(model, Seq1(x)).Ok().Head, Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), SimOptions.Default).Ok().Head, 1e-4f);
         }
     }
 
@@ -210,8 +210,8 @@ public class CalibrationTests
             Assert.DoesNotContain(program.Ops, o => o is Snn.Ops.ElementwiseInc e && outputs.Contains(e.X));
         }
         var sim = SimOptions.Default with { Steps = 12 };
-        var a = Interpreter.Run(optimized, Seq1(x), sim).Head;
-        var b = Interpreter.Run(plain, Seq1(x), sim).Head;
+        var a = Interpreter.Run(optimized, Seq1(x), sim).Ok().Head;
+        var b = Interpreter.Run(plain, Seq1(x), sim).Ok().Head;
         Assert.Equal(b.Span.ToArray().Select(BitConverter.SingleToInt32Bits), a.Span.ToArray().Select(BitConverter.SingleToInt32Bits));
         Assert.Contains(a.Span.ToArray(), v => v != 0f);
     }
@@ -268,7 +268,7 @@ public class CalibrationTests
         var y = Enumerable.Range(1, 10).Select(t => 2 * (1 - Math.Exp(-t * dt / tau))).ToArray();
         var program = RampProgram((float)tau);
         var input = Seq1(Tensor.Own(new[] { 1, 1 }, new[] { 2f }));
-        double Run(Readout r, int window = 1) => Interpreter.Run(program, input, new SimOptions(Steps: 10, Readout: r) { Window = window }).Head[0];
+        double Run(Readout r, int window = 1) => Interpreter.Run(program, input, new SimOptions(Steps: 10, Readout: r) { Window = window }).Ok().Head[0];
         Assert.Equal(y[9], Run(Readout.Last), 5);
         Assert.Equal(y.Average(), Run(Readout.Mean), 5);
         Assert.Equal(y.Skip(7).Average(), Run(Readout.MeanLast, 3), 5);
@@ -286,8 +286,8 @@ public class CalibrationTests
         var program = Snn.Compiler.Lower.Lower.Run(Snn.Compiler.Lower.LowerOptions.Default, nb.Build().Ok()).Ok();
         var input = Seq1(Tensor.Own(new[] { 5, 3 }, new[] { 0.2f, 0.7f, 1.5f, 0.2f, 0.7f, 1.5f, 0.2f, 0.7f, 1.5f, 0.2f, 0.7f, 1.5f, -0.3f, 0f, 2f }));
         var sim = new SimOptions(Steps: 4000, Readout: Readout.Mean) { Encoding = Encoding.Poisson, Seed = 11 };
-        var a = Interpreter.Run(program, input, sim with { BatchSize = 5 }).Head;
-        var b = Interpreter.Run(program, input, sim with { BatchSize = 2, Threads = 1 }).Head;
+        var a = Interpreter.Run(program, input, sim with { BatchSize = 5 }).Ok().Head;
+        var b = Interpreter.Run(program, input, sim with { BatchSize = 2, Threads = 1 }).Ok().Head;
         Assert.Equal(a.ToArray(), b.ToArray());
         for (var i = 0; i < a.Length; i++)
         {

@@ -65,7 +65,7 @@ public class ResolutionSearchTests
     {
         var data = Random(new[] { 300, 8 }, 21, 0f, 1f);
         var reference = KerasEval.Run(Deep(), Seq1(data)).Ok().Head;
-        double Agreement(Compiled c) => Fidelity.Agreement(Interpreter.Run(c.Program, Seq1(data), Sim).Head, reference);
+        double Agreement(Compiled c) => Fidelity.Agreement(Interpreter.Run(c.Program, c.Functions, Seq1(data), Sim).Ok().Head, reference);
 
         var start = Compile.Run(Spiking(new CalibrateOptions { Resolution = 1 }, data), Deep(), verify: true).Ok();
         var target = new AgreementTarget(0.95, 4);

@@ -44,6 +44,6 @@ public class ActivationSwapTests
 
         var inputs = Seq1(Random(new[] { 20, 100 }, 9, 0f, 1f).Map(v => v * 50f));
         var sim = new SimOptions(Steps: 50, Readout: Readout.Mean);
-        TestModels.Close(Interpreter.Run(hand, inputs, sim).Head, Interpreter.Run(converted.Program, inputs, sim).Head, 1e-5f);
+        TestModels.Close(Interpreter.Run(hand, inputs, sim).Ok().Head, Interpreter.Run(converted.Program, converted.Functions, inputs, sim).Ok().Head, 1e-5f);
     }
 }

@@ -36,6 +36,6 @@ public class GroupedConvTests
         var want = Tensor.Own(new[] { 2, 7, 7, 6 }, expected);
         TestModels.Close(want, KerasEval.Run(grouped, Seq1(x)).Ok().Head, 1e-5f);
         var compiled = Compile.Run(CompileOptions.Default, grouped, verify: true).Ok();
-        TestModels.Close(want, Interpreter.Run(compiled.Program, Seq1(x), SimOptions.Default).Head, 1e-5f);
+        TestModels.Close(want, Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), SimOptions.Default).Ok().Head, 1e-5f);
     }
 }

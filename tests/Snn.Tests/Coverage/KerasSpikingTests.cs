@@ -50,7 +50,7 @@ public class KerasSpikingTests
         {
             var compiled = Compile.Run(OptionsFor(file, spiking), model, verify: true).Ok();
             Assert.DoesNotContain(compiled.Legal.Layers, l => l.Conversion is Snn.Compiler.Legalize.Conversion.Fallback);
-            var y = Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Temporal: true)).Head;
+            var y = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), new SimOptions(Temporal: true)).Ok().Head;
             Assert.Equal(expected.Shape, y.Shape);
             // Float32 noise only: spike trains must agree spike for spike (a flip would be an error of 1/dt).
             for (var i = 0; i < y.Length; i++)

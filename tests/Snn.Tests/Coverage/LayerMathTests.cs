@@ -20,7 +20,7 @@ public class LayerMathTests
         var keras = KerasEval.Run(model, inputs).Ok().Head;
         Assert.Equal(expected, keras.ToArray(), new Tolerance());
         var compiled = Compile.Run(CompileOptions.Default with { Legalize = new Compiler.Legalize.LegalizeOptions(AllowFallback: false) }, model, verify: true).Ok();
-        Assert.Equal(expected, Interpreter.Run(compiled.Program, inputs, SimOptions.Default).Head.ToArray(), new Tolerance());
+        Assert.Equal(expected, Interpreter.Run(compiled.Program, compiled.Functions, inputs, SimOptions.Default).Ok().Head.ToArray(), new Tolerance());
     }
 
     sealed class Tolerance : IEqualityComparer<float>

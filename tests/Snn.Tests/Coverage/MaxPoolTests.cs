@@ -85,8 +85,8 @@ public class MaxPoolTests
             Convert = ConvertOptions.Default.AsSpiking() with { MaxPool = method, ScaleFiringRates = Some(1000f), InitialVoltage = InitialVoltage.Half },
         }, ConvPool(), verify: true).Ok();
         Assert.Equal(method == MaxPoolMethod.Count, spiking.Network.Nodes.Exists(n => n is MaxPoolNode));
-        var expected = Interpreter.Run(rate.Program, Seq1(x), SimOptions.Default).Head;
-        var got = Interpreter.Run(spiking.Program, Seq1(x), new SimOptions(Steps: 500, Readout: Readout.Mean)).Head;
+        var expected = Interpreter.Run(rate.Program, rate.Functions, Seq1(x), SimOptions.Default).Ok().Head;
+        var got = Interpreter.Run(spiking.Program, spiking.Functions, Seq1(x), new SimOptions(Steps: 500, Readout: Readout.Mean)).Ok().Head;
         for (var i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - got[i]) <= tolerance, $"{i}: rate {expected[i]}, spiking {got[i]}");
     }
 

@@ -346,12 +346,6 @@ public sealed class NengoExportTests : IDisposable
         public override float Rate(float j) => j;
     }
 
-    sealed class Doubler : INodeFunction
-    {
-        public string Name => "doubler";
-        public void Apply(ReadOnlySpan<float> input, Span<float> output) { for (var i = 0; i < input.Length; i++) output[i] = 2 * input[i]; }
-    }
-
     static Network Net(Seq<NetNode> nodes, Seq<Connection> connections, string probe) =>
         new(nodes, connections, Seq1(new Probe("probe0", probe, None, false, Arr.create(2), 0)), 0.001f, Seq<LayerStatus>(), Seq<string>());
 
@@ -364,7 +358,7 @@ public sealed class NengoExportTests : IDisposable
         Connection C(string pre, string post) => new($"{pre}->{post}", pre, post, new IdentityT(2), None, None);
 
         // Every function node is named in one error (exit 3).
-        var functions = Net(Seq<NetNode>(input, new FunctionNode("f1", "lambda_1", 2, 2, new Doubler()), new FunctionNode("f2", "lambda_2", 2, 2, new Doubler())),
+        var functions = Net(Seq<NetNode>(input, new FunctionNode("f1", "lambda_1", 2, 2, "f1", "doubler"), new FunctionNode("f2", "lambda_2", 2, 2, "f2", "doubler")),
             Seq<Connection>(C("in", "f1"), C("f1", "f2")), "f2");
         var error = NengoScript.Generate(Options, functions).Err();
         Assert.Equal(3, Errors.ExitCode(error));
@@ -589,7 +583,7 @@ public sealed class NengoExportTests : IDisposable
             Npy.WriteFloat32(Path.Combine(dir, "x.npy"), x);
             foreach (var readout in new[] { Readout.Mean, Readout.Last })
             {
-                var expected = Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Steps: 20, Readout: readout)).Head;
+                var expected = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), new SimOptions(Steps: 20, Readout: readout)).Ok().Head;
                 var output = Path.Combine(dir, $"out_{readout}.npy");
                 var (code, _, err) = Python.Run(new[] { Path.Combine(dir, "model.py"), "--input", Path.Combine(dir, "x.npy"), "--output", output,
                     "--readout", readout == Readout.Mean ? "mean" : "last" }, Python.NengoStub);

@@ -117,7 +117,7 @@ print(json.dumps(result))
         const int n = 6;
         var keras = TestModels.Random(new[] { n }.Concat(inShape).ToArray(), seed: 11, lo: 0f, hi: inputScale);
 
-        var ours = Interpreter.Run(compiled.Program, Seq1(keras), new SimOptions(steps, Readout.Mean)).Head;
+        var ours = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(keras), new SimOptions(steps, Readout.Mean)).Ok().Head;
 
         // NIR inputs are channels-first: transpose (N, ..., C) -> (N, C, ...) unless the model is channels_first.
         var channelsFirst = compiled.Legal.Ops.Exists(o => o is Snn.Compiler.Legalize.LConv { Spec.ChannelsLast: false });

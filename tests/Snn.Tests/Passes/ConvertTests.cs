@@ -13,7 +13,7 @@ namespace Snn.Tests.Passes;
 public class ConvertTests
 {
     static Network Convert(Snn.Compiler.Keras.KerasModel m, ConvertOptions o) =>
-        NetVerify.Run(Converter.Run(o, Legalize.Run(LegalizeOptions.Default, m).Ok()).Ok()).Ok();
+        NetVerify.Run(Converter.Run(o, ConverterRegistry.Empty, Legalize.Run(LegalizeOptions.Default, m).Ok()).Ok().Network).Ok();
 
     static Snn.Compiler.Keras.KerasModel SynapseModel() =>
         Functional(new[] { "x" }, new[] { new[] { 1 } }, new[] { "dense0", "dense1" },

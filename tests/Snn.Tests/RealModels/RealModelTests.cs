@@ -68,7 +68,7 @@ public class RealModelTests
         Assert.All(keras.Head.ToArray(), v => Assert.True(float.IsFinite(v)));
         // The rate-mode network agrees with the reference evaluator.
         var compiled = Compile.Run(CompileOptions.Default, m, verify: true).Ok();
-        var rate = Snn.Runtime.Interpreter.Run(compiled.Program, Seq1(x), Snn.Runtime.SimOptions.Default);
+        var rate = Snn.Runtime.Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), Snn.Runtime.SimOptions.Default).Ok();
         TestModels.Close(keras.Head, rate.Head);
     }
 

@@ -88,7 +88,7 @@ public class ConnectionPathTests
         var compiled = Model(channelsLast: true);
         var x = Random(new[] { 7, 10, 10, 2 }, 8, 0f, 1f);
         var runs = new[] { ConnectionPath.Adaptive, ConnectionPath.Dense, ConnectionPath.EventDriven }
-            .Select(path => Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Steps: 25, Readout: Readout.Mean, BatchSize: 3, Threads: 2) { ConnectionPath = path }).Head.ToArray())
+            .Select(path => Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), new SimOptions(Steps: 25, Readout: Readout.Mean, BatchSize: 3, Threads: 2) { ConnectionPath = path }).Ok().Head.ToArray())
             .ToArray();
         Assert.Equal(runs[0], runs[1]);
         Assert.Equal(runs[0], runs[2]);

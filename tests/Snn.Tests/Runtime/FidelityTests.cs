@@ -49,7 +49,7 @@ public class FidelityTests
     {
         var (net, w1, b1, w2, b2, g2) = TwoLayers();
         var input = TestModels.Random(new[] { 7, 3 }, 5, 0.05f, 1f);
-        var result = Fidelity.PerLayer(net, Seq1(input), new SimOptions(steps, Readout.Mean, BatchSize: 3, Threads: 2),
+        var result = Fidelity.PerLayer(NodeFunctions.Empty, net, Seq1(input), new SimOptions(steps, Readout.Mean, BatchSize: 3, Threads: 2),
             LowerOptions.Default, OptimizeOptions.Default).Ok();
 
         double Count(double current) => Math.Max(0, Math.Floor(0.5 + steps * Dt * current));
@@ -90,7 +90,7 @@ public class FidelityTests
     {
         var (net, _, _, _, _, _) = TwoLayers();
         var input = TestModels.Random(new[] { 301, 3 }, 6, 0.05f, 1f);
-        Seq<double> Run(int threads) => Fidelity.PerLayer(net, Seq1(input), new SimOptions(9, Readout.Mean, BatchSize: 7, Threads: threads),
+        Seq<double> Run(int threads) => Fidelity.PerLayer(NodeFunctions.Empty, net, Seq1(input), new SimOptions(9, Readout.Mean, BatchSize: 7, Threads: threads),
             LowerOptions.Default, OptimizeOptions.Default).Ok().Bind(r => Seq(r.Error, r.LocalError, r.AnnRms)).Strict();
         var one = Run(1);
         for (var i = 0; i < 4; i++) Assert.Equal(one.Map(BitConverter.DoubleToInt64Bits), Run(4).Map(BitConverter.DoubleToInt64Bits));

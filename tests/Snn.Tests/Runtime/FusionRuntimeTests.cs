@@ -53,8 +53,8 @@ public class FusionRuntimeTests
         foreach (var readout in new[] { Readout.Last, Readout.Mean })
         {
             var sim = new SimOptions(Steps: Checkpoints.Max(), Readout: readout, BatchSize: 3, Threads: 1);
-            var lowered = Interpreter.Run(c.Lowered, Seq1(x), sim, Checkpoints);
-            var optimized = Interpreter.Run(c.Program, Seq1(x), sim, Checkpoints);
+            var lowered = Interpreter.Run(c.Lowered, c.Functions, Seq1(x), sim, Checkpoints).Ok();
+            var optimized = Interpreter.Run(c.Program, c.Functions, Seq1(x), sim, Checkpoints).Ok();
             for (var k = 0; k < Checkpoints.Length; k++)
                 for (var p = 0; p < lowered[k].Count; p++)
                     Assert.Equal(Bits(lowered[k][p]), Bits(optimized[k][p]));

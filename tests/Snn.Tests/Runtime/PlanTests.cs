@@ -66,8 +66,8 @@ public class PlanTests
         var model = Snn.Compiler.Keras.ModelFile.Import(TestModels.Fixture("tfjs", "conv_valid_same", "model.json")).Ok();
         var compiled = Compile.Run(CompileOptions.Default with { Convert = ConvertOptions.Default.AsSpiking() with { ScaleFiringRates = Some(300f) } }, model).Ok();
         var x = TestModels.Random(new[] { 9, 9, 9, 2 }, 4, 0f, 1f);
-        var a = Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Steps: 20, Readout: Readout.Mean, BatchSize: 9, Threads: 1)).Head;
-        var b = Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Steps: 20, Readout: Readout.Mean, BatchSize: 2, Threads: 2)).Head;
+        var a = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), new SimOptions(Steps: 20, Readout: Readout.Mean, BatchSize: 9, Threads: 1)).Ok().Head;
+        var b = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), new SimOptions(Steps: 20, Readout: Readout.Mean, BatchSize: 2, Threads: 2)).Ok().Head;
         Assert.Equal(a.ToArray(), b.ToArray());
     }
 
@@ -92,8 +92,8 @@ public class PlanTests
         Assert.Equal(8, Interpreter.PlanBatch(compiled.Program, fit with { CacheBytesPerWorker = 0 }, 9));
         Assert.Equal(4, Interpreter.PlanBatch(compiled.Program, fit with { CacheBytesPerWorker = 0 }, 4));
         var x = TestModels.Random(new[] { 9, 9, 9, 2 }, 5, 0f, 1f);
-        Assert.Equal(Interpreter.Run(compiled.Program, Seq1(x), fit with { CacheBytesPerWorker = 0 }).Head.ToArray(),
-            Interpreter.Run(compiled.Program, Seq1(x), fit).Head.ToArray());
+        Assert.Equal(Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), fit with { CacheBytesPerWorker = 0 }).Ok().Head.ToArray(),
+            Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), fit).Ok().Head.ToArray());
     }
 
     /// <summary>
@@ -110,15 +110,15 @@ public class PlanTests
         var other = TestModels.Random(new[] { 7, 9, 9, 2 }, 6, 0f, 3f);
         var sim = new SimOptions(Steps: 15, Readout: Readout.Mean, BatchSize: 2, Threads: 2);
         var simulator = new Simulator(compiled.Program);
-        simulator.Run(Seq1(other), sim with { Steps = 40, Readout = Readout.Last });
-        simulator.Run(Seq1(other), sim with { Encoding = Encoding.Poisson, Seed = 3 });
-        var reused = simulator.Run(Seq1(x), sim).Head;
+        simulator.Run(Seq1(other), sim with { Steps = 40, Readout = Readout.Last }).Ok();
+        simulator.Run(Seq1(other), sim with { Encoding = Encoding.Poisson, Seed = 3 }).Ok();
+        var reused = simulator.Run(Seq1(x), sim).Ok().Head;
         // At most one plan per worker over the three runs (a worker that starts after another finished takes its plan).
         Assert.InRange(simulator.Plans, 1, 2);
         var serial = new Simulator(compiled.Program);
-        for (var run = 0; run < 3; run++) serial.Run(Seq1(other), sim with { Threads = 1 });
+        for (var run = 0; run < 3; run++) serial.Run(Seq1(other), sim with { Threads = 1 }).Ok();
         Assert.Equal(1, serial.Plans);
-        var fresh = new Simulator(compiled.Program).Run(Seq1(x), sim).Head;
+        var fresh = new Simulator(compiled.Program).Run(Seq1(x), sim).Ok().Head;
         Assert.Equal(fresh.ToArray().Select(BitConverter.SingleToInt32Bits), reused.ToArray().Select(BitConverter.SingleToInt32Bits));
         Assert.Contains(fresh.ToArray(), v => v != 0f);
     }

@@ -57,7 +57,7 @@ public class NengoSemanticsTests
         };
         var compiled = Compile.Run(options, TwoLayer(), verify: true).Ok();
         var checkpoints = Enumerable.Range(1, steps).ToArray();
-        var got = Interpreter.Run(compiled.Program, Seq1(x), new SimOptions(Steps: steps), checkpoints);
+        var got = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), new SimOptions(Steps: steps), checkpoints).Ok();
 
         var v0 = init switch
         {
@@ -112,7 +112,7 @@ public class NengoSemanticsTests
         var model = Sequential(new[] { 1 }, new L("ReLU", "relu", new { }));
         var options = CompileOptions.Default with { Convert = ConvertOptions.Default with { Synapse = Some(new Lowpass(0.01f)) } };
         var compiled = Compile.Run(options, model, verify: true).Ok();
-        var got = Interpreter.Run(compiled.Program, Seq1(Tensor.Own(new[] { 1, 1 }, new[] { 2f })), new SimOptions(Steps: 5), new[] { 1, 2, 3, 4, 5 });
+        var got = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(Tensor.Own(new[] { 1, 1 }, new[] { 2f })), new SimOptions(Steps: 5), new[] { 1, 2, 3, 4, 5 }).Ok();
         for (var t = 1; t <= 5; t++)
             Assert.Equal(2 * (1 - Math.Exp(-t * 0.001 / 0.01)), got[t - 1].Head[0], 5);
     }
@@ -142,7 +142,7 @@ public class NengoSemanticsTests
         };
         var compiled = Compile.Run(options, model, verify: true).Ok();
         var checkpoints = Enumerable.Range(1, 100).ToArray();
-        var outs = Interpreter.Run(compiled.Program, Seq1(Tensor.Own(new[] { 1, 1 }, new[] { 100f })), new SimOptions(Steps: 100), checkpoints);
+        var outs = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(Tensor.Own(new[] { 1, 1 }, new[] { 100f })), new SimOptions(Steps: 100), checkpoints).Ok();
         var rates = new[] { relu, dense };
         var drive = new[] { 100f, 150f };
         for (var o = 0; o < 2; o++)

@@ -233,7 +233,7 @@ public class SnnzDamageTests(ITestOutputHelper output)
             {
                 var program = Compile.Back(LowerOptions.Default, OptimizeOptions.Default, saved.ForMode(spiking), verify: true)
                     .Match(p => p.Program, e => throw new Xunit.Sdk.XunitException($"a loaded network does not lower: [{e.Code}] {e.Message}"));
-                Interpreter.Run(program, x, new SimOptions(Steps: 3, Readout: Readout.Mean, Threads: 1));
+                Interpreter.Run(program, x, new SimOptions(Steps: 3, Readout: Readout.Mean, Threads: 1)).Ok();
             }
             return unit;
         });

@@ -125,8 +125,8 @@ public class SnnzRoundTripTests
             var sim = new SimOptions(Steps: 6, Readout: Readout.Mean, Temporal: temporal);
             var spikingProgram = Compile.Back(LowerOptions.Default, OptimizeOptions.Default, back.ForMode(true), verify: true).Ok().Program;
             var rateProgram = Compile.Back(LowerOptions.Default, OptimizeOptions.Default, back.ForMode(false), verify: true).Ok().Program;
-            Assert.Equal(Interpreter.Run(compiled.Program, inputs, sim), Interpreter.Run(spikingProgram, inputs, sim));
-            Assert.Equal(Interpreter.Run(rate.Program, inputs, sim), Interpreter.Run(rateProgram, inputs, sim));
+            Assert.Equal(Interpreter.Run(compiled.Program, compiled.Functions, inputs, sim).Ok(), Interpreter.Run(spikingProgram, inputs, sim).Ok());
+            Assert.Equal(Interpreter.Run(rate.Program, rate.Functions, inputs, sim).Ok(), Interpreter.Run(rateProgram, inputs, sim).Ok());
         }
     }
 }

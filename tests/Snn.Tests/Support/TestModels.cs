@@ -109,6 +109,11 @@ public static class TestModels
 
     public static T Ok<T>(this Either<LanguageExt.Common.Error, T> e) => e.Match(x => x, err => throw new Xunit.Sdk.XunitException(err.Message));
 
+    public static T Ok<T>(this Fin<T> f) => f.Match(x => x, err => throw new Xunit.Sdk.XunitException(err.Message));
+
+    public static LanguageExt.Common.Error Err<T>(this Fin<T> f) =>
+        f.Match(_ => throw new Xunit.Sdk.XunitException("expected an error"), err => err);
+
     public static T Ok<T>(this Validation<LanguageExt.Common.Error, T> v) =>
         v.Match(x => x, errs => throw new Xunit.Sdk.XunitException(string.Join("\n", errs.Map(e => e.Message))));
 
