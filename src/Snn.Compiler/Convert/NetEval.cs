@@ -77,14 +77,13 @@ public static class NetEval
         ConstNode k => k.Value.ToArray(),
         PassNode or FilterNode => sum,   // a filter's steady state is its input
         Ensemble e => e.NeuronScale.Match(
-            r => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
-            () => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray()),
+            r => sum.Select((x, i) => e.Neuron.RateVersion.Rate(e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
+            () => sum.Select((x, i) => e.Neuron.RateVersion.Rate(e.Bias[i] + e.Gain * x, i)).ToArray()),
         MaxPoolNode m => Pool(m.Spec with { Kind = PoolKind.Max }, sum),
         FunctionNode f => Function(f, sum),
         _ => throw new InvalidOperationException(node.GetType().Name),
     };
 
-    static float RateOf(NeuronType n, float j, int i) => n is LeakyRectifiedLinear l ? l.Rate(j, i) : n.Rate(j);
 
     static float[] Pool(PoolSpec spec, float[] x)
     {

@@ -78,7 +78,7 @@ public sealed record SavedNetwork(
 /// Every node, transform and neuron type is one entry of a table below (a tag, a writer and a reader); the writer is
 /// deterministic (fixed entry order and timestamps), the reader checks every size, reference and value and refuses
 /// newer versions, and <see cref="Save"/> reads its own output back before returning it.
-/// To support a new type, add its entry to <c>Nodes</c>, <c>Transforms</c> or <c>Neurons</c> (older readers refuse its
+/// To support a new type, add its entry to <c>Nodes</c> or <c>Transforms</c>, or register a neuron type in <see cref="NeuronTypes.All"/> (older readers refuse its
 /// unknown tag cleanly); raise <see cref="Version"/> only when older readers would misread a file.
 /// </summary>
 public static partial class NetworkFile
@@ -135,12 +135,14 @@ public static partial class NetworkFile
 
     // ------------------------------------------------------------------ the type tables
 
-    /// <summary>One type of the format: its tag, how to write its fields and how to read them back.</summary>
-    /// <summary>One type of the format; <see cref="Accepts"/>, when set, narrows which values of the type it writes.</summary>
-    sealed record Entry<T>(string Tag, Type Type, Action<W, T> Write, Func<J, T> Read, Func<T, bool>? Accepts = null);
-
-    static Entry<NeuronType> Neuron<T>(string tag, Action<W, T> write, Func<J, T> read, Func<T, bool>? accepts = null) where T : NeuronType =>
-        new(tag, typeof(T), (w, n) => write(w, (T)n), j => read(j), accepts is null ? null : n => accepts((T)n));
+    /// <summary>
+    /// One type of the format: its tag, how to write its fields and how to read them back. It writes the values of
+    /// <see cref="Type"/> (any type when null) that <see cref="Accepts"/>, when set, accepts.
+    /// </summary>
+    sealed record Entry<T>(string Tag, Type? Type, Action<W, T> Write, Func<J, T> Read, Func<T, bool>? Accepts = null)
+    {
+        public bool Matches(T value) => (Type is null || Type == value!.GetType()) && (Accepts is null || Accepts(value));
+    }
 
     static Entry<Transform> Transform<T>(string tag, Action<W, T> write, Func<J, T> read) where T : Transform =>
         new(tag, typeof(T), (w, t) => write(w, (T)t), j => read(j));
@@ -149,41 +151,47 @@ public static partial class NetworkFile
     static Entry<NetNode> Node<T>(string tag, Action<W, T> write, Func<J, (string Id, string Layer), T> read) where T : NetNode =>
         new(tag, typeof(T), (w, n) => write(w, (T)n), j => read(j, (j.Str("id"), j.Str("layer"))));
 
-    /// <summary>Neuron types, tagged by <see cref="NeuronType.Name"/>.</summary>
-    static readonly Seq<Entry<NeuronType>> Neurons = Seq(
-        Neuron<RectifiedLinear>("RectifiedLinear", (w, n) => w.Float("amplitude", n.Amplitude), j => new RectifiedLinear(j.Float("amplitude"))),
-        Neuron<SpikingRectifiedLinear>("SpikingRectifiedLinear",
-            (w, n) => { w.Float("amplitude", n.Amplitude); w.Bool("reset_to_zero", n.ResetToZero); },
-            j => new SpikingRectifiedLinear(j.Float("amplitude")) { ResetToZero = j.Bool("reset_to_zero") }),
-        Neuron<IntegrateAndFire>("IF",
-            (w, n) => { w.Float("amplitude", n.Amplitude); w.Bool("reset_to_zero", n.ResetToZero); },
-            j => new IntegrateAndFire(j.Float("amplitude")) { ResetToZero = j.Bool("reset_to_zero") }, n => !n.NegativeSpikes),
-        // Its own tag, so that a reader without negative spikes refuses the file instead of running plain IF.
-        Neuron<IntegrateAndFire>("SignedIF",
-            (w, n) => w.Float("amplitude", n.Amplitude),
-            j => new IntegrateAndFire(j.Float("amplitude")) { NegativeSpikes = true }, n => n.NegativeSpikes),
-        Neuron<LeakyRectifiedLinear>("LeakyReLU",
-            (w, n) => { w.Tensor("slope", n.Slope); w.Float("threshold", n.Threshold); w.Float("max_value", n.MaxValue); w.Float("amplitude", n.Amplitude); },
-            j => new LeakyRectifiedLinear(j.Tensor("slope"), j.Float("threshold"), j.Float("max_value", allowInfinity: true), j.Float("amplitude"))),
-        Neuron<SpikingLeakyRectifiedLinear>("SpikingLeakyReLU",
-            (w, n) => { w.Tensor("slope", n.Slope); w.Float("threshold", n.Threshold); w.Float("max_value", n.MaxValue); w.Float("amplitude", n.Amplitude); },
-            j => new SpikingLeakyRectifiedLinear(j.Tensor("slope"), j.Float("threshold"), j.Float("max_value", allowInfinity: true), j.Float("amplitude"))),
-        Neuron<Lif>("LIF",
-            (w, n) => { w.Float("tau_rc", n.TauRc); w.Float("tau_ref", n.TauRef); w.Float("min_voltage", n.MinVoltage); w.Float("amplitude", n.Amplitude); },
-            j => new Lif(j.Float("tau_rc", positive: true), j.Float("tau_ref", nonNegative: true), j.Float("min_voltage"), j.Float("amplitude"))),
-        Neuron<LifRate>("LIFRate",
-            (w, n) => { w.Float("tau_rc", n.TauRc); w.Float("tau_ref", n.TauRef); w.Float("amplitude", n.Amplitude); },
-            j => new LifRate(j.Float("tau_rc", positive: true), j.Float("tau_ref", nonNegative: true), j.Float("amplitude"))),
-        Neuron<Sigmoid>("Sigmoid", (w, n) => w.Float("tau_ref", n.TauRef), j => new Sigmoid(j.Float("tau_ref", positive: true))),
-        Neuron<Tanh>("Tanh", (w, n) => w.Float("tau_ref", n.TauRef), j => new Tanh(j.Float("tau_ref", positive: true))),
-        Neuron<RegularSpiking>("RegularSpiking",
-            (w, n) => { w.Tagged("base", n.Base, Neurons); w.Float("amplitude", n.Amplitude); },
-            j =>
+    /// <summary>Neuron types: one entry per kind of <see cref="NeuronTypes.All"/>, its fields written and read in order.</summary>
+    static readonly Seq<Entry<NeuronType>> Neurons = NeuronTypes.All.Map(kind => new Entry<NeuronType>(kind.Tag, null, WriteNeuron,
+        j => ReadNeuron(j, kind), n => n.Kind.Exists(k => ReferenceEquals(k, kind)))).Strict();
+
+    static void WriteNeuron(W w, NeuronType n)
+    {
+        foreach (var f in n.Saved)
+        {
+            switch (f.Value)
             {
-                var b = j.Tagged("base", Neurons);
-                return b is RectifiedLinear or Sigmoid or Tanh ? new RegularSpiking(b, j.Float("amplitude"))
-                    : throw j.Fail($"RegularSpiking needs a RectifiedLinear, Sigmoid or Tanh base, not {b.Name}");
-            }));
+                case NeuronValue.Number v: w.Float(f.Key, v.Value); break;
+                case NeuronValue.Flag v: w.Bool(f.Key, v.Value); break;
+                case NeuronValue.Text v: w.Str(f.Key, v.Value); break;
+                case NeuronValue.PerNeuron v: w.Tensor(f.Key, v.Value); break;
+                case NeuronValue.Neuron v: w.Tagged(f.Key, v.Value, Neurons); break;
+                default: throw new InvalidOperationException($"{n.Name} saves field '{f.Key}' of a kind the format has no entry for");
+            }
+        }
+    }
+
+    static NeuronType ReadNeuron(J j, NeuronKind kind)
+    {
+        var values = kind.Fields.Fold(Map<string, NeuronValue>(), (read, f) => read.Add(f.Key, ReadField(j, f)));
+        return kind.Read(new NeuronFields(values)).IfLeft(why => throw j.Fail(why));
+    }
+
+    static NeuronValue ReadField(J j, SavedField f)
+    {
+        switch (f.Kind)
+        {
+            case FieldKind.Bool: return new NeuronValue.Flag(j.Bool(f.Key));
+            case FieldKind.Tensor: return new NeuronValue.PerNeuron(j.Tensor(f.Key));
+            case FieldKind.Neuron:
+                var neuron = j.Tagged(f.Key, Neurons);
+                if (f.Refuses is { } refuses && refuses(neuron).TryGet(out var why)) throw j.Fail(why);
+                return new NeuronValue.Neuron(neuron);
+            default:
+                return new NeuronValue.Number(j.Float(f.Key, allowInfinity: f.Kind == FieldKind.FloatOrInfinity, positive: f.Kind == FieldKind.Positive,
+                    nonNegative: f.Kind == FieldKind.NonNegative));
+        }
+    }
 
     static readonly Seq<Entry<Transform>> Transforms = Seq(
         Transform<IdentityT>("identity", (w, t) => w.Int("size", t.Size), j => new IdentityT(j.Size("size"))),
@@ -242,8 +250,7 @@ public static partial class NetworkFile
             {
                 var size = j.Size("size", min: 1);
                 var neuron = j.Tagged("neuron", Neurons);
-                var slope = neuron switch { LeakyRectifiedLinear l => l.Slope, SpikingLeakyRectifiedLinear s => s.Slope, _ => null };
-                if (slope is not null && slope.Length != 1 && slope.Length != size) throw j.Fail($"the neuron's slope has {slope.Length} values; expected 1 or {size}");
+                if (neuron.Misfits(size).TryGet(out var misfit)) throw j.Fail(misfit);
                 var scale = j.OptTensor("neuron_scale");
                 if (scale.Exists(r => r.Length != size || r.Span.ToArray().Any(v => !(v > 0) || float.IsInfinity(v))))
                     throw j.Fail($"'neuron_scale' must hold {size} positive values");
