@@ -1,8 +1,5 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using LanguageExt;
 using LanguageExt.Common;
-using Snn.Kernels;
 using static LanguageExt.Prelude;
 
 namespace Snn;
@@ -24,83 +21,19 @@ namespace Snn;
 /// </summary>
 public sealed record IntegrateAndFire(float Amplitude = 1f) : NeuronType
 {
-    internal static readonly NengoClass NengoIf = new("SnnIntegrateAndFire", """"
-        class SnnIntegrateAndFire(nengo.neurons.NeuronType):
-            """Integrate-and-fire neuron of snn (Nengo has no such type).
-
-            Each step: v += J * dt, with J clipped at 0 first when clip_current (as Nengo's SpikingRectifiedLinear
-            does; conversion-style IF neurons integrate the signed current); n = floor(v) where v >= 1, else 0;
-            output = (amplitude / dt) * n; then v -= n, or v = 0 where a spike was emitted when reset_to_zero.
-            Its rate is amplitude * max(J, 0), as for RectifiedLinear.
-            """
-
-            state = {"voltage": nengo.dists.Uniform(low=0, high=1)}
-            spiking = True
-            negative = False
-
-            amplitude = nengo.params.NumberParam("amplitude", low=0, low_open=True)
-            clip_current = nengo.params.BoolParam("clip_current")
-            reset_to_zero = nengo.params.BoolParam("reset_to_zero")
-
-            def __init__(self, amplitude=1.0, clip_current=False, reset_to_zero=False, initial_state=None):
-                super().__init__(initial_state=initial_state)
-                self.amplitude = amplitude
-                self.clip_current = clip_current
-                self.reset_to_zero = reset_to_zero
-
-            def rates(self, x, gain, bias):
-                return self.amplitude * np.maximum(self.current(x, gain, bias), 0)
-
-            def max_rates_intercepts(self, gain, bias):
-                intercepts = -bias / gain  # informational only: gain and bias are given
-                return gain * (1 - intercepts), intercepts
-
-            def step(self, dt, J, output, voltage):
-                voltage += (np.maximum(J, 0) if self.clip_current else J) * dt
-                n = np.where(voltage >= 1, np.floor(voltage), 0).astype(voltage.dtype)
-                output[...] = (self.amplitude / dt) * n
-                if self.reset_to_zero:
-                    voltage[...] = np.where(n > 0, 0, voltage - n)
-                else:
-                    voltage -= n
-        """");
-
-    internal static readonly NengoClass NengoSigned = new("SnnSignedIntegrateAndFire", """"
-        class SnnSignedIntegrateAndFire(SnnIntegrateAndFire):
-            """Integrate-and-fire neuron of snn with negative spikes (signed spikes with memory).
-
-            Each step: v += J * dt; n = max(floor(v), -count); output = (amplitude / dt) * n; v -= n; count += n.
-            count is the neuron's net spike count, never below 0: while v < 0 the neuron takes back spikes it fired
-            earlier, so its net count is max(0, floor(v0 + sum(J * dt))) after every step.
-            """
-
-            state = {"voltage": nengo.dists.Uniform(low=0, high=1), "count": nengo.dists.Choice([0])}
-            negative = True
-
-            def __init__(self, amplitude=1.0, initial_state=None):
-                super().__init__(amplitude=amplitude, clip_current=False, reset_to_zero=False, initial_state=initial_state)
-
-            def step(self, dt, J, output, voltage, count):
-                voltage += J * dt
-                n = np.maximum(np.floor(voltage), -count).astype(voltage.dtype)
-                output[...] = (self.amplitude / dt) * n
-                voltage -= n
-                count += n
-        """");
-
     public static readonly NeuronKind Entry = new("IF",
         Seq(new SavedField("amplitude", FieldKind.Float), new SavedField("reset_to_zero", FieldKind.Bool)),
         f => new IntegrateAndFire(f.Float("amplitude")) { ResetToZero = f.Bool("reset_to_zero") })
     {
         Named = new IntegrateAndFire(),
-        NengoClasses = Seq1(NengoIf),
+        NengoClasses = Seq1(PythonClasses.If),
     };
 
     public static readonly NeuronKind SignedEntry = new("SignedIF", Seq1(new SavedField("amplitude", FieldKind.Float)),
         f => new IntegrateAndFire(f.Float("amplitude")) { NegativeSpikes = true })
     {
         Named = new IntegrateAndFire { NegativeSpikes = true },
-        NengoClasses = Seq(NengoIf, NengoSigned),
+        NengoClasses = Seq(PythonClasses.If, PythonClasses.Signed),
     };
 
     public override float OutputAmplitude => Amplitude;
@@ -147,7 +80,7 @@ public sealed record IntegrateAndFire(float Amplitude = 1f) : NeuronType
     public override Seq<NeuronField> Npz => NpzFields(Amplitude, ResetToZero, clipCurrent: false);
 
     public override Either<string, NengoNeuron> Nengo => NegativeSpikes
-        ? new NengoNeuron("SnnSignedIntegrateAndFire", Seq(NeuronField.Number("amplitude", Amplitude), NeuronField.InitialState)) { Defines = Seq(NengoIf, NengoSigned) }
+        ? new NengoNeuron("SnnSignedIntegrateAndFire", Seq(NeuronField.Number("amplitude", Amplitude), NeuronField.InitialState)) { Defines = Seq(PythonClasses.If, PythonClasses.Signed) }
         : NengoOf(Amplitude, clipCurrent: false, ResetToZero);
 
     public override Either<string, NirNeuron> Nir => NegativeSpikes
@@ -160,18 +93,86 @@ public sealed record IntegrateAndFire(float Amplitude = 1f) : NeuronType
     internal static Seq<NeuronField> NpzFields(float amplitude, bool resetToZero, bool clipCurrent) =>
         Seq(NeuronField.Number("amplitude", amplitude), NeuronField.Text("reset", resetToZero ? "zero" : "subtract"), NeuronField.Flag("clip_current", clipCurrent));
 
-    /// <summary>The Nengo export's integrate-and-fire neuron (<see cref="NengoIf"/>).</summary>
+    /// <summary>The Nengo export's integrate-and-fire neuron (<see cref="PythonClasses.If"/>).</summary>
     internal static NengoNeuron NengoOf(float amplitude, bool clipCurrent, bool resetToZero) =>
         new("SnnIntegrateAndFire", Seq(NeuronField.Number("amplitude", amplitude), NeuronField.Flag("clip_current", clipCurrent),
-            NeuronField.Flag("reset_to_zero", resetToZero), NeuronField.InitialState)) { Defines = Seq1(NengoIf) };
+            NeuronField.Flag("reset_to_zero", resetToZero), NeuronField.InitialState)) { Defines = Seq1(PythonClasses.If) };
 
     /// <summary>NIR's IF neuron (r = 1, v_threshold = 1, v_reset = 0), with the exact step in the metadata.</summary>
     internal static NirNeuron NirOf(bool resetToZero, bool clipCurrent)
     {
         var reset = resetToZero ? "zero" : "subtract";
         var step = (clipCurrent ? "v += max(J, 0)*dt" : "v += J*dt") + "; n = floor(v) if v >= 1 else 0 (several spikes per step possible); out = n*spike_value; " +
-                   (reset == "zero" ? "v = 0 if n > 0" : "v -= n");
+                   (resetToZero ? "v = 0 if n > 0" : "v -= n");
         return new NirNeuron("IF", reset, clipCurrent, step, Seq(("r", 1f), ("v_threshold", 1f), ("v_reset", 0f)));
+    }
+
+    /// <summary>The Python classes the Nengo export defines for these neurons (Nengo has no such types).</summary>
+    internal static class PythonClasses
+    {
+        internal static readonly NengoClass If = new("SnnIntegrateAndFire", """"
+            class SnnIntegrateAndFire(nengo.neurons.NeuronType):
+                """Integrate-and-fire neuron of snn (Nengo has no such type).
+
+                Each step: v += J * dt, with J clipped at 0 first when clip_current (as Nengo's SpikingRectifiedLinear
+                does; conversion-style IF neurons integrate the signed current); n = floor(v) where v >= 1, else 0;
+                output = (amplitude / dt) * n; then v -= n, or v = 0 where a spike was emitted when reset_to_zero.
+                Its rate is amplitude * max(J, 0), as for RectifiedLinear.
+                """
+
+                state = {"voltage": nengo.dists.Uniform(low=0, high=1)}
+                spiking = True
+                negative = False
+
+                amplitude = nengo.params.NumberParam("amplitude", low=0, low_open=True)
+                clip_current = nengo.params.BoolParam("clip_current")
+                reset_to_zero = nengo.params.BoolParam("reset_to_zero")
+
+                def __init__(self, amplitude=1.0, clip_current=False, reset_to_zero=False, initial_state=None):
+                    super().__init__(initial_state=initial_state)
+                    self.amplitude = amplitude
+                    self.clip_current = clip_current
+                    self.reset_to_zero = reset_to_zero
+
+                def rates(self, x, gain, bias):
+                    return self.amplitude * np.maximum(self.current(x, gain, bias), 0)
+
+                def max_rates_intercepts(self, gain, bias):
+                    intercepts = -bias / gain  # informational only: gain and bias are given
+                    return gain * (1 - intercepts), intercepts
+
+                def step(self, dt, J, output, voltage):
+                    voltage += (np.maximum(J, 0) if self.clip_current else J) * dt
+                    n = np.where(voltage >= 1, np.floor(voltage), 0).astype(voltage.dtype)
+                    output[...] = (self.amplitude / dt) * n
+                    if self.reset_to_zero:
+                        voltage[...] = np.where(n > 0, 0, voltage - n)
+                    else:
+                        voltage -= n
+            """");
+
+        internal static readonly NengoClass Signed = new("SnnSignedIntegrateAndFire", """"
+            class SnnSignedIntegrateAndFire(SnnIntegrateAndFire):
+                """Integrate-and-fire neuron of snn with negative spikes (signed spikes with memory).
+
+                Each step: v += J * dt; n = max(floor(v), -count); output = (amplitude / dt) * n; v -= n; count += n.
+                count is the neuron's net spike count, never below 0: while v < 0 the neuron takes back spikes it fired
+                earlier, so its net count is max(0, floor(v0 + sum(J * dt))) after every step.
+                """
+
+                state = {"voltage": nengo.dists.Uniform(low=0, high=1), "count": nengo.dists.Choice([0])}
+                negative = True
+
+                def __init__(self, amplitude=1.0, initial_state=None):
+                    super().__init__(amplitude=amplitude, clip_current=False, reset_to_zero=False, initial_state=initial_state)
+
+                def step(self, dt, J, output, voltage, count):
+                    voltage += J * dt
+                    n = np.maximum(np.floor(voltage), -count).astype(voltage.dtype)
+                    output[...] = (self.amplitude / dt) * n
+                    voltage -= n
+                    count += n
+            """");
     }
 }
 

@@ -1,6 +1,4 @@
-using System.Runtime.CompilerServices;
 using LanguageExt;
-using Snn.Kernels;
 using static LanguageExt.Prelude;
 
 namespace Snn;
@@ -15,52 +13,11 @@ public sealed record LeakyRectifiedLinear(Tensor Slope, float Threshold = 0f, fl
     internal static readonly Seq<SavedField> Fields = Seq(new SavedField("slope", FieldKind.Tensor), new SavedField("threshold", FieldKind.Float),
         new SavedField("max_value", FieldKind.FloatOrInfinity), new SavedField("amplitude", FieldKind.Float));
 
-    internal static readonly NengoClass NengoLeaky = new("SnnLeakyReLU", """"
-        class SnnLeakyReLU(nengo.neurons.NeuronType):
-            """The Keras ReLU family as one rate neuron (LeakyReLU, ReLU with threshold or max_value, PReLU).
-
-            f(J) = min(J if J >= threshold else slope * (J - threshold), max_value); output = amplitude * f(J).
-            slope holds one value, or one per neuron (PReLU). NengoDL's LeakyReLU is the case threshold = 0,
-            max_value = inf.
-            """
-
-            negative = True
-
-            amplitude = nengo.params.NumberParam("amplitude", low=0, low_open=True)
-            slope = nengo.params.NdarrayParam("slope", shape=("*",))
-            threshold = nengo.params.NumberParam("threshold")
-            max_value = nengo.params.NumberParam("max_value")
-
-            def __init__(self, slope, threshold=0.0, max_value=np.inf, amplitude=1.0, initial_state=None):
-                super().__init__(initial_state=initial_state)
-                self.slope = np.asarray(slope, dtype=np.float32).reshape(-1)
-                self.threshold = threshold
-                self.max_value = max_value
-                self.amplitude = amplitude
-
-            def f(self, J):
-                s = self.slope
-                if s.size > 1 and J.shape[-1] != s.size:
-                    # Nengo's optimizer merged ensembles with equal parameters: repeat the slopes.
-                    s = np.tile(s, J.shape[-1] // s.size)
-                return np.minimum(np.where(J >= self.threshold, J, s * (J - self.threshold)), self.max_value)
-
-            def rates(self, x, gain, bias):
-                return self.amplitude * self.f(self.current(x, gain, bias))
-
-            def max_rates_intercepts(self, gain, bias):
-                intercepts = -bias / gain  # informational only: gain and bias are given
-                return gain * (1 - intercepts), intercepts
-
-            def step(self, dt, J, output):
-                output[...] = self.amplitude * self.f(J)
-        """");
-
     public static readonly NeuronKind Entry = new("LeakyReLU", Fields,
         f => new LeakyRectifiedLinear(f.Tensor("slope"), f.Float("threshold"), f.Float("max_value"), f.Float("amplitude")))
     {
         Named = new LeakyRectifiedLinear(Tensor.Scalar(0.3f)),
-        NengoClasses = Seq1(NengoLeaky),
+        NengoClasses = Seq1(PythonClasses.Leaky),
     };
 
     public override float OutputAmplitude => Amplitude;
@@ -86,7 +43,7 @@ public sealed record LeakyRectifiedLinear(Tensor Slope, float Threshold = 0f, fl
     public override Option<NeuronKind> Kind => Entry;
     public override Seq<NeuronField> Saved => SavedOf(Slope, Threshold, MaxValue, Amplitude);
     public override Seq<NeuronField> Npz => NpzOf(Slope, Threshold, MaxValue, Amplitude);
-    public override Either<string, NengoNeuron> Nengo => new NengoNeuron("SnnLeakyReLU", Saved) { Defines = Seq1(NengoLeaky) };
+    public override Either<string, NengoNeuron> Nengo => new NengoNeuron("SnnLeakyReLU", Saved) { Defines = Seq1(PythonClasses.Leaky) };
 
     // ---------------------------------------------------------------- shared with SpikingLeakyRectifiedLinear
 
@@ -100,6 +57,51 @@ public sealed record LeakyRectifiedLinear(Tensor Slope, float Threshold = 0f, fl
 
     internal static Option<string> SlopeMisfits(Tensor slope, int size) =>
         slope.Length != 1 && slope.Length != size ? Some($"the neuron's slope has {slope.Length} values; expected 1 or {size}") : None;
+
+    /// <summary>The Python classes the Nengo export defines for these neurons (Nengo has no such types).</summary>
+    internal static class PythonClasses
+    {
+        internal static readonly NengoClass Leaky = new("SnnLeakyReLU", """"
+            class SnnLeakyReLU(nengo.neurons.NeuronType):
+                """The Keras ReLU family as one rate neuron (LeakyReLU, ReLU with threshold or max_value, PReLU).
+
+                f(J) = min(J if J >= threshold else slope * (J - threshold), max_value); output = amplitude * f(J).
+                slope holds one value, or one per neuron (PReLU). NengoDL's LeakyReLU is the case threshold = 0,
+                max_value = inf.
+                """
+
+                negative = True
+
+                amplitude = nengo.params.NumberParam("amplitude", low=0, low_open=True)
+                slope = nengo.params.NdarrayParam("slope", shape=("*",))
+                threshold = nengo.params.NumberParam("threshold")
+                max_value = nengo.params.NumberParam("max_value")
+
+                def __init__(self, slope, threshold=0.0, max_value=np.inf, amplitude=1.0, initial_state=None):
+                    super().__init__(initial_state=initial_state)
+                    self.slope = np.asarray(slope, dtype=np.float32).reshape(-1)
+                    self.threshold = threshold
+                    self.max_value = max_value
+                    self.amplitude = amplitude
+
+                def f(self, J):
+                    s = self.slope
+                    if s.size > 1 and J.shape[-1] != s.size:
+                        # Nengo's optimizer merged ensembles with equal parameters: repeat the slopes.
+                        s = np.tile(s, J.shape[-1] // s.size)
+                    return np.minimum(np.where(J >= self.threshold, J, s * (J - self.threshold)), self.max_value)
+
+                def rates(self, x, gain, bias):
+                    return self.amplitude * self.f(self.current(x, gain, bias))
+
+                def max_rates_intercepts(self, gain, bias):
+                    intercepts = -bias / gain  # informational only: gain and bias are given
+                    return gain * (1 - intercepts), intercepts
+
+                def step(self, dt, J, output):
+                    output[...] = self.amplitude * self.f(J)
+            """");
+    }
 }
 
 public static partial class NeuronKernels

@@ -1,7 +1,4 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using LanguageExt;
-using Snn.Kernels;
 using static LanguageExt.Prelude;
 
 namespace Snn;

@@ -129,11 +129,7 @@ public sealed record NeuronState(string Name, bool StartsAtInitialVoltage)
 }
 
 /// <summary>Where a step's buffers lie: the output and each <see cref="NeuronType.State"/> buffer as an offset into <paramref name="Arena"/>.</summary>
-public sealed record NeuronBuffers(float[] Arena, int Output, Seq<int> State)
-{
-    /// <summary>Elements [from, from + count) of state buffer <paramref name="k"/>.</summary>
-    public Span<float> StateAt(int k, int from, int count) => Arena.AsSpan(State[k] + from, count);
-}
+public sealed record NeuronBuffers(float[] Arena, int Output, Seq<int> State);
 
 /// <summary>One neuron step over elements [from, from + count) of the output and state, from currents <c>j</c> of that length.</summary>
 public delegate void NeuronStep(ReadOnlySpan<float> j, int from, int count);

@@ -1,6 +1,5 @@
 using System.Numerics.Tensors;
 using LanguageExt;
-using Snn.Kernels;
 using static LanguageExt.Prelude;
 
 namespace Snn;

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using Snn.Kernels;
 using LanguageExt;
 using static LanguageExt.Prelude;
 

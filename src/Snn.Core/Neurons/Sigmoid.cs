@@ -1,8 +1,5 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using LanguageExt;
-using Snn.Kernels;
 using static LanguageExt.Prelude;
 
 namespace Snn;

@@ -1,6 +1,4 @@
-using System.Runtime.CompilerServices;
 using LanguageExt;
-using Snn.Kernels;
 using static LanguageExt.Prelude;
 
 namespace Snn;
@@ -11,26 +9,11 @@ namespace Snn;
 /// </summary>
 public sealed record SpikingLeakyRectifiedLinear(Tensor Slope, float Threshold = 0f, float MaxValue = float.PositiveInfinity, float Amplitude = 1f) : NeuronType
 {
-    internal static readonly NengoClass NengoSpiking = new("SnnSpikingLeakyReLU", """"
-        class SnnSpikingLeakyReLU(SnnLeakyReLU):
-            """Spiking version of SnnLeakyReLU (Nengo's SpikingLeakyReLU generalized): v += f(J) * dt; n = trunc(v)
-            (signed spikes for negative values); output = (amplitude / dt) * n; v -= n."""
-
-            state = {"voltage": nengo.dists.Uniform(low=0, high=1)}
-            spiking = True
-
-            def step(self, dt, J, output, voltage):
-                voltage += self.f(J) * dt
-                n = np.trunc(voltage)
-                output[...] = (self.amplitude / dt) * n
-                voltage -= n
-        """");
-
     public static readonly NeuronKind Entry = new("SpikingLeakyReLU", LeakyRectifiedLinear.Fields,
         f => new SpikingLeakyRectifiedLinear(f.Tensor("slope"), f.Float("threshold"), f.Float("max_value"), f.Float("amplitude")))
     {
         Named = new SpikingLeakyRectifiedLinear(Tensor.Scalar(0.3f)),
-        NengoClasses = Seq(LeakyRectifiedLinear.NengoLeaky, NengoSpiking),
+        NengoClasses = Seq(LeakyRectifiedLinear.PythonClasses.Leaky, PythonClasses.SpikingLeaky),
     };
 
     public override float OutputAmplitude => Amplitude;
@@ -56,8 +39,27 @@ public sealed record SpikingLeakyRectifiedLinear(Tensor Slope, float Threshold =
     public override Seq<NeuronField> Saved => LeakyRectifiedLinear.SavedOf(Slope, Threshold, MaxValue, Amplitude);
     public override Seq<NeuronField> Npz => LeakyRectifiedLinear.NpzOf(Slope, Threshold, MaxValue, Amplitude).Add(NeuronField.Text("reset", "subtract"));
     public override Either<string, NengoNeuron> Nengo =>
-        new NengoNeuron("SnnSpikingLeakyReLU", Saved.Add(NeuronField.InitialState)) { Defines = Seq(LeakyRectifiedLinear.NengoLeaky, NengoSpiking) };
+        new NengoNeuron("SnnSpikingLeakyReLU", Saved.Add(NeuronField.InitialState)) { Defines = Seq(LeakyRectifiedLinear.PythonClasses.Leaky, PythonClasses.SpikingLeaky) };
     public override Either<string, NirNeuron> Nir => $"its neurons are {Name} (signed spikes for a leaky ReLU, threshold or clip), which has no NIR neuron";
+
+    /// <summary>The Python classes the Nengo export defines for these neurons (Nengo has no such types).</summary>
+    internal static class PythonClasses
+    {
+        internal static readonly NengoClass SpikingLeaky = new("SnnSpikingLeakyReLU", """"
+            class SnnSpikingLeakyReLU(SnnLeakyReLU):
+                """Spiking version of SnnLeakyReLU (Nengo's SpikingLeakyReLU generalized): v += f(J) * dt; n = trunc(v)
+                (signed spikes for negative values); output = (amplitude / dt) * n; v -= n."""
+
+                state = {"voltage": nengo.dists.Uniform(low=0, high=1)}
+                spiking = True
+
+                def step(self, dt, J, output, voltage):
+                    voltage += self.f(J) * dt
+                    n = np.trunc(voltage)
+                    output[...] = (self.amplitude / dt) * n
+                    voltage -= n
+            """");
+    }
 }
 
 public static partial class NeuronKernels

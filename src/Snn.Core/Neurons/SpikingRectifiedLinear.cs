@@ -1,8 +1,5 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using LanguageExt;
 using LanguageExt.Common;
-using Snn.Kernels;
 using static LanguageExt.Prelude;
 
 namespace Snn;
@@ -18,7 +15,7 @@ public sealed record SpikingRectifiedLinear(float Amplitude = 1f) : NeuronType
         f => new SpikingRectifiedLinear(f.Float("amplitude")) { ResetToZero = f.Bool("reset_to_zero") })
     {
         Named = new SpikingRectifiedLinear(),
-        NengoClasses = Seq1(IntegrateAndFire.NengoIf),
+        NengoClasses = Seq1(IntegrateAndFire.PythonClasses.If),
     };
 
     public override float OutputAmplitude => Amplitude;
