@@ -76,11 +76,13 @@ public static partial class NengoScript
         }
 
         /// <summary>The Python expression of the ensemble's neuron type, or null (after recording why) if there is none.</summary>
-        string? NeuronType(Ensemble e) => e.Neuron.Nengo.Match(n => Expression(e, n), why =>
+        string? NeuronType(Ensemble e)
         {
-            Fail($"neuron type {e.Neuron.Name} (layer '{e.Layer}')", why);
+            var mapping = e.Neuron.Nengo;
+            if (mapping.Case is NengoNeuron n) return Expression(e, n);
+            Fail($"neuron type {e.Neuron.Name} (layer '{e.Layer}')", (string)mapping.Case);
             return null;
-        });
+        }
 
         /// <summary><c>Class(key=value, ...)</c>, the classes it needs recorded for the script to define.</summary>
         string Expression(Ensemble e, NengoNeuron n)
