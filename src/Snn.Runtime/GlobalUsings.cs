@@ -1,1 +1,2 @@
 global using Snn.Ops;
+global using Snn.Kernels;

@@ -669,9 +669,6 @@ public sealed class Plan
             : () => a.AsSpan(so, sn).CopyTo(a.AsSpan(dO, dn));
     }
 
-    /// <summary>One neuron step over elements [from, from + count) of the output and state, from currents <c>j</c> of that length.</summary>
-    delegate void NeuronStep(ReadOnlySpan<float> j, int from, int count);
-
     /// <summary>
     /// Samples per block of <see cref="SimNeuronsAffine"/> (about 8K currents and at least one sample, the blocks as
     /// even as possible) and the block count.
@@ -692,7 +689,7 @@ public sealed class Plan
     Action CompileNeuronsAffine(SimNeuronsAffine sa)
     {
         var a = arena;
-        if (sa.Neuron is IntegrateAndFire { NegativeSpikes: true } signed) return CompileSignedAffine(sa, signed);
+        if (sa.Neuron.FusedAffine(program.Dt, Buffers(sa.Output, sa.State), length[sa.X]).TryGet(out var fused)) return CompileFusedAffine(sa, fused);
         var neurons = Scaled(NeuronKernel(sa.Neuron, sa.Output, sa.State), sa);
         var size = program.Signal(sa.X).Size;
         var (rows, _) = CurrentBlock(size, Batch);
@@ -713,24 +710,22 @@ public sealed class Plan
     }
 
     /// <summary>
-    /// Signed integrate-and-fire neurons on J = x·gain + bias in one pass (<see cref="IntegrateFire.SignedAffineStep"/>):
-    /// the currents, the step and the output scale of each element together, the same bits as the blocks of
+    /// Neurons with a fused step (<see cref="NeuronType.FusedAffine"/>, signed integrate-and-fire) on J = x·gain + bias in
+    /// one pass: the currents, the step and the output scale of each element together, the same bits as the blocks of
     /// <see cref="CompileNeuronsAffine"/>.
     /// </summary>
-    Action CompileSignedAffine(SimNeuronsAffine sa, IntegrateAndFire signed)
+    Action CompileFusedAffine(SimNeuronsAffine sa, FusedAffineStep fused)
     {
         var a = arena;
-        var (xo, n, bo, bn, oo, vo, co) = (offset[sa.X], length[sa.X], offset[sa.Bias], length[sa.Bias], offset[sa.Output], offset[sa.State[0]], offset[sa.State[1]]);
+        var (xo, n, bo, bn) = (offset[sa.X], length[sa.X], offset[sa.Bias], length[sa.Bias]);
         var (go, gn) = sa.Gain.Match(g => (offset[g], length[g]), () => (0, 0));
         var (so, sn) = sa.OutputScale.Match(g => (offset[g], length[g]), () => (0, 0));
-        var (dt, amplitude) = (program.Dt, signed.Amplitude);
         // Per-neuron parameters of a channels-last layer repeat with its channels: the kernel takes rows of one period
         // (the same values, so the same bits) and reads 3 × period floats instead of 3 × neurons each step.
         var constant = sa.Gain.ToSeq().Concat(sa.OutputScale.ToSeq()).Append(sa.Bias).All(id => program.Signal(id).Kind == SignalKind.Constant);
         var period = constant ? Period(a, bn, (bo, bn), (go, gn), (so, sn)) : bn;
         (bn, gn, sn) = (period, gn == bn ? period : gn, sn == 0 ? 0 : period);
-        return () => IntegrateFire.SignedAffineStep(a.AsSpan(xo, n), a.AsSpan(go, gn), a.AsSpan(bo, bn), a.AsSpan(so, sn), dt, amplitude,
-            a.AsSpan(vo, n), a.AsSpan(co, n), a.AsSpan(oo, n));
+        return () => fused(a.AsSpan(xo, n), a.AsSpan(go, gn), a.AsSpan(bo, bn), a.AsSpan(so, sn));
     }
 
     /// <summary>Rows of at least this many neurons keep the kernel's per-row set-up small against its vectors.</summary>
@@ -783,38 +778,9 @@ public sealed class Plan
     }
 
     /// <summary>The step of <paramref name="neuron"/> writing the given output and state signals.</summary>
-    NeuronStep NeuronKernel(NeuronType neuron, int output, Seq<int> state)
-    {
-        var a = arena;
-        var oo = offset[output];
-        var dt = program.Dt;
-        var vo = state.Count > 0 ? offset[state[0]] : 0;
-        var ro = state.Count > 1 ? offset[state[1]] : 0;
-        if (neuron is RegularSpiking regular)
-        {
-            // The base type's rate into the output, then regular spiking on it.
-            var rate = NeuronKernel(regular.Base, output, LanguageExt.Prelude.Seq<int>());
-            var amp = regular.Amplitude;
-            return (j, from, count) =>
-            {
-                rate(j, from, count);
-                Neurons.RegularSpiking(dt, amp, a.AsSpan(vo + from, count), a.AsSpan(oo + from, count));
-            };
-        }
-        return neuron switch
-        {
-            RectifiedLinear r => (j, from, n) => Neurons.RectifiedLinear(j, r.Amplitude, a.AsSpan(oo + from, n)),
-            SpikingRectifiedLinear { ResetToZero: true } s => (j, from, n) => IntegrateFire.Step(j, dt, s.Amplitude, true, true, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
-            SpikingRectifiedLinear s => (j, from, n) => Neurons.SpikingRectifiedLinear(j, dt, s.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
-            IntegrateAndFire { NegativeSpikes: true } f => (j, from, n) => IntegrateFire.SignedStep(j, dt, f.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(ro + from, n), a.AsSpan(oo + from, n)),
-            IntegrateAndFire f => (j, from, n) => IntegrateFire.Step(j, dt, f.Amplitude, false, f.ResetToZero, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
-            LifRate l => (j, from, n) => Neurons.LifRate(j, l.TauRc, l.TauRef, l.Amplitude, a.AsSpan(oo + from, n)),
-            Lif l => (j, from, n) => Neurons.Lif(j, dt, l.TauRc, l.TauRef, l.MinVoltage, l.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(ro + from, n), a.AsSpan(oo + from, n)),
-            LeakyRectifiedLinear l => (j, from, n) => ReluFamily.Rate(j, l.Slope.Span, l.Threshold, l.MaxValue, l.Amplitude, a.AsSpan(oo + from, n)),
-            SpikingLeakyRectifiedLinear l => (j, from, n) => ReluFamily.Spiking(j, l.Slope.Span, l.Threshold, l.MaxValue, dt, l.Amplitude, a.AsSpan(vo + from, n), a.AsSpan(oo + from, n)),
-            Snn.Sigmoid s => (j, from, n) => Neurons.Sigmoid(j, s.TauRef, a.AsSpan(oo + from, n)),
-            Snn.Tanh t => (j, from, n) => Neurons.Tanh(j, t.TauRef, a.AsSpan(oo + from, n)),
-            _ => throw new NotSupportedException($"neuron type {neuron.Name} has no kernel"),
-        };
-    }
+    NeuronStep NeuronKernel(NeuronType neuron, int output, Seq<int> state) =>
+        neuron.Step(program.Dt, Buffers(output, state)).IfNone(() => throw new NotSupportedException($"neuron type {neuron.Name} has no kernel"));
+
+    /// <summary>Where the output and state signals lie in the arena.</summary>
+    NeuronBuffers Buffers(int output, Seq<int> state) => new(arena, offset[output], state.Map(s => offset[s]).Strict());
 }

@@ -34,7 +34,7 @@ public static class BiasCorrection
         if (n <= 0) return Errors.Data("calibration data", "no calibration samples");
         var subset = Calibrate.Subset(data, n);
 
-        var targets = net.Nodes.OfType<Ensemble>().Where(e => e.Neuron.Spiking && e.Neuron is IntegrateAndFire or SpikingRectifiedLinear).ToList();
+        var targets = net.Nodes.OfType<Ensemble>().Where(e => e.Neuron.Spiking && e.Neuron.BiasCorrected).ToList();
         if (targets.Count == 0) return net;
         var activations = MeanActivations(functions, net, subset, targets);
         if (activations.Case is not Dictionary<string, double[]> ann) return (Error)activations.Case!;

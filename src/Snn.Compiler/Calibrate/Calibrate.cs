@@ -73,7 +73,7 @@ public static class Calibrate
         Measure(o, functions, net, data).Map(m => Apply(o, m, net));
 
     /// <summary>The ensembles calibration scales: the ReLU family.</summary>
-    public static List<Ensemble> Targets(Network net) => net.Nodes.OfType<Ensemble>().Where(e => IsReluFamily(e.Neuron)).ToList();
+    public static List<Ensemble> Targets(Network net) => net.Nodes.OfType<Ensemble>().Where(e => e.Neuron.Calibrated).ToList();
 
     public static Either<Error, Measured> Measure(CalibrateOptions o, NodeFunctions functions, Network net, Seq<Tensor> data)
     {
@@ -94,7 +94,7 @@ public static class Calibrate
 
         var subset = Subset(data, n);
         var channels = o.PerChannel
-            ? targets.Where(e => AmplitudeOnlyScaling(e.Neuron)).Choose(e => ChannelsOf(net, e).Map(c => (e.Id, c))).ToDictionary(p => p.Id, p => p.c)
+            ? targets.Where(e => e.Neuron.AmplitudeOnlyScaling).Choose(e => ChannelsOf(net, e).Map(c => (e.Id, c))).ToDictionary(p => p.Id, p => p.c)
             : new Dictionary<string, int[]>();
         // Only the top tail of each layer's (and channel's) non-zero activations decides its percentile: keep at most
         // the largest (1 − p/100)·(values it could see) + 2, so memory does not grow with the data set for high percentiles.
@@ -239,18 +239,6 @@ public static class Calibrate
             _ => None,
         };
     }
-
-    /// <summary>Types whose firing-rate scaling only divides the amplitude, so a per-neuron factor commutes with it.</summary>
-    static bool AmplitudeOnlyScaling(NeuronType n) => n switch
-    {
-        RectifiedLinear or SpikingRectifiedLinear or IntegrateAndFire => true,
-        LeakyRectifiedLinear l => l.Threshold == 0f && float.IsPositiveInfinity(l.MaxValue),
-        SpikingLeakyRectifiedLinear l => l.Threshold == 0f && float.IsPositiveInfinity(l.MaxValue),
-        _ => false,
-    };
-
-    static bool IsReluFamily(NeuronType n) => n is RectifiedLinear or SpikingRectifiedLinear or IntegrateAndFire
-        or LeakyRectifiedLinear or SpikingLeakyRectifiedLinear;
 
     /// <summary>Linear-interpolated percentile (numpy's default).</summary>
     public static float Percentile(float[] values, double p)

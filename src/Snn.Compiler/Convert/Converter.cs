@@ -62,25 +62,11 @@ public static class Converter
 {
     public const string Name = "convert";
 
-    public static readonly System.Collections.Immutable.ImmutableArray<string> NeuronNames =
-    [
-        "RectifiedLinear", "SpikingRectifiedLinear", "IF", "SignedIF", "LeakyReLU", "SpikingLeakyReLU", "LIF", "LIFRate", "Sigmoid", "Tanh",
-    ];
+    /// <summary>The neuron type names options accept (<see cref="NeuronTypes.Names"/>).</summary>
+    public static readonly System.Collections.Immutable.ImmutableArray<string> NeuronNames = [.. NeuronTypes.Names];
 
-    public static Either<Error, NeuronType> NeuronByName(string name) => name switch
-    {
-        "RectifiedLinear" => new RectifiedLinear(),
-        "SpikingRectifiedLinear" => new SpikingRectifiedLinear(),
-        "IF" => new IntegrateAndFire(),
-        "SignedIF" => new IntegrateAndFire { NegativeSpikes = true },
-        "LeakyReLU" => new LeakyRectifiedLinear(Tensor.Scalar(0.3f)),
-        "SpikingLeakyReLU" => new SpikingLeakyRectifiedLinear(Tensor.Scalar(0.3f)),
-        "LIF" => new Lif(),
-        "LIFRate" => new LifRate(),
-        "Sigmoid" => new Sigmoid(),
-        "Tanh" => new Tanh(),
-        _ => Errors.Usage($"unknown neuron type '{name}' (known: {string.Join(", ", NeuronNames)})"),
-    };
+    public static Either<Error, NeuronType> NeuronByName(string name) =>
+        NeuronTypes.ByName(name).ToEither(() => Errors.Usage($"unknown neuron type '{name}' (known: {string.Join(", ", NeuronNames)})"));
 
     sealed record Builder(ConvertOptions Options, LegalGraph Graph)
     {
@@ -415,13 +401,7 @@ public static class Converter
         var chosen = b.Options.Spiking && !swapped
             ? neuron is RectifiedLinear plain && b.Options.IntegrateAndFire ? new IntegrateAndFire(plain.Amplitude) { NegativeSpikes = b.Options.NegativeSpikes } : neuron.SpikingVersion
             : neuron;
-        return !b.Options.ResetToZero ? chosen : chosen switch
-        {
-            SpikingRectifiedLinear s => s with { ResetToZero = true },
-            IntegrateAndFire { NegativeSpikes: true } => Errors.SignedNeedsSubtract($"layer '{act.Layer}': "),
-            IntegrateAndFire f => f with { ResetToZero = true },
-            _ => chosen,
-        };
+        return !b.Options.ResetToZero ? chosen : chosen.WithResetToZero($"layer '{act.Layer}': ");
     }
 
     /// <summary>The neuron type called <paramref name="name"/>, keeping the ReLU family's parameters when it stays in the family.</summary>

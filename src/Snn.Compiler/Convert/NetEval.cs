@@ -97,10 +97,8 @@ public static class NetEval
 
     /// <summary>An ensemble's steady-state output (its neurons' rates) for the summed input <paramref name="sum"/>.</summary>
     public static float[] Rate(Ensemble e, float[] sum) => e.NeuronScale.Match(
-        r => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
-        () => sum.Select((x, i) => RateOf(e.Neuron.RateVersion, e.Bias[i] + e.Gain * x, i)).ToArray());
-
-    static float RateOf(NeuronType n, float j, int i) => n is LeakyRectifiedLinear l ? l.Rate(j, i) : n.Rate(j);
+        r => sum.Select((x, i) => e.Neuron.RateVersion.Rate(e.Bias[i] + e.Gain * r[i] * x, i) / r[i]).ToArray(),
+        () => sum.Select((x, i) => e.Neuron.RateVersion.Rate(e.Bias[i] + e.Gain * x, i)).ToArray());
 
     static float[] Pool(PoolSpec spec, float[] x)
     {

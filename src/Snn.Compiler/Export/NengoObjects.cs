@@ -78,60 +78,29 @@ public static partial class NengoScript
         /// <summary>The Python expression of the ensemble's neuron type, or null (after recording why) if there is none.</summary>
         string? NeuronType(Ensemble e)
         {
-            string Voltage()
-            {
-                var v0 = e.InitialVoltage.IfNone(() => Tensor.Filled(new[] { e.Size }, 0f));
-                return $"initial_state={{\"voltage\": {Array(e.Id + ".initial_voltage", v0.Reshape(e.Size))}}}";
-            }
-            string Slope(Tensor slope) =>
-                slope.Length == 1 ? $"[{Num(slope[0])}]" : Array(e.Id + ".slope", slope.Reshape(slope.Length));
-            switch (e.Neuron)
-            {
-                case RectifiedLinear r:
-                    return $"nengo.RectifiedLinear(amplitude={Num(r.Amplitude)})";
-                case SpikingRectifiedLinear { ResetToZero: false } s:
-                    return $"nengo.SpikingRectifiedLinear(amplitude={Num(s.Amplitude)}, {Voltage()})";
-                case SpikingRectifiedLinear s:
-                    helpers.Add("SnnIntegrateAndFire");
-                    return $"SnnIntegrateAndFire(amplitude={Num(s.Amplitude)}, clip_current=True, reset_to_zero=True, {Voltage()})";
-                case IntegrateAndFire { NegativeSpikes: true } f:
-                    helpers.Add("SnnIntegrateAndFire");
-                    helpers.Add("SnnSignedIntegrateAndFire");
-                    return $"SnnSignedIntegrateAndFire(amplitude={Num(f.Amplitude)}, {Voltage()})";
-                case IntegrateAndFire f:
-                    helpers.Add("SnnIntegrateAndFire");
-                    return $"SnnIntegrateAndFire(amplitude={Num(f.Amplitude)}, clip_current=False, reset_to_zero={(f.ResetToZero ? "True" : "False")}, {Voltage()})";
-                case LifRate l:
-                    return $"nengo.LIFRate(tau_rc={Num(l.TauRc)}, tau_ref={Num(l.TauRef)}, amplitude={Num(l.Amplitude)})";
-                case Lif l:
-                    return $"nengo.LIF(tau_rc={Num(l.TauRc)}, tau_ref={Num(l.TauRef)}, min_voltage={Num(l.MinVoltage)}, amplitude={Num(l.Amplitude)}, {Voltage()})";
-                case Sigmoid s:
-                    return $"nengo.Sigmoid(tau_ref={Num(s.TauRef)})";
-                case Tanh t:
-                    return $"nengo.Tanh(tau_ref={Num(t.TauRef)})";
-                case LeakyRectifiedLinear l:
-                    helpers.Add("SnnLeakyReLU");
-                    return $"SnnLeakyReLU(slope={Slope(l.Slope)}, threshold={Num(l.Threshold)}, max_value={Num(l.MaxValue)}, amplitude={Num(l.Amplitude)})";
-                case SpikingLeakyRectifiedLinear l:
-                    helpers.Add("SnnLeakyReLU");
-                    helpers.Add("SnnSpikingLeakyReLU");
-                    return $"SnnSpikingLeakyReLU(slope={Slope(l.Slope)}, threshold={Num(l.Threshold)}, max_value={Num(l.MaxValue)}, amplitude={Num(l.Amplitude)}, {Voltage()})";
-                case RegularSpiking { Base: RectifiedLinear or Sigmoid or Tanh } rs:
-                {
-                    var baseType = rs.Base switch
-                    {
-                        RectifiedLinear r => $"nengo.RectifiedLinear(amplitude={Num(r.Amplitude)})",
-                        Sigmoid sg => $"nengo.Sigmoid(tau_ref={Num(sg.TauRef)})",
-                        Tanh th => $"nengo.Tanh(tau_ref={Num(th.TauRef)})",
-                        _ => throw new InvalidOperationException(),
-                    };
-                    return $"nengo.RegularSpiking({baseType}, amplitude={Num(rs.Amplitude)}, {Voltage()})";
-                }
-                default:
-                    Fail($"neuron type {e.Neuron.Name} (layer '{e.Layer}')", "the Nengo exporter has no mapping for it");
-                    return null;
-            }
+            var mapping = e.Neuron.Nengo;
+            if (mapping.Case is NengoNeuron n) return Expression(e, n);
+            Fail($"neuron type {e.Neuron.Name} (layer '{e.Layer}')", (string)mapping.Case);
+            return null;
         }
+
+        /// <summary><c>Class(key=value, ...)</c>, the classes it needs recorded for the script to define.</summary>
+        string Expression(Ensemble e, NengoNeuron n)
+        {
+            foreach (var c in n.Defines) helpers.Add(c.Name);
+            return $"{n.Class}({string.Join(", ", n.Arguments.Map(a => (a.Key.Length == 0 ? "" : a.Key + "=") + Argument(e, a)))})";
+        }
+
+        string Argument(Ensemble e, NeuronField a) => a.Value switch
+        {
+            NeuronValue.Number v => Num(v.Value),
+            NeuronValue.Flag v => v.Value ? "True" : "False",
+            NeuronValue.Text v => Py(v.Value),
+            NeuronValue.PerNeuron { Value: var t } => t.Length == 1 ? $"[{Num(t[0])}]" : Array(e.Id + "." + a.Key, t.Reshape(t.Length)),
+            NeuronValue.Neuron v => v.Value.Nengo.Match(n => Expression(e, n), why => throw new InvalidOperationException($"nested neuron type {v.Value.Name}: {why}")),
+            NeuronValue.InitialVoltage => $"{{\"voltage\": {Array(e.Id + ".initial_voltage", e.InitialVoltage.IfNone(() => Tensor.Filled(new[] { e.Size }, 0f)).Reshape(e.Size))}}}",
+            _ => throw new InvalidOperationException($"neuron argument '{a.Key}' has no Python form"),
+        };
 
         void MaxPoolObject(MaxPoolNode m)
         {

@@ -155,6 +155,7 @@ public static partial class NengoScript
             sb.Append("# Steps by which each probe's data is read late. A probe with a synapse copies its filter's value before the\n");
             sb.Append("# filter updates in the step (Nengo's operator order), one step behind snn, which reads it after the update.\n");
             sb.Append($"PROBE_LAG = [{string.Join(", ", probeLag)}]\n\n");
+            foreach (var c in NeuronTypes.NengoClasses.Filter(c => helpers.Contains(c.Name))) sb.Append("\n").Append(c.Source).Append('\n');
             foreach (var h in HelperOrder.Where(helpers.Contains)) sb.Append("\n").Append(HelperSource[h]).Append('\n');
             sb.Append("\ndef build(w, feeds):\n");
             sb.Append("    \"\"\"The network; w holds the arrays of weights.npz, feeds[i] gives model input i each step.\n\n");
@@ -170,7 +171,7 @@ public static partial class NengoScript
         }
     }
 
-    static readonly string[] HelperOrder = { "SnnIntegrateAndFire", "SnnSignedIntegrateAndFire", "SnnLeakyReLU", "SnnSpikingLeakyReLU", "CountMaxPool", "GateMaxPool", "SameStepFilter", "WindowMax" };
+    static readonly string[] HelperOrder = { "CountMaxPool", "GateMaxPool", "SameStepFilter", "WindowMax" };
 
     // ------------------------------------------------------------------ Python literals
 

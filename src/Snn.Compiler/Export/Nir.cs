@@ -490,24 +490,8 @@ internal sealed class NirBuilder
         if (!_netNodes.TryGetValue(a.Id, out var n) || n is not Ensemble e) return Broken($"activation '{a.Id}' has no ensemble");
         if (e.NeuronScale.IsSome) return Refused(a, "per-channel calibration scales are not exported to NIR yet; calibrate per layer (--per-layer)");
         var neuron = e.Neuron;
-        string type;
-        switch (neuron)
-        {
-            case IntegrateAndFire { NegativeSpikes: true }:
-                return Refused(a, "its neurons emit negative spikes (SignedIF), which NIR's IF neuron cannot; convert with --neuron if");
-            case SpikingRectifiedLinear or IntegrateAndFire:
-                type = "IF";
-                break;
-            case Lif:
-                type = "LIF";
-                break;
-            case RegularSpiking:
-                return Refused(a, $"its neurons are {neuron.Name} (keras_spiking SpikingActivation), which has no NIR neuron");
-            case { Spiking: false }:
-                return Refused(a, $"its neurons are {neuron.Name}, a rate (non-spiking) type; NIR export needs spiking IF or LIF neurons (--mode spiking, no swap to a rate type)");
-            default:
-                return Refused(a, $"its neurons are {neuron.Name} (signed spikes for a leaky ReLU, threshold or clip), which has no NIR neuron");
-        }
+        var mapping = neuron.Nir;
+        if (mapping.Case is not NirNeuron nir) return Refused(a, (string)mapping.Case);
         if (v is null) return null;
 
         var name = Unique(a.Id);
@@ -538,33 +522,14 @@ internal sealed class NirBuilder
 
         var shape = v.NirShape;
         var spikeValue = neuron.OutputAmplitude / _dt;   // float32, as the simulator computes it
-        var (reset, clip) = neuron switch
-        {
-            SpikingRectifiedLinear s => (s.ResetToZero ? "zero" : "subtract", true),
-            IntegrateAndFire f => (f.ResetToZero ? "zero" : "subtract", false),
-            _ => ("zero", false),
-        };
-        var step = neuron switch
-        {
-            Lif => "Nengo LIF (nengo-semantics.md 2.1): exact exponential integration of tau_rc dv/dt = J - v over the non-refractory part of the step; " +
-                   "spike when v > 1 (out = spike_value), then v = 0 and refractory for tau_ref (minus the spike's sub-step time); v clipped below at min_voltage",
-            _ => (clip ? "v += max(J, 0)*dt" : "v += J*dt") + "; n = floor(v) if v >= 1 else 0 (several spikes per step possible); out = n*spike_value; " +
-                 (reset == "zero" ? "v = 0 if n > 0" : "v -= n"),
-        };
         var meta = Meta(a,
             ("neuron", H5Value.Text(neuron.Name)), ("dt", H5Value.Scalar((double)_dt)), ("amplitude", H5Value.Scalar((double)neuron.OutputAmplitude)),
-            ("spike_value", H5Value.Scalar(spikeValue)), ("gain", H5Value.Scalar((double)e.Gain)), ("reset", H5Value.Text(reset)),
-            ("clip_current", Int(clip ? 1 : 0)), ("step", H5Value.Text(step)));
+            ("spike_value", H5Value.Scalar(spikeValue)), ("gain", H5Value.Scalar((double)e.Gain)), ("reset", H5Value.Text(nir.Reset)),
+            ("clip_current", Int(nir.ClipCurrent ? 1 : 0)), ("step", H5Value.Text(nir.Step)));
         if (e.InitialVoltage.TryGet(out var v0)) meta = meta.AddOrUpdate("v_initial", Floats(shape, ToNir(v0.Span, v.Perm)));
-        Map<string, H5Value> fields;
-        if (neuron is Lif lif)
-        {
-            meta = meta.AddOrUpdate("tau_ref", H5Value.Scalar((double)lif.TauRef)).AddOrUpdate("min_voltage", H5Value.Scalar((double)lif.MinVoltage));
-            fields = Fields(("tau", Filled(shape, lif.TauRc)), ("r", Filled(shape, 1f)), ("v_leak", Filled(shape, 0f)),
-                ("v_threshold", Filled(shape, 1f)), ("v_reset", Filled(shape, 0f)));
-        }
-        else fields = Fields(("r", Filled(shape, 1f)), ("v_threshold", Filled(shape, 1f)), ("v_reset", Filled(shape, 0f)));
-        AddNodeNamed(name, type, fields, meta);
+        meta = nir.Metadata.Fold(meta, (m, kv) => m.AddOrUpdate(kv.Key, H5Value.Scalar(kv.Value)));
+        var fields = toMap(nir.Fields.Map(f => (f.Key, Filled(shape, f.Value))));
+        AddNodeNamed(name, nir.Type, fields, meta);
         return new Val(Seq1(new Term(name, spikeValue)), a.Shape, shape, v.Perm);
     }
 

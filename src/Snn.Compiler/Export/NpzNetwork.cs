@@ -363,58 +363,18 @@ public static class NpzNetwork
     {
         j.WriteString("type", n.Name);
         j.WriteBoolean("spiking", n.Spiking);
-        switch (n)
+        foreach (var f in n.Npz)
         {
-            case RectifiedLinear r:
-                Num(j, "amplitude", r.Amplitude);
-                break;
-            case SpikingRectifiedLinear s:
-                Num(j, "amplitude", s.Amplitude);
-                j.WriteString("reset", s.ResetToZero ? "zero" : "subtract");
-                j.WriteBoolean("clip_current", true);
-                break;
-            case IntegrateAndFire f:
-                Num(j, "amplitude", f.Amplitude);
-                j.WriteString("reset", f.ResetToZero ? "zero" : "subtract");
-                j.WriteBoolean("clip_current", false);
-                break;
-            case LeakyRectifiedLinear l:
-                Num(j, "amplitude", l.Amplitude);
-                Slope(j, doc, id, l.Slope, shape);
-                Num(j, "threshold", l.Threshold);
-                Num(j, "max_value", l.MaxValue);
-                break;
-            case SpikingLeakyRectifiedLinear l:
-                Num(j, "amplitude", l.Amplitude);
-                Slope(j, doc, id, l.Slope, shape);
-                Num(j, "threshold", l.Threshold);
-                Num(j, "max_value", l.MaxValue);
-                j.WriteString("reset", "subtract");
-                break;
-            case Lif l:
-                Num(j, "amplitude", l.Amplitude);
-                Num(j, "tau_rc", l.TauRc);
-                Num(j, "tau_ref", l.TauRef);
-                Num(j, "min_voltage", l.MinVoltage);
-                break;
-            case LifRate l:
-                Num(j, "amplitude", l.Amplitude);
-                Num(j, "tau_rc", l.TauRc);
-                Num(j, "tau_ref", l.TauRef);
-                break;
-            case Sigmoid s:
-                Num(j, "tau_ref", s.TauRef);
-                break;
-            case Tanh t:
-                Num(j, "tau_ref", t.TauRef);
-                break;
+            switch (f.Value)
+            {
+                case NeuronValue.Number v: Num(j, f.Key, v.Value); break;
+                case NeuronValue.Flag v: j.WriteBoolean(f.Key, v.Value); break;
+                case NeuronValue.Text v: j.WriteString(f.Key, v.Value); break;
+                case NeuronValue.PerNeuron { Value: var t } when t.Length == 1: Num(j, f.Key, t[0]); break;
+                case NeuronValue.PerNeuron v: j.WriteString(f.Key, doc.Add(id + "." + f.Key, v.Value, shape)); break;
+                default: throw new InvalidOperationException($"{n.Name} exports field '{f.Key}' of a kind the npz format has no entry for");
+            }
         }
-    }
-
-    static void Slope(Utf8JsonWriter j, Doc doc, string id, Tensor slope, int[] shape)
-    {
-        if (slope.Length == 1) Num(j, "slope", slope[0]);
-        else j.WriteString("slope", doc.Add(id + ".slope", slope, shape));
     }
 
     static Arr<int> PadAfter(Arr<int> input, Arr<int> output, Arr<int> kernel, Arr<int> strides, Arr<int> dilation, Arr<int> before) =>

@@ -83,12 +83,9 @@ public static class Lower
                     var bias = b.Constant(e.Id + ".bias", e.Bias);
                     b.Ops.Add(new Copy(bias, j, None, None, Inc: false));
                     var output = b.Batched(e.Id + ".out", e.Size);
-                    var state = new List<int>();
-                    if (e.Neuron.Spiking) state.Add(b.Batched(e.Id + ".voltage", e.Size, e.InitialVoltage));
-                    if (e.Neuron is Lif) state.Add(b.Batched(e.Id + ".refractory", e.Size));
-                    if (e.Neuron is IntegrateAndFire { NegativeSpikes: true }) state.Add(b.Batched(e.Id + ".count", e.Size));
+                    var state = e.Neuron.State.Map(s => b.Batched(e.Id + "." + s.Name, e.Size, s.StartsAtInitialVoltage ? e.InitialVoltage : None)).Strict();
                     // Per-neuron scale: what leaves the ensemble is its output divided by the neuron's scale, as it is written.
-                    b.Ops.Add(new SimNeurons(e.Neuron, j, output, state.ToSeq())
+                    b.Ops.Add(new SimNeurons(e.Neuron, j, output, state)
                     {
                         OutputScale = e.OutputScale.Map(unscale => b.Constant(e.Id + ".unscale", unscale)),
                     });

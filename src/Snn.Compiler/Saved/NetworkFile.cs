@@ -79,7 +79,7 @@ public sealed record SavedNetwork(
 /// Every node, transform and neuron type is one entry of a table below (a tag, a writer and a reader); the writer is
 /// deterministic (fixed entry order and timestamps), the reader checks every size, reference and value and refuses
 /// newer versions, and <see cref="Save"/> reads its own output back before returning it.
-/// To support a new type, add its entry to <c>Nodes</c>, <c>Transforms</c> or <c>Neurons</c> (older readers refuse its
+/// To support a new type, add its entry to <c>Nodes</c> or <c>Transforms</c>, or register a neuron type in <see cref="NeuronTypes.All"/> (older readers refuse its
 /// unknown tag cleanly); raise <see cref="Version"/> only when older readers would misread a file.
 /// </summary>
 public static partial class NetworkFile
@@ -136,12 +136,14 @@ public static partial class NetworkFile
 
     // ------------------------------------------------------------------ the type tables
 
-    /// <summary>One type of the format: its tag, how to write its fields and how to read them back.</summary>
-    /// <summary>One type of the format; <see cref="Accepts"/>, when set, narrows which values of the type it writes.</summary>
-    sealed record Entry<T>(string Tag, Type Type, Action<W, T> Write, Func<J, Either<Error, T>> Read, Func<T, bool>? Accepts = null);
-
-    static Entry<NeuronType> Neuron<T>(string tag, Action<W, T> write, Func<J, Either<Error, T>> read, Func<T, bool>? accepts = null) where T : NeuronType =>
-        new(tag, typeof(T), (w, n) => write(w, (T)n), j => read(j).Map(n => (NeuronType)n), accepts is null ? null : n => accepts((T)n));
+    /// <summary>
+    /// One type of the format: its tag, how to write its fields and how to read them back. It writes the values of
+    /// <see cref="Type"/> (any type when null) that <see cref="Accepts"/>, when set, accepts.
+    /// </summary>
+    sealed record Entry<T>(string Tag, Type? Type, Action<W, T> Write, Func<J, Either<Error, T>> Read, Func<T, bool>? Accepts = null)
+    {
+        public bool Matches(T value) => (Type is null || Type == value!.GetType()) && (Accepts is null || Accepts(value));
+    }
 
     static Entry<Transform> Transform<T>(string tag, Action<W, T> write, Func<J, Either<Error, T>> read) where T : Transform =>
         new(tag, typeof(T), (w, t) => write(w, (T)t), j => read(j).Map(t => (Transform)t));
@@ -154,58 +156,43 @@ public static partial class NetworkFile
             from node in read(j, (id, layer))
             select (NetNode)node);
 
-    /// <summary>Neuron types, tagged by <see cref="NeuronType.Name"/>.</summary>
-    static readonly Seq<Entry<NeuronType>> Neurons = Seq(
-        Neuron<RectifiedLinear>("RectifiedLinear", (w, n) => w.Float("amplitude", n.Amplitude), j => j.Float("amplitude").Map(a => new RectifiedLinear(a))),
-        Neuron<SpikingRectifiedLinear>("SpikingRectifiedLinear",
-            (w, n) => { w.Float("amplitude", n.Amplitude); w.Bool("reset_to_zero", n.ResetToZero); },
-            j => from amplitude in j.Float("amplitude")
-                 from reset in j.Bool("reset_to_zero")
-                 select new SpikingRectifiedLinear(amplitude) { ResetToZero = reset }),
-        Neuron<IntegrateAndFire>("IF",
-            (w, n) => { w.Float("amplitude", n.Amplitude); w.Bool("reset_to_zero", n.ResetToZero); },
-            j => from amplitude in j.Float("amplitude")
-                 from reset in j.Bool("reset_to_zero")
-                 select new IntegrateAndFire(amplitude) { ResetToZero = reset }, n => !n.NegativeSpikes),
-        // Its own tag, so that a reader without negative spikes refuses the file instead of running plain IF.
-        Neuron<IntegrateAndFire>("SignedIF",
-            (w, n) => w.Float("amplitude", n.Amplitude),
-            j => j.Float("amplitude").Map(a => new IntegrateAndFire(a) { NegativeSpikes = true }), n => n.NegativeSpikes),
-        Neuron<LeakyRectifiedLinear>("LeakyReLU",
-            (w, n) => { w.Tensor("slope", n.Slope); w.Float("threshold", n.Threshold); w.Float("max_value", n.MaxValue); w.Float("amplitude", n.Amplitude); },
-            j => from slope in j.Tensor("slope")
-                 from threshold in j.Float("threshold")
-                 from maxValue in j.Float("max_value", allowInfinity: true)
-                 from amplitude in j.Float("amplitude")
-                 select new LeakyRectifiedLinear(slope, threshold, maxValue, amplitude)),
-        Neuron<SpikingLeakyRectifiedLinear>("SpikingLeakyReLU",
-            (w, n) => { w.Tensor("slope", n.Slope); w.Float("threshold", n.Threshold); w.Float("max_value", n.MaxValue); w.Float("amplitude", n.Amplitude); },
-            j => from slope in j.Tensor("slope")
-                 from threshold in j.Float("threshold")
-                 from maxValue in j.Float("max_value", allowInfinity: true)
-                 from amplitude in j.Float("amplitude")
-                 select new SpikingLeakyRectifiedLinear(slope, threshold, maxValue, amplitude)),
-        Neuron<Lif>("LIF",
-            (w, n) => { w.Float("tau_rc", n.TauRc); w.Float("tau_ref", n.TauRef); w.Float("min_voltage", n.MinVoltage); w.Float("amplitude", n.Amplitude); },
-            j => from tauRc in j.Float("tau_rc", positive: true)
-                 from tauRef in j.Float("tau_ref", nonNegative: true)
-                 from minVoltage in j.Float("min_voltage")
-                 from amplitude in j.Float("amplitude")
-                 select new Lif(tauRc, tauRef, minVoltage, amplitude)),
-        Neuron<LifRate>("LIFRate",
-            (w, n) => { w.Float("tau_rc", n.TauRc); w.Float("tau_ref", n.TauRef); w.Float("amplitude", n.Amplitude); },
-            j => from tauRc in j.Float("tau_rc", positive: true)
-                 from tauRef in j.Float("tau_ref", nonNegative: true)
-                 from amplitude in j.Float("amplitude")
-                 select new LifRate(tauRc, tauRef, amplitude)),
-        Neuron<Sigmoid>("Sigmoid", (w, n) => w.Float("tau_ref", n.TauRef), j => j.Float("tau_ref", positive: true).Map(t => new Sigmoid(t))),
-        Neuron<Tanh>("Tanh", (w, n) => w.Float("tau_ref", n.TauRef), j => j.Float("tau_ref", positive: true).Map(t => new Tanh(t))),
-        Neuron<RegularSpiking>("RegularSpiking",
-            (w, n) => { w.Tagged("base", n.Base, Neurons); w.Float("amplitude", n.Amplitude); },
-            j => from b in j.Tagged("base", Neurons)
-                 from _ in b is RectifiedLinear or Sigmoid or Tanh ? Ok : j.Fail($"RegularSpiking needs a RectifiedLinear, Sigmoid or Tanh base, not {b.Name}")
-                 from amplitude in j.Float("amplitude")
-                 select new RegularSpiking(b, amplitude)));
+    /// <summary>Neuron types: one entry per kind of <see cref="NeuronTypes.All"/>, its fields written and read in order.</summary>
+    static readonly Seq<Entry<NeuronType>> Neurons = NeuronTypes.All.Map(kind => new Entry<NeuronType>(kind.Tag, null, WriteNeuron,
+        j => ReadNeuron(j, kind), n => n.Kind.Exists(k => ReferenceEquals(k, kind)))).Strict();
+
+    static void WriteNeuron(W w, NeuronType n)
+    {
+        foreach (var f in n.Saved)
+        {
+            switch (f.Value)
+            {
+                case NeuronValue.Number v: w.Float(f.Key, v.Value); break;
+                case NeuronValue.Flag v: w.Bool(f.Key, v.Value); break;
+                case NeuronValue.Text v: w.Str(f.Key, v.Value); break;
+                case NeuronValue.PerNeuron v: w.Tensor(f.Key, v.Value); break;
+                case NeuronValue.Neuron v: w.Tagged(f.Key, v.Value, Neurons); break;
+                default: throw new InvalidOperationException($"{n.Name} saves field '{f.Key}' of a kind the format has no entry for");
+            }
+        }
+    }
+
+    static Either<Error, NeuronType> ReadNeuron(J j, NeuronKind kind) =>
+        from values in kind.Fields.Fold(Right<Error, Map<string, NeuronValue>>(Map<string, NeuronValue>()),
+            (read, f) => from done in read from value in ReadField(j, f) select done.Add(f.Key, value))
+        from neuron in kind.Read(new NeuronFields(values)).MapLeft(j.Fail)
+        select neuron;
+
+    static Either<Error, NeuronValue> ReadField(J j, SavedField f) => f.Kind switch
+    {
+        FieldKind.Bool => j.Bool(f.Key).Map(NeuronValue (v) => new NeuronValue.Flag(v)),
+        FieldKind.Tensor => j.Tensor(f.Key).Map(NeuronValue (v) => new NeuronValue.PerNeuron(v)),
+        FieldKind.Neuron =>
+            from neuron in j.Tagged(f.Key, Neurons)
+            from _ in f.Refuses is { } refuses && refuses(neuron).TryGet(out var why) ? Left<Error, Unit>(j.Fail(why)) : Ok
+            select (NeuronValue)new NeuronValue.Neuron(neuron),
+        _ => j.Float(f.Key, allowInfinity: f.Kind == FieldKind.FloatOrInfinity, positive: f.Kind == FieldKind.Positive,
+                nonNegative: f.Kind == FieldKind.NonNegative).Map(NeuronValue (v) => new NeuronValue.Number(v)),
+    };
 
     static readonly Seq<Entry<Transform>> Transforms = Seq(
         Transform<IdentityT>("identity", (w, t) => w.Int("size", t.Size), j => j.Size("size").Map(size => new IdentityT(size))),
@@ -258,8 +245,7 @@ public static partial class NetworkFile
             (j, h) =>
                 from size in j.Size("size", min: 1)
                 from neuron in j.Tagged("neuron", Neurons)
-                let slope = neuron switch { LeakyRectifiedLinear l => l.Slope, SpikingLeakyRectifiedLinear s => s.Slope, _ => null }
-                from _ in slope is not null && slope.Length != 1 && slope.Length != size ? j.Fail($"the neuron's slope has {slope.Length} values; expected 1 or {size}") : Ok
+                from _ in neuron.Misfits(size).TryGet(out var misfit) ? Left<Error, Unit>(j.Fail(misfit)) : Ok
                 from scale in j.OptTensor("neuron_scale")
                 from __ in scale.Exists(r => r.Length != size || r.Span.ToArray().Any(v => !(v > 0) || float.IsInfinity(v)))
                     ? j.Fail($"'neuron_scale' must hold {size} positive values") : Ok

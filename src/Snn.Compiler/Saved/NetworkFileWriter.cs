@@ -31,7 +31,7 @@ public static partial class NetworkFile
                 () => Errors.UnsupportedLayer(f.Layer, "function node",
                     $"object '{f.Id}' runs code ({f.Description}), which a saved network cannot hold"))),
             _ when !Nodes.Exists(e => e.Type == n.GetType()) => Some(Errors.Unsaveable($"object '{n.Id}'", $"the {FormatName} format has no entry for {n.GetType().Name} objects")),
-            Ensemble e when !Neurons.Exists(x => x.Type == e.Neuron.GetType()) =>
+            Ensemble e when !Neurons.Exists(x => x.Matches(e.Neuron)) =>
                 Some(Errors.Unsaveable($"ensemble '{e.Id}'", $"the {FormatName} format has no entry for {e.Neuron.GetType().Name} neurons")),
             _ => None,
         }).Concat(net.Connections.Choose(c => Transforms.Exists(e => e.Type == c.Transform.GetType())
@@ -251,7 +251,7 @@ public static partial class NetworkFile
 
     /// <summary>The table entry that writes <paramref name="value"/> (<see cref="Saveable"/> checks there is one before writing).</summary>
     static Option<Entry<T>> Find<T>(Seq<Entry<T>> table, T value) where T : notnull =>
-        table.Find(e => e.Type == value.GetType() && (e.Accepts is null || e.Accepts(value)));
+        table.Find(e => e.Matches(value));
 
     /// <summary>The JSON writer and the arrays collected for the zip.</summary>
     sealed class W(Utf8JsonWriter j)

@@ -234,11 +234,11 @@ public class CalibrationTests
         // Hand math: J = 1500, dt = 0.001 → v: 0.5+1.5=2.0 → 2 spikes (subtract: v=0; zero: v=0) ...
         var v = new[] { 0.5f, 0.5f };
         var o = new float[2];
-        Snn.Runtime.Kernels.IntegrateFire.Step(new[] { 1500f, -400f }, 0.001f, 1f, false, false, v, o);
+        NeuronKernels.IntegrateAndFire(new[] { 1500f, -400f }, 0.001f, 1f, false, false, v, o);
         Assert.Equal(new[] { 2000f, 0f }, o, new FloatTolerance(0.1f));
         Assert.Equal(0f, v[0], 5);
         Assert.Equal(0.1f, v[1], 5);      // signed integration: 0.5 − 0.4
-        Snn.Runtime.Kernels.IntegrateFire.Step(new[] { 1200f, -400f }, 0.001f, 1f, false, true, v, o);
+        NeuronKernels.IntegrateAndFire(new[] { 1200f, -400f }, 0.001f, 1f, false, true, v, o);
         Assert.Equal(1000f, o[0], 1);
         Assert.Equal(0f, v[0], 5);        // reset to zero drops the 0.2 left over
         Assert.Equal(-0.3f, v[1], 5);     // below zero is allowed

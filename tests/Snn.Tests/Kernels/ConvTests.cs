@@ -1,3 +1,4 @@
+using Snn.Kernels;
 using Snn.Runtime.Kernels;
 using Xunit;
 

@@ -1,3 +1,4 @@
+using Snn.Kernels;
 using Snn.Runtime.Kernels;
 using Xunit;
 
@@ -17,7 +18,7 @@ public class NeuronTests
     {
         var j = KernelAssert.Random(n, n, -2f, 2f);
         var o = new float[n];
-        Neurons.RectifiedLinear(j, 0.25f, o);
+        NeuronKernels.RectifiedLinear(j, 0.25f, o);
         for (int i = 0; i < n; i++)
         {
             Assert.Equal(0.25f * MathF.Max(0f, j[i]), o[i]);
@@ -34,7 +35,7 @@ public class NeuronTests
         var o = new float[n];
         for (int step = 0; step < 5; step++)
         {
-            Neurons.SpikingRectifiedLinear(j, Dt, 2f, v, o);
+            NeuronKernels.SpikingRectifiedLinear(j, Dt, 2f, v, o);
             for (int i = 0; i < n; i++)
             {
                 ev[i] += MathF.Max(j[i], 0f) * Dt;
@@ -68,9 +69,9 @@ public class NeuronTests
         var c = Enumerable.Range(0, n).Select(_ => MathF.Floor(R(0, 4))).ToArray();
         var (v2, c2, o, o2, j) = (v.ToArray(), c.ToArray(), new float[n], new float[n], new float[n]);
         const float dt = 0.001f, amplitude = 0.023f;
-        IntegrateFire.SignedAffineStep(x, gain, bias, scale, dt, amplitude, v, c, o);
+        NeuronKernels.SignedAffine(x, gain, bias, scale, dt, amplitude, v, c, o);
         Elementwise.AffineSet(x, gain, bias, j);
-        IntegrateFire.SignedStep(j, dt, amplitude, v2, c2, o2);
+        NeuronKernels.SignedIntegrateAndFire(j, dt, amplitude, v2, c2, o2);
         if (scaled)
             for (var r = 0; r < rows; r++) System.Numerics.Tensors.TensorPrimitives.Multiply(o2.AsSpan(r * size, size), scale, o2.AsSpan(r * size, size));
         Assert.Equal(o2.Select(BitConverter.SingleToInt32Bits), o.Select(BitConverter.SingleToInt32Bits));
@@ -93,7 +94,7 @@ public class NeuronTests
         var (v2, c2, o2) = (v.ToArray(), c.ToArray(), new float[n]);
         const float dt = 0.001f, amplitude = 0.37f;
         var o = new float[n];
-        IntegrateFire.SignedStep(j, dt, amplitude, v, c, o);
+        NeuronKernels.SignedIntegrateAndFire(j, dt, amplitude, v, c, o);
         for (var i = 0; i < n; i++)
         {
             var x = v2[i] + j[i] * dt;
@@ -127,7 +128,7 @@ public class NeuronTests
         for (var step = 0; step < 40; step++)
         {
             var j = Enumerable.Range(0, n).Select(_ => rng.Next(-12, 13) / 4f).ToArray();
-            IntegrateFire.SignedStep(j, 1f, 3f, v, count, o);
+            NeuronKernels.SignedIntegrateAndFire(j, 1f, 3f, v, count, o);
             for (var i = 0; i < n; i++)
             {
                 integral[i] += j[i];
@@ -158,19 +159,19 @@ public class NeuronTests
         var o2 = new float[n];
         for (var step = 0; step < 20; step++)
         {
-            IntegrateFire.Step(j, Dt, 0.5f, false, false, v1, o1);
-            IntegrateFire.SignedStep(j, Dt, 0.5f, v2, count, o2);
+            NeuronKernels.IntegrateAndFire(j, Dt, 0.5f, false, false, v1, o1);
+            NeuronKernels.SignedIntegrateAndFire(j, Dt, 0.5f, v2, count, o2);
             Assert.Equal(o1, o2);
             Assert.Equal(v1, v2);
         }
 
         // One neuron: +1.5 then −1.5 per unit dt. Plain IF fires once and keeps it; the signed neuron takes it back.
         float[] vp = { 0f }, vs = { 0f }, c = { 0f }, op = { 0f }, os = { 0f };
-        IntegrateFire.Step(new[] { 1.5f }, 1f, 1f, false, false, vp, op);
-        IntegrateFire.SignedStep(new[] { 1.5f }, 1f, 1f, vs, c, os);
+        NeuronKernels.IntegrateAndFire(new[] { 1.5f }, 1f, 1f, false, false, vp, op);
+        NeuronKernels.SignedIntegrateAndFire(new[] { 1.5f }, 1f, 1f, vs, c, os);
         Assert.Equal((1f, 1f), (op[0], os[0]));
-        IntegrateFire.Step(new[] { -1.5f }, 1f, 1f, false, false, vp, op);
-        IntegrateFire.SignedStep(new[] { -1.5f }, 1f, 1f, vs, c, os);
+        NeuronKernels.IntegrateAndFire(new[] { -1.5f }, 1f, 1f, false, false, vp, op);
+        NeuronKernels.SignedIntegrateAndFire(new[] { -1.5f }, 1f, 1f, vs, c, os);
         Assert.Equal((0f, -1f), (op[0], os[0]));
         Assert.Equal((-1f, 0f, 0f), (vp[0], vs[0], c[0]));
     }
@@ -188,7 +189,7 @@ public class NeuronTests
         double spikes = 0;
         for (int step = 0; step < 1000; step++)
         {
-            Neurons.SpikingRectifiedLinear(j, Dt, 1f, v, o);
+            NeuronKernels.SpikingRectifiedLinear(j, Dt, 1f, v, o);
             spikes += o[0] * Dt;
             Assert.Equal(0f, (o[0] * Dt) - MathF.Round(o[0] * Dt), 3);
         }
@@ -206,7 +207,7 @@ public class NeuronTests
         int first = -1;
         for (int step = 1; step <= 1000 && first < 0; step++)
         {
-            Neurons.SpikingRectifiedLinear([1.5f], Dt, 1f, v, o);
+            NeuronKernels.SpikingRectifiedLinear([1.5f], Dt, 1f, v, o);
             if (o[0] != 0)
             {
                 first = step;
@@ -233,7 +234,7 @@ public class NeuronTests
         }
 
         var o = new float[n];
-        Neurons.LifRate(j, TauRc, TauRef, 0.7f, o);
+        NeuronKernels.LifRate(j, TauRc, TauRef, 0.7f, o);
         KernelAssert.Close(j.Select(v => LifRateRef(v, TauRc, TauRef, 0.7)).ToArray(), o);
     }
 
@@ -281,7 +282,7 @@ public class NeuronTests
                 (ev[i], er[i], eo[i]) = (vi, ri, oi);
             }
 
-            Neurons.Lif(j, Dt, TauRc, TauRef, -0.25f, 1.5f, v, r, o);
+            NeuronKernels.Lif(j, Dt, TauRc, TauRef, -0.25f, 1.5f, v, r, o);
             KernelAssert.Close(ev, v, rel: 1e-6);
             KernelAssert.Close(er, r, rel: 1e-6);
             KernelAssert.Close(eo, o, rel: 1e-6);
@@ -298,11 +299,11 @@ public class NeuronTests
         var (v1, r1, o1) = ((float[])v.Clone(), (float[])r.Clone(), new float[N]);
         for (int step = 0; step < 20; step++)
         {
-            Neurons.Lif(j, Dt, TauRc, TauRef, 0f, 1f, v, r, o1);
+            NeuronKernels.Lif(j, Dt, TauRc, TauRef, 0f, 1f, v, r, o1);
             for (int i = 0; i < N; i++)
             {
                 var o = new float[1];
-                Neurons.Lif(j.AsSpan(i, 1), Dt, TauRc, TauRef, 0f, 1f, v1.AsSpan(i, 1), r1.AsSpan(i, 1), o);
+                NeuronKernels.Lif(j.AsSpan(i, 1), Dt, TauRc, TauRef, 0f, 1f, v1.AsSpan(i, 1), r1.AsSpan(i, 1), o);
                 Assert.Equal(o1[i], o[0]);
             }
 
@@ -323,7 +324,7 @@ public class NeuronTests
         const int Steps = 4000; // 4 s
         for (int step = 0; step < Steps; step++)
         {
-            Neurons.Lif(j, Dt, TauRc, TauRef, 0f, 1f, v, r, o);
+            NeuronKernels.Lif(j, Dt, TauRc, TauRef, 0f, 1f, v, r, o);
             for (int i = 0; i < n; i++)
             {
                 if (o[i] != 0)
@@ -335,7 +336,7 @@ public class NeuronTests
         }
 
         var rates = new float[n];
-        Neurons.LifRate(j, TauRc, TauRef, 1f, rates);
+        NeuronKernels.LifRate(j, TauRc, TauRef, 1f, rates);
         for (int i = 0; i < n; i++)
         {
             double expected = LifRateRef(j[i], TauRc, TauRef, 1);
@@ -358,8 +359,8 @@ public class NeuronTests
         var o = new float[2];
         for (int step = 0; step < 200; step++)
         {
-            Neurons.Lif([-1f], Dt, TauRc, TauRef, -0.3f, 1f, v.AsSpan(0, 1), r.AsSpan(0, 1), o.AsSpan(0, 1));
-            Neurons.Lif([-1f], Dt, TauRc, TauRef, 0f, 1f, v.AsSpan(1, 1), r.AsSpan(1, 1), o.AsSpan(1, 1));
+            NeuronKernels.Lif([-1f], Dt, TauRc, TauRef, -0.3f, 1f, v.AsSpan(0, 1), r.AsSpan(0, 1), o.AsSpan(0, 1));
+            NeuronKernels.Lif([-1f], Dt, TauRc, TauRef, 0f, 1f, v.AsSpan(1, 1), r.AsSpan(1, 1), o.AsSpan(1, 1));
         }
 
         Assert.Equal(-0.3f, v[0]);
@@ -375,11 +376,11 @@ public class NeuronTests
         var r = new float[1];
         var o = new float[1];
         var j = new[] { 2000f };
-        Neurons.Lif(j, Dt, TauRc, TauRef, 0f, 1f, v, r, o);
+        NeuronKernels.Lif(j, Dt, TauRc, TauRef, 0f, 1f, v, r, o);
         Assert.NotEqual(0f, o[0]);
         Assert.Equal(0f, v[0]);
         Assert.InRange(r[0], TauRef, TauRef + Dt);
-        Neurons.Lif(j, Dt, TauRc, TauRef, 0f, 1f, v, r, o);
+        NeuronKernels.Lif(j, Dt, TauRc, TauRef, 0f, 1f, v, r, o);
         Assert.Equal(0f, o[0]);
         Assert.Equal(0f, v[0]);
     }
@@ -390,11 +391,11 @@ public class NeuronTests
     {
         var j = KernelAssert.Random(n, n, -12f, 12f);
         var o = new float[n];
-        Neurons.Sigmoid(j, 0.0025f, o);
+        NeuronKernels.Sigmoid(j, 0.0025f, o);
         KernelAssert.Close(j.Select(x => 1 / 0.0025 / (1 + Math.Exp(-x))).ToArray(), o);
-        Neurons.Tanh(j, 1f, o);
+        NeuronKernels.Tanh(j, 1f, o);
         KernelAssert.Close(j.Select(x => Math.Tanh(x)).ToArray(), o);
-        Neurons.Tanh(j, 0.0025f, o);
+        NeuronKernels.Tanh(j, 0.0025f, o);
         KernelAssert.Close(j.Select(x => Math.Tanh(x) / 0.0025).ToArray(), o);
     }
 
@@ -402,10 +403,10 @@ public class NeuronTests
     public void OutputMayAliasInput()
     {
         float[] j = [-1f, 0.5f, 2f];
-        Neurons.RectifiedLinear(j, 2f, j);
+        NeuronKernels.RectifiedLinear(j, 2f, j);
         Assert.Equal([0f, 1f, 4f], j);
         float[] s = [0f, 100f];
-        Neurons.Sigmoid(s, 1f, s);
+        NeuronKernels.Sigmoid(s, 1f, s);
         Assert.Equal(0.5f, s[0]);
         Assert.Equal(1f, s[1]);
     }
@@ -415,14 +416,14 @@ public class NeuronTests
     {
         var a3 = new float[3];
         var a4 = new float[4];
-        Assert.Throws<ArgumentException>(() => Neurons.RectifiedLinear(a3, 1f, a4));
-        Assert.Throws<ArgumentException>(() => Neurons.SpikingRectifiedLinear(a3, Dt, 1f, a4, a3));
-        Assert.Throws<ArgumentException>(() => Neurons.SpikingRectifiedLinear(a3, Dt, 1f, a3, a4));
-        Assert.Throws<ArgumentException>(() => Neurons.LifRate(a3, TauRc, TauRef, 1f, a4));
-        Assert.Throws<ArgumentException>(() => Neurons.Lif(a3, Dt, TauRc, TauRef, 0f, 1f, a4, new float[3], new float[3]));
-        Assert.Throws<ArgumentException>(() => Neurons.Lif(a3, Dt, TauRc, TauRef, 0f, 1f, new float[3], a4, new float[3]));
-        Assert.Throws<ArgumentException>(() => Neurons.Lif(a3, Dt, TauRc, TauRef, 0f, 1f, new float[3], new float[3], a4));
-        Assert.Throws<ArgumentException>(() => Neurons.Sigmoid(a3, 1f, a4));
-        Assert.Throws<ArgumentException>(() => Neurons.Tanh(a3, 1f, a4));
+        Assert.Throws<ArgumentException>(() => NeuronKernels.RectifiedLinear(a3, 1f, a4));
+        Assert.Throws<ArgumentException>(() => NeuronKernels.SpikingRectifiedLinear(a3, Dt, 1f, a4, a3));
+        Assert.Throws<ArgumentException>(() => NeuronKernels.SpikingRectifiedLinear(a3, Dt, 1f, a3, a4));
+        Assert.Throws<ArgumentException>(() => NeuronKernels.LifRate(a3, TauRc, TauRef, 1f, a4));
+        Assert.Throws<ArgumentException>(() => NeuronKernels.Lif(a3, Dt, TauRc, TauRef, 0f, 1f, a4, new float[3], new float[3]));
+        Assert.Throws<ArgumentException>(() => NeuronKernels.Lif(a3, Dt, TauRc, TauRef, 0f, 1f, new float[3], a4, new float[3]));
+        Assert.Throws<ArgumentException>(() => NeuronKernels.Lif(a3, Dt, TauRc, TauRef, 0f, 1f, new float[3], new float[3], a4));
+        Assert.Throws<ArgumentException>(() => NeuronKernels.Sigmoid(a3, 1f, a4));
+        Assert.Throws<ArgumentException>(() => NeuronKernels.Tanh(a3, 1f, a4));
     }
 }
