@@ -3,8 +3,6 @@ using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler;
 using Snn.Compiler.Convert;
-using Snn.Compiler.Keras;
-using Snn.Compiler.Legalize;
 using Snn.Runtime;
 using static LanguageExt.Prelude;
 using Snn.Compiler.Saved;

@@ -5,7 +5,6 @@ using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler;
 using Snn.Compiler.Convert;
-using Snn.Compiler.Keras;
 using Snn.Runtime;
 using static LanguageExt.Prelude;
 
