@@ -72,18 +72,18 @@ public sealed class Args
         return (all, layers);
     }
 
-    /// <summary>--target-agreement A or A@T (repeatable): agreement A in (0, 1] at T steps (<paramref name="steps"/> when not given).</summary>
-    public Either<Error, Seq<Compiler.Calibrate.AgreementTarget>> AgreementTargets(int steps)
+    /// <summary>--target-agreement A or A@T (repeatable): agreement A in (0, 1] at T steps (the run's steps when not given).</summary>
+    public Either<Error, Seq<TargetRequest>> AgreementTargets()
     {
-        var targets = new List<Compiler.Calibrate.AgreementTarget>();
+        var targets = new List<TargetRequest>();
         foreach (var s in All("--target-agreement"))
         {
             var at = s.IndexOf('@');
             var share = ParseFloat(at >= 0 ? s[..at] : s);
-            var t = at >= 0 ? (int.TryParse(s[(at + 1)..], out var v) ? v : -1) : steps;
-            if (share.IsNone || share.Exists(a => a <= 0 || a > 1) || t <= 0)
+            var t = at >= 0 ? (int.TryParse(s[(at + 1)..], out var v) ? Some(v) : Some(-1)) : None;
+            if (share.IsNone || share.Exists(a => a <= 0 || a > 1) || t.Exists(x => x <= 0))
                 return Errors.Usage($"--target-agreement expects A or A@T with A in (0, 1] and T a positive step count (e.g. 0.98@16), got '{s}'");
-            targets.Add(new Compiler.Calibrate.AgreementTarget((double)(decimal)share.IfNone(1f), t));   // 0.95f as 0.95, not 0.949999988
+            targets.Add(new TargetRequest((double)(decimal)share.IfNone(1f), t, s));   // 0.95f as 0.95, not 0.949999988
         }
         if (targets.Count > 0 && One("--calibrate").IsNone)
             return Errors.Usage("--target-agreement chooses resolutions during calibration: give --calibrate X as well");
@@ -176,7 +176,7 @@ public sealed class Args
                from percentile in Float("--percentile")
                from _p in percentile.Exists(p => p <= 0 || p > 100) ? Left<Error, Unit>(Errors.Usage("--percentile must be in (0, 100]")) : Right<Error, Unit>(unit)
                from _r in LayerValues("--resolution", "K")
-               from _t in AgreementTargets(1)
+               from _t in AgreementTargets()
                from _ in dt.Exists(d => d <= 0) ? Left<Error, Unit>(Errors.Usage("--dt must be positive")) : Right<Error, Unit>(unit)
                let convert = new ConvertOptions(
                    MaxPool: method.IfNone(MaxPoolMethod.Count),

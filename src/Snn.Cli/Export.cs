@@ -42,15 +42,10 @@ public static class Export
                from _v in Commands.ValidateSim(a, mode)
                from inputScale in a.Float("--input-scale")
                from model in Commands.Load(a, modelPath)
-               from options in Commands.OptionsOf(a, model)
-               from legal in exporter.Check(model, options)
-               from steps in Commands.Steps(a, mode)
-               from run in Commands.Prepare(a, model, mode, steps, stderr)
-               from calibration in Commands.CalibrationOf(a, model, steps, run.Net.Scales)
-               let input = new ExportInput(model, options, run.Net, mode == Mode.Spiking, steps, legal, calibration, inputScale,
-                   a.One("--calibrate").Map(Path.GetFileName).Map(f => f ?? ""), a.One("--readout"),
-                   "snn export " + string.Join(" ", argv.Select(Quote)), a.Flag("--compress"))
-               from written in exporter.Write(input, outPath)
+               from request in Commands.Request(a)
+               from written in Exporters.Export(new ExportRequest(exporter, request, mode == Mode.Spiking, inputScale,
+                       "snn export " + string.Join(" ", argv.Select(Quote)), a.Flag("--compress")), model, outPath,
+                   w => stderr.WriteLine("warning: " + w), Console.Error.WriteLine, Progress.Of(a).Callback(Console.Error))
                select Done(stdout, stderr, written.Lines, written.Warnings);
     }
 

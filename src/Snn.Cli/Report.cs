@@ -5,7 +5,6 @@ using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler;
 using Snn.Compiler.Convert;
-using Snn.Compiler.Keras;
 using Snn.Runtime;
 using static LanguageExt.Prelude;
 
@@ -23,15 +22,6 @@ public static class Report
         Commands.Set(Commands.SimValues.Where(o => o != "--mode").ToArray(), new[] { "--data", "--labels", "--out" }, Args.ConverterValueOptions);
     static readonly IReadOnlySet<string> FlagOptions = Commands.Set(Args.ConverterFlags);
 
-    static readonly MaxPoolMethod[] Methods = { MaxPoolMethod.Count, MaxPoolMethod.Gate, MaxPoolMethod.Pre, MaxPoolMethod.Avg };
-
-    /// <summary>Options the NengoDL-equivalent baseline drops (everything beyond NengoDL's converter defaults).</summary>
-    static readonly System.Collections.Generic.HashSet<string> NonNengoOptions = new()
-    {
-        "--calibrate", "--calib-samples", "--percentile", "--resolution", "--bias-shift", "--per-channel", "--per-layer", "--bias-correction", "--scale-firing-rates", "--synapse", "--max-pool",
-        "--max-to-avg-pool", "--readout", "--neuron", "--initial-voltage", "--reset", "--encoding",
-    };
-
     static readonly string[] Palette = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf" };
     const string BaselineColor = "#7f7f7f";
 
@@ -42,14 +32,16 @@ public static class Report
         from _d in a.All("--data").Count > 0 ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("report needs --data X.npy"))
         from _0 in Commands.ValidateSim(a, Mode.Spiking)
         from model in Commands.Load(a, modelPath)
-        from inputs in Commands.Inputs(a, model, "--data", requireAll: true)
-        from ann in model.Keras().Bind(m => KerasEval.Run(m, inputs)).Map(o => o.Head)
-        from labelled in a.One("--labels").IsSome ? Commands.Labels(a, inputs.Head.Shape[0]).Map(Some) : Right<Error, Option<int[]>>(None)
+        from inputs in Commands.Inputs(a, model, "--data")
+        from ann in Reports.Ann(model, inputs)
+        from labelled in Commands.Labels(a, inputs)
         let labels = labelled.IfNone(() => Metrics.Argmax(ann))
         from steps in Commands.Steps(a, Mode.Spiking)
         from checkpoints in Commands.Checkpoints(a, steps)
-        from curves in Curves(argv, a, model, inputs, labels, steps, checkpoints, stderr)
-        let html = Html(new Page(modelPath, argv, labels.Length, steps, checkpoints, Metrics.Accuracy(ann, labels), curves, model.Saved.IsSome)
+        from request in Commands.Request(a)
+        from curves in Reports.Curves(new ReportOptions(steps, checkpoints), request, model, inputs, labels,
+            w => stderr.WriteLine("warning: " + w), Console.Error.WriteLine, Progress.Of(a).Callback(stderr))
+        let html = Html(new Page(modelPath, argv, labels.Length, steps, checkpoints, Metrics.Accuracy(ann, labels), curves.Map(Drawn).Strict(), model.Saved.IsSome)
             { Labelled = labelled.IsSome })
         from _w in Write(outPath, html)
         select Done(stdout, outPath);
@@ -75,13 +67,13 @@ public static class Report
         }
     }
 
-    // ---------------------------------------------------------------- runs
+    /// <summary>A curve of the accuracy chart: the run, or why it could not be made, in its colour.</summary>
+    sealed record Curve(string Label, string Settings, string Color, bool Main, bool Baseline, Option<CurveRun> Run, Option<string> Failure);
 
-    /// <summary>One spiking evaluation: accuracy at each checkpoint, firing statistics, op counts and the compilation.</summary>
-    sealed record Measured((int Steps, double Accuracy)[] Points, Seq<LayerActivity> Layers, OperationCounts Operations, Converted Converted);
-
-    /// <summary>A curve of the accuracy chart: the run, or why it could not be made.</summary>
-    sealed record Curve(string Label, string Settings, string Color, bool Main, bool Baseline, Option<Measured> Run, Option<string> Failure);
+    /// <summary>The baseline in grey, a max-pool method in its own colour, the run with the given options in the first.</summary>
+    static Curve Drawn(ReportCurve c) =>
+        new(c.Label, c.Settings, c.Baseline ? BaselineColor : Palette[c.Variant.MaxPool.Map(m => Reports.Methods.IndexOf(m)).IfNone(0)],
+            c.Main, c.Baseline, c.Run, c.Failure);
 
     sealed record Page(string ModelPath, string[] Argv, int Samples, int Steps, int[] Checkpoints, double Keras, Seq<Curve> Curves, bool Saved)
     {
@@ -92,112 +84,6 @@ public static class Report
 
         /// <summary>What the curves measure, in words.</summary>
         public string Metric => Labelled ? "accuracy" : "agreement";
-    }
-
-    /// <summary>
-    /// The curves: the main run with the given options, then (for a Keras model) one per other max-pool method when the
-    /// model max-pools, and the NengoDL baseline. A saved network's conversion is fixed, so it gets its own curve only.
-    /// </summary>
-    static Either<Error, Seq<Curve>> Curves(string[] argv, Args a, Loaded model, Seq<Tensor> inputs, int[] labels, int steps, int[] checkpoints,
-        TextWriter stderr)
-    {
-        var main = from o in Commands.OptionsOf(a, model)
-                   from m in Measure(a, model, inputs, labels, steps, checkpoints, "spiking", stderr, stderr)
-                   select (o, m);
-        if (main.IsLeft) return main.Map(_ => Seq<Curve>());
-        var (options, run) = main.Match(m => m, _ => default);
-        var curves = new List<Curve>();
-        if (model.Saved.IsSome)
-            return Seq1(new Curve("saved network", Settings(a, model), Palette[0], true, false, Some(run), None));
-        var hasMaxPool = run.Converted.Network.Layers.Exists(l => l.ClassName.Contains("MaxPool", StringComparison.Ordinal));
-        if (hasMaxPool)
-        {
-            for (var i = 0; i < Methods.Length; i++)
-            {
-                var method = Methods[i];
-                var name = method.ToString().ToLowerInvariant();
-                if (method == options.Convert.MaxPool)
-                    curves.Add(new Curve($"max-pool {name} (your options)", Settings(a, model), Palette[i], true, false, Some(run), None));
-                else
-                    curves.Add(Other($"max-pool {name}", Palette[i], false,
-                        Rewrite(argv, new[] { "--max-pool", "--max-to-avg-pool" }, "--max-pool", name), model, inputs, labels, steps, checkpoints, stderr));
-            }
-        }
-        else curves.Add(new Curve("spiking (your options)", Settings(a, model), Palette[0], true, false, Some(run), None));
-        curves.Add(Other("NengoDL baseline", BaselineColor, true,
-            Rewrite(argv, NonNengoOptions, "--max-pool", "avg", "--readout", "last", "--neuron", "nengo"), model, inputs, labels, steps, checkpoints, stderr));
-        return curves.ToSeq();
-    }
-
-    /// <summary>A further curve; its failure (a method that does not apply, say) goes into the report instead of failing it.</summary>
-    static Curve Other(string label, string color, bool baseline, string[] argv, Loaded model, Seq<Tensor> inputs, int[] labels, int steps,
-        int[] checkpoints, TextWriter stderr)
-    {
-        try
-        {
-            var result = from a in Args.Parse(argv, ValueOptions, FlagOptions)
-                         from run in Measure(a, model, inputs, labels, steps, checkpoints, label, stderr, TextWriter.Null)
-                         select (a, run);
-            return result.Match(
-                r => new Curve(label, Settings(r.a, model), color, false, baseline, Some(r.run), None),
-                e => new Curve(label, "", color, false, baseline, None, Some(e.Message)));
-        }
-        catch (Exception e) when (e is not (OutOfMemoryException or InsufficientExecutionStackException))
-        {
-            return new Curve(label, "", color, false, baseline, None, Some($"{e.GetType().Name}: {e.Message}"));
-        }
-    }
-
-    static Either<Error, Measured> Measure(Args a, Loaded model, Seq<Tensor> inputs, int[] labels, int steps, int[] checkpoints, string what,
-        TextWriter stderr, TextWriter warnings) =>
-        Commands.Prepare(a, model, Mode.Spiking, steps, warnings).Bind(p =>
-        {
-            var activity = new Activity();
-            var run = Interpreter.Run(p.Program, p.Net.Functions, inputs, p.Sim, checkpoints, Progress.Of(a).For(stderr, $"{what} {steps} steps"), activity);
-            if (run.Case is not Seq<Tensor>[] outs) return Left<Error, Measured>((Error)run.Case!);
-            var layers = Evaluation.Layers(p.Net.Network, activity);
-            return Right<Error, Measured>(new Measured(checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToArray(), layers,
-                Evaluation.Operations(p.Net.Network, layers, steps, p.Sim.Encoding == Snn.Runtime.Encoding.Constant && !p.Sim.Temporal), p.Net));
-        });
-
-    /// <summary>The command line without the named options (and their values), with <paramref name="add"/> appended.</summary>
-    internal static string[] Rewrite(string[] argv, IEnumerable<string> remove, params string[] add)
-    {
-        var drop = remove.ToHashSet();
-        var result = new List<string>();
-        for (var i = 0; i < argv.Length; i++)
-        {
-            var arg = argv[i];
-            var name = arg;
-            var consumesNext = false;
-            if (arg.StartsWith("--", StringComparison.Ordinal))
-            {
-                var eq = arg.IndexOf('=');
-                if (eq > 0 && ValueOptions.Contains(arg[..eq])) name = arg[..eq];
-                else consumesNext = !FlagOptions.Contains(arg) && ValueOptions.Contains(arg);
-            }
-            var keep = !drop.Contains(name);
-            if (keep) result.Add(arg);
-            if (consumesNext && i + 1 < argv.Length)
-            {
-                i++;
-                if (keep) result.Add(argv[i]);
-            }
-        }
-        return result.Concat(add).ToArray();
-    }
-
-    /// <summary>The settings that shape a spiking run, in words: the conversion's (the command line's or the saved network's), readout and encoding.</summary>
-    static string Settings(Args a, Loaded model)
-    {
-        var conversion = from o in Commands.OptionsOf(a, model)
-                         from steps in Commands.Steps(a, Mode.Spiking)
-                         from cal in Commands.CalibrationOf(a, model, steps, Seq<Compiler.Calibrate.LayerScale>())
-                         select Commands.Settings(o.Convert, cal);
-        var parts = conversion.Match(s => new List<string> { s }, _ => new List<string>());
-        parts.Add("readout " + a.One("--readout").IfNone("mean"));
-        parts.Add("encoding " + a.One("--encoding").IfNone("constant"));
-        return string.Join(" · ", parts);
     }
 
     // ---------------------------------------------------------------- HTML
@@ -283,7 +169,7 @@ public static class Report
     static string LayerName(LayerActivity l, Seq<LayerActivity> all) =>
         all.Count(x => x.Layer == l.Layer) > 1 && l.Ensemble != l.Layer ? $"{l.Layer} ({l.Ensemble})" : l.Layer;
 
-    static void Summary(StringBuilder sb, Page p, Curve main, Measured run)
+    static void Summary(StringBuilder sb, Page p, Curve main, CurveRun run)
     {
         var final = run.Points[^1];
         var rows = new List<string[]>
@@ -494,7 +380,7 @@ public static class Report
         sb.Append("</figure>\n");
     }
 
-    static void Operations(StringBuilder sb, Page p, Curve main, Measured run)
+    static void Operations(StringBuilder sb, Page p, Curve main, CurveRun run)
     {
         var o = run.Operations;
         sb.Append("<h2>Synaptic operations and energy</h2>\n");

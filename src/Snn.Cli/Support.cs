@@ -15,6 +15,9 @@ public sealed record Progress(bool? Forced)
     /// <summary>The progress setting the command line asked for (both flags are accepted by every command).</summary>
     public static Progress Of(Args a) => new(a.Flag("--no-progress") ? false : a.Flag("--progress") ? true : null);
 
+    /// <summary>A progress callback per run, named by what runs (as the Snn library's functions take it).</summary>
+    public Func<string, Action<int, int>?> Callback(TextWriter stderr) => what => For(stderr, what);
+
     public Action<int, int>? For(TextWriter stderr, string what)
     {
         if (Forced == false || (Forced is null && (stderr != Console.Error || Console.IsErrorRedirected))) return null;

@@ -21,18 +21,35 @@ public enum Mode { Keras, Rate, Spiking }
 /// </summary>
 public sealed class Loaded
 {
-    Option<Either<Error, KerasModel>> keras;
+    /// <summary>The Keras model, imported once on first use (a saved network's embedded one) or given.</summary>
+    readonly Lazy<Either<Error, KerasModel>> keras;
 
-    Loaded(string path, Option<KerasModel> keras, Option<SavedNetwork> saved, Seq<Arr<int>> inputShapes)
+    Loaded(string path, Lazy<Either<Error, KerasModel>> keras, Option<SavedNetwork> saved, Seq<Arr<int>> inputShapes)
     {
         Path = path;
-        this.keras = keras.Map(Right<Error, KerasModel>);
+        this.keras = keras;
         Saved = saved;
         InputShapes = inputShapes;
     }
 
-    public static Loaded Of(string path, KerasModel model) => new(path, Some(model), None, model.InputShapes);
-    public static Loaded Of(string path, SavedNetwork saved) => new(path, None, Some(saved), saved.InputShapes);
+    public static Loaded Of(string path, KerasModel model) => new(path, new(Right<Error, KerasModel>(model)), None, model.InputShapes);
+    public static Loaded Of(string path, SavedNetwork saved) => new(path, new(() => Embedded(path, saved)), Some(saved), saved.InputShapes);
+
+    /// <summary>
+    /// Loads <paramref name="path"/>: a saved network (NET.snnz) or a Keras model file. The caller refuses converter
+    /// options for a saved network first (its conversion is fixed in the file).
+    /// </summary>
+    public static Either<Error, Loaded> Open(string path) =>
+        NetworkFile.IsSaved(path)
+            ? NetworkFile.Read(path).Map(saved => Of(path, saved))
+            : ModelFile.Import(path).Map(m => Of(path, m));
+
+    /// <summary>The Keras model a saved network embeds, imported (an error when it embeds none).</summary>
+    static Either<Error, KerasModel> Embedded(string path, SavedNetwork saved) =>
+        saved.Source.Match(
+            src => ModelFile.FromSource(src, $"{path}!source/{src.Name}"),
+            () => Left<Error, KerasModel>(Errors.Usage(
+                $"the saved network '{path}' holds no Keras model, which keras mode, verify and export need; use --mode rate or spiking")));
 
     public string Path { get; }
     public Option<SavedNetwork> Saved { get; }
@@ -41,17 +58,7 @@ public sealed class Loaded
     public Seq<Arr<int>> InputShapes { get; }
 
     /// <summary>The Keras model: the file itself, or the one a saved network embeds (an error when it embeds none).</summary>
-    public Either<Error, KerasModel> Keras()
-    {
-        if (keras.TryGet(out var k)) return k;
-        var saved = Saved.IfNone(() => throw new InvalidOperationException("neither a Keras model nor a saved network"));
-        var result = saved.Source.Match(
-            src => ModelFile.FromSource(src, $"{Path}!source/{src.Name}"),
-            () => Left<Error, KerasModel>(Errors.Usage(
-                $"the saved network '{Path}' holds no Keras model, which keras mode, verify and export need; use --mode rate or spiking")));
-        keras = Some(result);
-        return result;
-    }
+    public Either<Error, KerasModel> Keras() => keras.Value;
 
     /// <summary>The Keras model's name.</summary>
     public string ModelName => Saved.Match(s => s.Model, () => Keras().Match(m => m.Name, _ => ""));

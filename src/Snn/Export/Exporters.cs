@@ -48,6 +48,12 @@ public interface IExporter
     Either<Error, (Seq<string> Lines, Seq<string> Warnings)> Write(ExportInput input, string path);
 }
 
+/// <summary>
+/// An export as asked for: the format, the run (its steps and readout for <see cref="Spiking"/> or rate mode), and what the
+/// file records about how it was made: the input scale and the command.
+/// </summary>
+public sealed record ExportRequest(IExporter Format, RunRequest Run, bool Spiking, Option<float> InputScale, string Command, bool Compress = false);
+
 /// <summary>The export formats, by <c>--format</c> name.</summary>
 public static class Exporters
 {
@@ -57,6 +63,27 @@ public static class Exporters
 
     /// <summary>The names, as a usage message lists them ("npz, nengo or nir").</summary>
     public static string Names => string.Join(", ", All.Take(All.Length - 1).Select(e => e.Name)) + " or " + All[^1].Name;
+
+    /// <summary>
+    /// Exports <paramref name="model"/> to <paramref name="path"/>: refuses what the format cannot hold before converting,
+    /// converts as a run in the request's mode would (<see cref="Runs.Prepare"/>; <paramref name="warn"/> hears the
+    /// conversion's warnings), and writes with the calibration in effect. Returns the lines to tell the user and the
+    /// format's warnings.
+    /// </summary>
+    public static Either<Error, (Seq<string> Lines, Seq<string> Warnings)> Export(ExportRequest request, Loaded model, string path,
+        Action<string> warn, Action<string>? log = null, Func<string, Action<int, int>?>? progress = null)
+    {
+        var mode = request.Spiking ? Mode.Spiking : Mode.Rate;
+        var steps = request.Run.Sim.StepsFor(mode);
+        var options = Runs.OptionsOf(request.Run, model);
+        return from legal in request.Format.Check(model, options)
+               from run in Runs.Prepare(request.Run, model, mode, steps, log, progress).Map(r => { r.Net.Network.Warnings.Iter(warn); return r; })
+               from calibration in Runs.CalibrationOf(request.Run, model, steps, run.Net.Scales)
+               let input = new ExportInput(model, options, run.Net, request.Spiking, steps, legal, calibration, request.InputScale,
+                   request.Run.Calibration.Map(c => Path.GetFileName(c.Path)), request.Run.Sim.Readout.Map(r => r.ToString()), request.Command, request.Compress)
+               from written in request.Format.Write(input, path)
+               select written;
+    }
 
     /// <summary>
     /// The legalized graph <see cref="IExporter.Check"/> returned, as the converter saw it (max pooling moved ahead of

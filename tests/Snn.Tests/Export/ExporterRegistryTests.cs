@@ -1,3 +1,5 @@
+using LanguageExt;
+using Snn.Compiler;
 using Snn.Export;
 using Snn.Tests.Support;
 using Xunit;
@@ -24,5 +26,31 @@ public class ExporterRegistryTests
         Assert.Equal(2, unknownCode);
         Assert.Contains($"--format supports {Exporters.Names}, got 'onnx'", unknown);
         Assert.Contains("npz, nengo or nir", Exporters.Names);
+    }
+
+    /// <summary>The library's export: the format's refusal comes before conversion, the mode and readout reach the file.</summary>
+    [Fact]
+    public void ExportConvertsInTheRequestedModeAndWrites()
+    {
+        var model = Loaded.Open(TestModels.Fixture("tfjs", "dense_mlp", "model.json")).Ok();
+        var dir = Path.Combine(Path.GetTempPath(), "snn-tests", Guid.NewGuid().ToString("N"));
+        var nengo = Exporters.Find("nengo").IfNone(() => throw new Xunit.Sdk.XunitException("nengo"));
+        var request = new ExportRequest(nengo, RunRequest.Of(CompileOptions.Default) with
+        {
+            Sim = new SimRequest(Steps: LanguageExt.Prelude.Some(7), Readout: LanguageExt.Prelude.Some(new ReadoutChoice(Snn.Runtime.Readout.MeanLast, 3))),
+        }, Spiking: true, LanguageExt.Prelude.None, "test");
+        var warnings = new List<string>();
+        var (lines, _) = Exporters.Export(request, model, dir, warnings.Add).Ok();
+        Assert.Contains(lines, l => l.StartsWith("wrote " + Path.Combine(dir, "model.py"), StringComparison.Ordinal));
+        var script = File.ReadAllText(Path.Combine(dir, "model.py"));
+        Assert.Contains("spiking network", script);
+        Assert.Contains("7 steps, readout mean:3", script);
+        Directory.Delete(dir, recursive: true);
+
+        var nir = Exporters.Find("nir").IfNone(() => throw new Xunit.Sdk.XunitException("nir"));
+        var fallback = Loaded.Open(TestModels.Fixture("tfjs", "fallback_layers", "model.json")).Ok();
+        var refused = Exporters.Export(request with { Format = nir }, fallback, Path.Combine(dir, "x.nir"), warnings.Add);
+        Assert.Equal(Errors.UnsupportedLayerCode / 1000, refused.Err().Code / 1000);
+        Assert.False(File.Exists(Path.Combine(dir, "x.nir")));
     }
 }
