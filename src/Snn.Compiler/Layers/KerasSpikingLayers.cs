@@ -49,7 +49,7 @@ internal static class KerasSpikingLayers
                 "tanh" => new TanhAct(),
                 _ => None,
             };
-            return act.OrFail(() => Refuse(n, $"SpikingActivation activation type ({name}) does not have a native equivalent (relu, sigmoid and tanh do)"))
+            return act.ToEither(() => Refuse(n, $"SpikingActivation activation type ({name}) does not have a native equivalent (relu, sigmoid and tanh do)"))
                 .Map(a => (LegalOp)new LActivation(n.Id, n.Layer, input, shape, a)
                 {
                     Spiking = Some(new SpikingState(Tensor.Own(new[] { size }, KerasSpiking.InitialVoltage(n, size)), dt)),

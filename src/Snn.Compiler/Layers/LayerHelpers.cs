@@ -21,13 +21,10 @@ internal static class LayerHelpers
     public static Error ShapeError(KerasNode n, string message) => Errors.Shape(n.Id, message);
 
     /// <summary>Unit when <paramref name="ok"/>, else the error (built only then).</summary>
-    public static Either<Error, Unit> Check(bool ok, Func<Error> error) => ok ? Right<Error, Unit>(unit) : Left<Error, Unit>(error());
-
-    public static Either<Error, A> OrFail<A>(this Option<A> value, Func<Error> error) =>
-        value.Match(Right<Error, A>, () => Left<Error, A>(error()));
+    public static Either<Error, Unit> Check(bool ok, Func<Error> error) => ok ? EitherExtensions.Ok : error();
 
     public static Either<Error, Tensor> Weight(KerasNode n, string name) =>
-        n.Weight(name).OrFail(() => Refuse(n, $"missing weight '{name}'"));
+        n.Weight(name).ToEither(() => Refuse(n, $"missing weight '{name}'"));
 
     /// <summary>The evaluator's only input, or the refusal of a call with several.</summary>
     public static Either<Error, Value> Single(KerasNode n, Value[] ins) =>

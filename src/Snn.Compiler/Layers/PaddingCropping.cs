@@ -27,7 +27,7 @@ internal static class PaddingCroppingLayers
     {
         var rank = x.Length - 1;
         var key = crop ? "cropping" : "padding";
-        return n.Config.Pairs(key, rank).OrFail(() => Refuse(n, $"cannot read {key}")).Bind(pairs =>
+        return n.Config.Pairs(key, rank).ToEither(() => Refuse(n, $"cannot read {key}")).Bind(pairs =>
         {
             var outShape = (int[])x.Clone();
             for (var d = 0; d < rank; d++)

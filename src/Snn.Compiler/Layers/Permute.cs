@@ -22,5 +22,5 @@ internal static class PermuteLayer
             let y = RefKernels.Transpose(x.Data, x.Shape, dims)
             select new Value(dims.Select(d => x.Shape[d]).ToArray(), y)));
 
-    static Either<Error, int[]> Dims(KerasNode n) => n.Config.Ints("dims").OrFail(() => Refuse(n, "missing dims")).Map(d => d.Map(v => v - 1).ToArray());
+    static Either<Error, int[]> Dims(KerasNode n) => n.Config.Ints("dims").ToEither(() => Refuse(n, "missing dims")).Map(d => d.Map(v => v - 1).ToArray());
 }

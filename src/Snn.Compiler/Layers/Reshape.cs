@@ -50,8 +50,8 @@ internal static class ReshapeLayers
         return Lowered.Native(new LReshape(n.Id, n.Layer, input, flat));
     }
 
-    static Either<Error, Arr<int>> Target(KerasNode n) => n.Config.Dims("target_shape").OrFail(() => Refuse(n, "missing target_shape"));
+    static Either<Error, Arr<int>> Target(KerasNode n) => n.Config.Dims("target_shape").ToEither(() => Refuse(n, "missing target_shape"));
 
     static Either<Error, int[]> Resolve(KerasNode n, Arr<int> target, int size) =>
-        Shapes.ResolveReshape(target, size).OrFail(() => ShapeError(n, $"cannot reshape {size} values to {Shapes.Show(target)}"));
+        Shapes.ResolveReshape(target, size).ToEither(() => ShapeError(n, $"cannot reshape {size} values to {Shapes.Show(target)}"));
 }

@@ -36,7 +36,7 @@ internal static class TimeDistributedLayer
     /// <summary>The wrapped layer applied to every time slice (axis 0 of the sample); the first refusal stops it.</summary>
     static Either<Error, Value> Evaluate(KerasNode n, Value[] ins) =>
         from x in Single(n, ins)
-        from inner in Inner(n).OrFail(() => Refuse(n, "missing the wrapped 'layer'"))
+        from inner in Inner(n).ToEither(() => Refuse(n, "missing the wrapped 'layer'"))
         from y in Slices(inner, x)
         select y;
 
