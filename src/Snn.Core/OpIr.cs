@@ -41,11 +41,15 @@ public abstract record Op
     /// short-lived signals. Conservative: an op that may keep part of a signal leaves it out.
     /// </summary>
     public virtual Seq<int> Overwrites => Seq<int>();
+
+    /// <summary>The same operator with every signal id <c>i</c> it names replaced by <c>f(i)</c>.</summary>
+    public abstract Op MapSignals(Func<int, int> f);
 }
 
 /// <summary>step += 1; time = step * dt.</summary>
 public sealed record TimeUpdate(int Step, int Time) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => new TimeUpdate(f(Step), f(Time));
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq(Step, Time);
 }
@@ -53,6 +57,7 @@ public sealed record TimeUpdate(int Step, int Time) : Op
 /// <summary>Sets Dst from model input <see cref="Input"/> (constant over time).</summary>
 public sealed record InputFeed(int Dst, int Input) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { Dst = f(Dst) };
     public override Seq<int> Sets => Seq1(Dst);
     public override Seq<int> Overwrites => Seq1(Dst);
 }
@@ -60,6 +65,7 @@ public sealed record InputFeed(int Dst, int Input) : Op
 /// <summary>dst[...] = value.</summary>
 public sealed record Reset(int Dst, float Value = 0f) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { Dst = f(Dst) };
     public override Seq<int> Sets => Seq1(Dst);
     public override Seq<int> Overwrites => Seq1(Dst);
 }
@@ -70,6 +76,7 @@ public sealed record Reset(int Dst, float Value = 0f) : Op
 /// </summary>
 public sealed record Copy(int Src, int Dst, Option<Arr<int>> SrcIndex, Option<Arr<int>> DstIndex, bool Inc) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { Src = f(Src), Dst = f(Dst) };
     public override Seq<int> Sets => Inc ? Seq<int>() : Seq1(Dst);
     public override Seq<int> Incs => Inc ? Seq1(Dst) : Seq<int>();
     public override Seq<int> Reads => Seq1(Src);
@@ -82,6 +89,7 @@ public sealed record Copy(int Src, int Dst, Option<Arr<int>> SrcIndex, Option<Ar
 /// </summary>
 public sealed record ElementwiseInc(int A, int X, int Y) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { A = f(A), X = f(X), Y = f(Y) };
     /// <summary>Whether the op overwrites Y.</summary>
     public bool Set { get; init; }
     public override Seq<int> Sets => Set ? Seq1(Y) : Seq<int>();
@@ -98,6 +106,7 @@ public sealed record ElementwiseInc(int A, int X, int Y) : Op
 /// </summary>
 public sealed record AffineSet(int Bias, Option<int> Gain, int X, int Y) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => new AffineSet(f(Bias), Gain.Map(f), f(X), f(Y));
     public override Seq<int> Sets => Seq1(Y);
     public override Seq<int> Reads => Seq1(Bias).Concat(Gain.ToSeq()).Concat(Seq1(X)).ToSeq();
     public override Seq<int> Overwrites => Seq1(Y);
@@ -111,6 +120,7 @@ public sealed record AffineSet(int Bias, Option<int> Gain, int X, int Y) : Op
 /// </remarks>
 public sealed record DotInc(int W, int X, int Y, int Rows, int In, int Out) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { W = f(W), X = f(X), Y = f(Y) };
     /// <summary>The most inputs a kernel sums before it adds into Y.</summary>
     public const int SumBlock = 256;
 
@@ -121,6 +131,7 @@ public sealed record DotInc(int W, int X, int Y, int Rows, int In, int Out) : Op
 /// <summary>Y += conv(X, W).</summary>
 public sealed record ConvInc(int W, int X, int Y, ConvSpec Spec) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { W = f(W), X = f(X), Y = f(Y) };
     public override Seq<int> Incs => Seq1(Y);
     public override Seq<int> Reads => Seq(W, X);
 }
@@ -132,6 +143,7 @@ public sealed record ConvInc(int W, int X, int Y, ConvSpec Spec) : Op
 /// </summary>
 public sealed record PoolInc(int X, int Y, PoolSpec Spec) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { X = f(X), Y = f(Y) };
     /// <summary>Whether the op overwrites Y (max pooling only).</summary>
     public bool Set { get; init; }
     public override Seq<int> Sets => Set ? Seq1(Y) : Seq<int>();
@@ -158,6 +170,7 @@ public interface INeuronOp
 /// <summary>Runs one neuron step: reads J, sets the output and the state (voltage, refractory time).</summary>
 public sealed record SimNeurons(NeuronType Neuron, int J, int Output, Seq<int> State) : Op, INeuronOp
 {
+    public override Op MapSignals(Func<int, int> f) => this with { J = f(J), Output = f(Output), State = State.Map(f).Strict(), OutputScale = OutputScale.Map(f) };
     public Option<int> OutputScale { get; init; }
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq1(Output).Concat(State).ToSeq();
@@ -171,6 +184,7 @@ public sealed record SimNeurons(NeuronType Neuron, int J, int Output, Seq<int> S
 /// </summary>
 public sealed record SimNeuronsAffine(NeuronType Neuron, int Bias, Option<int> Gain, int X, int Output, Seq<int> State) : Op, INeuronOp
 {
+    public override Op MapSignals(Func<int, int> f) => this with { Bias = f(Bias), Gain = Gain.Map(f), X = f(X), Output = f(Output), State = State.Map(f).Strict(), OutputScale = OutputScale.Map(f) };
     public Option<int> OutputScale { get; init; }
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq1(Output).Concat(State).ToSeq();
@@ -181,6 +195,7 @@ public sealed record SimNeuronsAffine(NeuronType Neuron, int Bias, Option<int> G
 /// <summary>Lowpass synapse (ZOH) in update mode: Out = A*Out + B*In, after every read of Out this step.</summary>
 public sealed record LowpassOp(int In, int Out, float A, float B) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { In = f(In), Out = f(Out) };
     public override bool Stateful => true;
     public override Seq<int> Reads => Seq1(In);
     public override Seq<int> Updates => Seq1(Out);
@@ -194,6 +209,7 @@ public sealed record LowpassOp(int In, int Out, float A, float B) : Op
 /// </summary>
 public sealed record FilterOp(int X, int Y, int D, FilterKind Kind, Tensor Coefficients) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { X = f(X), Y = f(Y), D = f(D) };
     public override Seq<int> Sets => Kind == FilterKind.Alpha ? Seq(Y, D) : Seq1(Y);
     public override Seq<int> Reads => Seq1(X);
     public override bool Stateful => true;
@@ -210,6 +226,7 @@ public sealed record FilterOp(int X, int Y, int D, FilterKind Kind, Tensor Coeff
 /// </summary>
 public sealed record MaxPoolOp(int X, int Y, PoolSpec Spec, MaxPoolMethod Method, int Counts, int Max) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { X = f(X), Y = f(Y), Counts = f(Counts), Max = f(Max) };
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq(Y, Counts, Max);
     public override Seq<int> Reads => Seq1(X);
@@ -222,6 +239,7 @@ public sealed record MaxPoolOp(int X, int Y, PoolSpec Spec, MaxPoolMethod Method
 /// </summary>
 public sealed record FunctionOp(int X, int Y, string Function) : Op
 {
+    public override Op MapSignals(Func<int, int> f) => this with { X = f(X), Y = f(Y) };
     public override bool Stateful => true;
     public override Seq<int> Sets => Seq1(Y);
     public override Seq<int> Reads => Seq1(X);

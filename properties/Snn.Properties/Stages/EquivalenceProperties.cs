@@ -37,7 +37,7 @@ public sealed class EquivalenceProperties(ITestOutputHelper output)
             var x = m.Inputs();
             var c = Compile.Run(Modes.Rate, m.Model, verify: true).Get("compile");
             var keras = KerasEval.Run(m.Model, x).Get("KerasEval");
-            var legal = LegalEval.Run(c.Legal, x);
+            var legal = LegalEval.Run(c.Legal, x).Ok();
             Close.Assert(keras, legal, "KerasEval vs LegalEval");
             var net = NetEval.Run(c.Functions, c.Network, x).Ok();
             Close.Assert(legal, net, "LegalEval vs NetEval");

@@ -34,18 +34,21 @@ public static class NetEval
     /// </summary>
     public static Fin<Unit> ForEachSample(NodeFunctions functions, Network net, Seq<Tensor> inputs, Action<int, IReadOnlyDictionary<string, float[]>> visit)
     {
-        var plan = Prepare(net);
-        var failures = new Option<Error>[inputs.Head.Shape[0]];
-        Parallel.For(0, failures.Length, b =>
-            failures[b] = Sample(functions, net, plan, inputs, b).Match(values => { visit(b, values); return Option<Error>.None; }, e => e));
-        return failures.Somes().HeadOrNone().Match(e => Fin<Unit>.Fail(e), () => Fin<Unit>.Succ(unit));
+        return Prepare(net).Bind(plan =>
+        {
+            var failures = new Option<Error>[inputs.Head.Shape[0]];
+            Parallel.For(0, failures.Length, b =>
+                failures[b] = Sample(functions, net, plan, inputs, b).Match(values => { visit(b, values); return Option<Error>.None; }, e => e));
+            return failures.Somes().HeadOrNone().Match(e => Fin<Unit>.Fail(e), () => Fin<Unit>.Succ(unit));
+        });
     }
 
     sealed record EvalPlan(Seq<NetNode> Order, Dictionary<string, List<Connection>> Incoming);
 
-    static EvalPlan Prepare(Network net) => new(
-        net.TopologicalOrder().IfNone(() => throw new InvalidOperationException("the network has a cycle")),
-        net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList()));
+    static Fin<EvalPlan> Prepare(Network net) =>
+        net.TopologicalOrder().Match(
+            order => Fin<EvalPlan>.Succ(new EvalPlan(order, net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList()))),
+            () => Fin<EvalPlan>.Fail(Errors.Invariant("network", "the network has a cycle")));
 
     static Fin<Dictionary<string, float[]>> Sample(NodeFunctions functions, Network net, EvalPlan plan, Seq<Tensor> inputs, int b)
     {
@@ -118,20 +121,21 @@ public static class NetEval
     public static float[] Apply(Transform t, float[] x)
     {
         var y = new float[t.OutSize];
-        switch (t)
-        {
-            case IdentityT: x.CopyTo(y, 0); break;
-            case ScaleT s:
+        t.Match(
+            identity: _ => { x.CopyTo(y, 0); return unit; },
+            scale: s =>
+            {
                 for (var i = 0; i < y.Length; i++) y[i] = x[i] * s.Scale[s.Scale.Length == 1 ? 0 : i];
-                break;
-            case DenseT d: RefKernels.Dense(x, d.Kernel.Span, ReadOnlySpan<float>.Empty, d.Kernel.Shape[0], d.Kernel.Shape[1], y); break;
-            case ConvT c: RefKernels.Conv(c.Spec, c.Kernel.Span, ReadOnlySpan<float>.Empty, x, y); break;
-            case PoolT p: RefKernels.Pool(p.Spec, x, y); break;
-            case GatherT g:
+                return unit;
+            },
+            dense: d => { RefKernels.Dense(x, d.Kernel.Span, ReadOnlySpan<float>.Empty, d.Kernel.Shape[0], d.Kernel.Shape[1], y); return unit; },
+            conv: c => { RefKernels.Conv(c.Spec, c.Kernel.Span, ReadOnlySpan<float>.Empty, x, y); return unit; },
+            pool: p => { RefKernels.Pool(p.Spec, x, y); return unit; },
+            gather: g =>
+            {
                 for (var i = 0; i < y.Length; i++) y[i] = g.Index[i] < 0 ? 0f : x[g.Index[i]];
-                break;
-            default: throw new InvalidOperationException(t.GetType().Name);
-        }
+                return unit;
+            });
         return y;
     }
 }

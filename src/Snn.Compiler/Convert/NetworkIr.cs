@@ -86,24 +86,52 @@ public abstract record Transform(int InSize, int OutSize)
         PoolT p => Shapes.Product(p.Spec.InputShape),
         _ => t.OutSize,
     };
+
+    /// <summary>Case analysis over the six transforms: the one function that matches this transform, applied to it.</summary>
+    public abstract R Match<R>(Func<IdentityT, R> identity, Func<ScaleT, R> scale, Func<DenseT, R> dense, Func<ConvT, R> conv,
+        Func<PoolT, R> pool, Func<GatherT, R> gather);
 }
 
 /// <summary>NoTransform: the values pass unchanged.</summary>
-public sealed record IdentityT(int Size) : Transform(Size, Size);
+public sealed record IdentityT(int Size) : Transform(Size, Size)
+{
+    public override R Match<R>(Func<IdentityT, R> identity, Func<ScaleT, R> scale, Func<DenseT, R> dense, Func<ConvT, R> conv,
+        Func<PoolT, R> pool, Func<GatherT, R> gather) => identity(this);
+}
 
 /// <summary>Elementwise multiply by Scale (length 1 or Size).</summary>
-public sealed record ScaleT(int Size, Tensor Scale) : Transform(Size, Size);
+public sealed record ScaleT(int Size, Tensor Scale) : Transform(Size, Size)
+{
+    public override R Match<R>(Func<IdentityT, R> identity, Func<ScaleT, R> scale, Func<DenseT, R> dense, Func<ConvT, R> conv,
+        Func<PoolT, R> pool, Func<GatherT, R> gather) => scale(this);
+}
 
 /// <summary>y = x·Kernel per row of the input; Kernel is [in, out] (Keras layout); Rows rows of length in.</summary>
-public sealed record DenseT(Tensor Kernel, int Rows) : Transform(Kernel.Shape[0] * Rows, Kernel.Shape[1] * Rows);
+public sealed record DenseT(Tensor Kernel, int Rows) : Transform(Kernel.Shape[0] * Rows, Kernel.Shape[1] * Rows)
+{
+    public override R Match<R>(Func<IdentityT, R> identity, Func<ScaleT, R> scale, Func<DenseT, R> dense, Func<ConvT, R> conv,
+        Func<PoolT, R> pool, Func<GatherT, R> gather) => dense(this);
+}
 
-public sealed record ConvT(ConvSpec Spec, Tensor Kernel) : Transform(Shapes.Product(Spec.InputShape), Shapes.Product(Spec.OutputShape));
+public sealed record ConvT(ConvSpec Spec, Tensor Kernel) : Transform(Shapes.Product(Spec.InputShape), Shapes.Product(Spec.OutputShape))
+{
+    public override R Match<R>(Func<IdentityT, R> identity, Func<ScaleT, R> scale, Func<DenseT, R> dense, Func<ConvT, R> conv,
+        Func<PoolT, R> pool, Func<GatherT, R> gather) => conv(this);
+}
 
 /// <summary>Average pooling (linear) or max pooling (rate semantics: the exact max of the input).</summary>
-public sealed record PoolT(PoolSpec Spec) : Transform(Shapes.Product(Spec.InputShape), Shapes.Product(Spec.OutputShape));
+public sealed record PoolT(PoolSpec Spec) : Transform(Shapes.Product(Spec.InputShape), Shapes.Product(Spec.OutputShape))
+{
+    public override R Match<R>(Func<IdentityT, R> identity, Func<ScaleT, R> scale, Func<DenseT, R> dense, Func<ConvT, R> conv,
+        Func<PoolT, R> pool, Func<GatherT, R> gather) => pool(this);
+}
 
 /// <summary>y[i] = x[Index[i]], or 0 where Index[i] &lt; 0 (a Sparse transform with ones).</summary>
-public sealed record GatherT(int In, Arr<int> Index, string Kind) : Transform(In, Index.Count);
+public sealed record GatherT(int In, Arr<int> Index, string Kind) : Transform(In, Index.Count)
+{
+    public override R Match<R>(Func<IdentityT, R> identity, Func<ScaleT, R> scale, Func<DenseT, R> dense, Func<ConvT, R> conv,
+        Func<PoolT, R> pool, Func<GatherT, R> gather) => gather(this);
+}
 
 /// <summary>
 /// A connection from Pre's output to Post's input. A synapse filters the transformed values

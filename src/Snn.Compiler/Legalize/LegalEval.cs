@@ -6,26 +6,38 @@ namespace Snn.Compiler.Legalize;
 /// <summary>The meaning of the legal IR: evaluates the canonical ops on a batch, one sample at a time.</summary>
 public static class LegalEval
 {
-    public static Seq<Tensor> Run(LegalGraph g, Seq<Tensor> inputs)
+    /// <summary>The graph's outputs on the batch, or the failure of the first sample where a fallback layer failed.</summary>
+    public static Fin<Seq<Tensor>> Run(LegalGraph g, Seq<Tensor> inputs)
     {
         var batch = inputs.Head.Shape[0];
         var outputs = g.Outputs.Map(id => new float[batch * g.Op(id).Size]).ToArray();
+        var failures = new Option<Error>[batch];
         Parallel.For(0, batch, b =>
         {
             var values = new Dictionary<string, float[]>();
             foreach (var op in g.Ops)
-                values[op.Id] = Eval(op, values, inputs, b);
+            {
+                var value = Eval(op, values, inputs, b);
+                if (value.IsFail)
+                {
+                    failures[b] = value.Match(_ => Option<Error>.None, e => e);
+                    return;
+                }
+                values[op.Id] = (float[])value;
+            }
             for (var o = 0; o < outputs.Length; o++)
             {
                 var v = values[g.Outputs[o]];
                 v.CopyTo(outputs[o], b * v.Length);
             }
         });
-        return g.Outputs.Map((id) => g.Op(id)).Zip(outputs)
-            .Map(p => Tensor.Own(new[] { batch }.Concat(p.Item1.Shape).ToArray(), p.Item2)).ToSeq();
+        return failures.Somes().HeadOrNone().Match(
+            e => Fin<Seq<Tensor>>.Fail(e),
+            () => Fin<Seq<Tensor>>.Succ(g.Outputs.Map(id => g.Op(id)).Zip(outputs)
+                .Map(p => Tensor.Own(new[] { batch }.Concat(p.Item1.Shape).ToArray(), p.Item2)).ToSeq().Strict()));
     }
 
-    static float[] Eval(LegalOp op, Dictionary<string, float[]> values, Seq<Tensor> inputs, int b)
+    static Fin<float[]> Eval(LegalOp op, Dictionary<string, float[]> values, Seq<Tensor> inputs, int b)
     {
         float[] In(int i = 0) => values[op.Inputs[i]];
         var y = new float[op.Size];
@@ -97,22 +109,18 @@ public static class LegalEval
                 for (var i = 0; i < y.Length; i++) y[i] = g.Index[i] < 0 ? 0f : x[g.Index[i]];
                 break;
             }
-            case LFallback or LCustom:
-            {
-                var (node, shapes) = op switch
-                {
-                    LFallback f => (f.Node, f.InputShapes),
-                    LCustom c => (c.Node, c.InputShapes),
-                    _ => throw new InvalidOperationException(),
-                };
-                var args = op.Inputs.Zip(shapes).Map(p => new Keras.KerasEval.Value(p.Item2.ToArray(), values[p.Item1])).ToArray();
-                Keras.KerasEval.EvaluateLayer(node, args).Match(v => v.Data, e => throw new InvalidOperationException(e.Message)).CopyTo(y, 0);
-                break;
-            }
+            case LFallback f:
+                return Layer(f.Node, f.InputShapes);
+            case LCustom c:
+                return Layer(c.Node, c.InputShapes);
             default:
-                throw new InvalidOperationException($"unknown legal op {op.GetType().Name}");
+                return Errors.Invariant("legal", $"no meaning for legal op {op.GetType().Name} ('{op.Id}')");
         }
         return y;
+
+        Fin<float[]> Layer(Keras.KerasNode node, Seq<Arr<int>> shapes) =>
+            Keras.KerasEval.EvaluateLayer(node, op.Inputs.Zip(shapes).Map(p => new Keras.KerasEval.Value(p.Item2.ToArray(), values[p.Item1])).ToArray())
+                .Match(v => Fin<float[]>.Succ(v.Data), Fin<float[]>.Fail);
     }
 }
 

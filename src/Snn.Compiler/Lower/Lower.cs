@@ -199,15 +199,13 @@ public static class Lower
         if (c.Transform is Convert.IdentityT) return input;
         var weighted = b.Batched(c.Id + ".weighted", c.Transform.OutSize);
         b.Ops.Add(new Reset(weighted));
-        b.Ops.Add(c.Transform switch
-        {
-            ScaleT s => new ElementwiseInc(b.Constant(c.Id + ".scale", s.Scale), input, weighted),
-            DenseT d => new DotInc(b.Constant(c.Id + ".W", d.Kernel), input, weighted, d.Rows, d.Kernel.Shape[0], d.Kernel.Shape[1]),
-            ConvT cv => new ConvInc(b.Constant(c.Id + ".W", cv.Kernel), input, weighted, cv.Spec),
-            PoolT p => new PoolInc(input, weighted, p.Spec),
-            GatherT g => new Copy(input, weighted, Some(g.Index), None, Inc: true),
-            _ => throw new InvalidOperationException(c.Transform.GetType().Name),
-        });
+        b.Ops.Add(c.Transform.Match<Op>(
+            identity: _ => new Copy(input, weighted, None, None, Inc: true),
+            scale: s => new ElementwiseInc(b.Constant(c.Id + ".scale", s.Scale), input, weighted),
+            dense: d => new DotInc(b.Constant(c.Id + ".W", d.Kernel), input, weighted, d.Rows, d.Kernel.Shape[0], d.Kernel.Shape[1]),
+            conv: cv => new ConvInc(b.Constant(c.Id + ".W", cv.Kernel), input, weighted, cv.Spec),
+            pool: p => new PoolInc(input, weighted, p.Spec),
+            gather: g => new Copy(input, weighted, Some(g.Index), None, Inc: true)));
         return weighted;
     }
 }

@@ -166,7 +166,7 @@ public static class Optimize
             if (source.Kind != SignalKind.Batched || source.Size != s.Size || ops.Exists(o => o.Updates.Contains(source.Id))) continue;
             var readers = ops.Where(o => o.Reads.Contains(s.Id)).ToList();
             if (readers.Count == 0 || !readers.All(r => IgnoresZeroSign(r, s.Id) && !r.Writes.Contains(source.Id))) continue;
-            foreach (var r in readers) ops[ops.IndexOf(r)] = ReadFrom(r, copy.Src);
+            foreach (var r in readers) ops[ops.IndexOf(r)] = r.MapSignals(id => id == s.Id ? copy.Src : id);
             ops.Remove(reset);
             ops.Remove(copy);
         }
@@ -182,14 +182,6 @@ public static class Optimize
         _ => false,
     };
 
-    /// <summary>The reader <paramref name="op"/> (see <see cref="IgnoresZeroSign"/>) reading <paramref name="x"/> as its input.</summary>
-    static Op ReadFrom(Op op, int x) => op switch
-    {
-        DotInc d => d with { X = x },
-        ConvInc c => c with { X = x },
-        MaxPoolOp m => m with { X = x },
-        _ => throw new InvalidOperationException(op.GetType().Name),
-    };
 
     /// <summary>
     /// SimNeurons(ReLU with amplitude &gt; 0, J → out) whose output is read only by PoolInc(max, out → y, set), with
@@ -306,28 +298,8 @@ public static class Optimize
         return p with
         {
             Signals = signals.ToSeq(),
-            Ops = kept.Map(o => Renumber(o, x => map[x])).ToSeq(),
+            Ops = kept.Map(o => o.MapSignals(x => map[x])).ToSeq(),
             Probes = p.Probes.Map(x => x with { Signal = map[x.Signal] }).ToSeq(),
         };
     }
-
-    static Op Renumber(Op op, Func<int, int> f) => op switch
-    {
-        TimeUpdate t => new TimeUpdate(f(t.Step), f(t.Time)),
-        InputFeed i => i with { Dst = f(i.Dst) },
-        Reset r => r with { Dst = f(r.Dst) },
-        Copy c => c with { Src = f(c.Src), Dst = f(c.Dst) },
-        ElementwiseInc e => e with { A = f(e.A), X = f(e.X), Y = f(e.Y) },
-        DotInc d => d with { W = f(d.W), X = f(d.X), Y = f(d.Y) },
-        ConvInc c => c with { W = f(c.W), X = f(c.X), Y = f(c.Y) },
-        PoolInc pl => pl with { X = f(pl.X), Y = f(pl.Y) },
-        SimNeurons sn => sn with { J = f(sn.J), Output = f(sn.Output), State = sn.State.Map(f).ToSeq(), OutputScale = sn.OutputScale.Map(f) },
-        AffineSet af => new AffineSet(f(af.Bias), af.Gain.Map(f), f(af.X), f(af.Y)),
-        SimNeuronsAffine sa => sa with { Bias = f(sa.Bias), Gain = sa.Gain.Map(f), X = f(sa.X), Output = f(sa.Output), State = sa.State.Map(f).ToSeq(), OutputScale = sa.OutputScale.Map(f) },
-        LowpassOp l => l with { In = f(l.In), Out = f(l.Out) },
-        MaxPoolOp m => m with { X = f(m.X), Y = f(m.Y), Counts = f(m.Counts), Max = f(m.Max) },
-        FunctionOp fn => fn with { X = f(fn.X), Y = f(fn.Y) },
-        FilterOp fl => fl with { X = f(fl.X), Y = f(fl.Y), D = f(fl.D) },
-        _ => throw new InvalidOperationException($"unknown operator {op.GetType().Name}"),
-    };
 }
