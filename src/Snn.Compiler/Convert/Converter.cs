@@ -70,7 +70,10 @@ public static class Converter
 
     sealed record Builder(ConvertOptions Options, LegalGraph Graph)
     {
-        public readonly List<NetNode> Nodes = new();
+        readonly List<NetNode> nodes = new();
+        readonly Dictionary<string, NetNode> byId = new();
+        readonly ILookup<string, LegalOp> values = Graph.Ops.ToLookup(o => o.Id);
+        readonly Dictionary<string, List<NetNode>> before = new();   // objects to list just before an object, in the order added
         /// <summary>The code of the function nodes made so far, by name.</summary>
         public NodeFunctions Functions = NodeFunctions.Empty;
         public readonly List<Connection> Connections = new();
@@ -79,8 +82,27 @@ public static class Converter
         public readonly System.Collections.Generic.HashSet<string> UsedSwapKeys = new();
         public int EnsembleCount;
 
-        public NetNode Node(string id) => Nodes.First(n => n.Id == id);
+        public NetNode Node(string id) => byId[id];
+        public bool HasNode(string id) => byId.ContainsKey(id);
+
+        public void AddNode(NetNode node)
+        {
+            nodes.Add(node);
+            byId.TryAdd(node.Id, node);
+        }
+
+        /// <summary>Adds <paramref name="node"/> to the list just before <paramref name="next"/> (after others put there before).</summary>
+        public void AddBefore(string next, NetNode node)
+        {
+            (before.TryGetValue(next, out var list) ? list : before[next] = new List<NetNode>()).Add(node);
+            byId.TryAdd(node.Id, node);
+        }
+
+        /// <summary>Every object, in list order.</summary>
+        public Seq<NetNode> Nodes => nodes.SelectMany(n => before.TryGetValue(n.Id, out var list) ? list.Append(n) : new[] { n }).ToSeq().Strict();
         public string ObjectOf(string value) => Objects[value];
+        /// <summary>The legal op that defines <paramref name="value"/>.</summary>
+        public LegalOp Value(string value) => values[value].First();
 
         public void Connect(string pre, string post, Transform t, Option<Arr<int>> postIndex = default)
         {
@@ -99,6 +121,9 @@ public static class Converter
         if (options.MaxPool == MaxPoolMethod.Pre) graph = MaxPoolBeforeActivation(graph);
         var b = new Builder(options, graph);
         var consumers = graph.Ops.SelectMany(o => o.Inputs).GroupBy(i => i).ToDictionary(g => g.Key, g => g.Count());
+        // The first non-softmax activation reading each value (a Dense or Conv fuses with it).
+        var activations = graph.Ops.Filter(o => o is LActivation { Act: not SoftmaxAct }).GroupBy(o => o.Inputs.Head)
+            .ToDictionary(g => g.Key, g => g.First());
         var fused = new System.Collections.Generic.HashSet<string>();
 
         foreach (var op in graph.Ops)
@@ -113,7 +138,7 @@ public static class Converter
                 case LDense or LConv:
                 {
                     // Fuse Dense/Conv + activation into one ensemble when the linear value feeds only the activation.
-                    var next = graph.Ops.Find(o => o is LActivation { Act: not SoftmaxAct } && o.Inputs.Head == op.Id);
+                    var next = activations.TryGetValue(op.Id, out var first) ? Some(first) : Option<LegalOp>.None;
                     var canFuse = next.IsSome && consumers.GetValueOrDefault(op.Id) == 1 && !graph.Outputs.Contains(op.Id);
                     var (transform, bias) = LinearParts(op);
                     var pre = b.ObjectOf(op.Inputs.Head);
@@ -189,12 +214,12 @@ public static class Converter
                     var resolved = converters.Resolve(c.Layer, c.Converter);
                     if (resolved.Case is not ILayerConverter converter) return (Error)resolved.Case!;
                     var builder = new LayerBuilder(c.Id, c.Inputs.Map(b.ObjectOf).ToSeq().Strict(), c.InputShapes,
-                        n => { b.Nodes.Add(n); return n; },
+                        n => { b.AddNode(n); return n; },
                         (name, function) => b.Functions = b.Functions.Add(name, function),
                         (pre, post, t, idx) => b.Connect(pre, post, t, idx));
                     var converted = converter.Convert(c.Node, builder);
                     if (converted.Case is not string output) return (Error)converted.Case!;
-                    if (!b.Nodes.Exists(n => n.Id == output) || b.Node(output).Size != op.Size)
+                    if (!b.HasNode(output) || b.Node(output).Size != op.Size)
                         return Errors.UnsupportedLayer(c.Layer, c.Node.ClassName,
                             $"the custom converter returned '{output}', which is not an object of {op.Size} values");
                     b.Objects[op.Id] = output;
@@ -226,7 +251,7 @@ public static class Converter
                     var offset = 0;
                     foreach (var input in c.Inputs)
                     {
-                        var size = graph.Op(input).Size;
+                        var size = b.Value(input).Size;
                         var block = size / outer;
                         var total = op.Size / outer;
                         var index = new int[size];
@@ -244,7 +269,7 @@ public static class Converter
                 case LGather g:
                 {
                     var node = Add(b, op, new PassNode(op.Id, op.Layer, op.Size));
-                    b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new GatherT(graph.Op(op.Inputs.Head).Size, g.Index, g.Kind));
+                    b.Connect(b.ObjectOf(op.Inputs.Head), node.Id, new GatherT(b.Value(op.Inputs.Head).Size, g.Index, g.Kind));
                     break;
                 }
 
@@ -256,7 +281,7 @@ public static class Converter
         var probes = graph.Outputs.Zip(Enumerable.Range(0, graph.Outputs.Count)).Map(p =>
         {
             var (id, i) = p;
-            var op = graph.Op(id);
+            var op = b.Value(id);
             var softmax = op is LActivation { Act: SoftmaxAct };
             var target = b.ObjectOf(id);
             var synapse = b.Node(target) is Ensemble ? options.Synapse : None;
@@ -268,7 +293,7 @@ public static class Converter
             b.Warnings.Add($"swap_activations contained {key}, but there were no layers in the model with that activation type");
 
         return new ConvertedNetwork(
-            new Network(b.Nodes.ToSeq().Strict(), b.Connections.ToSeq().Strict(), probes, options.Dt, graph.Layers, b.Warnings.ToSeq().Strict()),
+            new Network(b.Nodes, b.Connections.ToSeq().Strict(), probes, options.Dt, graph.Layers, b.Warnings.ToSeq().Strict()),
             b.Functions);
     }
 
@@ -314,7 +339,7 @@ public static class Converter
 
     static NetNode Add(Builder b, LegalOp op, NetNode node)
     {
-        b.Nodes.Add(node);
+        b.AddNode(node);
         b.Objects[op.Id] = node.Id;
         return node;
     }
@@ -348,7 +373,7 @@ public static class Converter
         if (!bias.TryGet(out var value)) return;
         var node = new ConstNode(op.Id + ".bias", op.Layer, value);
         // Constant nodes go before the node they feed, keeping the object list feed-forward.
-        b.Nodes.Insert(b.Nodes.FindIndex(n => n.Id == post), node);
+        b.AddBefore(post, node);
         b.Connect(node.Id, post, new IdentityT(value.Length));
     }
 

@@ -211,7 +211,9 @@ public static class KerasConfigReader
             modelInputs.Add(value);
         }
 
-        // Resolve calls until nothing changes (the config is usually topological already).
+        // Resolve the calls in dependency order, the earliest in the config first among those ready (so a config that
+        // is topological already, as Keras writes them, resolves in its own order). Linear in calls and references: a
+        // call is checked again only when a call of a layer it refers to resolves.
         var pending = new List<(string Layer, int Call)>();
         foreach (var n in table.Order)
         {
@@ -224,36 +226,40 @@ public static class KerasConfigReader
         Option<KerasValue> Lookup(Ref r) => values.TryGetValue(r, out var v) ? v
             : IsNestedModel(entries, r.Layer) && values.TryGetValue(r with { Node = r.Node - 1 }, out var shifted) ? shifted
             : None;
+        bool Ready(int k) => calls[pending[k].Layer][pending[k].Call].ForAll(r => Lookup(r).IsSome);
 
-        var guard = 0;
-        while (pending.Count > 0)
+        var waiting = new Dictionary<string, List<int>>();
+        for (var k = 0; k < pending.Count; k++)
+            foreach (var layer in calls[pending[k].Layer][pending[k].Call].Map(r => r.Layer).Distinct())
+                (waiting.TryGetValue(layer, out var list) ? list : waiting[layer] = new List<int>()).Add(k);
+        var queued = new bool[pending.Count];
+        var ready = new PriorityQueue<int, int>();
+        for (var k = 0; k < pending.Count; k++)
+            if (Ready(k)) { queued[k] = true; ready.Enqueue(k, k); }
+        var resolved = 0;
+        while (ready.TryDequeue(out var k, out _))
         {
-            if (++guard > 100000) return Fail(ctx.Source, "graph too large");
-            var progressed = false;
-            for (var i = 0; i < pending.Count; i++)
-            {
-                var (layer, call) = pending[i];
-                var refs = calls[layer][call];
-                var ins = refs.Choose(Lookup).Strict();
-                if (ins.Count != refs.Count) continue;
-                var entry = entries[layer];
-                var step =
-                    from cls in Str(entry, "class_name", ctx.Source, layer)
-                    from cfgEl in Prop(entry, "config", ctx.Source, layer)
-                    from outs in IsModelClass(cls)
-                        ? ReadModel(ctx, cls, cfgEl, path.Add(layer), call == 0 ? prefix + layer + "/" : $"{prefix}{layer}#{call}/", Some(ins))
-                            .Map(m => m.Outputs)
-                        : AddLayerNode(ctx, path, prefix, layer, call, cls, cfgEl, ins, entry).Map(Seq1)
-                    select outs;
-                if (!step.TryGet(out var outputs, out var error)) return error;
-                for (var t = 0; t < outputs.Count; t++) values[new Ref(layer, call, t)] = outputs[t];
-                pending.RemoveAt(i--);
-                progressed = true;
-            }
-            if (!progressed)
-                return Fail(ctx.Source, "the layer graph has a cycle or refers to unknown layers: " +
-                                        string.Join(", ", pending.Take(5).Select(p => p.Layer)));
+            var (layer, call) = pending[k];
+            var ins = calls[layer][call].Choose(Lookup).Strict();
+            var entry = entries[layer];
+            var step =
+                from cls in Str(entry, "class_name", ctx.Source, layer)
+                from cfgEl in Prop(entry, "config", ctx.Source, layer)
+                from outs in IsModelClass(cls)
+                    ? ReadModel(ctx, cls, cfgEl, path.Add(layer), call == 0 ? prefix + layer + "/" : $"{prefix}{layer}#{call}/", Some(ins))
+                        .Map(m => m.Outputs)
+                    : AddLayerNode(ctx, path, prefix, layer, call, cls, cfgEl, ins, entry).Map(Seq1)
+                select outs;
+            if (!step.TryGet(out var outputs, out var error)) return error;
+            for (var t = 0; t < outputs.Count; t++) values[new Ref(layer, call, t)] = outputs[t];
+            resolved++;
+            if (waiting.TryGetValue(layer, out var waiters))
+                foreach (var w in waiters)
+                    if (!queued[w] && Ready(w)) { queued[w] = true; ready.Enqueue(w, w); }
         }
+        if (resolved < pending.Count)
+            return Fail(ctx.Source, "the layer graph has a cycle or refers to unknown layers: " +
+                                    string.Join(", ", pending.Where((_, k) => !queued[k]).Take(5).Select(p => p.Layer)));
 
         return outputRefs.Collect(r => Lookup(r).ToEither(Fail(ctx.Source, $"unknown output layer '{r.Layer}'")))
             .Map(outputs => (modelInputs.ToSeq().Strict(), outputs));

@@ -143,38 +143,39 @@ public static class Legalize
     /// </summary>
     internal static LegalGraph FoldAffines(LegalGraph g)
     {
-        var ops = g.Ops.ToList();
-        var layers = g.Layers.ToList();
-        var changed = true;
-        while (changed)
+        // One pass in order: an affine folds into the op that defines its input (which may itself hold earlier folds).
+        var ops = g.Ops.Map(o => (LegalOp?)o).ToArray();
+        var layers = g.Layers.ToArray();
+        var slotOf = new Dictionary<string, int>();
+        var consumers = new Dictionary<string, int>();
+        for (var k = 0; k < ops.Length; k++)
         {
-            changed = false;
-            for (var i = 0; i < ops.Count; i++)
-            {
-                if (ops[i] is not LAffine a) continue;
-                var pIndex = ops.FindIndex(o => o.Id == a.Inputs.Head);
-                var p = ops[pIndex];
-                var consumers = ops.Count(o => o.Inputs.Contains(p.Id));
-                if (consumers != 1 || g.Outputs.Contains(p.Id)) continue;
-                LegalOp? folded = p switch
-                {
-                    LDense d when a.Axis == d.Shape.Count - 1 =>
-                        d with { Id = a.Id, Kernel = ScaleColumns(d.Kernel, a.Scale), Bias = Some(FoldBias(d.Bias, a.Scale, a.Shift)) },
-                    LConv cv when a.Axis == (cv.Spec.ChannelsLast ? cv.Shape.Count - 1 : 0) =>
-                        cv with { Id = a.Id, Kernel = ScaleColumns(cv.Kernel, a.Scale), Bias = Some(FoldBias(cv.Bias, a.Scale, a.Shift)) },
-                    _ => null,
-                };
-                if (folded is null) continue;
-                ops[pIndex] = folded;
-                ops.RemoveAt(i);
-                // The affine's value id is its layer call's id (BatchNormalization, Rescaling, Normalization).
-                var folds = layers.FindIndex(l => l.Layer == a.Id);
-                if (folds >= 0) layers[folds] = layers[folds] with { Conversion = Conversion.Folded, Note = $"folded into {p.Layer}" };
-                changed = true;
-                break;
-            }
+            slotOf.TryAdd(ops[k]!.Id, k);
+            foreach (var input in ops[k]!.Inputs.Distinct()) consumers[input] = consumers.GetValueOrDefault(input) + 1;
         }
-        return g with { Ops = ops.ToSeq().Strict(), Layers = layers.ToSeq().Strict() };
+        var layerOf = new Dictionary<string, int>();
+        for (var k = 0; k < layers.Length; k++) layerOf.TryAdd(layers[k].Layer, k);
+        for (var i = 0; i < ops.Length; i++)
+        {
+            if (ops[i] is not LAffine a || !slotOf.TryGetValue(a.Inputs.Head, out var pIndex) || ops[pIndex] is not { } p) continue;
+            if (consumers.GetValueOrDefault(p.Id) != 1 || g.Outputs.Contains(p.Id)) continue;
+            LegalOp? folded = p switch
+            {
+                LDense d when a.Axis == d.Shape.Count - 1 =>
+                    d with { Id = a.Id, Kernel = ScaleColumns(d.Kernel, a.Scale), Bias = Some(FoldBias(d.Bias, a.Scale, a.Shift)) },
+                LConv cv when a.Axis == (cv.Spec.ChannelsLast ? cv.Shape.Count - 1 : 0) =>
+                    cv with { Id = a.Id, Kernel = ScaleColumns(cv.Kernel, a.Scale), Bias = Some(FoldBias(cv.Bias, a.Scale, a.Shift)) },
+                _ => null,
+            };
+            if (folded is null) continue;
+            ops[pIndex] = folded;
+            ops[i] = null;
+            slotOf[a.Id] = pIndex;
+            // The affine's value id is its layer call's id (BatchNormalization, Rescaling, Normalization).
+            if (layerOf.TryGetValue(a.Id, out var folds))
+                layers[folds] = layers[folds] with { Conversion = Conversion.Folded, Note = $"folded into {p.Layer}" };
+        }
+        return g with { Ops = ops.Where(o => o is not null).Select(o => o!).ToSeq().Strict(), Layers = layers.ToSeq().Strict() };
     }
 
     /// <summary>Multiplies the last axis (output channels) of a kernel by a per-channel scale.</summary>

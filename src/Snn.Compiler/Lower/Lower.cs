@@ -130,6 +130,8 @@ public static class Lower
             }
         }
 
+        var nodes = new Dictionary<string, NetNode>();
+        foreach (var node in net.Nodes) nodes.TryAdd(node.Id, node);
         foreach (var c in net.Connections)
         {
             var input = outputOf[c.Pre];
@@ -141,7 +143,7 @@ public static class Lower
                 b.Ops.Add(new LowpassOp(weighted, filtered, a, bb));
                 weighted = filtered;
             }
-            var post = net.Node(c.Post);
+            var post = nodes[c.Post];
             if (post is Ensemble)
             {
                 if (c.PostIndex.IsSome) return Errors.Invariant(Name, $"connection '{c.Id}' scatters into neurons");

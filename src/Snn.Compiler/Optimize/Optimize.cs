@@ -62,6 +62,9 @@ public static class Optimize
                 : op).ToSeq(),
         };
 
+    /// <summary>The first of <paramref name="slots"/> that satisfies <paramref name="test"/>, or −1.</summary>
+    static int FirstSlot(int[] slots, Func<int, bool> test) => slots.Where(test).DefaultIfEmpty(-1).First();
+
     static bool IsOnes(Signal s) =>
         s.Kind == SignalKind.Constant && s.Initial.Exists(t => t.Span.IndexOfAnyExcept(1f) < 0);
 
@@ -72,32 +75,40 @@ public static class Optimize
     /// </summary>
     public static OpProgram FuseChains(OpProgram p)
     {
-        var ops = p.Ops.ToList();
+        var t = new OpTable(p);
         var probed = p.Probes.Map(x => x.Signal).ToHashSet();
-        bool changed;
-        do
+        bool Candidate(int s) => p.Signal(s).Kind == SignalKind.Batched && !probed.Contains(s);
+        // Signals in id order; a fusion queues again the signals whose writers or readers it changed, until none changes.
+        var queue = new PriorityQueue<int, int>();
+        var queued = new bool[p.Signals.Count];
+        void Queue(int s)
         {
-            changed = false;
-            foreach (var s in p.Signals.Filter(s => s.Kind == SignalKind.Batched && !probed.Contains(s.Id)))
-            {
-                var writers = ops.Where(o => o.Writes.Contains(s.Id)).ToList();
-                var readers = ops.Where(o => o.Reads.Contains(s.Id)).ToList();
-                if (writers.Count != 2 || readers.Count != 1) continue;
-                var reset = writers.OfType<Reset>().FirstOrDefault(r => r.Value == 0f);
-                var inc = writers.FirstOrDefault(o => o != reset && o.Incs == Seq1(s.Id) && o.Sets.IsEmpty && o.Updates.IsEmpty);
-                if (reset is null || inc is null || readers[0] is not Copy { Inc: true, SrcIndex.IsNone: true, DstIndex.IsNone: true } copy || copy.Src != s.Id)
-                    continue;
-                if (p.Signal(copy.Dst).Size != s.Size || inc.Reads.Contains(copy.Dst)) continue;
-                var retargeted = Retarget(inc, s.Id, copy.Dst);
-                if (retargeted is null) continue;
-                // Where the Copy was: y's increments keep their order (float sums depend on it).
-                ops[ops.IndexOf(copy)] = retargeted;
-                ops.Remove(reset);
-                ops.Remove(inc);
-                changed = true;
-            }
-        } while (changed);
-        return p with { Ops = ops.ToSeq() };
+            if (queued[s] || !Candidate(s)) return;
+            queued[s] = true;
+            queue.Enqueue(s, s);
+        }
+        foreach (var s in p.Signals) Queue(s.Id);
+        while (queue.TryDequeue(out var s, out _))
+        {
+            queued[s] = false;
+            if (t.Writers(s).Count != 2 || t.Readers(s).Count != 1) continue;
+            var writers = t.Writers(s).Order().ToArray();
+            var resetSlot = FirstSlot(writers, k => t[k] is Reset { Value: 0f });
+            if (resetSlot < 0) continue;
+            var incSlot = FirstSlot(writers, k => k != resetSlot && t[k]!.Incs == Seq1(s) && t[k]!.Sets.IsEmpty && t[k]!.Updates.IsEmpty);
+            var copySlot = t.Readers(s).First();
+            if (incSlot < 0 || t[copySlot] is not Copy { Inc: true, SrcIndex.IsNone: true, DstIndex.IsNone: true } copy || copy.Src != s) continue;
+            var inc = t[incSlot]!;
+            if (p.Signal(copy.Dst).Size != p.Signal(s).Size || inc.Reads.Contains(copy.Dst)) continue;
+            var retargeted = Retarget(inc, s, copy.Dst);
+            if (retargeted is null) continue;
+            // Where the Copy was: y's increments keep their order (float sums depend on it).
+            t.Replace(copySlot, retargeted);
+            t.Remove(resetSlot);
+            t.Remove(incSlot);
+            foreach (var changed in retargeted.Reads.Concat(retargeted.Writes)) Queue(changed);
+        }
+        return p with { Ops = t.Ops };
     }
 
     /// <summary>
@@ -123,25 +134,25 @@ public static class Optimize
     /// </summary>
     public static OpProgram SetSingleIncrements(OpProgram p)
     {
-        var ops = p.Ops.ToList();
+        var t = new OpTable(p);
         foreach (var s in p.Signals.Filter(s => s.Kind == SignalKind.Batched))
         {
-            var writers = ops.Where(o => o.Writes.Contains(s.Id)).ToList();
-            if (writers.Count != 2) continue;
-            var reset = writers.OfType<Reset>().FirstOrDefault(r => r.Value == 0f);
-            if (reset is null) continue;
-            var inc = writers.First(w => !ReferenceEquals(w, reset));
-            Op? set = inc switch
+            if (t.Writers(s.Id).Count != 2) continue;
+            var writers = t.Writers(s.Id).Order().ToArray();
+            var resetSlot = FirstSlot(writers, k => t[k] is Reset { Value: 0f });
+            if (resetSlot < 0) continue;
+            var incSlot = FirstSlot(writers, k => k != resetSlot);
+            Op? set = t[incSlot] switch
             {
                 PoolInc { Set: false, Spec.Kind: PoolKind.Max } pl when pl.Y == s.Id && pl.X != s.Id => pl with { Set = true },
                 ElementwiseInc { Set: false } e when e.Y == s.Id && e.X != s.Id && e.A != s.Id => e with { Set = true },
                 _ => null,
             };
             if (set is null) continue;
-            ops[ops.IndexOf(inc)] = set;
-            ops.Remove(reset);
+            t.Replace(incSlot, set);
+            t.Remove(resetSlot);
         }
-        return p with { Ops = ops.ToSeq() };
+        return p with { Ops = t.Ops };
     }
 
     /// <summary>
@@ -153,24 +164,24 @@ public static class Optimize
     /// </summary>
     public static OpProgram ForwardCopies(OpProgram p)
     {
-        var ops = p.Ops.ToList();
+        var t = new OpTable(p);
         var probed = p.Probes.Map(x => x.Signal).ToHashSet();
         foreach (var s in p.Signals.Filter(s => s.Kind == SignalKind.Batched && !probed.Contains(s.Id)))
         {
-            var writers = ops.Where(o => o.Writes.Contains(s.Id)).ToList();
-            if (writers.Count != 2) continue;
-            var reset = writers.OfType<Reset>().FirstOrDefault(r => r.Value == 0f);
-            var copy = writers.OfType<Copy>().FirstOrDefault(c => c is { Inc: true, SrcIndex.IsNone: true, DstIndex.IsNone: true } && c.Dst == s.Id);
-            if (reset is null || copy is null || copy.Src == s.Id) continue;
+            if (t.Writers(s.Id).Count != 2) continue;
+            var writers = t.Writers(s.Id).Order().ToArray();
+            var resetSlot = FirstSlot(writers, k => t[k] is Reset { Value: 0f });
+            var copySlot = FirstSlot(writers, k => t[k] is Copy { Inc: true, SrcIndex.IsNone: true, DstIndex.IsNone: true } c && c.Dst == s.Id);
+            if (resetSlot < 0 || copySlot < 0 || t[copySlot] is not Copy copy || copy.Src == s.Id) continue;
             var source = p.Signal(copy.Src);
-            if (source.Kind != SignalKind.Batched || source.Size != s.Size || ops.Exists(o => o.Updates.Contains(source.Id))) continue;
-            var readers = ops.Where(o => o.Reads.Contains(s.Id)).ToList();
-            if (readers.Count == 0 || !readers.All(r => IgnoresZeroSign(r, s.Id) && !r.Writes.Contains(source.Id))) continue;
-            foreach (var r in readers) ops[ops.IndexOf(r)] = r.MapSignals(id => id == s.Id ? copy.Src : id);
-            ops.Remove(reset);
-            ops.Remove(copy);
+            if (source.Kind != SignalKind.Batched || source.Size != s.Size || t.Writers(source.Id).Any(k => t[k]!.Updates.Contains(source.Id))) continue;
+            var readers = t.Readers(s.Id).Order().ToArray();
+            if (readers.Length == 0 || !readers.All(k => IgnoresZeroSign(t[k]!, s.Id) && !t[k]!.Writes.Contains(source.Id))) continue;
+            foreach (var k in readers) t.Replace(k, t[k]!.MapSignals(id => id == s.Id ? copy.Src : id));
+            t.Remove(resetSlot);
+            t.Remove(copySlot);
         }
-        return p with { Ops = ops.ToSeq() };
+        return p with { Ops = t.Ops };
     }
 
     /// <summary>Whether <paramref name="op"/> gives the same results when its input <paramref name="x"/> holds −0 for +0.</summary>
@@ -191,20 +202,24 @@ public static class Optimize
     /// </summary>
     public static OpProgram PoolBeforeRelu(OpProgram p)
     {
-        var ops = p.Ops.ToList();
+        var t = new OpTable(p);
         var signals = p.Signals.ToList();
         var probed = p.Probes.Map(x => x.Signal).ToHashSet();
-        foreach (var neurons in ops.OfType<SimNeurons>().Where(sn => sn.Neuron is RectifiedLinear { Amplitude: > 0f } && sn.State.IsEmpty && sn.OutputScale.IsNone).ToList())
+        var candidates = Enumerable.Range(0, t.Count)
+            .Where(k => t[k] is SimNeurons { Neuron: RectifiedLinear { Amplitude: > 0f }, State.IsEmpty: true, OutputScale.IsNone: true }).ToList();
+        foreach (var neuronSlot in candidates)
         {
-            if (probed.Contains(neurons.Output) || ops.Count(o => o.Writes.Contains(neurons.Output)) != 1) continue;
-            var readers = ops.Where(o => o.Reads.Contains(neurons.Output)).ToList();
-            if (readers is not [PoolInc { Set: true, Spec.Kind: PoolKind.Max } pool] || pool.Y == neurons.J || !EveryWindowReal(pool.Spec)) continue;
+            if (t[neuronSlot] is not SimNeurons neurons) continue;
+            if (probed.Contains(neurons.Output) || t.Writers(neurons.Output).Count != 1 || t.Readers(neurons.Output).Count != 1) continue;
+            var poolSlot = t.Readers(neurons.Output).First();
+            if (t[poolSlot] is not PoolInc { Set: true, Spec.Kind: PoolKind.Max } pool || pool.Y == neurons.J || !EveryWindowReal(pool.Spec)) continue;
             var pooled = new Signal(signals.Count, signals[neurons.J].Name + ".pooled", signals[pool.Y].Size, SignalKind.Batched, None);
             signals.Add(pooled);
-            ops[ops.IndexOf(neurons)] = pool with { X = neurons.J, Y = pooled.Id };
-            ops[ops.IndexOf(pool)] = neurons with { J = pooled.Id, Output = pool.Y };
+            t.Grow(signals.Count);
+            t.Replace(neuronSlot, pool with { X = neurons.J, Y = pooled.Id });
+            t.Replace(poolSlot, neurons with { J = pooled.Id, Output = pool.Y });
         }
-        return p with { Signals = signals.ToSeq(), Ops = ops.ToSeq() };
+        return p with { Signals = signals.ToSeq(), Ops = t.Ops };
     }
 
     /// <summary>Whether every output cell's window covers at least one input cell (no window lies wholly in the padding).</summary>
@@ -223,13 +238,16 @@ public static class Optimize
     /// </summary>
     public static OpProgram FuseBiasGain(OpProgram p)
     {
-        var ops = p.Ops.ToList();
-        foreach (var bias in ops.OfType<Copy>().Where(c => c is { Inc: false, SrcIndex.IsNone: true, DstIndex.IsNone: true }).ToList())
+        var t = new OpTable(p);
+        var candidates = Enumerable.Range(0, t.Count).Where(k => t[k] is Copy { Inc: false, SrcIndex.IsNone: true, DstIndex.IsNone: true }).ToList();
+        foreach (var biasSlot in candidates)
         {
+            var bias = (Copy)t[biasSlot]!;
             var j = bias.Dst;
             if (p.Signal(bias.Src).Kind != SignalKind.Constant || p.Signal(bias.Src).Size != p.Signal(j).Size || p.Signal(j).Kind != SignalKind.Batched) continue;
-            var inc = ops.Skip(ops.IndexOf(bias) + 1).FirstOrDefault(o => o.Incs.Contains(j) || o.Reads.Contains(j));
-            var fused = inc switch
+            // The first op after the bias that increments or reads J.
+            var incSlot = t.Writers(j).Where(k => t[k]!.Incs.Contains(j)).Concat(t.Readers(j)).Where(k => k > biasSlot).DefaultIfEmpty(-1).Min();
+            var fused = incSlot < 0 ? null : t[incSlot] switch
             {
                 ElementwiseInc { Set: false } e when e.Y == j && e.X != j && p.Signal(e.X).Kind == SignalKind.Batched && p.Signal(e.A).Kind == SignalKind.Constant
                     => new AffineSet(bias.Src, Some(e.A), e.X, j),
@@ -238,10 +256,10 @@ public static class Optimize
                 _ => null,
             };
             if (fused is null) continue;
-            ops[ops.IndexOf(inc!)] = fused;
-            ops.Remove(bias);
+            t.Replace(incSlot, fused);
+            t.Remove(biasSlot);
         }
-        return p with { Ops = ops.ToSeq() };
+        return p with { Ops = t.Ops };
     }
 
     /// <summary>
@@ -250,44 +268,50 @@ public static class Optimize
     /// </summary>
     public static OpProgram FuseNeuronInput(OpProgram p)
     {
-        var ops = p.Ops.ToList();
+        var t = new OpTable(p);
         var probed = p.Probes.Map(x => x.Signal).ToHashSet();
-        foreach (var affine in ops.OfType<AffineSet>().ToList())
+        foreach (var affineSlot in Enumerable.Range(0, t.Count).Where(k => t[k] is AffineSet).ToList())
         {
-            if (probed.Contains(affine.Y) || ops.Count(o => o.Writes.Contains(affine.Y)) != 1) continue;
-            var readers = ops.Where(o => o.Reads.Contains(affine.Y)).ToList();
-            if (readers is not [SimNeurons neurons] || neurons.Output == affine.X || neurons.State.Contains(affine.X)) continue;
-            ops[ops.IndexOf(neurons)] = new SimNeuronsAffine(neurons.Neuron, affine.Bias, affine.Gain, affine.X, neurons.Output, neurons.State)
+            var affine = (AffineSet)t[affineSlot]!;
+            if (probed.Contains(affine.Y) || t.Writers(affine.Y).Count != 1 || t.Readers(affine.Y).Count != 1) continue;
+            var neuronSlot = t.Readers(affine.Y).First();
+            if (t[neuronSlot] is not SimNeurons neurons || neurons.Output == affine.X || neurons.State.Contains(affine.X)) continue;
+            t.Replace(neuronSlot, new SimNeuronsAffine(neurons.Neuron, affine.Bias, affine.Gain, affine.X, neurons.Output, neurons.State)
             {
                 OutputScale = neurons.OutputScale,
-            };
-            ops.Remove(affine);
+            });
+            t.Remove(affineSlot);
         }
-        return p with { Ops = ops.ToSeq() };
+        return p with { Ops = t.Ops };
     }
 
     /// <summary>Keeps only operators that contribute to a probe (and the time update), then renumbers signals.</summary>
     public static OpProgram DropDead(OpProgram p)
     {
-        var live = p.Probes.Map(x => x.Signal).ToHashSet();
-        var keep = new System.Collections.Generic.HashSet<Op>(ReferenceEqualityComparer.Instance);
-        bool changed;
-        do
+        // Backwards from the probes: an op is kept when it writes a live signal; what it reads and writes becomes live.
+        var t = new OpTable(p);
+        var live = new bool[p.Signals.Count];
+        var kept = new bool[t.Count];
+        var work = new Stack<int>();
+        void Keep(int k)
         {
-            changed = false;
-            foreach (var op in p.Ops)
-            {
-                if (keep.Contains(op)) continue;
-                if (op is TimeUpdate || op.Writes.Exists(live.Contains))
-                {
-                    keep.Add(op);
-                    foreach (var s in op.Reads.Concat(op.Writes)) live.Add(s);
-                    changed = true;
-                }
-            }
-        } while (changed);
-        var kept = p.Ops.Filter(keep.Contains).ToSeq();
-        var used = kept.Bind(o => o.Reads.Concat(o.Writes)).Concat(p.Probes.Map(x => x.Signal)).ToHashSet();
+            if (kept[k]) return;
+            kept[k] = true;
+            foreach (var s in t[k]!.Reads.Concat(t[k]!.Writes)) Live(s);
+        }
+        void Live(int s)
+        {
+            if (live[s]) return;
+            live[s] = true;
+            work.Push(s);
+        }
+        foreach (var probe in p.Probes) Live(probe.Signal);
+        for (var k = 0; k < t.Count; k++)
+            if (t[k] is TimeUpdate) Keep(k);
+        while (work.TryPop(out var s))
+            foreach (var k in t.Writers(s)) Keep(k);
+        var keptOps = p.Ops.Where((_, k) => kept[k]).ToSeq().Strict();
+        var used = keptOps.Bind(o => o.Reads.Concat(o.Writes)).Concat(p.Probes.Map(x => x.Signal)).ToHashSet();
         var map = new Dictionary<int, int>();
         var signals = new List<Signal>();
         foreach (var s in p.Signals.Filter(s => used.Contains(s.Id)))
@@ -298,7 +322,7 @@ public static class Optimize
         return p with
         {
             Signals = signals.ToSeq(),
-            Ops = kept.Map(o => o.MapSignals(x => map[x])).ToSeq(),
+            Ops = keptOps.Map(o => o.MapSignals(x => map[x])).ToSeq(),
             Probes = p.Probes.Map(x => x with { Signal = map[x.Signal] }).ToSeq(),
         };
     }
