@@ -21,22 +21,26 @@ public sealed class NotebookCellException(string notebook, int cell, string sour
 /// <summary>
 /// Runs a Polyglot (.NET Interactive) C# notebook the way its kernel would, with Roslyn scripting: every code
 /// cell in order as one script session (<c>CSharpScript.RunAsync</c>, then <c>ContinueWithAsync</c>).
-/// <c>#r "nuget: Snn.X, version"</c> becomes a reference to the assembly the repository builds for package
-/// Snn.X (and its dependencies); any other <c>#r</c>, <c>#i</c> and <c>#!</c> magic line is skipped.
+/// <c>#r "nuget: Snn.X, version"</c> becomes a reference to the assembly the repository builds for the library package
+/// Snn.X (and its dependencies), when the version is the one this build packs; any other <c>#r</c>, <c>#i</c> (a package
+/// source) and <c>#!</c> magic line is skipped. <c>Snn.Cli</c> is a tool package, which a notebook cannot reference.
 /// <c>display(...)</c> and <c>HTML(...)</c> come from <see cref="NotebookGlobals"/>; a cell's trailing
 /// expression is displayed, as the kernel does.
 /// </summary>
 public static class NotebookRunner
 {
-    /// <summary>The NuGet package each built assembly will be published as.</summary>
-    static readonly Dictionary<string, Assembly> Packages = new(StringComparer.OrdinalIgnoreCase)
+    /// <summary>The library package each built assembly is packed as (<c>dotnet pack</c>; the tool package Snn.Cli is no library).</summary>
+    public static readonly IReadOnlyDictionary<string, Assembly> Packages = new Dictionary<string, Assembly>(StringComparer.OrdinalIgnoreCase)
     {
         ["Snn"] = typeof(Snn.Build).Assembly,
         ["Snn.Core"] = typeof(Snn.Tensor).Assembly,
         ["Snn.Compiler"] = typeof(Snn.Compiler.Compile).Assembly,
         ["Snn.Runtime"] = typeof(Snn.Runtime.Interpreter).Assembly,
-        ["Snn.Cli"] = typeof(Snn.Cli.Program).Assembly,
     };
+
+    /// <summary>The package version this build packs (the assemblies' informational version, without its source revision).</summary>
+    public static string PackageVersion(string package) =>
+        Packages[package].GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
 
     /// <summary>Namespaces imported once a package is referenced (the notebooks also say `using` themselves).</summary>
     static readonly Dictionary<string, string[]> PackageImports = new(StringComparer.OrdinalIgnoreCase)
@@ -53,7 +57,6 @@ public static class NotebookRunner
             "Snn.Compiler.Calibrate", "Snn.Compiler.Lower", "Snn.Compiler.Optimize",
         },
         ["Snn.Runtime"] = new[] { "Snn.Runtime" },
-        ["Snn.Cli"] = new[] { "Snn.Cli" },
     };
 
     /// <summary>The C# kernel's default usings.</summary>
@@ -104,7 +107,10 @@ public static class NotebookRunner
             {
                 var name = m.Groups["name"].Value;
                 if (!Packages.ContainsKey(name))
-                    throw new InvalidOperationException($"unknown Snn package '{name}' (known: {string.Join(", ", Packages.Keys)})");
+                    throw new InvalidOperationException($"'{name}' is not a library package this repository packs (known: {string.Join(", ", Packages.Keys)})");
+                var version = m.Groups["version"].Value.Trim();
+                if (version.Length > 0 && version != PackageVersion(name))
+                    throw new InvalidOperationException($"package '{name}' version {version} is not the one this repository packs ({PackageVersion(name)})");
                 packages.Add(name);
                 lines[i] = "// [harness: built assembly] " + lines[i].Trim();
             }
@@ -180,7 +186,7 @@ public static class NotebookRunner
     }
 
     /// <summary>The shared framework's assemblies (what the kernel's C# compilation sees), by path.</summary>
-    static IEnumerable<MetadataReference> FrameworkReferences()
+    internal static IEnumerable<MetadataReference> FrameworkReferences()
     {
         var dir = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
         return ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
@@ -191,7 +197,7 @@ public static class NotebookRunner
     }
 
     /// <summary>A package's assembly and what its package would bring along (LanguageExt, System.Numerics.Tensors, the other Snn packages).</summary>
-    static IEnumerable<Assembly> Dependencies(Assembly root)
+    internal static IEnumerable<Assembly> Dependencies(Assembly root)
     {
         var seen = new Dictionary<string, Assembly>();
         var queue = new Queue<Assembly>(new[] { root });

@@ -44,6 +44,44 @@ public sealed class NotebookRunnerTests : IDisposable
         Assert.Throws<InvalidOperationException>(() => NotebookRunner.Preprocess("#r \"nuget: Snn.Nope, 1.0\""));
     }
 
+    /// <summary>
+    /// The packages a notebook may reference are the library packages <c>dotnet pack</c> makes: every project under src/
+    /// that packs (not IsPackable false) and is not a tool (PackAsTool), by its PackageId, at the version
+    /// Directory.Build.props gives (read from the project files, not from the built assemblies).
+    /// </summary>
+    [Fact]
+    public void The_referencable_packages_are_the_packed_libraries_at_the_packed_version()
+    {
+        var root = NotebookRunner.RepoRoot();
+        var props = File.ReadAllText(Path.Combine(root, "Directory.Build.props"));
+        var version = System.Text.RegularExpressions.Regex.Match(props, "<Version>([^<]+)</Version>").Groups[1].Value;
+        var libraries = new List<string>();
+        var tools = new List<string>();
+        foreach (var project in Directory.GetFiles(Path.Combine(root, "src"), "*.csproj", SearchOption.AllDirectories))
+        {
+            var text = File.ReadAllText(project);
+            if (text.Contains("<IsPackable>false</IsPackable>")) continue;
+            var id = System.Text.RegularExpressions.Regex.Match(text, "<PackageId>([^<]+)</PackageId>") is { Success: true } m
+                ? m.Groups[1].Value : Path.GetFileNameWithoutExtension(project);
+            (text.Contains("<PackAsTool>true</PackAsTool>") ? tools : libraries).Add(id);
+        }
+        Assert.Equal(libraries.Order(StringComparer.OrdinalIgnoreCase), NotebookRunner.Packages.Keys.Order(StringComparer.OrdinalIgnoreCase));
+        Assert.Contains("Snn.Cli", tools);
+        Assert.All(libraries, p => Assert.Equal(version, NotebookRunner.PackageVersion(p)));
+    }
+
+    [Fact]
+    public void The_tool_package_and_a_version_that_is_not_packed_are_refused()
+    {
+        var tool = Assert.Throws<InvalidOperationException>(() => NotebookRunner.Preprocess("#r \"nuget: Snn.Cli, 0.1.0\""));
+        Assert.Contains("not a library package", tool.Message);
+        var version = Assert.Throws<InvalidOperationException>(() => NotebookRunner.Preprocess("#r \"nuget: Snn, 9.9.9\""));
+        Assert.Contains("9.9.9", version.Message);
+        var (code, packages) = NotebookRunner.Preprocess($"#i \"nuget: /somewhere/artifacts\"\n#r \"nuget: Snn, {NotebookRunner.PackageVersion("Snn")}\"");
+        Assert.Equal(new[] { "Snn" }, packages);
+        Assert.StartsWith("// [harness: skipped] #i", code);
+    }
+
     [Fact]
     public async Task Cells_share_state_and_display_is_collected()
     {

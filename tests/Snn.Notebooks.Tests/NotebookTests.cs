@@ -46,8 +46,12 @@ public sealed class NotebookTests(ITestOutputHelper output)
             Assert.Empty(cell.GetProperty("outputs").EnumerateArray());
             Assert.Equal(JsonValueKind.Null, cell.GetProperty("execution_count").ValueKind);
         }
+        // The first cell references the library package Snn at the version this repository packs (Preprocess refuses
+        // a tool package such as Snn.Cli and any other version), and shows the #i line that adds the packed folder.
         var first = NotebookRunner.Cells(PathOf(notebook)).First(c => c.Kind == "code");
-        Assert.Contains("#r \"nuget: Snn,", first.Source);
+        Assert.Equal(new[] { "Snn" }, NotebookRunner.Preprocess(first.Source).Packages);
+        Assert.Contains("#r \"nuget: Snn, " + NotebookRunner.PackageVersion("Snn") + "\"", first.Source);
+        Assert.Contains("#i \"nuget: ", first.Source);
     }
 
     [Theory]
