@@ -216,6 +216,9 @@ public static class Commands
     /// <summary>Simulation options; none applies to the Keras reference evaluator (keras mode).</summary>
     static readonly string[] SimOnly = ["--steps", "--readout", "--encoding", "--checkpoints", "--batch", "--threads"];
 
+    /// <summary>Flags that say what the model is (shared layers, time steps in the data) rather than how it converts: every mode takes them.</summary>
+    static readonly string[] ModelFlags = ["--split-shared-weights", "--temporal-model"];
+
     /// <summary>The options among <paramref name="names"/> given on the command line.</summary>
     static List<string> Given(Args a, IEnumerable<string> names) =>
         names.Where(n => a.All(n).Count > 0 || a.Flag(n)).Distinct().ToList();
@@ -233,7 +236,7 @@ public static class Commands
         if (modes.Count != 1) return unit;
         if (modes.Head == Mode.Keras)
         {
-            var given = Given(a, SimOnly.Concat(Args.ConverterValueOptions).Concat(Args.ConverterFlags));
+            var given = Given(a, SimOnly.Concat(Args.ConverterValueOptions).Concat(Args.ConverterFlags).Except(ModelFlags));
             return given.Count == 0 ? unit : Errors.Usage(
                 $"{Listed(given)} not apply to --mode keras: the Keras reference evaluator runs the model as it is, with no conversion, " +
                 "calibration or simulation. Drop them, or use --mode rate or --mode spiking.");
