@@ -128,7 +128,7 @@ public static class CommandLine
             Help = new Dictionary<string, string>
             {
                 ["--mode"] = "keras (the reference evaluator; no conversion options), rate or spiking (default keras; spiking for NET.snnz)",
-                ["--checkpoints"] = "not used by predict (evaluate and report read accuracies at checkpoints)",
+                ["--checkpoints"] = "refused: predict writes the outputs after --steps steps (evaluate and report read accuracies at checkpoints)",
             },
         },
         new("evaluate", "accuracy of MODEL on labelled data in each mode, or agreement with the ANN without labels", true,
