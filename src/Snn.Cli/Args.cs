@@ -7,8 +7,9 @@ using static LanguageExt.Prelude;
 namespace Snn.Cli;
 
 /// <summary>
-/// A small, strict command-line parser: one positional argument (the model), <c>--name value</c>
-/// options (repeatable where the command allows) and flags. Unknown options are usage errors (exit 2).
+/// The options and MODEL of one command as System.CommandLine parsed them (<see cref="CommandLine"/>): <c>--name value</c>
+/// options keep every occurrence in order (repeatable where the command allows; the last one counts for single values),
+/// flags are set or not. The values are checked here, where they are read.
 /// </summary>
 public sealed class Args
 {
@@ -16,29 +17,43 @@ public sealed class Args
     readonly System.Collections.Generic.HashSet<string> flags = new();
     public List<string> Positional { get; } = new();
 
+    /// <summary>The command's arguments after its name, response files expanded (as an export records the command).</summary>
+    public IReadOnlyList<string> Tokens { get; private init; } = System.Array.Empty<string>();
+
+    /// <summary>Where progress goes for this run (see <see cref="Cli.Progress"/>).</summary>
+    public Progress Progress { get; private init; } = Progress.None;
+
+    /// <summary>
+    /// The values of <paramref name="options"/> and MODEL in <paramref name="parse"/>. A MODEL that looks like an option
+    /// (System.CommandLine hands unknown <c>--names</c> to the positional argument) is an unknown option, with the nearest names.
+    /// </summary>
+    internal static Either<Error, Args> Of(System.CommandLine.ParseResult parse, IEnumerable<System.CommandLine.Option> options,
+        System.CommandLine.Argument<string>? model, Progress progress, string command)
+    {
+        var tokens = parse.Tokens.Select(t => t.Value).ToList();
+        var a = new Args { Progress = progress, Tokens = tokens.Skip(tokens.IndexOf(command) + 1).ToList() };
+        foreach (var o in options)
+        {
+            var r = parse.GetResult(o);
+            if (r is null || r.Implicit) continue;
+            if (o is System.CommandLine.Option<bool> flag) { if (parse.GetValue(flag)) a.flags.Add(o.Name); }
+            else a.values[o.Name] = r.Tokens.Select(t => t.Value).ToList();
+        }
+        if (model is not null && parse.GetValue(model) is { } path) a.Positional.Add(path);
+        var unknown = a.Positional.FirstOrDefault(p => p.Length > 1 && p[0] == '-' && !CommandLine.IsNumber(p));
+        return unknown is null ? a : CommandLine.Unknown(unknown, parse.CommandResult.Command);
+    }
+
+    /// <summary>Parses <paramref name="argv"/> (MODEL and the named options, as a command of the tool would) without running anything.</summary>
     public static Either<Error, Args> Parse(IEnumerable<string> argv, IReadOnlySet<string> valueOptions, IReadOnlySet<string> flagOptions)
     {
-        var a = new Args();
-        var list = argv.ToList();
-        for (var i = 0; i < list.Count; i++)
-        {
-            var arg = list[i];
-            if (arg.StartsWith("--", StringComparison.Ordinal))
-            {
-                var name = arg;
-                string? inline = null;
-                var eq = arg.IndexOf('=');
-                if (eq > 0 && valueOptions.Contains(arg[..eq])) { name = arg[..eq]; inline = arg[(eq + 1)..]; }
-                if (flagOptions.Contains(name) || GlobalFlags.Contains(name)) { a.flags.Add(name); continue; }
-                if (!valueOptions.Contains(name)) return Errors.Usage($"unknown option '{arg}'");
-                var value = inline ?? (i + 1 < list.Count ? list[++i] : null);
-                if (value is null) return Errors.Usage($"option '{name}' needs a value");
-                if (!a.values.TryGetValue(name, out var l)) a.values[name] = l = new List<string>();
-                l.Add(value);
-            }
-            else a.Positional.Add(arg);
-        }
-        return a;
+        var names = valueOptions.Concat(flagOptions).ToList();
+        var command = CommandLine.Build("args", "", names, new Dictionary<string, string>(), true, out var options, out var model);
+        foreach (var o in options)
+            if (flagOptions.Contains(o.Name) != o is System.CommandLine.Option<bool>)
+                return Errors.Usage($"internal: option '{o.Name}' is a {(flagOptions.Contains(o.Name) ? "flag" : "value")} here but not in the catalog");
+        var parse = command.Parse(argv.ToList());
+        return parse.Errors.Count > 0 ? CommandLine.ParseError(parse) : Of(parse, options, model, Progress.None, "args");
     }
 
     public bool Flag(string name) => flags.Contains(name);
@@ -105,9 +120,6 @@ public sealed class Args
         return double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && double.IsFinite(v)
             ? Some((float)v) : None;
     }
-
-    /// <summary>Flags every command accepts.</summary>
-    public static readonly System.Collections.Immutable.ImmutableArray<string> GlobalFlags = ["--progress", "--no-progress"];
 
     public static readonly System.Collections.Immutable.ImmutableArray<string> ConverterValueOptions =
     [

@@ -13,9 +13,7 @@ namespace Snn.Cli;
 /// </summary>
 public static class Bench
 {
-    public static Either<Error, int> Run(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Commands.Set(new[] { "--data", "--input-scale", "--batch", "--steps", "--threads", "--mode", "--samples", "--readout", "--connection-path" }, Args.ConverterValueOptions),
-            Commands.Set(Args.ConverterFlags, new[] { "--json" }))
+    public static Either<Error, int> Run(Args a, TextWriter stdout, TextWriter stderr) =>
         from modelPath in Commands.Model(a)
         from mode in a.One("--mode").IsSome ? Commands.ModeOf(a, allowAll: false) : Right<Error, Seq<Mode>>(Seq1(Mode.Spiking))
         from _ in mode.Head == Mode.Keras ? Left<Error, Unit>(Errors.Usage("snn bench measures --mode rate or spiking")) : Right<Error, Unit>(unit)
@@ -33,7 +31,7 @@ public static class Bench
         from request in Commands.Request(a)
         from run in Commands.Prepare(a, request, model, mode.Head, steps, stderr)
         from result in Benchmark.Run(run.Net, run.Sim with { BatchSize = batch.IfNone(100), Threads = threads, ConnectionPath = path }, inputs, mode.Head,
-            Progress.Of(a).For(stderr, $"bench {steps} steps"))
+            a.Progress.For($"bench {steps} steps"))
         select Print(a.Flag("--json"), stdout, result);
 
     /// <summary>--connection-path adaptive|dense|event: the kernel of spike-input connections in the timed run (default adaptive).</summary>

@@ -17,36 +17,40 @@ public static class Commands
     internal static readonly System.Collections.Immutable.ImmutableArray<string> SimValues =
         ["--steps", "--readout", "--input-scale", "--mode", "--batch", "--threads", "--encoding", "--checkpoints"];
 
-    public static Either<Error, int> Predict(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Set(SimValues, new[] { "--input", "--output" }, Args.ConverterValueOptions), Set(Args.ConverterFlags))
+    public static Either<Error, int> Predict(Args a, TextWriter stdout, TextWriter stderr) =>
         from modelPath in Model(a)
         from outDir in a.One("--output").ToEither(Errors.Usage("predict needs --output DIR"))
         from mode in ModeOf(a, allowAll: false, NetworkFile.IsSaved(modelPath) ? Mode.Spiking : Mode.Keras)
+        from _c in a.One("--checkpoints").IsSome
+            ? Left<Error, Unit>(Errors.Usage("--checkpoints does not apply to predict: it writes the outputs after --steps steps (evaluate and report read accuracies at checkpoints)"))
+            : Right<Error, Unit>(unit)
+        from _m in Applies(a, mode, NetworkFile.IsSaved(modelPath))
         from _0 in ValidateSim(a, mode.Head)
         from model in Load(a, modelPath)
+        from _s in AppliesToSaved(a, mode, model)
         from inputs in Inputs(a, model, "--input")
-        from outputs in Evaluation.Simulate(mode.Head, model, inputs, Network(a, model, stderr), Progress.Of(a).Callback(stderr))
+        from outputs in Evaluation.Simulate(mode.Head, model, inputs, Network(a, model, stderr), a.Progress.Callback)
         from _ in DataFiles.WriteOutputs(outDir, outputs)
         select Ok(stdout, $"wrote {outputs.Count} output(s) to {outDir}");
 
-    public static Either<Error, int> Evaluate(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Set(SimValues, new[] { "--data", "--labels" }, Args.ConverterValueOptions),
-            Set(Args.ConverterFlags, new[] { "--json", "--agreement", "--per-layer-error" }))
+    public static Either<Error, int> Evaluate(Args a, TextWriter stdout, TextWriter stderr) =>
         from modelPath in Model(a)
         from modes in ModeOf(a, allowAll: true)
+        from _m in Applies(a, modes, NetworkFile.IsSaved(modelPath))
         from _0 in ValidateSim(a, Mode.Spiking)
+        from _1 in modes.Exists(m => m == Mode.Spiking) ? Checkpoints(a, Steps(a, Mode.Spiking).IfLeft(0)).Map(_ => unit) : Right<Error, Unit>(unit)
         from model in Load(a, modelPath)
+        from _s in AppliesToSaved(a, modes, model)
         from inputs in Inputs(a, model, "--data")
         from labels in Labels(a, inputs)
         from steps in Steps(a, Mode.Spiking)
         from checkpoints in Checkpoints(a, steps)
         from result in Evaluation.Run(new EvaluationOptions(modes, steps, checkpoints, a.Flag("--agreement"), a.Flag("--per-layer-error")), model, inputs, labels,
-            Network(a, model, stderr), OptionsOf(a, model), Progress.Of(a).Callback(stderr))
+            Network(a, model, stderr), OptionsOf(a, model), a.Progress.Callback)
         select EvaluationReport.Print(a.Flag("--json"), stdout, result);
 
     /// <summary>The Keras model's outputs against the rate-mode network's, one step.</summary>
-    public static Either<Error, int> Verify(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Set(new[] { "--input", "--atol", "--rtol", "--input-scale" }, Args.ConverterValueOptions), Set(Args.ConverterFlags))
+    public static Either<Error, int> Verify(Args a, TextWriter stdout, TextWriter stderr) =>
         from modelPath in Model(a)
         from atol in a.Float("--atol")
         from rtol in a.Float("--rtol")
@@ -55,25 +59,23 @@ public static class Commands
         from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input") : Right<Error, Seq<Tensor>>(DataFiles.Ones(model.InputShapes))
         from request in Request(a)
         from verified in Verification.Run(request, model, inputs, atol.IfNone(1e-6f), rtol.IfNone(1e-5f),
-            Console.Error.WriteLine, Progress.Of(a).Callback(Console.Error))
+            Console.Error.WriteLine, a.Progress.Callback)
         select VerifyReport(stdout, stderr, verified, atol.IfNone(1e-6f), rtol.IfNone(1e-5f));
 
     /// <summary>The conversion of every layer and the network's size, in rate mode (as verify and evaluate's rate row run it).</summary>
-    public static Either<Error, int> Inspect(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Set(Args.ConverterValueOptions, new[] { "--input-scale" }), Set(Args.ConverterFlags, new[] { "--json" }))
+    public static Either<Error, int> Inspect(Args a, TextWriter stdout, TextWriter stderr) =>
         from modelPath in Model(a)
         from _o in a.CompileOptions()
         from model in Load(a, modelPath)
         from request in Request(a)
-        from run in Runs.Prepare(request, model, Mode.Rate, 0, Console.Error.WriteLine, Progress.Of(a).Callback(Console.Error))
+        from run in Runs.Prepare(request, model, Mode.Rate, 0, Console.Error.WriteLine, a.Progress.Callback)
         select InspectReport(a.Flag("--json"), stdout, Inspection.Of(run.Net), model.Saved);
 
     /// <summary>
     /// <c>snn convert MODEL [converter and calibration options] --out NET.snnz</c>: converts with spiking neuron types
     /// (calibrating when asked) and saves the network, its options and the model file(s).
     /// </summary>
-    public static Either<Error, int> Convert(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Set(Args.ConverterValueOptions, new[] { "--out", "--input-scale", "--steps" }), Set(Args.ConverterFlags))
+    public static Either<Error, int> Convert(Args a, TextWriter stdout, TextWriter stderr) =>
         from modelPath in Model(a)
         from outPath in a.One("--out").ToEither(Errors.Usage($"convert needs --out NET{NetworkFile.Extension}"))
         from _1 in NetworkFile.IsSaved(outPath)
@@ -83,14 +85,13 @@ public static class Commands
         from _3 in a.CompileOptions()
         from steps in Steps(a, Mode.Spiking)
         from request in Request(a)
-        from saved in Runs.Save(request, modelPath, steps, Console.Error.WriteLine, Progress.Of(a).Callback(Console.Error))
+        from saved in Runs.Save(request, modelPath, steps, Console.Error.WriteLine, a.Progress.Callback)
         from _4 in Warn(stderr, saved.Network.Warnings)
         from _5 in NetworkFile.Write(outPath, saved)
         select Ok(stdout, Wrote(outPath, saved));
 
-    public static Either<Error, int> Demo(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, Set(new[] { "--threads" }), Set(System.Array.Empty<string>()))
-        from result in Snn.Demo.Run(Progress.Of(a).Callback(stderr))
+    public static Either<Error, int> Demo(Args a, TextWriter stdout, TextWriter stderr) =>
+        from result in Snn.Demo.Run(a.Progress.Callback)
         select RunDemo(stdout, result);
 
     // ---------------------------------------------------------------- helpers
@@ -103,7 +104,7 @@ public static class Commands
 
     internal static Either<Error, string> Model(Args a) =>
         a.Positional.Count == 1 ? Right<Error, string>(a.Positional[0])   // not a bare string: LanguageExt 4 converts strings to Error
-        : a.Positional.Count == 0 ? Errors.Usage("missing MODEL (a model.json path)")
+        : a.Positional.Count == 0 ? Errors.Usage($"missing MODEL: {CommandLine.ModelKinds}")
         : Errors.Usage($"expected one MODEL, got {a.Positional.Count} positional arguments: {string.Join(" ", a.Positional)}");
 
     /// <summary>
@@ -166,8 +167,14 @@ public static class Commands
             {
                 var parts = s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 var values = parts.Select(p => int.TryParse(p, out var v) && v > 0 ? v : -1).ToArray();
-                return values.Length == 0 || values.Any(v => v < 0)
-                    ? Left<Error, int[]>(Errors.Usage($"--checkpoints expects step counts like 1,2,4,8, got '{s}'"))
+                if (values.Length == 0 || values.Any(v => v < 0))
+                    return Left<Error, int[]>(Errors.Usage($"--checkpoints expects step counts like 1,2,4,8, got '{s}'"));
+                var beyond = values.Where(v => v > steps).Distinct().OrderBy(v => v).ToList();
+                return beyond.Count > 0
+                    ? Left<Error, int[]>(Errors.Usage(
+                        $"--checkpoints {string.Join(",", beyond)} {(beyond.Count == 1 ? "is" : "are")} beyond the run's {steps} steps " +
+                        $"({(a.One("--steps").IsSome ? "--steps" : "the default; give --steps to change it")}): a run lasts --steps, so it cannot be read after more. " +
+                        $"Give --steps {beyond[^1]}, or checkpoints up to {steps}."))
                     : Right<Error, int[]>(values.Distinct().OrderBy(v => v).ToArray());
             },
             () => Right<Error, int[]>(Enumerable.Range(0, 31).Select(k => 1 << k).TakeWhile(c => c < steps).Append(steps).ToArray()));
@@ -206,6 +213,56 @@ public static class Commands
         from calibration in CalibrationRequestOf(a)
         select new RunRequest(options, calibration, sim);
 
+    /// <summary>Simulation options; none applies to the Keras reference evaluator (keras mode).</summary>
+    static readonly string[] SimOnly = ["--steps", "--readout", "--encoding", "--checkpoints", "--batch", "--threads"];
+
+    /// <summary>Flags that say what the model is (shared layers, time steps in the data) rather than how it converts: every mode takes them.</summary>
+    static readonly string[] ModelFlags = ["--split-shared-weights", "--temporal-model"];
+
+    /// <summary>The options among <paramref name="names"/> given on the command line.</summary>
+    static List<string> Given(Args a, IEnumerable<string> names) =>
+        names.Where(n => a.All(n).Count > 0 || a.Flag(n)).Distinct().ToList();
+
+    static string Listed(List<string> names) => string.Join(", ", names) + (names.Count == 1 ? " does" : " do");
+
+    /// <summary>
+    /// Options that do not apply to the mode(s) are usage errors, not ignored: in keras mode (the reference evaluator runs
+    /// the model as it is) every converter, calibration and simulation option; in rate mode --checkpoints (they read the
+    /// spiking accuracy) and --steps unless a synapse makes the rate network's output depend on time (a saved network's
+    /// synapse is checked once it is read: <see cref="AppliesToSaved"/>).
+    /// </summary>
+    internal static Either<Error, Unit> Applies(Args a, Seq<Mode> modes, bool saved)
+    {
+        if (modes.Count != 1) return unit;
+        if (modes.Head == Mode.Keras)
+        {
+            var given = Given(a, SimOnly.Concat(Args.ConverterValueOptions).Concat(Args.ConverterFlags).Except(ModelFlags));
+            return given.Count == 0 ? unit : Errors.Usage(
+                $"{Listed(given)} not apply to --mode keras: the Keras reference evaluator runs the model as it is, with no conversion, " +
+                "calibration or simulation. Drop them, or use --mode rate or --mode spiking.");
+        }
+        if (modes.Head == Mode.Rate)
+        {
+            if (a.One("--checkpoints").IsSome)
+                return Errors.Usage("--checkpoints does not apply to --mode rate: checkpoints read the spiking accuracy after each number of steps. Use --mode spiking (or all).");
+            var synapse = a.One("--synapse").Exists(v => v != "none" && Args.ParseFloat(v).Exists(t => t > 0));
+            if (!saved && a.One("--steps").IsSome && !synapse && !a.Flag("--temporal-model"))
+                return StepsInRate();
+        }
+        return unit;
+    }
+
+    /// <summary><see cref="Applies"/> for a saved network, whose synapse is in the file.</summary>
+    internal static Either<Error, Unit> AppliesToSaved(Args a, Seq<Mode> modes, Loaded model) =>
+        model.Saved.Match(
+            s => modes.Count == 1 && modes.Head == Mode.Rate && a.One("--steps").IsSome && s.Options.Convert.Synapse.IsNone && !s.Options.Legalize.Temporal
+                ? StepsInRate() : Right<Error, Unit>(unit),
+            () => Right<Error, Unit>(unit));
+
+    static Error StepsInRate() => Errors.Usage(
+        "--steps does not apply to --mode rate without a synapse: a rate network without --synapse gives the same output at every step, " +
+        "so it runs one. Drop --steps, add --synapse TAU to see the filtered transient, or use --mode spiking.");
+
     /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
     internal static Either<Error, Unit> ValidateSim(Args a, Mode mode) =>
         from _1 in a.CompileOptions()
@@ -237,13 +294,13 @@ public static class Commands
     /// <summary>The network per mode with the command line's steps for that mode; conversion warnings go to stderr.</summary>
     static Func<Mode, Either<Error, (SimOptions Sim, Converted Net)>> Network(Args a, Loaded model, TextWriter stderr) =>
         mode => from request in Request(a)
-                from run in Runs.Network(request, model, Console.Error.WriteLine, Progress.Of(a).Callback(Console.Error))(mode)
+                from run in Runs.Network(request, model, Console.Error.WriteLine, a.Progress.Callback)(mode)
                 from _ in Warn(stderr, run.Net.Network.Warnings)
                 select run;
 
     /// <summary>The network for a mode and <paramref name="steps"/>; conversion warnings go to stderr.</summary>
     internal static Either<Error, Prepared> Prepare(Args a, RunRequest request, Loaded model, Mode mode, int steps, TextWriter stderr) =>
-        from run in Runs.Prepare(request, model, mode, steps, Console.Error.WriteLine, Progress.Of(a).Callback(Console.Error))
+        from run in Runs.Prepare(request, model, mode, steps, Console.Error.WriteLine, a.Progress.Callback)
         from _ in Warn(stderr, run.Net.Network.Warnings)
         select run;
 

@@ -11,29 +11,19 @@ namespace Snn.Cli;
 /// </summary>
 public static class Export
 {
-    static readonly string[] Values = { "--format", "--out", "--input-scale", "--steps", "--mode" };
+    /// <summary>Runs <c>snn export</c> with the arguments that follow its name.</summary>
+    public static Either<Error, int> Run(string[] argv, TextWriter stdout, TextWriter stderr) =>
+        CommandLine.Parse("export", argv).Bind(a => Run(a, stdout, stderr));
 
-    /// <summary>The <c>--format</c> the command line names (npz when none).</summary>
-    static string FormatOf(IReadOnlyList<string> argv)
+    public static Either<Error, int> Run(Args a, TextWriter stdout, TextWriter stderr)
     {
-        var format = "npz";
-        for (var i = 0; i < argv.Count; i++)
-        {
-            if (argv[i].StartsWith("--format=", StringComparison.Ordinal)) format = argv[i]["--format=".Length..];
-            else if (argv[i] == "--format" && i + 1 < argv.Count) format = argv[++i];
-        }
-        return format;
-    }
-
-    public static Either<Error, int> Run(string[] argv, TextWriter stdout, TextWriter stderr)
-    {
-        var name = FormatOf(argv);
+        var name = a.One("--format").IfNone("npz");
         var found = Exporters.Find(name);
-        // An unknown format is reported after the command line itself is checked (parsed as the default format's).
+        // An unknown format is reported after the command line itself is checked (as the default format's).
         var exporter = found.IfNone(Exporters.All[0]);
-        return from a in Args.Parse(argv, Commands.Set(Values, exporter.ValueOptions, Args.ConverterValueOptions), Commands.Set(Args.ConverterFlags, exporter.Flags))
-               from modelPath in Commands.Model(a)
+        return from modelPath in Commands.Model(a)
                from _f in found.IsSome ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"--format supports {Exporters.Names}, got '{name}'"))
+               from _x in Specific(a, exporter)
                from outPath in a.One("--out").ToEither(Errors.Usage(exporter.NeedsOut))
                from mode in exporter.NoRate.Match(
                    refusal => a.One("--mode").IfNone("spiking") == "spiking" ? Right<Error, Mode>(Mode.Spiking) : Left<Error, Mode>(Errors.Usage(refusal)),
@@ -44,9 +34,19 @@ public static class Export
                from model in Commands.Load(a, modelPath)
                from request in Commands.Request(a)
                from written in Exporters.Export(new ExportRequest(exporter, request, mode == Mode.Spiking, inputScale,
-                       "snn export " + string.Join(" ", argv.Select(Quote)), a.Flag("--compress")), model, outPath,
-                   w => stderr.WriteLine("warning: " + w), Console.Error.WriteLine, Progress.Of(a).Callback(Console.Error))
+                       "snn export " + string.Join(" ", a.Tokens.Select(Quote)), a.Flag("--compress")), model, outPath,
+                   w => stderr.WriteLine("warning: " + w), Console.Error.WriteLine, a.Progress.Callback)
                select Done(stdout, stderr, written.Lines, written.Warnings);
+    }
+
+    /// <summary>Options of another format's exporter (export accepts every exporter's) are usage errors for this one.</summary>
+    static Either<Error, Unit> Specific(Args a, IExporter exporter)
+    {
+        var others = Exporters.All.SelectMany(x => x.ValueOptions.Concat(x.Flags)).Except(exporter.ValueOptions.Concat(exporter.Flags))
+            .Where(o => a.All(o).Count > 0 || a.Flag(o)).Distinct().ToList();
+        return others.Count == 0 ? unit : Errors.Usage(
+            $"{string.Join(", ", others)} {(others.Count == 1 ? "does" : "do")} not apply to --format {exporter.Name}" +
+            $" (it applies to --format {string.Join(" or ", Exporters.All.Where(x => x.ValueOptions.Concat(x.Flags).Contains(others[0])).Select(x => x.Name))})");
     }
 
     static Either<Error, Mode> ModeOf(Args a) =>

@@ -18,19 +18,15 @@ namespace Snn.Cli;
 /// </summary>
 public static class Report
 {
-    static readonly IReadOnlySet<string> ValueOptions =
-        Commands.Set(Commands.SimValues.Where(o => o != "--mode").ToArray(), new[] { "--data", "--labels", "--out" }, Args.ConverterValueOptions);
-    static readonly IReadOnlySet<string> FlagOptions = Commands.Set(Args.ConverterFlags);
-
     static readonly string[] Palette = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf" };
     const string BaselineColor = "#7f7f7f";
 
-    public static Either<Error, int> Run(string[] argv, TextWriter stdout, TextWriter stderr) =>
-        from a in Args.Parse(argv, ValueOptions, FlagOptions)
+    public static Either<Error, int> Run(Args a, TextWriter stdout, TextWriter stderr) =>
         from modelPath in Commands.Model(a)
         from outPath in a.One("--out").ToEither(Errors.Usage("report needs --out report.html"))
         from _d in a.All("--data").Count > 0 ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("report needs --data X.npy"))
         from _0 in Commands.ValidateSim(a, Mode.Spiking)
+        from _c in Commands.Checkpoints(a, Commands.Steps(a, Mode.Spiking).IfLeft(0))
         from model in Commands.Load(a, modelPath)
         from inputs in Commands.Inputs(a, model, "--data")
         from ann in Reports.Ann(model, inputs)
@@ -40,8 +36,8 @@ public static class Report
         from checkpoints in Commands.Checkpoints(a, steps)
         from request in Commands.Request(a)
         from curves in Reports.Curves(new ReportOptions(steps, checkpoints), request, model, inputs, labels,
-            w => stderr.WriteLine("warning: " + w), Console.Error.WriteLine, Progress.Of(a).Callback(stderr))
-        let html = Html(new Page(modelPath, argv, labels.Length, steps, checkpoints, Metrics.Accuracy(ann, labels), curves.Map(Drawn).Strict(), model.Saved.IsSome)
+            w => stderr.WriteLine("warning: " + w), Console.Error.WriteLine, a.Progress.Callback)
+        let html = Html(new Page(modelPath, a.Tokens.ToArray(), labels.Length, steps, checkpoints, Metrics.Accuracy(ann, labels), curves.Map(Drawn).Strict(), model.Saved.IsSome)
             { Labelled = labelled.IsSome })
         from _w in Write(outPath, html)
         select Done(stdout, outPath);

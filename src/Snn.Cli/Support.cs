@@ -7,31 +7,155 @@ using Snn.Compiler.Keras;
 namespace Snn.Cli;
 
 /// <summary>
-/// Progress on stderr for long runs: --progress forces it on, --no-progress off; by default (<see cref="Forced"/> null)
-/// it shows only when stderr is a terminal.
+/// Progress of one command's long runs (simulations, calibration, bias correction, report curves) on its stderr:
+/// <c>--progress</c> forces it on, <c>--no-progress</c> off (<see cref="Forced"/>). On a terminal each run gets a
+/// Spectre.Console bar with elapsed and remaining time; when stderr is redirected (CI, pipes; Spectre draws nothing there)
+/// a plain line every 10% or 10 s. By default (<see cref="Forced"/> null) a writer other than the console's stderr (a
+/// program or test running the tool in-process) gets none. Stdout is never written to. Dispose closes the bars of runs
+/// that stopped early.
 /// </summary>
-public sealed record Progress(bool? Forced)
+public sealed class Progress(bool? forced, TextWriter stderr) : IDisposable
 {
-    /// <summary>The progress setting the command line asked for (both flags are accepted by every command).</summary>
-    public static Progress Of(Args a) => new(a.Flag("--no-progress") ? false : a.Flag("--progress") ? true : null);
+    /// <summary>No progress (a parse without a command, tests).</summary>
+    public static Progress None => new(false, TextWriter.Null);
+
+    public bool? Forced => forced;
+
+    readonly List<Bar> bars = new();
+
+    /// <summary>How progress shows on this stderr: bars on a terminal, plain lines, or not at all.</summary>
+    public enum Kind { Off, Bars, Lines }
+
+    public Kind Shows
+    {
+        get
+        {
+            if (forced == false) return Kind.Off;
+            var console = ReferenceEquals(stderr, Console.Error);
+            if (console && !Console.IsErrorRedirected) return Kind.Bars;
+            return console || forced == true ? Kind.Lines : Kind.Off;
+        }
+    }
 
     /// <summary>A progress callback per run, named by what runs (as the Snn library's functions take it).</summary>
-    public Func<string, Action<int, int>?> Callback(TextWriter stderr) => what => For(stderr, what);
+    public Func<string, Action<int, int>?> Callback => For;
 
-    public Action<int, int>? For(TextWriter stderr, string what)
+    /// <summary>The callback for one run (<c>done</c> of <c>total</c> samples, layers or trials), or none when progress is off.</summary>
+    public Action<int, int>? For(string what) => Shows switch
     {
-        if (Forced == false || (Forced is null && (stderr != Console.Error || Console.IsErrorRedirected))) return null;
-        var last = DateTime.MinValue;
+        Kind.Bars => Live(what),
+        Kind.Lines => Lines(what),
+        _ => null,
+    };
+
+    /// <summary>A plain line when the run passes another 10% or 10 s after the last line, and at the end.</summary>
+    Action<int, int> Lines(string what)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var lastTenth = -1;
+        var lastAt = TimeSpan.Zero;
         var gate = new object();
         return (done, total) =>
         {
             lock (gate)
             {
-                if (done < total && (DateTime.UtcNow - last).TotalMilliseconds < 200) return;
-                last = DateTime.UtcNow;
-                stderr.Write($"\r  {what}: {done}/{total} samples" + (done == total ? "\n" : ""));
+                var tenth = total <= 0 ? 10 : (int)(10L * done / total);
+                var now = started.Elapsed;
+                if (tenth <= lastTenth && now - lastAt < TimeSpan.FromSeconds(10)) return;
+                lastTenth = tenth;
+                lastAt = now;
+                stderr.WriteLine(Line(what, done, total, now));
+                stderr.Flush();
             }
         };
+    }
+
+    /// <summary>A plain progress line: what runs, how far it is, elapsed time and the estimate of what is left.</summary>
+    public static string Line(string what, int done, int total, TimeSpan elapsed)
+    {
+        var share = total <= 0 ? 1 : Math.Clamp((double)done / total, 0, 1);
+        var left = share > 0 && share < 1 ? $", about {Time(elapsed * ((1 - share) / share))} left" : "";
+        return $"  {what}: {done}/{total} ({share * 100:0}%), {Time(elapsed)} elapsed{left}";
+    }
+
+    static string Time(TimeSpan t) => t.TotalHours >= 1 ? t.ToString(@"h\:mm\:ss") : t.ToString(@"m\:ss");
+
+    /// <summary>A Spectre.Console bar for one run, drawn on stderr from its first report until it completes.</summary>
+    Action<int, int> Live(string what)
+    {
+        var bar = new Bar(stderr, what);
+        lock (bars) bars.Add(bar);
+        return bar.Report;
+    }
+
+    public void Dispose()
+    {
+        lock (bars)
+        {
+            foreach (var b in bars) b.Dispose();
+            bars.Clear();
+        }
+    }
+
+    /// <summary>One live bar: Spectre's progress display runs on its own thread while the run reports, and ends with the run.</summary>
+    sealed class Bar(TextWriter stderr, string what) : IDisposable
+    {
+        readonly object gate = new();
+        readonly ManualResetEventSlim finished = new(false);
+        Spectre.Console.ProgressTask? task;
+        Thread? display;
+
+        public void Report(int done, int total)
+        {
+            lock (gate)
+            {
+                if (finished.IsSet) return;
+                if (task is null) Start(total);
+                task!.MaxValue = Math.Max(1, total);
+                task.Value = Math.Min(done, total);
+                if (done >= total) Stop();
+            }
+        }
+
+        void Start(int total)
+        {
+            var ready = new ManualResetEventSlim(false);
+            var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Out = new Spectre.Console.AnsiConsoleOutput(stderr) });
+            display = new Thread(() =>
+            {
+                try
+                {
+                    var live = Spectre.Console.AnsiConsoleExtensions.Progress(console);
+                    live.AutoClear = false;
+                    live.HideCompleted = false;
+                    Spectre.Console.ProgressExtensions.Columns(live, new Spectre.Console.TaskDescriptionColumn(), new Spectre.Console.ProgressBarColumn(),
+                        new Spectre.Console.PercentageColumn(), new Spectre.Console.ElapsedTimeColumn(), new Spectre.Console.RemainingTimeColumn(),
+                        new Spectre.Console.SpinnerColumn());
+                    live
+                        .Start(ctx =>
+                        {
+                            task = ctx.AddTask(Spectre.Console.Markup.Escape(what), maxValue: Math.Max(1, total));
+                            ready.Set();
+                            finished.Wait();
+                        });
+                }
+                finally { ready.Set(); }
+            }) { IsBackground = true, Name = "snn progress" };
+            display.Start();
+            ready.Wait();
+            task ??= new Spectre.Console.ProgressTask(0, what, Math.Max(1, total), autoStart: false);
+        }
+
+        void Stop()
+        {
+            finished.Set();
+            if (display is not null && display != Thread.CurrentThread) display.Join(TimeSpan.FromSeconds(5));
+        }
+
+        public void Dispose()
+        {
+            lock (gate) Stop();
+        }
     }
 }
 

@@ -26,7 +26,8 @@ public static class BiasCorrection
     public const string Name = "bias-correction";
 
 
-    public static Either<Error, Network> Run(CalibrateOptions o, NodeFunctions functions, Network net, Seq<Tensor> data)
+    /// <summary>Corrects the biases; <paramref name="progress"/> hears each corrected layer (done of the layers to correct).</summary>
+    public static Either<Error, Network> Run(CalibrateOptions o, NodeFunctions functions, Network net, Seq<Tensor> data, Action<int, int>? progress = null)
     {
         var steps = o.BiasCorrectionSteps;
         if (steps <= 0) return net;
@@ -39,6 +40,8 @@ public static class BiasCorrection
         var activations = MeanActivations(functions, net, subset, targets);
         if (activations.Case is not Dictionary<string, double[]> ann) return (Error)activations.Case!;
         var order = net.TopologicalOrder().IfNone(() => net.Nodes).Map(x => x.Id).ToList();
+        var corrected = 0;
+        progress?.Invoke(0, targets.Count);
         foreach (var id in order.Where(id => targets.Exists(t => t.Id == id)))
         {
             var e = (Ensemble)net.Node(id);
@@ -56,8 +59,9 @@ public static class BiasCorrection
                 var r = e.NeuronScale.Match(s => s[i], () => 1f);
                 bias[i] += (float)(delta[i] * r / amplitude);
             }
-            var corrected = e with { Bias = Tensor.Own(new[] { e.Size }, bias) };
-            net = net with { Nodes = net.Nodes.Map(x => x.Id == id ? corrected : x) };
+            var layer = e with { Bias = Tensor.Own(new[] { e.Size }, bias) };
+            net = net with { Nodes = net.Nodes.Map(x => x.Id == id ? layer : x) };
+            progress?.Invoke(++corrected, targets.Count);
         }
         return net;
     }

@@ -88,19 +88,30 @@ public static class Reports
     /// </summary>
     public static Either<Error, Seq<ReportCurve>> Curves(ReportOptions o, RunRequest request, Loaded model, Seq<Tensor> inputs, int[] labels,
         Action<string> warn, Action<string>? log, Func<string, Action<int, int>?> progress) =>
-        from run in Measure(o, request, model, inputs, labels, "spiking", warn, log, progress)
-        let maxPools = run.Converted.Network.Layers.Exists(l => l.ClassName.Contains("MaxPool", StringComparison.Ordinal))
-        select Variants(request, model, maxPools)
-            .Map(v => v.Main ? new ReportCurve(v, Settings(v.Request, model, o.Steps), Some(run), None) : Other(o, v, model, inputs, labels, log, progress))
+        from run in Measure(o, request, model, inputs, labels, net => Counted(1, Variants(request, model, MaxPools(net)).Count, "spiking"), warn, log, progress)
+        let variants = Variants(request, model, MaxPools(run.Converted))
+        let others = variants.Filter(v => !v.Main).ToList()
+        select variants
+            .Map(v => v.Main ? new ReportCurve(v, Settings(v.Request, model, o.Steps), Some(run), None)
+                : Other(o, v, model, inputs, labels, log, progress, Counted(others.IndexOf(v) + 2, variants.Count, v.Label)))
             .Strict();
+
+    static bool MaxPools(Converted net) => net.Network.Layers.Exists(l => l.ClassName.Contains("MaxPool", StringComparison.Ordinal));
+
+    /// <summary>"curve k of n (label)": the progress name of the k-th curve measured.</summary>
+    static string Counted(int k, int n, string label) => $"curve {k} of {n} ({label})";
+
+    /// <summary>Progress names of a curve's runs (its calibration, its simulation) prefixed with the curve.</summary>
+    static Func<string, Action<int, int>?> Numbered(Func<string, Action<int, int>?> progress, string curve) =>
+        what => progress(what.StartsWith(curve, StringComparison.Ordinal) ? what : $"{curve}: {what}");
 
     /// <summary>A further curve; its failure goes into the report instead of failing it.</summary>
     static ReportCurve Other(ReportOptions o, ReportVariant v, Loaded model, Seq<Tensor> inputs, int[] labels, Action<string>? log,
-        Func<string, Action<int, int>?> progress)
+        Func<string, Action<int, int>?> progress, string curve)
     {
         try
         {
-            return Measure(o, v.Request, model, inputs, labels, v.Label, _ => { }, log, progress).Match(
+            return Measure(o, v.Request, model, inputs, labels, _ => curve, _ => { }, log, Numbered(progress, curve)).Match(
                 r => new ReportCurve(v, Settings(v.Request, model, o.Steps), Some(r), None),
                 e => new ReportCurve(v, "", None, Some(e.Message)));
         }
@@ -110,12 +121,12 @@ public static class Reports
         }
     }
 
-    static Either<Error, CurveRun> Measure(ReportOptions o, RunRequest request, Loaded model, Seq<Tensor> inputs, int[] labels, string what,
+    static Either<Error, CurveRun> Measure(ReportOptions o, RunRequest request, Loaded model, Seq<Tensor> inputs, int[] labels, Func<Converted, string> what,
         Action<string> warn, Action<string>? log, Func<string, Action<int, int>?> progress) =>
         from p in Runs.Prepare(request, model, Mode.Spiking, o.Steps, log, progress)
         let _ = Warned(p.Net.Network.Warnings, warn)
         let activity = new Activity()
-        from outs in Interpreter.Run(p.Net.Program, p.Net.Functions, inputs, p.Sim, o.Checkpoints, progress($"{what} {o.Steps} steps"), activity).ToEither()
+        from outs in Interpreter.Run(p.Net.Program, p.Net.Functions, inputs, p.Sim, o.Checkpoints, progress($"{what(p.Net)}, {o.Steps} steps"), activity).ToEither()
         let layers = Evaluation.Layers(p.Net.Network, activity)
         select new CurveRun(o.Checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToArray(), layers,
             Evaluation.Operations(p.Net.Network, layers, o.Steps, p.Sim.Encoding == Encoding.Constant && !p.Sim.Temporal), p.Net);

@@ -75,7 +75,8 @@ public static class Calibrate
     /// <summary>The ensembles calibration scales: the ReLU family.</summary>
     public static List<Ensemble> Targets(Network net) => net.Nodes.OfType<Ensemble>().Where(e => e.Neuron.Calibrated).ToList();
 
-    public static Either<Error, Measured> Measure(CalibrateOptions o, NodeFunctions functions, Network net, Seq<Tensor> data)
+    public static Either<Error, Measured> Measure(CalibrateOptions o, NodeFunctions functions, Network net, Seq<Tensor> data,
+        Action<int, int>? progress = null)
     {
         if (o.Percentile <= 0 || o.Percentile > 100) return Errors.Usage($"--percentile must be in (0, 100], got {o.Percentile}");
         var invalid = o.LayerResolutions.Values.Prepend(o.Resolution).Where(k => !(k > 0) || float.IsInfinity(k)).ToList();
@@ -105,8 +106,10 @@ public static class Calibrate
             return Enumerable.Range(0, counts.Count == 0 ? 0 : counts.Keys.Max() + 1)
                 .Select(c => new Tail(TailSize(o.Percentile, (long)n * counts.GetValueOrDefault(c)))).ToArray();
         });
+        var seen = 0;
         var evaluated = NetEval.ForEachSample(functions, net, subset, (_, values) =>
         {
+            if (progress is not null) progress(Interlocked.Increment(ref seen), n);
             foreach (var e in targets)
             {
                 var v = values[e.Id];

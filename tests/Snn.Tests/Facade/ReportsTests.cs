@@ -96,7 +96,8 @@ public class ReportsTests
         var curves = Reports.Curves(new ReportOptions(4, [2, 4]), request, model, inputs, labels, warnings.Add, null,
             what => { runs.Add(what); return null; }).Ok();
         Assert.Equal(new[] { "spiking (your options)", "NengoDL baseline" }, curves.Map(c => c.Label).ToArray());
-        Assert.Equal(new[] { "spiking 4 steps", "NengoDL baseline 4 steps" }, runs);
+        // Each curve's run is named with its place among the curves (issue 16: "curve k of n").
+        Assert.Equal(new[] { "curve 1 of 2 (spiking), 4 steps", "curve 2 of 2 (NengoDL baseline), 4 steps" }, runs);
         Assert.All(curves, c => Assert.Equal(new[] { 2, 4 }, c.Run.Map(r => r.Points.Select(p => p.Steps).ToArray()).IfNone(System.Array.Empty<int>())));
         Assert.True(curves.Head.Run.Exists(r => r.Operations.AnnMacs == 3 * 2));
     }

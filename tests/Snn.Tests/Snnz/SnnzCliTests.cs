@@ -86,8 +86,12 @@ public class SnnzCliTests
         {
             var a = Temp("a");
             var b = Temp("b");
-            Run(Keras("predict", Model, "--input", Input, "--output", a, "--mode", mode, "--steps", "12"));
-            Run(Saved("predict", net, "--input", Input, "--output", b, "--mode", mode, "--steps", "12"));
+            // Options that do not apply to a mode are refused (issue 16): keras mode takes no converter options and no
+            // steps, rate mode takes steps only with a synapse.
+            var steps = mode == "spiking" || (mode == "rate" && options.Contains("--synapse")) ? new[] { "--steps", "12" } : System.Array.Empty<string>();
+            Run((mode == "keras" ? new[] { "predict", Model, "--input", Input, "--output", a, "--mode", mode }.Concat(data).ToArray()
+                : Keras("predict", Model, "--input", Input, "--output", a, "--mode", mode)).Concat(steps).ToArray());
+            Run(Saved("predict", net, "--input", Input, "--output", b, "--mode", mode).Concat(steps).ToArray());
             Assert.Equal(File.ReadAllBytes(Path.Combine(a, "output_0.npy")), File.ReadAllBytes(Path.Combine(b, "output_0.npy")));
         }
         // predict on a saved network defaults to spiking
