@@ -75,6 +75,33 @@ internal sealed class H5Context
 
     public void ResetBudget() => Budget = 8 * Length + (1L << 20);
 
+    long decoded, decodedStrings;
+
+    /// <summary>
+    /// Counts <paramref name="bytes"/> of data decoded from the file against a budget for the whole file (the per-read
+    /// limit, <see cref="MaxDecodedBytes"/>): storage that many links, references or names share counts each time it
+    /// is read, so a small file cannot make the reader materialize it hundreds of times.
+    /// </summary>
+    public Either<H5Fault, Unit> Decoded(long bytes, long absOffset)
+    {
+        decoded += bytes;
+        return decoded > MaxDecodedBytes
+            ? Fail(absOffset, $"the data read from this file would reach {decoded} bytes, over the limit of {MaxDecodedBytes} bytes for a file of {Length} bytes (storage shared by several links or references counts each time it is read)")
+            : unit;
+    }
+
+    /// <summary>The most bytes of variable-length strings the whole file may decode to: a few times the file, plus 16 MiB.</summary>
+    public long MaxStringBytes => 4 * Length + (1L << 24);
+
+    /// <summary>Like <see cref="Decoded"/>, for variable-length strings (names and metadata, never large in a real file).</summary>
+    public Either<H5Fault, Unit> DecodedStrings(long bytes, long absOffset)
+    {
+        decodedStrings += bytes;
+        return decodedStrings > MaxStringBytes
+            ? Fail(absOffset, $"variable-length strings read from this file would reach {decodedStrings} bytes, over the limit of {MaxStringBytes} bytes for a file of {Length} bytes (strings that share heap storage count each time they are read)")
+            : unit;
+    }
+
     public Either<H5Fault, Unit> Charge(long bytes, long absOffset)
     {
         Budget -= Math.Max(bytes, 1);

@@ -65,7 +65,8 @@ internal static class H5RawData
     {
         long at = info.At;
         int es = info.Type.Size;
-        if (!info.Space.Count(ctx, at).Bind(count => CheckedBytes(ctx, count, es, at)).TryGet(out var total, out var fault)) return fault;
+        if (!info.Space.Count(ctx, at).Bind(count => CheckedBytes(ctx, count, es, at)).Bind(n => ctx.Decoded(n, at).Map(_ => n))
+                .TryGet(out var total, out var fault)) return fault;
         if (total == 0) return System.Array.Empty<byte>();
         var layout = info.Layout;
         switch (layout.Class)

@@ -140,6 +140,7 @@ internal static class H5Values
                 if (length > obj.Length) return ctx.Fail(at, $"variable-length string of {length} bytes exceeds its heap object ({obj.Length} bytes)");
                 budget -= length;
                 if (budget < 0) return ctx.Fail(at, $"variable-length strings exceed the read limit of {ctx.MaxDecodedBytes} bytes");
+                if (!ctx.DecodedStrings(length, at).TryGet(out _, out var tooMany)) return tooMany;
                 var bytes = obj[..(int)length];
                 int end = bytes.Length;
                 while (end > 0 && bytes[end - 1] == 0) end--;

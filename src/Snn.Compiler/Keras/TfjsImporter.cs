@@ -84,6 +84,7 @@ public static class TfjsImporter
         var result = new Dictionary<string, Tensor>();
         if (!root.TryGetProperty("weightsManifest", out var manifest)) return result;
         if (manifest.ValueKind != JsonValueKind.Array) return Errors.ModelJson(source, "'weightsManifest' is not a list");
+        var listed = new System.Collections.Generic.HashSet<string>(StringComparer.Ordinal);
         foreach (var group in manifest.EnumerateArray())
         {
             if (!group.TryGetProperty("paths", out var paths) || paths.ValueKind != JsonValueKind.Array ||
@@ -93,6 +94,8 @@ public static class TfjsImporter
             foreach (var p in paths.EnumerateArray())
             {
                 if (p.ValueKind != JsonValueKind.String) return Errors.ModelJson(source, "weight shard path is not a string");
+                // TF.js writes each shard once; a shard listed again would be read (and held) again.
+                if (!listed.Add(p.GetString()!)) return Errors.Weights(source, $"weight shard '{p.GetString()}' is listed more than once");
                 var shard = readShard(p.GetString()!);
                 if (shard.IsLeft) return shard.Match(_ => default!, e => Left<Error, Dictionary<string, Tensor>>(e));
                 bytes.AddRange(shard.Match(b => b, _ => System.Array.Empty<byte>()));
@@ -106,6 +109,8 @@ public static class TfjsImporter
                 var (name, tensor) = decoded.Match(x => x, _ => default);
                 result[NormalizeName(name)] = tensor;
             }
+            if (offset != data.Length)
+                return Errors.Weights(source, $"weight shards hold {data.Length - offset} bytes after the last weight of their group ({data.Length} bytes, the weights take {offset})");
         }
         return result;
     }

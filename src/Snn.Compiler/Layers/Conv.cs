@@ -13,7 +13,15 @@ internal static class ConvLayers
 {
     public static readonly LayerRule Rule = new(
         Arr.create("Conv1D", "Conv2D", "Conv3D"), LayerSupport.Native, "convolution; padding='causal' falls back",
-        Legal(Legalize), Eval(Evaluate));
+        Legal(Legalize), Eval(Evaluate))
+    {
+        Checks = n => ConfigChecks.RankOf(n).Match(rank =>
+            ConfigChecks.Positive(n, "filters", "kernel_size", "strides", "dilation_rate", "groups")
+            + ConfigChecks.Agrees(n, "filters", ConfigChecks.Axis(n, "kernel", 1), "kernel's last axis")
+            + ConfigChecks.KernelSize(n, "kernel", rank)
+            + ConfigChecks.DilatedExtent(n, "kernel", rank)
+            + ConfigChecks.Bias(n, ConfigChecks.Axis(n, "kernel", 1)), () => Seq<string>()),
+    };
 
     static Either<Error, Lowered> Legalize(LegalizeInput i)
     {

@@ -16,7 +16,15 @@ internal static class ConvTransposeLayers
 {
     public static readonly LayerRule Rule = new(
         Arr.create("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), LayerSupport.Native, "spread + flipped-kernel convolution",
-        Legal(Legalize), Eval(Evaluate));
+        Legal(Legalize), Eval(Evaluate))
+    {
+        // The kernel is [k..., filters, in].
+        Checks = n => ConfigChecks.RankOf(n).Match(rank =>
+            ConfigChecks.Positive(n, "filters", "kernel_size", "strides", "dilation_rate")
+            + ConfigChecks.Agrees(n, "filters", ConfigChecks.Axis(n, "kernel", 2), "kernel's second-last axis")
+            + ConfigChecks.KernelSize(n, "kernel", rank)
+            + ConfigChecks.Bias(n, ConfigChecks.Axis(n, "kernel", 2)), () => Seq<string>()),
+    };
 
     static Either<Error, Lowered> Legalize(LegalizeInput i) =>
         from x in i.Single

@@ -13,7 +13,12 @@ internal static class DenseLayer
 {
     public static readonly LayerRule Rule = new(
         Arr.create("Dense"), LayerSupport.Native, "dense product and its activation",
-        Legal(Legalize), Eval(Evaluate));
+        Legal(Legalize), Eval(Evaluate))
+    {
+        Checks = n => ConfigChecks.Positive(n, "units")
+            + ConfigChecks.Agrees(n, "units", ConfigChecks.Axis(n, "kernel", 1), "kernel's last axis")
+            + ConfigChecks.Bias(n, ConfigChecks.Axis(n, "kernel", 1)),
+    };
 
     static Either<Error, Lowered> Legalize(LegalizeInput i)
     {

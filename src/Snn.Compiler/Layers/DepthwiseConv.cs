@@ -16,11 +16,29 @@ internal static class DepthwiseConvLayers
 {
     public static readonly LayerRule Depthwise = new(
         Arr.create("DepthwiseConv1D", "DepthwiseConv2D"), LayerSupport.Native, "grouped convolution, one group per input channel",
-        Legal(LegalizeDepthwise), Eval(EvaluateDepthwise));
+        Legal(LegalizeDepthwise), Eval(EvaluateDepthwise)) { Checks = n => DepthwiseChecks(n) + ConfigChecks.Bias(n, DepthwiseOutputs(n)) };
 
     public static readonly LayerRule Separable = new(
         Arr.create("SeparableConv1D", "SeparableConv2D"), LayerSupport.Native, "depthwise grouped convolution, then a pointwise one",
-        Legal(LegalizeSeparable), Eval(EvaluateSeparable));
+        Legal(LegalizeSeparable), Eval(EvaluateSeparable))
+    {
+        Checks = n => DepthwiseChecks(n) + ConfigChecks.Positive(n, "filters")
+            + ConfigChecks.Agrees(n, "filters", ConfigChecks.Axis(n, "pointwise_kernel", 1), "pointwise kernel's last axis")
+            + ConfigChecks.Bias(n, ConfigChecks.Axis(n, "pointwise_kernel", 1)),
+    };
+
+    /// <summary>The depthwise kernel [k..., C, M]: C·M outputs.</summary>
+    static Option<int> DepthwiseOutputs(KerasNode n) =>
+        from c in ConfigChecks.Axis(n, "depthwise_kernel", 2)
+        from m in ConfigChecks.Axis(n, "depthwise_kernel", 1)
+        select c * m;
+
+    /// <summary>The depthwise stage's settings against the depthwise kernel (the bias is checked by each layer).</summary>
+    static Seq<string> DepthwiseChecks(KerasNode n) => ConfigChecks.RankOf(n).Match(rank =>
+        ConfigChecks.Positive(n, "kernel_size", "strides", "dilation_rate", "depth_multiplier")
+        + ConfigChecks.Agrees(n, "depth_multiplier", ConfigChecks.Axis(n, "depthwise_kernel", 1), "depthwise kernel's last axis")
+        + ConfigChecks.KernelSize(n, "depthwise_kernel", rank)
+        + ConfigChecks.DilatedExtent(n, "depthwise_kernel", rank), () => Seq<string>());
 
     /// <summary>A depthwise kernel [k..., C, M] as a grouped-convolution kernel [k..., 1, C*M] (same memory order).</summary>
     static Tensor Grouped(Tensor dk) =>

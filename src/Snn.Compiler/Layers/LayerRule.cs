@@ -56,6 +56,12 @@ public sealed record LayerRule(
     /// <summary>The call as a temporal model runs it, one time step at a time (None: unchanged).</summary>
     public Option<Func<KerasNode, KerasNode>> PerStep { get; init; } = None;
 
+    /// <summary>
+    /// The problems of a call's config against itself and its weights (<see cref="ConfigChecks"/>), checked when a model
+    /// is read; empty when consistent.
+    /// </summary>
+    public Func<KerasNode, Seq<string>> Checks { get; init; } = _ => Seq<string>();
+
     /// <summary>Whether legalize knows the class (so a call whose input failed is not reported as an unknown type).</summary>
     public bool Known => Support is LayerSupport.Native or LayerSupport.Identity;
 }

@@ -20,7 +20,10 @@ internal static class PaddingCroppingLayers
             from x in i.Single
             from g in Legalize(i.Node, x.Id, x.Shape, crop)
             select Lowered.Native(g)),
-        Eval((n, ins) => Single(n, ins).Bind(x => Evaluate(n, x, crop))));
+        Eval((n, ins) => Single(n, ins).Bind(x => Evaluate(n, x, crop))))
+    {
+        Checks = n => ConfigChecks.NotNegative(n, crop ? "cropping" : "padding"),
+    };
 
     /// <summary>(before, after) per spatial axis and the output shape, or why there are none.</summary>
     static Either<Error, ((int Before, int After)[] Pairs, int[] OutShape)> Geometry(KerasNode n, int[] x, bool crop, int offset)

@@ -28,7 +28,10 @@ internal static class PoolingLayers
         Eval((n, ins) =>
             from x in Single(n, ins)
             from spec in SpecOf(n, x.Shape.ToArr(), kind)
-            select Run(spec, x.Data)));
+            select Run(spec, x.Data)))
+    {
+        Checks = n => ConfigChecks.Positive(n, "pool_size", "strides"),
+    };
 
     /// <summary>The pooling geometry of a layer call; a layer setting that does not fit is an error.</summary>
     public static Either<Error, PoolSpec> SpecOf(KerasNode n, Arr<int> inputShape, PoolKind kind)

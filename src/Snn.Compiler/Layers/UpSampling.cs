@@ -17,7 +17,10 @@ internal static class UpSamplingLayers
             from x in i.Single
             from g in Legalize(i.Node, x.Id, x.Shape)
             select Lowered.Native(g)),
-        Eval((n, ins) => Single(n, ins).Bind(x => Evaluate(n, x))));
+        Eval((n, ins) => Single(n, ins).Bind(x => Evaluate(n, x))))
+    {
+        Checks = n => ConfigChecks.Positive(n, "size"),
+    };
 
     static Either<Error, LGather> Legalize(KerasNode n, string input, Arr<int> x)
     {
