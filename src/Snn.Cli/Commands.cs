@@ -24,7 +24,7 @@ public static class Commands
         from mode in ModeOf(a, allowAll: false, NetworkFile.IsSaved(modelPath) ? Mode.Spiking : Mode.Keras)
         from _0 in ValidateSim(a, mode.Head)
         from model in Load(a, modelPath)
-        from inputs in Inputs(a, model, "--input")
+        from inputs in Inputs(a, model, "--input", stderr)
         from outputs in Evaluation.Simulate(mode.Head, model, inputs, Network(a, model, stderr), Progress.Of(a).Callback(stderr))
         from _ in DataFiles.WriteOutputs(outDir, outputs)
         select Ok(stdout, $"wrote {outputs.Count} output(s) to {outDir}");
@@ -36,13 +36,15 @@ public static class Commands
         from modes in ModeOf(a, allowAll: true)
         from _0 in ValidateSim(a, Mode.Spiking)
         from model in Load(a, modelPath)
-        from inputs in Inputs(a, model, "--data")
+        from inputs in Inputs(a, model, "--data", stderr)
         from labels in Labels(a, inputs)
         from steps in Steps(a, Mode.Spiking)
         from checkpoints in Checkpoints(a, steps)
         from result in Evaluation.Run(new EvaluationOptions(modes, steps, checkpoints, a.Flag("--agreement"), a.Flag("--per-layer-error")), model, inputs, labels,
             Network(a, model, stderr), OptionsOf(a, model), Progress.Of(a).Callback(stderr))
-        select EvaluationReport.Print(a.Flag("--json"), stdout, result);
+        let code = EvaluationReport.Print(a.Flag("--json"), stdout, result)
+        from _h in Hint(stderr, Evaluation.ChanceHint(result, model, a.All("--data").ToSeq(), a.Float("--input-scale").IfLeft(Option<float>.None)))
+        select code;
 
     /// <summary>The Keras model's outputs against the rate-mode network's, one step.</summary>
     public static Either<Error, int> Verify(string[] argv, TextWriter stdout, TextWriter stderr) =>
@@ -52,7 +54,7 @@ public static class Commands
         from rtol in a.Float("--rtol")
         from _o in a.CompileOptions()
         from model in Load(a, modelPath)
-        from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input") : Right<Error, Seq<Tensor>>(DataFiles.Ones(model.InputShapes))
+        from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", stderr) : Right<Error, Seq<Tensor>>(DataFiles.Ones(model.InputShapes))
         from request in Request(a)
         from verified in Verification.Run(request, model, inputs, atol.IfNone(1e-6f), rtol.IfNone(1e-5f),
             Console.Error.WriteLine, Progress.Of(a).Callback(Console.Error))
@@ -91,7 +93,9 @@ public static class Commands
     public static Either<Error, int> Demo(string[] argv, TextWriter stdout, TextWriter stderr) =>
         from a in Args.Parse(argv, Set(new[] { "--threads" }), Set(System.Array.Empty<string>()))
         from result in Snn.Demo.Run(Progress.Of(a).Callback(stderr))
-        select RunDemo(stdout, result);
+        let code = RunDemo(stdout, result)
+        from _h in Hint(stderr, Snn.Demo.ChanceHint(result))
+        select code;
 
     // ---------------------------------------------------------------- helpers
 
@@ -204,7 +208,8 @@ public static class Commands
         from options in a.CompileOptions()
         from sim in SimRequestOf(a)
         from calibration in CalibrationRequestOf(a)
-        select new RunRequest(options, calibration, sim);
+        from scale in a.Float("--input-scale")
+        select new RunRequest(options, calibration, sim) { InputScale = scale };
 
     /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
     internal static Either<Error, Unit> ValidateSim(Args a, Mode mode) =>
@@ -217,14 +222,14 @@ public static class Commands
         from _6 in a.Float("--input-scale")
         select unit;
 
-    /// <summary>The data files <paramref name="option"/> names, one per model input, scaled by --input-scale.</summary>
-    internal static Either<Error, Seq<Tensor>> Inputs(Args a, Loaded model, string option)
+    /// <summary>The data files <paramref name="option"/> names, one per model input, scaled by --input-scale (or a saved network's scale).</summary>
+    internal static Either<Error, Seq<Tensor>> Inputs(Args a, Loaded model, string option, TextWriter stderr)
     {
         var paths = a.All(option);
         if (paths.Count != model.InputShapes.Count)
             return Errors.Usage($"the model has {model.InputShapes.Count} input(s); give {option} once per input (got {paths.Count})");
         return from scale in a.Float("--input-scale")
-               from inputs in DataFiles.Inputs(paths.ToSeq(), model.InputShapes, scale)
+               from inputs in DataFiles.Inputs(model, paths.ToSeq(), scale, w => stderr.WriteLine("warning: " + w))
                select inputs;
     }
 
@@ -246,6 +251,13 @@ public static class Commands
         from run in Runs.Prepare(request, model, mode, steps, Console.Error.WriteLine, Progress.Of(a).Callback(Console.Error))
         from _ in Warn(stderr, run.Net.Network.Warnings)
         select run;
+
+    /// <summary>A hint (what to try next) on stderr, when there is one.</summary>
+    internal static Either<Error, Unit> Hint(TextWriter stderr, Option<string> hint)
+    {
+        hint.IfSome(h => stderr.WriteLine("hint: " + h));
+        return unit;
+    }
 
     internal static Either<Error, Unit> Warn(TextWriter stderr, Seq<string> warnings)
     {

@@ -32,7 +32,7 @@ public static class Report
         from _d in a.All("--data").Count > 0 ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("report needs --data X.npy"))
         from _0 in Commands.ValidateSim(a, Mode.Spiking)
         from model in Commands.Load(a, modelPath)
-        from inputs in Commands.Inputs(a, model, "--data")
+        from inputs in Commands.Inputs(a, model, "--data", stderr)
         from ann in Reports.Ann(model, inputs)
         from labelled in Commands.Labels(a, inputs)
         let labels = labelled.IfNone(() => Metrics.Argmax(ann))
@@ -44,7 +44,9 @@ public static class Report
         let html = Html(new Page(modelPath, argv, labels.Length, steps, checkpoints, Metrics.Accuracy(ann, labels), curves.Map(Drawn).Strict(), model.Saved.IsSome)
             { Labelled = labelled.IsSome })
         from _w in Write(outPath, html)
-        select Done(stdout, outPath);
+        let code = Done(stdout, outPath)
+        from _h in Commands.Hint(stderr, Reports.ChanceHint(curves, Metrics.Accuracy(ann, labels), model, a.All("--data").ToSeq(), a.Float("--input-scale").IfLeft(Option<float>.None), labelled.IsSome))
+        select code;
 
     static int Done(TextWriter stdout, string path)
     {
@@ -63,7 +65,7 @@ public static class Report
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
-            return Errors.Data(path, $"cannot write the report: {e.Message}");
+            return Errors.Write(path, "the report", e.Message);
         }
     }
 

@@ -106,6 +106,7 @@ public static partial class NetworkFile
                 j.WriteEndArray();
             }
             j.WriteEndArray();
+            w.Opt("input_scale", s.InputScale, v => w.Float("input_scale", v));
             w.Opt("source", s.Source, src => w.Obj("source", () =>
             {
                 w.Str("format", src.Format);
