@@ -200,14 +200,16 @@ public static partial class Evaluation
     }
 
     /// <summary>
-    /// Spiking accuracy at most twice chance (1/<paramref name="classes"/>) with no calibration, while the ANN (or rate
-    /// network), when measured, is well above it: the firing rates are the likely cause, and calibration the remedy. Returns
+    /// Spiking accuracy near chance (at most twice 1/<paramref name="classes"/>, and at most a tenth of the way from chance to
+    /// 1) with no calibration, while the ANN (or rate network), when measured, is well above it (over halfway from there to 1): the firing rates are the likely cause, and calibration the remedy. Returns
     /// the hint to print, ending with <paramref name="howToCalibrate"/>.
     /// </summary>
     public static Option<string> ChanceHint(double spiking, int classes, bool calibrated, Option<double> ann, string metric, string howToCalibrate)
     {
-        var chance = classes >= 2 ? 1.0 / classes : 0;
-        if (calibrated || chance == 0 || spiking > 2 * chance || ann.Exists(a => a <= 2 * chance)) return None;
+        if (calibrated || classes < 2) return None;
+        var chance = 1.0 / classes;
+        var near = Math.Min(2 * chance, chance + 0.1 * (1 - chance));   // 2x chance, but not most of the range with few classes
+        if (spiking > near || ann.Exists(a => a <= (near + 1) / 2)) return None;
         return $"spiking {metric} {spiking:0.0000} is near chance ({chance:0.0000} for {classes} classes) and no calibration was used: " +
                "with uncalibrated firing rates (NengoDL's default scale) most neurons fire too rarely to carry their activations in few steps. " +
                howToCalibrate;
