@@ -75,9 +75,10 @@ public static class LayerRegistry
     };
 
     /// <summary>Why legalize cannot convert a class that has no native rule.</summary>
-    public static string NotConvertible(string className) => Refused(className).IfNone(() => className.Contains('>')
+    public static string NotConvertible(string className) => Refused(className).IfNone(() => (className.Contains('>')
         ? $"custom class '{className}' has no registered converter"
-        : $"Layer type {className} does not have a registered converter");
+        : $"Layer type {className} does not have a registered converter") +
+        " (nothing evaluates it, so it is refused with or without --no-fallback; register a custom converter for this layer type in code)");
 
     /// <summary>Why the reference evaluator cannot evaluate a class it has no rule for.</summary>
     public static string NotEvaluable(string className) =>
