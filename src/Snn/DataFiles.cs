@@ -21,8 +21,9 @@ public static class DataFiles
         select inputs;
 
     /// <summary>Arrays read from <paramref name="paths"/>, fitted to the model's inputs, checked for one batch size and scaled.</summary>
-    static Either<Error, Seq<Tensor>> Fitted(Seq<string> paths, Seq<Arr<int>> shapes, Seq<DataArray> arrays, Option<float> scale) =>
-        from tensors in paths.Zip(shapes).Zip(arrays).Map(p => Fit(p.Item1.Item1, p.Item2.Values, p.Item1.Item2)).Strict().Sequence()
+    static Either<Error, Seq<Tensor>> Fitted(Seq<string> paths, Seq<Arr<int>> shapes, Seq<DataArray> arrays, Option<float> scale,
+        Option<string> layout = default) =>
+        from tensors in paths.Zip(shapes).Zip(arrays).Map(p => FitLayout(p.Item1.Item1, p.Item2.Values, p.Item1.Item2, layout)).Strict().Sequence()
         from batches in SameBatch(tensors.Strict(), paths)
         select scale.Match(s => batches.Map(t => t.Map(v => v * s)).Strict(), () => batches);
 
@@ -36,8 +37,26 @@ public static class DataFiles
         from resolved in model.InputScaleFor(scale)
         from arrays in paths.Map(DataFile.ReadArray).Strict().Sequence()
         from _ in WarnUnscaled(arrays.Strict(), paths, resolved, warn)
-        from inputs in Fitted(paths, model.InputShapes, arrays.Strict(), resolved)
+        from inputs in Fitted(paths, model.InputShapes, arrays.Strict(), resolved, model.Saved.Bind(s => s.InputLayout))
         select inputs;
+
+    /// <summary>
+    /// <see cref="Fit"/>, and when the array does not fit but is the model's input in the other layout (channels last for a
+    /// network converted for channels first, or the reverse), an error that says so and gives the transposition.
+    /// </summary>
+    static Either<Error, Tensor> FitLayout(string path, Tensor t, Arr<int> shape, Option<string> layout)
+    {
+        var fitted = Fit(path, t, shape);
+        if (fitted.IsRight || !layout.TryGet(out var l) || shape.Count < 2 || t.Rank != shape.Count + 1) return fitted;
+        var first = l == "channels_first";
+        var sample = t.Shape.Skip(1).ToArray();
+        var other = first ? shape.Skip(1).Append(shape[0]).ToArray() : shape.Skip(shape.Count - 1).Concat(shape.Take(shape.Count - 1)).ToArray();
+        if (!sample.SequenceEqual(other)) return fitted;
+        var r = shape.Count;
+        var axes = first ? new[] { 0, r }.Concat(Enumerable.Range(1, r - 1)) : new[] { 0 }.Concat(Enumerable.Range(2, r - 1)).Append(1);
+        return Errors.Data(path, $"array of shape {Shapes.Show(t.Shape)} is channels-{(first ? "last" : "first")}, but the network was converted for " +
+                                 $"{l.Replace('_', '-')} input (N, {string.Join(", ", shape)}); transpose it, e.g. numpy.transpose(x, ({string.Join(", ", axes)}))");
+    }
 
     /// <summary>Warns about uint8 arrays read with no input scale.</summary>
     public static Either<Error, Unit> WarnUnscaled(Seq<DataArray> arrays, Seq<string> paths, Option<float> scale, Action<string> warn)

@@ -95,7 +95,12 @@ public static partial class NetworkFile
         from modelName in model.Str("name")
         // Files before the model's input scale was recorded: the calibration data's scale is the one the conversion assumed.
         from inputScale in model.Has("input_scale") ? model.OptFloat("input_scale", positive: true) : Right<Error, Option<float>>(calibration.Bind(c => c.InputScale))
-        select new SavedNetwork(modelName, inputShapes, legalize, convert, calibration, network.Network, network.Keep, source) { InputScale = inputScale };
+        from layout in model.Has("input_layout") ? model.Str("input_layout").Map(Some) : Right<Error, Option<string>>(None)
+        from ____ in layout.ForAll(l => l is "channels_first" or "channels_last") ? Ok : model.Fail("'input_layout' must be channels_first or channels_last")
+        select new SavedNetwork(modelName, inputShapes, legalize, convert, calibration, network.Network, network.Keep, source)
+        {
+            InputScale = inputScale, InputLayout = layout,
+        };
 
     static Either<Error, ModelSource> ReadSource(J src) =>
         from fmt in src.Str("format")

@@ -117,6 +117,40 @@ public class TrapTests
         Assert.Equal(Option<float>.None, WithoutField(plain).InputScale);
     }
 
+    /// <summary>
+    /// A channels-first model (case.json: Input(2,7,7), channels_first pooling and convolution) saves its layout; the same
+    /// data in channels-last layout is refused with the transposition to make, and transposed here by index arithmetic it
+    /// gives TF.js's outputs.
+    /// </summary>
+    [Fact]
+    public void SavedNetworkKnowsItsLayoutAndSaysHowToTransposeData()
+    {
+        var dir = TempDir();
+        var fixture = TestModels.Fixture("tfjs", "maxpool_channels_first");
+        var net = Path.Combine(dir, "cf.snnz");
+        Assert.Equal(0, CliRunner.Run("convert", Path.Combine(fixture, "model.json"), "--out", net).Code);
+        Assert.Equal(Some("channels_first"), NetworkFile.Read(net).Ok().InputLayout);
+
+        var x = Npy.Read(Path.Combine(fixture, "input_0.npy")).Ok();   // (N, 2, 7, 7)
+        var (n, c, h, w) = (x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]);
+        var last = new float[x.Length];
+        for (var i = 0; i < n; i++)
+            for (var k = 0; k < c; k++)
+                for (var y = 0; y < h; y++)
+                    for (var z = 0; z < w; z++)
+                        last[((i * h + y) * w + z) * c + k] = x[((i * c + k) * h + y) * w + z];
+        var nhwc = Path.Combine(dir, "nhwc.npy");
+        Npy.WriteFloat32(nhwc, Tensor.Own(new[] { n, h, w, c }, last));
+        var (code, _, err) = CliRunner.Run("predict", net, "--input", nhwc, "--output", Path.Combine(dir, "o"), "--mode", "keras");
+        Assert.Equal(4, code);
+        Assert.Contains("channels-last", err);
+        Assert.Contains("numpy.transpose(x, (0, 3, 1, 2))", err);
+
+        (code, _, err) = CliRunner.Run("predict", net, "--input", Path.Combine(fixture, "input_0.npy"), "--output", Path.Combine(dir, "o"), "--mode", "keras");
+        Assert.True(code == 0, err);
+        TestModels.Close(Npy.Read(Path.Combine(fixture, "expected_0.npy")).Ok(), Npy.Read(Path.Combine(dir, "o", "output_0.npy")).Ok());
+    }
+
     // ------------------------------------------------------------------ uint8 data without a scale
 
     [Fact]
