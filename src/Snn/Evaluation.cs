@@ -210,7 +210,7 @@ public static partial class Evaluation
         var chance = 1.0 / classes;
         var near = Math.Min(2 * chance, chance + 0.1 * (1 - chance));   // 2x chance, but not most of the range with few classes
         if (spiking > near || ann.Exists(a => a <= (near + 1) / 2)) return None;
-        return $"spiking {metric} {spiking:0.0000} is near chance ({chance:0.0000} for {classes} classes) and no calibration was used: " +
+        return $"spiking {metric} is {spiking:0.0000}, near chance ({chance:0.0000} for {classes} classes), and no calibration was used: " +
                "with uncalibrated firing rates (NengoDL's default scale) most neurons fire too rarely to carry their activations in few steps. " +
                howToCalibrate;
     }
