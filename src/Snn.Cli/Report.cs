@@ -28,7 +28,7 @@ public static class Report
         from _0 in Commands.ValidateSim(a, Mode.Spiking)
         from _c in Commands.Checkpoints(a, Commands.Steps(a, Mode.Spiking).IfLeft(0))
         from model in Commands.Load(a, modelPath)
-        from inputs in Commands.Inputs(a, model, "--data")
+        from inputs in Commands.Inputs(a, model, "--data", stderr)
         from ann in Reports.Ann(model, inputs)
         from labelled in Commands.Labels(a, inputs)
         let labels = labelled.IfNone(() => Metrics.Argmax(ann))
@@ -40,7 +40,9 @@ public static class Report
         let html = Html(new Page(modelPath, a.Tokens.ToArray(), labels.Length, steps, checkpoints, Metrics.Accuracy(ann, labels), curves.Map(Drawn).Strict(), model.Saved.IsSome)
             { Labelled = labelled.IsSome })
         from _w in Write(outPath, html)
-        select Done(stdout, outPath);
+        let code = Done(stdout, outPath)
+        from _h in Commands.Hint(stderr, Reports.ChanceHint(curves, Metrics.Accuracy(ann, labels), model, a.All("--data").ToSeq(), a.Float("--input-scale").IfLeft(Option<float>.None), labelled.IsSome))
+        select code;
 
     static int Done(TextWriter stdout, string path)
     {
@@ -59,7 +61,7 @@ public static class Report
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
-            return Errors.Data(path, $"cannot write the report: {e.Message}");
+            return Errors.Write(path, "the report", e.Message);
         }
     }
 
