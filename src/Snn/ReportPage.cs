@@ -362,6 +362,7 @@ public static class ReportHtml
             ("xaxis", Obj(("title", Obj(("text", "simulation steps"))), ("type", log ? "log" : "linear"), ("tickvals", cps), ("ticktext", cps.Select(c => c.ToString(CultureInfo.InvariantCulture)).ToArray()))),
             ("yaxis", Obj(("title", Obj(("text", p.Metric))), ("range", new[] { lo, hi }), ("tickformat", Format((lo, hi))))),
             ("hovermode", "closest"),
+            ("hoverlabel", Obj(("namelength", -1))),   // the whole curve name beside the value
             ("updatemenus", new[] { Obj(("type", "buttons"), ("direction", "right"), ("showactive", true), ("x", 0.0), ("xanchor", "left"), ("y", 1.12), ("yanchor", "bottom"),
                 ("buttons", new[] { Button("compared curves", (lo, hi)), Button("all curves", FullRange(p)), Button("near the ANN", NearAnnRange(p)) })) }),
             ("legend", Obj(("orientation", "v"), ("x", 1.02), ("y", 1.0))));
@@ -406,13 +407,14 @@ public static class ReportHtml
             t => t.SetProperty("hovertemplate", "%{x} spikes/step: %{y:.2%} of neurons<extra></extra>"));
         GenericChart.getConfig(chart).SetProperty("displayModeBar", false);
         return Layout(chart, 360, 270,
-            ("title", Obj(("text", E(name.Length > 40 ? name[..39] + "…" : name)), ("font", Obj(("size", 13))))),
-            ("xaxis", Obj(("title", Obj(("text", "spikes per neuron per step →"))), ("type", "category"), ("showticklabels", false))),
+            ("title", Obj(("text", E(name.Length > 40 ? name[..39] + "…" : name) + "<br><sub>share of neurons by spikes per step, silent in grey</sub>"),
+                ("font", Obj(("size", 13))))),
+            ("xaxis", Obj(("type", "category"), ("showticklabels", false))),
             ("yaxis", Obj(("tickformat", ".0%"))),
-            ("margin", Obj(("l", 50), ("r", 10), ("t", 50), ("b", 40))),
+            ("margin", Obj(("l", 50), ("r", 10), ("t", 60), ("b", 20))),
             ("bargap", 0.05),
             ("annotations", new[] { Obj(("text", $"mean {F(l.MeanSpikesPerStep, "0.000")}, p99 {F(l.P99SpikesPerStep, "0.000")}"),
-                ("xref", "paper"), ("yref", "paper"), ("x", 1.0), ("y", 1.0), ("xanchor", "right"), ("showarrow", false)) }));
+                ("xref", "paper"), ("yref", "paper"), ("x", 1.0), ("y", 1.0), ("xanchor", "right"), ("yanchor", "top"), ("showarrow", false)) }));
     }
 
     /// <summary>About n round tick values between lo and hi.</summary>
