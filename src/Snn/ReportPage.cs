@@ -417,7 +417,7 @@ public static class ReportHtml
                 ("xref", "paper"), ("yref", "paper"), ("x", 1.0), ("y", 1.0), ("xanchor", "right"), ("yanchor", "top"), ("showarrow", false)) }));
     }
 
-    /// <summary>About n round tick values between lo and hi.</summary>
+    /// <summary>A round step (1, 2, 2.5 or 5 times a power of ten) that cuts <paramref name="span"/> into about n parts.</summary>
     static double RoundStep(double span, int n)
     {
         var raw = span / Math.Max(1, n);
