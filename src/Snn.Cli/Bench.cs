@@ -26,7 +26,7 @@ public static class Bench
         let threads = threadsOpt.IfNone(Environment.ProcessorCount)
         let samples = samplesOpt.IfNone(batch.IfNone(100) * threads)
         from path in PathOf(a)
-        from data in a.One("--data").IsSome ? Commands.Inputs(a, model, "--data").Map(Some) : Right<Error, Option<Seq<Tensor>>>(None)
+        from data in a.One("--data").IsSome ? Commands.Inputs(a, model, "--data", stderr).Map(Some) : Right<Error, Option<Seq<Tensor>>>(None)
         let inputs = Benchmark.Inputs(data, model.InputShapes, samples)
         from request in Commands.Request(a)
         from run in Commands.Prepare(a, request, model, mode.Head, steps, stderr)

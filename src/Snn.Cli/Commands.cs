@@ -28,7 +28,7 @@ public static class Commands
         from _0 in ValidateSim(a, mode.Head)
         from model in Load(a, modelPath)
         from _s in AppliesToSaved(a, mode, model)
-        from inputs in Inputs(a, model, "--input")
+        from inputs in Inputs(a, model, "--input", stderr)
         from outputs in Evaluation.Simulate(mode.Head, model, inputs, Network(a, model, stderr), a.Progress.Callback)
         from _ in DataFiles.WriteOutputs(outDir, outputs)
         select Ok(stdout, $"wrote {outputs.Count} output(s) to {outDir}");
@@ -41,13 +41,15 @@ public static class Commands
         from _1 in modes.Exists(m => m == Mode.Spiking) ? Checkpoints(a, Steps(a, Mode.Spiking).IfLeft(0)).Map(_ => unit) : Right<Error, Unit>(unit)
         from model in Load(a, modelPath)
         from _s in AppliesToSaved(a, modes, model)
-        from inputs in Inputs(a, model, "--data")
+        from inputs in Inputs(a, model, "--data", stderr)
         from labels in Labels(a, inputs)
         from steps in Steps(a, Mode.Spiking)
         from checkpoints in Checkpoints(a, steps)
         from result in Evaluation.Run(new EvaluationOptions(modes, steps, checkpoints, a.Flag("--agreement"), a.Flag("--per-layer-error")), model, inputs, labels,
             Network(a, model, stderr), OptionsOf(a, model), a.Progress.Callback)
-        select EvaluationReport.Print(a.Flag("--json"), stdout, result);
+        let code = EvaluationReport.Print(a.Flag("--json"), stdout, result)
+        from _h in Hint(stderr, Evaluation.ChanceHint(result, model, a.All("--data").ToSeq(), a.Float("--input-scale").IfLeft(Option<float>.None)))
+        select code;
 
     /// <summary>The Keras model's outputs against the rate-mode network's, one step.</summary>
     public static Either<Error, int> Verify(Args a, TextWriter stdout, TextWriter stderr) =>
@@ -56,7 +58,7 @@ public static class Commands
         from rtol in a.Float("--rtol")
         from _o in a.CompileOptions()
         from model in Load(a, modelPath)
-        from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input") : Right<Error, Seq<Tensor>>(DataFiles.Ones(model.InputShapes))
+        from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", stderr) : Right<Error, Seq<Tensor>>(DataFiles.Ones(model.InputShapes))
         from request in Request(a)
         from verified in Verification.Run(request, model, inputs, atol.IfNone(1e-6f), rtol.IfNone(1e-5f),
             Console.Error.WriteLine, a.Progress.Callback)
@@ -92,7 +94,9 @@ public static class Commands
 
     public static Either<Error, int> Demo(Args a, TextWriter stdout, TextWriter stderr) =>
         from result in Snn.Demo.Run(a.Progress.Callback)
-        select RunDemo(stdout, result);
+        let code = RunDemo(stdout, result)
+        from _h in Hint(stderr, Snn.Demo.ChanceHint(result))
+        select code;
 
     // ---------------------------------------------------------------- helpers
 
@@ -211,7 +215,8 @@ public static class Commands
         from options in a.CompileOptions()
         from sim in SimRequestOf(a)
         from calibration in CalibrationRequestOf(a)
-        select new RunRequest(options, calibration, sim);
+        from scale in a.Float("--input-scale")
+        select new RunRequest(options, calibration, sim) { InputScale = scale };
 
     /// <summary>Simulation options; none applies to the Keras reference evaluator (keras mode).</summary>
     static readonly string[] SimOnly = ["--steps", "--readout", "--encoding", "--checkpoints", "--batch", "--threads"];
@@ -274,14 +279,14 @@ public static class Commands
         from _6 in a.Float("--input-scale")
         select unit;
 
-    /// <summary>The data files <paramref name="option"/> names, one per model input, scaled by --input-scale.</summary>
-    internal static Either<Error, Seq<Tensor>> Inputs(Args a, Loaded model, string option)
+    /// <summary>The data files <paramref name="option"/> names, one per model input, scaled by --input-scale (or a saved network's scale).</summary>
+    internal static Either<Error, Seq<Tensor>> Inputs(Args a, Loaded model, string option, TextWriter stderr)
     {
         var paths = a.All(option);
         if (paths.Count != model.InputShapes.Count)
             return Errors.Usage($"the model has {model.InputShapes.Count} input(s); give {option} once per input (got {paths.Count})");
         return from scale in a.Float("--input-scale")
-               from inputs in DataFiles.Inputs(paths.ToSeq(), model.InputShapes, scale)
+               from inputs in DataFiles.Inputs(model, paths.ToSeq(), scale, w => stderr.WriteLine("warning: " + w))
                select inputs;
     }
 
@@ -303,6 +308,13 @@ public static class Commands
         from run in Runs.Prepare(request, model, mode, steps, Console.Error.WriteLine, a.Progress.Callback)
         from _ in Warn(stderr, run.Net.Network.Warnings)
         select run;
+
+    /// <summary>A hint (what to try next) on stderr, when there is one.</summary>
+    internal static Either<Error, Unit> Hint(TextWriter stderr, Option<string> hint)
+    {
+        hint.IfSome(h => stderr.WriteLine("hint: " + h));
+        return unit;
+    }
 
     internal static Either<Error, Unit> Warn(TextWriter stderr, Seq<string> warnings)
     {

@@ -78,6 +78,12 @@ public static class Errors
     // ---- data (exit 4)
     public const int DataCode = 4000;
     public static Error Data(string path, string message) => Error.New(DataCode, $"Cannot read data '{path}': {message}");
+    public const int LabelsCode = 4001;
+    /// <summary>Labels that cannot belong to the model's outputs (classes outside 0..C-1).</summary>
+    public static Error Labels(string message) => Error.New(LabelsCode, $"Labels do not fit the model: {message}");
+    public const int WriteCode = 4010;
+    /// <summary>An output (<paramref name="what"/>: "the report", "outputs", ...) that could not be written to <paramref name="path"/>.</summary>
+    public static Error Write(string path, string what, string reason) => Error.New(WriteCode, $"Cannot write {what} to '{path}': {reason}");
 
     // ---- checks (exit 1)
     public const int VerifyCode = 5000;

@@ -16,9 +16,78 @@ public static class DataFiles
     /// (<see cref="Fit"/>), all with the same, non-zero number of samples, and scaled by <paramref name="scale"/> when given.
     /// </summary>
     public static Either<Error, Seq<Tensor>> Inputs(Seq<string> paths, Seq<Arr<int>> shapes, Option<float> scale) =>
-        from tensors in paths.Zip(shapes).Map(p => Input(p.Item1, p.Item2)).Strict().Sequence()
+        from arrays in paths.Map(DataFile.ReadArray).Strict().Sequence()
+        from inputs in Fitted(paths, shapes, arrays.Strict(), scale)
+        select inputs;
+
+    /// <summary>Arrays read from <paramref name="paths"/>, fitted to the model's inputs, checked for one batch size and scaled.</summary>
+    static Either<Error, Seq<Tensor>> Fitted(Seq<string> paths, Seq<Arr<int>> shapes, Seq<DataArray> arrays, Option<float> scale,
+        Option<string> layout = default) =>
+        from tensors in paths.Zip(shapes).Zip(arrays).Map(p => FitLayout(p.Item1.Item1, p.Item2.Values, p.Item1.Item2, layout)).Strict().Sequence()
         from batches in SameBatch(tensors.Strict(), paths)
         select scale.Match(s => batches.Map(t => t.Map(v => v * s)).Strict(), () => batches);
+
+    /// <summary>
+    /// The inputs for <paramref name="model"/> (<paramref name="paths"/> in its input order), scaled as
+    /// <see cref="Loaded.InputScaleFor"/> decides: by <paramref name="scale"/> (<c>--input-scale</c>), or by the scale a saved
+    /// network was converted with. uint8 data with no scale at all is read as it is, with a warning to
+    /// <paramref name="warn"/> naming <c>--input-scale 1/255</c> (models are usually trained on pixels / 255).
+    /// </summary>
+    public static Either<Error, Seq<Tensor>> Inputs(Loaded model, Seq<string> paths, Option<float> scale, Action<string> warn) =>
+        from resolved in model.InputScaleFor(scale)
+        from arrays in paths.Map(DataFile.ReadArray).Strict().Sequence()
+        from _ in WarnUnscaled(arrays.Strict(), paths, resolved, warn)
+        from inputs in Fitted(paths, model.InputShapes, arrays.Strict(), resolved, model.Saved.Bind(s => s.InputLayout))
+        select inputs;
+
+    /// <summary>
+    /// <see cref="Fit"/>, and when the array does not fit but is the model's input in the other layout (channels last for a
+    /// network converted for channels first, or the reverse), an error that says so and gives the transposition.
+    /// </summary>
+    static Either<Error, Tensor> FitLayout(string path, Tensor t, Arr<int> shape, Option<string> layout)
+    {
+        var fitted = Fit(path, t, shape);
+        if (fitted.IsRight || !layout.TryGet(out var l) || shape.Count < 2 || t.Rank != shape.Count + 1) return fitted;
+        var first = l == "channels_first";
+        var sample = t.Shape.Skip(1).ToArray();
+        var other = first ? shape.Skip(1).Append(shape[0]).ToArray() : shape.Skip(shape.Count - 1).Concat(shape.Take(shape.Count - 1)).ToArray();
+        if (!sample.SequenceEqual(other)) return fitted;
+        var r = shape.Count;
+        var axes = first ? new[] { 0, r }.Concat(Enumerable.Range(1, r - 1)) : new[] { 0 }.Concat(Enumerable.Range(2, r - 1)).Append(1);
+        return Errors.Data(path, $"array of shape {Shapes.Show(t.Shape)} is channels-{(first ? "last" : "first")}, but the network was converted for " +
+                                 $"{l.Replace('_', '-')} input (N, {string.Join(", ", shape)}); transpose it, e.g. numpy.transpose(x, ({string.Join(", ", axes)}))");
+    }
+
+    /// <summary>Warns about uint8 arrays read with no input scale.</summary>
+    public static Either<Error, Unit> WarnUnscaled(Seq<DataArray> arrays, Seq<string> paths, Option<float> scale, Action<string> warn)
+    {
+        if (scale.IsSome) return unit;
+        foreach (var (array, path) in arrays.Zip(paths).Where(p => p.Item1.Uint8))
+            warn($"'{path}' holds uint8 values ({Range(array.Values)}) and no input scale was given, so the model sees them unscaled; " +
+                 "if the model was trained on pixels / 255, add --input-scale 1/255");
+        return unit;
+    }
+
+    static string Range(Tensor t)
+    {
+        var span = t.Span;
+        return span.Length == 0 ? "empty" : $"{System.Numerics.Tensors.TensorPrimitives.Min(span)}..{System.Numerics.Tensors.TensorPrimitives.Max(span)}";
+    }
+
+    /// <summary>An input scale as <c>--input-scale</c> takes it: 1/255 when it is one over a whole number, else the number.</summary>
+    public static string ScaleOption(float s)
+    {
+        var inverse = 1.0 / s;
+        var n = Math.Round(inverse);
+        return n >= 2 && Math.Abs(inverse - n) < 1e-4 * n ? $"1/{n:0}" : s.ToString("G7", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>An input scale for messages: 0.003921569 (1/255) when it is one over a whole number.</summary>
+    public static string ShowScale(float s)
+    {
+        var text = s.ToString("G7", System.Globalization.CultureInfo.InvariantCulture);
+        return ScaleOption(s) is var option && option != text ? $"{text} ({option})" : text;
+    }
 
     /// <summary>One array read from <paramref name="path"/> and fitted to a model input of per-sample shape <paramref name="shape"/>.</summary>
     public static Either<Error, Tensor> Input(string path, Arr<int> shape) =>
@@ -64,7 +133,7 @@ public static class DataFiles
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return Errors.Data(dir, $"cannot write outputs: {e.Message}");
+            return Errors.Write(dir, "the outputs", e.Message);
         }
     }
 }

@@ -44,6 +44,9 @@ public sealed record EvaluationResult(
 
     /// <summary>Each spiking layer's error against the ANN after <see cref="Steps"/> steps (--per-layer-error).</summary>
     public Seq<LayerError> LayerErrors { get; init; }
+
+    /// <summary>The classes the model's first output distinguishes per sample (0 when no output was measured).</summary>
+    public int Classes { get; init; }
 }
 
 /// <summary>What a spiking run measures beyond accuracy: firing statistics per layer and operation counts with their energy.</summary>
@@ -130,6 +133,8 @@ public static partial class Evaluation
     {
         Either<Error, Seq<Tensor>> Simulate(Mode mode) => Evaluation.Simulate(mode, model, inputs, network, progress);
 
+        if (labelled.Case is int[] given && Metrics.LabelsFit(model, inputs, given).Case is Error misfit) return misfit;
+
         var reference = Seq<Tensor>();
         if (labelled.IsNone || o.Agreement)
         {
@@ -147,6 +152,7 @@ public static partial class Evaluation
         var layerErrors = Seq<LayerError>();
         Option<OperationCounts> ops = None;
         var scales = Seq<LayerScale>();
+        var classes = truth.Match(t => t.Length / Math.Max(1, labels.Length), () => 0);
         foreach (var mode in o.Modes)
         {
             if (mode == Mode.Keras && labelled.IsNone) continue;   // the ANN is the reference itself
@@ -159,6 +165,7 @@ public static partial class Evaluation
                 var simulated = Interpreter.Run(net.Program, net.Functions, inputs, sim, o.Checkpoints, progress($"spiking {o.Steps} steps"), activity);
                 if (simulated.Case is not Seq<Tensor>[] outs) return (Error)simulated.Case!;
                 spiking = o.Checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToSeq().Strict();
+                if (outs.Length > 0) classes = outs[0].Head.Length / Math.Max(1, labels.Length);
                 truth.IfSome(r => spikingAgreement = o.Checkpoints.Select((c, k) => (c, Fidelity.Agreement(outs[k].Head, r), Fidelity.RelativeError(outs[k].Head, r))).ToSeq().Strict());
                 layers = Layers(net.Network, activity);
                 ops = Some(Operations(net.Network, layers, o.Steps, sim.Encoding == Encoding.Constant && !sim.Temporal));
@@ -176,6 +183,7 @@ public static partial class Evaluation
                 if (outs.Case is not Seq<Tensor> result) return (Error)outs.Case!;
                 var output = result.Head;
                 var accuracy = Metrics.Accuracy(output, labels);
+                classes = output.Length / Math.Max(1, labels.Length);
                 if (mode == Mode.Keras) keras = accuracy;
                 else
                 {
@@ -187,6 +195,41 @@ public static partial class Evaluation
         return new EvaluationResult(labels.Length, o.Steps, keras, rate, spiking, layers, ops, scales)
         {
             Labelled = labelled.IsSome, RateAgreement = rateAgreement, SpikingAgreement = spikingAgreement, LayerErrors = layerErrors,
+            Classes = classes,
         };
     }
+
+    /// <summary>
+    /// Spiking accuracy near chance (at most twice 1/<paramref name="classes"/>, and at most a tenth of the way from chance to
+    /// 1) with no calibration, while the ANN (or rate network), when measured, is well above it (over halfway from there to 1): the firing rates are the likely cause, and calibration the remedy. Returns
+    /// the hint to print, ending with <paramref name="howToCalibrate"/>.
+    /// </summary>
+    public static Option<string> ChanceHint(double spiking, int classes, bool calibrated, Option<double> ann, string metric, string howToCalibrate)
+    {
+        if (calibrated || classes < 2) return None;
+        var chance = 1.0 / classes;
+        var near = Math.Min(2 * chance, chance + 0.1 * (1 - chance));   // 2x chance, but not most of the range with few classes
+        if (spiking > near || ann.Exists(a => a <= (near + 1) / 2)) return None;
+        return $"spiking {metric} is {spiking:0.0000}, near chance ({chance:0.0000} for {classes} classes), and no calibration was used: " +
+               "with uncalibrated firing rates (NengoDL's default scale) most neurons fire too rarely to carry their activations in few steps. " +
+               howToCalibrate;
+    }
+
+    /// <summary>How to calibrate <paramref name="model"/> on <paramref name="data"/> (the --data files) with the input scale in effect.</summary>
+    public static string HowToCalibrate(Loaded model, Seq<string> data, Option<float> inputScale)
+    {
+        var scale = model.InputScaleFor(inputScale).IfLeft(inputScale).Match(s => " --input-scale " + DataFiles.ScaleOption(s), () => "");
+        var samples = data.HeadOrNone().IfNone("X.npy");
+        return model.Saved.Match(
+            _ => $"The saved network '{model.Path}' is not calibrated: convert the Keras model again with calibration, e.g. " +
+                 $"snn convert {model.SourceName} --calibrate {samples}{scale} --out {System.IO.Path.GetFileName(model.Path)}, and run that.",
+            () => $"Calibrate them on sample inputs: add --calibrate {samples}{scale} (samples like the --data; better ones the evaluation does not use, " +
+                  "e.g. part of the training set).");
+    }
+
+    /// <summary><see cref="ChanceHint(double, int, bool, Option{double}, string, string)"/> for an evaluation of <paramref name="model"/> on <paramref name="data"/> (the --data files).</summary>
+    public static Option<string> ChanceHint(EvaluationResult r, Loaded model, Seq<string> data, Option<float> inputScale) =>
+        r.Spiking.IsEmpty ? None
+            : ChanceHint(r.Spiking.Map(s => s.Accuracy).Max(), r.Classes, !r.Scales.IsEmpty, r.Keras || r.Rate,
+                r.Labelled ? "accuracy" : "agreement with the ANN", HowToCalibrate(model, data, inputScale));
 }

@@ -102,6 +102,18 @@ public sealed record DemoResult(int Samples, Converted Rate, double Keras, doubl
 public static class Demo
 {
     /// <summary>
+    /// The demo's uncalibrated NengoDL default (firing-rate scale 1) is at chance by design; this says what calibration gives
+    /// and how to ask for it.
+    /// </summary>
+    public static Option<string> ChanceHint(DemoResult r) =>
+        r.Spiking.HeadOrNone().Bind(first =>
+            from classes in Metrics.Classes(r.Rate.Network)
+            from hint in Evaluation.ChanceHint(first.Accuracy.Max(), classes, calibrated: false, Some(r.Keras), "accuracy at scale " + first.Scale.ToString("0"),
+                "Calibration sets every layer's rate from its activations on sample inputs (README, \"Spiking accuracy at low latency\"): " +
+                "snn evaluate MODEL --data X.npy --labels Y.npy --calibrate CALIB.npy --input-scale 1/255 (CALIB.npy: samples like X.npy, e.g. part of the training set).")
+            select hint);
+
+    /// <summary>
     /// The bundled CNN on its 1000 test images: the Keras reference evaluator, the rate-mode network (one step), and spiking
     /// networks (ReLU → SpikingRectifiedLinear, mean readout) at scales 1, 100, 1000 and 1000 with a 5 ms synapse, read
     /// after 8, 16, 32 and 64 steps of one run each.

@@ -54,6 +54,26 @@ public sealed class Loaded
     public string Path { get; }
     public Option<SavedNetwork> Saved { get; }
 
+    /// <summary>The input scale the saved network was converted with (None for a Keras model, or when not recorded).</summary>
+    public Option<float> InputScale => Saved.Bind(s => s.InputScale);
+
+    /// <summary>
+    /// The input scale data for this model is read with: <paramref name="given"/> (<c>--input-scale</c>), or the one a saved
+    /// network was converted with when none is given. A given scale that contradicts the saved one is a usage error that
+    /// says both.
+    /// </summary>
+    public Either<Error, Option<float>> InputScaleFor(Option<float> given) =>
+        (given.Case, InputScale.Case) switch
+        {
+            (float g, float s) when Math.Abs(g - s) > 1e-4f * Math.Max(Math.Abs(g), Math.Abs(s)) => Errors.Usage(
+                $"--input-scale {DataFiles.ShowScale(g)} contradicts the input scale {DataFiles.ShowScale(s)} that the saved network '{Path}' " +
+                $"was converted with; drop --input-scale " +
+                "to use the saved one, or convert the Keras model again with the scale you want"),
+            (float g, _) => Some(g),
+            (_, float s) => Some(s),
+            _ => Option<float>.None,
+        };
+
     /// <summary>The model's per-sample input shapes (−1 where any size goes).</summary>
     public Seq<Arr<int>> InputShapes { get; }
 

@@ -1,5 +1,7 @@
 using LanguageExt;
 using LanguageExt.Common;
+using Snn.Compiler.Keras;
+using static LanguageExt.Prelude;
 
 namespace Snn;
 
@@ -18,6 +20,41 @@ public static class Metrics
         }
         return Errors.Data(path, $"labels must be (N,) classes or (N, C) one-hot, got {Shapes.Show(t.Shape)}");
     }
+
+    /// <summary>
+    /// The classes a model's first output distinguishes per sample (what accuracy's argmax ranges over): from the Keras
+    /// reference evaluator on one sample, or a saved network's output probe. None when it cannot be told cheaply (a
+    /// saved temporal model, or a model the evaluator cannot run); the run itself then reports what fails.
+    /// </summary>
+    public static Option<int> Classes(Loaded model, Seq<Tensor> inputs)
+    {
+        if (model.Saved.Exists(s => s.Legalize.Temporal) || inputs.IsEmpty || inputs.Head.Shape[0] == 0) return None;
+        return model.Saved.Match(
+            s => Classes(s.Network),
+            () => model.Keras().Bind(m => KerasEval.Run(m, inputs.Map(t => t.Rows(0, 1)).Strict())).Map(o => o.Head.Length).ToOption());
+    }
+
+    /// <summary>The values per sample of a converted network's first output (its classes), from its probe.</summary>
+    public static Option<int> Classes(Snn.Compiler.Convert.Network network) =>
+        network.Probes.Find(p => p.Output == 0).Map(p => Shapes.Product(p.Shape));
+
+    /// <summary>
+    /// Labels must name one of the model's output classes (0..C-1); labels outside that range are a data error that says
+    /// the range, instead of an accuracy of 0.
+    /// </summary>
+    public static Either<Error, Unit> LabelsFit(Loaded model, Seq<Tensor> inputs, int[] labels) =>
+        Classes(model, inputs).Match(
+            classes =>
+            {
+                if (labels.Length == 0) return Right<Error, Unit>(unit);
+                var (min, max) = (labels.Min(), labels.Max());
+                return min >= 0 && max < classes
+                    ? Right<Error, Unit>(unit)
+                    : Left<Error, Unit>(Errors.Labels(
+                        $"they hold classes {min}..{max}, but the model has {classes} outputs (classes 0..{classes - 1}); " +
+                        "give the labels that belong to this data (class indices from 0, or one-hot rows), e.g. subtract the first class"));
+            },
+            () => Right<Error, Unit>(unit));
 
     /// <summary>Each row's index of its largest value (the predicted class).</summary>
     public static int[] Argmax(Tensor output)

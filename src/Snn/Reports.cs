@@ -88,6 +88,7 @@ public static class Reports
     /// </summary>
     public static Either<Error, Seq<ReportCurve>> Curves(ReportOptions o, RunRequest request, Loaded model, Seq<Tensor> inputs, int[] labels,
         Action<string> warn, Action<string>? log, Func<string, Action<int, int>?> progress) =>
+        from _ in Metrics.LabelsFit(model, inputs, labels)
         from run in Measure(o, request, model, inputs, labels, net => Counted(1, Variants(request, model, MaxPools(net)).Count, "spiking"), warn, log, progress)
         let variants = Variants(request, model, MaxPools(run.Converted))
         let others = variants.Filter(v => !v.Main).ToList()
@@ -130,6 +131,17 @@ public static class Reports
         let layers = Evaluation.Layers(p.Net.Network, activity)
         select new CurveRun(o.Checkpoints.Select((c, k) => (c, Metrics.Accuracy(outs[k].Head, labels))).ToArray(), layers,
             Evaluation.Operations(p.Net.Network, layers, o.Steps, p.Sim.Encoding == Encoding.Constant && !p.Sim.Temporal), p.Net);
+
+    /// <summary>
+    /// <see cref="Evaluation.ChanceHint(double, int, bool, Option{double}, string, string)"/> for the report's main curve
+    /// (<paramref name="ann"/>: the ANN's accuracy; <paramref name="data"/>: the --data files).
+    /// </summary>
+    public static Option<string> ChanceHint(Seq<ReportCurve> curves, double ann, Loaded model, Seq<string> data, Option<float> inputScale, bool labelled) =>
+        curves.Find(c => c.Main).Bind(c => c.Run).Bind(run =>
+            from classes in Metrics.Classes(run.Converted.Network)
+            from hint in Evaluation.ChanceHint(run.Points.Max(p => p.Accuracy), classes, !run.Converted.Scales.IsEmpty, Some(ann),
+                labelled ? "accuracy" : "agreement with the ANN", Evaluation.HowToCalibrate(model, data, inputScale))
+            select hint);
 
     static Unit Warned(Seq<string> warnings, Action<string> warn)
     {

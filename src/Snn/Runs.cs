@@ -82,6 +82,12 @@ public sealed record CalibrationRequest(string Path, Option<float> InputScale, C
 /// </summary>
 public sealed record RunRequest(CompileOptions Options, Option<CalibrationRequest> Calibration, SimRequest Sim)
 {
+    /// <summary>
+    /// The scale input values are multiplied by (<c>--input-scale</c>): a saved network records it as what its conversion
+    /// assumed (<see cref="SavedNetwork.InputScale"/>); calibration data is scaled by its request's own.
+    /// </summary>
+    public Option<float> InputScale { get; init; }
+
     public static RunRequest Of(CompileOptions options) => new(options, None, SimRequest.Default);
 }
 
@@ -110,11 +116,17 @@ public static class Runs
                 c => c.OptionsFor(steps).Map(o => Some(new SavedCalibration(o, System.IO.Path.GetFileName(c.Path), c.InputScale, scales))),
                 () => Right<Error, Option<SavedCalibration>>(None)));
 
-    /// <summary>The compile options with the calibration data (read, checked against the model's input and scaled) and options for <paramref name="steps"/>.</summary>
-    public static Either<Error, CompileOptions> WithCalibration(RunRequest request, KerasModel model, CompileOptions options, int steps) =>
+    /// <summary>
+    /// The compile options with the calibration data (read, checked against the model's input and scaled) and options for
+    /// <paramref name="steps"/>; <paramref name="log"/> hears a warning when the data is uint8 and no input scale is given.
+    /// </summary>
+    public static Either<Error, CompileOptions> WithCalibration(RunRequest request, KerasModel model, CompileOptions options, int steps,
+        Action<string>? log = null) =>
         request.Calibration.Match(
             c => from o in c.OptionsFor(steps)
-                 from data in DataFiles.Input(c.Path, model.InputShapes[0])
+                 from array in DataFile.ReadArray(c.Path)
+                 from _ in DataFiles.WarnUnscaled(Seq1(array), Seq1(c.Path), c.InputScale, w => log?.Invoke("warning: " + w))
+                 from data in DataFiles.Fit(c.Path, array.Values, model.InputShapes[0])
                  select options with { Calibration = Some((o, Seq1(c.InputScale.Match(s => data.Map(v => v * s), () => data)))) },
             () => Right<Error, CompileOptions>(options));
 
@@ -122,7 +134,7 @@ public static class Runs
     public static Either<Error, (Compiled Compiled, CompileOptions Options)> CompileKeras(RunRequest request, KerasModel model, Mode mode, int steps,
         Action<string>? log = null, Func<string, Action<int, int>?>? progress = null) =>
         from calibrated in WithCalibration(request, model,
-            mode == Mode.Spiking ? request.Options with { Convert = request.Options.Convert.AsSpiking() } : request.Options, steps)
+            mode == Mode.Spiking ? request.Options with { Convert = request.Options.Convert.AsSpiking() } : request.Options, steps, log)
         let search = calibrated.Calibration.IsSome ? Some(request.Sim.For(request.Options, Mode.Spiking, steps)) : None
         from compiled in Build.Run(calibrated, model, search: search, log: log, progress: progress)
         select (compiled, calibrated);
@@ -149,6 +161,6 @@ public static class Runs
         from imported in ModelFile.ImportWithSource(path)
         from compiled in CompileKeras(request, imported.Model, Mode.Spiking, steps, log, progress)
         from saved in SavedNetwork.Of(compiled.Compiled, compiled.Options, Some(imported.Source),
-            request.Calibration.Map(c => System.IO.Path.GetFileName(c.Path)).IfNone(""), request.Calibration.Bind(c => c.InputScale))
+            request.Calibration.Map(c => System.IO.Path.GetFileName(c.Path)).IfNone(""), request.InputScale || request.Calibration.Bind(c => c.InputScale))
         select saved;
 }

@@ -5,6 +5,13 @@ using LanguageExt.Common;
 
 namespace Snn.Compiler;
 
+/// <summary>An array read from a data file: its values as float32 and the element type it was stored as (numpy's name).</summary>
+public sealed record DataArray(Tensor Values, string DType)
+{
+    /// <summary>Stored as 8-bit unsigned integers, as raw image pixels usually are (0..255).</summary>
+    public bool Uint8 => DType == "uint8";
+}
+
 /// <summary>
 /// Reads data arrays as float32 tensors from <c>.npy</c>, <c>.npz</c> (<c>file.npz</c> takes <c>arr_0</c> or the
 /// only array; <c>file.npz:key</c> names one) and IDX files (raw or <c>.gz</c>, as MNIST and the Debian
@@ -15,24 +22,31 @@ public static class DataFile
     /// <summary>Largest decompressed array we accept (4 GiB of float32 would not fit a .NET array anyway).</summary>
     public const long MaxBytes = 1L << 31;
 
-    public static Either<Error, Tensor> Read(string spec)
+    public static Either<Error, Tensor> Read(string spec) => ReadArray(spec).Map(a => a.Values);
+
+    /// <summary>Reads <paramref name="spec"/> as <see cref="Read"/> does, with the element type the file stores.</summary>
+    public static Either<Error, DataArray> ReadArray(string spec)
     {
         var (path, key) = Split(spec);
         try
         {
+            if (Directory.Exists(path)) return Errors.Data(spec, IsDirectory);
             if (!File.Exists(path)) return Errors.Data(spec, "file not found");
             var lower = path.ToLowerInvariant();
             if (lower.EndsWith(".npz")) return ReadNpz(path, key, spec);
             if (key is not null) return Errors.Data(spec, "':key' selects an array only inside .npz files");
-            if (lower.EndsWith(".npy")) return Npy.Read(path);
-            if (lower.EndsWith(".gz")) return Gunzip(File.ReadAllBytes(path), spec).Bind(b => ReadIdx(b, spec));
-            if (lower.Contains("ubyte") || lower.EndsWith(".idx") || IdxRx(lower)) return ReadIdx(File.ReadAllBytes(path), spec);
+            if (lower.EndsWith(".npy")) return Npy.ReadArray(File.ReadAllBytes(path), path);
+            if (lower.EndsWith(".gz")) return Gunzip(File.ReadAllBytes(path), spec).Bind(b => ReadIdxArray(b, spec));
+            if (lower.Contains("ubyte") || lower.EndsWith(".idx") || IdxRx(lower)) return ReadIdxArray(File.ReadAllBytes(path), spec);
             return Errors.Data(spec, "unknown data format (expected .npy, .npz, or an IDX file, raw or .gz)");
         }
         catch (IOException e) { return Errors.Data(spec, e.Message); }
         catch (UnauthorizedAccessException e) { return Errors.Data(spec, e.Message); }
         catch (InvalidDataException e) { return Errors.Data(spec, $"damaged archive ({e.Message})"); }
     }
+
+    /// <summary>What a data option naming a folder is told.</summary>
+    public const string IsDirectory = "it is a directory, not a data file (give a .npy, .npz or IDX file)";
 
     static bool IdxRx(string lower) => lower.EndsWith("idx1") || lower.EndsWith("idx3") || lower.Contains(".idx");
 
@@ -42,7 +56,7 @@ public static class DataFile
         return i < 0 ? (spec, null) : (spec[..(i + 4)], spec[(i + 5)..]);
     }
 
-    static Either<Error, Tensor> ReadNpz(string path, string? key, string spec)
+    static Either<Error, DataArray> ReadNpz(string path, string? key, string spec)
     {
         using var stream = File.OpenRead(path);
         using var zip = new ZipArchive(stream, ZipArchiveMode.Read);
@@ -55,7 +69,7 @@ public static class DataFile
             return Errors.Data(spec, key is not null
                 ? $"no array '{key}' (it holds: {string.Join(", ", names)})"
                 : $"holds several arrays ({string.Join(", ", names)}); choose one with {path}:NAME");
-        return ReadBounded(chosen, spec).Bind(bytes => Npy.Read(bytes, spec));
+        return ReadBounded(chosen, spec).Bind(bytes => Npy.ReadArray(bytes, spec));
     }
 
     static Either<Error, byte[]> ReadBounded(ZipArchiveEntry entry, string spec)
@@ -84,8 +98,10 @@ public static class DataFile
         return m.ToArray();
     }
 
+    public static Either<Error, Tensor> ReadIdx(byte[] b, string spec) => ReadIdxArray(b, spec).Map(a => a.Values);
+
     /// <summary>IDX: two zero bytes, a type code, the rank, big-endian int32 dims, then big-endian data.</summary>
-    public static Either<Error, Tensor> ReadIdx(byte[] b, string spec)
+    static Either<Error, DataArray> ReadIdxArray(byte[] b, string spec)
     {
         if (b.Length < 4 || b[0] != 0 || b[1] != 0) return Errors.Data(spec, "not an IDX file (bad magic number)");
         var type = b[2];
@@ -117,6 +133,7 @@ public static class DataFile
                 _ => (float)BinaryPrimitives.ReadDoubleBigEndian(s),
             };
         }
-        return Tensor.Own(dims, values);
+        var dtype = type switch { 0x08 => "uint8", 0x09 => "int8", 0x0B => "int16", 0x0C => "int32", 0x0D => "float32", _ => "float64" };
+        return new DataArray(Tensor.Own(dims, values), dtype);
     }
 }

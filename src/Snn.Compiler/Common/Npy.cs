@@ -19,6 +19,7 @@ public static partial class Npy
     {
         try
         {
+            if (Directory.Exists(path)) return Errors.Data(path, DataFile.IsDirectory);
             if (!File.Exists(path)) return Errors.Data(path, "file not found");
             return Read(File.ReadAllBytes(path), path);
         }
@@ -83,6 +84,19 @@ public static partial class Npy
         });
 
     public static Either<Error, Tensor> Read(byte[] bytes, string source) => ReadHeader(bytes, source).Bind(h => Decode(bytes, source, h));
+
+    /// <summary>The array as float32 values and its stored element type (numpy's name: uint8, float32, ...).</summary>
+    public static Either<Error, DataArray> ReadArray(byte[] bytes, string source) =>
+        ReadHeader(bytes, source).Bind(h => Decode(bytes, source, h).Map(t => new DataArray(t, DTypeName(h.Kind, h.Size))));
+
+    static string DTypeName(char kind, int size) => kind switch
+    {
+        'f' => $"float{size * 8}",
+        'u' => $"uint{size * 8}",
+        'i' => $"int{size * 8}",
+        'b' => "bool",
+        _ => $"{kind}{size}",
+    };
 
     static Either<Error, Tensor> Decode(byte[] bytes, string source, Header h)
     {

@@ -117,7 +117,7 @@ public static class Npz
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             try { File.Delete(temp); } catch (Exception) { /* best effort */ }
-            return Errors.Data(path, $"cannot write the {what}: {e.Message}");
+            return Errors.Write(path, "the " + what, e.Message);
         }
     }
 }

@@ -19,6 +19,25 @@ public sealed record NirOptions(Map<string, H5Value> Metadata = default)
     public static readonly NirOptions Default = new();
 }
 
+/// <summary>A converter setting that removes a NIR refusal (the command line's option in brackets).</summary>
+public enum NirFix
+{
+    /// <summary>One calibration scale per layer (<c>--per-layer</c>).</summary>
+    PerLayer,
+    /// <summary>Max pooling replaced by average pooling (<c>--max-pool avg</c>).</summary>
+    AveragePooling,
+    /// <summary>Integrate-and-fire without negative spikes (<c>--neuron if</c>).</summary>
+    IntegrateAndFire,
+    /// <summary>No lowpass synapse (no <c>--synapse</c>).</summary>
+    NoSynapse,
+}
+
+/// <summary>
+/// Why a network cannot be exported to NIR: every refusal in one <see cref="Error"/>, the converter settings that remove
+/// some of them, and whether those remove all (<see cref="FixesAll"/>).
+/// </summary>
+public sealed record NirRefusal(Error Error, Set<NirFix> Fixes, bool FixesAll);
+
 /// <summary>
 /// Export of a converted network as a NIR graph (Neuromorphic Intermediate Representation, neuromorphs/NIR 1.0
 /// file layout; nir-format.md). The mapping, stated precisely in README "Export to NIR":
@@ -52,6 +71,10 @@ public static class Nir
     /// converter converted: with <see cref="MaxPoolMethod.Pre"/> that is <see cref="Converter.MaxPoolBeforeActivation"/>'s).
     /// </summary>
     public static Either<Error, NirGraph> Build(NirOptions options, LegalGraph legal, Network network) =>
+        Try(options, legal, network).MapLeft(r => r.Error);
+
+    /// <summary><see cref="Build"/>, with the converter settings that remove the refusals when it refuses.</summary>
+    public static Either<NirRefusal, NirGraph> Try(NirOptions options, LegalGraph legal, Network network) =>
         new NirBuilder(legal, network).Run(options);
 
     /// <summary>The HDF5 tree of a NIR graph: /version, /node/type, /node/nodes/NAME/{type, fields, metadata/}, /node/edges.</summary>
@@ -99,6 +122,8 @@ internal sealed class NirBuilder
     readonly List<(string, string)> _edges = new();
     readonly System.Collections.Generic.HashSet<string> _names = new(StringComparer.Ordinal);
     readonly List<Error> _errors = new();
+    readonly System.Collections.Generic.HashSet<NirFix> _fixes = new();
+    int _unfixable;
     readonly bool _channelsFirst;
     readonly float _dt;
 
@@ -111,7 +136,7 @@ internal sealed class NirBuilder
         _channelsFirst = legal.Ops.Exists(o => o is LConv { Spec.ChannelsLast: false } or LPool { Spec.ChannelsLast: false });
     }
 
-    public Either<Error, NirGraph> Run(NirOptions options)
+    public Either<NirRefusal, NirGraph> Run(NirOptions options)
     {
         if (_channelsFirst)
             foreach (var op in _legal.Ops.Filter(o => o is LConv { Spec.ChannelsLast: true } or LPool { Spec.ChannelsLast: true }))
@@ -122,7 +147,7 @@ internal sealed class NirBuilder
             : _legal.Outputs.Map((i, _) => Unique($"output_{i}")).ToSeq().Strict();
         foreach (var op in _legal.Ops) _vals[op.Id] = Op(op);
         for (var i = 0; i < _legal.Outputs.Count; i++) Output(_legal.Outputs[i], outputNames[i]);
-        if (_errors.Count > 0) return Errors.Many(_errors.ToSeq().Strict());
+        if (_errors.Count > 0) return new NirRefusal(Errors.Many(_errors.ToSeq().Strict()), toSet(_fixes), _unfixable == 0);
 
         var metadata = Map(
             ("producer", H5Value.Text("snn " + typeof(Nir).Assembly.GetName().Version?.ToString(3))),
@@ -140,12 +165,21 @@ internal sealed class NirBuilder
 
     string ClassOf(string layer) => _legal.Layers.Find(l => l.Layer == layer).Map(l => l.ClassName).IfNone("layer");
 
-    void Refuse(LegalOp op, string reason) => _errors.Add(Errors.NotExportable(Nir.FormatName, op.Layer, ClassOf(op.Layer), reason));
+    /// <summary>Records a refusal of <paramref name="op"/>, and the converter setting that removes it, if one does.</summary>
+    void Refuse(LegalOp op, string reason, NirFix? fix = null) => Refuse(op.Layer, reason, fix);
+
+    void Refuse(string layer, string reason, NirFix? fix)
+    {
+        _errors.Add(Errors.NotExportable(Nir.FormatName, layer, ClassOf(layer), reason));
+        if (fix is { } f) _fixes.Add(f);
+        else _unfixable++;
+    }
 
     /// <summary>Records a broken invariant of the network (a bug, not a refusal) and gives no value.</summary>
     Val? Broken(string message)
     {
         _errors.Add(Errors.Invariant("nir export", message));
+        _unfixable++;
         return null;
     }
 
@@ -224,8 +258,7 @@ internal sealed class NirBuilder
         foreach (var pre in filtered)
         {
             var layer = _netNodes.TryGetValue(pre, out var n) ? n.Layer : pre;
-            _errors.Add(Errors.NotExportable(Nir.FormatName, layer, ClassOf(layer),
-                "its spikes pass a lowpass synapse, which the export does not write; convert without --synapse"));
+            Refuse(layer, "its spikes pass a lowpass synapse, which the export does not write; convert without --synapse", NirFix.NoSynapse);
         }
     }
 
@@ -249,9 +282,9 @@ internal sealed class NirBuilder
         _ => Refused(op, $"no NIR mapping for {op.GetType().Name}"),
     };
 
-    Val? Refused(LegalOp op, string reason)
+    Val? Refused(LegalOp op, string reason, NirFix? fix = null)
     {
-        Refuse(op, reason);
+        Refuse(op, reason, fix);
         return null;
     }
 
@@ -452,7 +485,8 @@ internal sealed class NirBuilder
             || (_netNodes.TryGetValue(p.Id, out var node) && node is PassNode
                 && _net.Connections.Exists(c => c.Post == p.Id && c.Transform is PoolT { Spec.Kind: PoolKind.Average }));
         if (!avg)
-            return Refused(p, "NIR has no max-pooling primitive; convert with --max-pool avg to replace max pooling by average pooling (NengoDL's max_to_avg_pool)");
+            return Refused(p, "NIR has no max-pooling primitive; convert with --max-pool avg to replace max pooling by average pooling (NengoDL's max_to_avg_pool)",
+                NirFix.AveragePooling);
         if (s.SpatialRank > 2) return Refused(p, $"{s.SpatialRank}-D pooling has no NIR primitive");
         var after = Enumerable.Range(0, s.SpatialRank).Select(d =>
             Math.Max(0, (s.OutSpatial[d] - 1) * s.Strides[d] + s.Pool[d] - s.InSpatial[d] - s.PadBefore[d])).ToArray();
@@ -488,10 +522,14 @@ internal sealed class NirBuilder
             return v is null ? null : v with { KerasShape = a.Shape, Softmax = true };
         }
         if (!_netNodes.TryGetValue(a.Id, out var n) || n is not Ensemble e) return Broken($"activation '{a.Id}' has no ensemble");
-        if (e.NeuronScale.IsSome) return Refused(a, "per-channel calibration scales are not exported to NIR yet; calibrate per layer (--per-layer)");
+        // Every refusal of the neurons at once (scales and neuron type), so one new command line removes them all.
         var neuron = e.Neuron;
         var mapping = neuron.Nir;
-        if (mapping.Case is not NirNeuron nir) return Refused(a, (string)mapping.Case);
+        if (e.NeuronScale.IsSome)
+            Refuse(a, "per-channel calibration scales are not exported to NIR yet; calibrate per layer (--per-layer)", NirFix.PerLayer);
+        if (mapping.Case is string why)
+            Refuse(a, why, neuron is IntegrateAndFire { NegativeSpikes: true } ? NirFix.IntegrateAndFire : null);
+        if (mapping.Case is not NirNeuron nir || e.NeuronScale.IsSome) return null;
         if (v is null) return null;
 
         var name = Unique(a.Id);

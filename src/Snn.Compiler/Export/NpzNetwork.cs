@@ -26,8 +26,7 @@ public static class NpzNetwork
     /// <summary>Writes the network to <paramref name="path"/>; returns the number of arrays besides structure.json.</summary>
     public static Either<Error, int> Write(string path, bool compress, NpzSource source, CompileOptions options, Option<SavedCalibration> calibration,
         Network net, LegalGraph legal) =>
-        from _e in Exportable(legal)
-        from _n in InNpzFormat(legal)
+        from _e in InNpzFormat(legal)
         from doc in Describe(source, options, calibration, net, legal)
         from _w in Npz.Write(path, compress, w => Fill(w, doc.Json, doc.Arrays))
         select doc.Arrays.Count;
@@ -35,21 +34,27 @@ public static class NpzNetwork
     /// <summary>Fallback and custom layers run C# code that an archive cannot carry: refuse them, naming every one.</summary>
     public static Either<Error, Unit> Exportable(LegalGraph g)
     {
-        var bad = g.Ops.Choose(op => op switch
+        var bad = CodeLayers(g);
+        return bad.IsEmpty ? unit : Errors.Many(bad);
+    }
+
+    static Seq<Error> CodeLayers(LegalGraph g) =>
+        g.Ops.Choose(op => op switch
         {
             LFallback f => Some(Errors.UnsupportedLayer(f.Layer, f.Node.ClassName,
                 $"it has no native conversion ({f.Reason}) and runs as a fallback function node, which export cannot represent")),
             LCustom c => Some(Errors.UnsupportedLayer(c.Layer, c.Node.ClassName,
                 "it is converted by a custom converter, which export cannot represent")),
             _ => Option<Error>.None,
-        }).ToSeq();
-        return bad.IsEmpty ? unit : Errors.Many(bad);
-    }
+        }).ToSeq().Strict();
 
-    /// <summary>What the npz format (and the PyTorch peer) cannot hold beyond <see cref="Exportable"/>: keras_spiking layers.</summary>
+    /// <summary>
+    /// Everything the npz format (and the PyTorch peer) cannot hold, all at once: <see cref="Exportable"/>'s layers and
+    /// keras_spiking layers.
+    /// </summary>
     public static Either<Error, Unit> InNpzFormat(LegalGraph g)
     {
-        var bad = g.Ops.Choose(op => op is LFilter or LActivation { Spiking.IsSome: true }
+        var bad = CodeLayers(g) + g.Ops.Choose(op => op is LFilter or LActivation { Spiking.IsSome: true }
             ? Some(Errors.UnsupportedLayer(op.Layer, op is LFilter ? "Lowpass/Alpha" : "SpikingActivation",
                 $"keras_spiking layers are not part of the {FormatName} v{FormatVersion} format (--format nengo exports them)"))
             : None).ToSeq();

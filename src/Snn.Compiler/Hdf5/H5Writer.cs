@@ -93,23 +93,7 @@ public static class H5Writer
 
     /// <summary>Writes <paramref name="root"/> to <paramref name="path"/> (through a temporary file, so a failure leaves no partial file).</summary>
     public static Either<Error, Unit> Write(string path, H5GroupNode root) =>
-        ToBytes(root).Bind(bytes =>
-        {
-            var temp = path + ".tmp";
-            try
-            {
-                var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-                if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-                File.WriteAllBytes(temp, bytes);
-                File.Move(temp, path, overwrite: true);
-                return Right<Error, Unit>(unit);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                try { File.Delete(temp); } catch (Exception) { /* best effort */ }
-                return Left<Error, Unit>(Errors.Data(path, $"cannot write the HDF5 file: {e.Message}"));
-            }
-        });
+        ToBytes(root).Bind(bytes => Npz.WriteFile(path, "HDF5 file", s => s.Write(bytes)));
 
     /// <summary>The bytes of an HDF5 file holding <paramref name="root"/> as its root group.</summary>
     public static Either<Error, byte[]> ToBytes(H5GroupNode root)

@@ -61,19 +61,28 @@ public static class LayerRegistry
     public static Option<LayerRule> Find(string className) =>
         ByClass.Find(className) || KerasSpiking.ClassOf(className).Bind(ByClass.Find);
 
-    /// <summary>Why legalize cannot convert a class that has no native rule.</summary>
-    public static string NotConvertible(string className) => className switch
+    /// <summary>
+    /// Classes whose computation the file does not hold as data, refused everywhere (conversion with or without fallback,
+    /// the reference evaluator, inspect) with this one explanation.
+    /// </summary>
+    public static Option<string> Refused(string className) => className switch
     {
-        "Lambda" => "Lambda layers hold Python code, which is never executed; rebuild the model without it or register a converter",
-        "TFSMLayer" => "TFSMLayer wraps a TensorFlow SavedModel, which cannot be converted; save the original Keras model instead",
-        _ when className.Contains('>') => $"custom class '{className}' has no registered converter",
-        _ => $"Layer type {className} does not have a registered converter",
+        "Lambda" => "a Lambda layer holds Python code, which is never executed, so it is refused with or without --no-fallback; " +
+                    "rebuild the model without it (e.g. as built-in Keras layers), or register a custom converter for it in code",
+        "TFSMLayer" => "a TFSMLayer wraps a TensorFlow SavedModel (a TensorFlow graph, not Keras layers), which snn cannot read, convert or " +
+                       "evaluate; save the original Keras model (.keras or .h5) instead",
+        _ => None,
     };
 
+    /// <summary>Why legalize cannot convert a class that has no native rule.</summary>
+    public static string NotConvertible(string className) => Refused(className).IfNone(() => (className.Contains('>')
+        ? $"custom class '{className}' has no registered converter"
+        : $"Layer type {className} does not have a registered converter") +
+        " (nothing evaluates it, so it is refused with or without --no-fallback; register a custom converter for this layer type in code)");
+
     /// <summary>Why the reference evaluator cannot evaluate a class it has no rule for.</summary>
-    public static string NotEvaluable(string className) => className is "Lambda" or "TFSMLayer"
-        ? "layers that run Python code cannot be evaluated; the code in the file is never executed"
-        : "layer type is not supported by the reference evaluator";
+    public static string NotEvaluable(string className) =>
+        Refused(className).IfNone("layer type is not supported by the reference evaluator");
 
     /// <summary>One layer call on one sample by its rule (no boundary: <see cref="KerasEval.EvaluateLayer"/> is the boundary).</summary>
     internal static Either<Error, Value> Evaluate(KerasNode n, Value[] ins) =>

@@ -126,14 +126,15 @@ public static class Legalize
     static Either<Error, Lowered> Fallback(LegalizeOptions o, KerasNode n, Seq<string> ins, Seq<Arr<int>> inputShapes, Error reason)
     {
         var detail = reason.Message;
-        if (!o.AllowFallback)
-            return Error.New(reason.Code, $"{detail}. Unable to convert layer '{n.Id}' to native objects; drop --no-fallback (allow_fallback) " +
-                                          "to evaluate it in a fallback node instead, or register a custom converter for this layer type.");
+        // A layer the reference evaluator cannot run has no fallback either: its refusal stands, with or without --no-fallback.
         var probe = inputShapes.Map(s => new KerasEval.Value(s.ToArray(), new float[Shapes.Product(s)])).ToArray();
         return KerasEval.EvaluateLayer(n, probe).Match(
-            Right: v => Right<Error, Lowered>(new Lowered(
-                Seq1<LegalOp>(new LFallback(n.Id, n.Layer, ins, v.Shape.ToArr(), n, inputShapes, detail)), n.Id, Conversion.Fallback,
-                "fallback: " + detail)),
+            Right: v => o.AllowFallback
+                ? Right<Error, Lowered>(new Lowered(
+                    Seq1<LegalOp>(new LFallback(n.Id, n.Layer, ins, v.Shape.ToArr(), n, inputShapes, detail)), n.Id, Conversion.Fallback,
+                    "fallback: " + detail))
+                : Left<Error, Lowered>(Error.New(reason.Code, $"{detail}. Unable to convert layer '{n.Id}' to native objects; drop --no-fallback (allow_fallback) " +
+                                                              "to evaluate it in a fallback node instead, or register a custom converter for this layer type.")),
             Left: _ => Left<Error, Lowered>(reason));
     }
 

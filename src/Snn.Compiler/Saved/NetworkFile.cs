@@ -38,6 +38,25 @@ public sealed record SavedNetwork(
     Set<string> KeepInRateMode,
     Option<ModelSource> Source)
 {
+    /// <summary>
+    /// What the conversion assumed every input value is multiplied by (<c>--input-scale</c>, e.g. 1/255 for uint8 pixels):
+    /// data read for this network is scaled by it unless the user gives the same scale. None: not recorded (raw values).
+    /// </summary>
+    public Option<float> InputScale { get; init; }
+
+    /// <summary>
+    /// The input layout the conversion assumed: "channels_first" or "channels_last" from the model's convolutions and
+    /// pooling; None when it has none (or the file predates the field). Data that fits only the other layout is refused
+    /// with the transposition to make.
+    /// </summary>
+    public Option<string> InputLayout { get; init; }
+
+    /// <summary>The layout of a legalized graph's convolutions and pooling (<see cref="InputLayout"/>).</summary>
+    public static Option<string> LayoutOf(LegalGraph legal) =>
+        legal.Ops.Exists(o => o is LConv { Spec.ChannelsLast: false } or LPool { Spec.ChannelsLast: false }) ? Some("channels_first")
+        : legal.Ops.Exists(o => o is LConv or LPool) ? Some("channels_last")
+        : None;
+
     /// <summary>The per-layer scales calibration chose (empty without calibration).</summary>
     public Seq<LayerScale> Scales => Calibration.Map(c => c.Scales).IfNone(Seq<LayerScale>());
 
@@ -68,7 +87,7 @@ public sealed record SavedNetwork(
                    : Left<Error, Unit>(Errors.Invariant("save", "this network's rate mode cannot be derived from its spiking form; it cannot be saved"))
                select new SavedNetwork(compiled.Keras.Name, compiled.Keras.InputShapes, options.Legalize with { Registry = null }, options.Convert,
                    options.Calibration.Map(c => new SavedCalibration(c.Options, calibrationData, inputScale, compiled.Scales)),
-                   compiled.Network, keep, source);
+                   compiled.Network, keep, source) { InputScale = inputScale, InputLayout = LayoutOf(compiled.Legal) };
     }
 }
 

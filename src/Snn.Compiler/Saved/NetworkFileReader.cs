@@ -26,6 +26,7 @@ public static partial class NetworkFile
         try
         {
             var info = new FileInfo(path);
+            if (Directory.Exists(path)) return Errors.SavedNetwork(path, "it is a directory, not a saved network file");
             if (!info.Exists) return Errors.SavedNetwork(path, "file not found");
             if (info.Length > MaxFileBytes) return Errors.SavedNetwork(path, $"the file is {info.Length} bytes, more than the {MaxFileBytes} allowed");
             return Load(File.ReadAllBytes(path), path);
@@ -92,7 +93,14 @@ public static partial class NetworkFile
         from n in root.Obj("network")
         from network in ReadNetwork(n)
         from modelName in model.Str("name")
-        select new SavedNetwork(modelName, inputShapes, legalize, convert, calibration, network.Network, network.Keep, source);
+        // Files before the model's input scale was recorded: the calibration data's scale is the one the conversion assumed.
+        from inputScale in model.Has("input_scale") ? model.OptFloat("input_scale", positive: true) : Right<Error, Option<float>>(calibration.Bind(c => c.InputScale))
+        from layout in model.Has("input_layout") ? model.Str("input_layout").Map(Some) : Right<Error, Option<string>>(None)
+        from ____ in layout.ForAll(l => l is "channels_first" or "channels_last") ? Ok : model.Fail("'input_layout' must be channels_first or channels_last")
+        select new SavedNetwork(modelName, inputShapes, legalize, convert, calibration, network.Network, network.Keep, source)
+        {
+            InputScale = inputScale, InputLayout = layout,
+        };
 
     static Either<Error, ModelSource> ReadSource(J src) =>
         from fmt in src.Str("format")

@@ -106,6 +106,8 @@ public static partial class NetworkFile
                 j.WriteEndArray();
             }
             j.WriteEndArray();
+            w.Opt("input_scale", s.InputScale, v => w.Float("input_scale", v));
+            if (s.InputLayout.TryGet(out var layout)) w.Str("input_layout", layout);
             w.Opt("source", s.Source, src => w.Obj("source", () =>
             {
                 w.Str("format", src.Format);

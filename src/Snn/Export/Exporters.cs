@@ -76,10 +76,11 @@ public static class Exporters
         var mode = request.Spiking ? Mode.Spiking : Mode.Rate;
         var steps = request.Run.Sim.StepsFor(mode);
         var options = Runs.OptionsOf(request.Run, model);
-        return from legal in request.Format.Check(model, options)
+        return from inputScale in model.InputScaleFor(request.InputScale)
+               from legal in request.Format.Check(model, options)
                from run in Runs.Prepare(request.Run, model, mode, steps, log, progress).Map(r => { r.Net.Network.Warnings.Iter(warn); return r; })
                from calibration in Runs.CalibrationOf(request.Run, model, steps, run.Net.Scales)
-               let input = new ExportInput(model, options, run.Net, request.Spiking, steps, legal, calibration, request.InputScale,
+               let input = new ExportInput(model, options, run.Net, request.Spiking, steps, legal, calibration, inputScale,
                    request.Run.Calibration.Map(c => Path.GetFileName(c.Path)), request.Run.Sim.Readout.Map(r => r.ToString()), request.Command, request.Compress)
                from written in request.Format.Write(input, path)
                select written;

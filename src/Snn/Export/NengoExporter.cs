@@ -50,7 +50,7 @@ public sealed class NengoExporter : IExporter
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return Errors.Data(dir, $"cannot create the output folder: {e.Message}");
+            return Errors.Write(dir, "the Nengo model (cannot create the folder)", e.Message);
         }
         return from _n in Npz.Write(Path.Combine(dir, "weights.npz"), compress, w =>
                {
@@ -75,7 +75,7 @@ public sealed class NengoExporter : IExporter
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return Errors.Data(path, $"cannot write the script: {e.Message}");
+            return Errors.Write(path, "the script", e.Message);
         }
     }
 }

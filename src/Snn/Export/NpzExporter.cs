@@ -19,7 +19,7 @@ public sealed class NpzExporter : IExporter
 
     public Either<Error, Option<LegalGraph>> Check(Loaded model, CompileOptions options) =>
         from legal in Exporters.Legalized(model, options)
-        from _ in NpzNetwork.Exportable(legal)
+        from _ in NpzNetwork.InNpzFormat(legal)
         select Some(legal);
 
     public Either<Error, (Seq<string> Lines, Seq<string> Warnings)> Write(ExportInput input, string path) =>

@@ -1,16 +1,14 @@
 using System.Text.Json;
-using System.Xml.Linq;
+using System.Text.RegularExpressions;
 using Snn.Compiler;
 using Snn.Tests.Support;
 using Xunit;
 
 namespace Snn.Tests.Cli;
 
-/// <summary><c>snn report</c>: one self-contained HTML file with SVG charts, the tables, and escaped text.</summary>
+/// <summary><c>snn report</c>: one self-contained HTML file with Plotly charts, the tables, the data as JSON, and escaped text.</summary>
 public class ReportTests
 {
-    const string SvgNs = "xmlns=\"http://www.w3.org/2000/svg\"";
-
     static string TempDir()
     {
         var dir = Path.Combine(Path.GetTempPath(), "snn-tests", Guid.NewGuid().ToString("N"));
@@ -19,7 +17,7 @@ public class ReportTests
     }
 
     /// <summary>Class labels (N,) from a fixture's recorded outputs, written as .npy: the ANN gets them all right.</summary>
-    static string LabelsFrom(string expectedNpy, string dir)
+    internal static string LabelsFrom(string expectedNpy, string dir)
     {
         var t = Npy.Read(expectedNpy).Match(x => x, e => throw new InvalidOperationException(e.Message));
         var n = t.Shape[0];
@@ -38,29 +36,36 @@ public class ReportTests
         return doc.RootElement.GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("name").GetString()!).ToArray();
     }
 
-    /// <summary>Parses the report as XML (it is written well-formed), so every element, every svg included, is closed.</summary>
-    static XDocument Parse(string html)
+    /// <summary>Nothing is fetched: no script, stylesheet, image or font comes from anywhere but the file itself.</summary>
+    internal static void SelfContained(string html)
     {
-        Assert.StartsWith("<!DOCTYPE html>", html);
-        return XDocument.Parse(html["<!DOCTYPE html>".Length..]);
+        Assert.DoesNotMatch(new Regex("<script[^>]*\\ssrc\\s*=", RegexOptions.IgnoreCase), html);
+        Assert.DoesNotMatch(new Regex("<link[\\s>]", RegexOptions.IgnoreCase), html);
+        Assert.DoesNotMatch(new Regex("<img[\\s>]", RegexOptions.IgnoreCase), html);
+        Assert.DoesNotContain("@import", html, StringComparison.OrdinalIgnoreCase);
+        // plotly.js itself, inline: its banner, and every chart drawn by it.
+        Assert.Matches(new Regex("<script type=\"text/javascript\" charset=\"utf-8\">/\\*\\*\\s*\\* plotly\\.js v2\\."), html);
+        Assert.Contains("Plotly.newPlot(", html);
     }
 
-    static void SelfContained(string html)
+    /// <summary>The page's text as a reader sees it: scripts and styles dropped, tags removed, entities decoded.</summary>
+    internal static string VisibleText(string html)
     {
-        var rest = html.Replace(SvgNs, "");
-        Assert.DoesNotContain("http://", rest);
-        Assert.DoesNotContain("https://", rest);
-        Assert.DoesNotContain("<script", rest, StringComparison.OrdinalIgnoreCase);
-        Assert.DoesNotContain("<link", rest, StringComparison.OrdinalIgnoreCase);
-        Assert.DoesNotContain("<img", rest, StringComparison.OrdinalIgnoreCase);
-        Assert.DoesNotContain("url(", rest, StringComparison.OrdinalIgnoreCase);
-        Assert.DoesNotContain("@import", rest, StringComparison.OrdinalIgnoreCase);
+        var body = Regex.Replace(html, "<(script|style)[^>]*>.*?</\\1>", " ", RegexOptions.Singleline | RegexOptions.IgnoreCase);
+        return System.Net.WebUtility.HtmlDecode(Regex.Replace(body, "<[^>]+>", " "));
     }
 
-    static IEnumerable<XElement> Named(XDocument doc, string name) => doc.Descendants().Where(e => e.Name.LocalName == name);
+    /// <summary>The JSON the page embeds in its report-data block.</summary>
+    internal static JsonElement Data(string html)
+    {
+        var m = Regex.Match(html, "<script type=\"application/json\" id=\"report-data\">(.*?)</script>", RegexOptions.Singleline);
+        Assert.True(m.Success, "the page has no report-data block");
+        return JsonDocument.Parse(m.Groups[1].Value).RootElement.Clone();
+    }
 
-    static int PointCount(XElement polyline) =>
-        polyline.Attribute("points")!.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
+    static List<(string Label, double[] Accuracy)> Curves(JsonElement data) =>
+        data.GetProperty("curves").EnumerateArray().Select(c => (c.GetProperty("label").GetString()!,
+            c.GetProperty("points").EnumerateArray().Select(p => p.GetProperty("accuracy").GetDouble()).ToArray())).ToList();
 
     [Fact]
     public void MaxPoolModelGetsOneCurvePerMethodAndTheBaseline()
@@ -77,24 +82,30 @@ public class ReportTests
 
         var html = File.ReadAllText(outPath);
         SelfContained(html);
-        var doc = Parse(html);
-        Assert.True(Named(doc, "svg").Count() >= 2);
-        var text = doc.Root!.Value;
+        var text = VisibleText(html);
         foreach (var layer in InspectLayers(model)) Assert.Contains(layer, text);
 
         // Default checkpoints 1, 2, 4, 8, 16, 32: every curve has one point per checkpoint.
-        var curves = Named(doc, "polyline").Where(p => (string?)p.Attribute("class") == "curve").ToList();
-        var names = curves.Select(c => (string)c.Attribute("data-curve")!).ToList();
+        var data = Data(html);
+        var curves = Curves(data);
+        var names = curves.Select(c => c.Label).ToList();
         foreach (var method in new[] { "count", "gate", "pre", "avg" }) Assert.Contains(names, n => n.StartsWith($"max-pool {method}"));
         Assert.Contains("NengoDL baseline", names);
         Assert.Single(names, n => n.Contains("your options"));
-        Assert.All(curves, c => Assert.Equal(6, PointCount(c)));
+        Assert.All(curves, c => Assert.Equal(6, c.Accuracy.Length));
+        Assert.Equal(new[] { 1, 2, 4, 8, 16, 32 }, data.GetProperty("checkpoints").EnumerateArray().Select(c => c.GetInt32()));
 
-        // The ANN is right on every sample (the labels are its own predictions), and the report says so.
-        Assert.Contains("ANN (100.0%)", text);
+        // The ANN is right on every sample (the labels are its own predictions), and the report says so, to 0.01% as the CLI's four decimals.
+        Assert.Equal(1.0, data.GetProperty("ann").GetDouble());
+        Assert.Contains("ANN (100.00%)", html);
         Assert.Contains(Snn.OperationCounts.Source, text);
-        Assert.Contains("spikes per neuron per step", text);
-        Assert.True(Named(doc, "svg").Count(s => ((string?)s.Attribute("class") ?? "").Contains("histogram")) >= 1);
+        Assert.Contains("Spikes per neuron per step, over all samples and steps", text);
+        // One chart for accuracy, one histogram per spiking layer, one for energy.
+        var layers = data.GetProperty("layers").GetArrayLength();
+        Assert.True(layers >= 1);
+        Assert.Equal(2 + layers, Regex.Matches(html, "<div class=\"chart\" id=\"chart-").Count);
+        Assert.Contains("id=\"chart-accuracy\"", html);
+        Assert.Contains("id=\"chart-energy\"", html);
     }
 
     [Fact]
@@ -117,14 +128,14 @@ public class ReportTests
         var html = File.ReadAllText(outPath);
         SelfContained(html);
         Assert.DoesNotContain("<i>", html);
-        var doc = Parse(html);
-        var text = doc.Root!.Value;
+        var text = VisibleText(html);
         Assert.Contains(Evil, InspectLayers(model));
         foreach (var layer in InspectLayers(model)) Assert.Contains(layer, text);
+        Assert.Contains(Data(html).GetProperty("layers").EnumerateArray(), l => l.GetProperty("layer").GetString() == Evil);
 
-        var curves = Named(doc, "polyline").Where(p => (string?)p.Attribute("class") == "curve").ToList();
-        Assert.Equal(new[] { "NengoDL baseline", "spiking (your options)" }, curves.Select(c => (string)c.Attribute("data-curve")!).Order());
-        Assert.All(curves, c => Assert.Equal(3, PointCount(c)));   // 1, 2, 4
+        var curves = Curves(Data(html));
+        Assert.Equal(new[] { "NengoDL baseline", "spiking (your options)" }, curves.Select(c => c.Label).Order());
+        Assert.All(curves, c => Assert.Equal(3, c.Accuracy.Length));   // 1, 2, 4
         Assert.Contains("scale 10", text);
     }
 
@@ -137,11 +148,13 @@ public class ReportTests
         var (code, _, err) = CliRunner.Run("report", Path.Combine(src, "model.json"), "--data", Path.Combine(src, "input_0.npy"),
             "--out", outPath, "--steps", "4", "--scale-firing-rates", "10");
         Assert.True(code == 0, err);
-        var text = Parse(File.ReadAllText(outPath)).Root!.Value;
+        var html = File.ReadAllText(outPath);
+        var text = VisibleText(html);
         Assert.Contains("Agreement with the ANN against simulation steps", text);
         Assert.Contains("No labels were given", text);
         Assert.Contains("ANN agreement", text);
-        Assert.Contains("ANN (100.0%)", text);
+        Assert.Contains("ANN (100.00%)", html);
+        Assert.Equal("agreement", Data(html).GetProperty("metric").GetString());
     }
 
     [Theory]

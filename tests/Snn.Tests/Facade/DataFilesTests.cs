@@ -64,7 +64,8 @@ public class DataFilesTests
         var outDir = Path.Combine(dir, "out");
         DataFiles.WriteOutputs(outDir, Seq(Tensor.Vector(new[] { 1f, 2f }), Tensor.Vector(new[] { 3f }))).Ok();
         Assert.Equal(new[] { 3f }, Npy.Read(Path.Combine(outDir, "output_1.npy")).Ok().Span.ToArray());
-        Assert.Equal(Errors.DataCode, DataFiles.WriteOutputs(oneHot, Seq1(Tensor.Vector(new[] { 1f }))).Err().Code);   // a file, not a folder
+        Assert.Equal(Errors.WriteCode, DataFiles.WriteOutputs(oneHot, Seq1(Tensor.Vector(new[] { 1f }))).Err().Code);   // a file, not a folder: a write error (exit 4)
+        Assert.Equal(4, Errors.ExitCode(DataFiles.WriteOutputs(oneHot, Seq1(Tensor.Vector(new[] { 1f }))).Err()));
     }
 
     [Fact]
