@@ -107,18 +107,18 @@ public sealed class Args
 
     public Either<Error, Option<float>> Float(string name) =>
         One(name).Match(
-            s => ParseFloat(s).Match(v => Right<Error, Option<float>>(Some(v)), () => Left<Error, Option<float>>(Errors.Usage($"{name} expects a number, got '{s}'"))),
+            s => ParseFloat(s).Match(v => Right<Error, Option<float>>(Some(v)), () => Left<Error, Option<float>>(Errors.Usage($"{name} expects a finite number, got '{s}'"))),
             () => Right<Error, Option<float>>(None));
 
-    /// <summary>Numbers, also as fractions such as 1/255.</summary>
+    /// <summary>Finite numbers (as floats), also as fractions such as 1/255; None for anything else (1/1e-300 included).</summary>
     public static Option<float> ParseFloat(string s)
     {
         var slash = s.IndexOf('/');
-        if (slash > 0 && double.TryParse(s[..slash], System.Globalization.CultureInfo.InvariantCulture, out var n) &&
-            double.TryParse(s[(slash + 1)..], System.Globalization.CultureInfo.InvariantCulture, out var d) && d != 0)
-            return (float)(n / d);
-        return double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && double.IsFinite(v)
-            ? Some((float)v) : None;
+        var value = slash > 0 && double.TryParse(s[..slash], System.Globalization.CultureInfo.InvariantCulture, out var n) &&
+                    double.TryParse(s[(slash + 1)..], System.Globalization.CultureInfo.InvariantCulture, out var d) && d != 0
+            ? Some(n / d)
+            : double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) ? Some(v) : None;
+        return value.Map(x => (float)x).Filter(float.IsFinite);
     }
 
     public static readonly System.Collections.Immutable.ImmutableArray<string> ConverterValueOptions =

@@ -271,8 +271,11 @@ public static class Commands
     /// <summary>Checks every simulation option before any file is read, so usage errors come first.</summary>
     internal static Either<Error, Unit> ValidateSim(Args a, Mode mode) =>
         from _1 in a.CompileOptions()
-        from _2 in Steps(a, mode)
-        from _3 in ReadoutOf(a)
+        from steps in Steps(a, mode)
+        from readout in ReadoutOf(a)
+        from _3 in readout.Exists(r => r.Readout == Readout.MeanLast && r.Window > steps)
+            ? Left<Error, Unit>(Errors.Usage($"--readout mean:{readout.Map(r => r.Window).IfNone(0)} averages more steps than the run has ({steps}); use K <= --steps"))
+            : Right<Error, Unit>(unit)
         from _7 in EncodingOf(a)
         from _4 in a.Int("--batch", min: 1)
         from _5 in a.Int("--threads", min: 1)

@@ -110,15 +110,19 @@ public static class DataFile
         if (size == 0) return Errors.Data(spec, $"unknown IDX element type 0x{type:X2}");
         if (rank == 0 || b.Length < 4 + 4 * rank) return Errors.Data(spec, "truncated IDX header");
         var dims = new int[rank];
+        var start = 4 + 4 * rank;
         long count = 1;
         for (var d = 0; d < rank; d++)
         {
             dims[d] = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(4 + 4 * d));
             if (dims[d] < 0) return Errors.Data(spec, "negative IDX dimension");
             count *= dims[d];
-            if (count * size > b.Length) return Errors.Data(spec, $"truncated: the header promises {Shapes.Show(dims)} values, the file is {b.Length} bytes");
+            // The data are the bytes after the header.
+            if (count * size > b.Length - start)
+                return Errors.Data(spec, $"truncated: the header promises {Shapes.Show(dims[..(d + 1)])}... values of {size} byte(s), the file holds {b.Length - start} bytes after its {start}-byte header");
         }
-        var start = 4 + 4 * rank;
+        if (count * size != b.Length - start)
+            return Errors.Data(spec, $"the header promises {Shapes.Show(dims)} values of {size} byte(s) ({count * size} bytes), the file holds {b.Length - start} bytes after its {start}-byte header");
         var values = new float[count];
         for (var i = 0; i < count; i++)
         {
