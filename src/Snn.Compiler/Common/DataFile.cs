@@ -31,13 +31,15 @@ public static class DataFile
         try
         {
             if (Directory.Exists(path)) return Errors.Data(spec, IsDirectory);
-            if (!File.Exists(path)) return Errors.Data(spec, "file not found");
+            Error Fail(string why) => Errors.Data(spec, why);
+            Either<Error, byte[]> Bytes() => InputFile.Read(path, MaxBytes, Fail);
             var lower = path.ToLowerInvariant();
-            if (lower.EndsWith(".npz")) return ReadNpz(path, key, spec);
+            if (lower.EndsWith(".npz")) return InputFile.Check(path, MaxBytes, Fail).Bind(file => ReadNpz(file.FullName, key, spec));
             if (key is not null) return Errors.Data(spec, "':key' selects an array only inside .npz files");
-            if (lower.EndsWith(".npy")) return Npy.ReadArray(File.ReadAllBytes(path), path);
-            if (lower.EndsWith(".gz")) return Gunzip(File.ReadAllBytes(path), spec).Bind(b => ReadIdxArray(b, spec));
-            if (lower.Contains("ubyte") || lower.EndsWith(".idx") || IdxRx(lower)) return ReadIdxArray(File.ReadAllBytes(path), spec);
+            if (lower.EndsWith(".npy")) return Bytes().Bind(b => Npy.ReadArray(b, path));
+            if (lower.EndsWith(".gz")) return Bytes().Bind(b => Gunzip(b, spec)).Bind(b => ReadIdxArray(b, spec));
+            if (lower.Contains("ubyte") || lower.EndsWith(".idx") || IdxRx(lower)) return Bytes().Bind(b => ReadIdxArray(b, spec));
+            if (!File.Exists(path)) return Fail("file not found");
             return Errors.Data(spec, "unknown data format (expected .npy, .npz, or an IDX file, raw or .gz)");
         }
         catch (IOException e) { return Errors.Data(spec, e.Message); }

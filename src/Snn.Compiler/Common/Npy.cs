@@ -17,14 +17,8 @@ public static partial class Npy
 
     public static Either<Error, Tensor> Read(string path)
     {
-        try
-        {
-            if (Directory.Exists(path)) return Errors.Data(path, DataFile.IsDirectory);
-            if (!File.Exists(path)) return Errors.Data(path, "file not found");
-            return Read(File.ReadAllBytes(path), path);
-        }
-        catch (IOException e) { return Errors.Data(path, e.Message); }
-        catch (UnauthorizedAccessException e) { return Errors.Data(path, e.Message); }
+        if (Directory.Exists(path)) return Errors.Data(path, DataFile.IsDirectory);
+        return InputFile.Read(path, DataFile.MaxBytes, why => Errors.Data(path, why)).Bind(bytes => Read(bytes, path));
     }
 
     /// <summary>A parsed .npy header: dtype (e.g. <c>&lt;f4</c>), dimensions, where the data starts and how many values it holds.</summary>

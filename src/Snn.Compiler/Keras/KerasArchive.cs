@@ -23,9 +23,10 @@ public static partial class KerasArchive
 
     public static Either<Error, KerasModel> Import(string path)
     {
+        if (!InputFile.Check(path, LegacyH5.MaxFileBytes, why => Errors.ModelFile(path, why)).TryGet(out var file, out var refused)) return refused;
         try
         {
-            using var stream = File.OpenRead(path);
+            using var stream = File.OpenRead(file.FullName);
             return Import(stream, path);
         }
         catch (IOException e) { return Errors.ModelFile(path, e.Message); }

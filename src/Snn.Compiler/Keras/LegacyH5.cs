@@ -20,20 +20,7 @@ public static class LegacyH5
 
     public static Either<Error, KerasModel> Import(string path)
     {
-        try
-        {
-            var info = new FileInfo(path);
-            if (info.Length > MaxFileBytes) return Errors.ModelFile(path, $"file is {info.Length} bytes, more than the {MaxFileBytes} allowed");
-            return Import(File.ReadAllBytes(path), path);
-        }
-        catch (IOException e) { return Errors.ModelFile(path, e.Message); }
-        catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            // File-open boundary: FileInfo and File.ReadAllBytes throw more than the two above (NotSupportedException,
-            // ArgumentException for a path they cannot take); the readers below return their errors.
-            return Errors.ModelFile(path, $"damaged or malformed file ({e.GetType().Name}: {e.Message})");
-        }
+        return InputFile.Read(path, MaxFileBytes, why => Errors.ModelFile(path, why)).Bind(bytes => Import(bytes, path));
     }
 
     /// <summary>Imports a file held in memory (e.g. embedded in a saved network); <paramref name="path"/> names it in messages.</summary>

@@ -83,17 +83,5 @@ public static class ModelFile
         };
     }
 
-    static Either<Error, byte[]> ReadAll(string path)
-    {
-        try
-        {
-            var info = new FileInfo(path);
-            if (info.Length > LegacyH5.MaxFileBytes) return Errors.ModelFile(path, $"file is {info.Length} bytes, more than the {LegacyH5.MaxFileBytes} allowed");
-            return File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Errors.ModelFile(path, e.Message);
-        }
-    }
+    static Either<Error, byte[]> ReadAll(string path) => InputFile.Read(path, LegacyH5.MaxFileBytes, why => Errors.ModelFile(path, why));
 }

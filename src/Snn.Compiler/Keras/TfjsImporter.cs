@@ -25,10 +25,7 @@ public static class TfjsImporter
     {
         try
         {
-            var info = new FileInfo(modelJsonPath);
-            if (!info.Exists) return Errors.ModelFile(modelJsonPath, "file not found");
-            if (info.Length > MaxJsonBytes) return Errors.ModelFile(modelJsonPath, $"model.json is {info.Length} bytes, more than the {MaxJsonBytes} allowed");
-            var text = File.ReadAllBytes(modelJsonPath);
+            if (!InputFile.Read(modelJsonPath, MaxJsonBytes, why => Errors.ModelFile(modelJsonPath, why)).TryGet(out var text, out var refused)) return refused;
             var dir = Path.GetDirectoryName(Path.GetFullPath(modelJsonPath))!;
             var files = new List<SourceFile> { new(Path.GetFileName(modelJsonPath), text) };
             Either<Error, byte[]> Shard(string name) =>
@@ -54,7 +51,7 @@ public static class TfjsImporter
         if (!full.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             return Errors.Weights(source, $"weight shard path '{name}' leaves the model folder");
         if (!File.Exists(full)) return Errors.Weights(source, $"weight shard '{name}' not found next to model.json");
-        return File.ReadAllBytes(full);
+        return InputFile.Read(full, LegacyH5.MaxFileBytes, why => Errors.Weights(source, $"weight shard '{name}': {why}"), within: dir);
     }
 
     /// <summary>Imports from the bytes of model.json and a shard reader (used for embedded models too).</summary>

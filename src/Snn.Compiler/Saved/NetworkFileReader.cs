@@ -23,18 +23,8 @@ public static partial class NetworkFile
     /// <summary>Reads a saved network from <paramref name="path"/>.</summary>
     public static Either<Error, SavedNetwork> Read(string path)
     {
-        try
-        {
-            var info = new FileInfo(path);
-            if (Directory.Exists(path)) return Errors.SavedNetwork(path, "it is a directory, not a saved network file");
-            if (!info.Exists) return Errors.SavedNetwork(path, "file not found");
-            if (info.Length > MaxFileBytes) return Errors.SavedNetwork(path, $"the file is {info.Length} bytes, more than the {MaxFileBytes} allowed");
-            return Load(File.ReadAllBytes(path), path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Errors.SavedNetwork(path, e.Message);
-        }
+        if (Directory.Exists(path)) return Errors.SavedNetwork(path, "it is a directory, not a saved network file");
+        return InputFile.Read(path, MaxFileBytes, why => Errors.SavedNetwork(path, why)).Bind(bytes => Load(bytes, path));
     }
 
     /// <summary>Reads a saved network from its bytes; <paramref name="name"/> names it in messages.</summary>
