@@ -41,7 +41,11 @@ public sealed class Args
         }
         if (model is not null && parse.GetValue(model) is { } path) a.Positional.Add(path);
         var unknown = a.Positional.FirstOrDefault(p => p.Length > 1 && p[0] == '-' && !CommandLine.IsNumber(p));
-        return unknown is null ? a : CommandLine.Unknown(unknown, parse.CommandResult.Command);
+        if (unknown is not null) return CommandLine.Unknown(unknown, parse.CommandResult.Command);
+        // No option or MODEL means anything by an empty value (a path, above all: "" is no file).
+        var empty = a.values.FirstOrDefault(v => v.Value.Exists(string.IsNullOrWhiteSpace)).Key
+                    ?? (a.Positional.Exists(string.IsNullOrWhiteSpace) ? "MODEL" : null);
+        return empty is null ? a : Errors.Usage($"{empty} is given an empty value; name {(empty == "MODEL" ? "a model file" : "what it needs")}");
     }
 
     /// <summary>Parses <paramref name="argv"/> (MODEL and the named options, as a command of the tool would) without running anything.</summary>

@@ -59,4 +59,22 @@ public sealed class BoundsTests : IDisposable
         Assert.Contains("truncated", err);
         Assert.Contains("11 bytes after its 16-byte header", err);
     }
+
+    [Theory]
+    [InlineData("predict", "--output")]
+    [InlineData("report", "--out")]
+    [InlineData("convert", "--out")]
+    public void An_empty_output_path_is_a_usage_error(string command, string option)
+    {
+        var data = TestModels.Fixture("tfjs", "dense_mlp", "input_0.npy");
+        var args = command switch
+        {
+            "predict" => new[] { command, Model, "--input", data, option, "" },
+            "report" => new[] { command, Model, "--data", data, option, "" },
+            _ => new[] { command, Model, option, "" },
+        };
+        var (code, _, err) = CliRunner.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains($"{option} is given an empty value", err);
+    }
 }
