@@ -82,23 +82,23 @@ internal sealed class H5Context
     /// limit, <see cref="MaxDecodedBytes"/>): storage that many links, references or names share counts each time it
     /// is read, so a small file cannot make the reader materialize it hundreds of times.
     /// </summary>
-    public Either<H5Fault, Unit> Decoded(long bytes, long absOffset)
-    {
-        decoded += bytes;
-        return decoded > MaxDecodedBytes
-            ? Fail(absOffset, $"the data read from this file would reach {decoded} bytes, over the limit of {MaxDecodedBytes} bytes for a file of {Length} bytes (storage shared by several links or references counts each time it is read)")
-            : unit;
-    }
+    public Either<H5Fault, Unit> Decoded(long bytes, long absOffset) =>
+        Count(ref decoded, bytes, MaxDecodedBytes, absOffset, "the data read from this file",
+            "storage shared by several links or references counts each time it is read");
 
     /// <summary>The most bytes of variable-length strings the whole file may decode to: a few times the file, plus 16 MiB.</summary>
     public long MaxStringBytes => 4 * Length + (1L << 24);
 
     /// <summary>Like <see cref="Decoded"/>, for variable-length strings (names and metadata, never large in a real file).</summary>
-    public Either<H5Fault, Unit> DecodedStrings(long bytes, long absOffset)
+    public Either<H5Fault, Unit> DecodedStrings(long bytes, long absOffset) =>
+        Count(ref decodedStrings, bytes, MaxStringBytes, absOffset, "variable-length strings read from this file",
+            "strings that share heap storage count each time they are read");
+
+    Either<H5Fault, Unit> Count(ref long total, long bytes, long limit, long absOffset, string what, string why)
     {
-        decodedStrings += bytes;
-        return decodedStrings > MaxStringBytes
-            ? Fail(absOffset, $"variable-length strings read from this file would reach {decodedStrings} bytes, over the limit of {MaxStringBytes} bytes for a file of {Length} bytes (strings that share heap storage count each time they are read)")
+        total += bytes;
+        return total > limit
+            ? Fail(absOffset, $"{what} would reach {total} bytes, over the limit of {limit} bytes for a file of {Length} bytes ({why})")
             : unit;
     }
 

@@ -38,7 +38,7 @@ public static class KerasConfigReader
                        ? n.GetString()! : "model"
                    from model in ReadModel(ctx, className, config, Seq<string>(), "", None)
                    from __ in ctx.Nodes.Count == 0 ? Fail(source, "the model has no layers") : Ok
-                   from ___ in Snn.Compiler.Layers.ConfigChecks.Run(ctx.Nodes.ToSeq(), source).Match(Left<Error, Unit>, () => Ok)
+                   from ___ in Snn.Compiler.Layers.ConfigChecks.Run(ctx.Nodes.ToSeq(), source)
                    select new KerasModel(name, ctx.Nodes.ToSeq().Strict(), model.Inputs, ctx.InputShapes.ToSeq().Strict(), model.Outputs, source);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

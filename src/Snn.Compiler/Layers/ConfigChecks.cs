@@ -12,14 +12,14 @@ namespace Snn.Compiler.Layers;
 /// </summary>
 public static class ConfigChecks
 {
-    /// <summary>Every problem of every layer call, as one model error (None: the model is consistent).</summary>
-    public static Option<LanguageExt.Common.Error> Run(Seq<KerasNode> nodes, string source)
+    /// <summary>Every problem of every layer call, as one model error.</summary>
+    public static Either<LanguageExt.Common.Error, Unit> Run(Seq<KerasNode> nodes, string source)
     {
         var problems = nodes
             .Bind(n => LayerRegistry.Find(n.ClassName).Map(r => r.Checks(n)).IfNone(Seq<string>())
                 .Map(p => Errors.ModelJson(source, $"layer '{n.Layer}' ({n.ClassName}): {p}")))
             .Strict();
-        return problems.IsEmpty ? None : Some(Errors.Many(problems));
+        return problems.IsEmpty ? EitherExtensions.Ok : Errors.Many(problems);
     }
 
     /// <summary>The spatial rank a class name states (Conv2D → 2), or None.</summary>
@@ -50,7 +50,7 @@ public static class ConfigChecks
         (from size in n.Config.Ints("kernel_size")
          from k in n.Weight(weight)
          where k.Rank >= rank
-         let expected = size.Count == 1 ? Enumerable.Repeat(size[0], rank).ToArr() : size
+         let expected = LayerHelpers.PerAxis(size, rank)
          let actual = k.Shape.Take(rank).ToArr()
          where expected != actual
          select $"kernel_size is {Shapes.Show(expected)} but the {weight} is {Shapes.Show(k.Shape)}").ToSeq();
@@ -76,7 +76,7 @@ public static class ConfigChecks
         (from d in n.Config.Ints("dilation_rate")
          from k in n.Weight(weight)
          where k.Rank >= rank
-         let dil = d.Count == 1 ? Enumerable.Repeat(d[0], rank).ToArr() : d
+         let dil = LayerHelpers.PerAxis(d, rank)
          where dil.Count == rank && Enumerable.Range(0, rank).Any(a => ((long)k.Shape[a] - 1) * dil[a] + 1 > int.MaxValue)
          select $"dilation_rate {Shapes.Show(dil)} makes the kernel {Shapes.Show(k.Shape)} wider than any input can be").ToSeq();
 

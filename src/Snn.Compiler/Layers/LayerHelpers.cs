@@ -47,10 +47,13 @@ internal static class LayerHelpers
     public static Either<Error, Arr<int>> Tuple(KerasNode n, string key, int rank, Arr<int> fallback)
     {
         var v = n.Config.Ints(key).IfNone(fallback);
-        if (v.Count == rank) return v;
-        if (v.Count == 1) return Enumerable.Repeat(v[0], rank).ToArr();
+        var perAxis = PerAxis(v, rank);
+        if (perAxis.Count == rank) return perAxis;
         return Refuse(n, $"{key} {Shapes.Show(v)} does not match {rank} spatial dimensions");
     }
+
+    /// <summary>A spatial setting given once for every axis (one value) repeated <paramref name="rank"/> times; else unchanged.</summary>
+    public static Arr<int> PerAxis(Arr<int> v, int rank) => v.Count == 1 ? Enumerable.Repeat(v[0], rank).ToArr() : v;
 
     /// <summary>
     /// <see cref="Shapes.ConvOut"/> divides by the stride: a zero stride is the division fault it always was, as a value
