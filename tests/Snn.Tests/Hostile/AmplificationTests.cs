@@ -5,8 +5,8 @@ namespace Snn.Tests.Hostile;
 
 /// <summary>
 /// Small files that would make the reader materialize the same storage many times stop at the file's decode budget:
-/// <c>legacy_link_amplification.h5</c> (71 KB, written by h5py; tests/fixtures/keras/generate.py) lists 600 hard links
-/// to one unallocated 2048×2048 float32 dataset as weights. Before the budget, each link was read again (600 × 16 MiB) until an
+/// <c>legacy_link_amplification.h5</c> (20 KB, written by h5py; tests/fixtures/keras/generate.py) lists 100 hard links
+/// to one unallocated 1024×1024 float32 dataset as weights. Before the budget, each link was read again (100 × 4 MiB) until an
 /// out-of-memory failure; now it is a model error (exit 3) after a few reads, with peak memory measured in a
 /// bounded child process.
 /// </summary>
