@@ -555,19 +555,13 @@ public sealed class Plan
             }
             case SimNeuronsAffine sa:
                 return CompileNeuronsAffine(sa);
-            case MaxPoolOp { Method: MaxPoolMethod.Count } m:
+            case MaxPoolOp m:
             {
                 var g = Geometry(m.Spec);
                 var (xo, xn, yo, yn, co, mo) = (offset[m.X], length[m.X], offset[m.Y], length[m.Y], offset[m.Counts], offset[m.Max]);
-                return () => SpikingPool.CountPooled(g, a.AsSpan(xo, xn), batch, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn));
-            }
-            case MaxPoolOp m:
-            {
-                var (offsets, indices) = m.Spec.Windows();
-                var (xo, xn, yo, yn, co, mo) = (offset[m.X], length[m.X], offset[m.Y], length[m.Y], offset[m.Counts], offset[m.Max]);
                 return m.Method == MaxPoolMethod.Gate
-                    ? () => SpikingPool.Gate(a.AsSpan(xo, xn), batch, offsets, indices, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn))
-                    : () => SpikingPool.Count(a.AsSpan(xo, xn), batch, offsets, indices, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn));
+                    ? () => SpikingPool.GatePooled(g, a.AsSpan(xo, xn), batch, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn))
+                    : () => SpikingPool.CountPooled(g, a.AsSpan(xo, xn), batch, a.AsSpan(co, xn), a.AsSpan(mo, yn), a.AsSpan(yo, yn));
             }
             case FunctionOp f:
             {

@@ -85,6 +85,12 @@ public static class Elementwise
     /// <c>totals[i] += round(|x[i]| × perUnit[i])</c>: whole counts from values that are a whole number of units each
     /// (a scaled spike output), exact despite the float rounding of the scale; zeros add nothing.
     /// </summary>
+    /// <remarks>
+    /// Vectorized eight at a time: blocks of eight zeros are skipped, and in the others the zeros are masked out, so a
+    /// non-finite unit meets only the values it belongs to. The product is taken in double from exact widenings and
+    /// rounded half to even, as <see cref="Math.Round(double)"/> does, so both paths give the same totals.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateCounts(ReadOnlySpan<float> x, ReadOnlySpan<float> perUnit, Span<double> totals)
     {
         if (totals.Length < x.Length || perUnit.Length < x.Length)
@@ -92,7 +98,32 @@ public static class Elementwise
             throw new ArgumentException($"totals ({totals.Length}) and perUnit ({perUnit.Length}) must cover x ({x.Length}).", nameof(totals));
         }
 
-        for (var i = 0; i < x.Length; i++)
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref float rx = ref MemoryMarshal.GetReference(x);
+            ref float ru = ref MemoryMarshal.GetReference(perUnit);
+            ref double rt = ref MemoryMarshal.GetReference(totals);
+            for (; i + 8 <= x.Length; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref rx, (nuint)i);
+                var silent = Vector256.Equals(v, Vector256<float>.Zero);
+                if (Vector256.ExtractMostSignificantBits(silent) == 0xFF)
+                {
+                    continue;
+                }
+
+                var (xl, xh) = Vector256.Widen(Vector256.Abs(v));
+                var (ul, uh) = Vector256.Widen(Vector256.LoadUnsafe(ref ru, (nuint)i));
+                var (sl, sh) = Vector256.Widen(silent.AsInt32());
+                var lo = Vector256.AndNot(Vector256.Round(xl * ul), sl.AsDouble());
+                var hi = Vector256.AndNot(Vector256.Round(xh * uh), sh.AsDouble());
+                (Vector256.LoadUnsafe(ref rt, (nuint)i) + lo).StoreUnsafe(ref rt, (nuint)i);
+                (Vector256.LoadUnsafe(ref rt, (nuint)(i + 4)) + hi).StoreUnsafe(ref rt, (nuint)(i + 4));
+            }
+        }
+
+        for (; i < x.Length; i++)
         {
             if (x[i] != 0f) totals[i] += Math.Round(Math.Abs((double)x[i]) * perUnit[i]);
         }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Snn.Runtime.Kernels;
 
@@ -62,6 +63,128 @@ public static class SpikingPool
                 var at = b * outSize + o;
                 y[at] = best < 0 ? 0f : xs[best];
                 max[at] = m;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Gate"/> over a pooling geometry (either layout) instead of window tables: counts += x, then each
+    /// window passes the input of its element with the largest count, the elements taken in row-major order so that
+    /// ties go to the first, as in the table kernel. Channels-last data is vectorized over channels (a compare and two
+    /// selects per element give the table kernel's bits); channels-first data runs a scalar loop over each window.
+    /// </summary>
+    public static void GatePooled(PoolGeometry g, ReadOnlySpan<float> x, int batch, Span<float> counts, Span<float> max, Span<float> y)
+    {
+        ArgumentNullException.ThrowIfNull(g);
+        KernelMath.CheckNonNegative(batch, nameof(batch));
+        KernelMath.CheckLength(x.Length, (long)batch * g.InputSize, nameof(x));
+        KernelMath.CheckLength(counts.Length, x.Length, nameof(counts));
+        KernelMath.CheckLength(y.Length, (long)batch * g.OutputSize, nameof(y));
+        KernelMath.CheckLength(max.Length, y.Length, nameof(max));
+        System.Numerics.Tensors.TensorPrimitives.Add(counts, x, counts);
+        unsafe
+        {
+            fixed (float* px = x, pc = counts, pm = max, py = y)
+            {
+                for (var b = 0; b < batch; b++)
+                {
+                    nint i = (nint)b * g.InputSize, o = (nint)b * g.OutputSize;
+                    if (g.ChannelsLast) GateChannelsLast(g, px + i, pc + i, pm + o, py + o);
+                    else GateChannelsFirst(g, px + i, pc + i, pm + o, py + o);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void GateChannelsLast(PoolGeometry g, float* x, float* counts, float* max, float* y)
+    {
+        int c = g.Channels;
+        int[] i3 = g.In3, o3 = g.Out3;
+        var lowest = Vector256.Create(float.NegativeInfinity);
+        for (int od = 0, op = 0; od < o3[0]; od++)
+        {
+            g.Window(0, od, out var d0, out var d1);
+            for (var oh = 0; oh < o3[1]; oh++)
+            {
+                g.Window(1, oh, out var h0, out var h1);
+                for (var ow = 0; ow < o3[2]; ow++, op++)
+                {
+                    g.Window(2, ow, out var w0, out var w1);
+                    float* ym = max + ((nint)op * c), yy = y + ((nint)op * c);
+                    var c0 = 0;
+                    if (Vector256.IsHardwareAccelerated)
+                        for (; c0 + 8 <= c; c0 += 8)
+                        {
+                            var m = lowest;
+                            var v = Vector256<float>.Zero;
+                            for (var id = d0; id < d1; id++)
+                                for (var ih = h0; ih < h1; ih++)
+                                {
+                                    nint at = ((((nint)((id * i3[1]) + ih) * i3[2]) + w0) * c) + c0;
+                                    for (var iw = w0; iw < w1; iw++, at += c)
+                                    {
+                                        var n = Vector256.Load(counts + at);
+                                        var higher = Vector256.GreaterThan(n, m);
+                                        m = Vector256.ConditionalSelect(higher, n, m);
+                                        v = Vector256.ConditionalSelect(higher, Vector256.Load(x + at), v);
+                                    }
+                                }
+
+                            Vector256.Store(m, ym + c0);
+                            Vector256.Store(v, yy + c0);
+                        }
+
+                    for (; c0 < c; c0++)
+                    {
+                        var m = float.NegativeInfinity;
+                        var v = 0f;
+                        for (var id = d0; id < d1; id++)
+                            for (var ih = h0; ih < h1; ih++)
+                            {
+                                nint at = ((((nint)((id * i3[1]) + ih) * i3[2]) + w0) * c) + c0;
+                                for (var iw = w0; iw < w1; iw++, at += c)
+                                    if (counts[at] > m) { m = counts[at]; v = x[at]; }
+                            }
+
+                        ym[c0] = m;
+                        yy[c0] = v;
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void GateChannelsFirst(PoolGeometry g, float* x, float* counts, float* max, float* y)
+    {
+        int[] i3 = g.In3, o3 = g.Out3;
+        for (var ch = 0; ch < g.Channels; ch++)
+        {
+            float* xc = x + ((nint)ch * g.InPixels), cc = counts + ((nint)ch * g.InPixels);
+            for (int od = 0, op = ch * g.OutPixels; od < o3[0]; od++)
+            {
+                g.Window(0, od, out var d0, out var d1);
+                for (var oh = 0; oh < o3[1]; oh++)
+                {
+                    g.Window(1, oh, out var h0, out var h1);
+                    for (var ow = 0; ow < o3[2]; ow++, op++)
+                    {
+                        g.Window(2, ow, out var w0, out var w1);
+                        var m = float.NegativeInfinity;
+                        var v = 0f;
+                        for (var id = d0; id < d1; id++)
+                            for (var ih = h0; ih < h1; ih++)
+                            {
+                                nint row = (nint)((id * i3[1]) + ih) * i3[2];
+                                for (var iw = w0; iw < w1; iw++)
+                                    if (cc[row + iw] > m) { m = cc[row + iw]; v = xc[row + iw]; }
+                            }
+
+                        max[op] = m;
+                        y[op] = v;
+                    }
+                }
             }
         }
     }

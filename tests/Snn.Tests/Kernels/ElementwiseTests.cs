@@ -23,6 +23,27 @@ public class ElementwiseTests
         Assert.Equal(spikes.Select(n => 10.0 + System.Math.Abs(n)), totals);
     }
 
+    /// <summary>
+    /// The definition, element by element: round(|x|·unit) half to even in double, zeros adding nothing even where the
+    /// unit is infinite; blocks of eight silent neurons, partial blocks and the scalar tail all meet it.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(7)]
+    [InlineData(8)]
+    [InlineData(29)]
+    [InlineData(64)]
+    public void AccumulateCountsMatchesItsDefinitionOnEveryPath(int n)
+    {
+        var rng = new System.Random(n + 11);
+        var x = Enumerable.Range(0, n).Select(i => i / 8 % 2 == 1 ? 0f : rng.Next(3) == 0 ? 0f : (float)(rng.Next(-4, 5) + 0.5 * rng.Next(2))).ToArray();
+        var unit = x.Select(v => v == 0f && rng.Next(2) == 0 ? float.PositiveInfinity : rng.Next(2) == 0 ? 1f : (float)(0.5 + rng.NextDouble())).ToArray();   // unit 1 on k + 0.5: ties
+        var totals = Enumerable.Range(0, n).Select(i => (double)i).ToArray();
+        var expected = totals.Select((t, i) => x[i] == 0f ? t : t + System.Math.Round(System.Math.Abs((double)x[i]) * unit[i], System.MidpointRounding.ToEven)).ToArray();
+        Elementwise.AccumulateCounts(x, unit, totals);
+        Assert.Equal(expected, totals);
+    }
+
     public static IEnumerable<object[]> Lengths() => Enumerable.Range(0, 68).Select(n => new object[] { n });
 
     [Theory]
