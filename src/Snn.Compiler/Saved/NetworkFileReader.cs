@@ -248,10 +248,16 @@ public static partial class NetworkFile
     }
 
     /// <summary>Reads zip entries within the bounds, keeping count of everything inflated.</summary>
+    /// <remarks>
+    /// An entry referenced more than once is inflated once and decoded once per kind: every reference to an array gets
+    /// the one decoded value (values are immutable), so a large array shared by many objects costs its size once, not
+    /// once per reference; the bytes of a decoded array are not kept.
+    /// </remarks>
     sealed class Reader(ZipArchive zip)
     {
         long inflated;
         readonly Dictionary<string, byte[]> cache = new(StringComparer.Ordinal);
+        readonly Dictionary<(string Entry, Type Kind), object> decoded = new();
 
         public Either<Error, byte[]> Bytes(ZipArchiveEntry entry)
         {
@@ -265,9 +271,23 @@ public static partial class NetworkFile
         public Either<Error, byte[]> Entry(string entryName, string where)
         {
             if (cache.TryGetValue(entryName, out var cached)) return cached;
-            if (zip.GetEntry(entryName) is not { } entry) return Failure($"{where}: the archive has no entry '{entryName}'");
-            return Bytes(entry).Map(bytes => cache[entryName] = bytes);
+            return Raw(entryName, where).Map(bytes => cache[entryName] = bytes);
         }
+
+        /// <summary>Entry <paramref name="entryName"/> decoded by <paramref name="decode"/>, once per entry and kind.</summary>
+        public Either<Error, T> Decoded<T>(string entryName, string where, Func<byte[], Either<Error, T>> decode) where T : notnull
+        {
+            if (decoded.TryGetValue((entryName, typeof(T)), out var value)) return (T)value;
+            var bytes = cache.TryGetValue(entryName, out var cached) ? Right<Error, byte[]>(cached) : Raw(entryName, where);
+            return bytes.Bind(decode).Map(v =>
+            {
+                decoded[(entryName, typeof(T))] = v;
+                return v;
+            });
+        }
+
+        Either<Error, byte[]> Raw(string entryName, string where) =>
+            zip.GetEntry(entryName) is { } entry ? Bytes(entry) : Failure($"{where}: the archive has no entry '{entryName}'");
     }
 
     /// <summary>
@@ -382,10 +402,9 @@ public static partial class NetworkFile
         public Either<Error, byte[]> Entry(string name) => Str(name).Bind(entry => reader.Entry(entry, Where));
 
         /// <summary>An array entry read by <paramref name="read"/>; its failure names the field and the entry.</summary>
-        Either<Error, (string Entry, T Value)> Array<T>(string name, Func<byte[], string, Either<Error, T>> read) =>
+        Either<Error, (string Entry, T Value)> Array<T>(string name, Func<byte[], string, Either<Error, T>> read) where T : notnull =>
             from entry in Str(name)
-            from bytes in reader.Entry(entry, Where)
-            from value in read(bytes, entry).MapLeft(e => Fail($"'{name}' ({entry}): {NpyMessage(e, entry)}"))
+            from value in reader.Decoded(entry, Where, bytes => read(bytes, entry).MapLeft(e => Fail($"'{name}' ({entry}): {NpyMessage(e, entry)}")))
             select (entry, value);
 
         public Either<Error, Tensor> Tensor(string name) => Array(name, Npy.Read).Bind(a =>
