@@ -67,12 +67,13 @@ public static partial class OutputFile
                 temps.Add(path);
                 using (stream) part.Fill(stream);
             }
+            // Checked again just before the renames: what was planted meanwhile is refused, not replaced.
+            foreach (var (part, full, _) in targets)
+                if (Refusal(full).TryGet(out var why)) return Errors.Write(part.Path, part.What, why);
             for (var i = 0; i < targets.Count; i++)
             {
                 var (part, full, existed) = targets[i];
                 current = part;
-                // Checked again just before: what was planted since the first check is refused, not replaced.
-                if (Refusal(full).TryGet(out var why)) return Errors.Write(part.Path, part.What, why);
                 File.Move(temps[i], full, overwrite: true);
                 temps[i] = "";
                 if (!existed) placed.Add(full);
