@@ -43,20 +43,8 @@ public static class Report
         return 0;
     }
 
-    static Either<Error, Unit> Write(string path, string html)
-    {
-        try
-        {
-            var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-            if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-            File.WriteAllText(path, html, new UTF8Encoding(false));
-            return unit;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-        {
-            return Errors.Write(path, "the report", e.Message);
-        }
-    }
+    static Either<Error, Unit> Write(string path, string html) =>
+        OutputFile.Write(path, "the report", s => s.Write(new UTF8Encoding(false).GetBytes(html)));
 
     static string Quote(string s) => s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./=:,\\".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
 }

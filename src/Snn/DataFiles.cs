@@ -122,18 +122,10 @@ public static class DataFiles
     public static Seq<Tensor> Ones(Seq<Arr<int>> shapes) =>
         shapes.Map(s => Tensor.Filled(new[] { 2 }.Concat(s).ToArray(), 1f)).Strict();
 
-    /// <summary>Writes output i to DIR/output_i.npy (float32), creating the folder.</summary>
-    public static Either<Error, Unit> WriteOutputs(string dir, Seq<Tensor> outputs)
-    {
-        try
-        {
-            Directory.CreateDirectory(dir);
-            for (var i = 0; i < outputs.Count; i++) Npy.WriteFloat32(Path.Combine(dir, $"output_{i}.npy"), outputs[i]);
-            return unit;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Errors.Write(dir, "the outputs", e.Message);
-        }
-    }
+    /// <summary>
+    /// Writes output i to DIR/output_i.npy (float32), creating the folder: all of them or, on a failure, none (see
+    /// <see cref="OutputFile"/>; a link or a special file planted under one of the names is refused).
+    /// </summary>
+    public static Either<Error, Unit> WriteOutputs(string dir, Seq<Tensor> outputs) =>
+        OutputFile.WriteAll(outputs.Select((t, i) => Npy.Part(Path.Combine(dir, $"output_{i}.npy"), t, "the outputs")).ToSeq().Strict());
 }

@@ -125,8 +125,11 @@ public static partial class Npy
         return Tensor.Own(dims.ToArray(), values);
     }
 
-    /// <summary>Writes a float32 little-endian C-order .npy (format 1.0).</summary>
-    public static void WriteFloat32(string path, Tensor t) => File.WriteAllBytes(path, ToBytes(t));
+    /// <summary>Writes a float32 little-endian C-order .npy (format 1.0) through <see cref="OutputFile"/>.</summary>
+    public static Either<Error, Unit> WriteFloat32(string path, Tensor t) => OutputFile.Write(Part(path, t, "the array"));
+
+    /// <summary>The .npy file <paramref name="path"/> holding <paramref name="t"/>, as one part of an output.</summary>
+    public static OutputPart Part(string path, Tensor t, string what) => new(path, what, s => s.Write(ToBytes(t)));
 
     public static byte[] ToBytes(Tensor t)
     {

@@ -90,34 +90,14 @@ public static class Npz
         return bytes;
     }
 
-    /// <summary>Writes an archive to <paramref name="path"/> through <paramref name="fill"/>; a failure leaves no partial file.</summary>
-    public static Either<Error, Unit> Write(string path, bool compress, Action<NpzWriter> fill) =>
-        WriteFile(path, "archive", stream =>
+    /// <summary>The archive <paramref name="path"/>, filled by <paramref name="fill"/>, as one part of an output (see <see cref="OutputFile"/>).</summary>
+    public static OutputPart Part(string path, bool compress, Action<NpzWriter> fill) =>
+        new(path, "the archive", stream =>
         {
             using var w = new NpzWriter(stream, compress, leaveOpen: true);
             fill(w);
         });
 
-    /// <summary>
-    /// Writes <paramref name="path"/> through <paramref name="fill"/> into a temporary file beside it, then moves it into
-    /// place, so a failure leaves no partial file; <paramref name="what"/> names the file in the error.
-    /// </summary>
-    public static Either<Error, Unit> WriteFile(string path, string what, Action<Stream> fill)
-    {
-        var temp = path + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        try
-        {
-            var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-            if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-            using (var file = File.Create(temp))
-                fill(file);
-            File.Move(temp, path, overwrite: true);
-            return unit;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            try { File.Delete(temp); } catch (Exception) { /* best effort */ }
-            return Errors.Write(path, "the " + what, e.Message);
-        }
-    }
+    /// <summary>Writes an archive to <paramref name="path"/> through <paramref name="fill"/> (see <see cref="OutputFile"/>).</summary>
+    public static Either<Error, Unit> Write(string path, bool compress, Action<NpzWriter> fill) => OutputFile.Write(Part(path, compress, fill));
 }

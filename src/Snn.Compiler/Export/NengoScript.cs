@@ -77,16 +77,21 @@ public static partial class NengoScript
 
         string Array(string name, Tensor t) => Array(name, t.Shape.ToArray(), t.ToArray());
 
+        // Each array's key in weights.npz is a safe, unique name (SafeNames); the script reads it under that name.
+        readonly SafeNames names = new();
+
         string Array(string name, int[] shape, float[] values)
         {
-            Arrays.Add(new NengoArray(name, shape, values));
-            return $"w[{Py(name)}]";
+            var safe = names.Take(name);
+            Arrays.Add(new NengoArray(safe, shape, values));
+            return $"w[{Py(safe)}]";
         }
 
         string IntArray(string name, int[] shape, int[] values)
         {
-            Arrays.Add(new NengoArray(name, shape, null, values));
-            return $"w[{Py(name)}]";
+            var safe = names.Take(name);
+            Arrays.Add(new NengoArray(safe, shape, null, values));
+            return $"w[{Py(safe)}]";
         }
 
         void Line(string s) => body.Append("        ").Append(s).Append('\n');

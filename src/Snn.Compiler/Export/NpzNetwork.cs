@@ -78,12 +78,21 @@ public static class NpzNetwork
 
     // ------------------------------------------------------------------ the structure document
 
+    /// <summary>The arrays of the archive; each gets a safe, unique entry name (<see cref="SafeNames"/>), which Add returns for the document.</summary>
     sealed class Doc
     {
         public readonly List<(string Name, object Value, int[] Shape)> Arrays = new();
-        public string Add(string name, Tensor t) { Arrays.Add((name, t, t.Shape.ToArray())); return name; }
-        public string Add(string name, Tensor t, int[] shape) { Arrays.Add((name, t, shape)); return name; }
-        public string Add(string name, int[] values) { Arrays.Add((name, values, new[] { values.Length })); return name; }
+        readonly SafeNames names = new();
+        public string Add(string name, Tensor t) => Add(name, t, t.Shape.ToArray());
+        public string Add(string name, Tensor t, int[] shape) => Add(name, (object)t, shape);
+        public string Add(string name, int[] values) => Add(name, values, new[] { values.Length });
+
+        string Add(string name, object value, int[] shape)
+        {
+            var safe = names.Take(name);
+            Arrays.Add((safe, value, shape));
+            return safe;
+        }
     }
 
     static Either<Error, (byte[] Json, List<(string Name, object Value, int[] Shape)> Arrays)> Describe(

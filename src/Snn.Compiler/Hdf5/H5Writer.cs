@@ -93,7 +93,7 @@ public static class H5Writer
 
     /// <summary>Writes <paramref name="root"/> to <paramref name="path"/> (through a temporary file, so a failure leaves no partial file).</summary>
     public static Either<Error, Unit> Write(string path, H5GroupNode root) =>
-        ToBytes(root).Bind(bytes => Npz.WriteFile(path, "HDF5 file", s => s.Write(bytes)));
+        ToBytes(root).Bind(bytes => OutputFile.Write(path, "the HDF5 file", s => s.Write(bytes)));
 
     /// <summary>The bytes of an HDF5 file holding <paramref name="root"/> as its root group.</summary>
     public static Either<Error, byte[]> ToBytes(H5GroupNode root)

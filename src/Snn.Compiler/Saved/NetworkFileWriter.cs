@@ -55,7 +55,7 @@ public static partial class NetworkFile
 
     /// <summary>Saves to <paramref name="path"/> (through a temporary file, so a failure leaves none).</summary>
     public static Either<Error, Unit> Write(string path, SavedNetwork saved) =>
-        Save(saved).Bind(bytes => Npz.WriteFile(path, "saved network", s => s.Write(bytes)));
+        Save(saved).Bind(bytes => OutputFile.Write(path, "the saved network", s => s.Write(bytes)));
 
     static Either<Error, byte[]> Encode(SavedNetwork s)
     {

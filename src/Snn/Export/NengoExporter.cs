@@ -41,41 +41,17 @@ public sealed class NengoExporter : IExporter
                 $"run it with Nengo (pip install nengo): python3 {script} --input X.npy --output OUT.npy"),
             export.Warnings.ToSeq().Strict());
 
-    /// <summary>Writes DIR/weights.npz and an executable DIR/model.py.</summary>
-    public static Either<Error, Unit> WriteFolder(string dir, bool compress, NengoExport export)
-    {
-        try
-        {
-            Directory.CreateDirectory(dir);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Errors.Write(dir, "the Nengo model (cannot create the folder)", e.Message);
-        }
-        return from _n in Npz.Write(Path.Combine(dir, "weights.npz"), compress, w =>
-               {
-                   foreach (var x in export.Arrays)
-                   {
-                       if (x.Ints is { } ints) w.AddInt32(x.Name, x.Shape, ints);
-                       else w.AddFloat32(x.Name, x.Shape, x.Floats);
-                   }
-               })
-               from _s in WriteScript(Path.Combine(dir, "model.py"), export.Script)
-               select unit;
-    }
-
-    static Either<Error, Unit> WriteScript(string path, string script)
-    {
-        try
-        {
-            File.WriteAllText(path, script, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
-            if (!OperatingSystem.IsWindows())
-                File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
-            return unit;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Errors.Write(path, "the script", e.Message);
-        }
-    }
+    /// <summary>Writes DIR/weights.npz and an executable DIR/model.py: both or, on a failure, neither (see <see cref="OutputFile"/>).</summary>
+    public static Either<Error, Unit> WriteFolder(string dir, bool compress, NengoExport export) =>
+        OutputFile.WriteAll(Seq(
+            Npz.Part(Path.Combine(dir, "weights.npz"), compress, w =>
+            {
+                foreach (var x in export.Arrays)
+                {
+                    if (x.Ints is { } ints) w.AddInt32(x.Name, x.Shape, ints);
+                    else w.AddFloat32(x.Name, x.Shape, x.Floats);
+                }
+            }) with { What = "the Nengo weights" },
+            new OutputPart(Path.Combine(dir, "model.py"), "the Nengo script",
+                s => s.Write(new UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(export.Script)), Executable: true)));
 }

@@ -46,7 +46,9 @@ public sealed class NengoExportTests : IDisposable
         /// <summary>The array of the connection from <paramref name="pre"/> to <paramref name="post"/> with this role.</summary>
         public Tensor Conn(string pre, string post, string role)
         {
-            var keys = Arrays.Keys.Where(k => k.StartsWith($"{pre}->{post}#", StringComparison.Ordinal) && k.EndsWith("." + role, StringComparison.Ordinal)).ToList();
+            // Keys are "pre->post#n.role" in the safe alphabet of archive entry names ("->" and '#' become '_').
+            var prefix = SafeNames.Sanitize($"{pre}->{post}#");
+            var keys = Arrays.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && k.EndsWith("." + role, StringComparison.Ordinal)).ToList();
             Assert.True(keys.Count == 1, $"expected one '{role}' array from {pre} to {post}, found {keys.Count}");
             return Arrays[keys[0]];
         }
