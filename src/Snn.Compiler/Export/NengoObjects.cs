@@ -127,7 +127,7 @@ public static partial class NengoScript
         void NonNative(string layer, string what)
         {
             nonNative.Add($"layer '{layer}': {what}");
-            Warnings.Add($"layer '{layer}' ({what}) is exported as a nengo.Node running numpy code: it is not hardware-native " +
+            Warnings.Add($"layer '{Names.Printable(layer)}' ({what}) is exported as a nengo.Node running numpy code: it is not hardware-native " +
                          "(use --max-pool avg for a fully native network)");
         }
 
