@@ -426,7 +426,7 @@ public static class Converter
         var chosen = b.Options.Spiking && !swapped
             ? neuron is RectifiedLinear plain && b.Options.IntegrateAndFire ? new IntegrateAndFire(plain.Amplitude) { NegativeSpikes = b.Options.NegativeSpikes } : neuron.SpikingVersion
             : neuron;
-        return !b.Options.ResetToZero ? chosen : chosen.WithResetToZero($"layer '{act.Layer}': ");
+        return !b.Options.ResetToZero ? chosen : chosen.WithResetToZero($"layer '{Names.Printable(act.Layer)}': ");
     }
 
     /// <summary>The neuron type called <paramref name="name"/>, keeping the ReLU family's parameters when it stays in the family.</summary>
