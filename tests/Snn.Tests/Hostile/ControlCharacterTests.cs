@@ -76,6 +76,15 @@ public sealed class ControlCharacterTests : IDisposable
     }
 
     [Fact]
+    public void A_saved_network_carries_the_hostile_name_and_inspect_shows_it_escaped()
+    {
+        var model = Renamed("dense_mlp", "dense_Dense1", "sequential_1");
+        var saved = Path.Combine(dir, "net.snnz");
+        Clean("convert", CliRunner.Run("convert", model, "--out", saved), 0, shown: false);
+        Clean("inspect NET.snnz", CliRunner.Run("inspect", saved), 0);
+    }
+
+    [Fact]
     public void Evaluate_shows_a_hostile_layer_name_escaped_in_its_per_layer_tables()
     {
         var model = Renamed("dense_mlp", "dense_Dense1", "sequential_1");
