@@ -61,7 +61,7 @@ public static class Commands
         from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", stderr) : Right<Error, Seq<Tensor>>(DataFiles.Ones(model.InputShapes))
         from request in Request(a)
         from verified in Verification.Run(request, model, inputs, atol.IfNone(1e-6f), rtol.IfNone(1e-5f),
-            Console.Error.WriteLine, a.Progress.Callback)
+            stderr.WriteLine, a.Progress.Callback)
         select VerifyReport(stdout, stderr, verified, atol.IfNone(1e-6f), rtol.IfNone(1e-5f));
 
     /// <summary>The conversion of every layer and the network's size, in rate mode (as verify and evaluate's rate row run it).</summary>
@@ -70,7 +70,7 @@ public static class Commands
         from _o in a.CompileOptions()
         from model in Load(a, modelPath)
         from request in Request(a)
-        from run in Runs.Prepare(request, model, Mode.Rate, 0, Console.Error.WriteLine, a.Progress.Callback)
+        from run in Runs.Prepare(request, model, Mode.Rate, 0, stderr.WriteLine, a.Progress.Callback)
         select InspectReport(a.Flag("--json"), stdout, Inspection.Of(run.Net), model.Saved);
 
     /// <summary>
@@ -87,7 +87,7 @@ public static class Commands
         from _3 in a.CompileOptions()
         from steps in Steps(a, Mode.Spiking)
         from request in Request(a)
-        from saved in Runs.Save(request, modelPath, steps, Console.Error.WriteLine, a.Progress.Callback)
+        from saved in Runs.Save(request, modelPath, steps, stderr.WriteLine, a.Progress.Callback)
         from _4 in Warn(stderr, saved.Network.Warnings)
         from _5 in NetworkFile.Write(outPath, saved)
         select Ok(stdout, Wrote(outPath, saved));
@@ -302,13 +302,13 @@ public static class Commands
     /// <summary>The network per mode with the command line's steps for that mode; conversion warnings go to stderr.</summary>
     static Func<Mode, Either<Error, (SimOptions Sim, Converted Net)>> Network(Args a, Loaded model, TextWriter stderr) =>
         mode => from request in Request(a)
-                from run in Runs.Network(request, model, Console.Error.WriteLine, a.Progress.Callback)(mode)
+                from run in Runs.Network(request, model, stderr.WriteLine, a.Progress.Callback)(mode)
                 from _ in Warn(stderr, run.Net.Network.Warnings)
                 select run;
 
     /// <summary>The network for a mode and <paramref name="steps"/>; conversion warnings go to stderr.</summary>
     internal static Either<Error, Prepared> Prepare(Args a, RunRequest request, Loaded model, Mode mode, int steps, TextWriter stderr) =>
-        from run in Runs.Prepare(request, model, mode, steps, Console.Error.WriteLine, a.Progress.Callback)
+        from run in Runs.Prepare(request, model, mode, steps, stderr.WriteLine, a.Progress.Callback)
         from _ in Warn(stderr, run.Net.Network.Warnings)
         select run;
 

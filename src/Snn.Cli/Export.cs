@@ -35,7 +35,7 @@ public static class Export
                from request in Commands.Request(a)
                from written in Exporters.Export(new ExportRequest(exporter, request, mode == Mode.Spiking, inputScale,
                        "snn export " + string.Join(" ", a.Tokens.Select(Quote)), a.Flag("--compress")), model, outPath,
-                   w => stderr.WriteLine("warning: " + w), Console.Error.WriteLine, a.Progress.Callback)
+                   w => stderr.WriteLine("warning: " + w), stderr.WriteLine, a.Progress.Callback)
                select Done(stdout, stderr, written.Lines, written.Warnings);
     }
 

@@ -15,6 +15,9 @@ public static class Program
     /// </summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        // The one boundary to the terminal: nothing below writes a raw control character (see TerminalWriter).
+        stdout = TerminalWriter.Of(stdout);
+        stderr = TerminalWriter.Of(stderr);
         try
         {
             var root = CommandLine.Root(stdout, stderr);

@@ -29,7 +29,7 @@ public static class Report
         from checkpoints in Commands.Checkpoints(a, steps)
         from request in Commands.Request(a)
         from curves in Reports.Curves(new ReportOptions(steps, checkpoints), request, model, inputs, labels,
-            w => stderr.WriteLine("warning: " + w), Console.Error.WriteLine, a.Progress.Callback)
+            w => stderr.WriteLine("warning: " + w), stderr.WriteLine, a.Progress.Callback)
         let html = ReportHtml.Render(new ReportPage(modelPath, "snn report " + string.Join(" ", a.Tokens.Select(Quote)), labels.Length, steps, checkpoints,
             Metrics.Accuracy(ann, labels), curves) { Labelled = labelled.IsSome, Saved = model.Saved.IsSome })
         from _w in Write(outPath, html)

@@ -31,7 +31,7 @@ public sealed class Progress(bool? forced, TextWriter stderr) : IDisposable
         get
         {
             if (forced == false) return Kind.Off;
-            var console = ReferenceEquals(stderr, Console.Error);
+            var console = ReferenceEquals(TerminalWriter.Unwrap(stderr), Console.Error);
             if (console && !Console.IsErrorRedirected) return Kind.Bars;
             return console || forced == true ? Kind.Lines : Kind.Off;
         }
@@ -83,7 +83,7 @@ public sealed class Progress(bool? forced, TextWriter stderr) : IDisposable
     /// <summary>A Spectre.Console bar for one run, drawn on stderr from its first report until it completes.</summary>
     Action<int, int> Live(string what)
     {
-        var bar = new Bar(stderr, what);
+        var bar = new Bar(TerminalWriter.Unwrap(stderr), Names.Printable(what));
         lock (bars) bars.Add(bar);
         return bar.Report;
     }
@@ -159,12 +159,12 @@ public sealed class Progress(bool? forced, TextWriter stderr) : IDisposable
     }
 }
 
-/// <summary>Plain-text tables for people.</summary>
+/// <summary>Plain-text tables for people; each cell is shown <see cref="Names.Printable"/> (a name cannot break its row).</summary>
 public static class Table
 {
     public static string Render(string[] header, IEnumerable<string[]> rows)
     {
-        var all = new[] { header }.Concat(rows).ToList();
+        var all = new[] { header }.Concat(rows).Select(r => r.Select(Names.Printable).ToArray()).ToList();
         var widths = header.Select((_, c) => all.Max(r => r[c].Length)).ToArray();
         var sb = new System.Text.StringBuilder();
         for (var r = 0; r < all.Count; r++)
@@ -174,4 +174,39 @@ public static class Table
         }
         return sb.ToString().TrimEnd();
     }
+}
+
+/// <summary>
+/// The snn command's stdout or stderr: everything written passes through <see cref="Names.Terminal"/>, so no control
+/// character from a model, a data file or the command line reaches the terminal raw (an escape sequence, a carriage
+/// return, a bell, a bidi override), whichever message carries it. Line breaks and backslashes pass as they are (JSON
+/// stays JSON); names in tables are made <see cref="Names.Printable"/> where they are put in (<see cref="Table"/>).
+/// </summary>
+public sealed class TerminalWriter(TextWriter inner) : TextWriter
+{
+    /// <summary>The writer underneath (the console's, for progress bars that draw with escape sequences).</summary>
+    public TextWriter Inner => inner;
+
+    /// <summary><paramref name="writer"/> guarded, once.</summary>
+    public static TextWriter Of(TextWriter writer) => writer is TerminalWriter ? writer : new TerminalWriter(writer);
+
+    /// <summary>The writer underneath a guarded one, or <paramref name="writer"/> itself.</summary>
+    public static TextWriter Unwrap(TextWriter writer) => writer is TerminalWriter t ? t.Inner : writer;
+
+    public override System.Text.Encoding Encoding => inner.Encoding;
+    public override IFormatProvider FormatProvider => inner.FormatProvider;
+    [System.Diagnostics.CodeAnalysis.AllowNull]
+    public override string NewLine { get => inner.NewLine; set => inner.NewLine = value; }
+
+    public override void Write(char value)
+    {
+        if (Names.Escaped(value)) inner.Write(Names.Terminal(value.ToString()));
+        else inner.Write(value);
+    }
+
+    public override void Write(char[] buffer, int index, int count) => inner.Write(Names.Terminal(new string(buffer, index, count)));
+    public override void Write(string? value) => inner.Write(Names.Terminal(value ?? ""));
+    public override void WriteLine() => inner.WriteLine();
+    public override void WriteLine(string? value) => inner.WriteLine(Names.Terminal(value ?? ""));
+    public override void Flush() => inner.Flush();
 }

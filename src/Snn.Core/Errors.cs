@@ -8,6 +8,7 @@ namespace Snn;
 /// Codes are grouped by what went wrong, and the group decides the CLI exit code:
 /// 1xxx usage (exit 2), 2xxx model file unreadable (exit 3), 3xxx model unconvertible (exit 3),
 /// 4xxx data file (exit 4), 5xxx check failed (exit 1), 9xxx internal invariant broken (exit 3).
+/// Layer and class names are put in <see cref="Names.Printable"/> (the CLI escapes whatever else reaches its output).
 /// </summary>
 public static class Errors
 {
@@ -49,24 +50,24 @@ public static class Errors
     public const int ManyCode = 3100;
     /// <summary>A function node's code failed, or was not given with the program (at run time).</summary>
     public const int FunctionNodeCode = 3007;
-    public static Error FunctionNode(string function, string message) => Error.New(FunctionNodeCode, $"Function node '{function}': {message}");
+    public static Error FunctionNode(string function, string message) => Error.New(FunctionNodeCode, $"Function node '{Names.Printable(function)}': {message}");
     public static Error UnsupportedLayer(string layer, string className, string reason) =>
-        Error.New(UnsupportedLayerCode, $"Layer '{layer}' ({className}): {reason}");
+        Error.New(UnsupportedLayerCode, $"Layer '{Names.Printable(layer)}' ({Names.Printable(className)}): {reason}");
     public static Error UnsupportedArg(string layer, string arg, string value, string supported) =>
-        Error.New(UnsupportedArgCode, $"Layer '{layer}': {arg} has value {value} != {supported}, which is not supported");
-    public static Error Shape(string where, string message) => Error.New(ShapeCode, $"Shape mismatch at '{where}': {message}");
+        Error.New(UnsupportedArgCode, $"Layer '{Names.Printable(layer)}': {arg} has value {value} != {supported}, which is not supported");
+    public static Error Shape(string where, string message) => Error.New(ShapeCode, $"Shape mismatch at '{Names.Printable(where)}': {message}");
     /// <summary>A network (or part of one) that the saved-network format cannot hold.</summary>
     public static Error Unsaveable(string what, string reason) => Error.New(UnsaveableCode, $"Cannot save {what}: {reason}");
     public static Error Graph(string message) => Error.New(GraphCode, $"Invalid model graph: {message}");
     public static Error SharedWeights(string layer) =>
-        Error.New(SharedWeightsCode, $"Multiple applications of layer '{layer}' detected; this is not supported unless split_shared_weights is set (--split-shared-weights)");
+        Error.New(SharedWeightsCode, $"Multiple applications of layer '{Names.Printable(layer)}' detected; this is not supported unless split_shared_weights is set (--split-shared-weights)");
 
     /// <summary>A converted network object that an export format cannot express (yet).</summary>
     public static Error Unexportable(string format, string what, string reason) =>
         Error.New(UnexportableCode, $"cannot export {what} to {format} yet: {reason}");
     /// <summary>A layer that an export format cannot represent (the network itself converts and runs).</summary>
     public static Error NotExportable(string format, string layer, string className, string reason) =>
-        Error.New(NotExportableCode, $"Layer '{layer}' ({className}) cannot be exported to {format}: {reason}");
+        Error.New(NotExportableCode, $"Layer '{Names.Printable(layer)}' ({Names.Printable(className)}) cannot be exported to {format}: {reason}");
 
     /// <summary>Folds several errors (e.g. from legalize) into one error listing all of them.</summary>
     public static Error Many(Seq<Error> errors) =>

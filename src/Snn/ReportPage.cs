@@ -146,7 +146,8 @@ public static class ReportHtml
 
     // ---------------------------------------------------------------- page
 
-    static string E(string s) => WebUtility.HtmlEncode(s);
+    /// <summary>Text for the page: HTML-encoded, control and bidi characters (a NUL, an escape, U+202E in a layer name) shown escaped as the CLI shows them.</summary>
+    static string E(string s) => WebUtility.HtmlEncode(Names.Terminal(s));
     static string F(double v, string format = "0.##") => v.ToString(format, CultureInfo.InvariantCulture);
 
     /// <summary>A share as a percentage to 0.01%: the precision of the CLI's four-decimal accuracies.</summary>

@@ -426,7 +426,7 @@ public static class Converter
         var chosen = b.Options.Spiking && !swapped
             ? neuron is RectifiedLinear plain && b.Options.IntegrateAndFire ? new IntegrateAndFire(plain.Amplitude) { NegativeSpikes = b.Options.NegativeSpikes } : neuron.SpikingVersion
             : neuron;
-        return !b.Options.ResetToZero ? chosen : chosen.WithResetToZero($"layer '{act.Layer}': ");
+        return !b.Options.ResetToZero ? chosen : chosen.WithResetToZero($"layer '{Names.Printable(act.Layer)}': ");
     }
 
     /// <summary>The neuron type called <paramref name="name"/>, keeping the ReLU family's parameters when it stays in the family.</summary>
@@ -450,7 +450,7 @@ public static class Converter
             gain = s;
             for (var i = 0; i < biasValues.Length; i++) biasValues[i] *= s;
             if (neuron.HasAmplitude) neuron = neuron.ForFiringRateScale(s);
-            else b.Warnings.Add($"Firing rate scaling being applied to activation type that does not support amplitude ({neuron.Name}); this will change the output (layer '{act.Layer}')");
+            else b.Warnings.Add($"Firing rate scaling being applied to activation type that does not support amplitude ({neuron.Name}); this will change the output (layer '{Names.Printable(act.Layer)}')");
         }
         var index = b.EnsembleCount++;
         var voltage = act.Spiking.Map(st => st.InitialVoltage) || (neuron.Spiking ? Some(InitialVoltages(b.Options, index, act.Size)) : None);
@@ -461,7 +461,7 @@ public static class Converter
     static void WarnDt(Builder b, string layer, float layerDt)
     {
         if (Math.Abs(layerDt - b.Options.Dt) > 1e-9f * Math.Max(1f, Math.Abs(layerDt)))
-            b.Warnings.Add($"Ignoring dt={layerDt:G} of layer '{layer}'; dt is controlled by the simulator (--dt {b.Options.Dt:G})");
+            b.Warnings.Add($"Ignoring dt={layerDt:G} of layer '{Names.Printable(layer)}'; dt is controlled by the simulator (--dt {b.Options.Dt:G})");
     }
 
     /// <summary>

@@ -48,7 +48,7 @@ public static partial class NengoScript
                     break;
                 }
                 default:
-                    Fail($"network object {node.GetType().Name} ('{node.Id}', layer '{node.Layer}')", "the Nengo exporter has no mapping for it");
+                    Fail($"network object {node.GetType().Name} ('{Names.Printable(node.Id)}', layer '{Names.Printable(node.Layer)}')", "the Nengo exporter has no mapping for it");
                     break;
             }
         }
@@ -80,7 +80,7 @@ public static partial class NengoScript
         {
             var mapping = e.Neuron.Nengo;
             if (mapping.Case is NengoNeuron n) return Expression(e, n);
-            Fail($"neuron type {e.Neuron.Name} (layer '{e.Layer}')", (string)mapping.Case);
+            Fail($"neuron type {e.Neuron.Name} (layer '{Names.Printable(e.Layer)}')", (string)mapping.Case);
             return null;
         }
 
@@ -112,7 +112,7 @@ public static partial class NengoScript
             };
             if (cls is null)
             {
-                Fail($"max pooling method {m.Method} (layer '{m.Layer}')", "the Nengo exporter has no mapping for it");
+                Fail($"max pooling method {m.Method} (layer '{Names.Printable(m.Layer)}')", "the Nengo exporter has no mapping for it");
                 return;
             }
             helpers.Add(cls);
@@ -127,7 +127,7 @@ public static partial class NengoScript
         void NonNative(string layer, string what)
         {
             nonNative.Add($"layer '{layer}': {what}");
-            Warnings.Add($"layer '{layer}' ({what}) is exported as a nengo.Node running numpy code: it is not hardware-native " +
+            Warnings.Add($"layer '{Names.Printable(layer)}' ({what}) is exported as a nengo.Node running numpy code: it is not hardware-native " +
                          "(use --max-pool avg for a fully native network)");
         }
 

@@ -182,12 +182,28 @@ public static partial class NengoScript
 
     static readonly JsonSerializerOptions JsonString = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>A Python string literal (a JSON string is one).</summary>
-    static string Py(string s) => JsonSerializer.Serialize(s, JsonString);
+    /// <summary>
+    /// A Python string literal (a JSON string is one; JSON escapes C0 controls), with DEL, C1 and bidi controls also
+    /// written as <c>\uNNNN</c> so that no editor shows the code around a name reordered.
+    /// </summary>
+    static string Py(string s)
+    {
+        var json = JsonSerializer.Serialize(s, JsonString);
+        if (!json.Any(Names.Escaped)) return json;
+        var sb = new StringBuilder(json.Length + 16);
+        foreach (var c in json)
+            if (Names.Escaped(c)) sb.Append($"\\u{(int)c:x4}");
+            else sb.Append(c);
+        return sb.ToString();
+    }
 
-    /// <summary>Text for a comment or docstring: one line, no quote runs.</summary>
-    static string Comment(string s) => s.Replace('\n', ' ').Replace('\r', ' ');
+    /// <summary>
+    /// Text for a comment: one line, <see cref="Names.Printable"/> (no NUL, which Python refuses in source, no line
+    /// break that would end the comment, no bidi control that would reorder the code shown around it).
+    /// </summary>
+    static string Comment(string s) => Names.Printable(s);
 
+    /// <summary>Text for the docstring, whose value (argparse prints its first line) is <see cref="Comment"/>'s: backslashes doubled, no quote runs.</summary>
     static string Doc(string s) => Comment(s).Replace("\\", "\\\\").Replace("\"\"\"", "\\\"\\\"\\\"");
 
     /// <summary>A float32 value as the exact Python float it equals; infinities as numpy's.</summary>

@@ -209,7 +209,7 @@ internal sealed class NirBuilder
     static H5Value Filled(int[] shape, float v) => Floats(shape, Enumerable.Repeat(v, Shapes.Product(shape)).ToArray());
 
     Map<string, H5Value> Meta(LegalOp op, params (string, H5Value)[] more) =>
-        toMap(new[] { ("keras_layer", H5Value.Text(op.Layer)) }.Concat(more));
+        toMap(new[] { ("keras_layer", H5Value.Text(Names.Printable(op.Layer))) }.Concat(more));   // HDF5 strings hold no NUL
 
     /// <summary>The NIR layout of a Keras value that NIR convolutions and pools expect: channels first.</summary>
     (int[] Shape, int[] Perm) Standard(Arr<int> keras)

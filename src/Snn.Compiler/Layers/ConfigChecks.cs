@@ -17,7 +17,7 @@ public static class ConfigChecks
     {
         var problems = nodes
             .Bind(n => LayerRegistry.Find(n.ClassName).Map(r => r.Checks(n)).IfNone(Seq<string>())
-                .Map(p => Errors.ModelJson(source, $"layer '{n.Layer}' ({n.ClassName}): {p}")))
+                .Map(p => Errors.ModelJson(source, $"layer '{Names.Printable(n.Layer)}' ({Names.Printable(n.ClassName)}): {p}")))
             .Strict();
         return problems.IsEmpty ? EitherExtensions.Ok : Errors.Many(problems);
     }

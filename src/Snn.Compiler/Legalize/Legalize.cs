@@ -133,7 +133,7 @@ public static class Legalize
                 ? Right<Error, Lowered>(new Lowered(
                     Seq1<LegalOp>(new LFallback(n.Id, n.Layer, ins, v.Shape.ToArr(), n, inputShapes, detail)), n.Id, Conversion.Fallback,
                     "fallback: " + detail))
-                : Left<Error, Lowered>(Error.New(reason.Code, $"{detail}. Unable to convert layer '{n.Id}' to native objects; drop --no-fallback (allow_fallback) " +
+                : Left<Error, Lowered>(Error.New(reason.Code, $"{detail}. Unable to convert layer '{Names.Printable(n.Id)}' to native objects; drop --no-fallback (allow_fallback) " +
                                                               "to evaluate it in a fallback node instead, or register a custom converter for this layer type.")),
             Left: _ => Left<Error, Lowered>(reason));
     }

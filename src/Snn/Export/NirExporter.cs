@@ -81,7 +81,7 @@ public sealed class NirExporter : IExporter
         var options = input.Options;
         var m = Map(
             ("source", H5Value.Text(input.Model.SourceName)),
-            ("model", H5Value.Text(input.Model.ModelName)),
+            ("model", H5Value.Text(Names.Printable(input.Model.ModelName))),   // as keras_layer: HDF5 strings hold no NUL
             ("max_pool", H5Value.Text(options.Convert.MaxPool.ToString().ToLowerInvariant())),
             ("initial_voltage", H5Value.Text(options.Convert.InitialVoltage.ToString().ToLowerInvariant())),
             ("seed", H5Value.Scalar((long)options.Convert.Seed)));
