@@ -165,6 +165,16 @@ public sealed class MemoryBudgetTests : IDisposable
     }
 
     [Fact]
+    public void The_benchmarks_random_inputs_are_checked_before_they_are_made()
+    {
+        // 1000 samples of 1000×1000 float32: 4,000,000,000 bytes, past a budget of 1 GiB (the network itself is 32 MB).
+        var (code, _, err) = CliRunner.Run("bench", Relus([1000, 1000], 1), "--samples", "1000", "--steps", "1", "--max-memory", "1G");
+        Assert.True(code == 3, $"exit {code}: {err}");
+        Assert.Contains("The benchmark's inputs (1000 samples of (1000, 1000))", err);
+        Assert.Contains("(4000000000 bytes), more than the memory budget of 1.0 GiB", err);
+    }
+
+    [Fact]
     public void The_reference_evaluator_refuses_at_the_layer_that_passes_the_budget_and_runs_within_it()
     {
         // 4 samples of 1000×1000: 16 MB of inputs. A budget of 20 MB leaves 4 MB for one sample's values: its input
