@@ -29,15 +29,15 @@ public static class DataFiles
     static Either<Error, Seq<DataArray>> Read(Seq<string> paths, Seq<Arr<int>> shapes, Option<string> layout, Option<float> scale, long maxMemory)
     {
         var arrays = new List<DataArray>();
-        var left = maxMemory;
+        var taken = 0L;
         foreach (var (path, shape) in paths.Zip(shapes))
         {
-            var limits = new DataLimits(left, dims => Misfit(path, dims, shape, layout).ToEither(unit).Swap());
+            var limits = new DataLimits(maxMemory, dims => Misfit(path, dims, shape, layout).ToEither(unit).Swap(), taken);
             var read = DataFile.ReadArray(path, limits);
             if (read.IsLeft) return read.Map(_ => Seq<DataArray>());
             var array = read.IfLeft(() => null!);
             arrays.Add(array);
-            left -= (long)array.Values.Length * sizeof(float) * (scale.IsSome ? 2 : 1);
+            taken += (long)array.Values.Length * sizeof(float) * (scale.IsSome ? 2 : 1);
         }
         return arrays.ToSeq().Strict();
     }

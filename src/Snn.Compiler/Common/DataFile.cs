@@ -17,8 +17,9 @@ public sealed record DataArray(Tensor Values, string DType)
 /// What a data array may be, checked against what its file declares before anything is decoded or inflated: the memory
 /// it may take (<see cref="Budget"/> bytes for the stored values and their float32 copy together) and, when given, the
 /// shapes that fit (<see cref="Shape"/>: the model's input, with the same error a decoded array would get).
+/// <see cref="Taken"/>: what the arrays read before it for the same run already hold.
 /// </summary>
-public sealed record DataLimits(long Budget, Func<int[], Either<Error, Unit>>? Shape = null)
+public sealed record DataLimits(long Budget, Func<int[], Either<Error, Unit>>? Shape = null, long Taken = 0)
 {
     public static readonly DataLimits Default = new(MemoryBudget.DefaultBytes);
 }
@@ -51,7 +52,7 @@ public static class DataFile
             if (Directory.Exists(path)) return Errors.Data(spec, IsDirectory);
             Error Fail(string why) => Errors.Data(spec, why);
             Either<Error, Unit> Admit(int[] dims, int elementBytes) => Admitted(spec, dims, elementBytes, limits);
-            Either<Error, byte[]> Bytes() => InputFile.Read(path, Math.Min(MaxBytes, limits.Budget), Fail);
+            Either<Error, byte[]> Bytes() => InputFile.Read(path, Math.Min(MaxBytes, Math.Max(1, limits.Budget - limits.Taken)), Fail);
             var lower = path.ToLowerInvariant();
             if (lower.EndsWith(".npz")) return InputFile.Check(path, MaxBytes, Fail).Bind(file => ReadNpz(file.FullName, key, spec, Admit));
             if (key is not null) return Errors.Data(spec, "':key' selects an array only inside .npz files");
@@ -77,10 +78,12 @@ public static class DataFile
         var stored = MemoryBudget.Bytes(dims, elementBytes);
         var floats = MemoryBudget.Bytes(dims, sizeof(float));
         var needed = stored.IsSome && floats.IsSome ? MemoryBudget.Add((long)stored, (long)floats) : long.MaxValue;
-        return needed <= limits.Budget
+        var total = MemoryBudget.Add(needed, limits.Taken);
+        return total <= limits.Budget
             ? unit
-            : Errors.Data(spec, $"it declares an array of shape {Shapes.Show(dims)} of {elementBytes}-byte values, which read as float32 need " +
-                                MemoryBudget.Over(needed, limits.Budget));
+            : Errors.Data(spec, $"it declares an array of shape {Shapes.Show(dims)} of {elementBytes}-byte values, which with their float32 copy need " +
+                                (limits.Taken > 0 ? $"{MemoryBudget.Show(needed)}, and with the {MemoryBudget.Show(limits.Taken)} of the arrays read before it " : "") +
+                                MemoryBudget.Over(total, limits.Budget));
     }
 
     /// <summary>What a data option naming a folder is told.</summary>

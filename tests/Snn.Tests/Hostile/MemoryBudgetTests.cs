@@ -141,6 +141,21 @@ public sealed class MemoryBudgetTests : IDisposable
         Assert.Equal(0, CliRunner.Run("predict", ImageModel(), "--input", path, "--output", Path.Combine(dir, "out"), "--max-memory", "1000000").Code);
     }
 
+    [Fact]
+    public void The_arrays_of_one_run_share_the_budget()
+    {
+        // Two inputs of 100 uint8 images each: 78,400 bytes stored and 313,600 as float32. The first fits 600,000 bytes
+        // (392,000); the second needs 392,000 more beside the first's 313,600 float32 values: 705,600.
+        var x = Path.Combine(dir, "x.npy");
+        File.WriteAllBytes(x, NpyHeader("|u1", [100, 28, 28, 1]).Concat(new byte[78_400]).ToArray());
+        var shapes = Prelude.Seq(Arr.create(28, 28, 1), Arr.create(28, 28, 1));
+        Assert.Equal(2, Snn.DataFiles.Inputs(Prelude.Seq(x, x), shapes, Prelude.None, 800_000).Ok().Count);
+        var refused = Snn.DataFiles.Inputs(Prelude.Seq(x, x), shapes, Prelude.None, 600_000).Err();
+        Assert.Equal(Errors.DataCode, refused.Code);
+        Assert.Contains("(313600 bytes) of the arrays read before it", refused.Message);
+        Assert.Contains("(705600 bytes), more than the memory budget of 585.9 KiB (600000 bytes)", refused.Message);
+    }
+
     /// <summary>A model of <paramref name="relus"/> ReLUs over an input of <paramref name="shape"/>, written as TF.js.</summary>
     string Relus(int[] shape, int relus)
     {
