@@ -74,7 +74,8 @@ public static class DataFile
     /// </summary>
     static Either<Error, Unit> Admitted(string spec, int[] dims, int elementBytes, DataLimits limits)
     {
-        if (limits.Shape is { } shape && shape(dims).IsLeft) return shape(dims);
+        var fits = limits.Shape is { } shape ? shape(dims) : Right<Error, Unit>(unit);
+        if (fits.IsLeft) return fits;
         var stored = MemoryBudget.Bytes(dims, elementBytes);
         var floats = MemoryBudget.Bytes(dims, sizeof(float));
         var needed = stored.IsSome && floats.IsSome ? MemoryBudget.Add((long)stored, (long)floats) : long.MaxValue;
