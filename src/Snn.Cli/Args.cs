@@ -109,6 +109,13 @@ public sealed class Args
         return targets.ToSeq();
     }
 
+    /// <summary>--max-memory SIZE (<see cref="MemoryBudget.Parse"/>), or the default budget when not given.</summary>
+    public Either<Error, long> MaxMemory() =>
+        One("--max-memory").Match(
+            s => MemoryBudget.Parse(s).Match(Right<Error, long>, () => Left<Error, long>(Errors.Usage(
+                $"--max-memory expects a positive size in bytes or with K, M, G or T (e.g. 4G, 512M, 1000000), got '{s}'"))),
+            () => Right<Error, long>(MemoryBudget.DefaultBytes));
+
     public Either<Error, Option<float>> Float(string name) =>
         One(name).Match(
             s => ParseFloat(s).Match(v => Right<Error, Option<float>>(Some(v)), () => Left<Error, Option<float>>(Errors.Usage($"{name} expects a finite number, got '{s}'"))),

@@ -27,9 +27,9 @@ public static class Bench
         let samples = samplesOpt.IfNone(batch.IfNone(100) * threads)
         from path in PathOf(a)
         from data in a.One("--data").IsSome ? Commands.Inputs(a, model, "--data", stderr).Map(Some) : Right<Error, Option<Seq<Tensor>>>(None)
-        let inputs = Benchmark.Inputs(data, model.InputShapes, samples)
         from request in Commands.Request(a)
         from run in Commands.Prepare(a, request, model, mode.Head, steps, stderr)
+        from inputs in Benchmark.Inputs(data, model.InputShapes, samples, model.MaxMemory)
         from result in Benchmark.Run(run.Net, run.Sim with { BatchSize = batch.IfNone(100), Threads = threads, ConnectionPath = path }, inputs, mode.Head,
             a.Progress.For($"bench {steps} steps"))
         select Print(a.Flag("--json"), stdout, result);

@@ -91,6 +91,7 @@ public static class CommandLine
         V("--connection-path", "adaptive|dense|event", "the kernel of spike-input connections (default adaptive)"),
         V("--format", "npz|nengo|nir", "the export format (default npz)"),
         F("--compress", "compress the arrays written (npz, nengo)"),
+        V("--max-memory", "SIZE", "the most memory the model and data may make snn allocate, in bytes or with K, M, G or T (default 4G); past it: exit 3 (model) or 4 (data)"),
     }.ToDictionary(o => o.Name);
 
     public static readonly string[] ConverterOptions =
@@ -206,7 +207,7 @@ public static class CommandLine
         var examples = new Dictionary<Command, IReadOnlyList<string>>();
         foreach (var spec in Commands)
         {
-            var command = Build(spec.Name, spec.Summary, spec.Options, spec.Help, spec.TakesModel, out var options, out var model);
+            var command = Build(spec.Name, spec.Summary, OptionsOf(spec), spec.Help, spec.TakesModel, out var options, out var model);
             examples[command] = spec.Examples;
             command.SetAction(parse =>
             {
@@ -220,6 +221,9 @@ public static class CommandLine
             if (help.Action is HelpAction standard) help.Action = new HelpWithExamples(standard, examples);
         return root;
     }
+
+    /// <summary>A command's options: its own, and <c>--max-memory</c> for every command that reads a model (and its data).</summary>
+    static IEnumerable<string> OptionsOf(CommandSpec spec) => spec.TakesModel ? spec.Options.Append("--max-memory").Distinct() : spec.Options;
 
     /// <summary>System.CommandLine's help (usage, MODEL, options with their defaults), then the command's examples, or for snn itself what MODEL and the exit codes are.</summary>
     sealed class HelpWithExamples(HelpAction standard, IReadOnlyDictionary<Command, IReadOnlyList<string>> examples) : SynchronousCommandLineAction
@@ -253,7 +257,7 @@ public static class CommandLine
     public static Either<Error, Args> Parse(string name, IEnumerable<string> argv)
     {
         var spec = Commands.First(c => c.Name == name);
-        var command = Build(spec.Name, spec.Summary, spec.Options, spec.Help, spec.TakesModel, out var options, out var model);
+        var command = Build(spec.Name, spec.Summary, OptionsOf(spec), spec.Help, spec.TakesModel, out var options, out var model);
         var parse = command.Parse(argv.ToList());
         return parse.Errors.Count > 0 ? ParseError(parse) : Args.Of(parse, options, model, Progress.None, name);
     }

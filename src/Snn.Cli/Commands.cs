@@ -58,7 +58,7 @@ public static class Commands
         from rtol in a.Float("--rtol")
         from _o in a.CompileOptions()
         from model in Load(a, modelPath)
-        from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", stderr) : Right<Error, Seq<Tensor>>(DataFiles.Ones(model.InputShapes))
+        from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", stderr) : DataFiles.Ones(model.InputShapes, model.MaxMemory)
         from request in Request(a)
         from verified in Verification.Run(request, model, inputs, atol.IfNone(1e-6f), rtol.IfNone(1e-5f),
             stderr.WriteLine, a.Progress.Callback)
@@ -116,7 +116,8 @@ public static class Commands
     /// </summary>
     internal static Either<Error, Loaded> Load(Args a, string path) =>
         from _ in NetworkFile.IsSaved(path) ? Fixed(a, path) : Right<Error, Unit>(unit)
-        from model in Loaded.Open(path)
+        from maxMemory in a.MaxMemory()
+        from model in Loaded.Open(path, maxMemory)
         select model;
 
     /// <summary>Converter and calibration options are part of a saved network: giving them again is a usage error naming them.</summary>
@@ -216,7 +217,8 @@ public static class Commands
         from sim in SimRequestOf(a)
         from calibration in CalibrationRequestOf(a)
         from scale in a.Float("--input-scale")
-        select new RunRequest(options, calibration, sim) { InputScale = scale };
+        from maxMemory in a.MaxMemory()
+        select new RunRequest(options, calibration, sim) { InputScale = scale, MaxMemory = maxMemory };
 
     /// <summary>Simulation options; none applies to the Keras reference evaluator (keras mode).</summary>
     static readonly string[] SimOnly = ["--steps", "--readout", "--encoding", "--checkpoints", "--batch", "--threads"];
@@ -296,7 +298,7 @@ public static class Commands
     /// <summary>The --labels for the inputs' samples, when given.</summary>
     internal static Either<Error, Option<int[]>> Labels(Args a, Seq<Tensor> inputs) =>
         a.One("--labels").Match(
-            path => DataFiles.Labels(path, inputs.Head.Shape[0]).Map(Some),
+            path => a.MaxMemory().Bind(budget => DataFiles.Labels(path, inputs.Head.Shape[0], budget)).Map(Some),
             () => Right<Error, Option<int[]>>(None));
 
     /// <summary>The network per mode with the command line's steps for that mode; conversion warnings go to stderr.</summary>

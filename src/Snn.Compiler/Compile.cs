@@ -21,6 +21,12 @@ public sealed record CompileOptions(
     /// </summary>
     public Option<(CalibrateOptions Options, Seq<Tensor> Data)> Calibration { get; init; }
 
+    /// <summary>
+    /// The memory the model's shapes may make the compilation take, in bytes (<see cref="MemoryBudget"/>,
+    /// <c>--max-memory</c>): checked on the legalized graph's shapes before anything is converted (<see cref="Compile.Front"/>).
+    /// </summary>
+    public long MaxMemory { get; init; } = MemoryBudget.DefaultBytes;
+
     public static CompileOptions Default => new(LegalizeOptions.Default, ConvertOptions.Default, LowerOptions.Default, OptimizeOptions.Default);
 }
 
@@ -64,12 +70,36 @@ public static class Compile
     public static Option<string> Simulates(CalibrateOptions o) =>
         !o.Targets.IsEmpty ? Some("an agreement target") : o.BiasCorrectionSteps > 0 ? Some("bias correction") : None;
 
-    /// <summary>Legalize → convert.</summary>
+    /// <summary>Legalize → convert; the legal graph's shapes are checked against the memory budget before converting (<see cref="Fits"/>).</summary>
     public static Either<Error, FrontEnd> Front(CompileOptions options, KerasModel model, bool verify = false) =>
         from legal in Pipeline.From(model, verify).Then(Legalize.Legalize.Name, m => Legalize.Legalize.Run(options.Legalize, m), LegalVerify.Run).Result
+        from _ in Fits(legal, model.Name, options.MaxMemory)
         from converted in Pipeline.From(legal, verify).Then(Convert.Converter.Name, g => Convert.Converter.Run(options.Convert, options.Legalize.Converters, g),
             c => NetVerify.Run(c.Network).Map(_ => c)).Result
         select new FrontEnd(model, legal, converted.Network, converted.Functions);
+
+    /// <summary>
+    /// Bytes the compilation may take per value of a layer's output: the converted network's per-neuron bias, the lowered
+    /// program's constants, one sample's signals and state, and room for a copy of each while a pass rewrites them.
+    /// </summary>
+    public const int BytesPerValue = 16;
+
+    /// <summary>
+    /// Refuses a graph whose shapes imply more memory than <paramref name="maxBytes"/>: every op's output values at
+    /// <see cref="BytesPerValue"/> bytes each (an estimate from the shapes alone, with overflow checks), naming the
+    /// largest op. Real models take a few MB here (ResNet-8, MobileNet at 96×96); a few kilobytes of config can declare
+    /// terabytes.
+    /// </summary>
+    public static Either<Error, Unit> Fits(LegalGraph legal, string model, long maxBytes)
+    {
+        var sizes = legal.Ops.Map(o => (Op: o, Bytes: MemoryBudget.Bytes(o.Shape, BytesPerValue).IfNone(long.MaxValue))).Strict();
+        var needed = sizes.Fold(0L, (acc, s) => MemoryBudget.Add(acc, s.Bytes));
+        if (needed <= maxBytes || sizes.IsEmpty) return unit;
+        var largest = sizes.OrderByDescending(s => s.Bytes).First();
+        return Errors.Memory(
+            $"Converting model '{model}' ({sizes.Count} layer outputs; the largest is '{largest.Op.Layer}' with shape {Shapes.Show(largest.Op.Shape)}, " +
+            $"at {BytesPerValue} bytes per value for its neurons, constants and signals)", needed, maxBytes);
+    }
 
     /// <summary>The network verifier, when verification is on.</summary>
     public static Either<Error, Network> Check(bool verify, Network network) => verify ? NetVerify.Run(network) : network;

@@ -51,6 +51,10 @@ public static class Errors
     /// <summary>A function node's code failed, or was not given with the program (at run time).</summary>
     public const int FunctionNodeCode = 3007;
     public static Error FunctionNode(string function, string message) => Error.New(FunctionNodeCode, $"Function node '{Names.Printable(function)}': {message}");
+    public const int MemoryCode = 3008;
+    /// <summary>What a model's shapes imply (<paramref name="what"/>) needs more memory than the budget (<c>--max-memory</c>).</summary>
+    public static Error Memory(string what, long needed, long budget) =>
+        Error.New(MemoryCode, $"{what} needs {MemoryBudget.Over(needed, budget)}");
     public static Error UnsupportedLayer(string layer, string className, string reason) =>
         Error.New(UnsupportedLayerCode, $"Layer '{Names.Printable(layer)}' ({Names.Printable(className)}): {reason}");
     public static Error UnsupportedArg(string layer, string arg, string value, string supported) =>

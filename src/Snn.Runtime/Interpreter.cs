@@ -54,6 +54,13 @@ public sealed record SimOptions(int Steps = 1, Readout Readout = Readout.Last, i
     /// </summary>
     public long CacheBytesPerWorker { get; init; } = 8L << 20;
 
+    /// <summary>
+    /// The memory a run may take, in bytes (<see cref="MemoryBudget"/>, <c>--max-memory</c>): the outputs, and per worker its
+    /// plan and batch buffers. A run that does not fit uses fewer workers or smaller batches; one that does not fit with one
+    /// worker and one sample is refused (see <see cref="Interpreter.Fit"/>).
+    /// </summary>
+    public long MaxMemory { get; init; } = MemoryBudget.DefaultBytes;
+
     /// <summary>Which kernel spike-input connections use (see <see cref="Plan.PathChoice"/>); results are the same either way.</summary>
     public ConnectionPath ConnectionPath { get; init; } = ConnectionPath.Adaptive;
 
@@ -131,7 +138,10 @@ public sealed class Simulator(OpProgram program, NodeFunctions functions)
         if (checkpoints.Length == 0 || checkpoints.Any(c => c < 1)) throw new ArgumentException("checkpoints must be positive step counts");
         var n = inputs.Head.Shape[0];
         var steps = checkpoints.Max();
-        var batch = Interpreter.PlanBatch(program, options, n);
+        var inputBytes = inputs.Fold(0L, (acc, t) => acc + (long)t.Length * sizeof(float));
+        var fit = Interpreter.Fit(program, options, n, checkpoints.Length, inputBytes);
+        if (fit.IsLeft) return fit.Match(_ => default!, e => Fin<Seq<Tensor>[]>.Fail(e));
+        var (batch, fitWorkers) = fit.IfLeft(default((int, int)));
         var chunks = (n + batch - 1) / batch;
         var probes = program.Probes;
         var sizes = probes.Map(p => Shapes.Product(p.Shape)).ToArray();
@@ -140,7 +150,7 @@ public sealed class Simulator(OpProgram program, NodeFunctions functions)
         var timeSteps = options.Temporal ? inputs.Head.Shape[1] : 1;
         var stepSizes = inputSizes.Select(s => s / timeSteps).ToArray();
         var done = 0;
-        var threads = options.Workers;
+        var threads = Math.Min(options.Workers, fitWorkers);
 
         // Exactly one plan per worker (planning allocates the arena and compiles every operator: plan once, step
         // many), taken from this simulator's idle plans when a run before left one there; workers take whole
@@ -298,6 +308,44 @@ public static class Interpreter
         if (options.CacheBytesPerWorker <= 0) return batch;
         var perSample = Math.Max(1, Plan.BytesPerSample(program));
         return (int)Math.Clamp(options.CacheBytesPerWorker / perSample, 1, batch);
+    }
+
+    /// <summary>
+    /// Samples per plan and workers for a run of <paramref name="samples"/> samples read out at
+    /// <paramref name="checkpoints"/> checkpoints, within <see cref="SimOptions.MaxMemory"/>: the inputs
+    /// (<paramref name="inputBytes"/>, already held) and the outputs once, and per worker a plan (the program's
+    /// constants, each sample's state and signals) with its batch buffers. <see cref="PlanBatch"/> and
+    /// <see cref="SimOptions.Workers"/> when they fit; fewer samples per plan, then fewer workers, when they do not; an
+    /// error naming the sizes and the largest signal when one sample on one worker does not fit. All sizes are estimated
+    /// from the program's shapes before anything is allocated.
+    /// </summary>
+    public static Either<Error, (int Batch, int Workers)> Fit(OpProgram program, SimOptions options, int samples, int checkpoints, long inputBytes = 0)
+    {
+        var budget = options.MaxMemory;
+        long Floats(long count) => MemoryBudget.Times(count, sizeof(float));
+        var probeFloats = program.Probes.Fold(0L, (acc, p) => MemoryBudget.Add(acc, MemoryBudget.Bytes(p.Shape, 1).IfNone(long.MaxValue)));
+        var inputFloats = program.InputShapes.Fold(0L, (acc, sh) => MemoryBudget.Add(acc, MemoryBudget.Bytes(sh, 1).IfNone(long.MaxValue)));
+        var outputs = Floats(MemoryBudget.Times(MemoryBudget.Times(samples, checkpoints), probeFloats));
+        var constants = Floats(program.Signals.Filter(s => s.Kind != SignalKind.Batched).Fold(0L, (acc, s) => acc + s.Size));
+        var perSample = MemoryBudget.Add(Plan.BytesPerSample(program),
+            // the plan's input buffers, the batch's input copies, and the readout's sums (and history for mean:K)
+            Floats(MemoryBudget.Add(MemoryBudget.Times(2, inputFloats), MemoryBudget.Times(options.Readout == Readout.MeanLast ? 1 + Math.Max(1, options.Window) : 1, probeFloats))));
+        long Worker(int batch) => MemoryBudget.Add(constants, MemoryBudget.Times(batch, perSample));
+        var shared = MemoryBudget.Add(inputBytes, outputs);
+        var left = budget - shared;
+        var batch = PlanBatch(program, options, samples);
+        if (left < Worker(1))
+        {
+            var largest = program.Signals.OrderByDescending(s => s.Size).FirstOrDefault();
+            return Errors.Memory(
+                $"Simulating {samples} sample(s) (inputs {MemoryBudget.Show(inputBytes)}, outputs at {checkpoints} checkpoint(s) {MemoryBudget.Show(outputs)}, " +
+                $"one sample's state and signals {MemoryBudget.Show(perSample)}, constants {MemoryBudget.Show(constants)}" +
+                (largest is null ? "" : $"; the largest signal is '{largest.Name}' with {largest.Size} values") + ")",
+                MemoryBudget.Add(shared, Worker(1)), budget);
+        }
+        batch = (int)Math.Clamp((left - constants) / Math.Max(1, perSample), 1, batch);
+        var workers = (int)Math.Clamp(left / Math.Max(1, Worker(batch)), 1, Math.Max(1, options.Workers));
+        return (batch, workers);
     }
 
     /// <summary>One step of stochastic input spikes whose mean is the input value (see <see cref="Encoding.Poisson"/>).</summary>

@@ -44,6 +44,18 @@ public static class Benchmark
     public static Seq<Tensor> Inputs(Option<Seq<Tensor>> data, Seq<Arr<int>> shapes, int samples) =>
         data.Match(ts => ts.Map(t => Take(t, samples)).Strict(), () => shapes.Map(s => RandomInput(samples, s)).Strict());
 
+    /// <summary>
+    /// <see cref="Inputs(Option{Seq{Tensor}}, Seq{Arr{int}}, int)"/> when <paramref name="samples"/> samples of the model's
+    /// input shapes fit <paramref name="maxMemory"/> bytes; a model error naming the sizes otherwise.
+    /// </summary>
+    public static Either<Error, Seq<Tensor>> Inputs(Option<Seq<Tensor>> data, Seq<Arr<int>> shapes, int samples, long maxMemory)
+    {
+        var bytes = shapes.Fold(0L, (acc, s) => MemoryBudget.Add(acc, MemoryBudget.Bytes(s.Prepend(samples), sizeof(float)).IfNone(long.MaxValue)));
+        return bytes <= maxMemory
+            ? Inputs(data, shapes, samples)
+            : Errors.Memory($"The benchmark's inputs ({samples} samples of {string.Join(", ", shapes.Map(Shapes.Show))})", bytes, maxMemory);
+    }
+
     static Tensor Take(Tensor t, int n)
     {
         var rows = Math.Min(n, t.Shape[0]);

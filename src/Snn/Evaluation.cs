@@ -125,7 +125,7 @@ public static partial class Evaluation
     public static Either<Error, Seq<Tensor>> Simulate(Mode mode, Loaded model, Seq<Tensor> inputs,
         Func<Mode, Either<Error, (SimOptions Sim, Converted Net)>> network, Func<string, Action<int, int>?> progress) =>
         mode == Mode.Keras
-            ? model.Keras().Bind(m => KerasEval.Run(m, inputs))
+            ? model.Reference(inputs)
             : network(mode).Bind(r => Interpreter.Run(r.Net.Program, r.Net.Functions, inputs, r.Sim, progress($"{mode.ToString().ToLowerInvariant()} {r.Sim.Steps} steps")).ToEither());
 
     public static Either<Error, EvaluationResult> Run(EvaluationOptions o, Loaded model, Seq<Tensor> inputs, Option<int[]> labelled,

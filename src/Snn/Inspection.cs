@@ -69,12 +69,13 @@ public static class Verification
 {
     /// <summary>
     /// Runs the Keras reference evaluator and the rate-mode network (one step) on <paramref name="inputs"/> and compares
-    /// them: |keras − rate| ≤ atol + rtol·|rate| everywhere.
+    /// them: |keras − rate| ≤ atol + rtol·|rate| everywhere. The network is compiled first, so that a model whose shapes
+    /// go past the memory budget is refused before either runs.
     /// </summary>
     public static Either<Error, Verified> Run(RunRequest request, Loaded model, Seq<Tensor> inputs, float atol, float rtol,
         Action<string>? log = null, Func<string, Action<int, int>?>? progress = null) =>
-        from keras in model.Keras().Bind(m => KerasEval.Run(m, inputs))
         from run in Runs.Prepare(request, model, Mode.Rate, 1, log, progress)
+        from keras in model.Reference(inputs)
         from rate in Interpreter.Run(run.Net.Program, run.Net.Functions, inputs, run.Sim).ToEither()
         select Compare(keras, rate, atol, rtol) with { Warnings = run.Net.Network.Warnings };
 

@@ -24,25 +24,38 @@ public sealed class Loaded
     /// <summary>The Keras model, imported once on first use (a saved network's embedded one) or given.</summary>
     readonly Lazy<Either<Error, KerasModel>> keras;
 
-    Loaded(string path, Lazy<Either<Error, KerasModel>> keras, Option<SavedNetwork> saved, Seq<Arr<int>> inputShapes)
+    Loaded(string path, Lazy<Either<Error, KerasModel>> keras, Option<SavedNetwork> saved, Seq<Arr<int>> inputShapes, long maxMemory)
     {
         Path = path;
         this.keras = keras;
         Saved = saved;
         InputShapes = inputShapes;
+        MaxMemory = maxMemory;
     }
 
-    public static Loaded Of(string path, KerasModel model) => new(path, new(Right<Error, KerasModel>(model)), None, model.InputShapes);
-    public static Loaded Of(string path, SavedNetwork saved) => new(path, new(() => Embedded(path, saved)), Some(saved), saved.InputShapes);
+    public static Loaded Of(string path, KerasModel model, long maxMemory = MemoryBudget.DefaultBytes) =>
+        new(path, new(Right<Error, KerasModel>(model)), None, model.InputShapes, maxMemory);
+    public static Loaded Of(string path, SavedNetwork saved, long maxMemory = MemoryBudget.DefaultBytes) =>
+        new(path, new(() => Embedded(path, saved)), Some(saved), saved.InputShapes, maxMemory);
 
     /// <summary>
     /// Loads <paramref name="path"/>: a saved network (NET.snnz) or a Keras model file. The caller refuses converter
-    /// options for a saved network first (its conversion is fixed in the file).
+    /// options for a saved network first (its conversion is fixed in the file). <paramref name="maxMemory"/>: what the
+    /// model and its data may make Snn allocate (<see cref="MaxMemory"/>).
     /// </summary>
-    public static Either<Error, Loaded> Open(string path) =>
+    public static Either<Error, Loaded> Open(string path, long maxMemory = MemoryBudget.DefaultBytes) =>
         NetworkFile.IsSaved(path)
-            ? NetworkFile.Read(path).Map(saved => Of(path, saved))
-            : ModelFile.Import(path).Map(m => Of(path, m));
+            ? NetworkFile.Read(path).Map(saved => Of(path, saved, maxMemory))
+            : ModelFile.Import(path).Map(m => Of(path, m, maxMemory));
+
+    /// <summary>
+    /// The memory budget in bytes (<c>--max-memory</c>, <see cref="MemoryBudget"/>) for this model's data (checked
+    /// before it is decoded) and for what its shapes imply (the reference evaluator's activations).
+    /// </summary>
+    public long MaxMemory { get; }
+
+    /// <summary>The Keras reference evaluator's outputs on <paramref name="inputs"/>, within <see cref="MaxMemory"/>.</summary>
+    public Either<Error, Seq<Tensor>> Reference(Seq<Tensor> inputs) => Keras().Bind(m => KerasEval.Run(m, inputs, MaxMemory));
 
     /// <summary>The Keras model a saved network embeds, imported (an error when it embeds none).</summary>
     static Either<Error, KerasModel> Embedded(string path, SavedNetwork saved) =>

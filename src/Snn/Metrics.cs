@@ -31,7 +31,7 @@ public static class Metrics
         if (model.Saved.Exists(s => s.Legalize.Temporal) || inputs.IsEmpty || inputs.Head.Shape[0] == 0) return None;
         return model.Saved.Match(
             s => Classes(s.Network),
-            () => model.Keras().Bind(m => KerasEval.Run(m, inputs.Map(t => t.Rows(0, 1)).Strict())).Map(o => o.Head.Length).ToOption());
+            () => model.Reference(inputs.Map(t => t.Rows(0, 1)).Strict()).Map(o => o.Head.Length).ToOption());
     }
 
     /// <summary>The values per sample of a converted network's first output (its classes), from its probe.</summary>

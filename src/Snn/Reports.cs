@@ -40,7 +40,7 @@ public static class Reports
 
     /// <summary>The ANN's outputs (the Keras reference evaluator's) for the first model output.</summary>
     public static Either<Error, Tensor> Ann(Loaded model, Seq<Tensor> inputs) =>
-        model.Keras().Bind(m => KerasEval.Run(m, inputs)).Map(o => o.Head);
+        model.Reference(inputs).Map(o => o.Head);
 
     /// <summary>
     /// The request NengoDL's converter defaults make of <paramref name="request"/>: no calibration, firing-rate scale 1,

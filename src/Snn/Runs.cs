@@ -88,6 +88,15 @@ public sealed record RunRequest(CompileOptions Options, Option<CalibrationReques
     /// </summary>
     public Option<float> InputScale { get; init; }
 
+    /// <summary>
+    /// The memory budget in bytes (<c>--max-memory</c>, <see cref="MemoryBudget"/>) for the calibration data (checked
+    /// before it is decoded) and the simulations (<see cref="SimOptions.MaxMemory"/>).
+    /// </summary>
+    public long MaxMemory { get; init; } = MemoryBudget.DefaultBytes;
+
+    /// <summary>The simulation options for a mode and step count (<see cref="SimRequest.For"/>) within <see cref="MaxMemory"/>.</summary>
+    public SimOptions SimFor(CompileOptions options, Mode mode, int steps) => Sim.For(options, mode, steps) with { MaxMemory = MaxMemory };
+
     public static RunRequest Of(CompileOptions options) => new(options, None, SimRequest.Default);
 }
 
@@ -124,7 +133,7 @@ public static class Runs
         Action<string>? log = null) =>
         request.Calibration.Match(
             c => from o in c.OptionsFor(steps)
-                 from array in DataFile.ReadArray(c.Path)
+                 from array in DataFiles.ReadFor(c.Path, model.InputShapes[0], request.MaxMemory)
                  from _ in DataFiles.WarnUnscaled(Seq1(array), Seq1(c.Path), c.InputScale, w => log?.Invoke("warning: " + w))
                  from data in DataFiles.Fit(c.Path, array.Values, model.InputShapes[0])
                  select options with { Calibration = Some((o, Seq1(c.InputScale.Match(s => data.Map(v => v * s), () => data)))) },
@@ -134,8 +143,9 @@ public static class Runs
     public static Either<Error, (Compiled Compiled, CompileOptions Options)> CompileKeras(RunRequest request, KerasModel model, Mode mode, int steps,
         Action<string>? log = null, Func<string, Action<int, int>?>? progress = null) =>
         from calibrated in WithCalibration(request, model,
-            mode == Mode.Spiking ? request.Options with { Convert = request.Options.Convert.AsSpiking() } : request.Options, steps, log)
-        let search = calibrated.Calibration.IsSome ? Some(request.Sim.For(request.Options, Mode.Spiking, steps)) : None
+            (mode == Mode.Spiking ? request.Options with { Convert = request.Options.Convert.AsSpiking() } : request.Options) with { MaxMemory = request.MaxMemory },
+            steps, log)
+        let search = calibrated.Calibration.IsSome ? Some(request.SimFor(request.Options, Mode.Spiking, steps)) : None
         from compiled in Build.Run(calibrated, model, search: search, log: log, progress: progress)
         select (compiled, calibrated);
 
@@ -145,7 +155,7 @@ public static class Runs
         from net in model.Saved.Match(
             saved => Converted.Of(saved, mode == Mode.Spiking),
             () => model.Keras().Bind(keras => CompileKeras(request, keras, mode, steps, log, progress)).Map(c => Converted.Of(c.Compiled)))
-        select new Prepared(request.Sim.For(OptionsOf(request, model), mode, steps), net);
+        select new Prepared(request.SimFor(OptionsOf(request, model), mode, steps), net);
 
     /// <summary>The network per mode, each with its mode's steps (<see cref="SimRequest.StepsFor"/>), as <see cref="Evaluation.Run"/> takes it.</summary>
     public static Func<Mode, Either<Error, (SimOptions Sim, Converted Net)>> Network(RunRequest request, Loaded model,

@@ -24,7 +24,44 @@ public static partial class Npy
     /// <summary>A parsed .npy header: dtype (e.g. <c>&lt;f4</c>), dimensions, where the data starts and how many values it holds.</summary>
     sealed record Header(char Order, char Kind, int Size, int[] Dims, int DataStart, long Count);
 
-    static Either<Error, Header> ReadHeader(byte[] bytes, string source)
+    static Either<Error, Header> ReadHeader(byte[] bytes, string source) =>
+        ParseHeader(bytes, source).Bind(h => bytes.Length - h.DataStart < h.Count * h.Size
+            ? Left<Error, Header>(Errors.Data(source, $"truncated: the header promises {h.Count * h.Size} data bytes for shape ({string.Join(", ", h.Dims)}), the file has {bytes.Length - h.DataStart}"))
+            : Right<Error, Header>(h));
+
+    /// <summary>
+    /// A .npy stream's header, read from its first bytes only (the magic, the version, the header length and the header):
+    /// the bytes read (the header, perhaps the first data bytes), the shape and element size the header declares and the
+    /// whole size it implies (header and data), so that a caller can check them before it reads (or inflates) the data.
+    /// </summary>
+    public static Either<Error, (byte[] Read, int[] Dims, int ElementBytes, long Total)> Declared(Stream stream, string source)
+    {
+        var start = ReadUpTo(stream, 12);
+        if (start.Length < 10) return Errors.Data(source, "not a .npy file (missing the \\x93NUMPY magic)");
+        var length = start[6] switch
+        {
+            1 => 10 + (long)BinaryPrimitives.ReadUInt16LittleEndian(start.AsSpan(8)),
+            2 or 3 when start.Length == 12 => 12 + (long)BinaryPrimitives.ReadUInt32LittleEndian(start.AsSpan(8)),
+            _ => start.Length,
+        };
+        if (length - 12 > MaxHeader) return Errors.Data(source, $"header of {length - 12} bytes is too large");
+        var prefix = length <= start.Length ? start[..(int)length] : start.Concat(ReadUpTo(stream, (int)length - start.Length)).ToArray();
+        var rest = start.Length > length ? start[(int)length..] : System.Array.Empty<byte>();
+        return ParseHeader(prefix, source).Map(h => (prefix.Concat(rest).ToArray(), h.Dims, h.Size, h.DataStart + h.Count * h.Size));
+    }
+
+    /// <summary>Up to <paramref name="count"/> bytes of <paramref name="stream"/> (fewer only at its end).</summary>
+    static byte[] ReadUpTo(Stream stream, int count)
+    {
+        var buffer = new byte[count];
+        var read = 0;
+        int n;
+        while (read < count && (n = stream.Read(buffer, read, count - read)) > 0) read += n;
+        return read == count ? buffer : buffer[..read];
+    }
+
+    /// <summary>The header of <paramref name="bytes"/> (which may hold only its start): dtype, shape, where the data starts.</summary>
+    static Either<Error, Header> ParseHeader(byte[] bytes, string source)
     {
         Error Bad(string m) => Errors.Data(source, m);
         if (bytes.Length < 10 || bytes[0] != 0x93 || Encoding.ASCII.GetString(bytes, 1, 5) != "NUMPY")
@@ -60,9 +97,6 @@ public static partial class Npy
         var type = descr.Groups[1].Value;
         if (!int.TryParse(type[2..], out var size)) return Bad($"unsupported dtype '{type}'");
         var dataStart = start + headerLength;
-        var needed = count * size;
-        if (bytes.Length - dataStart < needed)
-            return Bad($"truncated: the header promises {needed} data bytes for shape ({string.Join(", ", dims)}), the file has {bytes.Length - dataStart}");
         return new Header(type[0], type[1], size, dims.ToArray(), dataStart, count);
     }
 
@@ -80,8 +114,17 @@ public static partial class Npy
     public static Either<Error, Tensor> Read(byte[] bytes, string source) => ReadHeader(bytes, source).Bind(h => Decode(bytes, source, h));
 
     /// <summary>The array as float32 values and its stored element type (numpy's name: uint8, float32, ...).</summary>
-    public static Either<Error, DataArray> ReadArray(byte[] bytes, string source) =>
-        ReadHeader(bytes, source).Bind(h => Decode(bytes, source, h).Map(t => new DataArray(t, DTypeName(h.Kind, h.Size))));
+    public static Either<Error, DataArray> ReadArray(byte[] bytes, string source) => ReadArray(bytes, source, (_, _) => unit);
+
+    /// <summary>
+    /// <see cref="ReadArray(byte[], string)"/>, with <paramref name="admit"/> asked about the declared shape and element
+    /// size before anything is decoded (a shape that does not fit the model, or an array past the memory budget).
+    /// </summary>
+    public static Either<Error, DataArray> ReadArray(byte[] bytes, string source, Func<int[], int, Either<Error, Unit>> admit) =>
+        from h in ReadHeader(bytes, source)
+        from _ in admit(h.Dims, h.Size)
+        from t in Decode(bytes, source, h)
+        select new DataArray(t, DTypeName(h.Kind, h.Size));
 
     static string DTypeName(char kind, int size) => kind switch
     {
