@@ -58,7 +58,7 @@ public static class Commands
         from rtol in a.Float("--rtol")
         from _o in a.CompileOptions()
         from model in Load(a, modelPath)
-        from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", stderr) : Right<Error, Seq<Tensor>>(DataFiles.Ones(model.InputShapes))
+        from inputs in a.All("--input").Count > 0 ? Inputs(a, model, "--input", stderr) : DataFiles.Ones(model.InputShapes)
         from request in Request(a)
         from verified in Verification.Run(request, model, inputs, atol.IfNone(1e-6f), rtol.IfNone(1e-5f),
             Console.Error.WriteLine, a.Progress.Callback)

@@ -118,9 +118,19 @@ public static class DataFiles
         from labels in Metrics.Labels(t, n, path)
         select labels;
 
-    /// <summary>Inputs of ones, batch 2 (NengoDL's verify default).</summary>
-    public static Seq<Tensor> Ones(Seq<Arr<int>> shapes) =>
-        shapes.Map(s => Tensor.Filled(new[] { 2 }.Concat(s).ToArray(), 1f)).Strict();
+    /// <summary>
+    /// Inputs of ones, batch 2 (NengoDL's verify default). An input shape with an unknown axis, or with more values per
+    /// sample than any network may hold (the legalizer's <see cref="Compiler.Legalize.Legalize.MaxElements"/>), is a
+    /// model error before anything is allocated.
+    /// </summary>
+    public static Either<Error, Seq<Tensor>> Ones(Seq<Arr<int>> shapes) =>
+        shapes.Map(s =>
+                s.Exists(d => d < 0)
+                    ? Left<Error, Tensor>(Errors.Shape("input", $"input shape {Shapes.Show(s)} is not fully specified, so it has no inputs of ones (give --input)"))
+                    : s.Fold(1L, (p, d) => Math.Min(p * d, long.MaxValue / 4)) > Compiler.Legalize.Legalize.MaxElements
+                        ? Left<Error, Tensor>(Errors.Shape("input", $"input shape {Shapes.Show(s)} has more than {Compiler.Legalize.Legalize.MaxElements} elements per sample"))
+                        : Right<Error, Tensor>(Tensor.Filled(new[] { 2 }.Concat(s).ToArray(), 1f)))
+            .Sequence().Map(t => t.Strict());
 
     /// <summary>Writes output i to DIR/output_i.npy (float32), creating the folder.</summary>
     public static Either<Error, Unit> WriteOutputs(string dir, Seq<Tensor> outputs)
