@@ -99,11 +99,14 @@ public static class StructuralCases
             {
                 var layers = rng.Next(2, 301);
                 var side = 1 << rng.Next(8, 11);
+                var sameName = rng.Next(2) == 0;
                 var path = Path.Combine(dir, "links.keras");
-                H5(new { kind = "keras_links", @out = path, layers, rows = side, cols = side });
+                H5(new { kind = "keras_links", @out = path, layers, rows = side, cols = side, same_name = sameName });
                 // A well-formed model (each layer's weights are the same zeros) unless the shared storage, counted once
                 // per layer, passes the file's read budget: accepted or refused, never more memory than the bound.
-                return new Case($".keras: {layers} Dense layers whose vars groups are hard links to one unallocated {side}x{side} kernel",
+                return new Case(sameName
+                        ? $".keras: {layers} Dense layers of one name, all reading one vars group with an unallocated {side}x{side} kernel"
+                        : $".keras: {layers} Dense layers whose vars groups are hard links to one unallocated {side}x{side} kernel",
                     [new(["inspect", path], [0, 3]), new(["verify", path], [0, 3])], DefaultTime, DefaultPeak);
             }
         }
