@@ -117,6 +117,8 @@ public static class StructuralCases
     static readonly int[][] HugeShapes =
     [
         [100_000, 100_000], [2_147_483_647, 5], [65_536, 65_536, 65_536], [46_341, 46_341], [1 << 30, 4], [5, 2_147_483_647],
+        // Representable as int, but past the 2^26 values per sample a network may have.
+        [16_384, 16_384], [8_193, 8_192],
     ];
 
     static Case HugeSizes(Random rng, string dir, bool quick)
