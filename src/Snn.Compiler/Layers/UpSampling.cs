@@ -37,20 +37,12 @@ internal static class UpSamplingLayers
         }, "upsample"));
     }
 
-    /// <summary>
-    /// The per-sample shape <paramref name="x"/> with each spatial axis (from <paramref name="offset"/>) multiplied by its
-    /// size, computed without overflow: an output of more values than any network may hold
-    /// (<see cref="Legalize.Legalize.MaxElements"/>) is a shape error naming the layer, before anything is allocated.
-    /// </summary>
+    /// <summary>The per-sample shape <paramref name="x"/> with each spatial axis (from <paramref name="offset"/>) multiplied by its size.</summary>
     static Either<Error, int[]> Scaled(KerasNode n, int[] x, IReadOnlyList<int> size, int offset)
     {
         var wide = x.Select(d => (long)d).ToArray();
         for (var d = 0; d < size.Count; d++) wide[d + offset] *= size[d];
-        var total = wide.Aggregate(1.0, (p, d) => p * Math.Max(d, 1));
-        var max = global::Snn.Compiler.Legalize.Legalize.MaxElements;
-        return total > max || wide.Any(d => d > int.MaxValue)
-            ? ShapeError(n, $"size {Shapes.Show(size)} makes the output {Shapes.Show(wide.Select(d => d.ToString()))} larger than {max} elements per sample")
-            : Right<Error, int[]>(wide.Select(d => (int)d).ToArray());
+        return OutputShape(n, wide, $"size {Shapes.Show(size)}");
     }
 
     static Either<Error, Value> Evaluate(KerasNode n, Value x)
