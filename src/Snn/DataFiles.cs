@@ -159,21 +159,25 @@ public static class DataFiles
         from labels in Metrics.Labels(t, n, path)
         select labels;
 
-    /// <summary>Inputs of ones, batch 2 (NengoDL's verify default).</summary>
-    public static Seq<Tensor> Ones(Seq<Arr<int>> shapes) =>
-        shapes.Map(s => Tensor.Filled(new[] { 2 }.Concat(s).ToArray(), 1f)).Strict();
-
     /// <summary>
-    /// <see cref="Ones(Seq{Arr{int}})"/> when the model's input shapes allow two samples within <paramref name="maxMemory"/>
-    /// bytes; a model error naming the shapes otherwise (the shapes come from the model file).
+    /// Inputs of ones, batch 2 (NengoDL's verify default). An input shape with an unknown axis, or with more values per
+    /// sample than any network may hold (the legalizer's <see cref="Compiler.Legalize.Legalize.MaxElements"/>), is a
+    /// model error before anything is allocated, and so are inputs past <paramref name="maxMemory"/> bytes (the shapes
+    /// come from the model file).
     /// </summary>
-    public static Either<Error, Seq<Tensor>> Ones(Seq<Arr<int>> shapes, long maxMemory)
-    {
-        var bytes = shapes.Fold(0L, (acc, s) => MemoryBudget.Add(acc, MemoryBudget.Bytes(s.Prepend(2), sizeof(float)).IfNone(long.MaxValue)));
-        return bytes <= maxMemory
-            ? Ones(shapes)
-            : Errors.Memory($"Inputs of ones (two samples of the model's input shape{(shapes.Count == 1 ? "" : "s")} {string.Join(", ", shapes.Map(Shapes.Show))})", bytes, maxMemory);
-    }
+    public static Either<Error, Seq<Tensor>> Ones(Seq<Arr<int>> shapes, long maxMemory = MemoryBudget.DefaultBytes) =>
+        from _ in shapes.Map(s =>
+                s.Exists(d => d < 0)
+                    ? Left<Error, Unit>(Errors.Shape("input", $"input shape {Shapes.Show(s)} is not fully specified, so it has no inputs of ones (give --input)"))
+                    : s.Fold(1L, (p, d) => Math.Min(p * d, long.MaxValue / 4)) > Compiler.Legalize.Legalize.MaxElements
+                        ? Left<Error, Unit>(Errors.Shape("input", $"input shape {Shapes.Show(s)} has more than {Compiler.Legalize.Legalize.MaxElements} elements per sample"))
+                        : Right<Error, Unit>(unit))
+            .Sequence()
+        let bytes = shapes.Fold(0L, (acc, s) => MemoryBudget.Add(acc, MemoryBudget.Bytes(s.Prepend(2), sizeof(float)).IfNone(long.MaxValue)))
+        from ones in bytes <= maxMemory
+            ? Right<Error, Seq<Tensor>>(shapes.Map(s => Tensor.Filled(new[] { 2 }.Concat(s).ToArray(), 1f)).Strict())
+            : Errors.Memory($"Inputs of ones (two samples of the model's input shape{(shapes.Count == 1 ? "" : "s")} {string.Join(", ", shapes.Map(Shapes.Show))})", bytes, maxMemory)
+        select ones;
 
     /// <summary>
     /// Writes output i to DIR/output_i.npy (float32), creating the folder: all of them or, on a failure, none (see

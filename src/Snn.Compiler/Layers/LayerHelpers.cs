@@ -108,6 +108,19 @@ internal static class LayerHelpers
         return new LGather(id, n.Layer, input, perm.Select(p => shape[p]).ToArr(), index.ToArr(), "transpose(" + string.Join(",", perm) + ")");
     }
 
+    /// <summary>
+    /// A per-sample output shape computed in 64 bits (<paramref name="wide"/>), as ints: an axis past int or more values
+    /// than any network may hold (<see cref="Legalize.Legalize.MaxElements"/>) is a shape error naming the layer and
+    /// <paramref name="cause"/>, before anything is allocated for it.
+    /// </summary>
+    public static Either<Error, int[]> OutputShape(KerasNode n, long[] wide, string cause)
+    {
+        var max = global::Snn.Compiler.Legalize.Legalize.MaxElements;
+        return wide.Any(d => d > int.MaxValue) || wide.Aggregate(1.0, (p, d) => p * Math.Max(d, 1)) > max
+            ? ShapeError(n, $"{cause} makes the output {Shapes.Show(wide.Select(d => d.ToString()))} larger than {max} elements per sample")
+            : Right<Error, int[]>(wide.Select(d => (int)d).ToArray());
+    }
+
     /// <summary>A gather whose index for each output element comes from <paramref name="source"/> (null → zero).</summary>
     public static LGather IndexMap(string id, KerasNode n, string input, Arr<int> inShape, int[] outShape, Func<int[], int[]?> source, string kind)
     {

@@ -32,12 +32,12 @@ internal static class PaddingCroppingLayers
         var key = crop ? "cropping" : "padding";
         return n.Config.Pairs(key, rank).ToEither(() => Refuse(n, $"cannot read {key}")).Bind(pairs =>
         {
-            var outShape = (int[])x.Clone();
+            var wide = x.Select(d => (long)d).ToArray();
             for (var d = 0; d < rank; d++)
-                outShape[d + offset] += crop ? -(pairs[d].Before + pairs[d].After) : pairs[d].Before + pairs[d].After;
-            return outShape.Any(d => d <= 0)
+                wide[d + offset] += crop ? -((long)pairs[d].Before + pairs[d].After) : (long)pairs[d].Before + pairs[d].After;
+            return wide.Any(d => d <= 0)
                 ? Left<Error, ((int, int)[], int[])>(ShapeError(n, $"cropping {Shapes.Show(x)} leaves nothing"))
-                : Right<Error, ((int, int)[], int[])>((pairs, outShape));
+                : OutputShape(n, wide, $"{key} {Shapes.Show(pairs.SelectMany(p => new[] { p.Before, p.After }))}").Map(outShape => (pairs, outShape));
         });
     }
 

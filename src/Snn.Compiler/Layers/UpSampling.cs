@@ -29,14 +29,20 @@ internal static class UpSamplingLayers
         var raw = n.Config.Ints("size").IfNone(Arr.create(2));
         var size = raw.Count == rank ? raw.ToArray() : Enumerable.Repeat(raw[0], rank).ToArray();
         var offset = ChannelsLastLayout(n) ? 0 : 1;
-        var outShape = x.ToArray();
-        for (var d = 0; d < rank; d++) outShape[d + offset] *= size[d];
-        return IndexMap(n.Id, n, input, x, outShape, coord =>
+        return Scaled(n, x.ToArray(), size, offset).Map(outShape => IndexMap(n.Id, n, input, x, outShape, coord =>
         {
             var src = (int[])coord.Clone();
             for (var d = 0; d < rank; d++) src[d + offset] /= size[d];
             return src;
-        }, "upsample");
+        }, "upsample"));
+    }
+
+    /// <summary>The per-sample shape <paramref name="x"/> with each spatial axis (from <paramref name="offset"/>) multiplied by its size.</summary>
+    static Either<Error, int[]> Scaled(KerasNode n, int[] x, IReadOnlyList<int> size, int offset)
+    {
+        var wide = x.Select(d => (long)d).ToArray();
+        for (var d = 0; d < size.Count; d++) wide[d + offset] *= size[d];
+        return OutputShape(n, wide, $"size {Shapes.Show(size)}");
     }
 
     static Either<Error, Value> Evaluate(KerasNode n, Value x)
@@ -45,14 +51,14 @@ internal static class UpSamplingLayers
         var channelsLast = !ChannelsFirst(n) || n.ClassName == "UpSampling1D";
         var rank = x.Rank - 1;
         var size = n.ClassName == "UpSampling1D" ? Tuple(n, "size", 1, Arr.create(2)) : Tuple(n, "size", rank, Enumerable.Repeat(2, rank).ToArr());
-        return size.Map(s => Repeat(x, s, channelsLast ? 0 : 1));
+        return from s in size
+               from outShape in Scaled(n, x.Shape, s.ToArray(), channelsLast ? 0 : 1)
+               select Repeat(x, s, outShape, channelsLast ? 0 : 1);
     }
 
-    static Value Repeat(Value x, Arr<int> size, int offset)
+    static Value Repeat(Value x, Arr<int> size, int[] outShape, int offset)
     {
         var rank = x.Rank - 1;
-        var outShape = (int[])x.Shape.Clone();
-        for (var d = 0; d < rank; d++) outShape[d + offset] *= size[d];
         var y = new float[Shapes.Product(outShape)];
         var coord = new int[x.Rank];
         var inStrides = Shapes.Strides(x.Shape);

@@ -57,7 +57,7 @@ public class DataFilesTests
         var oneHot = Write(dir, "y.npy", Tensor.Own(new[] { 2, 3 }, new[] { 0f, 0f, 1f, 1f, 0f, 0f }));
         Assert.Equal(new[] { 2, 0 }, DataFiles.Labels(oneHot, 2).Ok());
         Assert.Equal(Errors.DataCode, DataFiles.Labels(oneHot, 3).Err().Code);
-        var ones = DataFiles.Ones(Seq1(Arr.create(3, 1)));
+        var ones = DataFiles.Ones(Seq1(Arr.create(3, 1))).Ok();
         Assert.Equal(new[] { 2, 3, 1 }, ones.Head.Shape.ToArray());
         Assert.All(ones.Head.Span.ToArray(), v => Assert.Equal(1f, v));
 

@@ -52,7 +52,7 @@ public class InspectionTests
         Assert.False(Verification.Compare(keras, Seq1(Tensor.Vector(new[] { float.NaN, 2f })), 1e-6f, 1e-5f).Matches);
 
         var model = Loaded.Of("m.keras", Model());
-        var inputs = DataFiles.Ones(model.InputShapes);
+        var inputs = DataFiles.Ones(model.InputShapes).Ok();
         var run = Verification.Run(RunRequest.Of(CompileOptions.Default), model, inputs, 1e-6f, 1e-5f).Ok();
         Assert.True(run.Matches, $"max diff {run.MaxDiff}");
     }

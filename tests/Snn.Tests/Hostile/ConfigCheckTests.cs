@@ -85,6 +85,33 @@ public sealed class ConfigCheckTests : IDisposable
         Refused(Edited("padding_cropping_upsampling", 1, c => c["cropping"] = JsonNode.Parse("[[-1, 0], [2, 1]]")), "cropping (-1, 0, 2, 1) must not be negative");
     }
 
+    /// <summary>
+    /// Found by the structural fuzz: an UpSampling2D size that overflows the output shape (7 rows x 2^30) was reported as
+    /// a nonsensical shape downstream ("input (-1073741824, 4, 2) is smaller than the kernel"), or in another fixture
+    /// accepted with an empty output; one that does not overflow but is huge (4096 x 4096) built a gather index per output
+    /// value (61 s and 1.9 GB, then out of memory). Both are now refused before allocation by legalize (inspect) and by
+    /// the reference evaluator (verify runs it first), naming the layer and the output shape; the input to this layer
+    /// is 7 x 2 x 2 after the fixture's padding and cropping.
+    /// </summary>
+    [Theory]
+    [InlineData(1073741824, 2, "(7516192768, 4, 2)")]
+    [InlineData(4096, 4096, "(28672, 8192, 2)")]
+    public void An_upsampling_size_past_the_per_sample_limit(int rows, int cols, string output) =>
+        Refused(Edited("padding_cropping_upsampling", 2, c => c["size"] = new JsonArray(rows, cols)),
+            "up_sampling2d_UpSampling2D", $"size ({rows}, {cols}) makes the output {output} larger than 67108864 elements per sample");
+
+    /// <summary>
+    /// The same for ZeroPadding2D (found the same way): padding 2^31-1 on both sides of the 5 rows wrapped to 3 rows and
+    /// was accepted (verify "matched": both sides computed the same wrong shape); 4096 on every side built a gather of
+    /// 134 million indices (inspect ran past 60 s at 2.2 GB).
+    /// </summary>
+    [Theory]
+    [InlineData("[[2147483647, 2147483647], [0, 0]]", "padding (2147483647, 2147483647, 0, 0) makes the output (4294967299, 4, 2)")]
+    [InlineData("[[4096, 4096], [4096, 4096]]", "padding (4096, 4096, 4096, 4096) makes the output (8197, 8196, 2)")]
+    public void A_zero_padding_past_the_per_sample_limit(string padding, string expected) =>
+        Refused(Edited("padding_cropping_upsampling", 0, c => c["padding"] = JsonNode.Parse(padding)),
+            "zero_padding2d_ZeroPadding2D", expected + " larger than 67108864 elements per sample");
+
     [Fact]
     public void Every_disagreement_is_reported_at_once()
     {

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Snn.Tests.Support;
 using Xunit;
@@ -11,21 +10,13 @@ namespace Snn.Tests.Hostile;
 /// symbolic link to a file outside the model's folder was read (and <c>snn convert</c> embedded that file in the saved
 /// network). Each is now refused at once with the documented exit code; a link that stays inside the folder still works.
 /// </summary>
-public sealed partial class NamedFilesTests : IDisposable
+public sealed class NamedFilesTests : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("snn-named-").FullName;
 
     public void Dispose() => Directory.Delete(dir, recursive: true);
 
-    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int mkfifo(string path, uint mode);
-
-    string Fifo(string name)
-    {
-        var path = Path.Combine(dir, name);
-        Assert.Equal(0, mkfifo(path, Convert.ToUInt32("600", 8)));
-        return path;
-    }
+    string Fifo(string name) => SpecialFiles.Fifo(Path.Combine(dir, name));
 
     /// <summary>A copy of the tfjs-layers fixture <c>dense_mlp</c> whose weight shard is replaced by <paramref name="shard"/>(path).</summary>
     string ModelWithShard(Action<string> shard)
@@ -66,7 +57,7 @@ public sealed partial class NamedFilesTests : IDisposable
     [Fact]
     public void A_pipe_as_a_weight_shard_is_refused_without_blocking()
     {
-        var model = ModelWithShard(shard => { File.Delete(shard); Assert.Equal(0, mkfifo(shard, Convert.ToUInt32("600", 8))); });
+        var model = ModelWithShard(shard => { File.Delete(shard); SpecialFiles.Fifo(shard); });
         var (code, err) = Bounded("inspect", model);
         Assert.Equal(3, code);
         Assert.Contains("is larger than the weight data", err);
