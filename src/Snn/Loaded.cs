@@ -36,7 +36,7 @@ public sealed class Loaded
     public static Loaded Of(string path, KerasModel model, long maxMemory = MemoryBudget.DefaultBytes) =>
         new(path, new(Right<Error, KerasModel>(model)), None, model.InputShapes, maxMemory);
     public static Loaded Of(string path, SavedNetwork saved, long maxMemory = MemoryBudget.DefaultBytes) =>
-        new(path, new(() => Embedded(path, saved)), Some(saved), saved.InputShapes, maxMemory);
+        new(path, new(() => Embedded(path, saved, maxMemory)), Some(saved), saved.InputShapes, maxMemory);
 
     /// <summary>
     /// Loads <paramref name="path"/>: a saved network (NET.snnz) or a Keras model file. The caller refuses converter
@@ -46,7 +46,7 @@ public sealed class Loaded
     public static Either<Error, Loaded> Open(string path, long maxMemory = MemoryBudget.DefaultBytes) =>
         NetworkFile.IsSaved(path)
             ? NetworkFile.Read(path).Map(saved => Of(path, saved, maxMemory))
-            : ModelFile.Import(path).Map(m => Of(path, m, maxMemory));
+            : ModelFile.Import(path, maxMemory).Map(m => Of(path, m, maxMemory));
 
     /// <summary>
     /// The memory budget in bytes (<c>--max-memory</c>, <see cref="MemoryBudget"/>) for this model's data (checked
@@ -58,9 +58,9 @@ public sealed class Loaded
     public Either<Error, Seq<Tensor>> Reference(Seq<Tensor> inputs) => Keras().Bind(m => KerasEval.Run(m, inputs, MaxMemory));
 
     /// <summary>The Keras model a saved network embeds, imported (an error when it embeds none).</summary>
-    static Either<Error, KerasModel> Embedded(string path, SavedNetwork saved) =>
+    static Either<Error, KerasModel> Embedded(string path, SavedNetwork saved, long maxMemory) =>
         saved.Source.Match(
-            src => ModelFile.FromSource(src, $"{path}!source/{src.Name}"),
+            src => ModelFile.FromSource(src, $"{path}!source/{src.Name}", maxMemory),
             () => Left<Error, KerasModel>(Errors.Usage(
                 $"the saved network '{path}' holds no Keras model, which keras mode, verify and export need; use --mode rate or spiking")));
 

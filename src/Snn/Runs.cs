@@ -168,7 +168,7 @@ public static class Runs
     /// </summary>
     public static Either<Error, SavedNetwork> Save(RunRequest request, string path, int steps,
         Action<string>? log = null, Func<string, Action<int, int>?>? progress = null) =>
-        from imported in ModelFile.ImportWithSource(path)
+        from imported in ModelFile.ImportWithSource(path, request.MaxMemory)
         from compiled in CompileKeras(request, imported.Model, Mode.Spiking, steps, log, progress)
         from saved in SavedNetwork.Of(compiled.Compiled, compiled.Options, Some(imported.Source),
             request.Calibration.Map(c => System.IO.Path.GetFileName(c.Path)).IfNone(""), request.InputScale || request.Calibration.Bind(c => c.InputScale))

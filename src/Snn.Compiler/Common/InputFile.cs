@@ -16,8 +16,10 @@ public static class InputFile
     /// <summary>
     /// The file <paramref name="path"/> leads to, checked as above; <paramref name="fail"/> makes the error from a
     /// reason. <paramref name="within"/>: a folder the file must lie in after every link is followed.
+    /// <paramref name="fits"/>: a further check of the file's size (a memory budget), after the bound.
     /// </summary>
-    public static Either<Error, FileInfo> Check(string path, long maxBytes, Func<string, Error> fail, string? within = null, bool allowEmpty = false)
+    public static Either<Error, FileInfo> Check(string path, long maxBytes, Func<string, Error> fail, string? within = null, bool allowEmpty = false,
+        Func<long, Either<Error, Unit>>? fits = null)
     {
         if (Directory.Exists(path)) return fail("it is a directory, not a file");
         var info = new FileInfo(path);
@@ -34,12 +36,13 @@ public static class InputFile
         }
         if (target.Length == 0 && !allowEmpty) return fail("it is empty, or not a regular file (a pipe, a device or a special file)");
         if (target.Length > maxBytes) return fail($"the file is {target.Length} bytes, more than the {maxBytes} allowed");
-        return target;
+        return fits is null ? target : fits(target.Length).Map(_ => target);
     }
 
     /// <summary>The bytes of the file <paramref name="path"/> leads to (see <see cref="Check"/>).</summary>
-    public static Either<Error, byte[]> Read(string path, long maxBytes, Func<string, Error> fail, string? within = null) =>
-        Check(path, maxBytes, fail, within, allowEmpty: true).Bind(info =>
+    public static Either<Error, byte[]> Read(string path, long maxBytes, Func<string, Error> fail, string? within = null,
+        Func<long, Either<Error, Unit>>? fits = null) =>
+        Check(path, maxBytes, fail, within, allowEmpty: true, fits).Bind(info =>
         {
             // A file that reports no size is read as empty without being opened: an empty file is empty, and a pipe, a
             // device or a /proc entry (which report no size either) would block or stream without end.

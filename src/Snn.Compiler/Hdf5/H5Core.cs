@@ -37,12 +37,15 @@ internal sealed class H5Context
 {
     public const long Undefined = -1;
 
-    public H5Context(byte[] data, string fileName)
+    /// <param name="maxMemory">The memory budget (<c>--max-memory</c>) for the file and all the data decoded from it.</param>
+    public H5Context(byte[] data, string fileName, long maxMemory = long.MaxValue)
     {
         Data = data;
         FileName = fileName;
         MaxDecodedBytes = Math.Min(H5Limits.MaxDecodedBytesCap,
             Math.Max(H5Limits.MinDecodedBytes, data.LongLength * H5Limits.MaxExpansionPerFileByte));
+        MaxMemory = maxMemory;
+        DecodeLimit = Math.Min(MaxDecodedBytes, Math.Max(0, maxMemory - data.LongLength));
     }
 
     public byte[] Data { get; }
@@ -56,6 +59,12 @@ internal sealed class H5Context
     public int SuperblockVersion { get; set; }
     public long RootAddress { get; set; }
     public long MaxDecodedBytes { get; }
+
+    /// <summary>The memory budget the file and its decoded data share (<c>--max-memory</c>).</summary>
+    public long MaxMemory { get; }
+
+    /// <summary>Most bytes of data the whole file may decode to: <see cref="MaxDecodedBytes"/>, or less to stay within <see cref="MaxMemory"/>.</summary>
+    public long DecodeLimit { get; }
 
     /// <summary>Last absolute offset a cursor was opened at: the best offset to report for unexpected faults.</summary>
     public long LastOffset { get; set; }
@@ -79,12 +88,18 @@ internal sealed class H5Context
 
     /// <summary>
     /// Counts <paramref name="bytes"/> of data decoded from the file against a budget for the whole file (the per-read
-    /// limit, <see cref="MaxDecodedBytes"/>): storage that many links, references or names share counts each time it
-    /// is read, so a small file cannot make the reader materialize it hundreds of times.
+    /// limit, <see cref="MaxDecodedBytes"/>, less when the memory budget leaves less beside the file): storage that many
+    /// links, references or names share counts each time it is read, so a small file cannot make the reader
+    /// materialize it hundreds of times.
     /// </summary>
-    public Either<H5Fault, Unit> Decoded(long bytes, long absOffset) =>
-        Count(ref decoded, bytes, MaxDecodedBytes, absOffset, "the data read from this file",
+    public Either<H5Fault, Unit> Decoded(long bytes, long absOffset)
+    {
+        if (DecodeLimit < MaxDecodedBytes && MemoryBudget.Add(decoded, bytes) > DecodeLimit)
+            return Fail(absOffset, $"the data read from this file would reach {MemoryBudget.Add(decoded, bytes)} bytes; with the file's {Length} bytes that is " +
+                MemoryBudget.Over(MemoryBudget.Add(MemoryBudget.Add(decoded, bytes), Length), MaxMemory));
+        return Count(ref decoded, bytes, MaxDecodedBytes, absOffset, "the data read from this file",
             "storage shared by several links or references counts each time it is read");
+    }
 
     /// <summary>The most bytes of variable-length strings the whole file may decode to: a few times the file, plus 16 MiB.</summary>
     public long MaxStringBytes => 4 * Length + (1L << 24);

@@ -44,13 +44,14 @@ public sealed class H5File
     /// <summary>
     /// Parses the superblock and the root group's object header; everything else is parsed lazily (and cached).
     /// <paramref name="bytes"/> is not copied: do not modify it while the file is in use.
-    /// <paramref name="fileName"/> is only used in error messages.
+    /// <paramref name="fileName"/> is only used in error messages. <paramref name="maxMemory"/>: the memory budget
+    /// (<c>--max-memory</c>) the bytes and all the data read from them share; past it a read is refused.
     /// </summary>
-    public static Either<Error, H5File> Open(byte[] bytes, string fileName)
+    public static Either<Error, H5File> Open(byte[] bytes, string fileName, long maxMemory = long.MaxValue)
     {
         fileName ??= "";
         if (bytes is null) return Left<Error, H5File>(Errors.Hdf5(fileName, "/", 0, "no data"));
-        var ctx = new H5Context(bytes, fileName);
+        var ctx = new H5Context(bytes, fileName, maxMemory);
         return H5Guard.Run(ctx, "/", () =>
             from superblock in H5Superblock.Parse(ctx)
             from root in H5ObjectHeader.Get(ctx, ctx.RootAddress)

@@ -21,13 +21,18 @@ public static partial class KerasArchive
     public const long MaxConfigBytes = 64L << 20;
     public const long MaxWeightsBytes = 1L << 30;
 
-    public static Either<Error, KerasModel> Import(string path)
+    /// <summary>
+    /// Imports the archive at <paramref name="path"/>: the file, and the entries inflated from it together, each stay
+    /// within <paramref name="maxMemory"/> bytes, and the weights with the data read from them.
+    /// </summary>
+    public static Either<Error, KerasModel> Import(string path, long maxMemory = MemoryBudget.DefaultBytes)
     {
-        if (!InputFile.Check(path, LegacyH5.MaxFileBytes, why => Errors.ModelFile(path, why)).TryGet(out var file, out var refused)) return refused;
+        if (!InputFile.Check(path, LegacyH5.MaxFileBytes, why => Errors.ModelFile(path, why), fits: ModelFile.Fits(path, maxMemory)).TryGet(out var file, out var refused))
+            return refused;
         try
         {
             using var stream = File.OpenRead(file.FullName);
-            return Import(stream, path);
+            return Import(stream, path, maxMemory);
         }
         catch (IOException e) { return Errors.ModelFile(path, e.Message); }
         catch (UnauthorizedAccessException e) { return Errors.ModelFile(path, e.Message); }
@@ -40,23 +45,26 @@ public static partial class KerasArchive
     }
 
     /// <summary>Imports an archive held in memory (e.g. embedded in a saved network); <paramref name="path"/> names it in messages.</summary>
-    public static Either<Error, KerasModel> Import(byte[] bytes, string path)
+    public static Either<Error, KerasModel> Import(byte[] bytes, string path, long maxMemory = MemoryBudget.DefaultBytes)
     {
         using var stream = new MemoryStream(bytes, writable: false);
-        return Import(stream, path);
+        // The archive's bytes are held while its entries are inflated.
+        return Import(stream, path, maxMemory, bytes.LongLength);
     }
 
-    static Either<Error, KerasModel> Import(Stream stream, string path)
+    /// <summary>Imports from <paramref name="stream"/>; <paramref name="held"/> bytes of <paramref name="maxMemory"/> are already taken.</summary>
+    static Either<Error, KerasModel> Import(Stream stream, string path, long maxMemory, long held = 0)
     {
         try
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Read);
-            return from config in ReadEntry(zip, "config.json", MaxConfigBytes, path)
+            return from config in ReadEntry(zip, "config.json", MaxConfigBytes, path, maxMemory, held)
                    from _ in zip.GetEntry("model.weights.npz") is not null && zip.GetEntry("model.weights.h5") is null
                        ? Left<Error, Unit>(Errors.Zip(path, "weights are stored as model.weights.npz, which needs Python pickle to read; re-save the model with the default h5 weights format"))
                        : Right<Error, Unit>(unit)
-                   from weightsBytes in ReadEntry(zip, "model.weights.h5", MaxWeightsBytes, path)
-                   from h5 in H5File.Open(weightsBytes, path + "!model.weights.h5")
+                   let before = held + config.LongLength
+                   from weightsBytes in ReadEntry(zip, "model.weights.h5", MaxWeightsBytes, path, maxMemory, before)
+                   from h5 in H5File.Open(weightsBytes, path + "!model.weights.h5", Math.Max(0, maxMemory - before))
                    from model in FromConfig(config, h5, path)
                    select model;
         }
@@ -71,11 +79,16 @@ public static partial class KerasArchive
         }
     }
 
-    static Either<Error, byte[]> ReadEntry(ZipArchive zip, string name, long limit, string path)
+    /// <summary>An entry's bytes, within <paramref name="limit"/> and within what <paramref name="held"/> bytes leave of <paramref name="maxMemory"/>.</summary>
+    static Either<Error, byte[]> ReadEntry(ZipArchive zip, string name, long limit, string path, long maxMemory, long held)
     {
         var entry = zip.GetEntry(name);
         if (entry is null) return Errors.Zip(path, $"missing '{name}' (is this a Keras 3 .keras file?)");
-        return ZipEntries.Read(entry, limit, m => Errors.Zip(path, m));
+        var room = Math.Max(0, maxMemory - held);
+        if (entry.Length > room && room < limit)
+            return Errors.Memory($"Keras archive '{path}': '{name}' declares {entry.Length} bytes; with the {held} bytes read before it, reading it",
+                MemoryBudget.Add(held, entry.Length), maxMemory);
+        return ZipEntries.Read(entry, Math.Min(limit, room), m => Errors.Zip(path, m));
     }
 
     static Either<Error, KerasModel> FromConfig(byte[] config, H5File h5, string path)

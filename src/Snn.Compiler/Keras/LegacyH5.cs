@@ -18,17 +18,19 @@ public static class LegacyH5
 {
     public const long MaxFileBytes = 2L << 30;
 
-    public static Either<Error, KerasModel> Import(string path)
+    /// <summary>Imports the file at <paramref name="path"/>; it and the data read from it stay within <paramref name="maxMemory"/> bytes.</summary>
+    public static Either<Error, KerasModel> Import(string path, long maxMemory = MemoryBudget.DefaultBytes)
     {
-        return InputFile.Read(path, MaxFileBytes, why => Errors.ModelFile(path, why)).Bind(bytes => Import(bytes, path));
+        return InputFile.Read(path, MaxFileBytes, why => Errors.ModelFile(path, why), fits: ModelFile.Fits(path, maxMemory))
+            .Bind(bytes => Import(bytes, path, maxMemory));
     }
 
     /// <summary>Imports a file held in memory (e.g. embedded in a saved network); <paramref name="path"/> names it in messages.</summary>
-    public static Either<Error, KerasModel> Import(byte[] bytes, string path)
+    public static Either<Error, KerasModel> Import(byte[] bytes, string path, long maxMemory = MemoryBudget.DefaultBytes)
     {
         try
         {
-            return H5File.Open(bytes, path).Bind(h5 => Import(h5, path));
+            return H5File.Open(bytes, path, maxMemory).Bind(h5 => Import(h5, path));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -29,36 +29,44 @@ public sealed record ModelSource(string Format, Seq<SourceFile> Files)
 /// <summary>Imports a model from a path, choosing the reader by what the file is.</summary>
 public static class ModelFile
 {
-    public static Either<Error, KerasModel> Import(string path) =>
+    /// <summary>
+    /// Imports the model at <paramref name="path"/>. <paramref name="maxMemory"/> (<c>--max-memory</c>): the bytes the
+    /// model's files, their inflated entries and the data decoded from them may take together; past it, a memory error.
+    /// </summary>
+    public static Either<Error, KerasModel> Import(string path, long maxMemory = MemoryBudget.DefaultBytes) =>
         Locate(path).Bind(l => l.Format switch
         {
-            "tfjs" => TfjsImporter.Import(l.File),
-            "keras" => KerasArchive.Import(l.File),
-            _ => LegacyH5.Import(l.File),
+            "tfjs" => TfjsImporter.Import(l.File, maxMemory),
+            "keras" => KerasArchive.Import(l.File, maxMemory),
+            _ => LegacyH5.Import(l.File, maxMemory),
         });
 
-    /// <summary>Imports a model and also returns the bytes the importer read, to embed the model elsewhere.</summary>
-    public static Either<Error, (KerasModel Model, ModelSource Source)> ImportWithSource(string path) =>
+    /// <summary>Imports a model and also returns the bytes the importer read, to embed the model elsewhere (within <paramref name="maxMemory"/>, as <see cref="Import"/>).</summary>
+    public static Either<Error, (KerasModel Model, ModelSource Source)> ImportWithSource(string path, long maxMemory = MemoryBudget.DefaultBytes) =>
         Locate(path).Bind(l => l.Format == "tfjs"
-            ? TfjsImporter.ImportRecording(l.File).Map(r => (r.Model, new ModelSource("tfjs", r.Files)))
-            : ReadAll(l.File).Bind(bytes =>
+            ? TfjsImporter.ImportRecording(l.File, maxMemory).Map(r => (r.Model, new ModelSource("tfjs", r.Files)))
+            : ReadAll(l.File, maxMemory).Bind(bytes =>
             {
                 var source = new ModelSource(l.Format, Seq1(new SourceFile(Path.GetFileName(l.File), bytes)));
-                return FromSource(source, l.File).Map(m => (m, source));
+                return FromSource(source, l.File, maxMemory).Map(m => (m, source));
             }));
 
-    /// <summary>Imports a model from the bytes an importer read (<see cref="ImportWithSource"/>); <paramref name="label"/> names it in messages.</summary>
-    public static Either<Error, KerasModel> FromSource(ModelSource source, string label)
+    /// <summary>
+    /// Imports a model from the bytes an importer read (<see cref="ImportWithSource"/>); <paramref name="label"/> names it
+    /// in messages. The bytes and what is decoded from them stay within <paramref name="maxMemory"/>.
+    /// </summary>
+    public static Either<Error, KerasModel> FromSource(ModelSource source, string label, long maxMemory = MemoryBudget.DefaultBytes)
     {
         if (source.Files.IsEmpty) return Errors.ModelFile(label, "no model file");
+        if (!Fits(label, maxMemory)(source.Bytes).TryGet(out _, out var over)) return over;
         var main = source.Files.Head;
         return source.Format switch
         {
             "tfjs" => TfjsImporter.Import(main.Bytes, label, shard =>
                 source.Files.Tail.Find(f => f.Name == shard).Map(f => f.Bytes)
                     .ToEither(Errors.Weights(label, $"weight shard '{shard}' is not among the model's files"))),
-            "keras" => KerasArchive.Import(main.Bytes, label),
-            "h5" => LegacyH5.Import(main.Bytes, label),
+            "keras" => KerasArchive.Import(main.Bytes, label, maxMemory),
+            "h5" => LegacyH5.Import(main.Bytes, label, maxMemory),
             var f => Errors.ModelFile(label, $"unknown model format '{f}' (expected {string.Join(", ", ModelSource.Formats)})"),
         };
     }
@@ -83,5 +91,10 @@ public static class ModelFile
         };
     }
 
-    static Either<Error, byte[]> ReadAll(string path) => InputFile.Read(path, LegacyH5.MaxFileBytes, why => Errors.ModelFile(path, why));
+    static Either<Error, byte[]> ReadAll(string path, long maxMemory) =>
+        InputFile.Read(path, LegacyH5.MaxFileBytes, why => Errors.ModelFile(path, why), fits: Fits(path, maxMemory));
+
+    /// <summary>A check that model files of some size (in bytes) fit <paramref name="maxMemory"/>: a memory error naming <paramref name="path"/> when not.</summary>
+    internal static Func<long, Either<Error, Unit>> Fits(string path, long maxMemory) => bytes =>
+        bytes <= maxMemory ? unit : Errors.Memory($"Reading the files of model '{path}'", bytes, maxMemory);
 }

@@ -15,21 +15,24 @@ public static class TfjsImporter
     /// <summary>Largest model.json we parse (the topology is small; weights live in shards).</summary>
     const long MaxJsonBytes = 64L << 20;
 
-    public static Either<Error, KerasModel> Import(string modelJsonPath) => ImportRecording(modelJsonPath).Map(r => r.Model);
+    public static Either<Error, KerasModel> Import(string modelJsonPath, long maxMemory = MemoryBudget.DefaultBytes) =>
+        ImportRecording(modelJsonPath, maxMemory).Map(r => r.Model);
 
     /// <summary>
     /// Imports model.json and its weight shards, and returns every file read: model.json first, then each shard
-    /// under its manifest path, so the model can be embedded elsewhere and imported again from memory.
+    /// under its manifest path, so the model can be embedded elsewhere and imported again from memory. model.json and
+    /// the shards together stay within <paramref name="maxMemory"/> bytes.
     /// </summary>
-    public static Either<Error, (KerasModel Model, Seq<SourceFile> Files)> ImportRecording(string modelJsonPath)
+    public static Either<Error, (KerasModel Model, Seq<SourceFile> Files)> ImportRecording(string modelJsonPath, long maxMemory = MemoryBudget.DefaultBytes)
     {
         try
         {
-            if (!InputFile.Read(modelJsonPath, MaxJsonBytes, why => Errors.ModelFile(modelJsonPath, why)).TryGet(out var text, out var refused)) return refused;
+            if (!InputFile.Read(modelJsonPath, MaxJsonBytes, why => Errors.ModelFile(modelJsonPath, why), fits: ModelFile.Fits(modelJsonPath, maxMemory))
+                    .TryGet(out var text, out var refused)) return refused;
             var dir = Path.GetDirectoryName(Path.GetFullPath(modelJsonPath))!;
             var files = new List<SourceFile> { new(Path.GetFileName(modelJsonPath), text) };
             Either<Error, byte[]> Shard(string name) =>
-                ReadShard(dir, name, modelJsonPath).Map(bytes =>
+                ReadShard(dir, name, modelJsonPath, files.Sum(f => f.Bytes.LongLength), maxMemory).Map(bytes =>
                 {
                     if (!files.Skip(1).Any(f => f.Name == name)) files.Add(new SourceFile(name, bytes));
                     return bytes;
@@ -44,14 +47,18 @@ public static class TfjsImporter
         }
     }
 
-    static Either<Error, byte[]> ReadShard(string dir, string name, string source)
+    /// <summary>A weight shard's bytes; with the <paramref name="held"/> bytes read before it, within <paramref name="maxMemory"/>.</summary>
+    static Either<Error, byte[]> ReadShard(string dir, string name, string source, long held, long maxMemory)
     {
         // Shard paths are relative names; refuse anything that escapes the model's folder.
         var full = Path.GetFullPath(Path.Combine(dir, name));
         if (!full.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             return Errors.Weights(source, $"weight shard path '{name}' leaves the model folder");
         if (!File.Exists(full)) return Errors.Weights(source, $"weight shard '{name}' not found next to model.json");
-        return InputFile.Read(full, LegacyH5.MaxFileBytes, why => Errors.Weights(source, $"weight shard '{name}': {why}"), within: dir);
+        return InputFile.Read(full, LegacyH5.MaxFileBytes, why => Errors.Weights(source, $"weight shard '{name}': {why}"), within: dir,
+            fits: bytes => MemoryBudget.Add(held, bytes) <= maxMemory ? unit
+                : Errors.Memory($"Model '{source}': weight shard '{name}' ({bytes} bytes), with the {held} bytes of model.json and the shards read before it,",
+                    MemoryBudget.Add(held, bytes), maxMemory));
     }
 
     /// <summary>Imports from the bytes of model.json and a shard reader (used for embedded models too).</summary>
