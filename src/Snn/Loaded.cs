@@ -45,7 +45,7 @@ public sealed class Loaded
     /// </summary>
     public static Either<Error, Loaded> Open(string path, long maxMemory = MemoryBudget.DefaultBytes) =>
         NetworkFile.IsSaved(path)
-            ? NetworkFile.Read(path).Map(saved => Of(path, saved, maxMemory))
+            ? NetworkFile.Read(path, maxMemory).Map(saved => Of(path, saved, maxMemory))
             : ModelFile.Import(path, maxMemory).Map(m => Of(path, m, maxMemory));
 
     /// <summary>

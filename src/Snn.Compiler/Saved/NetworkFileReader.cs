@@ -20,21 +20,29 @@ namespace Snn.Compiler.Saved;
 /// <summary>The .snnz reader: bounded reads of an untrusted zip, the JSON document, the arrays, and a final validation.</summary>
 public static partial class NetworkFile
 {
-    /// <summary>Reads a saved network from <paramref name="path"/>.</summary>
-    public static Either<Error, SavedNetwork> Read(string path)
+    /// <summary>
+    /// Reads a saved network from <paramref name="path"/>; the file and what its entries inflate to share
+    /// <paramref name="maxMemory"/> bytes (<c>--max-memory</c>).
+    /// </summary>
+    public static Either<Error, SavedNetwork> Read(string path, long maxMemory = MemoryBudget.DefaultBytes)
     {
         if (Directory.Exists(path)) return Errors.SavedNetwork(path, "it is a directory, not a saved network file");
-        return InputFile.Read(path, MaxFileBytes, why => Errors.SavedNetwork(path, why)).Bind(bytes => Load(bytes, path));
+        return InputFile.Read(path, MaxFileBytes, why => Errors.SavedNetwork(path, why),
+                fits: bytes => bytes <= maxMemory ? unit : Errors.Memory($"Reading the saved network '{path}'", bytes, maxMemory))
+            .Bind(bytes => Load(bytes, path, maxMemory));
     }
 
-    /// <summary>Reads a saved network from its bytes; <paramref name="name"/> names it in messages.</summary>
-    public static Either<Error, SavedNetwork> Load(byte[] bytes, string name = "network" + Extension)
+    /// <summary>
+    /// Reads a saved network from its bytes; <paramref name="name"/> names it in messages. The bytes and what the
+    /// entries inflate to (each entry's declared size counted before it is inflated) share <paramref name="maxMemory"/>.
+    /// </summary>
+    public static Either<Error, SavedNetwork> Load(byte[] bytes, string name = "network" + Extension, long maxMemory = MemoryBudget.DefaultBytes)
     {
         Error Bad(string m) => Errors.SavedNetwork(name, m);
         try
         {
             using var zip = new ZipArchive(new MemoryStream(bytes, writable: false), ZipArchiveMode.Read);
-            var reader = new Reader(zip);
+            var reader = new Reader(zip, bytes.LongLength, maxMemory);
             var entry = zip.GetEntry(JsonEntry);
             if (entry is null)
                 return Bad($"it has no '{JsonEntry}' entry, so it is not a saved network (write one with 'snn convert MODEL --out NET{Extension}')");
@@ -253,7 +261,7 @@ public static partial class NetworkFile
     /// the one decoded value (values are immutable), so a large array shared by many objects costs its size once, not
     /// once per reference; the bytes of a decoded array are not kept.
     /// </remarks>
-    sealed class Reader(ZipArchive zip)
+    sealed class Reader(ZipArchive zip, long fileBytes, long maxMemory)
     {
         long inflated;
         readonly Dictionary<string, byte[]> cache = new(StringComparer.Ordinal);
@@ -261,6 +269,10 @@ public static partial class NetworkFile
 
         public Either<Error, byte[]> Bytes(ZipArchiveEntry entry)
         {
+            var needed = MemoryBudget.Add(MemoryBudget.Add(fileBytes, inflated), entry.Length);
+            if (needed > maxMemory)
+                return Failure($"entry '{entry.FullName}' declares {entry.Length} bytes; with the file's {fileBytes} bytes and the {inflated} " +
+                    $"inflated before it, reading it needs {MemoryBudget.Over(needed, maxMemory)}");
             var limit = entry.FullName == JsonEntry ? MaxJsonBytes : MaxEntryBytes;
             if (!ZipEntries.Read(entry, limit, Failure).TryGet(out var bytes, out var error)) return error;
             inflated += bytes.Length;

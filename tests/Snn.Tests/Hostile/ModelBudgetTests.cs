@@ -108,4 +108,33 @@ public sealed class ModelBudgetTests : IDisposable
         Assert.Contains($"({source.Bytes} bytes), more than the memory budget of", refused.Message);
         Assert.True(ModelFile.FromSource(source, "embedded").IsRight);
     }
+    [Fact]
+    public void A_saved_network_and_its_inflated_entries_count_together()
+    {
+        // A .snnz converted with the default budget, then read with less: one byte short of the file itself, then the
+        // file plus a few bytes (less than snnz.json, which its zip directory lists at several KiB), then the file plus
+        // every entry's declared size, which reads.
+        var net = Path.Combine(dir, "net.snnz");
+        var made = CliRunner.Run("convert", Fixture("tfjs", "dense_mlp"), "--out", net);
+        Assert.True(made.Code == 0, made.Err);
+        var file = new FileInfo(net).Length;
+        long entries;
+        using (var zip = ZipFile.OpenRead(net))
+        {
+            entries = zip.Entries.Sum(e => e.Length);
+            Assert.True(zip.GetEntry("snnz.json")!.Length > 100);
+        }
+
+        var (code, _, err) = CliRunner.Run("inspect", net, "--max-memory", (file - 1).ToString());
+        AssertOver(code, err, file, file - 1);
+
+        (code, _, err) = CliRunner.Run("inspect", net, "--max-memory", (file + 10).ToString());
+        Assert.True(code == 3, $"exit {code}: {err}");
+        Assert.Contains("declares", err);
+        Assert.Contains("more than the memory budget of", err);
+        Assert.Contains($"({file + 10} bytes); if the file is trusted", err);
+
+        var ok = CliRunner.Run("inspect", net, "--max-memory", (file + entries).ToString());
+        Assert.True(ok.Code == 0, ok.Err);
+    }
 }
