@@ -19,7 +19,8 @@ namespace Snn.Properties.Stages;
 /// transient must match a direct step-by-step simulation of the network IR written here from the semantics doc:
 /// a filtered connection delivers at step t the filter state of step t−1 (update mode: the filter is
 /// advanced after every read in the step), the state advances as X ← a·X + b·u with a = exp(−dt/tau), b = 1 − a
-/// (ZOH), starting from 0; a filtered probe reads the state after this step's update. The simulation is in
+/// (ZOH), starting from 0; a filtered probe reads the state before this step's update (nengo/builder/probe.py
+/// <c>signal_probe</c>: a Copy reads the filter that its update-mode SimProcess writes after every read). The simulation is in
 /// double; transforms use the reference <see cref="NetEval.Apply"/>. Tolerance 1e-4·max(1, max|reference|).
 /// It also checks that after many steps the output settles to the reference evaluator's (the synapse passes
 /// a constant unchanged).
@@ -92,8 +93,10 @@ public sealed class SynapseProperties(ITestOutputHelper output)
                     var v = values[probe.Target];
                     if (probe.Synapse.TryGet(out var syn))
                     {
+                        // Nengo's Copy(filtered → probe.in) reads the filter before its update in this step.
+                        var before = (double[])probeFilter[probe.Id].Clone();
                         Advance(probeFilter[probe.Id], v, syn.Tau, dt);
-                        v = probeFilter[probe.Id];
+                        v = before;
                     }
                     var k = System.Array.IndexOf(checkpoints, t);
                     if (k < 0) continue;

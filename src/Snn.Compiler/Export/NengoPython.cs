@@ -224,7 +224,8 @@ public static partial class NengoScript
             p.add_argument("--precision", type=int, choices=(32, 64), default=32,
                            help="Nengo's float precision in bits (default 32, as snn computes)")
             p.add_argument("--probe-timing", choices=("snn", "nengo"), default="snn",
-                           help="read filtered probes as snn does (default) or as Nengo's probes record them")
+                           help="read filtered probes as the snn run exported does (default; as Nengo does unless snn was "
+                                "lowered with ProbeTiming.AfterUpdate) or as Nengo's probes record them")
             args = p.parse_args(argv)
             how = args.readout
             if how not in ("last", "mean", "count") and not (how.startswith("mean:") and how[5:].isdigit() and int(how[5:]) > 0):

@@ -13,10 +13,12 @@ namespace Snn.Compiler.Export;
 /// What the generated script says about itself and how it runs by default.
 /// <see cref="Steps"/> and <see cref="Readout"/> (last, mean, mean:K or count) are the defaults of its command line;
 /// <see cref="InputScale"/> multiplies every input value (e.g. 1/255 for uint8 images); <see cref="Command"/> is the
-/// snn command line that produced it (for the docstring).
+/// snn command line that produced it (for the docstring). <see cref="ProbesAfterUpdate"/>: snn was lowered with
+/// <c>ProbeTiming.AfterUpdate</c>, so the script reads filtered probes one step late by default to give snn's numbers.
 /// </summary>
 public sealed record NengoScriptOptions(
-    string ModelName, string Mode, int Steps, string Readout, Option<float> InputScale, bool Temporal, string Command, string Producer);
+    string ModelName, string Mode, int Steps, string Readout, Option<float> InputScale, bool Temporal, string Command, string Producer,
+    bool ProbesAfterUpdate = false);
 
 /// <summary>One array of <c>weights.npz</c>: float32 values, or int32 values (<see cref="Ints"/>), in C order.</summary>
 public sealed record NengoArray(string Name, int[] Shape, float[]? Floats, int[]? Ints = null);
@@ -107,7 +109,7 @@ public static partial class NengoScript
             foreach (var p in net.Probes.OrderBy(p => p.Output))
             {
                 var target = net.Node(p.Target);
-                probeLag.Add(p.Synapse.IsSome ? 1 : 0);
+                probeLag.Add(p.Synapse.IsSome && options.ProbesAfterUpdate ? 1 : 0);
                 var note = $"output {p.Output}: {target.Layer}, shape {Shapes.Show(p.Shape)}" + (p.Softmax ? ", softmax applied in the readout" : "");
                 Line($"    nengo.Probe(obj[{Py(p.Target)}], synapse={Synapse(p.Synapse)}),  # {Comment(note)}");
             }
@@ -158,7 +160,8 @@ public static partial class NengoScript
             sb.Append($"OUTPUT_SHAPES = [{string.Join(", ", probes.Select(p => Tuple(p.Shape)))}]\n");
             sb.Append($"SOFTMAX = [{string.Join(", ", probes.Select(p => p.Softmax ? "True" : "False"))}]\n");
             sb.Append("# Steps by which each probe's data is read late. A probe with a synapse copies its filter's value before the\n");
-            sb.Append("# filter updates in the step (Nengo's operator order), one step behind snn, which reads it after the update.\n");
+            sb.Append("# filter updates in the step (Nengo's operator order), as snn does by default; 1 where snn was lowered to read\n");
+            sb.Append("# it after the update (ProbeTiming.AfterUpdate), one step ahead of Nengo.\n");
             sb.Append($"PROBE_LAG = [{string.Join(", ", probeLag)}]\n\n");
             foreach (var c in NeuronTypes.NengoClasses.Filter(c => helpers.Contains(c.Name))) sb.Append("\n").Append(c.Source).Append('\n');
             foreach (var h in HelperOrder.Where(helpers.Contains)) sb.Append("\n").Append(HelperSource[h]).Append('\n');

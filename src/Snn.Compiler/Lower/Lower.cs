@@ -6,9 +6,25 @@ using Snn.Ops;
 
 namespace Snn.Compiler.Lower;
 
+/// <summary>Which value of its filter a probe with a synapse records each step.</summary>
+public enum ProbeTiming
+{
+    /// <summary>
+    /// Nengo's: the probe copies its filter's value before the filter updates in the step (nengo/builder/probe.py
+    /// <c>signal_probe</c>: <c>Copy(filtered → probe.in)</c> reads a signal its <c>SimProcess</c> updates, and reads
+    /// come before updates), so step t records the filter of the neuron output up to step t-1.
+    /// </summary>
+    Nengo,
+    /// <summary>The filter's value after this step's update (step t records the filter up to step t): one step ahead of Nengo.</summary>
+    AfterUpdate,
+}
+
 public sealed record LowerOptions
 {
     public static readonly LowerOptions Default = new();
+
+    /// <summary>When a filtered probe is read; <see cref="ProbeTiming.Nengo"/> unless asked otherwise.</summary>
+    public ProbeTiming ProbeTiming { get; init; } = ProbeTiming.Nengo;
 }
 
 /// <summary>
@@ -16,7 +32,9 @@ public sealed record LowerOptions
 /// passthrough nodes are Reset each step and summed into; ensembles Copy their bias into J, connections
 /// into neurons ElementwiseInc by the gain, SimNeurons maps J to output; a transform is Reset + DotInc /
 /// ConvInc / PoolInc / ElementwiseInc / indexed Copy into a new signal; a synapse is a Lowpass in update
-/// mode (one step of delay); probes read a signal, through their own Lowpass when they have a synapse.
+/// mode (one step of delay); probes read a signal, through their own Lowpass when they have a synapse (the
+/// filter's value before its update, copied into the probe's signal as Nengo does, unless
+/// <see cref="LowerOptions.ProbeTiming"/> asks for the value after it).
 /// The result is scheduled by <see cref="Scheduler"/>.
 /// </summary>
 public static class Lower
@@ -162,6 +180,13 @@ public static class Lower
                 var (a, bb) = syn.Discretize(net.Dt);
                 b.Ops.Add(new LowpassOp(signal, filtered, a, bb));
                 signal = filtered;
+                if (options.ProbeTiming == ProbeTiming.Nengo)
+                {
+                    // Nengo's Copy(filtered → probe.in): it reads the filter before the update of this step.
+                    var read = b.Batched(p.Id + ".in", b.Signals[filtered].Size);
+                    b.Ops.Add(new Copy(filtered, read, None, None, Inc: false));
+                    signal = read;
+                }
             }
             probes.Add(new ProbeDecl(p.Id, signal, p.Softmax, p.Shape, p.Output));
         }

@@ -33,7 +33,8 @@ public sealed class NengoExporter : IExporter
                 input.InputScale,
                 input.Options.Legalize.Temporal,
                 input.Command,
-                "snn " + typeof(NengoExporter).Assembly.GetName().Version?.ToString(3)),
+                "snn " + typeof(NengoExporter).Assembly.GetName().Version?.ToString(3),
+                input.Options.Lower.ProbeTiming == Snn.Compiler.Lower.ProbeTiming.AfterUpdate),
             input.Net.Network)
         from _w in WriteFolder(path, input.Compress, export)
         let script = Path.Combine(path, "model.py")

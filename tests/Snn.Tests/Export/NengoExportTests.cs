@@ -444,7 +444,7 @@ public sealed class NengoExportTests : IDisposable
         { "nengo_avg_pool", new[] { "--mode", "spiking", "--readout", "last" } },
         { "padding_cropping_upsampling", new[] { "--mode", "rate", "--readout", "last" } },
         { "nengo_time_distributed", new[] { "--mode", "spiking", "--temporal-model" } },
-        // Probes on neurons with a synapse (read one step late in Nengo; the script compensates).
+        // Probes on neurons with a synapse (the filter read before its update in the step, in Nengo and snn).
         { "nengo_mid_model_output", new[] { "--mode", "spiking", "--readout", "mean", "--synapse", "0.005", "--scale-firing-rates", "200" } },
         { "nengo_relu", new[] { "--mode", "rate", "--readout", "last", "--synapse", "0.01", "--steps", "3" } },
     };
@@ -538,18 +538,19 @@ public sealed class NengoExportTests : IDisposable
     }
 
     /// <summary>
-    /// With --probe-timing nengo the script reads filtered probes as Nengo records them: the filter's value before its
-    /// update in the step, so Nengo's probe after N steps is snn's after N − 1.
+    /// snn reads a filtered probe as Nengo records it (the filter's value before its update in the step), so the script
+    /// reads Nengo's probes unshifted (PROBE_LAG 0) and --probe-timing nengo gives snn predict's numbers at the same step.
     /// </summary>
     [PythonFact]
-    public void ProbeTimingNengo_ReadsFilteredProbesOneStepLate()
+    public void ProbeTimingNengo_SameStepAsSnn()
     {
         var model = Tfjs("nengo_relu");
-        var options = new[] { "--mode", "rate", "--readout", "last", "--synapse", "0.01" };
-        var e = Export(model, options.Concat(new[] { "--steps", "4" }).ToArray());
+        var options = new[] { "--mode", "rate", "--readout", "last", "--synapse", "0.01", "--steps", "3" };
+        var e = Export(model, options);
+        Assert.Contains("PROBE_LAG = [0]", e.Script);
         var x = Path.Combine(e.Dir, "x.npy");
         Npy.WriteFloat32(x, TestModels.Random(new[] { 3 }.Concat(Load(model).InputShapes[0]).ToArray(), 5, 0.5f, 1.5f));
-        CompareWithPredict(model, e, new List<string> { x }, options.Concat(new[] { "--steps", "3" }).ToArray(), new[] { "--probe-timing", "nengo" });
+        CompareWithPredict(model, e, new List<string> { x }, options, new[] { "--probe-timing", "nengo" });
     }
 
     /// <summary>

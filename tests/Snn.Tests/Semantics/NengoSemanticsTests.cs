@@ -107,14 +107,15 @@ public class NengoSemanticsTests
     [Fact]
     public void ProbeSynapseFollowsZohStepResponse()
     {
-        // Input -> ReLU ensemble (rate) probed through Lowpass(tau). Nengo copies probe data after every step
-        // function, including the filter's update, so the probe shows y[t] = rate * (1 - exp(-t dt / tau)).
+        // Input -> ReLU ensemble (rate) probed through Lowpass(tau). Nengo builds the probe as SimProcess(update)
+        // plus Copy(filtered -> probe.in) (nengo/builder/probe.py signal_probe); the Copy reads the filter before
+        // its update in the step, so the probe shows y[t] = rate * (1 - exp(-(t - 1) dt / tau)): 0 at step 1.
         var model = Sequential(new[] { 1 }, new L("ReLU", "relu", new { }));
         var options = CompileOptions.Default with { Convert = ConvertOptions.Default with { Synapse = Some(new Lowpass(0.01f)) } };
         var compiled = Compile.Run(options, model, verify: true).Ok();
         var got = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(Tensor.Own(new[] { 1, 1 }, new[] { 2f })), new SimOptions(Steps: 5), new[] { 1, 2, 3, 4, 5 }).Ok();
         for (var t = 1; t <= 5; t++)
-            Assert.Equal(2 * (1 - Math.Exp(-t * 0.001 / 0.01)), got[t - 1].Head[0], 5);
+            Assert.Equal(2 * (1 - Math.Exp(-(t - 1) * 0.001 / 0.01)), got[t - 1].Head[0], 5);
     }
 
     [Theory]

@@ -42,6 +42,22 @@ public static class Python
     public static (int Code, string Out, string Err) Run(string script, params string[] args) =>
         Run(new[] { "-c", script }.Concat(args));
 
+    /// <summary>The real Nengo vendored in ../shared/vendor/nengo (a folder for PYTHONPATH), or null when absent.</summary>
+    public static string? RealNengo =>
+        TestModels.Shared is { } shared && File.Exists(Path.Combine(shared, "vendor", "nengo", "nengo", "simulator.py"))
+            ? Path.Combine(shared, "vendor", "nengo") : null;
+
+    static readonly Lazy<string?> NoRealNengo = new(() =>
+    {
+        if (Missing is { } why) return why;
+        if (RealNengo is not { } path) return "../shared/vendor/nengo (the real Nengo, see ../shared/vendor/README.md) is not present beside the repository";
+        var (code, _, err) = Run(new[] { "-c", "import nengo; nengo.Simulator" }, path);
+        return code == 0 ? null : $"the vendored Nengo in {path} does not import with {Exe}: {err.Trim()}";
+    });
+
+    /// <summary>Why the real (vendored) Nengo cannot run here, or null when it can.</summary>
+    public static string? RealNengoMissing => NoRealNengo.Value;
+
     /// <summary>The conformance stub of the nengo package (tests/nengo_stub), never a real Nengo.</summary>
     public static string NengoStub => Path.Combine(TestModels.RepoRoot, "tests", "nengo_stub");
 
@@ -86,6 +102,15 @@ public sealed class PythonSharedFactAttribute : FactAttribute
     {
         if (Python.Missing is { } why) Skip = why;
         else if (TestModels.Shared is null) Skip = "../shared (real Keras models and data) is not present beside the repository";
+    }
+}
+
+/// <summary>A test that runs the real Nengo vendored in ../shared/vendor/nengo; skipped with the reason when it cannot.</summary>
+public sealed class RealNengoFactAttribute : FactAttribute
+{
+    public RealNengoFactAttribute()
+    {
+        if (Python.RealNengoMissing is { } why) Skip = why;
     }
 }
 

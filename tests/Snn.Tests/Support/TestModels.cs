@@ -84,6 +84,21 @@ public static class TestModels
         return Tensor.Own(shape, Enumerable.Range(0, Shapes.Product(shape)).Select(_ => lo + (hi - lo) * (float)r.NextDouble()).ToArray());
     }
 
+    /// <summary>
+    /// Dense(16, relu) on 8 inputs (issue 18's probe-synapse case: with a synapse, the output probe sits on neurons and
+    /// is filtered), optionally followed by a linear Dense(4) (the synapse then sits on the connection between them and
+    /// the probe on a node is unfiltered).
+    /// </summary>
+    public static KerasModel DenseRelu16(bool linearHead = false)
+    {
+        var relu = new L("Dense", "relu16", new { units = 16, activation = "relu", use_bias = true },
+            ("kernel", Random(new[] { 8, 16 }, 181, -0.6f, 1f)), ("bias", Random(new[] { 16 }, 182, -0.1f, 0.3f)));
+        return linearHead
+            ? Sequential(new[] { 8 }, relu, new L("Dense", "head", new { units = 4, activation = "linear", use_bias = true },
+                ("kernel", Random(new[] { 16, 4 }, 183)), ("bias", Random(new[] { 4 }, 184, -0.2f, 0.2f))))
+            : Sequential(new[] { 8 }, relu);
+    }
+
     /// <summary>The repository root (the folder holding Pipeline.sln).</summary>
     public static string RepoRoot
     {
