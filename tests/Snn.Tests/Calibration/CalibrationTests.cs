@@ -263,9 +263,10 @@ public class CalibrationTests
     [Fact]
     public void ReadoutsOverTheZohStepResponse()
     {
-        // Probe series y[t] = 2 (1 − exp(−t dt/τ)) (see NengoSemanticsTests); readouts over 10 steps.
+        // Probe series y[t] = 2 (1 − exp(−(t − 1) dt/τ)): Nengo's filtered probe reads the filter before its update in
+        // the step (see NengoSemanticsTests); readouts over 10 steps.
         const double tau = 0.01, dt = 0.001;
-        var y = Enumerable.Range(1, 10).Select(t => 2 * (1 - Math.Exp(-t * dt / tau))).ToArray();
+        var y = Enumerable.Range(1, 10).Select(t => 2 * (1 - Math.Exp(-(t - 1) * dt / tau))).ToArray();
         var program = RampProgram((float)tau);
         var input = Seq1(Tensor.Own(new[] { 1, 1 }, new[] { 2f }));
         double Run(Readout r, int window = 1) => Interpreter.Run(program, input, new SimOptions(Steps: 10, Readout: r) { Window = window }).Ok().Head[0];

@@ -195,8 +195,10 @@ public class ExtensionTests
         for (var j = 0; j < 3; j++)
         {
             Assert.Equal(relu[j] * relu[j], outs[0][0][j], 5);
-            // ZOH lowpass probe after t steps: relu * (1 - exp(-t dt / tau)).
-            Assert.Equal(relu[j] * (1 - Math.Exp(-3 * 0.001 / 0.01)), outs[1][1][j], 5);
+            // ZOH lowpass probe, read before the filter's update in the step as Nengo reads it: after t steps
+            // relu * (1 - exp(-(t - 1) dt / tau)), so 0 after the first step.
+            Assert.Equal(0f, outs[0][1][j]);
+            Assert.Equal(relu[j] * (1 - Math.Exp(-2 * 0.001 / 0.01)), outs[1][1][j], 5);
         }
     }
 }
