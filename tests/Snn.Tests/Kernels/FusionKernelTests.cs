@@ -100,9 +100,18 @@ public class FusionKernelTests
         { [9], 5, [3], [2], Padding.Same, false },
     };
 
-    [Theory]
-    [MemberData(nameof(CountCases))]
-    public void CountPooledMatchesTheWindowTableKernel(int[] inSpatial, int channels, int[] pool, int[] strides, Padding padding, bool channelsLast)
+    /// <summary>Kernel of spiking max pooling with window tables: (x, batch, offsets, indices, counts, max, y).</summary>
+    delegate void TableKernel(ReadOnlySpan<float> x, int batch, ReadOnlySpan<int> offsets, ReadOnlySpan<int> indices, Span<float> counts, Span<float> max, Span<float> y);
+
+    /// <summary>The same kernel over a pooling geometry: (geometry, x, batch, counts, max, y).</summary>
+    delegate void PooledKernel(PoolGeometry g, ReadOnlySpan<float> x, int batch, Span<float> counts, Span<float> max, Span<float> y);
+
+    /// <summary>
+    /// Runs a window-table kernel and its geometry twin side by side for 12 steps of random spikes and requires the
+    /// same bits in outputs, maxima and counts; returns how many outputs were non-zero.
+    /// </summary>
+    static int PooledMatchesTable(int[] inSpatial, int channels, int[] pool, int[] strides, Padding padding, bool channelsLast,
+        int seed, double density, TableKernel table, PooledKernel pooled)
     {
         var shape = channelsLast ? inSpatial.Append(channels) : inSpatial.Prepend(channels);
         var spec = new PoolSpec(PoolKind.Max, LanguageExt.Arr.create(shape.ToArray()), LanguageExt.Arr.create(pool), LanguageExt.Arr.create(strides), padding, channelsLast);
@@ -113,43 +122,33 @@ public class FusionKernelTests
         Assert.Equal(outSize, offsets.Length - 1);
         var (countsA, maxA, yA) = (new float[batch * inSize], new float[batch * outSize], new float[batch * outSize]);
         var (countsB, maxB, yB) = (new float[batch * inSize], new float[batch * outSize], new float[batch * outSize]);
+        var nonZero = 0;
         for (int t = 0; t < 12; t++)
         {
-            var x = KernelAssert.Spikes(batch * inSize, 10 + t, 0.2);
-            SpikingPool.Count(x, batch, offsets, indices, countsA, maxA, yA);
-            SpikingPool.CountPooled(g, x, batch, countsB, maxB, yB);
+            var x = KernelAssert.Spikes(batch * inSize, seed + t, density);
+            table(x, batch, offsets, indices, countsA, maxA, yA);
+            pooled(g, x, batch, countsB, maxB, yB);
             Assert.Equal(Bits(yA), Bits(yB));
             Assert.Equal(Bits(maxA), Bits(maxB));
             Assert.Equal(Bits(countsA), Bits(countsB));
+            nonZero += yA.Count(v => v != 0);
         }
+
+        return nonZero;
     }
+
+    [Theory]
+    [MemberData(nameof(CountCases))]
+    public void CountPooledMatchesTheWindowTableKernel(int[] inSpatial, int channels, int[] pool, int[] strides, Padding padding, bool channelsLast) =>
+        PooledMatchesTable(inSpatial, channels, pool, strides, padding, channelsLast, 10, 0.2, SpikingPool.Count, SpikingPool.CountPooled);
 
     [Theory]
     [MemberData(nameof(CountCases))]
     public void GatePooledMatchesTheWindowTableKernel(int[] inSpatial, int channels, int[] pool, int[] strides, Padding padding, bool channelsLast)
     {
         // Spikes of one amplitude make counts tie often, so the first-element rule is exercised in every window.
-        var shape = channelsLast ? inSpatial.Append(channels) : inSpatial.Prepend(channels);
-        var spec = new PoolSpec(PoolKind.Max, LanguageExt.Arr.create(shape.ToArray()), LanguageExt.Arr.create(pool), LanguageExt.Arr.create(strides), padding, channelsLast);
-        var g = PoolGeometry.Create(spec.InSpatial.ToArray(), spec.Channels, pool, strides, spec.PadBefore.ToArray(), spec.OutSpatial.ToArray(), channelsLast);
-        var (offsets, indices) = spec.Windows();
-        const int batch = 3;
-        var (inSize, outSize) = (g.InputSize, g.OutputSize);
-        var (countsA, maxA, yA) = (new float[batch * inSize], new float[batch * outSize], new float[batch * outSize]);
-        var (countsB, maxB, yB) = (new float[batch * inSize], new float[batch * outSize], new float[batch * outSize]);
-        var changed = 0;
-        for (int t = 0; t < 12; t++)
-        {
-            var x = KernelAssert.Spikes(batch * inSize, 30 + t, 0.3);
-            SpikingPool.Gate(x, batch, offsets, indices, countsA, maxA, yA);
-            SpikingPool.GatePooled(g, x, batch, countsB, maxB, yB);
-            Assert.Equal(Bits(yA), Bits(yB));
-            Assert.Equal(Bits(maxA), Bits(maxB));
-            Assert.Equal(Bits(countsA), Bits(countsB));
-            changed += yA.Count(v => v != 0);
-        }
-
-        Assert.True(changed > 0, "no window passed a spike");
+        var passed = PooledMatchesTable(inSpatial, channels, pool, strides, padding, channelsLast, 30, 0.3, SpikingPool.Gate, SpikingPool.GatePooled);
+        Assert.True(passed > 0, "no window passed a spike");
     }
 
     [Fact]
