@@ -69,7 +69,7 @@ public static class Verification
 {
     /// <summary>
     /// Runs the Keras reference evaluator and the rate-mode network (one step) on <paramref name="inputs"/> and compares
-    /// them: |keras − rate| ≤ atol + rtol·|rate| everywhere. The network is compiled first, so that a model whose shapes
+    /// them: |keras − rate| ≤ atol + rtol·|rate| everywhere (equal infinities agree, as numpy.isclose reads them). The network is compiled first, so that a model whose shapes
     /// go past the memory budget is refused before either runs.
     /// </summary>
     public static Either<Error, Verified> Run(RunRequest request, Loaded model, Seq<Tensor> inputs, float atol, float rtol,
@@ -88,9 +88,11 @@ public static class Verification
             {
                 var k = keras[o][i];
                 var n = rate[o][i];
-                var d = Math.Abs(k - n);
+                // numpy.isclose's reading: equal infinities agree (inf − inf would be NaN), an infinity against
+                // anything else does not (atol + rtol·|inf| would excuse it), NaN never does.
+                var d = k == n ? 0.0 : Math.Abs((double)k - n);
                 maxDiff = Math.Max(maxDiff, d);
-                if (!(d <= atol + rtol * Math.Abs(n))) ok = false;
+                if (!(k == n || (float.IsFinite(k) && float.IsFinite(n) && d <= atol + rtol * Math.Abs(n)))) ok = false;
             }
         return new Verified(maxDiff, ok, Seq<string>());
     }

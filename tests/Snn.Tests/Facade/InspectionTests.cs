@@ -50,6 +50,16 @@ public class InspectionTests
         Assert.InRange(close.MaxDiff, 9e-6, 1.1e-5);
         Assert.False(Verification.Compare(keras, Seq1(Tensor.Vector(new[] { 1f, 2.1f })), 1e-6f, 1e-5f).Matches);
         Assert.False(Verification.Compare(keras, Seq1(Tensor.Vector(new[] { float.NaN, 2f })), 1e-6f, 1e-5f).Matches);
+        // numpy.isclose([inf, -inf, inf], [inf, -inf, -inf]) is [True, True, False]: both sides overflowing the same way agree.
+        var inf = Seq1(Tensor.Vector(new[] { float.PositiveInfinity, float.NegativeInfinity, 1f }));
+        var same = Verification.Compare(inf, Seq1(Tensor.Vector(new[] { float.PositiveInfinity, float.NegativeInfinity, 1f })), 1e-6f, 1e-5f);
+        Assert.True(same.Matches);
+        Assert.Equal(0.0, same.MaxDiff);
+        var opposite = Verification.Compare(inf, Seq1(Tensor.Vector(new[] { float.NegativeInfinity, float.NegativeInfinity, 1f })), 1e-6f, 1e-5f);
+        Assert.False(opposite.Matches);
+        Assert.Equal(double.PositiveInfinity, opposite.MaxDiff);
+        // numpy.isclose(1e30, inf) is False: rtol·|inf| must not excuse a finite value against an infinite one.
+        Assert.False(Verification.Compare(Seq1(Tensor.Vector(new[] { 1e30f })), Seq1(Tensor.Vector(new[] { float.PositiveInfinity })), 1e-6f, 1e-5f).Matches);
 
         var model = Loaded.Of("m.keras", Model());
         var inputs = DataFiles.Ones(model.InputShapes).Ok();
