@@ -19,8 +19,8 @@ namespace Snn.Properties.Support;
 /// <item>unset: a random N, drawn once per run.</item>
 /// </list>
 /// Every property prints the setting and the replay it became (<see cref="PropertyTests"/>). FsCheck's generator
-/// needs an odd gamma (an even one makes FsCheck.Xunit abort the whole test host), so a replay with an even gamma is
-/// refused: every property then fails with <see cref="Problem"/> instead of running.
+/// needs an odd gamma (<c>Rnd(seed, gamma)</c> throws on an even one, which from an attribute aborts the whole test
+/// host), so a replay with an even gamma is refused: every property then fails with <see cref="Problem"/> instead.
 /// </summary>
 public static partial class Seeds
 {
