@@ -43,9 +43,24 @@ public sealed record DenseNet(int Seed, int In, int Hidden, int Out, float[] W1,
         string.Create(CultureInfo.InvariantCulture, $"DenseNets.Build(seed: {Seed}): {In} -> {Hidden} (relu) -> {Out}, scale {Scale}, bias2 {Bias2}, batch {Batch}");
 }
 
+/// <summary>Many networks at once, for claims about a sample as a whole.</summary>
+public sealed record DenseNetSample(DenseNet[] Nets)
+{
+    public override string ToString() =>
+        $"{Nets.Length} networks, DenseNets.Build(seed) with seeds {string.Join(", ", Nets.Select(n => n.Seed.ToString(CultureInfo.InvariantCulture)))}";
+}
+
+/// <summary>Random dense networks; the FsCheck.Xunit registration for <see cref="DenseNet"/> and <see cref="DenseNetSample"/>.</summary>
 public static class DenseNets
 {
-    public static Arbitrary<DenseNet> Arbitrary => Arb.From(Gen.Choose(0, int.MaxValue).Select(Build));
+    /// <summary>How many networks a <see cref="DenseNetSample"/> holds.</summary>
+    public const int SampleSize = 150;
+
+    public static Gen<DenseNet> Generator => Gen.Choose(0, int.MaxValue).Select(Build);
+
+    public static Arbitrary<DenseNet> Arbitrary => Arb.From(Generator);
+
+    public static Arbitrary<DenseNetSample> Samples => Arb.From(Generator.ArrayOf(SampleSize).Select(nets => new DenseNetSample(nets)));
 
     public static DenseNet Build(int seed)
     {

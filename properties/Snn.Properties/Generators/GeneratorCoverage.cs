@@ -12,7 +12,8 @@ using Snn.Ops;
 namespace Snn.Properties.Generators;
 
 /// <summary>The generator reaches every layer kind and graph feature the brief asks for.</summary>
-public sealed class GeneratorCoverage(ITestOutputHelper output)
+/// <remarks>These sample the generators from the run's seed (<see cref="Seeds"/>) rather than run as properties: the claims are about the sample as a whole.</remarks>
+public sealed class GeneratorCoverage(ITestOutputHelper output) : PropertyTests(output)
 {
     static readonly string[] Required =
     {
@@ -23,10 +24,8 @@ public sealed class GeneratorCoverage(ITestOutputHelper output)
     [Fact]
     public void Generator_covers_every_requested_layer_and_feature()
     {
-        var seed = PropertyRunner.Seed();
-        output.WriteLine($"FSCHECK_SEED={seed}");
-        var models = KerasModels.Generator.Sample(300, new Rnd(seed), 100);
-        output.WriteLine($"models: {models.Length}");
+        var models = KerasModels.Generator.Sample(300, Seeds.Start, 100);
+        Output.WriteLine($"models: {models.Length}");
         var counts = new Dictionary<string, int>();
         void Count(string key, bool hit = true)
         {
@@ -55,7 +54,7 @@ public sealed class GeneratorCoverage(ITestOutputHelper output)
             Count("Dense on rank>1", legal.Ops.Exists(o => o is LDense d && d.Shape.Count > 1));
             Count("layers>=6", m.LayerCount >= 6);
         }
-        foreach (var (k, v) in counts.OrderBy(p => p.Key)) output.WriteLine($"{k}: {v}");
+        foreach (var (k, v) in counts.OrderBy(p => p.Key)) Output.WriteLine($"{k}: {v}");
         var missing = Required
             .Concat(new[]
             {
@@ -75,9 +74,7 @@ public sealed class GeneratorCoverage(ITestOutputHelper output)
     [Fact]
     public void Optimizer_properties_exercise_every_fusion()
     {
-        var seed = PropertyRunner.Seed();
-        output.WriteLine($"FSCHECK_SEED={seed}");
-        var models = KerasModels.WithMaxPool.Generator.Sample(200, new Rnd(seed), 100);
+        var models = MaxPoolModels.Generator.Sample(200, Seeds.Start, 100);
         var counts = new Dictionary<string, int>();
         void Count(string key, bool hit)
         {
@@ -95,7 +92,7 @@ public sealed class GeneratorCoverage(ITestOutputHelper output)
                 Count($"{label}: fuse-bias-gain (alone or inside the neurons)", p.Ops.Exists(o => o is AffineSet or SimNeuronsAffine));
                 Count($"{label}: fuse-neuron-input", p.Ops.Exists(o => o is SimNeuronsAffine));
             }
-        foreach (var (k, v) in counts.OrderBy(p => p.Key)) output.WriteLine($"{k}: {v}");
+        foreach (var (k, v) in counts.OrderBy(p => p.Key)) Output.WriteLine($"{k}: {v}");
         var missing = new[]
             {
                 "rate: set-single-increments", "rate: pool-before-relu", "spiking: forward-copies", "spiking: fuse-neuron-input",

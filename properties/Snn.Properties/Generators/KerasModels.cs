@@ -30,7 +30,7 @@ public enum Layout
 /// </summary>
 public sealed record GeneratedModel(KerasModel Model, int Seed, int Size, int Kept, int InputCount, bool Truncated = false)
 {
-    /// <summary>Whether the generator also drew MaxPooling2D layers (<see cref="KerasModels.WithMaxPool"/>).</summary>
+    /// <summary>Whether the generator also drew MaxPooling2D layers (<see cref="MaxPoolModels"/>).</summary>
     public bool MaxPool { get; init; }
 
     public int LayerCount => Model.Nodes.Count - InputCount;
@@ -72,15 +72,11 @@ public static class KerasModels
     public static Gen<GeneratedModel> Generator =>
         Gen.Sized(size => Gen.Choose(0, int.MaxValue).Select(seed => Build(seed, size)));
 
-    /// <summary>The generator with a shrinker that drops trailing layers.</summary>
-    public static Arbitrary<GeneratedModel> Arbitrary => Arb.From(Generator, Shrink);
-
     /// <summary>
-    /// <see cref="Arbitrary"/> that also draws MaxPooling2D layers (valid/same, pools 1-3, strides 1-2, often right
-    /// after a ReLU convolution), for stages whose properties hold for max pooling exactly (the optimizer's).
+    /// The generator with a shrinker that drops trailing layers. This class is the FsCheck.Xunit registration for
+    /// <see cref="GeneratedModel"/> (<c>[Properties(Arbitrary = new[] { typeof(KerasModels) })]</c>).
     /// </summary>
-    public static Arbitrary<GeneratedModel> WithMaxPool =>
-        Arb.From(Gen.Sized(size => Gen.Choose(0, int.MaxValue).Select(seed => Build(seed, size, maxPool: true))), Shrink);
+    public static Arbitrary<GeneratedModel> Arbitrary => Arb.From(Generator, Shrink);
 
     public static GeneratedModel Build(int seed, int size, bool maxPool = false)
     {
@@ -517,4 +513,18 @@ public static class KerasModels
             return Chance(0.15) && y.Id != x.Id ? Activation(y, Pick(LayerActivations)) : y;
         }
     }
+}
+
+/// <summary>
+/// <see cref="KerasModels"/> that also draws MaxPooling2D layers (valid/same, pools 1-3, strides 1-2, often right
+/// after a ReLU convolution), for stages whose properties hold for max pooling exactly (the optimizer's). The
+/// FsCheck.Xunit registration for those properties (<c>[Properties(Arbitrary = new[] { typeof(MaxPoolModels) })]</c>).
+/// </summary>
+public static class MaxPoolModels
+{
+    public static Gen<GeneratedModel> Generator =>
+        Gen.Sized(size => Gen.Choose(0, int.MaxValue).Select(seed => KerasModels.Build(seed, size, maxPool: true)));
+
+    /// <summary>The generator with <see cref="KerasModels.Shrink"/>.</summary>
+    public static Arbitrary<GeneratedModel> Arbitrary => Arb.From(Generator, KerasModels.Shrink);
 }

@@ -1,9 +1,9 @@
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using LanguageExt;
 using Snn.Compiler.Hdf5;
 using Snn.Properties.Support;
-using Xunit;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 using static LanguageExt.Prelude;
@@ -16,16 +16,16 @@ namespace Snn.Properties.Stages;
 /// <see cref="H5Writer"/> and read back with <see cref="H5File"/> has the same links, types, shapes and values
 /// (floats compared bit for bit, NaN as NaN).
 /// </summary>
-public sealed class H5WriterProperties(ITestOutputHelper output)
+[Properties(Arbitrary = new[] { typeof(H5Trees) })]
+public sealed class H5WriterProperties(ITestOutputHelper output) : PropertyTests(output)
 {
-    [Fact]
-    public void Written_trees_read_back_equal() =>
-        PropertyRunner.Check(output, nameof(Written_trees_read_back_equal), H5Trees.Arbitrary, tree =>
-        {
-            var bytes = H5Writer.ToBytes(tree.Root).Get("H5Writer.ToBytes");
-            var file = H5File.Open(bytes, "tree.h5").Get("H5File.Open");
-            Same(tree.Root, file.Root, "/");
-        }, maxTest: 150);
+    [Property(MaxTest = 150)]
+    public void Written_trees_read_back_equal(H5Tree tree)
+    {
+        var bytes = H5Writer.ToBytes(tree.Root).Get("H5Writer.ToBytes");
+        var file = H5File.Open(bytes, "tree.h5").Get("H5File.Open");
+        Same(tree.Root, file.Root, "/");
+    }
 
     static void Same(H5GroupNode expected, H5Group actual, string path)
     {
@@ -123,6 +123,7 @@ public sealed record H5Tree(int Seed, H5GroupNode Root)
     public override string ToString() => $"H5Tree(seed {Seed})";
 }
 
+/// <summary>Random HDF5 trees; the FsCheck.Xunit registration for <see cref="H5Tree"/>.</summary>
 public static class H5Trees
 {
     public static Arbitrary<H5Tree> Arbitrary => Arb.From(Gen.Choose(0, int.MaxValue).Select(Build));

@@ -1,9 +1,9 @@
+using FsCheck.Xunit;
 using LanguageExt;
 using Snn.Compiler;
 using Snn.Properties.Generators;
 using Snn.Properties.Support;
 using Snn.Runtime;
-using Xunit;
 using Xunit.Abstractions;
 using static LanguageExt.Prelude;
 using Tensor = Snn.Tensor;
@@ -16,14 +16,15 @@ namespace Snn.Properties.Stages;
 /// spiking mode with and without a lowpass synapse, at several steps, for the last-step and the mean readout.
 /// The optimized program also gives the same outputs when the interpreter splits the samples into batches of 2
 /// on one thread (so the last batch is partial and a plan is reused after <c>Reset</c>). The models include max
-/// pooling (<see cref="KerasModels.WithMaxPool"/>), which several rewrites are about.
+/// pooling (<see cref="MaxPoolModels"/>), which several rewrites are about.
 /// </summary>
 /// <remarks>
 /// Optimized against unoptimized is checked bit for bit: every rewrite keeps the float operations (see
 /// <c>Optimize</c>), so any difference, even the sign of a zero, means a rewrite changed what is computed. Batches of
 /// 2 against batches of 3 use <see cref="Tol"/> = 1e-6 * max(1, max|output|) per output tensor.
 /// </remarks>
-public sealed class OptimizeProperties(ITestOutputHelper output)
+[Properties(Arbitrary = new[] { typeof(MaxPoolModels) })]
+public sealed class OptimizeProperties(ITestOutputHelper output) : PropertyTests(output)
 {
     const double Tol = 1e-6;
     static readonly int[] Checkpoints = { 1, 2, 7, 30 };
@@ -47,24 +48,18 @@ public sealed class OptimizeProperties(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public void Optimized_matches_unoptimized_rate() =>
-        PropertyRunner.Check(output, nameof(Optimized_matches_unoptimized_rate), KerasModels.WithMaxPool,
-            m => Compare(m, Modes.Rate, "rate"), maxTest: 150);
+    [Property(MaxTest = 150)]
+    public void Optimized_matches_unoptimized_rate(GeneratedModel m) => Compare(m, Modes.Rate, "rate");
 
-    [Fact]
-    public void Optimized_matches_unoptimized_spiking() =>
-        PropertyRunner.Check(output, nameof(Optimized_matches_unoptimized_spiking), KerasModels.WithMaxPool,
-            m => Compare(m, Modes.Spiking(Modes.ScaleFor(m.Seed), None), $"spiking, scale {Modes.ScaleFor(m.Seed)}"), maxTest: 150);
+    [Property(MaxTest = 150)]
+    public void Optimized_matches_unoptimized_spiking(GeneratedModel m) =>
+        Compare(m, Modes.Spiking(Modes.ScaleFor(m.Seed), None), $"spiking, scale {Modes.ScaleFor(m.Seed)}");
 
-    [Fact]
-    public void Optimized_matches_unoptimized_spiking_with_negative_spikes() =>
-        PropertyRunner.Check(output, nameof(Optimized_matches_unoptimized_spiking_with_negative_spikes), KerasModels.WithMaxPool,
-            m => Compare(m, Modes.SpikingSigned(Modes.ScaleFor(m.Seed)), $"spiking signed IF, scale {Modes.ScaleFor(m.Seed)}"), maxTest: 100);
+    [Property(MaxTest = 100)]
+    public void Optimized_matches_unoptimized_spiking_with_negative_spikes(GeneratedModel m) =>
+        Compare(m, Modes.SpikingSigned(Modes.ScaleFor(m.Seed)), $"spiking signed IF, scale {Modes.ScaleFor(m.Seed)}");
 
-    [Fact]
-    public void Optimized_matches_unoptimized_spiking_with_lowpass() =>
-        PropertyRunner.Check(output, nameof(Optimized_matches_unoptimized_spiking_with_lowpass), KerasModels.WithMaxPool,
-            m => Compare(m, Modes.Spiking(Modes.ScaleFor(m.Seed), Some(new Lowpass(0.005f))), $"spiking+lowpass(0.005), scale {Modes.ScaleFor(m.Seed)}"),
-            maxTest: 150);
+    [Property(MaxTest = 150)]
+    public void Optimized_matches_unoptimized_spiking_with_lowpass(GeneratedModel m) =>
+        Compare(m, Modes.Spiking(Modes.ScaleFor(m.Seed), Some(new Lowpass(0.005f))), $"spiking+lowpass(0.005), scale {Modes.ScaleFor(m.Seed)}");
 }

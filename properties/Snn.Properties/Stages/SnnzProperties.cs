@@ -1,6 +1,7 @@
 using System.Globalization;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using LanguageExt;
 using Snn.Compiler;
 using Snn.Compiler.Calibrate;
@@ -12,7 +13,6 @@ using Snn.Compiler.Optimize;
 using Snn.Properties.Generators;
 using Snn.Properties.Support;
 using Snn.Runtime;
-using Xunit;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 using static LanguageExt.Prelude;
@@ -32,7 +32,8 @@ namespace Snn.Properties.Stages;
 /// saving what was read gives the same bytes (the writer is deterministic), and for converted models the rate form
 /// equals what converting in rate mode gives.
 /// </summary>
-public sealed class SnnzProperties(ITestOutputHelper output)
+[Properties(Arbitrary = new[] { typeof(KerasModels), typeof(HandBuilt) })]
+public sealed class SnnzProperties(ITestOutputHelper output) : PropertyTests(output)
 {
     static readonly SimOptions Sim = new(Steps: 7, Readout: Readout.Mean);
 
@@ -87,29 +88,27 @@ public sealed class SnnzProperties(ITestOutputHelper output)
         return back;
     }
 
-    [Fact]
-    public void Snnz_converted_networks_reload_bit_identically_in_both_modes() =>
-        PropertyRunner.Check(output, nameof(Snnz_converted_networks_reload_bit_identically_in_both_modes), KerasModels.Arbitrary, m =>
-        {
-            var options = SettingsFor(m);
-            var x = m.Inputs();
-            var compiled = Compile.Run(options, m.Model, verify: true).Get("compile (spiking)");
-            var saved = SavedNetwork.Of(compiled, options, None, "generated inputs").Get("SavedNetwork.Of");
-            var back = RoundTrip(saved);
-            SameOutputs(compiled.Network, back.ForMode(true), x, "spiking");
-            var rate = Compile.Run(options with { Convert = options.Convert with { Spiking = false } }, m.Model, verify: true).Get("compile (rate)");
-            if (rate.Network != back.ForMode(false)) throw new XunitException("the rate form differs from converting in rate mode");
-            SameOutputs(rate.Network, back.ForMode(false), x, "rate");
-        }, maxTest: 100);
+    [Property(MaxTest = 100)]
+    public void Snnz_converted_networks_reload_bit_identically_in_both_modes(GeneratedModel m)
+    {
+        var options = SettingsFor(m);
+        var x = m.Inputs();
+        var compiled = Compile.Run(options, m.Model, verify: true).Get("compile (spiking)");
+        var saved = SavedNetwork.Of(compiled, options, None, "generated inputs").Get("SavedNetwork.Of");
+        var back = RoundTrip(saved);
+        SameOutputs(compiled.Network, back.ForMode(true), x, "spiking");
+        var rate = Compile.Run(options with { Convert = options.Convert with { Spiking = false } }, m.Model, verify: true).Get("compile (rate)");
+        if (rate.Network != back.ForMode(false)) throw new XunitException("the rate form differs from converting in rate mode");
+        SameOutputs(rate.Network, back.ForMode(false), x, "rate");
+    }
 
-    [Fact]
-    public void Snnz_hand_built_networks_reload_bit_identically_in_both_modes() =>
-        PropertyRunner.Check(output, nameof(Snnz_hand_built_networks_reload_bit_identically_in_both_modes), HandBuilt.Arbitrary, h =>
-        {
-            var back = RoundTrip(h.Saved);
-            SameOutputs(h.Saved.ForMode(true), back.ForMode(true), h.Inputs, "spiking");
-            SameOutputs(h.Saved.ForMode(false), back.ForMode(false), h.Inputs, "rate");
-        }, maxTest: 200);
+    [Property(MaxTest = 200)]
+    public void Snnz_hand_built_networks_reload_bit_identically_in_both_modes(HandBuiltNetwork h)
+    {
+        var back = RoundTrip(h.Saved);
+        SameOutputs(h.Saved.ForMode(true), back.ForMode(true), h.Inputs, "spiking");
+        SameOutputs(h.Saved.ForMode(false), back.ForMode(false), h.Inputs, "rate");
+    }
 }
 
 /// <summary>A random hand-built network (see <see cref="HandBuilt"/>) with its inputs.</summary>
@@ -123,7 +122,7 @@ public sealed record HandBuiltNetwork(int Seed, SavedNetwork Saved, Seq<Tensor> 
 /// Random networks beyond what the converter makes: an input (H, W, C) and a constant into a passthrough node; two
 /// ensembles with any of the nine neuron types and random parameters (extreme float values included); spiking max
 /// pooling; dense, conv, scale and gather transforms; a concatenation through post indices; random synapses,
-/// trainable flags, rate-mode keeps, layer statuses and warnings.
+/// trainable flags, rate-mode keeps, layer statuses and warnings. The FsCheck.Xunit registration for <see cref="HandBuiltNetwork"/>.
 /// </summary>
 public static class HandBuilt
 {

@@ -1,3 +1,4 @@
+using FsCheck.Xunit;
 using LanguageExt;
 using Snn.Compiler;
 using Snn.Compiler.Convert;
@@ -5,7 +6,6 @@ using Snn.Compiler.Keras;
 using Snn.Properties.Generators;
 using Snn.Properties.Support;
 using Snn.Runtime;
-using Xunit;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 using static LanguageExt.Prelude;
@@ -25,24 +25,24 @@ namespace Snn.Properties.Stages;
 /// It also checks that after many steps the output settles to the reference evaluator's (the synapse passes
 /// a constant unchanged).
 /// </summary>
-public sealed class SynapseProperties(ITestOutputHelper output)
+[Properties(Arbitrary = new[] { typeof(KerasModels) })]
+public sealed class SynapseProperties(ITestOutputHelper output) : PropertyTests(output)
 {
     const float Tau = 0.005f;
     static readonly int[] Checkpoints = { 1, 2, 3, 5, 10, 200 };
 
-    [Fact]
-    public void Rate_mode_lowpass_transient_matches_step_by_step_network_simulation() =>
-        PropertyRunner.Check(output, nameof(Rate_mode_lowpass_transient_matches_step_by_step_network_simulation), KerasModels.Arbitrary, m =>
-        {
-            var options = CompileOptions.Default with { Convert = ConvertOptions.Default with { Synapse = Some(new Lowpass(Tau)) } };
-            var c = Compile.Run(options, m.Model, verify: true).Get("compile (rate, lowpass)");
-            var x = m.Inputs();
-            var sim = Interpreter.Run(c.Program, c.Functions, x, new SimOptions(Steps: Checkpoints.Max()), Checkpoints).Ok();
-            var reference = Simulate(c.Network, x, Checkpoints);
-            for (var k = 0; k < Checkpoints.Length; k++)
-                Close.Assert(reference[k], sim[k], $"network simulation vs Interpreter after {Checkpoints[k]} steps");
-            Close.Assert(KerasEval.Run(m.Model, x).Get("KerasEval"), sim[^1], $"KerasEval vs Interpreter after {Checkpoints[^1]} steps (settled)");
-        }, maxTest: 150);
+    [Property(MaxTest = 150)]
+    public void Rate_mode_lowpass_transient_matches_step_by_step_network_simulation(GeneratedModel m)
+    {
+        var options = CompileOptions.Default with { Convert = ConvertOptions.Default with { Synapse = Some(new Lowpass(Tau)) } };
+        var c = Compile.Run(options, m.Model, verify: true).Get("compile (rate, lowpass)");
+        var x = m.Inputs();
+        var sim = Interpreter.Run(c.Program, c.Functions, x, new SimOptions(Steps: Checkpoints.Max()), Checkpoints).Ok();
+        var reference = Simulate(c.Network, x, Checkpoints);
+        for (var k = 0; k < Checkpoints.Length; k++)
+            Close.Assert(reference[k], sim[k], $"network simulation vs Interpreter after {Checkpoints[k]} steps");
+        Close.Assert(KerasEval.Run(m.Model, x).Get("KerasEval"), sim[^1], $"KerasEval vs Interpreter after {Checkpoints[^1]} steps (settled)");
+    }
 
     /// <summary>Rate-mode step-by-step simulation of the network IR in double; outputs at each checkpoint.</summary>
     static Seq<Tensor>[] Simulate(Network net, Seq<Tensor> inputs, int[] checkpoints)

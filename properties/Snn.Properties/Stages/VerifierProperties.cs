@@ -1,13 +1,14 @@
+using FsCheck.Xunit;
 using Snn.Compiler;
 using Snn.Compiler.Keras;
 using Snn.Properties.Generators;
 using Snn.Properties.Support;
-using Xunit;
 using Xunit.Abstractions;
 
 namespace Snn.Properties.Stages;
 
-public sealed class VerifierProperties(ITestOutputHelper output)
+[Properties(Arbitrary = new[] { typeof(KerasModels) })]
+public sealed class VerifierProperties(ITestOutputHelper output) : PropertyTests(output)
 {
     /// <summary>
     /// Compile.Run with verify: true runs LegalVerify after legalize, NetVerify after convert and OpVerify
@@ -15,12 +16,11 @@ public sealed class VerifierProperties(ITestOutputHelper output)
     /// and spiking mode with a lowpass synapse. (The generator only builds models the reference evaluator
     /// accepts, so a legalize error is a failure too.)
     /// </summary>
-    [Fact]
-    public void Every_stage_verifier_holds_after_every_pass() =>
-        PropertyRunner.Check(output, nameof(Every_stage_verifier_holds_after_every_pass), KerasModels.Arbitrary, m =>
-        {
-            KerasEval.Run(m.Model, m.Inputs(1)).Get("KerasEval (generator sanity)");
-            foreach (var (label, options) in Modes.All(m.Seed))
-                Compile.Run(options, m.Model, verify: true).Get($"Compile.Run({label}, verify: true)");
-        }, maxTest: 200);
+    [Property(MaxTest = 200)]
+    public void Every_stage_verifier_holds_after_every_pass(GeneratedModel m)
+    {
+        KerasEval.Run(m.Model, m.Inputs(1)).Get("KerasEval (generator sanity)");
+        foreach (var (label, options) in Modes.All(m.Seed))
+            Compile.Run(options, m.Model, verify: true).Get($"Compile.Run({label}, verify: true)");
+    }
 }
