@@ -32,9 +32,14 @@ for (var i = 0; i < args.Length; i++)
         return 2;
     }
 }
-if (notebooks.Count == 0 || notebooks.FirstOrDefault(n => !File.Exists(n)) is { } missing && missing is not null)
+if (notebooks.Count == 0)
 {
-    Console.Error.WriteLine(notebooks.Count == 0 ? "usage: Snn.Notebooks.Runner [--source DIR] [--packages DIR] [--out DIR] [--png] NOTEBOOK.ipynb..." : $"error: no notebook {notebooks.First(n => !File.Exists(n))}");
+    Console.Error.WriteLine("usage: Snn.Notebooks.Runner [--source DIR] [--packages DIR] [--out DIR] [--png] NOTEBOOK.ipynb...");
+    return 2;
+}
+if (notebooks.FirstOrDefault(n => !File.Exists(n)) is { } missing)
+{
+    Console.Error.WriteLine($"error: no notebook {missing}");
     return 2;
 }
 
