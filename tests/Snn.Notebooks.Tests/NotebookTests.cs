@@ -144,8 +144,15 @@ public sealed class NotebookTests(ITestOutputHelper output, PackedLibrary packed
             var produced = CodeCells(Path.Combine(outDir, notebook));
             var committed = CodeCells(PathOf(notebook));
             Assert.Equal(committed.Select(c => c.Source), produced.Select(c => c.Source));
+            // A cell that reads ../shared (02's LeNet-5 part) shows something else where the clone has no ../shared beside it.
+            var shared = Directory.Exists(Path.Combine(root, "..", "shared", "models"));
             for (var i = 0; i < produced.Count; i++)
             {
+                if (!shared && produced[i].Source.Contains("\"shared\"", StringComparison.Ordinal))
+                {
+                    output.WriteLine($"code cell {i} of {notebook} reads ../shared, which this clone lacks: its outputs are not compared");
+                    continue;
+                }
                 if (Regex.IsMatch(produced[i].Source, @"display\((LineChart|Histogram)\("))
                     Assert.True(produced[i].Outputs.Any(o => o.IsChart), $"code cell {i} of {notebook} shows no Plotly chart");
                 var kept = committed[i].Outputs.Where(o => !o.IsPng).ToList();
