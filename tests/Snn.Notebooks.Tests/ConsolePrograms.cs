@@ -7,7 +7,7 @@ namespace Snn.Notebooks.Tests;
 /// <summary>
 /// A <c>Program.cs</c> as a user writes it in a console project that references the Snn package: top-level statements,
 /// the usings of <c>dotnet new console</c> (the SDK's implicit usings) and nothing else, compiled against the package's
-/// assemblies as this repository builds them (<see cref="NotebookRunner.Packages"/>), and run in this process.
+/// assemblies as this repository builds them (<see cref="Repository.Packages"/>), and run in this process.
 /// </summary>
 public static class ConsolePrograms
 {
@@ -19,8 +19,8 @@ public static class ConsolePrograms
     {
         var parse = new CSharpParseOptions(LanguageVersion.Latest);
         var globals = string.Join("\n", ImplicitUsings.Select(u => $"global using global::{u};"));
-        var references = NotebookRunner.FrameworkReferences()
-            .Concat(NotebookRunner.Dependencies(NotebookRunner.Packages[package]).Select(a => MetadataReference.CreateFromFile(a.Location)));
+        var references = Repository.FrameworkReferences()
+            .Concat(Repository.Dependencies(Repository.Packages[package]).Select(a => MetadataReference.CreateFromFile(a.Location)));
         return CSharpCompilation.Create($"ReadmeProgram{Guid.NewGuid():N}",
             new[] { CSharpSyntaxTree.ParseText(globals, parse, "GlobalUsings.g.cs"), CSharpSyntaxTree.ParseText(program, parse, "Program.cs") },
             references,

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Text.RegularExpressions;
 using Xunit;
@@ -24,36 +23,15 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
     /// <summary>The README's "Install" section (up to the next section).</summary>
     static string InstallSection()
     {
-        var readme = File.ReadAllText(Path.Combine(NotebookRunner.RepoRoot(), "README.md")).Replace("\r\n", "\n");
+        var readme = File.ReadAllText(Path.Combine(Repository.RepoRoot(), "README.md")).Replace("\r\n", "\n");
         var start = readme.IndexOf("\n## Install", StringComparison.Ordinal);
         Assert.True(start >= 0, "README has no '## Install' section");
         var end = readme.IndexOf("\n## ", start + 1, StringComparison.Ordinal);
         return end < 0 ? readme[start..] : readme[start..end];
     }
 
-    /// <summary>The configuration this test assembly was built in (bin/CONFIG/net10.0), which `dotnet pack --no-build` packs.</summary>
-    static string Configuration() => new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-
-    (int Code, string Output) Dotnet(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        start.Environment["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1";
-        foreach (var (k, v) in environment) start.Environment[k] = v;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(8)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"dotnet {string.Join(" ", args)} did not finish in 8 minutes");
-        }
-        var text = stdout.Result + stderr.Result;
-        output.WriteLine($"$ dotnet {string.Join(" ", args)}  (exit {process.ExitCode})\n{text}");
-        return (process.ExitCode, text);
-    }
+    (int Code, string Output) Dotnet(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        DotnetCli.Run(output, workingDirectory, environment, args);
 
     [Fact]
     public void The_readme_install_steps_restore_Snn_from_the_packed_folder_in_a_fresh_project_and_its_program_runs()
@@ -63,9 +41,9 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         var none = new Dictionary<string, string>();
 
         // Pack what this test run built (README: dotnet pack Pipeline.sln -c Release -o artifacts).
-        var pack = Dotnet(NotebookRunner.RepoRoot(), none, "pack", "Pipeline.sln", "-c", Configuration(), "--no-build", "-nologo", "-o", artifacts);
+        var pack = Dotnet(Repository.RepoRoot(), none, "pack", "Pipeline.sln", "-c", Repository.Configuration(), "--no-build", "-nologo", "-o", artifacts);
         Assert.True(pack.Code == 0, "dotnet pack failed:\n" + pack.Output);
-        var version = NotebookRunner.PackageVersion("Snn");
+        var version = Repository.PackageVersion("Snn");
         var nupkg = Path.Combine(artifacts, $"Snn.{version}.nupkg");
         Assert.True(File.Exists(nupkg), $"no {nupkg}; packed: {string.Join(", ", Directory.GetFiles(artifacts).Select(Path.GetFileName))}");
         using (var zip = ZipFile.OpenRead(nupkg))

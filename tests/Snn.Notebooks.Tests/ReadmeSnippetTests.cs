@@ -12,7 +12,7 @@ namespace Snn.Notebooks.Tests;
 /// </summary>
 public sealed class ReadmeSnippetTests
 {
-    static string Readme() => File.ReadAllText(Path.Combine(NotebookRunner.RepoRoot(), "README.md"));
+    static string Readme() => File.ReadAllText(Path.Combine(Repository.RepoRoot(), "README.md"));
 
     /// <summary>The ```csharp blocks of a markdown text, in order.</summary>
     public static IReadOnlyList<string> CSharpBlocks(string markdown) =>
@@ -24,7 +24,7 @@ public sealed class ReadmeSnippetTests
     /// <summary>TF.js's own accuracy on the bundled 1000 images (the reference file generated with the model).</summary>
     public static double TfjsAccuracy()
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(NotebookRunner.RepoRoot(), "src", "Snn", "Demo", "fashion-cnn", "expected.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Repository.RepoRoot(), "src", "Snn", "Demo", "fashion-cnn", "expected.json")));
         return doc.RootElement.GetProperty("correct").GetInt32() / (double)doc.RootElement.GetProperty("images").GetInt32();
     }
 
@@ -65,7 +65,7 @@ public sealed class ReadmeSnippetTests
     public void Readme_block_runs_from_the_repository_root_and_prints_its_result(int index)
     {
         var block = CSharpBlocks(Readme())[index];
-        var (output, stderr) = ConsolePrograms.Run(block, NotebookRunner.RepoRoot());
+        var (output, stderr) = ConsolePrograms.Run(block, Repository.RepoRoot());
         AssertPrintedResult(output, stderr, $"README csharp block {index}");
         // README "What the demo shows": calibrated, the demo model comes within half a point of the ANN (TF.js) at 8 steps.
         foreach (Match spiking in Regex.Matches(output, @"spiking at 8 steps (\d\.\d{4})"))
