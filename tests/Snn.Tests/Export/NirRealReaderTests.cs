@@ -259,6 +259,14 @@ public class NirRealReaderTests
             Conv2dWeight(g[node], k, k.Shape[2], 1, scale, leadH, leadW, layer);
         }
         Type(g.OutputType, "output", 8);
+        // The flattened (C=2, H=2, W=2) output is the model output: a Linear permutation back to Keras's (H, W, C) order.
+        var perm = g.Into("output").Single();
+        Assert.Equal("Linear", g[perm].Type);
+        Float32(g[perm]["weight"], new[] { 8, 8 }, idx =>
+        {
+            int row = idx / 8, col = idx % 8, h = row / 4, w = row / 2 % 2, c = row % 2;
+            return col == c * 4 + h * 2 + w ? 1f : 0f;
+        }, "permutation");
     }
 
     /// <summary>TF's 'same' padding before the first row/column (the larger half goes after).</summary>
@@ -291,6 +299,43 @@ public class NirRealReaderTests
         Type(g.InputType, "input", cin, keras.InputShapes[0][0]);
         Assert.Equal(new[] { "input" }, g.Into(node));
         Assert.All(g.Nodes.Values, n => Assert.Contains(n.Type, new[] { "Input", "Output", "Conv1d", "IF", "Flatten" }));
+    }
+
+    /// <summary>
+    /// snn_toolbox's real LeNet (../shared): the chain of 12 nodes, the types nir.read infers from (1, 28, 28) to 10,
+    /// every convolution's kernel transposed and scaled by Snn's gain and input spike value, and the Dense's columns in
+    /// the channels-first flatten order.
+    /// </summary>
+    [RealNirFact]
+    public void RealLeNet_ChainTypesAndWeights()
+    {
+        var keras = ModelFile.Import(Path.Combine(Shared!, "models", "real", "snn_toolbox", "lenet_avgpool_mnist_weights.10-0.99.h5")).Ok();
+        var x = Export(keras, ConvertOptions.Default);
+        var g = x.Nir;
+        Assert.Equal(12, g.Nodes.Count);
+        Assert.Equal(11, g.Edges.Length);
+        Type(g.InputType, "input", 1, 28, 28);
+        Type(g.OutputType, "output", 10);
+        string previous = "input";
+        foreach (var (layer, i) in new[] { "conv2d_1", "conv2d_2", "conv2d_3" }.Select((l, i) => (l, i)))
+        {
+            var conv = g.Node(layer, "Conv2d");
+            var k = W(keras, layer, "kernel");
+            var scale = x.Ensemble(layer).Gain * (i == 0 ? 1.0 : x.SpikeValue(previous));
+            Conv2dWeight(g[conv], k, k.Shape[2], 1, scale, where: layer);
+            Assert.Equal(g.Node(layer, "IF"), g.OutOf(conv).Single());
+            previous = layer;
+        }
+        Type(g[g.Node("conv2d_1", "IF")].OutputType, "output", 6, 24, 24);
+        Type(g[g.Node("flatten_1", "Flatten")].OutputType, "output", 1920);
+        var dense = g.Node("dense_1", "Affine");
+        var kd = W(keras, "dense_1", "kernel");
+        var s = x.SpikeValue("conv2d_3");
+        Float32(g[dense]["weight"], new[] { 10, 1920 }, idx =>
+        {
+            int o = idx / 1920, c = idx % 1920 / 16, h = idx % 16 / 4, w = idx % 4;
+            return (float)(s * kd[((h * 4 + w) * 120 + c) * 10 + o]);
+        }, "dense_1");
     }
 
     /// <summary>A residual Add into a ReLU: the shortcut's spikes pass a Scale node worth the spike value; NIR sums both edges.</summary>
