@@ -1,6 +1,7 @@
 using System.Text.Json;
 using LanguageExt;
 using LanguageExt.Common;
+using MathNet.Numerics.Statistics;
 using Snn.Compiler;
 using Snn.Compiler.Calibrate;
 using Snn.Compiler.Convert;
@@ -59,7 +60,8 @@ public static partial class Evaluation
         {
             if (!activity.Spikes.TryGetValue(e.Id, out var spikes)) continue;
             var perStep = spikes.Select(s => s / Math.Max(1, activity.Samples) / Math.Max(1, activity.Steps)).OrderBy(x => x).ToArray();
-            result.Add(new LayerActivity(e.Layer, e.Id, e.Size, perStep.Average(), perStep[(int)Math.Min(perStep.Length - 1, Math.Floor(0.99 * perStep.Length))],
+            // The 99th percentile as numpy's np.percentile(rates, 99) (linear, R7), the definition calibration uses too.
+            result.Add(new LayerActivity(e.Layer, e.Id, e.Size, perStep.Average(), SortedArrayStatistics.QuantileCustom(perStep, 0.99, QuantileDefinition.R7),
                 perStep.Count(x => x == 0) / (double)perStep.Length, perStep.Count(x => x >= 1) / (double)perStep.Length,
                 spikes.Sum() / Math.Max(1, activity.Samples)) { Rates = perStep });
         }

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LanguageExt;
+using MathNet.Numerics.Statistics;
 using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
 using Plotly.NET;
@@ -91,8 +92,7 @@ public static class ReportHtml
                 .SelectMany(e => e.NeuronGains.Match(g => g.Span.ToArray().Select(v => (double)v), () => Enumerable.Repeat((double)e.Gain, 1)))
                 .Order().ToArray();
             if (gains.Length == 0) gains = [s.Scale];
-            var median = gains.Length % 2 == 1 ? gains[gains.Length / 2] : (gains[gains.Length / 2 - 1] + gains[gains.Length / 2]) / 2;
-            return new ScaleSummary(s.Layer, s.Activation, s.Resolution, gains.Distinct().Count(), gains[0], median, gains[^1]);
+            return new ScaleSummary(s.Layer, s.Activation, s.Resolution, gains.Distinct().Count(), gains[0], SortedArrayStatistics.Median(gains), gains[^1]);
         }).Strict();
     }
 
@@ -376,6 +376,8 @@ public static class ReportHtml
     /// Share of neurons by firing rate: silent neurons (no spike at all) as a bar of their own, the others in
     /// <see cref="Bins"/> bins from 0 to the highest rate rounded up.
     /// </summary>
+    // Kept over MathNet's Histogram: its buckets are (lower, upper], these are [lower, upper) with silent neurons apart, so
+    // a rate on a bin edge (0.5 spikes per step) would change bars.
     static (string[] Labels, double[] Shares, JsonObject Data) Histogram(LayerActivity l)
     {
         var rates = l.Rates;

@@ -124,6 +124,7 @@ public static class ResolutionSearch
     /// The search tries many settings near the target and keeps those that pass, so without the margin it would keep
     /// the ones that passed by chance (ResNet-8 on natural crops: 0.982 on the calibration crops, 0.977 on others).
     /// </summary>
+    // Kept: 1.645 is the one-sided 95% z README states; MathNet's Normal.InvCDF(0, 1, 0.95) = 1.64485… would be another margin.
     public static double Required(double target, int n) => Math.Min(1, target + 1.645 * Math.Sqrt(target * (1 - target) / Math.Max(1, n)));
 
     /// <summary>Synaptic events a layer's spikes caused: each ensemble's spikes times the accumulates one spike costs downstream.</summary>

@@ -1,5 +1,6 @@
 using LanguageExt;
 using LanguageExt.Common;
+using MathNet.Numerics.Statistics;
 using Snn.Compiler.Convert;
 using static LanguageExt.Prelude;
 
@@ -183,6 +184,7 @@ public static class Calibrate
     /// every percentile whose rank falls within the kept tail. Values go into a buffer of twice that size; when it
     /// fills, the smaller half is dropped, so the buffer never holds more than 2·size values.
     /// </summary>
+    // Kept: a bounded-memory stream of the largest values; MathNet's quantiles need every value in memory.
     internal sealed class Tail(long size)
     {
         readonly int keep = (int)Math.Max(1, Math.Min(size, System.Array.MaxLength / 2));
@@ -214,6 +216,7 @@ public static class Calibrate
         }
 
         /// <summary>numpy's linear-interpolated percentile of every value added (its rank lies within the kept tail).</summary>
+        // Hand-written on purpose: the rank counts every value added, not only the kept tail MathNet's quantiles would see.
         public float Percentile(double p)
         {
             var top = buffer.AsSpan(0, used).ToArray();
@@ -243,13 +246,10 @@ public static class Calibrate
         };
     }
 
-    /// <summary>Linear-interpolated percentile (numpy's default).</summary>
-    public static float Percentile(float[] values, double p)
-    {
-        System.Array.Sort(values);
-        var rank = p / 100.0 * (values.Length - 1);
-        var lo = (int)Math.Floor(rank);
-        var hi = Math.Min(lo + 1, values.Length - 1);
-        return (float)(values[lo] + (values[hi] - values[lo]) * (rank - lo));
-    }
+    /// <summary>
+    /// Linear-interpolated percentile of all <paramref name="values"/> (numpy's default method, 'linear', is Hyndman and
+    /// Fan's definition 7: MathNet's <see cref="QuantileDefinition.R7"/>); reorders <paramref name="values"/>.
+    /// </summary>
+    public static float Percentile(float[] values, double p) =>
+        ArrayStatistics.QuantileCustomInplace(values, p / 100, QuantileDefinition.R7);
 }

@@ -63,6 +63,12 @@ public static class Nir
     /// <summary>The NIR version written to <c>/version</c>: the 1.0.x file layout of the reference writer.</summary>
     public const string Version = "1.0.6";
 
+    /// <summary>
+    /// Most weights of a grouped convolution written ungrouped (nir.read's type check reads C_in from the weight, so it
+    /// refuses grouped convolutions); larger ones are written grouped (16 Mi floats = 64 MiB).
+    /// </summary>
+    public const long MaxGroupedExpansion = 1L << 24;
+
     /// <summary>Largest matrix side of a diagonal or permutation Affine/Linear the export writes.</summary>
     public const int MaxDenseSide = 4096;
 
@@ -416,13 +422,21 @@ internal sealed class NirBuilder
                 return null;
             }
         }
+        if (rank == 2 && size[0] != size[1]) SquareKernel(s, size, lead, pad);
+
+        // NIR 1.0's Conv nodes take their input channels from the weight (C_in / groups), so nir.read's type check
+        // refuses a grouped convolution; up to MaxGroupedExpansion weights it is written ungrouped (groups 1, zero
+        // weights between groups: the same outputs), above that grouped (correct NIR, read with type_check=False).
+        var taps = Shapes.Product(size);
+        var groups = s.Groups > 1 && (long)s.Filters * s.InChannels * taps <= Nir.MaxGroupedExpansion ? 1 : s.Groups;
+        var perGroup = s.Filters / s.Groups;
+        var wIn = s.InChannels / groups;
 
         var target = Unique(op.Id);
         var common = ConnectAll(v, target);
         var gain = fused.Map(e => (double)e.Gain).IfNone(1.0);
         var factor = gain * common;
-        var taps = Shapes.Product(size);
-        var weight = new float[s.Filters * cin * taps];
+        var weight = new float[s.Filters * wIn * taps];
         var coord = new int[rank];
         var kernelShape = s.Kernel.ToArray();
         var kernelStrides = Shapes.Strides(kernelShape);
@@ -439,7 +453,9 @@ internal sealed class NirBuilder
                         if (k < 0 || k >= kernelShape[d]) inside = false;
                         src += k * kernelStrides[d];
                     }
-                    if (inside) weight[(o * cin + ci) * taps + t] = (float)(factor * kernel(o, ci, src));
+                    // Ungrouped: input channel ci of group o / perGroup is column (o / perGroup)·cin + ci.
+                    var column = groups == s.Groups ? ci : o / perGroup * cin + ci;
+                    if (inside) weight[(o * wIn + column) * taps + t] = (float)(factor * kernel(o, ci, src));
                 }
 
         var (outShape, outPerm) = Standard(s.OutputShape);
@@ -458,16 +474,54 @@ internal sealed class NirBuilder
 
         var spatialIn = s.InSpatial.ToArray();
         var fields = rank == 1
-            ? Fields(("input_shape", Int(spatialIn[0])), ("weight", Floats(new[] { s.Filters, cin, size[0] }, weight)),
-                ("stride", Int(s.Strides[0])), ("padding", Int(pad[0])), ("dilation", Int(s.Dilation[0])), ("groups", Int(s.Groups)),
+            ? Fields(("input_shape", Int(spatialIn[0])), ("weight", Floats(new[] { s.Filters, wIn, size[0] }, weight)),
+                ("stride", Int(s.Strides[0])), ("padding", Int(pad[0])), ("dilation", Int(s.Dilation[0])), ("groups", Int(groups)),
                 ("bias", Floats(new[] { s.Filters }, bias)))
-            : Fields(("input_shape", Ints(spatialIn)), ("weight", Floats(new[] { s.Filters, cin }.Concat(size).ToArray(), weight)),
-                ("stride", Ints(s.Strides.ToArray())), ("padding", Ints(pad)), ("dilation", Ints(s.Dilation.ToArray())), ("groups", Int(s.Groups)),
+            : Fields(("input_shape", Ints(spatialIn)), ("weight", Floats(new[] { s.Filters, wIn }.Concat(size).ToArray(), weight)),
+                ("stride", Ints(s.Strides.ToArray())), ("padding", Ints(pad)), ("dilation", Ints(s.Dilation.ToArray())), ("groups", Int(groups)),
                 ("bias", Floats(new[] { s.Filters }, bias)));
         var name = AddNodeNamed(target, rank == 1 ? "Conv1d" : "Conv2d", fields, Meta(op, ("weight_scale", H5Value.Scalar(factor)),
             ("keras_kernel_size", Ints(kernelShape)), ("keras_pad_before", Ints(before)), ("keras_pad_after", Ints(after)),
-            ("zero_taps_before", Ints(lead))));
+            ("zero_taps_before", Ints(lead)), ("keras_groups", Int(s.Groups))));
         return name;
+    }
+
+    /// <summary>
+    /// Makes a non-square 2-D kernel square with zero taps (and more padding on that side), where the output size stays
+    /// the same: NIR 1.0's type inference (nir.read) takes the kernel size of both axes from the weight's third
+    /// dimension, so a (1, 3) kernel would make nir.read refuse the file. Output position o reads input o·stride −
+    /// pad + tap·dilation, so <c>a</c> zero taps in front with pad + a·dilation read the same cells; the square side (the
+    /// longer side, or one more) and <c>a</c> are chosen so that NIR's output size is unchanged. Left as it is when no
+    /// choice keeps it (still a correct file, which nir.read reads with type_check=False).
+    /// </summary>
+    static void SquareKernel(ConvSpec s, int[] size, int[] lead, int[] pad)
+    {
+        var max = Math.Max(size[0], size[1]);
+        for (var k = max; k <= max + 1; k++)
+        {
+            var add = new int[2];
+            var ok = true;
+            for (var d = 0; d < 2 && ok; d++)
+            {
+                var diff = k - size[d];
+                ok = false;
+                // The zero taps split evenly, else (an odd number) one more behind or one more in front.
+                foreach (var a in new[] { diff / 2, (diff + 1) / 2 }.Distinct())
+                {
+                    var p = pad[d] + a * s.Dilation[d];
+                    var nirOut = (s.InSpatial[d] + 2 * p - s.Dilation[d] * (k - 1) - 1) / s.Strides[d] + 1;
+                    if (nirOut == s.OutSpatial[d]) { add[d] = a; ok = true; break; }
+                }
+            }
+            if (!ok) continue;
+            for (var d = 0; d < 2; d++)
+            {
+                pad[d] += add[d] * s.Dilation[d];
+                lead[d] += add[d];
+                size[d] = k;
+            }
+            return;
+        }
     }
 
     /// <summary>Adds a node under a name already reserved with <see cref="Unique"/>.</summary>

@@ -23,6 +23,54 @@ public class CalibrationTests
         Assert.Equal(3.94f, Calibrate.Percentile(new[] { 0.5f, 4f, 2.5f }, 98), 5);
     }
 
+    /// <summary>
+    /// numpy (np.percentile, method 'linear', on float32 arrays) against <see cref="Calibrate.Percentile"/> (MathNet's R7)
+    /// and the kept tail: random arrays with and without ties, sizes 1 to 2000, percentiles 0, 50, 90, 99, 99.9, 100 and
+    /// random ones. numpy's float64 result is rounded to float32 here; ours must be that float32 or a neighbour (numpy
+    /// interpolates from the upper value when the fraction is at least 0.5, MathNet from the lower one).
+    /// </summary>
+    [PythonFact]
+    public void PercentileAndTailMatchNumpy()
+    {
+        var rng = new Random(23);
+        var fixedP = new[] { 0, 50, 90, 99, 99.9, 100 };
+        var cases = new List<(float[] Values, double P)>();
+        for (var trial = 0; trial < 60; trial++)
+        {
+            var n = trial < 3 ? trial + 1 : rng.Next(1, 2000);
+            var values = Enumerable.Range(0, n).Select(_ => trial % 3 == 0 ? rng.Next(0, 20) / 4f : (float)(rng.NextDouble() * Math.Exp(rng.NextDouble() * 6 - 3))).ToArray();
+            cases.Add((values, trial % 8 < fixedP.Length ? fixedP[trial % 8] : rng.NextDouble() * 100));
+        }
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var dir = Path.Combine(Path.GetTempPath(), "snn-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "cases.txt");
+        File.WriteAllLines(file, cases.Select(c => c.P.ToString("R", inv) + " " + string.Join(" ", c.Values.Select(v => v.ToString("R", inv)))));
+        var (code, stdout, stderr) = Python.Run("""
+import sys, numpy as np
+for line in open(sys.argv[1]):
+    p, *v = line.split()
+    print(repr(float(np.float32(np.percentile(np.array(v, dtype=np.float32), float(p))))))
+""", file);
+        Directory.Delete(dir, recursive: true);
+        Assert.True(code == 0, stderr);
+        var numpy = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(s => float.Parse(s, inv)).ToArray();
+        Assert.Equal(cases.Count, numpy.Length);
+        var exact = 0;
+        for (var i = 0; i < cases.Count; i++)
+        {
+            var (values, p) = cases[i];
+            var ours = Calibrate.Percentile(values.ToArray(), p);
+            var tail = new Calibrate.Tail(Calibrate.TailSize(p, values.Length));
+            foreach (var v in values) tail.Add(v);
+            foreach (var (what, got) in new[] { ("Percentile", ours), ("Tail", tail.Percentile(p)) })
+                Assert.True(got == numpy[i] || got == MathF.BitIncrement(numpy[i]) || got == MathF.BitDecrement(numpy[i]),
+                    $"case {i} (n {values.Length}, p {p}): {what} {got:R}, numpy {numpy[i]:R}");
+            if (ours == numpy[i]) exact++;
+        }
+        Assert.True(exact >= cases.Count * 9 / 10, $"only {exact} of {cases.Count} percentiles equal numpy's exactly");
+    }
+
     static KerasModel Mlp() => Sequential(new[] { 4 },
         new L("Dense", "h", new { units = 6, activation = "relu" }, ("kernel", Random(new[] { 4, 6 }, 1)), ("bias", Random(new[] { 6 }, 2, 0f, 0.3f))),
         new L("Dense", "o", new { units = 3 }, ("kernel", Random(new[] { 6, 3 }, 3)), ("bias", Random(new[] { 3 }, 4))));

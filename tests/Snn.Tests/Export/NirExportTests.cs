@@ -99,17 +99,25 @@ public class NirExportTests
             throw new Xunit.Sdk.XunitException($"{where}: expected {expected:R}, file has {actual:R}");
     }
 
-    /// <summary>NIR conv weight [o, c, i, j] equals scale × Keras kernel [i, j, c, o] (Keras layout kh, kw, in, out).</summary>
-    static void ConvWeightIsTransposedKernel(NirFile f, string node, Tensor kernel, double scale)
+    /// <summary>
+    /// NIR conv weight [o, c, i, j] equals scale × Keras kernel [i - leadH, j - leadW, c, o] (Keras layout kh, kw, in, out)
+    /// and zero elsewhere; the NIR kernel is (sh, sw) (larger than Keras's where zero taps were added).
+    /// </summary>
+    static void ConvWeightIsTransposedKernel(NirFile f, string node, Tensor kernel, double scale, int sh = 0, int sw = 0, int leadH = 0, int leadW = 0)
     {
         int kh = kernel.Shape[0], kw = kernel.Shape[1], cin = kernel.Shape[2], cout = kernel.Shape[3];
-        Assert.Equal(new[] { cout, cin, kh, kw }, f.Shape(node, "weight"));
+        if (sh == 0) (sh, sw) = (kh, kw);
+        Assert.Equal(new[] { cout, cin, sh, sw }, f.Shape(node, "weight"));
         var w = f.F(node, "weight");
         for (var o = 0; o < cout; o++)
             for (var c = 0; c < cin; c++)
-                for (var i = 0; i < kh; i++)
-                    for (var j = 0; j < kw; j++)
-                        Bits((float)(scale * kernel[((i * kw + j) * cin + c) * cout + o]), w[((o * cin + c) * kh + i) * kw + j], $"{node}[{o},{c},{i},{j}]");
+                for (var i = 0; i < sh; i++)
+                    for (var j = 0; j < sw; j++)
+                    {
+                        int ki = i - leadH, kj = j - leadW;
+                        var inside = ki >= 0 && ki < kh && kj >= 0 && kj < kw;
+                        Bits(inside ? (float)(scale * kernel[((ki * kw + kj) * cin + c) * cout + o]) : 0f, w[((o * cin + c) * sh + i) * sw + j], $"{node}[{o},{c},{i},{j}]");
+                    }
     }
 
     static void All(float[] values, float v, string what) => Assert.True(values.All(x => x == v), $"{what}: not all {v}");
@@ -225,33 +233,37 @@ public class NirExportTests
         var sepLayer = keras.Nodes.Single(n => n.ClassName == "SeparableConv2D").Layer;
         var denseLayer = keras.Nodes.Single(n => n.ClassName == "Dense").Layer;
 
-        // DepthwiseConv2D kernel (kh, kw, in, mult): output channel c*mult + m reads input channel c.
+        // DepthwiseConv2D kernel (kh, kw, in, mult): output channel c*mult + m reads input channel c. Written ungrouped
+        // (groups 1, zeros off the diagonal blocks) so that nir.read's type check accepts it.
         var dk = W(keras, dwLayer, "depthwise_kernel");
         int kh = dk.Shape[0], kw = dk.Shape[1], cin = dk.Shape[2], mult = dk.Shape[3];
         var dconv = f.Node(dwLayer, "Conv2d");
-        Assert.Equal(new long[] { cin }, f.L(dconv, "groups"));
-        Assert.Equal(new[] { cin * mult, 1, kh, kw }, f.Shape(dconv, "weight"));
+        Assert.Equal(new long[] { 1 }, f.L(dconv, "groups"));
+        Assert.Equal(new[] { cin * mult, cin, kh, kw }, f.Shape(dconv, "weight"));
         var w = f.F(dconv, "weight");
         for (var c = 0; c < cin; c++)
             for (var m = 0; m < mult; m++)
-                for (var i = 0; i < kh; i++)
-                    for (var j = 0; j < kw; j++)
-                        Bits(dk[((i * kw + j) * cin + c) * mult + m], w[((c * mult + m) * kh + i) * kw + j], "depthwise");
+                for (var ci = 0; ci < cin; ci++)
+                    for (var i = 0; i < kh; i++)
+                        for (var j = 0; j < kw; j++)
+                            Bits(ci == c ? dk[((i * kw + j) * cin + c) * mult + m] : 0f, w[(((c * mult + m) * cin + ci) * kh + i) * kw + j], "depthwise");
         Assert.Equal(new long[] { 1, 1 }, f.L(dconv, "padding"));   // 'same', 3x3, stride 1
 
         // Separable: a depthwise part (reading spikes) and a pointwise part.
         var nodes = f.Names.Where(n => f.Type(n) == "Conv2d" && f.MetaText(n, "keras_layer") == sepLayer).ToArray();
         Assert.Equal(2, nodes.Length);
-        var sepDepth = nodes.Single(n => f.L(n, "groups")[0] > 1);
-        var sepPoint = nodes.Single(n => f.L(n, "groups")[0] == 1);
+        var sepDepth = nodes.Single(n => f.Into(n).All(p => f.Type(p) == "IF"));
+        var sepPoint = nodes.Single(n => n != sepDepth);
         Assert.Equal(new[] { sepDepth }, f.Into(sepPoint));
         var sdk = W(keras, sepLayer, "depthwise_kernel");
         var sw = f.F(sepDepth, "weight");
         int sc = sdk.Shape[2];
+        Assert.Equal(new[] { sc, sc, 3, 3 }, f.Shape(sepDepth, "weight"));
         for (var c = 0; c < sc; c++)
-            for (var i = 0; i < 3; i++)
-                for (var j = 0; j < 3; j++)
-                    Bits((float)((double)SpikeValue() * sdk[(i * 3 + j) * sc + c]), sw[(c * 3 + i) * 3 + j], "separable depthwise");
+            for (var ci = 0; ci < sc; ci++)
+                for (var i = 0; i < 3; i++)
+                    for (var j = 0; j < 3; j++)
+                        Bits(ci == c ? (float)((double)SpikeValue() * sdk[(i * 3 + j) * sc + c]) : 0f, sw[((c * sc + ci) * 3 + i) * 3 + j], "separable depthwise");
         ConvWeightIsTransposedKernel(f, sepPoint, W(keras, sepLayer, "pointwise_kernel"), 1.0);
         Assert.Equal(W(keras, sepLayer, "bias").Span.ToArray(), f.F(sepPoint, "bias"));
 
@@ -301,12 +313,16 @@ public class NirExportTests
         var keras = Load(path);
         var f = ExportCli(path);
         var convs = keras.Nodes.Where(n => n.ClassName == "Conv2D").Select(n => n.Layer).ToArray();
+        // Non-square kernels are made square with zero taps (nir.read's type inference reads one kernel side).
         var first = f.Node(convs[0], "Conv2d");
-        ConvWeightIsTransposedKernel(f, first, W(keras, convs[0], "kernel"), 1.0);
+        // Kernel (3, 2), 'valid', stride (2, 3) on (10, 8): one zero column in front with padding 1 keeps the 3 columns of output.
+        Assert.Equal(new long[] { 0, 1 }, f.L(first, "padding"));
+        ConvWeightIsTransposedKernel(f, first, W(keras, convs[0], "kernel"), 1.0, 3, 3, 0, 1);
         Assert.Equal(new long[] { 2, 3 }, f.L(first, "stride"));
         var second = f.Node(convs[1], "Conv2d");
-        Assert.Equal(new long[] { 0, 1 }, f.L(second, "padding"));   // kernel (1, 3), 'same' on (4, 3) with stride 2: one cell each side
-        ConvWeightIsTransposedKernel(f, second, W(keras, convs[1], "kernel"), SpikeValue());
+        // Kernel (1, 3), 'same' on (4, 3) with stride 2: one cell each side along W; along H one zero row each side, padding 1.
+        Assert.Equal(new long[] { 1, 1 }, f.L(second, "padding"));
+        ConvWeightIsTransposedKernel(f, second, W(keras, convs[1], "kernel"), SpikeValue(), 3, 3, 1, 0);
         // Output (2, 2, 2) channels-last; NIR holds (C=2, H=2, W=2): Keras element (h*2 + w)*2 + c is NIR c*4 + h*2 + w.
         var perm = f.Into("output").Single();
         Assert.Equal("Linear", f.Type(perm));

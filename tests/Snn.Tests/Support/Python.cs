@@ -58,6 +58,22 @@ public static class Python
     /// <summary>Why the real (vendored) Nengo cannot run here, or null when it can.</summary>
     public static string? RealNengoMissing => NoRealNengo.Value;
 
+    /// <summary>The real NIR package vendored in ../shared/vendor/nir (a folder for PYTHONPATH), or null when absent.</summary>
+    public static string? RealNir =>
+        TestModels.Shared is { } shared && File.Exists(Path.Combine(shared, "vendor", "nir", "nir", "serialization.py"))
+            ? Path.Combine(shared, "vendor", "nir") : null;
+
+    static readonly Lazy<string?> NoRealNir = new(() =>
+    {
+        if (H5pyMissing is { } why) return why;
+        if (RealNir is not { } path) return "../shared/vendor/nir (the real NIR package, see ../shared/vendor/README.md) is not present beside the repository";
+        var (code, _, err) = Run(new[] { "-c", "import nir; nir.read" }, path);
+        return code == 0 ? null : $"the vendored NIR in {path} does not import with {Exe}: {err.Trim()}";
+    });
+
+    /// <summary>Why the real (vendored) NIR package cannot read files here (it needs numpy and h5py), or null when it can.</summary>
+    public static string? RealNirMissing => NoRealNir.Value;
+
     /// <summary>The conformance stub of the nengo package (tests/nengo_stub), never a real Nengo.</summary>
     public static string NengoStub => Path.Combine(TestModels.RepoRoot, "tests", "nengo_stub");
 
@@ -111,6 +127,15 @@ public sealed class RealNengoFactAttribute : FactAttribute
     public RealNengoFactAttribute()
     {
         if (Python.RealNengoMissing is { } why) Skip = why;
+    }
+}
+
+/// <summary>A test that reads files with the real NIR package vendored in ../shared/vendor/nir; skipped with the reason when it cannot.</summary>
+public sealed class RealNirFactAttribute : FactAttribute
+{
+    public RealNirFactAttribute()
+    {
+        if (Python.RealNirMissing is { } why) Skip = why;
     }
 }
 
