@@ -15,7 +15,9 @@ namespace Snn.Tests.KerasFiles;
 /// edits of the JSON inside .h5 files and, for .keras archives, edits of config.json (text and structure),
 /// of model.weights.h5 and of the zip's entries, repacked into a valid zip — then written to a temp file with the
 /// right extension and run through <see cref="ModelFile.Import"/> and, when that succeeds, <see cref="Legalize.Run"/>.
-/// Every case must end in a model or an <see cref="Error"/> (CLI exit code 3), never an exception, within 2 s.
+/// Every case must end in a model or an <see cref="Error"/> (CLI exit code 3), never an exception, within 10 s (a guard
+/// against super-linear work on damaged structures, loose enough for a loaded 2-core machine: the unmutated vww_96.h5
+/// imports in about 1 s idle and took 2.2-4.2 s at load 20-37).
 /// 2,000 cases by default; SNN_FUZZ_ITERATIONS sets the number, SNN_FUZZ_SEED replays a run (the seed is printed),
 /// SNN_FUZZ_CASE=i replays one case of it; SNN_FUZZ_EVAL=1 also runs the reference evaluator on legalized models.
 /// </summary>
@@ -24,7 +26,7 @@ public sealed class KerasImportFuzzTests(ITestOutputHelper output)
 {
     const int DefaultIterations = 2000;
     const int DefaultSeed = 20250722;
-    static readonly TimeSpan PerCaseLimit = TimeSpan.FromSeconds(2);
+    static readonly TimeSpan PerCaseLimit = TimeSpan.FromSeconds(10);
     static readonly TimeSpan HangLimit = TimeSpan.FromSeconds(30);
 
     static readonly bool Eval = Environment.GetEnvironmentVariable("SNN_FUZZ_EVAL") == "1";
