@@ -29,6 +29,12 @@ public enum CaseNeuron
     Lif,
     /// <summary>swap relu=LIFRate (rate).</summary>
     LifRate,
+    /// <summary>Spiking mode with --neuron if: integrate-and-fire (signed integration).</summary>
+    IntegrateAndFire,
+    /// <summary>Spiking ReLU that resets to zero after a spike (--reset zero).</summary>
+    SpikingReluResetZero,
+    /// <summary>Integrate-and-fire with negative spikes (--neuron if with negative spikes, the calibrated default).</summary>
+    SignedIntegrateAndFire,
 }
 
 /// <summary>
@@ -36,8 +42,10 @@ public enum CaseNeuron
 /// optional average pooling, then optionally Flatten and a Dense head; ReLUs become <see cref="Neuron"/>; optionally a
 /// second output on the first layer's neurons (a probe on neurons mid-model). Converter options: synapse, firing-rate
 /// scale, initial voltages (with their seed); run for <see cref="Steps"/> steps on <see cref="Rows"/> rows, read out as
-/// <see cref="Readout"/>. Weights, biases and inputs are multiples of 1/32 (1/16 for inputs) drawn from
-/// <see cref="Seed"/>, so the currents of the first layer are exact in float32 in any summation order.
+/// <see cref="Readout"/>. Weights, biases and inputs are uniform floats drawn from <see cref="Seed"/>: not multiples of
+/// a power of two, whose sums with dt = 0.001 and round firing-rate scales land exactly on a spiking threshold (1.0) often
+/// enough that float32 rounding in another summation order (Nengo folds the gain into the weights, snn multiplies the
+/// summed input by it) decides a spike; with continuous values a voltage within rounding of a threshold is rare.
 /// </summary>
 public sealed record NengoCase(
     int Seed, bool Conv, bool ChannelsFirst, int[] Input, int[] Units, int Kernel, int Stride, bool Same, bool Pool, int Head,
@@ -59,8 +67,8 @@ public sealed record NengoCase(
         return sb.ToString();
     }
 
-    static Tensor Dyadic(System.Random r, int[] shape, int lo, int hi, float unit) =>
-        Tensor.Own(shape, Enumerable.Range(0, Shapes.Product(shape)).Select(_ => r.Next(lo, hi + 1) * unit).ToArray());
+    static Tensor Uniform(System.Random r, int[] shape, float lo, float hi) =>
+        Tensor.Own(shape, Enumerable.Range(0, Shapes.Product(shape)).Select(_ => lo + (hi - lo) * (float)r.NextDouble()).ToArray());
 
     /// <summary>The Keras model: layers named l0, l1, … and the head "head"; outputs the last layer (and l0 with <see cref="MidOutput"/>).</summary>
     public KerasModel Model()
@@ -80,7 +88,7 @@ public sealed record NengoCase(
                 {
                     filters = Units[i], kernel_size = new[] { k, k }, strides = new[] { s, s }, padding = i == 0 && Same ? "same" : "valid",
                     activation = "relu", use_bias = true, data_format = ChannelsFirst ? "channels_first" : "channels_last",
-                }, ("kernel", Dyadic(r, new[] { k, k, channels, Units[i] }, -24, 32, 1 / 32f)), ("bias", Dyadic(r, new[] { Units[i] }, -8, 24, 1 / 32f))),
+                }, ("kernel", Uniform(r, new[] { k, k, channels, Units[i] }, -0.75f, 1f)), ("bias", Uniform(r, new[] { Units[i] }, -0.25f, 0.75f))),
                     new[] { previous }));
                 shape = ConvOut(shape, Units[i], k, s, i == 0 && Same);
                 previous = name;
@@ -97,7 +105,7 @@ public sealed record NengoCase(
             else
             {
                 layers.Add((new L("Dense", name, new { units = Units[i], activation = "relu", use_bias = true },
-                    ("kernel", Dyadic(r, new[] { shape[0], Units[i] }, -24, 32, 1 / 32f)), ("bias", Dyadic(r, new[] { Units[i] }, -8, 24, 1 / 32f))),
+                    ("kernel", Uniform(r, new[] { shape[0], Units[i] }, -0.75f, 1f)), ("bias", Uniform(r, new[] { Units[i] }, -0.25f, 0.75f))),
                     new[] { previous }));
                 shape = new[] { Units[i] };
                 previous = name;
@@ -111,7 +119,7 @@ public sealed record NengoCase(
                 previous = "flatten";
             }
             layers.Add((new L("Dense", "head", new { units = Head, activation = "linear", use_bias = true },
-                ("kernel", Dyadic(r, new[] { Shapes.Product(shape), Head }, -32, 32, 1 / 32f)), ("bias", Dyadic(r, new[] { Head }, -16, 16, 1 / 32f))),
+                ("kernel", Uniform(r, new[] { Shapes.Product(shape), Head }, -1f, 1f)), ("bias", Uniform(r, new[] { Head }, -0.5f, 0.5f))),
                 new[] { previous }));
             previous = "head";
         }
@@ -126,19 +134,25 @@ public sealed record NengoCase(
         return ChannelsFirst ? new[] { filters, Out(shape[1]), Out(shape[2]) } : new[] { Out(shape[0]), Out(shape[1]), filters };
     }
 
-    /// <summary>The input rows: multiples of 1/16 in [0, 4).</summary>
-    public Seq<Tensor> Inputs() => Seq1(Dyadic(new System.Random(Seed ^ 0x5EED), new[] { Rows }.Concat(Input).ToArray(), 0, 63, 1 / 16f));
+    /// <summary>The input rows: uniform in [0, 4).</summary>
+    public Seq<Tensor> Inputs() => Seq1(Uniform(new System.Random(Seed ^ 0x5EED), new[] { Rows }.Concat(Input).ToArray(), 0f, 4f));
 
     /// <summary>The converter's options for the case; everything else (lowering's probe timing too) at snn's defaults.</summary>
     public CompileOptions Options()
     {
         var convert = new ConvertOptions(
-            Spiking: Neuron == CaseNeuron.SpikingRelu,
+            Spiking: Neuron is CaseNeuron.SpikingRelu or CaseNeuron.IntegrateAndFire or CaseNeuron.SpikingReluResetZero or CaseNeuron.SignedIntegrateAndFire,
             Swap: Neuron switch { CaseNeuron.Lif => Map(("relu", "LIF")), CaseNeuron.LifRate => Map(("relu", "LIFRate")), _ => default },
             ScaleFiringRates: Optional(Scale).Map(s => s),
             Synapse: Optional(Synapse).Map(t => new Lowpass(t)),
             Seed: VoltageSeed,
             InitialVoltage: Init);
+        convert = convert with
+        {
+            IntegrateAndFire = Neuron is CaseNeuron.IntegrateAndFire or CaseNeuron.SignedIntegrateAndFire,
+            NegativeSpikes = Neuron == CaseNeuron.SignedIntegrateAndFire,
+            ResetToZero = Neuron == CaseNeuron.SpikingReluResetZero,
+        };
         return CompileOptions.Default with { Convert = convert };
     }
 }
@@ -177,7 +191,8 @@ public static class NengoCases
 
     public static readonly Gen<NengoCase> Cases =
         from network in Gen.OneOf(Dense, Conv)
-        from neuron in Gen.Elements(CaseNeuron.RateRelu, CaseNeuron.SpikingRelu, CaseNeuron.SpikingRelu, CaseNeuron.Lif, CaseNeuron.LifRate)
+        from neuron in Gen.Elements(CaseNeuron.RateRelu, CaseNeuron.SpikingRelu, CaseNeuron.SpikingRelu, CaseNeuron.Lif, CaseNeuron.LifRate,
+            CaseNeuron.IntegrateAndFire, CaseNeuron.SpikingReluResetZero, CaseNeuron.SignedIntegrateAndFire)
         from synapse in Gen.Elements<float?>(null, null, 0.001f, 0.005f, 0.01f, 0.02f)
         from scale in Gen.Elements<float?>(null, 5f, 50f, 200f, 1000f)
         from init in Gen.Elements(InitialVoltage.Uniform, InitialVoltage.Half, InitialVoltage.Zero)
@@ -212,7 +227,7 @@ public sealed class NengoPropertyAttribute : PropertyAttribute
 
 /// <summary>
 /// Issue 18: generated small networks (dense and convolutional, channels last and first, rate and spiking ReLU, LIF,
-/// LIFRate, synapse none or lowpass on connections and on probes of neurons, every initial-voltage mode, several step
+/// LIFRate, integrate-and-fire with subtract or zero reset and with negative spikes, synapse none or lowpass on connections and on probes of neurons, every initial-voltage mode, several step
 /// counts, the readouts) are converted, run step by step in the interpreter, exported with the Nengo exporter and run
 /// in the real <c>nengo.Simulator</c> (../shared/vendor/nengo) by the exported model.py's own <c>build</c>; every output
 /// at every step, and model.py's readout, must equal snn's within float32 rounding (<see cref="NengoCompare.Tolerance"/>).
@@ -245,7 +260,7 @@ public sealed class NengoPropertyTests : IClassFixture<RealNengoFixture>, IDispo
         var active = Check(c);
         return Prop.Classify(true, active > 0, "some output nonzero")
             .Classify(c.Synapse is not null, "with synapse")
-            .Classify(c.Neuron is CaseNeuron.SpikingRelu or CaseNeuron.Lif, "spiking")
+            .Classify(c.Neuron is not (CaseNeuron.RateRelu or CaseNeuron.LifRate), "spiking")
             .Classify(c.Conv, "convolution");
     }
 

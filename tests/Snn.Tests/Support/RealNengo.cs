@@ -213,8 +213,10 @@ public static class NengoCompare
         var active = 0;
         for (var k = 0; k < snn.Length; k++) active += SameEveryStep($"{name}, output {k}", snn[k], nengo[k]);
         var read = Interpreter.Run(compiled.Program, compiled.Functions, x, new SimOptions(steps, readout)).Ok();
+        // The largest a readout can be: the row's largest per-step value (times steps · dt for a count).
+        var factor = readout == Readout.Count ? steps * compiled.Program.Dt : 1f;
         for (var k = 0; k < snn.Length; k++)
-            SameReadout($"{name}, output {k}, model.py --readout {how}", read[k], Npy.Read(outs[k]).Ok(), RowScale(snn[k]));
+            SameReadout($"{name}, output {k}, model.py --readout {how}", read[k], Npy.Read(outs[k]).Ok(), RowScale(snn[k]).Select(v => v * factor).ToArray());
         return active;
     }
 
@@ -288,7 +290,7 @@ public static class NengoCompare
         return nonzero;
     }
 
-    /// <summary>One readout per row (rows, ...) against another, within <see cref="Tolerance"/> of the row's per-step scale.</summary>
+    /// <summary>One readout per row (rows, ...) against another, within <see cref="Tolerance"/> · max(1, the row's scale).</summary>
     public static void SameReadout(string name, Tensor snn, Tensor nengo, float[] rowScale)
     {
         Assert.True(snn.Length == nengo.Length, $"{name}: snn has {snn.Length} values, nengo {nengo.Length}");
