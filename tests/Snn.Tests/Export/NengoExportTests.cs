@@ -19,9 +19,9 @@ namespace Snn.Tests.Export;
 /// <summary>
 /// <c>snn export --format nengo</c>: model.py must be valid Python importing only the standard library, numpy and
 /// nengo; weights.npz must hold the Keras weights in the layouts Nengo's transforms take (checked with index
-/// arithmetic written here) and the converted gains, biases and initial voltages; and running model.py against the
-/// conformance stub of the nengo package (tests/nengo_stub, written from nengo-semantics.md, not from our C#) must
-/// give what <c>snn predict</c> gives, within float32 rounding.
+/// arithmetic written here) and the converted gains, biases and initial voltages; and running model.py in the real
+/// Nengo (vendored in ../shared/vendor/nengo; skipped, saying why, when it is absent) must give what <c>snn predict</c>
+/// gives, within float32 rounding.
 /// </summary>
 [Trait("Category", "Slow")]
 public sealed class NengoExportTests : IDisposable
@@ -417,14 +417,6 @@ public sealed class NengoExportTests : IDisposable
         }
     }
 
-    [PythonFact]
-    public void Stub_FollowsNengoTiming()
-    {
-        var (code, output, err) = Python.Run(new[] { Path.Combine(Python.NengoStub, "test_stub.py") }, Python.NengoStub);
-        Assert.True(code == 0, err);
-        Assert.Contains("OK", output);
-    }
-
     public static TheoryData<string, string[]> Fixtures => new()
     {
         { "conv_valid_same", new[] { "--mode", "spiking", "--readout", "mean" } },
@@ -449,10 +441,10 @@ public sealed class NengoExportTests : IDisposable
         { "nengo_relu", new[] { "--mode", "rate", "--readout", "last", "--synapse", "0.01", "--steps", "3" } },
     };
 
-    /// <summary>model.py run on the nengo conformance stub gives snn predict's outputs (both modes, both readouts).</summary>
-    [PythonTheory]
+    /// <summary>model.py run in the real Nengo gives snn predict's outputs (both modes, both readouts).</summary>
+    [RealNengoTheory]
     [MemberData(nameof(Fixtures))]
-    public void StubRun_MatchesSnnPredict(string fixture, string[] options)
+    public void NengoRun_MatchesSnnPredict(string fixture, string[] options)
     {
         var model = Tfjs(fixture);
         var e = Export(model, options);
@@ -470,13 +462,13 @@ public sealed class NengoExportTests : IDisposable
 
     /// <summary>
     /// keras_spiking models (RegularSpiking neurons; Lowpass/Alpha filters as same-step Python nodes) and a per-channel
-    /// calibrated network (array gains and a per-neuron output scale) run on the stub as snn predict runs them.
+    /// calibrated network (array gains and a per-neuron output scale) run in Nengo as snn predict runs them.
     /// </summary>
-    [PythonTheory]
+    [RealNengoTheory]
     [InlineData("ks_pipeline.h5")]
     [InlineData("ks_alpha_tau13_dt3.h5")]
     [InlineData("ks_spiking_tanh_dt1.h5")]
-    public void KerasSpikingStubRunMatchesSnnPredict(string file)
+    public void KerasSpiking_NengoRunMatchesSnnPredict(string file)
     {
         var model = Snn.Tests.KerasFiles.KerasFileFixtures.PathOf(file);
         var options = new[] { "--mode", "rate", "--readout", "last" }.Concat(Snn.Tests.KerasFiles.KerasFileFixtures.Get(file).Options).ToArray();
@@ -485,8 +477,8 @@ public sealed class NengoExportTests : IDisposable
         CompareWithPredict(model, e, new List<string> { Snn.Tests.KerasFiles.KerasFileFixtures.Input(file) }, options);
     }
 
-    [PythonFact]
-    public void PerChannelCalibration_StubRunMatchesSnnPredict()
+    [RealNengoFact]
+    public void PerChannelCalibration_NengoRunMatchesSnnPredict()
     {
         var model = Tfjs("conv_valid_same");
         var shape = Load(model).InputShapes[0];
@@ -504,7 +496,7 @@ public sealed class NengoExportTests : IDisposable
         finally { File.Delete(calibration); }
     }
 
-    /// <summary>Runs snn predict and model.py (on the stub) with the same inputs and options; compares every output.</summary>
+    /// <summary>Runs snn predict and model.py (in the real Nengo) with the same inputs and options; compares every output.</summary>
     void CompareWithPredict(string model, Exported e, List<string> inputs, string[] options, string[]? scriptOptions = null)
     {
         var pred = Path.Combine(e.Dir, "pred");
@@ -517,7 +509,7 @@ public sealed class NengoExportTests : IDisposable
         foreach (var i in inputs) args.AddRange(new[] { "--input", i });
         for (var o = 0; o < outputs; o++) args.AddRange(new[] { "--output", Path.Combine(e.Dir, $"nengo_{o}.npy") });
         args.AddRange(scriptOptions ?? System.Array.Empty<string>());
-        var (code, _, err) = Python.Run(args, Python.NengoStub);
+        var (code, _, err) = Python.Run(args, Python.RealNengo);
         Assert.True(code == 0, err);
         for (var o = 0; o < outputs; o++)
             Close(Npy.Read(Path.Combine(pred, $"output_{o}.npy")).Ok(), Npy.Read(Path.Combine(e.Dir, $"nengo_{o}.npy")).Ok());
@@ -541,7 +533,7 @@ public sealed class NengoExportTests : IDisposable
     /// snn reads a filtered probe as Nengo records it (the filter's value before its update in the step), so the script
     /// reads Nengo's probes unshifted (PROBE_LAG 0) and --probe-timing nengo gives snn predict's numbers at the same step.
     /// </summary>
-    [PythonFact]
+    [RealNengoFact]
     public void ProbeTimingNengo_SameStepAsSnn()
     {
         var model = Tfjs("nengo_relu");
@@ -573,9 +565,9 @@ public sealed class NengoExportTests : IDisposable
         return (dir, compiled, TestModels.Random(new[] { 3, 6, 6, 2 }, 11, 0f, 1f));
     }
 
-    /// <summary>Spiking max pooling (count, gate, pre) as Python nodes: the stub run equals the interpreter's.</summary>
-    [PythonFact]
-    public void SpikingMaxPool_StubRunMatchesInterpreter()
+    /// <summary>Spiking max pooling (count, gate, pre) as Python nodes: the Nengo run equals the interpreter's.</summary>
+    [RealNengoFact]
+    public void SpikingMaxPool_NengoRunMatchesInterpreter()
     {
         foreach (var method in new[] { MaxPoolMethod.Count, MaxPoolMethod.Gate, MaxPoolMethod.Pre })
         {
@@ -589,7 +581,7 @@ public sealed class NengoExportTests : IDisposable
                 var expected = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), new SimOptions(Steps: 20, Readout: readout)).Ok().Head;
                 var output = Path.Combine(dir, $"out_{readout}.npy");
                 var (code, _, err) = Python.Run(new[] { Path.Combine(dir, "model.py"), "--input", Path.Combine(dir, "x.npy"), "--output", output,
-                    "--readout", readout == Readout.Mean ? "mean" : "last" }, Python.NengoStub);
+                    "--readout", readout == Readout.Mean ? "mean" : "last" }, Python.RealNengo);
                 Assert.True(code == 0, err);
                 Close(expected, Npy.Read(output).Ok());
             }
@@ -598,8 +590,8 @@ public sealed class NengoExportTests : IDisposable
 
     /// <summary>Real models on a few images: the calibrated Fashion CNN (count and gate pooling, with and without a
     /// synapse) and the channels-first LeNet-5, spiking and rate.</summary>
-    [PythonSharedFact]
-    public void RealModels_StubRunMatchesSnnPredict()
+    [RealNengoFact]
+    public void RealModels_NengoRunMatchesSnnPredict()
     {
         var shared = TestModels.Shared!;
         var fashion = Path.Combine(shared, "models", "real", "image_prediction_on_Fashion_MNIST", "fashion_mnist_model.keras");

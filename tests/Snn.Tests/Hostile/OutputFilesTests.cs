@@ -278,7 +278,7 @@ public sealed partial class OutputFilesTests : IDisposable
             Assert.Equal(kernel.ToArray(), read.GetProperty(layer).EnumerateArray().Select(v => v.GetSingle()).ToArray());
     }
 
-    [PythonFact]
+    [RealNengoFact]
     [Trait("Category", "Slow")]
     public void Nengo_export_names_its_weights_safely_and_the_script_runs_as_the_interpreter()
     {
@@ -289,12 +289,12 @@ public sealed partial class OutputFilesTests : IDisposable
         Snn.Export.NengoExporter.WriteFolder(outDir, false, export).Ok();
         using (var zip = ZipFile.OpenRead(Path.Combine(outDir, "weights.npz")))
             Assert.All(zip.Entries, e => Assert.True(Safe(e.FullName), $"unsafe entry name '{e.FullName}'"));
-        // model.py on the nengo conformance stub gives what our interpreter gives: every array was found under its name.
+        // model.py in the real Nengo gives what our interpreter gives: every array was found under its name.
         var x = TestModels.Random(new[] { 3, 4 }, 11, 0f, 1f);
         var input = Path.Combine(dir, "x.npy");
         Npy.WriteFloat32(input, x).Ok();
         var output = Path.Combine(dir, "out.npy");
-        var (code, _, err) = Python.Run(new[] { Path.Combine(outDir, "model.py"), "--input", input, "--output", output, "--readout", "mean" }, Python.NengoStub);
+        var (code, _, err) = Python.Run(new[] { Path.Combine(outDir, "model.py"), "--input", input, "--output", output, "--readout", "mean" }, Python.RealNengo);
         Assert.True(code == 0, err);
         var expected = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), new SimOptions(Steps: 20, Readout: Readout.Mean)).Ok().Head;
         var actual = Npy.Read(output).Ok();

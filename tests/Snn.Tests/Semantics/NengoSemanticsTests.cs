@@ -12,10 +12,23 @@ namespace Snn.Tests.Semantics;
 /// <summary>
 /// Step-by-step identity with Nengo's reference simulator, checked against Nengo's published step math
 /// (nengo-semantics.md §2-3) re-derived here in double precision: neuron steps, ZOH lowpass, and the one-step
-/// delay a synapse adds because filters run in the update phase.
+/// delay a synapse adds because filters run in the update phase; and the same networks exported and run in the real
+/// <c>nengo.Simulator</c> (../shared/vendor/nengo; skipped, saying why, when absent), every output at every step.
 /// </summary>
-public class NengoSemanticsTests
+public sealed class NengoSemanticsTests(RealNengoFixture nengo) : IClassFixture<RealNengoFixture>, IDisposable
 {
+    readonly string dir = Path.Combine(Path.GetTempPath(), "snn-tests", "nengo-sem-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    /// <summary>The compiled network exported and run in the real Nengo equals the interpreter at every step.</summary>
+    void SameAsRealNengo(string name, Compiled compiled, Tensor x, int steps, Readout readout = Readout.Last) =>
+        Assert.True(NengoCompare.Check(nengo.Worker, name, compiled, Seq1(x), steps, Path.Combine(dir, name), readout) > 0,
+            $"{name}: every output is zero, the comparison would prove little");
+
     [Fact]
     public void UniformInitialVoltagesMatchNumpyRandomState()
     {
@@ -38,6 +51,15 @@ public class NengoSemanticsTests
         new L("Dense", "hidden", new { units = 4, activation = "relu" }, ("kernel", W1), ("bias", B1)),
         new L("Dense", "out", new { units = 2, activation = "linear" }, ("kernel", W2), ("bias", B2)));
 
+    static Compiled TwoLayerSpiking(float tau, string init) => Compile.Run(CompileOptions.Default with
+    {
+        Convert = new ConvertOptions(
+            Swap: Map(("relu", "SpikingRectifiedLinear")),
+            Synapse: tau > 0 ? Some(new Lowpass(tau)) : None,
+            Seed: 7,
+            InitialVoltage: init switch { "zero" => InitialVoltage.Zero, "half" => InitialVoltage.Half, _ => InitialVoltage.Uniform }),
+    }, TwoLayer(), verify: true).Ok();
+
     [Theory]
     [InlineData(0.0f, "zero")]
     [InlineData(0.005f, "half")]
@@ -47,15 +69,7 @@ public class NengoSemanticsTests
         const int steps = 40;
         const double dt = 0.001;
         var x = Random(new[] { 2, 3 }, 5, 0f, 1f);
-        var options = CompileOptions.Default with
-        {
-            Convert = new ConvertOptions(
-                Swap: Map(("relu", "SpikingRectifiedLinear")),
-                Synapse: tau > 0 ? Some(new Lowpass(tau)) : None,
-                Seed: 7,
-                InitialVoltage: init switch { "zero" => InitialVoltage.Zero, "half" => InitialVoltage.Half, _ => InitialVoltage.Uniform }),
-        };
-        var compiled = Compile.Run(options, TwoLayer(), verify: true).Ok();
+        var compiled = TwoLayerSpiking(tau, init);
         var checkpoints = Enumerable.Range(1, steps).ToArray();
         var got = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(x), new SimOptions(Steps: steps), checkpoints).Ok();
 
@@ -104,25 +118,35 @@ public class NengoSemanticsTests
         }
     }
 
+    /// <summary>The same two-layer spiking network, exported and run in the real Nengo.</summary>
+    [RealNengoTheory]
+    [InlineData(0.0f, "zero")]
+    [InlineData(0.005f, "half")]
+    [InlineData(0.02f, "uniform")]
+    public void SpikingNetwork_MatchesRealNengoStepByStep(float tau, string init) =>
+        SameAsRealNengo($"two_layer_{init}", TwoLayerSpiking(tau, init), Random(new[] { 2, 3 }, 5, 0f, 1f), 40, Readout.Mean);
+
+    static Compiled ReluProbedThroughLowpass() => Compile.Run(CompileOptions.Default with { Convert = ConvertOptions.Default with { Synapse = Some(new Lowpass(0.01f)) } },
+        Sequential(new[] { 1 }, new L("ReLU", "relu", new { })), verify: true).Ok();
+
     [Fact]
     public void ProbeSynapseFollowsZohStepResponse()
     {
         // Input -> ReLU ensemble (rate) probed through Lowpass(tau). Nengo builds the probe as SimProcess(update)
         // plus Copy(filtered -> probe.in) (nengo/builder/probe.py signal_probe); the Copy reads the filter before
         // its update in the step, so the probe shows y[t] = rate * (1 - exp(-(t - 1) dt / tau)): 0 at step 1.
-        var model = Sequential(new[] { 1 }, new L("ReLU", "relu", new { }));
-        var options = CompileOptions.Default with { Convert = ConvertOptions.Default with { Synapse = Some(new Lowpass(0.01f)) } };
-        var compiled = Compile.Run(options, model, verify: true).Ok();
+        var compiled = ReluProbedThroughLowpass();
         var got = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(Tensor.Own(new[] { 1, 1 }, new[] { 2f })), new SimOptions(Steps: 5), new[] { 1, 2, 3, 4, 5 }).Ok();
         for (var t = 1; t <= 5; t++)
             Assert.Equal(2 * (1 - Math.Exp(-(t - 1) * 0.001 / 0.01)), got[t - 1].Head[0], 5);
     }
 
-    [Theory]
-    [InlineData(5f, 5f, 5f)]
-    [InlineData(0f, 3f, 4f)]
-    [InlineData(0f, 1f, 3f)]
-    public void ScaleFiringRatesCases(float global, float relu, float dense)
+    /// <summary>The filtered probe of a rate ReLU, exported and run in the real Nengo (0 at step 1, as the math above).</summary>
+    [RealNengoFact]
+    public void ProbeSynapse_MatchesRealNengoStepByStep() =>
+        SameAsRealNengo("probe_lowpass", ReluProbedThroughLowpass(), Tensor.Own(new[] { 2, 1 }, new[] { 2f, 0.5f }), 5);
+
+    static Compiled ScaleFiringRatesNetwork(float global, float relu, float dense)
     {
         // NengoDL test_scale_firing_rates_cases: outputs x0 = ReLU(inp), x1 = Dense(1, relu, kernel 1, bias 50)(inp),
         // relu swapped to spiking, 100 steps with input 100: max output is 1/dt/rate and the spike count is
@@ -141,7 +165,16 @@ public class NengoSemanticsTests
             Convert = new ConvertOptions(Swap: Map(("relu", "SpikingRectifiedLinear")),
                 ScaleFiringRates: global > 0 ? Some(global) : None, LayerScales: layerScales, InitialVoltage: InitialVoltage.Zero),
         };
-        var compiled = Compile.Run(options, model, verify: true).Ok();
+        return Compile.Run(options, model, verify: true).Ok();
+    }
+
+    [Theory]
+    [InlineData(5f, 5f, 5f)]
+    [InlineData(0f, 3f, 4f)]
+    [InlineData(0f, 1f, 3f)]
+    public void ScaleFiringRatesCases(float global, float relu, float dense)
+    {
+        var compiled = ScaleFiringRatesNetwork(global, relu, dense);
         var checkpoints = Enumerable.Range(1, 100).ToArray();
         var outs = Interpreter.Run(compiled.Program, compiled.Functions, Seq1(Tensor.Own(new[] { 1, 1 }, new[] { 100f })), new SimOptions(Steps: 100), checkpoints).Ok();
         var rates = new[] { relu, dense };
@@ -154,4 +187,11 @@ public class NengoSemanticsTests
             Assert.InRange(spikes, drive[o] * rates[o] * 100 * 0.001 - 1, drive[o] * rates[o] * 100 * 0.001 + 1);
         }
     }
+
+    /// <summary>The firing-rate scaling networks (two outputs on neurons, per-layer scales), in the real Nengo.</summary>
+    [RealNengoTheory]
+    [InlineData(5f, 5f, 5f)]
+    [InlineData(0f, 3f, 4f)]
+    public void ScaleFiringRates_MatchesRealNengoStepByStep(float global, float relu, float dense) =>
+        SameAsRealNengo($"scale_{global}_{relu}_{dense}", ScaleFiringRatesNetwork(global, relu, dense), Tensor.Own(new[] { 1, 1 }, new[] { 100f }), 100, Readout.Count);
 }

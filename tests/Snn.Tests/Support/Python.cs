@@ -74,11 +74,9 @@ public static class Python
     /// <summary>Why the real (vendored) NIR package cannot read files here (it needs numpy and h5py), or null when it can.</summary>
     public static string? RealNirMissing => NoRealNir.Value;
 
-    /// <summary>The conformance stub of the nengo package (tests/nengo_stub), never a real Nengo.</summary>
-    public static string NengoStub => Path.Combine(TestModels.RepoRoot, "tests", "nengo_stub");
-
-    /// <summary>Runs python3 with the arguments; <paramref name="pythonPath"/> goes first on the module path.</summary>
-    public static (int Code, string Out, string Err) Run(IEnumerable<string> args, string? pythonPath = null)
+    /// <summary>How python3 starts with the arguments: output and errors redirected, no bytecode files, no user site,
+    /// <paramref name="pythonPath"/> (or nothing) as the module path.</summary>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? pythonPath = null)
     {
         var info = new ProcessStartInfo(Exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) info.ArgumentList.Add(a);
@@ -86,7 +84,13 @@ public static class Python
         info.Environment["PYTHONNOUSERSITE"] = "1";
         if (pythonPath is not null) info.Environment["PYTHONPATH"] = pythonPath;
         else info.Environment.Remove("PYTHONPATH");
-        using var p = Process.Start(info) ?? throw new InvalidOperationException("python3 did not start");
+        return info;
+    }
+
+    /// <summary>Runs python3 with the arguments; <paramref name="pythonPath"/> goes first on the module path.</summary>
+    public static (int Code, string Out, string Err) Run(IEnumerable<string> args, string? pythonPath = null)
+    {
+        using var p = Process.Start(StartInfo(args, pythonPath)) ?? throw new InvalidOperationException("python3 did not start");
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEnd();
         p.WaitForExit();
@@ -125,6 +129,15 @@ public sealed class PythonSharedFactAttribute : FactAttribute
 public sealed class RealNengoFactAttribute : FactAttribute
 {
     public RealNengoFactAttribute()
+    {
+        if (Python.RealNengoMissing is { } why) Skip = why;
+    }
+}
+
+/// <summary>A theory that runs the real Nengo vendored in ../shared/vendor/nengo; skipped with the reason when it cannot.</summary>
+public sealed class RealNengoTheoryAttribute : TheoryAttribute
+{
+    public RealNengoTheoryAttribute()
     {
         if (Python.RealNengoMissing is { } why) Skip = why;
     }
