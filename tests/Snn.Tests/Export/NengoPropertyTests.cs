@@ -9,6 +9,7 @@ using Snn.Compiler.Convert;
 using Snn.Compiler.Export;
 using Snn.Compiler.Keras;
 using Snn.Compiler.Lower;
+using Snn.Properties.Support;
 using Snn.Runtime;
 using Snn.Tests.Support;
 using Xunit;
@@ -206,20 +207,15 @@ public static class NengoCases
 
 /// <summary>
 /// An FsCheck property over <see cref="NengoCases"/>, skipped with the reason when the real Nengo cannot run here. It
-/// replays from FSCHECK_SEED when set (as .ci/run sets it), else from a seed drawn once per test run; the test prints
-/// it. FSCHECK_MAXTEST overrides the number of cases.
+/// replays <see cref="Seeds.Replay"/> (FSCHECK_SEED, as .ci/run sets it and the properties project reads it; drawn once
+/// per run when unset); the test prints <see cref="Seeds.Banner"/>. FSCHECK_MAXTEST overrides the number of cases.
 /// </summary>
 public sealed class NengoPropertyAttribute : PropertyAttribute
 {
-    public static readonly ulong Seed = Environment.GetEnvironmentVariable("FSCHECK_SEED") is { } env
-        && ulong.TryParse(env.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s)
-        ? s : (ulong)System.Random.Shared.NextInt64(1, long.MaxValue);
-
     public NengoPropertyAttribute(int cases)
     {
         if (Python.RealNengoMissing is { } why) Skip = why;
-        var rnd = new Rnd(Seed);
-        Replay = $"{rnd.Seed},{rnd.Gamma}";
+        if (Seeds.Replay is { } replay) Replay = replay;
         Arbitrary = new[] { typeof(NengoCases) };
         MaxTest = int.TryParse(Environment.GetEnvironmentVariable("FSCHECK_MAXTEST"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : cases;
     }
@@ -256,7 +252,8 @@ public sealed class NengoPropertyTests : IClassFixture<RealNengoFixture>, IDispo
     [Trait("Category", "Slow")]
     public Property GeneratedNetworks_MatchRealNengoEveryStep(NengoCase c)
     {
-        if (cases == 0) output.WriteLine($"FSCHECK_SEED={NengoPropertyAttribute.Seed} (Nengo {nengo.Worker.Version})");
+        if (Seeds.Problem is { } problem) throw new Xunit.Sdk.XunitException(problem);
+        if (cases == 0) output.WriteLine($"{Seeds.Banner} (Nengo {nengo.Worker.Version})");
         var active = Check(c);
         return Prop.Classify(true, active > 0, "some output nonzero")
             .Classify(c.Synapse is not null, "with synapse")
