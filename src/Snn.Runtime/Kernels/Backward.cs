@@ -13,7 +13,8 @@ namespace Snn.Runtime.Kernels;
 /// <item><see cref="DenseInputGradient"/>: <c>dX += dY · Wᵀ</c> ([batch, in] += [batch, out] · [out, in]).</item>
 /// <item><see cref="DenseWeightGradient"/>: <c>dW += Xᵀ · dY</c> ([in, out], Keras layout), <c>db += Σ_batch dY</c>.</item>
 /// <item><see cref="ConvInputGradient"/>: the transposed convolution, <c>dX[in(p, t), grp·cg + c] += Σ_n dY[p, grp·ng + n] ·
-/// W[t, c, grp·ng + n]</c>, done as a GEMM <c>Z = dY_grp · W_grpᵀ</c> ([pixels, taps·cg]) and a scatter of Z through the
+/// W[t, c, grp·ng + n]</c>: with stride 1 a forward convolution of dY with the flipped, transposed kernel (padding
+/// (k − 1)·d − pad) on <see cref="Conv.Accumulate"/>; with strides a GEMM <c>Z = dY_grp · W_grpᵀ</c> ([pixels, taps·cg]) and a scatter of Z through the
 /// geometry's indirection table (col2im); depthwise (one channel in and out per group) scatters channel vectors directly.</item>
 /// <item><see cref="ConvKernelGradient"/>: the correlation of X with dY, <c>dW[t, c, grp·ng + n] += Σ_b Σ_p X[b, in(p, t),
 /// grp·cg + c] · dY[b, p, grp·ng + n]</c>, done as a GEMM of the transposed im2col of X ([taps·cg, pixels], built per

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Snn.Runtime.Kernels;
 
@@ -12,7 +13,8 @@ public static partial class Backward
     /// [batch, InputSize], both in the geometry's layout.
     /// </summary>
     /// <remarks>
-    /// Per sample and group, <c>Z[p, t·cg + c] = Σ_n dy[p, grp·ng + n] · kernel[t, c, grp·ng + n]</c> runs on the GEMM
+    /// With stride 1 on every axis this is a forward convolution of dy with the flipped, transposed kernel (see
+    /// <see cref="Transposed"/>), run by <see cref="Conv.Accumulate"/>. Otherwise, per sample and group, <c>Z[p, t·cg + c] = Σ_n dy[p, grp·ng + n] · kernel[t, c, grp·ng + n]</c> runs on the GEMM
     /// micro-kernel (A = dy's group columns, B = the group's kernel transposed once to [ng, taps·cg]); Z is then added into
     /// dx through the indirection table, pixels ascending, taps ascending. Depthwise layers (cg = ng = 1) multiply
     /// channel vectors and add them in the same order. Channels-first samples go through a channels-last copy. Samples are
@@ -28,6 +30,12 @@ public static partial class Backward
         CheckThreads(threads);
         if (batch == 0)
         {
+            return;
+        }
+
+        if (Transposed(g) is { } gt)
+        {
+            StrideOneInputGradient(g, gt, kernel, dy, batch, dx, threads);
             return;
         }
 
@@ -107,6 +115,81 @@ public static partial class Backward
         }
     }
 
+    private static readonly ConditionalWeakTable<ConvGeometry, ConvGeometry> TransposedGeometries = new();
+
+    /// <summary>
+    /// For a geometry with stride 1 everywhere (and padding at most the dilated kernel's reach), the forward geometry of
+    /// its transposed convolution: input = the output, output = the input, the same kernel sizes, dilation and groups,
+    /// padding <c>(k − 1)·d − pad</c> before each axis. Input cell q of the original is then read by original output
+    /// pixel <c>q − ((k − 1)·d − pad) + t'·d</c> through the flipped tap <c>t' = k − 1 − t</c>. Null otherwise (strides
+    /// would need zeros between dy's pixels: those go through the scatter). Built once per geometry.
+    /// </summary>
+    internal static ConvGeometry? Transposed(ConvGeometry g)
+    {
+        for (int d = 0; d < 3; d++)
+        {
+            if (g.Stride3[d] != 1 || g.Pad3[d] > (g.Kernel3[d] - 1) * g.Dilation3[d])
+            {
+                return null;
+            }
+        }
+
+        return TransposedGeometries.GetValue(g, static g =>
+        {
+            int r = g.Rank;
+            int[] Own(int[] a) => a[(3 - r)..];
+            var pad = Enumerable.Range(3 - r, r).Select(d => ((g.Kernel3[d] - 1) * g.Dilation3[d]) - g.Pad3[d]).ToArray();
+            return ConvGeometry.Create(
+                Own(g.Out3), g.OutChannels, Own(g.Kernel3), Own(g.Stride3), Own(g.Dilation3), pad, Own(g.In3), g.InChannels, g.Groups, g.ChannelsLast);
+        });
+    }
+
+    /// <summary>
+    /// Stride-1 input gradient as a forward convolution (<see cref="Conv.Accumulate"/>, all its paths) of dy with the
+    /// flipped, transposed kernel <c>W'[t', n, grp·cg + c] = W[taps − 1 − t', c, grp·ng + n]</c> on <see cref="Transposed"/>
+    /// geometry; samples split over threads (each sample's bits are the forward's, whatever the split).
+    /// </summary>
+    private static void StrideOneInputGradient(ConvGeometry g, ConvGeometry gt, ReadOnlySpan<float> kernel, ReadOnlySpan<float> dy, int batch, Span<float> dx, int threads)
+    {
+        int taps = g.Taps, cg = g.GroupInChannels, ng = g.GroupOutChannels, cout = g.OutChannels, cin = g.InChannels;
+        var wt = new float[g.KernelSize];
+        for (int t = 0; t < taps; t++)
+        {
+            for (int grp = 0; grp < g.Groups; grp++)
+            {
+                for (int c = 0; c < cg; c++)
+                {
+                    int src = ((((taps - 1 - t) * cg) + c) * cout) + (grp * ng);
+                    int dst = (t * ng * cin) + (grp * cg) + c;
+                    for (int n = 0; n < ng; n++)
+                    {
+                        wt[dst + (n * cin)] = kernel[src + n];
+                    }
+                }
+            }
+        }
+
+        int ws = gt.WorkspaceSize(1);
+        unsafe
+        {
+            fixed (float* pdy = dy, pdx = dx)
+            {
+                nint dyBase = (nint)pdy, dxBase = (nint)pdx;
+                ForEachChunk(batch, threads, ws, (b0, b1, _, scratch) =>
+                {
+                    int rows = b1 - b0;
+                    Conv.Accumulate(
+                        gt,
+                        wt,
+                        new ReadOnlySpan<float>((float*)dyBase + ((nint)b0 * g.OutputSize), rows * g.OutputSize),
+                        rows,
+                        new Span<float>(scratch, ws),
+                        new Span<float>((float*)dxBase + ((nint)b0 * g.InputSize), rows * g.InputSize));
+                });
+            }
+        }
+    }
+
     /// <summary><c>dx[off(p, t) + c] += z[p, t·cg + c]</c> for every real tap (dx offset to the group's first channel).</summary>
     private static unsafe void Col2Im(ConvGeometry g, float* z, float* dx, int* table)
     {
@@ -123,8 +206,7 @@ public static partial class Backward
                     continue;
                 }
 
-                var d = new Span<float>(dx + off, cg);
-                TensorPrimitives.Add(d, new ReadOnlySpan<float>(zp + ((nint)t * cg), cg), d);
+                AddTo(dx + off, zp + ((nint)t * cg), cg);
             }
         }
     }
@@ -136,17 +218,14 @@ public static partial class Backward
         for (int p = 0; p < outPix; p++)
         {
             int* row = table + ((nint)p * taps);
-            var dyp = new ReadOnlySpan<float>(dy + ((nint)p * ch), ch);
+            float* dyp = dy + ((nint)p * ch);
             for (int t = 0; t < taps; t++)
             {
                 int off = row[t];
-                if (off < 0)
+                if (off >= 0)
                 {
-                    continue;
+                    MaddTo(dx + off, dyp, w + ((nint)t * ch), ch);
                 }
-
-                var d = new Span<float>(dx + off, ch);
-                TensorPrimitives.MultiplyAdd(dyp, new ReadOnlySpan<float>(w + ((nint)t * ch), ch), d, d);
             }
         }
     }
@@ -236,10 +315,9 @@ public static partial class Backward
 
                         if (bias)
                         {
-                            var pb = new Span<float>(partial + kSize, cout);
                             for (int p = 0; p < outPix; p++)
                             {
-                                TensorPrimitives.Add(pb, new ReadOnlySpan<float>(dyl + ((nint)p * cout), cout), pb);
+                                AddTo(partial + kSize, dyl + ((nint)p * cout), cout);
                             }
                         }
                     }
@@ -291,18 +369,47 @@ public static partial class Backward
         for (int p = 0; p < outPix; p++)
         {
             int* row = table + ((nint)p * taps);
-            var dyp = new ReadOnlySpan<float>(dy + ((nint)p * ch), ch);
+            float* dyp = dy + ((nint)p * ch);
             for (int t = 0; t < taps; t++)
             {
                 int off = row[t];
-                if (off < 0)
+                if (off >= 0)
                 {
-                    continue;
+                    MaddTo(dw + ((nint)t * ch), dyp, x + off, ch);
                 }
-
-                var d = new Span<float>(dw + ((nint)t * ch), ch);
-                TensorPrimitives.MultiplyAdd(dyp, new ReadOnlySpan<float>(x + off, ch), d, d);
             }
+        }
+    }
+
+    /// <summary><c>d[i] += s[i]</c>; short rows in a plain loop (a library call per few floats costs more than the adds).</summary>
+    private static unsafe void AddTo(float* d, float* s, int n)
+    {
+        if (n >= 16)
+        {
+            var dd = new Span<float>(d, n);
+            TensorPrimitives.Add(dd, new ReadOnlySpan<float>(s, n), dd);
+            return;
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            d[i] += s[i];
+        }
+    }
+
+    /// <summary><c>d[i] += a[i] · b[i]</c> (product rounded, then added, as TensorPrimitives.MultiplyAdd); short rows in a plain loop.</summary>
+    private static unsafe void MaddTo(float* d, float* a, float* b, int n)
+    {
+        if (n >= 16)
+        {
+            var dd = new Span<float>(d, n);
+            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(a, n), new ReadOnlySpan<float>(b, n), dd, dd);
+            return;
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            d[i] += a[i] * b[i];
         }
     }
 }

@@ -45,10 +45,11 @@ public class BackwardTests
         var o = new int[rank];
         var p = new int[rank];
         int maxIn = rank == 3 ? 5 : rank == 2 ? 9 : 14;
+        bool unitStrides = r.Next(2) == 0;
         for (int i = 0; i < rank; i++)
         {
             k[i] = 1 + r.Next(rank == 3 ? 2 : 4);
-            s[i] = 1 + r.Next(3);
+            s[i] = unitStrides ? 1 : 1 + r.Next(3);
             d[i] = r.Next(3) == 0 ? 2 : 1;
             int ek = ((k[i] - 1) * d[i]) + 1;
             inS[i] = Math.Max(same ? 1 : ek, 1 + r.Next(maxIn));
@@ -88,6 +89,11 @@ public class BackwardTests
         Assert.Contains(gs, g => g.Stride3.Any(s => s > 1) && g.Dilation3.Any(d => d > 1));
         Assert.Contains(gs, g => g.Pad3.Any(p => p > 0) && g.Stride3.Any(s => s > 1));
         Assert.Contains(gs, g => g.Taps > 1 && g.Groups > 1 && !g.ChannelsLast);
+        // Both input-gradient paths: the stride-1 transposed forward (with padding, dilation, groups, depthwise) and the scatter.
+        Assert.Contains(gs, g => Backward.Transposed(g) is not null && g.Pad3.Any(p => p > 0) && g.Dilation3.Any(d => d > 1));
+        Assert.Contains(gs, g => Backward.Transposed(g) is not null && g.GroupInChannels > 1 && g.Groups > 1 && !g.ChannelsLast);
+        Assert.Contains(gs, g => Backward.Transposed(g) is not null && g.GroupInChannels == 1 && g.Groups > 1);
+        Assert.True(gs.Count(g => Backward.Transposed(g) is null) >= 20);
     }
 
     private static float[] Forward(ConvGeometry g, float[] w, float[] x, int batch)
