@@ -21,6 +21,22 @@ public static partial class Backward
     /// independent, so <paramref name="threads"/> does not change the bits.
     /// </remarks>
     public static void ConvInputGradient(ConvGeometry g, ReadOnlySpan<float> kernel, ReadOnlySpan<float> dy, int batch, Span<float> dx, int threads = 1)
+        => ConvInputGradientOn(g, kernel, dy, batch, dx, threads, InputGradientPath.Auto);
+
+    /// <summary>How <see cref="ConvInputGradient"/> runs (tests pin each one).</summary>
+    internal enum InputGradientPath
+    {
+        /// <summary>The transposed forward where it applies and fills vectors (depthwise, or at least 16 input channels per group), else the scatter.</summary>
+        Auto,
+
+        /// <summary>GEMM into [pixels, taps·cg] and the col2im scatter.</summary>
+        Scatter,
+
+        /// <summary>The forward convolution on <see cref="Transposed"/> geometry (stride 1 only).</summary>
+        TransposedForward,
+    }
+
+    internal static void ConvInputGradientOn(ConvGeometry g, ReadOnlySpan<float> kernel, ReadOnlySpan<float> dy, int batch, Span<float> dx, int threads, InputGradientPath path)
     {
         ArgumentNullException.ThrowIfNull(g);
         KernelMath.CheckNonNegative(batch, nameof(batch));
@@ -33,7 +49,10 @@ public static partial class Backward
             return;
         }
 
-        if (Transposed(g) is { } gt)
+        // The transposed forward's GEMM has the group's input channels as its columns: few of them leave most of every
+        // vector empty, while the scatter's GEMM has taps·cg columns; depthwise runs on the forward's channel-vector loop.
+        bool wide = (g.GroupInChannels == 1 && g.GroupOutChannels == 1) || g.GroupInChannels >= 16;
+        if (path != InputGradientPath.Scatter && (path == InputGradientPath.TransposedForward || wide) && Transposed(g) is { } gt)
         {
             StrideOneInputGradient(g, gt, kernel, dy, batch, dx, threads);
             return;

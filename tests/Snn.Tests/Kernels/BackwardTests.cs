@@ -115,9 +115,23 @@ public class BackwardTests
     /// <summary>Σ_j |dy_j| · (Σ of |terms| forming y_j): the magnitude the float rounding of &lt;dy, conv(x, w)&gt; scales with.</summary>
     private static double Magnitude(ConvGeometry g, float[] w, float[] x, float[] dy, int batch) => Dot(Abs(dy), Forward(g, Abs(w), Abs(x), batch));
 
+    /// <summary>Every seed on the automatic choice and on the scatter, and the stride-1 ones on the transposed forward as well.</summary>
+    public static TheoryData<int, string> SeedsAndPaths()
+    {
+        var t = new TheoryData<int, string>();
+        for (int i = 1; i <= 60; i++)
+        {
+            t.Add(i, nameof(Backward.InputGradientPath.Auto));
+            t.Add(i, nameof(Backward.InputGradientPath.Scatter));
+            if (Backward.Transposed(Generate(i).G) is not null) t.Add(i, nameof(Backward.InputGradientPath.TransposedForward));
+        }
+
+        return t;
+    }
+
     [Theory]
-    [MemberData(nameof(Seeds))]
-    public void ConvInputGradientIsTheAdjointAndMatchesCentralDifferences(int seed)
+    [MemberData(nameof(SeedsAndPaths))]
+    public void ConvInputGradientIsTheAdjointAndMatchesCentralDifferences(int seed, string path)
     {
         var c = Generate(seed);
         var g = c.G;
@@ -126,7 +140,7 @@ public class BackwardTests
         var x = KernelAssert.Random(batch * g.InputSize, seed * 7 + 2);
         var dy = KernelAssert.Random(batch * g.OutputSize, seed * 7 + 3);
         var dx = new float[x.Length];
-        Backward.ConvInputGradient(g, w, dy, batch, dx);
+        Backward.ConvInputGradientOn(g, w, dy, batch, dx, 1, Enum.Parse<Backward.InputGradientPath>(path));
 
         // <conv(x), dy> = <x, convᵀ(dy)>.
         double scale = Magnitude(g, w, x, dy, batch);
