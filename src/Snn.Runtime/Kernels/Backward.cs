@@ -13,8 +13,9 @@ namespace Snn.Runtime.Kernels;
 /// <item><see cref="DenseInputGradient"/>: <c>dX += dY · Wᵀ</c> ([batch, in] += [batch, out] · [out, in]).</item>
 /// <item><see cref="DenseWeightGradient"/>: <c>dW += Xᵀ · dY</c> ([in, out], Keras layout), <c>db += Σ_batch dY</c>.</item>
 /// <item><see cref="ConvInputGradient"/>: the transposed convolution, <c>dX[in(p, t), grp·cg + c] += Σ_n dY[p, grp·ng + n] ·
-/// W[t, c, grp·ng + n]</c>: with stride 1 a forward convolution of dY with the flipped, transposed kernel (padding
-/// (k − 1)·d − pad) on <see cref="Conv.Accumulate"/>; with strides a GEMM <c>Z = dY_grp · W_grpᵀ</c> ([pixels, taps·cg]) and a scatter of Z through the
+/// W[t, c, grp·ng + n]</c>: with stride 1 on every axis and wide groups (depthwise, or 16+ input channels per group) a
+/// forward convolution of dY with the flipped, transposed kernel (padding (k − 1)·d − pad) on <see cref="Conv.Accumulate"/>;
+/// otherwise a GEMM <c>Z = dY_grp · W_grpᵀ</c> ([pixels, taps·cg]) and a scatter of Z through the
 /// geometry's indirection table (col2im); depthwise (one channel in and out per group) scatters channel vectors directly.</item>
 /// <item><see cref="ConvKernelGradient"/>: the correlation of X with dY, <c>dW[t, c, grp·ng + n] += Σ_b Σ_p X[b, in(p, t),
 /// grp·cg + c] · dY[b, p, grp·ng + n]</c>, done as a GEMM of the transposed im2col of X ([taps·cg, pixels], built per
@@ -34,8 +35,9 @@ namespace Snn.Runtime.Kernels;
 /// any split of the batch over threads gives the same bits. Gradients of parameters (dW, db) are sums over the batch:
 /// the batch is cut into chunks of <see cref="ReductionChunk"/> consecutive samples (a constant, not a function of the
 /// thread count); each chunk's sum is formed on its own from +0 (samples in ascending order, within a sample the GEMM's
-/// order: every element's terms summed in registers and added once), and the chunk sums are then added to the output in
-/// ascending chunk order. So the same inputs give the same bytes for any <c>threads</c>; threads only decide how many
+/// order: every element's terms summed in registers and added once), and the chunk sums are then added, in ascending chunk
+/// order, to a zeroed total that is added to the output once. Pooling, activation, affine and loss gradients run on one
+/// thread, in the order each function states. So the same inputs give the same bytes for any <c>threads</c>; threads only decide how many
 /// chunks are in flight at once (and the scratch memory: one chunk's partial sums per thread).</para>
 /// </remarks>
 public static partial class Backward

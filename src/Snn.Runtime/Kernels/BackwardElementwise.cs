@@ -6,33 +6,21 @@ namespace Snn.Runtime.Kernels;
 public static partial class Backward
 {
     /// <summary>
-    /// The ReLU family as Keras' ReLU layer reads it: <c>y = x</c> for <c>0 &lt; x &lt; maxValue</c>, <c>maxValue</c> at and
-    /// above it, <c>negativeSlope · x</c> for <c>x ≤ 0</c>. relu: (0, +∞); leaky relu: (α, +∞); relu6: (0, 6). Sets y.
+    /// The input gradient of Keras' ReLU layer (<see cref="Activations.Relu"/>: <c>y = min(x ≥ threshold ? x :
+    /// negativeSlope·(x − threshold), maxValue)</c>; relu (0, 0, +∞), leaky relu (α, 0, +∞), relu6 (0, 0, 6)):
+    /// <c>dx += dy · r'(x)</c> with <c>r'(x) = 1</c> above the threshold while below the cap, <c>negativeSlope</c> at and
+    /// below the threshold while below the cap, 0 where the cap holds. At the kinks TensorFlow's choice: relu's gradient
+    /// at 0 is 0 (ReluGrad passes where x &gt; 0), leaky relu's at 0 is α (x &gt; 0 ? 1 : α), relu6's is 0 at both 0 and 6
+    /// (0 &lt; x &lt; 6).
     /// </summary>
-    public static void Relu(ReadOnlySpan<float> x, Span<float> y, float negativeSlope = 0f, float maxValue = float.PositiveInfinity)
-    {
-        KernelMath.CheckLength(y.Length, x.Length, nameof(y));
-        for (int i = 0; i < x.Length; i++)
-        {
-            float v = x[i];
-            y[i] = v > 0f ? MathF.Min(v, maxValue) : negativeSlope * v;
-        }
-    }
-
-    /// <summary>
-    /// The input gradient of <see cref="Relu"/>: <c>dx += dy · r'(x)</c> with <c>r'(x) = 1</c> for <c>0 &lt; x &lt;
-    /// maxValue</c>, 0 for <c>x ≥ maxValue</c>, <c>negativeSlope</c> for <c>x ≤ 0</c>. At the kinks TensorFlow's choice:
-    /// relu's gradient at 0 is 0 (ReluGrad passes where x &gt; 0), leaky relu's at 0 is α (x &gt; 0 ? 1 : α), relu6's is 0
-    /// at both 0 and 6 (0 &lt; x &lt; 6).
-    /// </summary>
-    public static void ReluGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, float negativeSlope = 0f, float maxValue = float.PositiveInfinity)
+    public static void ReluGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, float negativeSlope = 0f, float threshold = 0f, float maxValue = float.PositiveInfinity)
     {
         KernelMath.CheckLength(dy.Length, x.Length, nameof(dy));
         KernelMath.CheckLength(dx.Length, x.Length, nameof(dx));
         for (int i = 0; i < x.Length; i++)
         {
             float v = x[i];
-            float slope = v > 0f ? (v < maxValue ? 1f : 0f) : negativeSlope;
+            float slope = v > threshold ? (v < maxValue ? 1f : 0f) : (negativeSlope * (v - threshold) < maxValue ? negativeSlope : 0f);
             dx[i] += dy[i] * slope;
         }
     }

@@ -437,7 +437,7 @@ public class BackwardTests
         float[] Grad(float slope, float max)
         {
             var dx = new float[x.Length];
-            Backward.ReluGradient(x, dy, dx, slope, max);
+            Backward.ReluGradient(x, dy, dx, slope, 0f, max);
             return dx;
         }
 
@@ -447,23 +447,21 @@ public class BackwardTests
     }
 
     [Theory]
-    [InlineData(0f, float.PositiveInfinity, 1)]
-    [InlineData(0.3f, float.PositiveInfinity, 2)]
-    [InlineData(0f, 6f, 3)]
-    public void ReluGradientMatchesCentralDifferencesAwayFromTheKinks(float slope, float max, int seed)
+    [InlineData(0f, 0f, float.PositiveInfinity, 1)]
+    [InlineData(0.3f, 0f, float.PositiveInfinity, 2)]
+    [InlineData(0f, 0f, 6f, 3)]
+    [InlineData(0.1f, 1.5f, 4f, 4)]
+    public void ReluGradientMatchesCentralDifferencesOfKerasReluAwayFromTheKinks(float slope, float threshold, float max, int seed)
     {
-        var x = KernelAssert.Random(200, seed, -8f, 8f).Select(v => MathF.Abs(v) < 0.1f || MathF.Abs(v - 6f) < 0.1f ? v + 0.3f : v).ToArray();
+        var x = KernelAssert.Random(200, seed, -8f, 8f)
+            .Select(v => MathF.Abs(v - threshold) < 0.1f || MathF.Abs(v - max) < 0.1f ? v + 0.3f : v).ToArray();
         var dy = KernelAssert.Random(x.Length, seed + 1);
         var dx = new float[x.Length];
-        Backward.ReluGradient(x, dy, dx, slope, max);
+        Backward.ReluGradient(x, dy, dx, slope, threshold, max);
         const float H = 1f / 64;
         for (int i = 0; i < x.Length; i++)
         {
-            var yp = new float[1];
-            var ym = new float[1];
-            Backward.Relu([x[i] + H], yp, slope, max);
-            Backward.Relu([x[i] - H], ym, slope, max);
-            double fd = dy[i] * ((double)yp[0] - ym[0]) / (2 * H);
+            double fd = dy[i] * ((double)Activations.Relu(x[i] + H, slope, threshold, max) - Activations.Relu(x[i] - H, slope, threshold, max)) / (2 * H);
             Assert.True(Math.Abs(fd - dx[i]) <= 1e-5, $"x {x[i]:R}: dx {dx[i]:R}, central difference {fd:R}");
         }
     }
