@@ -76,7 +76,7 @@ public static partial class Backward
             }
         }
 
-        int z = depthwise ? 0 : outPix * zCols;
+        int z = depthwise ? 0 : checked(outPix * zCols);
         int transposed = g.ChannelsLast ? 0 : g.InputSize + g.OutputSize;
         unsafe
         {
