@@ -73,7 +73,7 @@ public static partial class Conv
         }
     }
     /// <summary>dst[j, i] = src[i, j] for src [rows, cols].</summary>
-    private static unsafe void Transpose(float* src, int rows, int cols, float* dst)
+    internal static unsafe void Transpose(float* src, int rows, int cols, float* dst)
     {
         const int Blk = 32;
         for (int i0 = 0; i0 < rows; i0 += Blk)
@@ -94,7 +94,7 @@ public static partial class Conv
         }
     }
     /// <summary>dst[j, i] += src[i, j] for src [rows, cols].</summary>
-    private static unsafe void AddTransposed(float* src, int rows, int cols, float* dst)
+    internal static unsafe void AddTransposed(float* src, int rows, int cols, float* dst)
     {
         const int Blk = 32;
         for (int j0 = 0; j0 < cols; j0 += Blk)
