@@ -147,21 +147,29 @@ public class BackwardTests
         double lhs = Dot(Forward(g, w, x, batch), dy), rhs = Dot(x, dx);
         Assert.True(Math.Abs(lhs - rhs) <= 1e-5 * scale, $"{c}: <conv(x),dy> {lhs:R} vs <x,dx> {rhs:R} (scale {scale:G3})");
 
-        // Central differences of F(x) = <dy, conv(x)> along every input coordinate (h = 1/4: exact steps).
+        // Central differences of F(x) = <dy, conv(x)> along every input coordinate.
+        CentralDifferences(x, dx, xp => (Dot(Forward(g, w, xp, batch), dy), Magnitude(g, w, xp, dy, batch)), $"{c}: dx");
+    }
+
+    /// <summary>
+    /// Requires <paramref name="gradient"/>[i] to equal (F(v + h·eᵢ) − F(v − h·eᵢ)) / 2h for every coordinate i, where
+    /// <paramref name="f"/> gives F and the magnitude of its terms (for the float32 rounding bound); h = 1/4, an exact step.
+    /// </summary>
+    private static void CentralDifferences(float[] v, float[] gradient, Func<float[], (double F, double Scale)> f, string what)
+    {
         const float H = 0.25f;
-        var xp = (float[])x.Clone();
-        for (int i = 0; i < x.Length; i++)
+        var vp = (float[])v.Clone();
+        for (int i = 0; i < v.Length; i++)
         {
-            float keep = xp[i];
-            xp[i] = keep + H;
-            double fp = Dot(Forward(g, w, xp, batch), dy);
-            double sp = Magnitude(g, w, xp, dy, batch);
-            xp[i] = keep - H;
-            double fm = Dot(Forward(g, w, xp, batch), dy);
-            xp[i] = keep;
+            float keep = vp[i];
+            vp[i] = keep + H;
+            var (fp, sp) = f(vp);
+            vp[i] = keep - H;
+            var (fm, _) = f(vp);
+            vp[i] = keep;
             double fd = (fp - fm) / (2 * H);
             double tol = 1e-9 + (4e-7 * sp / (2 * H));
-            Assert.True(Math.Abs(fd - dx[i]) <= tol, $"{c}: dx[{i}] {dx[i]:R}, central difference {fd:R} (tol {tol:G3})");
+            Assert.True(Math.Abs(fd - gradient[i]) <= tol, $"{what}[{i}] {gradient[i]:R}, central difference {fd:R} (tol {tol:G3})");
         }
     }
 
@@ -183,21 +191,7 @@ public class BackwardTests
         double lhs = Dot(Forward(g, w, x, batch), dy), rhs = Dot(w, dw);
         Assert.True(Math.Abs(lhs - rhs) <= 1e-5 * scale, $"{c}: <conv(x,w),dy> {lhs:R} vs <w,dw> {rhs:R} (scale {scale:G3})");
 
-        const float H = 0.25f;
-        var wp = (float[])w.Clone();
-        for (int i = 0; i < w.Length; i++)
-        {
-            float keep = wp[i];
-            wp[i] = keep + H;
-            double fp = Dot(Forward(g, wp, x, batch), dy);
-            double sp = Magnitude(g, wp, x, dy, batch);
-            wp[i] = keep - H;
-            double fm = Dot(Forward(g, wp, x, batch), dy);
-            wp[i] = keep;
-            double fd = (fp - fm) / (2 * H);
-            double tol = 1e-9 + (4e-7 * sp / (2 * H));
-            Assert.True(Math.Abs(fd - dw[i]) <= tol, $"{c}: dw[{i}] {dw[i]:R}, central difference {fd:R} (tol {tol:G3})");
-        }
+        CentralDifferences(w, dw, wp => (Dot(Forward(g, wp, x, batch), dy), Magnitude(g, wp, x, dy, batch)), $"{c}: dw");
 
         // The bias adds b[o] to every output pixel of channel o: its gradient is the sum of dy over batch and pixels.
         for (int o = 0; o < g.OutChannels; o++)
