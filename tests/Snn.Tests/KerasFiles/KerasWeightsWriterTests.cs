@@ -123,6 +123,134 @@ public sealed class KerasWeightsWriterTests
         Assert.True(MemoryMarshal.AsBytes(expected.Span).SequenceEqual(MemoryMarshal.AsBytes(actual.Span)), $"{what}: the values differ");
     }
 
+    // ------------------------------------------------------------------ refusals
+
+    static (KerasModel Model, ModelSource Source) Sequential() =>
+        ModelFile.ImportWithSource(KerasFileFixtures.PathOf("keras_sequential.keras")).Ok();
+
+    static string TempOut(string ext) => Path.Combine(Path.GetTempPath(), "snn-tests", Guid.NewGuid().ToString("N"), "trained" + ext);
+
+    [Fact]
+    public void Unknown_layer_unknown_variable_and_wrong_shape_are_reported_together_and_nothing_is_written()
+    {
+        var (model, source) = Sequential();
+        var dense = model.Nodes.First(n => n.Weight("kernel").IsSome);
+        var kernel = dense.Weight("kernel").IfNone(() => throw new InvalidOperationException());
+        var weights = Map(
+            ("no_such_layer", Map(("kernel", kernel))),
+            (dense.Layer, Map(
+                ("gamma", kernel),
+                ("kernel", Tensor.Own(kernel.Shape.Reverse().ToArray(), kernel.Span.ToArray())))));
+        var outPath = TempOut(".keras");
+        var error = KerasWeightsWriter.Write(outPath, source, weights, "model.keras").Match(_ => throw new InvalidOperationException("written"), e => e);
+        Assert.Equal(Errors.WriteBackCode / 1000 * 1000 + 100, error.Code);
+        Assert.Equal(3, Errors.ExitCode(error));
+        Assert.StartsWith("3 problems:", error.Message);
+        Assert.Contains("no layer 'no_such_layer'", error.Message);
+        Assert.Contains($"has no variable 'gamma' (its variables: 'bias', 'kernel')", error.Message);
+        Assert.Contains($"is stored with shape ({string.Join(", ", kernel.Shape)}); the new value has shape ({string.Join(", ", kernel.Shape.Reverse())})", error.Message);
+        Assert.False(File.Exists(outPath));
+    }
+
+    [Fact]
+    public void One_problem_is_its_own_error()
+    {
+        var (_, source) = Sequential();
+        var error = KerasWeightsWriter.Replace(source, Map(("nope", Map<string, Tensor>())), "model.keras").Match(_ => throw new InvalidOperationException("written"), e => e);
+        Assert.Equal(Errors.WriteBackCode, error.Code);
+        Assert.Contains("no layer 'nope' (layers with weights: ", error.Message);
+    }
+
+    [Fact]
+    public void A_tfjs_model_is_refused()
+    {
+        var (model, source) = ModelFile.ImportWithSource(TestModels.Fixture("tfjs", "dense_mlp", "model.json")).Ok();
+        var error = KerasWeightsWriter.Replace(source, LayerWeights(model, t => t), "model.json").Match(_ => throw new InvalidOperationException("written"), e => e);
+        Assert.Equal(Errors.UnexportableCode, error.Code);
+        Assert.Equal(3, Errors.ExitCode(error));
+        Assert.Contains("TF.js", error.Message);
+    }
+
+    [Fact]
+    public void An_output_path_whose_extension_Keras_would_misread_is_a_usage_error()
+    {
+        var (model, source) = Sequential();
+        var outPath = TempOut(".h5");
+        var error = KerasWeightsWriter.Write(outPath, source, LayerWeights(model, t => t), "model.keras").Match(_ => throw new InvalidOperationException("written"), e => e);
+        Assert.Equal(2, Errors.ExitCode(error));
+        Assert.Contains(".keras", error.Message);
+        Assert.False(File.Exists(outPath));
+    }
+
+    [Theory]
+    [InlineData("keras", Errors.ZipCode)]
+    [InlineData("h5", Errors.Hdf5Code)]
+    [InlineData("onnx", Errors.ModelFileCode)]
+    public void Bytes_that_are_not_a_model_of_the_format_are_refused(string format, int code)
+    {
+        var source = new ModelSource(format, Seq1(new SourceFile("model", "not a model at all"u8.ToArray())));
+        var error = KerasWeightsWriter.Replace(source, Map<string, Map<string, Tensor>>(), "model").Match(_ => throw new InvalidOperationException("written"), e => e);
+        Assert.Equal(code, error.Code);
+        Assert.Equal(3, Errors.ExitCode(error));
+    }
+
+    [Fact]
+    public void A_symbolic_link_is_not_written_through()
+    {
+        var (model, source) = Sequential();
+        var dir = Path.Combine(Path.GetTempPath(), "snn-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var target = Path.Combine(dir, "target.keras");
+            File.WriteAllText(target, "keep");
+            var link = Path.Combine(dir, "trained.keras");
+            File.CreateSymbolicLink(link, target);
+            var error = KerasWeightsWriter.Write(link, source, LayerWeights(model, t => t), "model.keras").Match(_ => throw new InvalidOperationException("written"), e => e);
+            Assert.Equal(Errors.WriteCode, error.Code);
+            Assert.Contains("symbolic link", error.Message);
+            Assert.Equal("keep", File.ReadAllText(target));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    /// <summary>
+    /// A legacy file whose Dense kernel is stored as float64 (h5py writes what it is given): the importer reads it, but
+    /// rewriting it in place as float32 would change its type, so it is refused by name; its float32 bias is not.
+    /// </summary>
+    [Fact]
+    public void A_weight_not_stored_as_float32_is_refused_by_name()
+    {
+        const string config = """{"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "Dense", "config": {"name": "dense", "units": 2, "activation": "linear", "use_bias": true, "batch_input_shape": [null, 3]}}]}}""";
+        var root = Snn.Compiler.Hdf5.H5GroupNode.Empty with
+        {
+            Attributes = Map(("model_config", Snn.Compiler.Hdf5.H5Value.Text(config)), ("keras_version", Snn.Compiler.Hdf5.H5Value.Text("2.4.0")),
+                ("backend", Snn.Compiler.Hdf5.H5Value.Text("tensorflow"))),
+        };
+        var dense = Snn.Compiler.Hdf5.H5GroupNode.Empty
+            .With("dense", Snn.Compiler.Hdf5.H5GroupNode.Empty
+                .With("kernel:0", new Snn.Compiler.Hdf5.H5Float64(Arr.create(3, 2), Arr.create(1.0, 2, 3, 4, 5, 6)))
+                .With("bias:0", Snn.Compiler.Hdf5.H5Value.Floats(Arr.create(2), [0.5f, -0.5f])))
+            with { Attributes = Map(("weight_names", (Snn.Compiler.Hdf5.H5Value)new Snn.Compiler.Hdf5.H5String(Arr.create(2), Arr.create("dense/kernel:0", "dense/bias:0")))) };
+        root = root.With("model_weights", Snn.Compiler.Hdf5.H5GroupNode.Empty.With("dense", dense));
+        var bytes = Snn.Compiler.Hdf5.H5Writer.ToBytes(root).Ok();
+        var source = new ModelSource("h5", Seq1(new SourceFile("f64.h5", bytes)));
+        var model = ModelFile.FromSource(source, "f64.h5").Ok();
+        var error = KerasWeightsWriter.Replace(source, LayerWeights(model, t => t), "f64.h5").Match(_ => throw new InvalidOperationException("written"), e => e);
+        Assert.Equal(Errors.WriteBackCode, error.Code);
+        Assert.Contains("'dense/kernel'", error.Message);
+        Assert.Contains("float64, not float32", error.Message);
+        Assert.DoesNotContain("bias", error.Message);
+
+        // The bias alone is written.
+        var bias = Tensor.Own([2], [1.5f, 2.5f]);
+        var written = KerasWeightsWriter.Replace(source, Map(("dense", Map(("bias", bias)))), "f64.h5").Ok();
+        var back = ModelFile.FromSource(new ModelSource("h5", Seq1(new SourceFile("out.h5", written))), "out.h5").Ok();
+        AssertBits(bias, back.Nodes.Find(n => n.Layer == "dense").Bind(n => n.Weight("bias")).IfNone(() => throw new InvalidOperationException()), "dense/bias");
+        AssertBits(model.Nodes.Find(n => n.Layer == "dense").Bind(n => n.Weight("kernel")).IfNone(() => throw new InvalidOperationException()),
+            back.Nodes.Find(n => n.Layer == "dense").Bind(n => n.Weight("kernel")).IfNone(() => throw new InvalidOperationException()), "dense/kernel");
+    }
+
     sealed record Comparison(int Replaced, List<string> Problems);
 
     /// <summary>
