@@ -51,6 +51,9 @@ public static class Errors
     /// <summary>A function node's code failed, or was not given with the program (at run time).</summary>
     public const int FunctionNodeCode = 3007;
     public static Error FunctionNode(string function, string message) => Error.New(FunctionNodeCode, $"Function node '{Names.Printable(function)}': {message}");
+    public const int WriteBackCode = 3009;
+    /// <summary>New weights that cannot be written into a Keras model file (unknown layer or variable, wrong shape, storage).</summary>
+    public static Error WriteBack(string path, string message) => Error.New(WriteBackCode, $"Cannot write weights into model '{path}': {message}");
     public const int MemoryCode = 3008;
     /// <summary>What a model's shapes imply (<paramref name="what"/>) needs more memory than the budget (<c>--max-memory</c>).</summary>
     public static Error Memory(string what, long needed, long budget) =>

@@ -149,6 +149,42 @@ public sealed class H5Dataset
 
     public Either<Error, Seq<string>> AttributeNames() => H5Attributes.Names(_ctx, Address, Path);
 
+    /// <summary>
+    /// Where this dataset's values lie in the file's bytes, for rewriting them in place with values of the same type and
+    /// shape: the absolute offset and length of its contiguous or compact storage. Right(Left(why)) when the values are
+    /// not little-endian IEEE float32 stored unfiltered in one piece (chunked, compressed, other types, never written);
+    /// Left for a damaged file.
+    /// </summary>
+    internal Either<Error, Either<string, (long Offset, long Length)>> Float32Storage() =>
+        H5Guard.Run(_ctx, Path, () =>
+            from info in Info()
+            from count in info.Space.Count(_ctx, info.At)
+            from place in Place(info, count * 4)
+            select place);
+
+    private Either<H5Fault, Either<string, (long Offset, long Length)>> Place(H5DatasetInfo info, long length)
+    {
+        static Either<H5Fault, Either<string, (long, long)>> No(string why) => Left<string, (long, long)>(why);
+        var t = info.Type;
+        if (t is not { Class: H5TypeClass.FloatingPoint, Size: 4, BigEndian: false, Vax: false, BitOffset: 0, Precision: 32, ExponentSize: 8, MantissaSize: 23 })
+            return No($"its values are stored as {t.Describe()}, not float32");
+        if (info.Filters.Count > 0) return No("its values are stored compressed or filtered");
+        var layout = info.Layout;
+        switch (layout.Class)
+        {
+            case H5Layout.Contiguous when layout.Address == H5Context.Undefined:
+                return No("its values were never written (no storage allocated)");
+            case H5Layout.Contiguous:
+                return _ctx.Abs(layout.Address, length, "contiguous raw data").Map(abs => Right<string, (long, long)>((abs, length)));
+            case H5Layout.Compact when length <= layout.CompactSize:
+                return Right<string, (long, long)>((layout.CompactOffset, length));
+            case H5Layout.Compact:
+                return _ctx.Fail(layout.CompactOffset, $"compact data holds {layout.CompactSize} bytes, dataset needs {length}");
+            default:
+                return No($"its values are stored in {layout.Describe()} storage, which is rewritten only as a whole");
+        }
+    }
+
     /// <summary>A short description of datatype and storage layout, for diagnostics and tests.</summary>
     internal Either<Error, string> Describe() =>
         H5Guard.Run(_ctx, Path, () => Info().Map(info =>

@@ -91,7 +91,11 @@ public static partial class KerasArchive
         return ZipEntries.Read(entry, Math.Min(limit, room), m => Errors.Zip(path, m));
     }
 
-    static Either<Error, KerasModel> FromConfig(byte[] config, H5File h5, string path)
+    /// <summary>
+    /// The model described by <paramref name="config"/> (config.json) with its weights from <paramref name="h5"/>
+    /// (model.weights.h5); when <paramref name="seen"/> is given, each layer's weight datasets are recorded in it.
+    /// </summary>
+    internal static Either<Error, KerasModel> FromConfig(byte[] config, H5File h5, string path, Dictionary<string, StoredLayer>? seen = null)
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(config, new JsonDocumentOptions { MaxDepth = 256 }); }
@@ -106,7 +110,7 @@ public static partial class KerasArchive
             // number, EnumerateArray of an object, TryGetProperty of a list); reported as the configuration error it is.
             try { assigned = AssignGroups(root, "", "", groups, path); }
             catch (InvalidOperationException e) { return Errors.ModelJson(path, e.Message); }
-            return assigned.Bind(_ => KerasConfigReader.Read(root, Weights(h5, groups, path), path));
+            return assigned.Bind(_ => KerasConfigReader.Read(root, StoredWeights.Reader(Locate(h5, groups, path), StoredWeights.AsStored, seen), path));
         }
     }
 
@@ -149,12 +153,12 @@ public static partial class KerasArchive
         return KerasConfigReader.IsModelClass(lc) ? AssignGroups(layer, keyPrefix + name + "/", group + "/", groups, path) : unit;
     }
 
-    static WeightSource Weights(H5File h5, Dictionary<string, string> groups, string path) => (modelPath, layer, className, config) =>
+    static WeightLocator Locate(H5File h5, Dictionary<string, string> groups, string path) => (modelPath, layer, className, config) =>
     {
-        if (!groups.TryGetValue(string.Join("/", modelPath.Add(layer)), out var groupPath)) return Map<string, Tensor>();
+        if (!groups.TryGetValue(string.Join("/", modelPath.Add(layer)), out var groupPath)) return Map<string, H5Dataset>();
         return from vars in FindVars(h5, groupPath, layer)
-               from tensors in vars.Match(g => ReadVars(g, path, layer), () => Right<Error, Seq<Tensor>>(Seq<Tensor>()))
-               from named in KerasVariables.Name(className, config, tensors, layer, path)
+               from datasets in vars.Match(g => VarDatasets(g, path, layer), () => Right<Error, Seq<H5Dataset>>(Seq<H5Dataset>()))
+               from named in KerasVariables.Name(className, config, datasets, layer, path)
                select named;
     };
 
@@ -189,15 +193,14 @@ public static partial class KerasArchive
     static Option<string> VarsName(H5Group vars) =>
         vars.Attribute("name").Match(a => a.Bind(x => x.ReadString().Match(Some, _ => None)), _ => None);
 
-    static Either<Error, Seq<Tensor>> ReadVars(H5Group vars, string path, string layer) =>
+    /// <summary>The datasets of a vars group, in the order of their numeric names (0, 1, 2, ...).</summary>
+    static Either<Error, Seq<H5Dataset>> VarDatasets(H5Group vars, string path, string layer) =>
         from names in vars.ChildNames()
-        from tensors in names.Filter(n => int.TryParse(n, out _)).OrderBy(int.Parse)
+        from datasets in names.Filter(n => int.TryParse(n, out _)).OrderBy(int.Parse)
             .Map(n => from ds in vars.Dataset(n)
                       from d in ds.ToEither(Errors.Weights(path, $"layer '{layer}': '{vars.Path}/{n}' is not a dataset"))
-                      from shape in d.Shape()
-                      from data in d.ReadFloat32()
-                      select Tensor.Own(shape, data)).Sequence()
-        select tensors.ToSeq().Strict();
+                      select d).Sequence()
+        select datasets.ToSeq().Strict();
 
     [GeneratedRegex(@"\W+")]
     private static partial Regex NonWord();
@@ -210,9 +213,9 @@ public static partial class KerasArchive
 /// <summary>The names of a layer's variables in the order Keras saves them (trainable, then non-trainable).</summary>
 public static class KerasVariables
 {
-    public static Either<Error, Map<string, Tensor>> Name(string className, LayerConfig config, Seq<Tensor> values, string layer, string path)
+    public static Either<Error, Map<string, T>> Name<T>(string className, LayerConfig config, Seq<T> values, string layer, string path)
     {
-        if (values.IsEmpty) return Map<string, Tensor>();
+        if (values.IsEmpty) return Map<string, T>();
         var names = Order(className, config, values.Count);
         if (names.Count != values.Count)
             return Errors.Weights(path, $"layer '{layer}' ({className}) has {values.Count} variables; cannot tell which is which");

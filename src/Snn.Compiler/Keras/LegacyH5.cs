@@ -41,7 +41,10 @@ public static class LegacyH5
         }
     }
 
-    public static Either<Error, KerasModel> Import(H5File h5, string path) =>
+    public static Either<Error, KerasModel> Import(H5File h5, string path) => Import(h5, path, null);
+
+    /// <summary>Imports from an open file; when <paramref name="seen"/> is given, each layer's weight datasets are recorded in it.</summary>
+    internal static Either<Error, KerasModel> Import(H5File h5, string path, Dictionary<string, StoredLayer>? seen) =>
         from configText in StringAttribute(h5.Root, "model_config")
         from config in configText.ToEither(Errors.ModelFile(path, "no 'model_config' attribute: this is a weights-only file (save the whole model with model.save)"))
         from version in StringAttribute(h5.Root, "keras_version")
@@ -50,16 +53,16 @@ public static class LegacyH5
             ? Left<Error, Unit>(Errors.ModelFile(path, $"written by Keras {version.IfNone("1.x (no keras_version)")}; Keras 1 files are not supported (load and re-save the model with Keras 2 or later)"))
             : Right<Error, Unit>(unit)
         from weights in h5.Root.Group("model_weights").Bind(g => g.Match(Right<Error, H5Group>, () => Left<Error, H5Group>(Errors.ModelFile(path, "no /model_weights group"))))
-        from model in Parse(config, weights, backend.IfNone("tensorflow"), path)
+        from model in Parse(config, weights, backend.IfNone("tensorflow"), path, seen)
         select model;
 
-    static Either<Error, KerasModel> Parse(string json, H5Group weights, string backend, string path)
+    static Either<Error, KerasModel> Parse(string json, H5Group weights, string backend, string path, Dictionary<string, StoredLayer>? seen)
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 256 }); }
         catch (JsonException e) { return Errors.ModelJson(path, $"model_config is not valid JSON ({e.Message})"); }
         using (doc)
-            return KerasConfigReader.Read(doc.RootElement, Weights(weights, backend, path), path);
+            return KerasConfigReader.Read(doc.RootElement, StoredWeights.Reader(Locate(weights, path), AsLoaded(backend), seen), path);
     }
 
     static Either<Error, Option<string>> StringAttribute(H5Group g, string name) =>
@@ -85,29 +88,33 @@ public static class LegacyH5
             }));
 
     /// <summary>
-    /// A layer's weights: the group /model_weights/&lt;outermost model or layer&gt;, its weight_names, and of those the
-    /// names whose owner path ends with the layer name (nested models keep their layers' weights in the model's group).
+    /// Where a layer's weights are: the group /model_weights/&lt;outermost model or layer&gt;, its weight_names, and of those
+    /// the names whose owner path ends with the layer name (nested models keep their layers' weights in the model's group).
     /// The variable name is the last path segment without ":0".
     /// </summary>
-    static WeightSource Weights(H5Group root, string backend, string path) => (modelPath, layer, className, _) =>
+    static WeightLocator Locate(H5Group root, string path) => (modelPath, layer, _, _) =>
     {
         var top = modelPath.IsEmpty ? layer : modelPath.Head;
         return from g in root.Group(top)
-               from result in g.Match(grp => Read(grp, modelPath.IsEmpty, layer, className, backend, path), () => Right<Error, Map<string, Tensor>>(Map<string, Tensor>()))
+               from result in g.Match(grp => Datasets(grp, modelPath.IsEmpty, layer, path), () => Right<Error, Map<string, H5Dataset>>(Map<string, H5Dataset>()))
                select result;
     };
 
-    static Either<Error, Map<string, Tensor>> Read(H5Group weightsGroup, bool topLevel, string layer, string className, string backend, string path) =>
+    static Either<Error, Map<string, H5Dataset>> Datasets(H5Group weightsGroup, bool topLevel, string layer, string path) =>
         from names in StringList(weightsGroup, "weight_names")
         let mine = names.Filter(n => topLevel || Owner(n).Split('/').Contains(layer)).ToSeq().Strict()
-        from tensors in mine.Map(n => from ds in weightsGroup.Dataset(n)
-                                      from d in ds.ToEither(Errors.Weights(path, $"layer '{layer}': weight '{n}' is listed but missing from '{weightsGroup.Path}'"))
-                                      from shape in d.Shape()
-                                      from data in d.ReadFloat32()
-                                      select (Var(n), Tensor.Own(shape, data))).Sequence()
-        select toMap(backend == "theano" && TheanoFlipped.Contains(className)
-            ? tensors.Map(t => t.Item1 == "kernel" ? (t.Item1, FlipSpatial(t.Item2)) : t)
-            : tensors);
+        from datasets in mine.Map(n => from ds in weightsGroup.Dataset(n)
+                                       from d in ds.ToEither(Errors.Weights(path, $"layer '{layer}': weight '{n}' is listed but missing from '{weightsGroup.Path}'"))
+                                       select (Var(n), d)).Sequence()
+        select toMap(datasets);
+
+    /// <summary>
+    /// A stored tensor as Keras loads it with <paramref name="backend"/>: kernels written by Theano flipped (see
+    /// <see cref="TheanoFlipped"/>); the flip is its own inverse, so the same adjustment turns loaded weights back into
+    /// stored ones.
+    /// </summary>
+    internal static Func<string, string, Tensor, Tensor> AsLoaded(string backend) => (className, variable, t) =>
+        backend == "theano" && variable == "kernel" && TheanoFlipped.Contains(className) ? FlipSpatial(t) : t;
 
     /// <summary>
     /// The classes whose kernels Keras flips when it loads weights trained with the Theano backend into a backend that

@@ -212,3 +212,13 @@ public sealed class CropsFactAttribute : FactAttribute
         else if (Crops.Missing is { } why) Skip = why;
     }
 }
+
+/// <summary>A theory that needs /usr/bin/python3 with h5py (and, with <c>shared: true</c>, ../shared); skipped with the reason otherwise.</summary>
+public sealed class H5pyTheoryAttribute : TheoryAttribute
+{
+    public H5pyTheoryAttribute(bool shared = false)
+    {
+        if (Python.H5pyMissing is { } why) Skip = why;
+        else if (shared && TestModels.Shared is null) Skip = "../shared (real Keras models and data) is not present beside the repository";
+    }
+}
