@@ -101,6 +101,36 @@ public sealed class GradientCases(ITestOutputHelper output) : PropertyTests(outp
         GradientCheck.Run(net, NodeFunctions.Empty, Seq1(Random(new System.Random(seed), -1, 1, 3, 32)), seed, Output);
     }
 
+    /// <summary>
+    /// input(5×6×4) → convolution (strides, dilation, groups, depthwise; both layouts) → relu ensemble → average pool
+    /// ('same', 3×3 stride 2) → dense → softmax probe: what the generated Keras models do not draw (dilation, groups).
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1, 2, 1, true)]
+    [InlineData(2, 2, 1, 2, true)]
+    [InlineData(3, 1, 1, 4, false)]   // depthwise: one input channel per group, 4 groups
+    [InlineData(4, 2, 2, 2, false)]
+    [InlineData(5, 1, 2, 4, true)]
+    public void Convolutions_with_strides_dilation_and_groups(int seed, int stride, int dilation, int groups, bool channelsLast)
+    {
+        var r = new System.Random(seed);
+        var inShape = channelsLast ? Arr.create(5, 6, 4) : Arr.create(4, 5, 6);
+        var filters = groups == 4 ? 4 : 6;
+        var conv = new ConvSpec(inShape, filters, Arr.create(3, 2), Arr.create(stride, stride), Arr.create(dilation, 1), Padding.Same, channelsLast, groups);
+        var b = new NetworkBuilder();
+        var x = b.Input("x", inShape.ToArray());
+        var size = Shapes.Product(conv.OutputShape);
+        var e = b.Ensemble("e", size, new RectifiedLinear(), 1f, Random(r, -0.2, 0.5, size));
+        b.Connect(x, e, new ConvT(conv, Random(r, -1, 1, conv.KernelShape.ToArray())));
+        var pool = new PoolSpec(PoolKind.Average, conv.OutputShape, Arr.create(3, 3), Arr.create(2, 2), Padding.Same, channelsLast);
+        var pooled = b.Node("pooled", Shapes.Product(pool.OutputShape));
+        b.Connect(e, pooled, new PoolT(pool));
+        var o = b.Node("out", 3);
+        b.Connect(pooled, o, new DenseT(Random(r, -1, 1, pooled.Size, 3), 1));
+        b.Probe(o, softmax: true);
+        GradientCheck.Run(b.Build().Get("build"), NodeFunctions.Empty, Seq1(Random(new System.Random(seed), -1, 1, 3, 120)), seed, Output);
+    }
+
     /// <summary>Class labels give the gradient of the one-hot rows they stand for.</summary>
     [Fact]
     public void Labels_are_one_hot_rows()
