@@ -72,6 +72,10 @@ public static class Errors
     /// <summary>A converted network object that an export format cannot express (yet).</summary>
     public static Error Unexportable(string format, string what, string reason) =>
         Error.New(UnexportableCode, $"cannot export {what} to {format} yet: {reason}");
+    public const int UntrainableCode = 3021;
+    /// <summary>A network object whose gradient training cannot form (yet), e.g. a neuron type without a differentiable rate.</summary>
+    public static Error Untrainable(string what, string reason) =>
+        Error.New(UntrainableCode, $"cannot compute gradients of {what}: {reason}");
     /// <summary>A layer that an export format cannot represent (the network itself converts and runs).</summary>
     public static Error NotExportable(string format, string layer, string className, string reason) =>
         Error.New(NotExportableCode, $"Layer '{Names.Printable(layer)}' ({Names.Printable(className)}) cannot be exported to {format}: {reason}");

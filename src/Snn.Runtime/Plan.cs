@@ -417,12 +417,9 @@ public sealed class Plan
     /// </summary>
     public ReadOnlySpan<float> SignalValue(int signal) => S(signal);
 
-    static ConvGeometry Geometry(ConvSpec s) => ConvGeometry.Create(
-        s.InSpatial.ToArray(), s.InChannels, s.Kernel.ToArray(), s.Strides.ToArray(), s.Dilation.ToArray(),
-        s.PadBefore.ToArray(), s.OutSpatial.ToArray(), s.Filters, s.Groups, s.ChannelsLast);
+    static ConvGeometry Geometry(ConvSpec s) => ConvGeometry.Of(s);
 
-    static PoolGeometry Geometry(PoolSpec s) => PoolGeometry.Create(
-        s.InSpatial.ToArray(), s.Channels, s.Pool.ToArray(), s.Strides.ToArray(), s.PadBefore.ToArray(), s.OutSpatial.ToArray(), s.ChannelsLast);
+    static PoolGeometry Geometry(PoolSpec s) => PoolGeometry.Of(s);
 
     Action Compile(Op op, int index, float[] scratch)
     {

@@ -210,6 +210,14 @@ public sealed class ConvGeometry
     /// <summary>Elements of the kernel: Taps * InChannels/Groups * OutChannels.</summary>
     public int KernelSize => Taps * GroupInChannels * OutChannels;
 
+    /// <summary>The geometry of a convolution spec (the IRs' shared description).</summary>
+    public static ConvGeometry Of(ConvSpec s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return Create(s.InSpatial.ToArray(), s.InChannels, s.Kernel.ToArray(), s.Strides.ToArray(), s.Dilation.ToArray(),
+            s.PadBefore.ToArray(), s.OutSpatial.ToArray(), s.Filters, s.Groups, s.ChannelsLast);
+    }
+
     /// <summary>
     /// Creates a geometry. Arrays are per spatial dimension (all the same length 1..3). The output
     /// size is taken as given (e.g. TF 'valid': ceil((in - (k-1)*d) / s); 'same': ceil(in / s) with

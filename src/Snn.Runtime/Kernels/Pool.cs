@@ -45,6 +45,13 @@ public sealed class PoolGeometry
     /// <summary>Elements per output sample.</summary>
     public int OutputSize { get; }
 
+    /// <summary>The geometry of a pooling spec (the IRs' shared description; the kind is the caller's choice of kernel).</summary>
+    public static PoolGeometry Of(PoolSpec s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return Create(s.InSpatial.ToArray(), s.Channels, s.Pool.ToArray(), s.Strides.ToArray(), s.PadBefore.ToArray(), s.OutSpatial.ToArray(), s.ChannelsLast);
+    }
+
     /// <summary>
     /// Creates a pooling geometry. Window of output position o in a dimension covers input cells
     /// <c>o*stride - padBefore + [0, pool)</c>; cells outside the input are padding.
