@@ -42,34 +42,36 @@ public static class Python
     public static (int Code, string Out, string Err) Run(string script, params string[] args) =>
         Run(new[] { "-c", script }.Concat(args));
 
+    /// <summary>A package vendored in ../shared/vendor/<paramref name="folder"/> (a folder for PYTHONPATH), or null when
+    /// its <paramref name="marker"/> file is absent.</summary>
+    static string? Vendored(string folder, string marker) =>
+        TestModels.Shared is { } shared && File.Exists(Path.Combine(shared, "vendor", folder, folder, marker))
+            ? Path.Combine(shared, "vendor", folder) : null;
+
+    /// <summary>Why the vendored package cannot be used: what it needs (<paramref name="needs"/>'s reason), its folder
+    /// missing, or <paramref name="probe"/> failing with it on PYTHONPATH; null when it can.</summary>
+    static string? VendoredMissing(string? needs, string? path, string folder, string what, string probe)
+    {
+        if (needs is { } why) return why;
+        if (path is null) return $"../shared/vendor/{folder} ({what}, see ../shared/vendor/README.md) is not present beside the repository";
+        var (code, _, err) = Run(new[] { "-c", probe }, path);
+        return code == 0 ? null : $"the vendored {folder} in {path} does not import with {Exe}: {err.Trim()}";
+    }
+
     /// <summary>The real Nengo vendored in ../shared/vendor/nengo (a folder for PYTHONPATH), or null when absent.</summary>
-    public static string? RealNengo =>
-        TestModels.Shared is { } shared && File.Exists(Path.Combine(shared, "vendor", "nengo", "nengo", "simulator.py"))
-            ? Path.Combine(shared, "vendor", "nengo") : null;
+    public static string? RealNengo => Vendored("nengo", "simulator.py");
 
     static readonly Lazy<string?> NoRealNengo = new(() =>
-    {
-        if (Missing is { } why) return why;
-        if (RealNengo is not { } path) return "../shared/vendor/nengo (the real Nengo, see ../shared/vendor/README.md) is not present beside the repository";
-        var (code, _, err) = Run(new[] { "-c", "import nengo; nengo.Simulator" }, path);
-        return code == 0 ? null : $"the vendored Nengo in {path} does not import with {Exe}: {err.Trim()}";
-    });
+        VendoredMissing(Missing, RealNengo, "nengo", "the real Nengo", "import nengo; nengo.Simulator"));
 
     /// <summary>Why the real (vendored) Nengo cannot run here, or null when it can.</summary>
     public static string? RealNengoMissing => NoRealNengo.Value;
 
     /// <summary>The real NIR package vendored in ../shared/vendor/nir (a folder for PYTHONPATH), or null when absent.</summary>
-    public static string? RealNir =>
-        TestModels.Shared is { } shared && File.Exists(Path.Combine(shared, "vendor", "nir", "nir", "serialization.py"))
-            ? Path.Combine(shared, "vendor", "nir") : null;
+    public static string? RealNir => Vendored("nir", "serialization.py");
 
     static readonly Lazy<string?> NoRealNir = new(() =>
-    {
-        if (H5pyMissing is { } why) return why;
-        if (RealNir is not { } path) return "../shared/vendor/nir (the real NIR package, see ../shared/vendor/README.md) is not present beside the repository";
-        var (code, _, err) = Run(new[] { "-c", "import nir; nir.read" }, path);
-        return code == 0 ? null : $"the vendored NIR in {path} does not import with {Exe}: {err.Trim()}";
-    });
+        VendoredMissing(H5pyMissing, RealNir, "nir", "the real NIR package", "import nir; nir.read"));
 
     /// <summary>Why the real (vendored) NIR package cannot read files here (it needs numpy and h5py), or null when it can.</summary>
     public static string? RealNirMissing => NoRealNir.Value;
