@@ -38,7 +38,21 @@ public sealed class QuantizedProperties(ITestOutputHelper output) : PropertyTest
     public void Quantized_forward_is_the_spiking_networks_readout_after_T_steps(GeneratedModel m)
     {
         var x = m.Inputs(batch: 4);
-        var c = Compile.Run(Presets.Calibrated(x), m.Model, verify: true).Get("compile");
+        Check(Presets.Calibrated(x), m, x);
+    }
+
+    /// <summary>The same with NengoDL's initial voltages, Uniform(0, 1) per neuron: the quantizer's offsets differ from neuron to neuron.</summary>
+    [Property(MaxTest = 50)]
+    public void Quantized_forward_with_uniform_initial_voltages_is_the_spiking_networks_readout(GeneratedModel m)
+    {
+        var x = m.Inputs(batch: 4);
+        var options = Presets.Calibrated(x);
+        Check(options with { Convert = options.Convert with { InitialVoltage = InitialVoltage.Uniform, Seed = m.Seed } }, m, x);
+    }
+
+    void Check(CompileOptions options, GeneratedModel m, LanguageExt.Seq<Tensor> x)
+    {
+        var c = Compile.Run(options, m.Model, verify: true).Get("compile");
         var net = c.Network;
         var checkpoints = Enumerable.Range(1, MaxSteps).ToArray();
         var probe = NetworkGradient.Forward(GradientOptions.Default with { Method = TrainingMethod.Quantized, Steps = 1 }, net, x);
