@@ -212,6 +212,22 @@ public class FitCommandTests
         Assert.NotEqual(files[0], File.ReadAllBytes(other));
     }
 
+    /// <summary>
+    /// With --json stdout holds the JSON alone; with progress on (forced here, as on a redirected stderr) stderr gets the
+    /// progress within each epoch with the running loss, and each epoch's line.
+    /// </summary>
+    [Fact]
+    public void Json_keeps_stdout_machine_readable_and_progress_goes_to_stderr()
+    {
+        var dir = TempDir();
+        var d = Data(dir, 8);
+        var (code, output, err) = Run("fit", Mlp, "--data", d.X, "--labels", d.Y, "--epochs", "2", "--out", Path.Combine(dir, "o.snnz"), "--json", "--progress");
+        Assert.True(code == 0, err);
+        Assert.Equal(2, JsonDocument.Parse(output).RootElement.GetProperty("history").GetArrayLength());
+        Assert.Matches(@"(?m)^  epoch 1/2, batches: 3/3 \(100%\), .*, loss \d\.\d{4}$", err);
+        Assert.Matches(@"(?m)^epoch 2/2: loss \d\.\d{4}, accuracy \d\.\d{4} \(", err);
+    }
+
     public static TheoryData<string, int, string> Refusals() => new()
     {
         { "--data {x} --out {out}", 2, "fit needs --labels Y" },
