@@ -71,7 +71,38 @@ public static class FitCommand
             var l => Left<Error, Loss>(Errors.Usage($"--loss must be crossentropy or mse, got '{l}'")),
         }
         from threads in a.Int("--threads", min: 1)
-        select GradientOptions.Default with { Loss = loss, Threads = threads.IfNone(Environment.ProcessorCount) };
+        from method in a.One("--method").IfNone("rate") switch
+        {
+            "rate" => Right<Error, TrainingMethod>(TrainingMethod.Rate),
+            "quantized" => Right<Error, TrainingMethod>(TrainingMethod.Quantized),
+            var m => Left<Error, TrainingMethod>(Errors.Usage($"--method must be rate or quantized, got '{m}'")),
+        }
+        from steps in a.Int("--steps", min: 1)
+        from _s in steps.IsSome && method != TrainingMethod.Quantized
+            ? Left<Error, Unit>(Errors.Usage("--steps applies to --method quantized (the spiking network's step count to train for); rate training has no steps"))
+            : Right<Error, Unit>(unit)
+        from rate in RateTarget(a)
+        select GradientOptions.Default with
+        {
+            Loss = loss, Threads = threads.IfNone(Environment.ProcessorCount), Method = method, Steps = steps.IfNone(GradientOptions.Default.Steps),
+            RateRegularization = rate,
+        };
+
+    /// <summary>--rate-target HZ with --rate-weight W (and --rate-layer LAYER, repeatable): NengoDL's firing-rate regularization.</summary>
+    static Either<Error, Option<RateRegularization>> RateTarget(Args a)
+    {
+        static Option<double> Number(string s) => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) ? v : None;
+        var (target, weight, layers) = (a.One("--rate-target"), a.One("--rate-weight"), a.All("--rate-layer").ToSeq().Strict());
+        if (target.IsNone)
+            return weight.IsSome || !layers.IsEmpty
+                ? Errors.Usage("--rate-weight and --rate-layer go with --rate-target HZ (the firing rate each spiking neuron is pulled toward)")
+                : Right<Error, Option<RateRegularization>>(None);
+        var t = target.Bind(Number);
+        if (!t.Exists(v => v >= 0)) return Errors.Usage($"--rate-target expects a firing rate in Hz (0 or more), got '{target.IfNone("")}'");
+        var w = weight.Match(s => Number(s), () => Some(0.01));
+        if (!w.Exists(v => v > 0)) return Errors.Usage($"--rate-weight expects a positive loss weight, got '{weight.IfNone("")}'");
+        return Some(new RateRegularization((float)t.IfNone(0), (float)w.IfNone(0)) { Layers = layers });
+    }
 
     static Either<Error, Training.Optimizer> Optimizer(Args a)
     {
