@@ -57,8 +57,9 @@ public static class KerasWriteBack
     /// <summary>
     /// The new Keras weights, keyed by layer (<see cref="KerasNode.Layer"/>) and variable, for <see cref="KerasWeightsWriter"/>.
     /// <paramref name="converted"/> is the network as converted from <paramref name="model"/> (calibrated or not, before
-    /// training), <paramref name="trained"/> the same network with parameters changed by training. Every variable the
-    /// network maps to is given (unchanged values exactly as stored).
+    /// training), <paramref name="trained"/> the same network with parameters changed by training. Every Keras variable
+    /// that a changed parameter maps to is given, whole (the elements training left unchanged exactly as stored); the
+    /// others are absent (the writer keeps them).
     /// </summary>
     public static Either<Error, Map<string, Map<string, Tensor>>> Weights(KerasWriteBackOptions options, KerasModel model, Network converted, Network trained, string label)
     {
@@ -67,6 +68,21 @@ public static class KerasWriteBack
         return Legalize.Run(options.LegalizeOrDefault, model).ToEither().MapLeft(Errors.Many)
             .Bind(legal => new Plan(options, model, legal, converted, trained, label).Run());
     }
+
+    /// <summary>
+    /// The names of <paramref name="converted"/>'s parameters (<see cref="Parameter.Name"/>) whose changes
+    /// <paramref name="model"/> can hold: Dense/Conv/depthwise/separable kernels, the biases of layers that have a bias (or a
+    /// folded BatchNormalization with a beta) as <see cref="BiasTying"/> ties them, an unfolded BatchNormalization's scale
+    /// (with gamma) and shift (with beta). A training run that must stay writable (<c>snn fit --keras</c>) trains only these
+    /// and freezes the rest (the weights of an Add or Average, activation layers' zero biases, Rescaling's constants, a
+    /// transposed convolution's reordered kernel).
+    /// </summary>
+    public static Either<Error, Set<string>> Writable(KerasWriteBackOptions options, KerasModel model, Network converted, string label) =>
+        Legalize.Run(options.LegalizeOrDefault, model).ToEither().MapLeft(Errors.Many).Bind(legal =>
+        {
+            var plan = new Plan(options, model, legal, converted, converted, label);
+            return plan.Run().Map(_ => toSet(plan.Writable));
+        });
 
     /// <summary>
     /// Reads the Keras model at <paramref name="modelPath"/>, computes <see cref="Weights"/> and writes the model with them
@@ -121,6 +137,9 @@ public static class KerasWriteBack
         readonly Dictionary<string, Tensor> before = NetworkParameters.Read(converted, false).ToDictionary(p => p.Name, p => p.Value);
         readonly Dictionary<string, Tensor> after = NetworkParameters.Read(trained, false).ToDictionary(p => p.Name, p => p.Value);
         readonly System.Collections.Generic.HashSet<string> claimed = new();
+
+        /// <summary>The parameters whose changes this model can hold (found while running).</summary>
+        public readonly System.Collections.Generic.HashSet<string> Writable = new();
         readonly List<Error> problems = new();
         // (layer, variable) -> the values its uses give, with the parameter each comes from.
         readonly Dictionary<(string Layer, string Variable), List<(Tensor Value, string From)>> values = new();
@@ -203,11 +222,13 @@ public static class KerasWriteBack
             var channels = kernel.Shape[^1];
             // The product of the folded affines' scales per output channel (1 without folds).
             var scale = Enumerable.Range(0, channels).Select(c => folded.Fold(1f, (s, f) => s * f.Scale[c])).ToArray();
+            var kernelVariable = KernelVariable(node, op).Bind(v => node.Weight(v).Filter(w => w.Length == kernel.Length).Map(w => (Name: v, Stored: w)));
+            if (kernelVariable.IsSome) Writable.Add(conn.Id);
             if (Changed(conn.Id))
             {
-                if (!KernelVariable(node, op).TryGet(out var variable) || !node.Weight(variable).TryGet(out var stored) || stored.Length != kernel.Length)
+                if (!kernelVariable.TryGet(out var variable))
                     Problem($"training changed the kernel of layer '{P(op.Layer)}' ({P(node.ClassName)}), whose kernel the conversion reorders; writing it back is not supported: freeze the layer");
-                else Kernel(op.Layer, variable, stored, before[conn.Id], after[conn.Id], scale, conn.Id);
+                else Kernel(op.Layer, variable.Name, variable.Stored, before[conn.Id], after[conn.Id], scale, conn.Id);
             }
 
             var post = nodes[conn.Post];
@@ -219,21 +240,25 @@ public static class KerasWriteBack
             };
             if (!holder.TryGet(out var h)) return;
             claimed.Add(h.Name);
+            var channelOf = Compiler.Calibrate.Calibrate.ChannelsOf(converted, post);
+            // Where a change of the bias goes: the beta of the last folded BatchNormalization, else the layer's own bias.
+            var last = folded.LastOrNone().Bind(f => NodeOf(f.Layer)).Filter(n => n.ClassName == "BatchNormalization");
+            var beta = last.Bind(n => n.Weight("beta").Filter(b => b.Length == channels).Map(b => (n.Layer, Value: b)));
+            var own = bias.IsSome ? node.Weight("bias").Filter(b => b.Length == channels) : None;
+            if (channelOf.IsSome && (beta.IsSome || own.IsSome)) Writable.Add(h.Name);
             if (!Changed(h.Name)) return;
-            if (!Compiler.Calibrate.Calibrate.ChannelsOf(converted, post).TryGet(out var channelOf))
+            if (!channelOf.TryGet(out var of))
             {
                 Problem($"the bias of layer '{P(op.Layer)}' ('{P(h.Name)}') has no channel layout in the network");
                 return;
             }
-            if (!Delta($"the bias of layer '{P(op.Layer)}'", channelOf, channels, h.Factor, before[h.Name], after[h.Name], out var delta)) return;
-            var last = folded.LastOrNone().Bind(f => NodeOf(f.Layer));
-            if (last.Exists(n => n.ClassName == "BatchNormalization") && last.Bind(n => n.Weight("beta")).TryGet(out var beta))
-                Add(last.Map(n => n.Layer).IfNone(""), "beta", Plus(beta, delta, 1f), h.Name);
-            else if (bias.IsSome && node.Weight("bias").TryGet(out var own) && own.Length == channels)
+            if (!Delta($"the bias of layer '{P(op.Layer)}'", of, channels, h.Factor, before[h.Name], after[h.Name], out var delta)) return;
+            if (beta.TryGet(out var bn)) Add(bn.Layer, "beta", Plus(bn.Value, delta, 1f), h.Name);
+            else if (own.TryGet(out var b0))
             {
                 if (Enumerable.Range(0, channels).Any(c => delta[c] != 0f && scale[c] == 0f))
                     Problem($"training changed the bias of layer '{P(op.Layer)}' in a channel that a folded normalization multiplies by 0");
-                else Add(op.Layer, "bias", Tensor.Own(own.Shape, own.Span.ToArray().Select((b, c) => delta[c] == 0f ? b : b + delta[c] / scale[c]).ToArray()), h.Name);
+                else Add(op.Layer, "bias", Tensor.Own(b0.Shape, b0.Span.ToArray().Select((b, c) => delta[c] == 0f ? b : b + delta[c] / scale[c]).ToArray()), h.Name);
             }
             else Problem($"training changed the bias of layer '{P(op.Layer)}' ({P(node.ClassName)}), which has none (use_bias=False) and no folded BatchNormalization with a beta to hold it; freeze '{P(h.Name)}'");
         }
@@ -261,11 +286,15 @@ public static class KerasWriteBack
             var shiftNode = converted.Connections.Find(c => c.Post == a.Id && nodes.TryGetValue(c.Pre, out var k) && k is ConstNode).Map(c => c.Pre);
             scaleConn.IfSome(c => claimed.Add(c.Id));
             shiftNode.IfSome(k => claimed.Add(k));
+            var bn = NodeOf(a.Layer).Filter(n => n.ClassName == "BatchNormalization");
+            if (bn.Exists(n => n.Weight("beta").IsSome)) shiftNode.IfSome(k => Writable.Add(k));
+            if (bn.Exists(n => n.Weight("gamma").IsSome && (n.Weight("beta").IsSome || n.Weight("moving_mean").ForAll(m => m.Span.ToArray().All(v => v == 0f)))))
+                scaleConn.IfSome(c => Writable.Add(c.Id));
             var scaleChanged = scaleConn.Exists(c => Changed(c.Id));
             var shiftChanged = shiftNode.Exists(Changed);
             if (!scaleChanged && !shiftChanged) return;
             var what = $"layer '{P(a.Layer)}'";
-            if (!NodeOf(a.Layer).TryGet(out var node) || node.ClassName != "BatchNormalization")
+            if (!bn.TryGet(out var node))
             {
                 Problem($"training changed the constants of {what}, which are not trainable Keras weights; freeze it");
                 return;

@@ -58,6 +58,15 @@ public sealed class KerasWriteBackTests
         KerasSpaceRoundTrip(LeNet, LeNetPaths);
     }
 
+    /// <summary>
+    /// Calibration's bias shift θ/(2T) adds to every calibrated neuron's bias an offset that no Keras weight holds; the
+    /// write-back moves the Keras bias by the trained change only, so the offset stays out of the file.
+    /// </summary>
+    [H5pyFact]
+    public void A_bias_shift_offset_stays_out_of_the_keras_bias() =>
+        KerasSpaceRoundTrip(TestModels.Fixture("keras", "keras_sequential.keras"), Fixtures().Select(r => (string[])r[1]).First(),
+            CalibrateOptions.Default with { BiasShiftSteps = 4 });
+
     [Theory]
     [MemberData(nameof(Fixtures))]
     public void Network_space_training_with_tied_biases_is_what_the_written_model_computes(string fixture, string[] paths)
@@ -74,21 +83,23 @@ public sealed class KerasWriteBackTests
     /// original's calibration; the write-back of (original, converted, trained) must be the copy (h5py), and compute
     /// the trained network's outputs (Snn's Keras reference evaluator on the written file against NetEval).
     /// </summary>
-    static void KerasSpaceRoundTrip(string path, string[] paths)
+    static void KerasSpaceRoundTrip(string path, string[] paths, CalibrateOptions? calibration = null)
     {
         var dir = TempDir();
         try
         {
-            var (functions, measured, converted, inputs) = Converted(path);
+            var o = calibration ?? CalibrateOptions.Default;
+            var (functions, measured, converted, inputs) = Converted(ModelFile.Import(path).Ok(), o);
             var expected = Path.Combine(dir, "expected" + Path.GetExtension(path));
             Run("perturb", path, expected, "7", paths);
-            var trained = Calibrate.Apply(CalibrateOptions.Default, measured, Compile.Front(CompileOptions.Default, ModelFile.Import(expected).Ok()).Ok().Network).Network;
+            var trained = Calibrate.Apply(o, measured, Compile.Front(CompileOptions.Default, ModelFile.Import(expected).Ok()).Ok().Network).Network;
 
             var written = Path.Combine(dir, "trained" + Path.GetExtension(path));
             KerasWriteBack.Write(KerasWriteBackOptions.Default, path, written, converted, trained).Ok();
             var report = Run("compare", expected, written, "", paths);
             Assert.True(report == "OK", $"{path}: h5py finds\n{report}");
-            SameOutputs(functions, trained, written, inputs);
+            // A bias shift adds to the network what no Keras weight holds: the outputs then differ by design.
+            if (o.BiasShiftSteps == 0) SameOutputs(functions, trained, written, inputs);
         }
         finally { Directory.Delete(dir, true); }
     }
@@ -244,10 +255,72 @@ public sealed class KerasWriteBackTests
         Assert.Equal((L(0.25f, -0.49f) - L(0.25f, -0.51f)) / 0.02, grad[1], 2);
     }
 
-    /// <summary>The model converted with the defaults and calibrated per channel on seeded inputs; those inputs.</summary>
-    static (NodeFunctions Functions, Measured Measured, Network Network, Seq<Tensor> Inputs) Converted(string path)
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Depthwise_and_separable_kernels_go_back_to_their_own_variables(bool channelsFirst)
     {
-        var model = ModelFile.Import(path).Ok();
+        var format = channelsFirst ? "channels_first" : "channels_last";
+        var model = TestModels.Sequential(channelsFirst ? [2, 6, 6] : [6, 6, 2],
+            new TestModels.L("DepthwiseConv2D", "dw", new { kernel_size = new[] { 3, 3 }, depth_multiplier = 2, activation = "relu", data_format = format },
+                ("depthwise_kernel", TestModels.Random([3, 3, 2, 2], 5)), ("bias", TestModels.Random([4], 6, -0.2f, 0.4f))),
+            new TestModels.L("SeparableConv2D", "sep", new { filters = 3, kernel_size = new[] { 2, 2 }, depth_multiplier = 1, activation = "relu", data_format = format },
+                ("depthwise_kernel", TestModels.Random([2, 2, 4, 1], 7)), ("pointwise_kernel", TestModels.Random([1, 1, 4, 3], 8)), ("bias", TestModels.Random([3], 9, -0.2f, 0.4f))),
+            new TestModels.L("Flatten", "flat", new { data_format = format }),
+            new TestModels.L("Dense", "out", new { units = 2 }, ("kernel", TestModels.Random([27, 2], 10)), ("bias", TestModels.Random([2], 11))));
+        var (functions, _, converted, inputs) = Converted(model);
+        var trained = Perturbed(converted, seed: 5);
+        var weights = KerasWriteBack.Weights(KerasWriteBackOptions.Default, model, converted, trained, "test").Ok();
+        Assert.Equal(["bias", "depthwise_kernel"], weights["dw"].Keys);
+        Assert.Equal(["bias", "depthwise_kernel", "pointwise_kernel"], weights["sep"].Keys);
+        Assert.Equal(new[] { 3, 3, 2, 2 }, weights["dw"]["depthwise_kernel"].Shape);
+        // The Keras reference evaluator with the new weights computes the trained network.
+        var written = WithWeights(model, weights);
+        var want = NetEval.Run(functions, trained, inputs).Ok();
+        var got = KerasEval.Run(written, inputs).Ok();
+        Close(want[0], got[0], $"{format} depthwise/separable");
+    }
+
+    [Fact]
+    public void Only_parameters_with_a_Keras_weight_are_writable_and_changes_to_others_are_refused()
+    {
+        // a: Dense without bias; b: Dense relu; c: Dense relu without bias; avg = Average(a, b) weighs each by 0.5; act: an
+        // activation layer (an ensemble whose zero bias no Keras weight holds).
+        var model = TestModels.Functional(["x"], [[4]], ["act", "c"],
+            (new TestModels.L("Dense", "a", new { units = 3, use_bias = false }, ("kernel", TestModels.Random([4, 3], 1))), ["x"]),
+            (new TestModels.L("Dense", "b", new { units = 3, activation = "relu" }, ("kernel", TestModels.Random([4, 3], 2)), ("bias", TestModels.Random([3], 3))), ["x"]),
+            (new TestModels.L("Dense", "c", new { units = 3, activation = "relu", use_bias = false }, ("kernel", TestModels.Random([4, 3], 4))), ["x"]),
+            (new TestModels.L("Average", "avg", new { }), ["a", "b"]),
+            (new TestModels.L("Activation", "act", new { activation = "relu" }), ["avg"]));
+        var (_, _, converted, _) = Converted(model);
+        var kernels = converted.Connections.Filter(c => c.Transform is DenseT).Map(c => c.Id).ToHashSet();
+        Assert.Equal(3, kernels.Count);
+        var writable = KerasWriteBack.Writable(KerasWriteBackOptions.Default, model, converted, "test").Ok();
+        Assert.Equal(kernels.Append("b").Order(StringComparer.Ordinal), writable.Order(StringComparer.Ordinal));
+
+        // Everything else that training could move is refused, every one in the same error.
+        var averaging = converted.Connections.Filter(c => c.Post == "avg").Head;
+        var moved = Map(("act", Tensor.Filled([3], 0.1f)), ("c", Tensor.Filled([3], 0.1f)), (averaging.Id, Tensor.Filled([1], 0.7f)));
+        var error = KerasWriteBack.Weights(KerasWriteBackOptions.Default, model, converted, NetworkParameters.Write(converted, moved).Ok(), "test").Err();
+        Assert.Contains("'act'", error.Message);
+        Assert.Contains("use_bias=False", error.Message);
+        Assert.Contains(averaging.Id, error.Message);
+        Assert.Equal(2, error.Message.Split("holds no trainable Keras weight").Length - 1);
+    }
+
+    /// <summary>The model with its layers' weights replaced by <paramref name="weights"/> (layer → variable → value).</summary>
+    static KerasModel WithWeights(KerasModel model, Map<string, Map<string, Tensor>> weights) =>
+        model with
+        {
+            Nodes = model.Nodes.Map(n => weights.Find(n.Layer).Match(w => n with { Weights = w.Fold(n.Weights, (acc, k, v) => acc.AddOrUpdate(k, v)) }, () => n)).Strict(),
+        };
+
+    /// <summary>The model converted with the defaults and calibrated per channel on seeded inputs; those inputs.</summary>
+    static (NodeFunctions Functions, Measured Measured, Network Network, Seq<Tensor> Inputs) Converted(string path) => Converted(ModelFile.Import(path).Ok());
+
+    static (NodeFunctions Functions, Measured Measured, Network Network, Seq<Tensor> Inputs) Converted(KerasModel model, CalibrateOptions? calibration = null)
+    {
+        var o = calibration ?? CalibrateOptions.Default;
         var front = Compile.Front(CompileOptions.Default, model).Ok();
         var rng = new Random(11);
         var inputs = model.InputShapes.Map(s =>
@@ -255,8 +328,8 @@ public sealed class KerasWriteBackTests
             var shape = new[] { 16 }.Concat(s.Map(d => d < 0 ? 1 : d)).ToArray();
             return Tensor.Own(shape, Enumerable.Range(0, shape.Aggregate(1, (a, b) => a * b)).Select(_ => (float)rng.NextDouble()).ToArray());
         }).ToSeq().Strict();
-        var measured = Calibrate.Measure(CalibrateOptions.Default, front.Functions, front.Network, inputs).Ok();
-        return (front.Functions, measured, Calibrate.Apply(CalibrateOptions.Default, measured, front.Network).Network, inputs);
+        var measured = Calibrate.Measure(o, front.Functions, front.Network, inputs).Ok();
+        return (front.Functions, measured, Calibrate.Apply(o, measured, front.Network).Network, inputs);
     }
 
     /// <summary>The written model (Snn's Keras reference evaluator) computes the trained network's rate outputs.</summary>
