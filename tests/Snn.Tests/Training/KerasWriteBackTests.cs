@@ -75,6 +75,15 @@ public sealed class KerasWriteBackTests
         NetworkSpaceRoundTrip(TestModels.Fixture(fixture.Split('/')));
     }
 
+    /// <summary>More layouts for training's view: a nested model, an Add, Theano-flipped and Keras 2.0 legacy convolutions.</summary>
+    [Theory]
+    [InlineData("keras/keras_nested_sequential.keras")]
+    [InlineData("keras/keras_functional_add.keras")]
+    [InlineData("keras/legacy_theano_conv.h5")]
+    [InlineData("keras/legacy_keras20_conv.h5")]
+    public void Network_space_training_of_other_fixtures_is_what_the_written_model_computes(string fixture) =>
+        NetworkSpaceRoundTrip(TestModels.Fixture(fixture.Split('/')));
+
     [SharedFact]
     public void Real_LeNet5_network_space_training_is_what_the_written_model_computes() => NetworkSpaceRoundTrip(LeNet);
 
