@@ -23,7 +23,7 @@ namespace Snn.Training;
 /// back Bias⁰ bit for bit at b = b⁰ and keeps every offset. Its gradient is the chain rule,
 /// <c>∂L/∂b_c = Σ_{i in c} g_i·∂L/∂Bias_i</c> (<see cref="BiasTying.Tie(TiedBias, Tensor)"/>); since J_i = g_i·(x_i + b_c) + o_i,
 /// this is Σ_i ∂L/∂x_i, the gradient Keras computes for its bias, so b lives in Keras units and an optimizer step on b is
-/// the step Keras would take. b⁰_c is the mean of (Bias⁰_i − 0)/g_i over the channel, the Keras bias itself when there
+/// the step Keras would take. b⁰_c is the mean of Bias⁰_i/g_i over the channel, the Keras bias itself when there
 /// are no offsets; write-back only uses differences b − b⁰, so any offsets cancel there.</para>
 /// </summary>
 public sealed record TiedBias(string Parameter, ParameterKind Kind, Arr<int> Channel, int Channels, Tensor Factor, Tensor Reference, Tensor ChannelReference)
