@@ -7,7 +7,8 @@ namespace Snn.Training;
 
 /// <summary>
 /// How one per-neuron bias of the network is tied to a per-channel bias of the Keras layer it came from (issue 19 item
-/// 3): element i of parameter <see cref="Parameter"/> (an ensemble's bias or a constant node's value) belongs to channel
+/// 3): element i of parameter <see cref="Parameter"/> (an ensemble's bias or a constant node's value; for an unfolded
+/// BatchNormalization, <see cref="KerasWriteBack.Ties"/> also ties its per-element scale weights) belongs to channel
 /// <c>Channel[i]</c> of <see cref="Channels"/>, and carries that channel's Keras bias multiplied by <c>Factor[i]</c>.
 ///
 /// <para>The map. The converter gives an ensemble fed by a Dense or Conv the current J_i = Bias_i + g_i·x_i with
@@ -61,20 +62,21 @@ public static class BiasTying
             {
                 case Ensemble e:
                     var gains = e.NeuronGains.IfNone(() => Tensor.Filled(new[] { e.Size }, e.Gain));
-                    Compiler.Calibrate.Calibrate.ChannelsOf(net, e).IfSome(ch => tied.Add(Make(e.Id, ParameterKind.Bias, ch, gains, e.Bias)));
+                    Compiler.Calibrate.Calibrate.ChannelsOf(net, e).IfSome(ch => tied.Add(Tied(e.Id, ParameterKind.Bias, ch, gains, e.Bias)));
                     break;
                 case ConstNode k:
                     var feeds = net.Connections.Filter(c => c.Pre == k.Id).ToList();
                     if (feeds.Count != 1 || feeds[0].Transform is not IdentityT || feeds[0].PostIndex.IsSome) break;
                     if (!byId.TryGetValue(feeds[0].Post, out var post) || post is not PassNode || post.Size != k.Size) break;
-                    Compiler.Calibrate.Calibrate.ChannelsOf(net, post).IfSome(ch => tied.Add(Make(k.Id, ParameterKind.Constant, ch, Tensor.Filled(new[] { k.Size }, 1f), k.Value)));
+                    Compiler.Calibrate.Calibrate.ChannelsOf(net, post).IfSome(ch => tied.Add(Tied(k.Id, ParameterKind.Constant, ch, Tensor.Filled(new[] { k.Size }, 1f), k.Value)));
                     break;
             }
         }
         return toMap(tied.Select(t => (t.Parameter, t)));
     }
 
-    static TiedBias Make(string name, ParameterKind kind, int[] channel, Tensor factor, Tensor reference)
+    /// <summary>A tie of parameter <paramref name="name"/>'s elements to channels, at its current values.</summary>
+    internal static TiedBias Tied(string name, ParameterKind kind, int[] channel, Tensor factor, Tensor reference)
     {
         var channels = channel.Length == 0 ? 0 : channel.Max() + 1;
         var sum = new double[channels];

@@ -45,8 +45,8 @@ public sealed record KerasWriteBackOptions(LegalizeOptions? Legalize = null, boo
 /// shift is β − s·μ, so β + Δ shifts it by Δ); when that layer has no β (center=False) it goes into the layer's bias as
 /// Δ/s.</item>
 /// <item><b>Unfolded BatchNormalization</b> (after an activation, say) becomes a per-element scale (s_c) and a constant
-/// shift (t_c = β − s_c·μ). Both must stay tied per channel (not done by <see cref="BiasTying"/>: the network alone does
-/// not tell the normalized axis); the new values are γ' = γ + Δs·√(σ²+ε) and β' = β + Δt + μ·Δs.</item>
+/// shift (t_c = β − s_c·μ). Both must stay tied per channel (<see cref="Ties"/> ties them; <see cref="BiasTying.Of"/>
+/// cannot, as the network alone does not tell the normalized axis); the new values are γ' = γ + Δs·√(σ²+ε) and β' = β + Δt + μ·Δs.</item>
 /// <item>Every other parameter (an Add/Average's weights, Rescaling's and Normalization's constants, ensembles without a
 /// Keras bias) holds no trainable Keras weight: if training changed it, the write-back is refused naming it (freeze it).</item>
 /// </list>
@@ -83,6 +83,39 @@ public static class KerasWriteBack
             var plan = new Plan(options, model, legal, converted, converted, label);
             return plan.Run().Map(_ => toSet(plan.Writable));
         });
+
+    /// <summary>
+    /// <see cref="BiasTying.Of"/>, plus what only the model tells: each unfolded BatchNormalization's per-element scale
+    /// (a <see cref="ScaleT"/> connection's weights) and shift (a constant node) tied per channel of its axis, with
+    /// factor 1 (the network holds γ/√(σ²+ε) and β − μ·γ/√(σ²+ε) themselves). Training every parameter through these ties
+    /// keeps the network writable into <paramref name="model"/> (see <see cref="Writable"/> for what else to freeze).
+    /// </summary>
+    public static Either<Error, Map<string, TiedBias>> Ties(KerasWriteBackOptions options, KerasModel model, Network converted) =>
+        Legalize.Run(options.LegalizeOrDefault, model).ToEither().MapLeft(Errors.Many).Map(legal =>
+        {
+            var ties = BiasTying.Of(converted);
+            var ones = (int n) => Tensor.Filled(new[] { n }, 1f);
+            foreach (var a in legal.Ops.OfType<LAffine>())
+            {
+                if (!model.Nodes.Exists(n => n.Layer == a.Layer && n.ClassName == "BatchNormalization")) continue;
+                var (scale, shift, channelOf) = AffineParts(converted, a);
+                if (scale.TryGet(out var c) && c.Transform is ScaleT { Scale.Length: var length } st && length == a.Size)
+                    ties = ties.AddOrUpdate(c.Id, BiasTying.Tied(c.Id, ParameterKind.Weights, channelOf, ones(a.Size), st.Scale));
+                if (shift.TryGet(out var k) && converted.Nodes.Find(n => n.Id == k).Case is ConstNode { Size: var size } node && size == a.Size)
+                    ties = ties.AddOrUpdate(k, BiasTying.Tied(k, ParameterKind.Constant, channelOf, ones(a.Size), node.Value));
+            }
+            return ties;
+        });
+
+    /// <summary>An unfolded affine's scale connection and shift constant in the network, and the channel of each element.</summary>
+    static (Option<Connection> Scale, Option<string> Shift, int[] ChannelOf) AffineParts(Network net, LAffine a)
+    {
+        var scale = net.Connections.Find(c => c.Post == a.Id && c.Transform is ScaleT);
+        var shift = net.Connections.Find(c => c.Post == a.Id && net.Nodes.Exists(n => n.Id == c.Pre && n is ConstNode)).Map(c => c.Pre);
+        var size = a.Shape[a.Axis];
+        var inner = a.Shape.Skip(a.Axis + 1).Aggregate(1, (p, d) => p * d);
+        return (scale, shift, Enumerable.Range(0, a.Size).Select(i => i / inner % size).ToArray());
+    }
 
     /// <summary>
     /// Reads the Keras model at <paramref name="modelPath"/>, computes <see cref="Weights"/> and writes the model with them
@@ -282,8 +315,7 @@ public static class KerasWriteBack
         /// <summary>An unfolded BatchNormalization: a per-element scale connection and a constant shift, tied per channel.</summary>
         void Affine(LAffine a)
         {
-            var scaleConn = converted.Connections.Find(c => c.Post == a.Id && c.Transform is ScaleT);
-            var shiftNode = converted.Connections.Find(c => c.Post == a.Id && nodes.TryGetValue(c.Pre, out var k) && k is ConstNode).Map(c => c.Pre);
+            var (scaleConn, shiftNode, channelOf) = AffineParts(converted, a);
             scaleConn.IfSome(c => claimed.Add(c.Id));
             shiftNode.IfSome(k => claimed.Add(k));
             var bn = NodeOf(a.Layer).Filter(n => n.ClassName == "BatchNormalization");
@@ -300,8 +332,6 @@ public static class KerasWriteBack
                 return;
             }
             var size = a.Shape[a.Axis];
-            var inner = a.Shape.Skip(a.Axis + 1).Aggregate(1, (p, d) => p * d);
-            var channelOf = Enumerable.Range(0, a.Size).Select(i => i / inner % size).ToArray();
             var ones = Tensor.Filled(new[] { a.Size }, 1f);
             var ds = new float[size];
             if (scaleChanged && scaleConn.TryGet(out var sc))

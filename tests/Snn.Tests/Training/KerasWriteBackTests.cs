@@ -75,6 +75,33 @@ public sealed class KerasWriteBackTests
         NetworkSpaceRoundTrip(TestModels.Fixture(fixture.Split('/')));
     }
 
+    [Fact]
+    public void An_unfolded_batch_normalization_is_tied_per_channel_of_its_axis()
+    {
+        // Conv2D(relu) -> BatchNormalization (channels-last, 3 channels over 3×3 positions): its scale and shift are
+        // tied, element i to channel i mod 3, at the values γ/√(σ²+ε) and β − μ·γ/√(σ²+ε) h5py computes.
+        var path = TestModels.Fixture("keras", "legacy_tfkeras24_functional_bn.h5");
+        var (_, _, converted, _) = Converted(path);
+        var ties = KerasWriteBack.Ties(KerasWriteBackOptions.Default, ModelFile.Import(path).Ok(), converted).Ok();
+        var scale = converted.Connections.Single(c => c.Transform is ScaleT);
+        var shift = converted.Connections.Single(c => c.Post == scale.Post && c.Pre != scale.Pre).Pre;
+        var check = Python.Run("""
+            import sys, h5py, numpy as np
+            g = h5py.File(sys.argv[1], 'r')['model_weights/batch_normalization/batch_normalization']
+            s = g['gamma:0'][()] / np.sqrt(g['moving_variance:0'][()] + np.float32(0.001))
+            print(' '.join('%.9g' % v for v in np.concatenate([s, g['beta:0'][()] - g['moving_mean:0'][()] * s])))
+            """, path);
+        var want = check.Out.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(6, want.Length);
+        foreach (var (name, offset) in new[] { (scale.Id, 0), (shift, 3) })
+        {
+            var t = ties[name];
+            Assert.Equal(3, t.Channels);
+            Assert.Equal(Enumerable.Range(0, 27).Select(i => i % 3), t.Channel);
+            for (var c = 0; c < 3; c++) Assert.Equal(want[offset + c], t.ChannelReference[c], 5);
+        }
+    }
+
     /// <summary>More layouts for training's view: a nested model, an Add, Theano-flipped and Keras 2.0 legacy convolutions.</summary>
     [Theory]
     [InlineData("keras/keras_nested_sequential.keras")]
@@ -124,7 +151,10 @@ public sealed class KerasWriteBackTests
         try
         {
             var (functions, measured, converted, inputs) = Converted(path);
-            var trained = Perturbed(converted, seed: 3);
+            // The model's ties: BiasTying's, and an unfolded BatchNormalization's scale and shift per channel.
+            var ties = KerasWriteBack.Ties(KerasWriteBackOptions.Default, ModelFile.Import(path).Ok(), converted).Ok();
+            Assert.True(BiasTying.Of(converted).Keys.ToHashSet().IsSubsetOf(ties.Keys));
+            var trained = Perturbed(converted, seed: 3, ties);
             Assert.False(NetworkParameters.Read(trained, false).Zip(NetworkParameters.Read(converted, false)).ForAll(p => p.Item1.Value.Span.SequenceEqual(p.Item2.Value.Span)));
 
             var written = Path.Combine(dir, "trained" + Path.GetExtension(path));
@@ -142,10 +172,10 @@ public sealed class KerasWriteBackTests
     }
 
     /// <summary>The network after a training step's worth of change: kernels elementwise, tied biases per channel in Keras units.</summary>
-    static Network Perturbed(Network net, int seed)
+    static Network Perturbed(Network net, int seed, Map<string, TiedBias>? tying = null)
     {
         var rng = new Random(seed);
-        var ties = BiasTying.Of(net);
+        var ties = tying ?? BiasTying.Of(net);
         var kernels = net.Connections.Filter(c => c.Transform is DenseT or ConvT).Map(c => c.Id).ToHashSet();
         float Noise(float scale) => (float)(scale * (rng.NextDouble() * 2 - 1));
         var values = Map<string, Tensor>();
