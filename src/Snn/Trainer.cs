@@ -60,7 +60,8 @@ public static class Trainer
     public static Either<Error, Fitted> Fit(FitRequest request, Loaded model, TrainingData train, Option<TrainingData> validation,
         Action<string>? log = null, Func<string, Action<int, int>?>? progress = null, Action<FitProgress>? batches = null, Action<EpochRecord>? epochDone = null) =>
         from start in Start(request, model, log, progress)
-        let rate = start.ForMode(false)
+        // Rate training runs the rate form (every neuron its rate function), quantized training the spiking network itself.
+        let rate = request.Options.Gradient.Method == TrainingMethod.Quantized ? start.Network : start.ForMode(false)
         from _t in TargetsFit(request.Options, rate, train, "training")
         from _v in validation.Match(v => TargetsFit(request.Options, rate, v, "validation"), () => Right<Error, Unit>(unit))
         from initial in request.Reinitialize ? NetworkParameters.Reinitialize(request.Options.Seed, rate).ToEither() : Right<Error, Network>(rate)
