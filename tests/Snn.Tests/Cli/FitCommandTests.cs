@@ -234,6 +234,7 @@ public class FitCommandTests
         { "--data {x} --labels {y}", 2, "fit needs --out NET.snnz" },
         { "--labels {y} --out {out}", 2, "fit needs --data X" },
         { "--data {x} --labels {y} --out {dir}/net.npz", 2, "--out must name a .snnz file" },
+        { "--data {x} --labels {y} --out {folder}", 4, "it is a directory" },
         { "--data {x} --labels {short} --out {out}", 4, "do not match the 96 samples" },
         { "--data {x} --labels {nine} --out {out}", 4, "classes 0..6" },
         { "--data {x} --labels {wide} --out {out}", 4, "7 values per sample" },
@@ -268,6 +269,7 @@ public class FitCommandTests
         var paths = new Dictionary<string, string>
         {
             ["{x}"] = d.X, ["{y}"] = d.Y, ["{out}"] = Path.Combine(dir, "out.snnz"), ["{dir}"] = dir,
+            ["{folder}"] = Directory.CreateDirectory(Path.Combine(dir, "folder.snnz")).FullName,
             ["{short}"] = Write("short.npy", Tensor.Vector(0, 1, 2)),
             ["{nine}"] = Write("nine.npy", Tensor.Filled(new[] { 96 }, 9f)),
             ["{wide}"] = Write("wide.npy", Tensor.Filled(new[] { 96, 3 }, 0f)),
