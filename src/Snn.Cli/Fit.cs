@@ -21,6 +21,7 @@ public static class FitCommand
         from outPath in a.One("--out").ToEither(Errors.Usage($"fit needs --out NET{NetworkFile.Extension}: the file the trained network is written to"))
         from _o in NetworkFile.IsSaved(outPath)
             ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"--out must name a {NetworkFile.Extension} file (that is how other commands recognize it), got '{outPath}'"))
+        from _w0 in Writable(outPath)
         from _d in a.All("--data").Count > 0
             ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("fit needs --data X: the training inputs, once per model input"))
         from labels in a.One("--labels").ToEither(Errors.Usage(
@@ -42,6 +43,20 @@ public static class FitCommand
         from _w in Commands.Warn(stderr, fitted.Start.Network.Warnings)
         from _s in NetworkFile.Write(outPath, fitted.Network)
         select Report(a, stdout, stderr, modelPath, outPath, options, train, validation, fitted);
+
+    /// <summary>What stands at --out and may not be replaced (a folder, a link, a device), refused before anything trains.</summary>
+    static Either<Error, Unit> Writable(string path)
+    {
+        try
+        {
+            return OutputFile.Refusal(Path.GetFullPath(path)).Match(
+                why => Left<Error, Unit>(Errors.Write(path, "the trained network", why)), () => Right<Error, Unit>(unit));
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException or UnauthorizedAccessException)
+        {
+            return Errors.Write(path, "the trained network", e.Message);   // boundary: the path API throws for a path the system cannot express
+        }
+    }
 
     /// <summary>
     /// The training the command line asks for: optimizer (--optimizer, --lr, --momentum, --nesterov), --epochs, --batch,

@@ -108,18 +108,20 @@ public class FitCommandTests
     /// Determinism across the two front doors: <c>snn fit --json</c> reports, epoch by epoch, the losses and accuracies
     /// the library's <see cref="Fit.Run"/> gives for the same options on the network <c>snn convert</c> saves, and the
     /// file holds the library's trained parameters, byte for byte: the optimizer, its options, the loss, the seed,
-    /// the batch size and --reinit all reach the training as given.
+    /// the batch size and --reinit all reach the training as given, and the converter and calibration options the conversion.
     /// </summary>
     [Theory]
-    [InlineData("adam", false, "crossentropy")]
-    [InlineData("sgd-nesterov", false, "crossentropy")]
-    [InlineData("sgd", true, "mse")]
-    public void Json_history_and_weights_are_the_library_fits_for_the_same_options(string optimizer, bool reinit, string loss)
+    [InlineData("adam", false, "crossentropy", false)]
+    [InlineData("adam", false, "crossentropy", true)]
+    [InlineData("sgd-nesterov", false, "crossentropy", false)]
+    [InlineData("sgd", true, "mse", false)]
+    public void Json_history_and_weights_are_the_library_fits_for_the_same_options(string optimizer, bool reinit, string loss, bool calibrate)
     {
         var dir = TempDir();
         var (train, valid) = (Data(dir, 2), Data(dir, 3, 40));
         var convertedPath = Path.Combine(dir, "converted.snnz");
-        Assert.Equal(0, Run("convert", Mlp, "--seed", "5", "--out", convertedPath).Code);
+        var conversion = calibrate ? new[] { "--seed", "5", "--calibrate", train.X, "--neuron", "if" } : new[] { "--seed", "5" };
+        Assert.Equal(0, Run(new[] { "convert", Mlp, "--out", convertedPath }.Concat(conversion).ToArray()).Code);
         var converted = NetworkFile.Read(convertedPath).Ok();
 
         global::Snn.Training.Optimizer opt = optimizer switch { "adam" => new Adam(0.005), "sgd" => new Sgd(0.05), _ => new Sgd(0.05, 0.8, true) };
@@ -135,9 +137,10 @@ public class FitCommandTests
         var args = new List<string>
         {
             "fit", Mlp, "--data", train.X, "--labels", loss == "mse" ? train.OneHot : train.Y, "--validation-data", valid.X,
-            "--validation-labels", loss == "mse" ? valid.OneHot : valid.Y, "--epochs", "2", "--batch", "20", "--seed", "5", "--loss", loss,
+            "--validation-labels", loss == "mse" ? valid.OneHot : valid.Y, "--epochs", "2", "--batch", "20", "--loss", loss,
             "--out", outPath, "--json",
         };
+        args.AddRange(conversion);
         args.AddRange(optimizer switch
         {
             "adam" => new[] { "--lr", "0.005" },
@@ -165,7 +168,8 @@ public class FitCommandTests
         Assert.Equal(40, json.GetProperty("validation_samples").GetInt32());
         var expected = NetworkParameters.Write(converted.Network, toMap(NetworkParameters.Read(library.Network, false).Map(p => (p.Name, p.Value)))).Ok();
         Assert.Equal(Bytes(NetworkParameters.Read(expected, false)), Bytes(Parameters(outPath)));
-        Assert.Equal(expected, NetworkFile.Read(outPath).Ok().Network);
+        Assert.Equal(converted with { Network = expected }, NetworkFile.Read(outPath).Ok());   // options and calibration record as convert's
+        Assert.Equal(calibrate, converted.Calibration.IsSome);
     }
 
     /// <summary>--freeze keeps the layer's kernel and bias byte-identical while the other layers train; so does a saved network as MODEL.</summary>
@@ -234,6 +238,7 @@ public class FitCommandTests
         { "--data {x} --labels {y}", 2, "fit needs --out NET.snnz" },
         { "--labels {y} --out {out}", 2, "fit needs --data X" },
         { "--data {x} --labels {y} --out {dir}/net.npz", 2, "--out must name a .snnz file" },
+        { "--data {x} --labels {y} --out {folder}", 4, "it is a directory" },
         { "--data {x} --labels {short} --out {out}", 4, "do not match the 96 samples" },
         { "--data {x} --labels {nine} --out {out}", 4, "classes 0..6" },
         { "--data {x} --labels {wide} --out {out}", 4, "7 values per sample" },
@@ -268,6 +273,7 @@ public class FitCommandTests
         var paths = new Dictionary<string, string>
         {
             ["{x}"] = d.X, ["{y}"] = d.Y, ["{out}"] = Path.Combine(dir, "out.snnz"), ["{dir}"] = dir,
+            ["{folder}"] = Directory.CreateDirectory(Path.Combine(dir, "folder.snnz")).FullName,
             ["{short}"] = Write("short.npy", Tensor.Vector(0, 1, 2)),
             ["{nine}"] = Write("nine.npy", Tensor.Filled(new[] { 96 }, 9f)),
             ["{wide}"] = Write("wide.npy", Tensor.Filled(new[] { 96, 3 }, 0f)),
