@@ -24,8 +24,14 @@ public static class FitCommand
         from _w0 in Writable(outPath)
         from _d in a.All("--data").Count > 0
             ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("fit needs --data X: the training inputs, once per model input"))
-        from labels in a.One("--labels").ToEither(Errors.Usage(
-            "fit needs --labels Y: the training targets, (N,) class labels or (N, C) one-hot rows (values of the output's shape with --loss mse)"))
+        from distill in Distill(a)
+        from labels in distill.IsSome
+            ? a.One("--labels").IsSome
+                ? Left<Error, Option<string>>(Errors.Usage("--distill takes its targets from the model itself; drop --labels (or drop --distill to train on the labels)"))
+                : Right<Error, Option<string>>(None)
+            : a.One("--labels").Map(Some).ToEither(Errors.Usage(
+                "fit needs --labels Y: the training targets, (N,) class labels or (N, C) one-hot rows (values of the output's shape with --loss mse); " +
+                "or --distill TAU to learn the model's own outputs (no labels needed)"))
         from _v in (a.All("--validation-data").Count > 0) == a.One("--validation-labels").IsSome
             ? Right<Error, Unit>(unit)
             : Left<Error, Unit>(Errors.Usage("--validation-data and --validation-labels go together: give both (the validation inputs and their targets) or neither"))
@@ -33,12 +39,15 @@ public static class FitCommand
         from request in Commands.Request(a)
         from model in Commands.Load(a, modelPath, "--seed")
         from scale in a.Float("--input-scale")
-        from train in Trainer.Data(model, a.All("--data").ToSeq(), labels, scale, w => stderr.WriteLine("warning: " + w))
+        from train in labels.Match(
+            l => Trainer.Data(model, a.All("--data").ToSeq(), l, scale, w => stderr.WriteLine("warning: " + w)),
+            () => Trainer.Data(model, a.All("--data").ToSeq(), scale, w => stderr.WriteLine("warning: " + w)))
         from validation in a.One("--validation-labels").Match(
             v => Trainer.Data(model, a.All("--validation-data").ToSeq(), v, scale, w => stderr.WriteLine("warning: " + w)).Map(Some),
             () => Right<Error, Option<TrainingData>>(None))
         let epochLines = a.Flag("--json") ? a.Progress.Shows == Progress.Kind.Off ? TextWriter.Null : stderr : stdout
-        from fitted in Trainer.Fit(new FitRequest(request with { Sim = SimRequest.Default }, options) { Reinitialize = a.Flag("--reinit") },
+        from fitted in Trainer.Fit(new FitRequest(request with { Sim = SimRequest.Default }, options, options.Gradient.Method == TrainingMethod.Quantized ? options.Gradient.Steps : 32)
+            { Reinitialize = a.Flag("--reinit"), Distill = distill },
             model, train, validation, stderr.WriteLine, a.Progress.Callback, Batches(a.Progress), e => EpochLine(epochLines, options.Epochs, e))
         from _w in Commands.Warn(stderr, fitted.Start.Network.Warnings)
         from _s in NetworkFile.Write(outPath, fitted.Network)
@@ -102,6 +111,14 @@ public static class FitCommand
             Loss = loss, Threads = threads.IfNone(Environment.ProcessorCount), Method = method, Steps = steps.IfNone(GradientOptions.Default.Steps),
             RateRegularization = rate,
         };
+
+    /// <summary>--distill TAU: the model's own outputs at temperature TAU as the targets.</summary>
+    static Either<Error, Option<float>> Distill(Args a) =>
+        a.One("--distill").Match(
+            s => float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t > 0 && float.IsFinite(t)
+                ? Right<Error, Option<float>>(Some(t))
+                : Left<Error, Option<float>>(Errors.Usage($"--distill expects a positive softmax temperature such as 4, got '{s}'")),
+            () => Right<Error, Option<float>>(None));
 
     /// <summary>--rate-target HZ with --rate-weight W (and --rate-layer LAYER, repeatable): NengoDL's firing-rate regularization.</summary>
     static Either<Error, Option<RateRegularization>> RateTarget(Args a)

@@ -64,6 +64,14 @@ public sealed record GradientOptions(Loss Loss = Loss.SoftmaxCrossEntropy, int P
 
     /// <summary>The firing-rate penalty added to the loss, if any.</summary>
     public Option<RateRegularization> RateRegularization { get; init; }
+
+    /// <summary>
+    /// The softmax temperature τ of the cross-entropy (knowledge distillation, Hinton et al. 2015): the loss is
+    /// <c>τ²·CE(softmax(z/τ), targets)</c>, whose gradient <c>τ·(softmax(z/τ) − t)/N</c> keeps its size as τ changes.
+    /// 1 (the default) is the plain cross-entropy. Targets for τ &gt; 1 are usually a teacher's <c>softmax(z_teacher/τ)</c>
+    /// (<see cref="Distillation.Targets"/>).
+    /// </summary>
+    public float Temperature { get; init; } = 1f;
 }
 
 /// <summary>
@@ -371,7 +379,7 @@ public static class NetworkGradient
         var target = net.Node(probe.Target);
         var grads = new Dictionary<string, float[]>();
         var dOut = new float[batch * target.Size];
-        var lossValue = Loss(options.Loss, probe, values[probe.Target], outputs[options.Probe].Span, batch, targets, dOut);
+        var lossValue = Loss(options.Loss, options.Temperature, probe, values[probe.Target], outputs[options.Probe].Span, batch, targets, dOut);
         if (lossValue.Case is not double loss) return (Error)lossValue.Case!;
         grads[probe.Target] = dOut;
         var penalty = 0.0;
@@ -483,8 +491,19 @@ public static class NetworkGradient
         return v;
     }
 
-    static Fin<double> Loss(Loss loss, Probe probe, float[] logits, ReadOnlySpan<float> output, int batch, Tensor targets, float[] dOut)
+    static Fin<double> Loss(Loss loss, float temperature, Probe probe, float[] logits, ReadOnlySpan<float> output, int batch, Tensor targets, float[] dOut)
     {
+        if (loss == Training.Loss.SoftmaxCrossEntropy && temperature != 1f)
+        {
+            // τ²·CE(z/τ): the kernel on the scaled logits, its gradient (with respect to z/τ) times τ²·(1/τ).
+            var scaled = new float[logits.Length];
+            System.Numerics.Tensors.TensorPrimitives.Divide(logits, temperature, scaled);
+            var d = new float[dOut.Length];
+            var plain = Loss(loss, 1f, probe, scaled, output, batch, targets, d);
+            if (plain.IsFail) return plain;
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(d, temperature, dOut, dOut);
+            return plain.Map(v => v * temperature * temperature);
+        }
         var size = Shapes.Product(probe.Shape);
         var classes = probe.Shape.Count == 0 ? 1 : probe.Shape[probe.Shape.Count - 1];
         if (loss == Training.Loss.SoftmaxCrossEntropy)

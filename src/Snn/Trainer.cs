@@ -22,6 +22,13 @@ public sealed record FitRequest(RunRequest Run, FitOptions Options, int Steps = 
     /// <see cref="FitOptions.Seed"/> (Glorot-uniform kernels, zero biases), every parameter, frozen ones included.
     /// </summary>
     public bool Reinitialize { get; init; }
+
+    /// <summary>
+    /// Knowledge distillation at this temperature τ: the training targets are the starting network's own softened outputs
+    /// (its rate form, the ANN's function: <see cref="Distillation.Targets"/>) instead of the data's, and the loss is the
+    /// cross-entropy at τ (<see cref="GradientOptions.Temperature"/>), so unlabelled data (the calibration images) will do.
+    /// </summary>
+    public Option<float> Distill { get; init; }
 }
 
 /// <summary>
@@ -62,10 +69,15 @@ public static class Trainer
         from start in Start(request, model, log, progress)
         // Rate training runs the rate form (every neuron its rate function), quantized training the spiking network itself.
         let rate = request.Options.Gradient.Method == TrainingMethod.Quantized ? start.Network : start.ForMode(false)
-        from _t in TargetsFit(request.Options, rate, train, "training")
+        from taught in request.Distill.Match(
+            tau => Distillation.Targets(GradientOptions.Default with { Probe = request.Options.Gradient.Probe, Threads = request.Options.Gradient.Threads },
+                start.ForMode(false), train.Inputs, tau, request.Options.BatchSize).Map(t => train with { Targets = t }).ToEither(),
+            () => Right<Error, TrainingData>(train))
+        let options = request.Distill.Match(tau => request.Options with { Gradient = request.Options.Gradient with { Temperature = tau } }, () => request.Options)
+        from _t in TargetsFit(options, rate, taught, "training")
         from _v in validation.Match(v => TargetsFit(request.Options, rate, v, "validation"), () => Right<Error, Unit>(unit))
         from initial in request.Reinitialize ? NetworkParameters.Reinitialize(request.Options.Seed, rate).ToEither() : Right<Error, Network>(rate)
-        from result in Training.Fit.Run(request.Options, initial, train, validation, batches, epochDone).ToEither()
+        from result in Training.Fit.Run(options, initial, taught, validation, batches, epochDone).ToEither()
         from trained in NetworkParameters.Write(start.Network, toMap(NetworkParameters.Read(result.Network, false).Map(p => (p.Name, p.Value)))).ToEither()
         select new Fitted(start with { Network = trained }, start, result.History);
 
@@ -114,6 +126,10 @@ public static class Trainer
         }
         return unit;
     }
+
+    /// <summary>Inputs without targets, for <see cref="FitRequest.Distill"/> (the teacher gives the targets).</summary>
+    public static Either<Error, TrainingData> Data(Loaded model, Seq<string> paths, Option<float> scale, Action<string> warn) =>
+        DataFiles.Inputs(model, paths, scale, warn).Map(inputs => new TrainingData(inputs, Tensor.Own(new[] { 0 }, System.Array.Empty<float>())));
 
     /// <summary>
     /// Training data for <paramref name="model"/>: the inputs <paramref name="paths"/> (one per model input, read and scaled
