@@ -153,10 +153,10 @@ public static class NetworkGradient
     /// <see cref="GradientResult.Outputs"/>. The loss, probe and regularization options are not used.
     /// </summary>
     public static Fin<Seq<Tensor>> Predict(GradientOptions options, Network net, Seq<Tensor> inputs) =>
-        Forward(options, net, inputs).Map(p => p.Outputs);
+        ForwardPass(options, net, inputs).Map(p => p.Outputs);
 
     /// <summary>The forward pass with what it keeps: every object's output, each ensemble's currents J (rate) or dt·J̄ (quantized).</summary>
-    internal static Fin<Pass> Forward(GradientOptions options, Network net, Seq<Tensor> inputs) =>
+    internal static Fin<Pass> ForwardPass(GradientOptions options, Network net, Seq<Tensor> inputs) =>
         from _ in Check(options with { Probe = 0, RateRegularization = None }, net, inputs, probes: false)
         from order in net.TopologicalOrder().ToFin(Errors.Invariant("network", "the network has a cycle"))
         from __ in CheckMethod(options, net, order)

@@ -83,10 +83,28 @@ public sealed class GradientProperties(ITestOutputHelper output) : PropertyTests
         var x = m.Inputs(batch: 37);   // more than two reduction chunks of 16
         if (!GradientCheck.Supported(c.Network)) return;
         var (options, targets) = GradientCheck.LossFor(c.Network, x.Head.Shape[0], m.Seed);
-        var one = NetworkGradient.Run(options with { Threads = 1 }, c.Network, x, targets).Ok();
+        SameBytes(options, c.Network, x, targets);
+    }
+
+    /// <summary>The same for the quantized method (T = 3) with firing-rate regularization, on signed integrate-and-fire conversions.</summary>
+    [Property(MaxTest = 40, Arbitrary = new[] { typeof(MaxPoolModels) })]
+    public void Quantized_gradients_are_the_same_bytes_for_any_thread_count(GeneratedModel m)
+    {
+        var c = Compile.Run(Modes.SpikingSigned(Modes.ScaleFor(m.Seed)), m.Model, verify: true).Get("compile");
+        var x = m.Inputs(batch: 37);
+        if (!GradientCheck.Supported(c.Network) || !c.Network.Nodes.Exists(n => n is Ensemble { Neuron.Spiking: true })) return;
+        var (options, targets) = GradientCheck.LossFor(c.Network, x.Head.Shape[0], m.Seed);
+        options = options with { Method = TrainingMethod.Quantized, Steps = 3, RateRegularization = new RateRegularization(100f, 1e-3f) };
+        if (NetworkGradient.Run(options, c.Network, x, targets).IsFail) return;   // refused: a tanh or sigmoid after spiking neurons
+        SameBytes(options, c.Network, x, targets);
+    }
+
+    static void SameBytes(GradientOptions options, Network net, Seq<Tensor> x, Tensor targets)
+    {
+        var one = NetworkGradient.Run(options with { Threads = 1 }, net, x, targets).Ok();
         foreach (var threads in new[] { 2, 3, 8 })
         {
-            var many = NetworkGradient.Run(options with { Threads = threads }, c.Network, x, targets).Ok();
+            var many = NetworkGradient.Run(options with { Threads = threads }, net, x, targets).Ok();
             Assert.Equal(BitConverter.DoubleToInt64Bits(one.Loss), BitConverter.DoubleToInt64Bits(many.Loss));
             Close.Identical(one.Outputs, many.Outputs, $"outputs, 1 vs {threads} threads");
             foreach (var (name, g) in one.Gradients)

@@ -55,7 +55,7 @@ public sealed class QuantizedProperties(ITestOutputHelper output) : PropertyTest
         var c = Compile.Run(options, m.Model, verify: true).Get("compile");
         var net = c.Network;
         var checkpoints = Enumerable.Range(1, MaxSteps).ToArray();
-        var probe = NetworkGradient.Forward(GradientOptions.Default with { Method = TrainingMethod.Quantized, Steps = 1 }, net, x);
+        var probe = NetworkGradient.ForwardPass(GradientOptions.Default with { Method = TrainingMethod.Quantized, Steps = 1 }, net, x);
         if (probe.IsFail)
         {
             var error = (LanguageExt.Common.Error)probe;
@@ -69,7 +69,7 @@ public sealed class QuantizedProperties(ITestOutputHelper output) : PropertyTest
         var (compared, boundary) = (0, 0);
         foreach (var steps in checkpoints)
         {
-            var pass = NetworkGradient.Forward(GradientOptions.Default with { Method = TrainingMethod.Quantized, Steps = steps }, net, x).Ok();
+            var pass = NetworkGradient.ForwardPass(GradientOptions.Default with { Method = TrainingMethod.Quantized, Steps = steps }, net, x).Ok();
             for (var b = 0; b < batch; b++)
             {
                 var mismatch = Mismatch(net, pass.Outputs, mean[steps - 1], count[steps - 1], steps * net.Dt, b, batch);

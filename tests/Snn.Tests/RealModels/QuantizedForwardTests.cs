@@ -47,7 +47,7 @@ public class QuantizedForwardTests(ITestOutputHelper output)
         var spiking = Interpreter.Run(compiled.Program, compiled.Functions, data, new SimOptions(steps, Readout.Mean)).Ok().Head;
         var options = GradientOptions.Default with { Method = TrainingMethod.Quantized, Steps = steps };
         var classes = spiking.Shape[^1];
-        var (agree, spikingRight, quantizedRight, worst) = (0, 0, 0, 0.0);
+        var (agree, spikingRight, quantizedRight, worst, ties) = (0, 0, 0, 0.0, 0);
         const int chunk = 500;
         for (var start = 0; start < n; start += chunk)
         {
@@ -61,6 +61,7 @@ public class QuantizedForwardTests(ITestOutputHelper output)
                 var s = spiking.Span.Slice((start + b) * classes, classes);
                 for (var k = 0; k < classes; k++) worst = Math.Max(worst, Math.Abs(q[k] - s[k]));
                 var (qa, sa) = (ArgMax(q), ArgMax(s));
+                for (var k = 0; k < classes; k++) if (k != sa && s[k] == s[sa]) { ties++; break; }
                 if (qa == sa) agree++;
                 else output.WriteLine($"image {start + b}: quantized predicts {qa} ({string.Join(", ", q.ToArray())}), spiking {sa} ({string.Join(", ", s.ToArray())})");
                 if (qa == labels[start + b]) quantizedRight++;
@@ -68,7 +69,7 @@ public class QuantizedForwardTests(ITestOutputHelper output)
             }
         }
         output.WriteLine($"{model}, T = {steps}: {n} images, spiking accuracy {(double)spikingRight / n:F4}, quantized {(double)quantizedRight / n:F4}, " +
-                         $"predictions agree on {agree}; largest output difference {worst:E2}");
+                         $"predictions agree on {agree}; largest output difference {worst:E2}; {ties} spiking outputs with a tie for the largest value");
         Assert.Equal(n, agree);
         Assert.Equal(spikingRight, quantizedRight);
     }
