@@ -81,6 +81,7 @@ public static class FitCommand
         {
             Gradient = gradient,
             Freeze = a.All("--freeze").ToSeq().Strict(),
+            TieBiases = !a.Flag("--per-neuron-biases"),
         };
 
     /// <summary>
