@@ -40,11 +40,32 @@ public static class SweepCommand
         from modelPath in Commands.Model(a)
         from gridText in a.One("--grid").ToEither(Errors.Usage("sweep needs --grid, e.g. --grid \"steps=4,8,16; percentile=99,99.9\""))
         from dir in a.One("--out").ToEither(Errors.Usage("sweep needs --out DIR (the folder for sweep.json, sweep.csv, sweep.html and units/)"))
-        from _d in a.All("--data").Count > 0 ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("sweep needs --data X.npy"))
-        from labelsPath in a.One("--labels").ToEither(Errors.Usage("sweep needs --labels Y.npy (it measures accuracy)"))
         from grid in SweepGrid.Parse(gridText, Axes)
         from shardSize in a.Int("--shard-size", min: 1)
         from threads in a.Int("--threads", min: 1)
+        from s in Setup(a, modelPath, grid, stderr)
+        let degree = threads.IfNone(Environment.ProcessorCount)
+        let units = Snn.Sweep.Units(s.Requests.Count, s.Labels.Length, shardSize.IfNone(DefaultShard)).Count
+        let simThreads = Math.Max(1, degree / Math.Max(1, Math.Min(degree, units)))
+        let started = System.Diagnostics.Stopwatch.StartNew()
+        from result in Snn.Sweep.RunLocal(s.Job, shardSize.IfNone(DefaultShard), dir, degree, s.Inputs, s.Labels,
+            point => Prepare(s.Requests[point.Index], s.Model, grid.RunSteps, simThreads), Progress(a, stderr, started), stderr.WriteLine)
+        let ann = Reports.Ann(s.Model, s.Inputs).Map(o => Metrics.Accuracy(o, s.Labels)).ToOption()
+        let html = ReportHtml.RenderSweep(result, ann, "snn sweep " + string.Join(" ", a.Tokens.Select(Quote)))
+        from _w in OutputFile.WriteAll(Seq(
+            Part(Path.Combine(dir, "sweep.json"), "the sweep's results", Snn.Sweep.Json(result)),
+            Part(Path.Combine(dir, "sweep.csv"), "the sweep's table", Snn.Sweep.Csv(result)),
+            Part(Path.Combine(dir, "sweep.html"), "the sweep's page", html)))
+        let _f = Failures(stderr, result)
+        select Print(a.Flag("--json"), stdout, dir, result, started.Elapsed);
+
+    /// <summary>Everything a sweep's units need: the job, the model, the inputs and labels, and every point's run.</summary>
+    public sealed record SweepSetup(SweepJob Job, Loaded Model, Seq<Tensor> Inputs, int[] Labels, Seq<RunRequest> Requests);
+
+    /// <summary>Checks the options and the grid's points, loads the model and data, and hashes what the sweep reads.</summary>
+    static Either<Error, SweepSetup> Setup(Args a, string modelPath, SweepGrid grid, TextWriter stderr) =>
+        from _d in a.All("--data").Count > 0 ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("sweep needs --data X.npy"))
+        from labelsPath in a.One("--labels").ToEither(Errors.Usage("sweep needs --labels Y.npy (it measures accuracy)"))
         from _v in Commands.ValidateSim(a, Mode.Spiking)
         from requests in Requests(a, grid, NetworkFile.IsSaved(modelPath))
         from model in Commands.Load(a, modelPath)
@@ -56,21 +77,23 @@ public static class SweepCommand
         from hash in Snn.Sweep.Hash(
             Seq(Snn.Sweep.ResultFormat, grid.Show(), options),
             a.All("--data").ToSeq().Add(labelsPath).Add(modelPath).Concat(a.One("--calibrate").ToSeq()).Strict())
-        let job = new SweepJob(modelPath, a.All("--data").ToSeq(), labelsPath, options, grid, labels.Length, hash)
-        let degree = threads.IfNone(Environment.ProcessorCount)
-        let units = Snn.Sweep.Units(requests.Count, labels.Length, shardSize.IfNone(DefaultShard)).Count
-        let simThreads = Math.Max(1, degree / Math.Max(1, Math.Min(degree, units)))
-        let started = System.Diagnostics.Stopwatch.StartNew()
-        from result in Snn.Sweep.RunLocal(job, shardSize.IfNone(DefaultShard), dir, degree, inputs, labels,
-            point => Prepare(requests[point.Index], model, grid.RunSteps, simThreads), Progress(a, stderr, started), stderr.WriteLine)
-        let ann = Reports.Ann(model, inputs).Map(o => Metrics.Accuracy(o, labels)).ToOption()
-        let html = ReportHtml.RenderSweep(result, ann, "snn sweep " + string.Join(" ", a.Tokens.Select(Quote)))
-        from _w in OutputFile.WriteAll(Seq(
-            Part(Path.Combine(dir, "sweep.json"), "the sweep's results", Snn.Sweep.Json(result)),
-            Part(Path.Combine(dir, "sweep.csv"), "the sweep's table", Snn.Sweep.Csv(result)),
-            Part(Path.Combine(dir, "sweep.html"), "the sweep's page", html)))
-        let _f = Failures(stderr, result)
-        select Print(a.Flag("--json"), stdout, dir, result, started.Elapsed);
+        select new SweepSetup(new SweepJob(modelPath, a.All("--data").ToSeq(), labelsPath, options, grid, labels.Length, hash)
+            { Arguments = Shared(a).Prepend(modelPath).ToSeq().Strict() }, model, inputs, labels, requests);
+
+    /// <summary>
+    /// What a worker does with a unit of work: reads the job's arguments as the sweep did, loads the model and data from
+    /// the paths they name, refuses files whose content hash differs from the job's (another model or data under the
+    /// same path), and runs the unit (<see cref="Snn.Sweep.RunUnit"/>) on <paramref name="threads"/> threads.
+    /// </summary>
+    public static Either<Error, SweepUnitResult> Worker(SweepJob job, SweepUnit work, int threads, TextWriter stderr) =>
+        from a in Args.Parse(job.Arguments, ValueOptions, FlagOptions)
+        from modelPath in Commands.Model(a)
+        from s in Setup(a, modelPath, job.Grid, stderr)
+        from _h in s.Job.Hash == job.Hash ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage(
+            $"the files this worker reads (model '{modelPath}', data, labels, calibration data) are not the sweep's: content hash {s.Job.Hash[..12]}…, the sweep's {job.Hash[..12]}…"))
+        from _u in work.Point >= 0 && work.Point < s.Requests.Count && work.Start >= 0 && work.Count > 0 && work.Start + work.Count <= s.Labels.Length
+            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"unit {work} is not one of this sweep's ({s.Requests.Count} points, {s.Labels.Length} samples)"))
+        select Snn.Sweep.RunUnit(job.Grid, work, s.Inputs, s.Labels, () => Prepare(s.Requests[work.Point], s.Model, job.Grid.RunSteps, threads));
 
     /// <summary>Samples per unit unless --shard-size says otherwise.</summary>
     public const int DefaultShard = 1000;
@@ -110,12 +133,7 @@ public static class SweepCommand
             if (saved && axis.Name != "readout")
                 return Errors.Usage($"--grid: the {axis.Name} axis changes the conversion, which a saved network fixes; sweep the Keras model instead (a saved network takes steps and readout axes)");
         }
-        var flags = Args.ConverterFlags.Where(Options.Contains).Append("--json").ToHashSet();
-        var values = Options.Where(o => !flags.Contains(o)).ToHashSet();
-        var shared = new List<string>();
-        foreach (var o in Options.Where(o => o is not ("--grid" or "--out" or "--json" or "--shard-size")))
-            if (flags.Contains(o)) { if (a.Flag(o)) shared.Add(o); }
-            else foreach (var v in a.All(o)) { shared.Add(o); shared.Add(v); }
+        var shared = Shared(a);
         var requests = new List<RunRequest>();
         foreach (var point in grid.Points())
         {
@@ -123,7 +141,7 @@ public static class SweepCommand
             foreach (var (axis, value) in point.Settings)
                 if (IsFlag("--" + axis)) { if (value == "on") tokens.Add("--" + axis); }
                 else { tokens.Add("--" + axis); tokens.Add(value); }
-            var request = from args in Args.Parse(tokens, values, flags)
+            var request = from args in Args.Parse(tokens, ValueOptions, FlagOptions)
                           from _ in Commands.ValidateSim(args, Mode.Spiking)
                           from r in Commands.Request(args)
                           select r;
@@ -131,6 +149,19 @@ public static class SweepCommand
             requests.Add((RunRequest)request.Case!);
         }
         return requests.ToSeq();
+    }
+
+    static readonly IReadOnlySet<string> FlagOptions = Args.ConverterFlags.Where(Options.Contains).Append("--json").ToHashSet();
+    static readonly IReadOnlySet<string> ValueOptions = Options.Where(o => !FlagOptions.Contains(o)).ToHashSet();
+
+    /// <summary>The command line's options every point shares, as arguments (the sweep's folder, grid, shards and output form left out).</summary>
+    static List<string> Shared(Args a)
+    {
+        var shared = new List<string>();
+        foreach (var o in Options.Where(o => o is not ("--grid" or "--out" or "--json" or "--shard-size")))
+            if (FlagOptions.Contains(o)) { if (a.Flag(o)) shared.Add(o); }
+            else foreach (var v in a.All(o)) { shared.Add(o); shared.Add(v); }
+        return shared;
     }
 
     /// <summary>A point's network for <paramref name="steps"/> steps, simulated on <paramref name="threads"/> threads, and its conversion in words.</summary>

@@ -181,10 +181,15 @@ public sealed record SweepRow(int Steps, long Correct, double Accuracy, Operatio
 public sealed record SweepPointResult(SweepPoint Point, Option<string> Failure, string Settings, Seq<SweepRow> Rows, Seq<LayerActivity> Layers);
 
 /// <summary>
-/// What a sweep is: the model, data and labels (paths, for the record), the options every point shares, the grid, the
-/// samples, and the content hash of all of it (<see cref="Sweep.Hash"/>), which a worker and a restarted sweep check.
+/// What a sweep is: the model, data and labels (paths, for the record), the options every point shares (as text), the
+/// grid, the samples, and the content hash of all of it and of the files' bytes (<see cref="Sweep.Hash"/>), which a
+/// worker and a restarted sweep check. <see cref="Arguments"/>: the command line every point's options are read from
+/// (the shared options, data and labels included, not the grid), so that a worker can build a point's run again.
 /// </summary>
-public sealed record SweepJob(string Model, Seq<string> Data, string Labels, string Options, SweepGrid Grid, int Samples, string Hash);
+public sealed record SweepJob(string Model, Seq<string> Data, string Labels, string Options, SweepGrid Grid, int Samples, string Hash)
+{
+    public Seq<string> Arguments { get; init; }
+}
 
 /// <summary>A sweep's merged results: the job and every point, in the grid's order.</summary>
 public sealed record SweepResult(SweepJob Job, Seq<SweepPointResult> Points);
@@ -492,8 +497,7 @@ public static class Sweep
     {
         var units = Units(job.Grid.Points().Count, job.Samples, shardSize);
         var unitsDir = Path.Combine(dir, "units");
-        var id = new JsonObject { ["format"] = IdFormat, ["hash"] = job.Hash, ["shard_size"] = shardSize, ["model"] = job.Model, ["grid"] = job.Grid.Show() }
-            .ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        var id = JobJson(job, shardSize);
         var idPath = Path.Combine(dir, "sweep-id.json");
         var check = CheckDir(dir, idPath, job, shardSize);
         if (check.IsLeft) return check.Map(_ => default(SweepResult)!);
@@ -565,6 +569,43 @@ public static class Sweep
         if (failed > 0)
             return Errors.Write(dir, "the sweep", $"{failed} of {units.Count} units failed (first: {errors[0]}); the {done} finished are kept under {unitsDir}: run the same sweep again to retry the rest");
         return Merge(job, results.Select(r => r!));
+    }
+
+    /// <summary>
+    /// The job and its shard size as JSON: the sweep's identity file (<c>DIR/sweep-id.json</c>), and what a worker is
+    /// given with a unit (<see cref="ReadJob"/>).
+    /// </summary>
+    public static string JobJson(SweepJob job, int shardSize) =>
+        new JsonObject
+        {
+            ["format"] = IdFormat, ["hash"] = job.Hash, ["shard_size"] = shardSize, ["model"] = job.Model,
+            ["data"] = new JsonArray(job.Data.Map(d => (JsonNode)d!).ToArray()), ["labels"] = job.Labels, ["options"] = job.Options,
+            ["grid"] = new JsonArray(job.Grid.Axes.Map(a => (JsonNode)new JsonObject
+            {
+                ["axis"] = a.Name, ["values"] = new JsonArray(a.Values.Map(v => (JsonNode)v!).ToArray()),
+            }).ToArray()),
+            ["samples"] = job.Samples,
+            ["arguments"] = new JsonArray(job.Arguments.Map(v => (JsonNode)v!).ToArray()),
+        }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+
+    /// <summary>A job and its shard size read back from <see cref="JobJson"/>; None for anything else.</summary>
+    public static Option<(SweepJob Job, int ShardSize)> ReadJob(string json)
+    {
+        try
+        {
+            if (JsonNode.Parse(json) is not JsonObject o || (string?)o["format"] != IdFormat) return None;
+            Seq<string> Strings(JsonNode? n) => n!.AsArray().Select(x => (string)x!).ToSeq().Strict();
+            var grid = new SweepGrid(o["grid"]!.AsArray().Select(a => new SweepAxis((string)a!["axis"]!, Strings(a["values"]))).ToSeq().Strict());
+            var job = new SweepJob((string)o["model"]!, Strings(o["data"]), (string)o["labels"]!, (string)o["options"]!, grid, (int)o["samples"]!, (string)o["hash"]!)
+            {
+                Arguments = Strings(o["arguments"]),
+            };
+            return (job, (int)o["shard_size"]!);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NullReferenceException or ArgumentException or OverflowException)
+        {
+            return None;
+        }
     }
 
     /// <summary>The folder must be new, empty, or hold this sweep (same hash and shard size).</summary>

@@ -173,6 +173,31 @@ public class SweepTests
         Assert.Equal(first, File.ReadAllBytes(Path.Combine(whole, "sweep.json")));
     }
 
+    /// <summary>
+    /// A worker given the job (the folder's sweep-id.json) and one unit computes the unit file the local sweep wrote, byte
+    /// for byte; a job whose files changed since (another labels file under the same path) is refused.
+    /// </summary>
+    [Fact]
+    public void AWorkerRunsOneUnitFromTheJobAsTheLocalSweepDid()
+    {
+        var dir = TempDir();
+        var (x, y, c) = DemoData(dir, 30);
+        var outDir = Path.Combine(dir, "sweep");
+        var (code, _, err) = CliRunner.Run(Sweep(x, y, c, "steps=2,5; neuron=signed,if", outDir, "--shard-size", "12"));
+        Assert.True(code == 0, err);
+        var (job, shardSize) = Snn.Sweep.ReadJob(File.ReadAllText(Path.Combine(outDir, "sweep-id.json"))).IfNone(() => throw new Xunit.Sdk.XunitException("no job"));
+        Assert.Equal(12, shardSize);
+        var unit = Snn.Sweep.Units(2, 30, shardSize)[4];   // point 1, samples 12..23
+        Assert.Equal(new SweepUnit(1, 1, 12, 12), Snn.Sweep.Units(2, 30, shardSize)[4]);
+        var worked = Snn.Cli.SweepCommand.Worker(job, unit, 1, TextWriter.Null).Match(u => u, e => throw new Xunit.Sdk.XunitException(e.Message));
+        Assert.Equal(File.ReadAllText(Path.Combine(outDir, "units", unit.FileName)), Snn.Sweep.UnitJson(worked));
+
+        Npy.WriteFloat32(y, Tensor.Vector(Enumerable.Range(0, 30).Select(i => (float)(i % 10)).ToArray()));
+        var refused = Snn.Cli.SweepCommand.Worker(job, unit, 1, TextWriter.Null);
+        Assert.True(refused.IsLeft);
+        Assert.Contains("are not the sweep's", refused.Match(_ => "", e => e.Message));
+    }
+
     /// <summary>The max-pool methods as an axis on a max-pooling fixture: each point as evaluate gives it (random inputs, the ANN's classes as labels).</summary>
     [Fact]
     public void MaxPoolAxisMatchesEvaluate()
