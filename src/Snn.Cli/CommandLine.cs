@@ -108,6 +108,8 @@ public static class CommandLine
         V("--rate-weight", "W", "the weight of the firing-rate penalty in the loss (default 0.01)"),
         V("--rate-layer", "LAYER", "regularize only this layer's rates (repeatable; default every spiking layer)"),
         F("--reinit", "train from fresh weights (Glorot-uniform kernels, zero biases, seeded by --seed) instead of the model's"),
+        V("--grid", "\"AXIS=V1,V2; ...\"", "the sweep's grid: steps and any converter or calibration option without its dashes (flags take on,off), e.g. \"steps=4,8,16; percentile=99,99.9; neuron=signed,if\""),
+        V("--shard-size", "N", "samples per unit of work (default 1000)"),
         V("--max-memory", "SIZE", "the most memory the model and data may make snn allocate, in bytes or with K, M, G or T (default 4G); past it: exit 3 (model) or 4 (data)"),
     }.ToDictionary(o => o.Name);
 
@@ -198,6 +200,22 @@ public static class CommandLine
             (a, o, e) => Snn.Cli.Report.Run(a, o, e))
         {
             Help = new Dictionary<string, string> { ["--out"] = "the HTML file to write (report.html)" },
+        },
+        new("sweep", "evaluate MODEL over a grid of conversions and step counts on every core, with JSON, CSV and an HTML page of the trade-offs", true,
+            SweepCommand.Options,
+            ["snn sweep lenet5.h5 --data x_test.npy --labels y_test.npy --input-scale 1/255 --calibrate x_train.npy --grid \"steps=2,4,8,16; percentile=99,99.9; neuron=signed,if; max-pool=count,avg\" --out sweep/"],
+            (a, o, e) => SweepCommand.Run(a, o, e))
+        {
+            Help = new Dictionary<string, string>
+            {
+                ["--out"] = "the sweep's folder: sweep.json, sweep.csv, sweep.html and units/ (a sweep run again with the same folder continues from its finished units)",
+                ["--threads"] = "units run at once (default: every core)",
+                ["--json"] = "print sweep.json on stdout",
+                ["--readout"] = "output readout of every point (or a grid axis)",
+                ["--labels"] = "labels of the samples (classes or one-hot); required: a sweep measures accuracy",
+                ["--bias-shift"] = "add theta/(2T) to every calibrated bias (Deng and Gu 2021), T = the grid's largest step count (or a grid axis: bias-shift=off,on)",
+                ["--target-agreement"] = "choose each layer's resolution for top-1 agreement A with the ANN at T steps (default: the grid's largest step count; repeatable)",
+            },
         },
         new("bench", "simulation throughput of the converted MODEL on this machine", true,
             With(["--data", "--input-scale", "--batch", "--steps", "--threads", "--mode", "--samples", "--readout", "--connection-path", "--json"], ConverterOptions),

@@ -209,6 +209,7 @@ public sealed class Simulator(OpProgram program, NodeFunctions functions)
                 var order = checkpoints.Select((c, k) => (c, k)).OrderBy(x => x.c).ToArray();
                 var spiking = activity is null ? null : plan.SpikingOutputs;
                 var totals = spiking?.Select(o => new double[o.Neurons]).ToArray();
+                var atCheckpoints = totals is null ? null : checkpoints.Select(_ => new double[totals.Length]).ToArray();
                 for (var t = 1; t <= steps; t++)
                 {
                     if (options.Temporal)
@@ -242,6 +243,8 @@ public sealed class Simulator(OpProgram program, NodeFunctions functions)
                     while (next < order.Length && order[next].c == t)
                     {
                         var k = order[next++].k;
+                        if (atCheckpoints is not null)
+                            for (var e = 0; e < totals!.Length; e++) atCheckpoints[k][e] = totals[e].Sum();
                         for (var p = 0; p < probes.Count; p++)
                         {
                             var dst = results[k][p].AsSpan(start * sizes[p], count * sizes[p]);
@@ -259,7 +262,7 @@ public sealed class Simulator(OpProgram program, NodeFunctions functions)
                         }
                     }
                 }
-                if (totals is not null) activity!.Add(spiking!.Select(o => o.Ensemble).ToArray(), totals, count, steps);
+                if (totals is not null) activity!.Add(spiking!.Select(o => o.Ensemble).ToArray(), totals, count, steps, atCheckpoints);
                 progress?.Invoke(Interlocked.Add(ref done, count), n);
                 return Option<Error>.None;
             }
@@ -365,15 +368,21 @@ public static class Interpreter
     }
 }
 
-/// <summary>Spike counts gathered during a run: per ensemble, per neuron, summed over samples and steps.</summary>
+/// <summary>
+/// Spike counts gathered during a run: per ensemble, per neuron, summed over samples and steps (<see cref="Spikes"/>),
+/// and per ensemble, summed over its neurons and the samples, after each checkpoint's steps (<see cref="SpikesAt"/>).
+/// </summary>
 public sealed class Activity
 {
     readonly object gate = new();
     public Dictionary<string, double[]> Spikes { get; } = new();
+
+    /// <summary>Per ensemble, its spikes (all neurons, all samples) up to each checkpoint, in the order the run was given them.</summary>
+    public Dictionary<string, double[]> SpikesAt { get; } = new();
     public long Samples { get; private set; }
     public int Steps { get; private set; }
 
-    internal void Add(string[] ensembles, double[][] totals, int samples, int steps)
+    internal void Add(string[] ensembles, double[][] totals, int samples, int steps, double[][]? atCheckpoints = null)
     {
         lock (gate)
         {
@@ -381,6 +390,9 @@ public sealed class Activity
             {
                 if (!Spikes.TryGetValue(ensembles[k], out var acc)) Spikes[ensembles[k]] = acc = new double[totals[k].Length];
                 for (var i = 0; i < acc.Length; i++) acc[i] += totals[k][i];
+                if (atCheckpoints is null) continue;
+                if (!SpikesAt.TryGetValue(ensembles[k], out var at)) SpikesAt[ensembles[k]] = at = new double[atCheckpoints.Length];
+                for (var c = 0; c < at.Length; c++) at[c] += atCheckpoints[c][k];
             }
             Samples += samples;
             Steps = steps;

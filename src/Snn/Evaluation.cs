@@ -53,17 +53,24 @@ public sealed record EvaluationResult(
 /// <summary>What a spiking run measures beyond accuracy: firing statistics per layer and operation counts with their energy.</summary>
 public static partial class Evaluation
 {
-    public static Seq<LayerActivity> Layers(Network net, Activity activity)
+    public static Seq<LayerActivity> Layers(Network net, Activity activity) =>
+        Layers(net.Nodes.OfType<Ensemble>().Select(e => (e.Layer, e.Id)), activity.Spikes, activity.Samples, activity.Steps);
+
+    /// <summary>
+    /// Firing statistics of the ensembles (layer and id, in network order) from each neuron's spikes summed over
+    /// <paramref name="samples"/> samples of <paramref name="steps"/> steps; ensembles without counts are left out.
+    /// </summary>
+    public static Seq<LayerActivity> Layers(IEnumerable<(string Layer, string Id)> ensembles, IReadOnlyDictionary<string, double[]> spikesOf, long samples, int steps)
     {
         var result = new List<LayerActivity>();
-        foreach (var e in net.Nodes.OfType<Ensemble>())
+        foreach (var (layer, id) in ensembles)
         {
-            if (!activity.Spikes.TryGetValue(e.Id, out var spikes)) continue;
-            var perStep = spikes.Select(s => s / Math.Max(1, activity.Samples) / Math.Max(1, activity.Steps)).OrderBy(x => x).ToArray();
+            if (!spikesOf.TryGetValue(id, out var spikes)) continue;
+            var perStep = spikes.Select(s => s / Math.Max(1, samples) / Math.Max(1, steps)).OrderBy(x => x).ToArray();
             // The 99th percentile as numpy's np.percentile(rates, 99) (linear, R7), the definition calibration uses too.
-            result.Add(new LayerActivity(e.Layer, e.Id, e.Size, perStep.Average(), SortedArrayStatistics.QuantileCustom(perStep, 0.99, QuantileDefinition.R7),
+            result.Add(new LayerActivity(layer, id, spikes.Length, perStep.Average(), SortedArrayStatistics.QuantileCustom(perStep, 0.99, QuantileDefinition.R7),
                 perStep.Count(x => x == 0) / (double)perStep.Length, perStep.Count(x => x >= 1) / (double)perStep.Length,
-                spikes.Sum() / Math.Max(1, activity.Samples)) { Rates = perStep });
+                spikes.Sum() / Math.Max(1, samples)) { Rates = perStep });
         }
         return result.ToSeq();
     }

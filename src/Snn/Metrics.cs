@@ -65,13 +65,16 @@ public static class Metrics
     }
 
     /// <summary>Fraction of rows whose argmax equals the label.</summary>
-    public static double Accuracy(Tensor output, int[] labels)
+    public static double Accuracy(Tensor output, int[] labels) => (double)Correct(output, labels) / labels.Length;
+
+    /// <summary>The rows whose argmax equals the label (what <see cref="Accuracy"/> divides by the rows; sums of it over shards are exact).</summary>
+    public static int Correct(Tensor output, int[] labels)
     {
         var n = labels.Length;
-        var c = output.Length / n;
+        var c = n == 0 ? 0 : output.Length / n;
         var correct = 0;
         for (var i = 0; i < n; i++)
             if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(output.Span.Slice(i * c, c)) == labels[i]) correct++;
-        return (double)correct / n;
+        return correct;
     }
 }

@@ -42,7 +42,7 @@ public sealed record ScaleSummary(string Layer, float Activation, float Resoluti
 /// <c>&lt;script type="application/json" id="report-data"&gt;</c>. Pure: the same page gives the same file but for
 /// the charts' element ids.
 /// </summary>
-public static class ReportHtml
+public static partial class ReportHtml
 {
     /// <summary>The id of the JSON block that holds the page's data.</summary>
     public const string DataId = "report-data";
@@ -231,11 +231,20 @@ public static class ReportHtml
         Html($"<script type=\"application/json\" id=\"{DataId}\">{Json(Data(p))}</script>\n");
         sections.Add(ViewEngine.HtmlElements.rawText(sb.ToString()));
 
+        return Document(sections, $"snn report: {Path.GetFileName(p.ModelPath.TrimEnd('/', '\\'))}");
+    }
+
+    /// <summary>
+    /// The HTML document of a page's sections (text and Plotly.NET charts) with the page style and plotly.js embedded
+    /// (<see cref="PlotlyJSReference.Full"/>): one self-contained file.
+    /// </summary>
+    static string Document(List<ViewEngine.HtmlElements.XmlNode> sections, string title)
+    {
         var head = ListModule.OfSeq(new[]
         {
             ViewEngine.HtmlElements.rawText("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n<style>\n" + Css + "\n</style>\n"),
         });
-        var doc = HTML.Doc(sections, $"snn report: {Path.GetFileName(p.ModelPath.TrimEnd('/', '\\'))}", "utf-8", "utf-8",
+        var doc = HTML.Doc(sections, title, "utf-8", "utf-8",
             ViewEngine.HtmlElements.rawText(""), PlotlyJSReference.Full, FSharpOption<FSharpList<ViewEngine.HtmlElements.XmlNode>>.Some(head), null);
         var html = ViewEngine.RenderView.AsString.htmlDocument(doc);
         // The encoding first, within the first bytes a browser reads for it (the document's own meta comes after plotly.js).

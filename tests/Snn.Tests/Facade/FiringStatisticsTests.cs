@@ -9,7 +9,7 @@ using static Snn.Tests.Support.TestModels;
 namespace Snn.Tests.Facade;
 
 /// <summary>
-/// <see cref="Evaluation.Layers"/>: each layer's mean and 99th percentile of spikes per neuron per step equal numpy's
+/// <see cref="Evaluation.Layers(Snn.Compiler.Convert.Network, Activity)"/>: each layer's mean and 99th percentile of spikes per neuron per step equal numpy's
 /// np.mean and np.percentile(rates, 99) (method 'linear') of the per-neuron rates, on spike counts with ties and silent neurons.
 /// </summary>
 public class FiringStatisticsTests

@@ -1,0 +1,217 @@
+using System.Globalization;
+using System.Text;
+using LanguageExt;
+using LanguageExt.Common;
+using Snn.Compiler;
+using Snn.Compiler.Saved;
+using static LanguageExt.Prelude;
+
+namespace Snn.Cli;
+
+/// <summary>
+/// <c>snn sweep MODEL --data X --labels Y --grid "steps=2,4,8; percentile=99,99.9; neuron=signed,if" --out DIR</c>: every
+/// grid point converted (and calibrated with --calibrate), simulated once to the largest step count and read out at
+/// each, split into units (point × shard of images) that run on every core and are written atomically to DIR/units/;
+/// a run with the same --out continues from the finished units. Writes DIR/sweep.json, sweep.csv and sweep.html
+/// (<see cref="Snn.Sweep"/>, <see cref="ReportHtml.RenderSweep"/>).
+/// </summary>
+public static class SweepCommand
+{
+    /// <summary>Options of the sweep itself (not of a point's run).</summary>
+    static readonly string[] Own = ["--grid", "--out", "--json", "--shard-size", "--threads", "--batch", "--max-memory"];
+
+    /// <summary>The options a grid point's run is built from (besides the axes): data, labels, scale, simulation and every converter option.</summary>
+    public static readonly string[] Options =
+        new[] { "--data", "--labels", "--input-scale", "--readout" }.Concat(Own).Concat(CommandLine.ConverterOptions).Distinct().ToArray();
+
+    /// <summary>Converter flags that say what the model is, not how it converts: no axes.</summary>
+    static readonly string[] NotAxes = ["--calibrate", "--temporal-model", "--split-shared-weights", "--max-to-avg-pool"];
+
+    /// <summary>The grid's axes: every converter and calibration option (flags take on/off), and the readout, by name without dashes.</summary>
+    public static readonly string[] Axes =
+        CommandLine.ConverterOptions.Where(o => !NotAxes.Contains(o)).Append("--readout").Select(o => o[2..]).ToArray();
+
+    /// <summary>Axes that only mean something with calibration data.</summary>
+    static readonly string[] Calibration = ["percentile", "calib-samples", "resolution", "target-agreement", "bias-shift", "per-channel", "per-layer", "bias-correction"];
+
+    static bool IsFlag(string name) => Args.ConverterFlags.Contains(name);
+
+    public static Either<Error, int> Run(Args a, TextWriter stdout, TextWriter stderr) =>
+        from modelPath in Commands.Model(a)
+        from gridText in a.One("--grid").ToEither(Errors.Usage("sweep needs --grid, e.g. --grid \"steps=4,8,16; percentile=99,99.9\""))
+        from dir in a.One("--out").ToEither(Errors.Usage("sweep needs --out DIR (the folder for sweep.json, sweep.csv, sweep.html and units/)"))
+        from grid in SweepGrid.Parse(gridText, Axes)
+        from shardSize in a.Int("--shard-size", min: 1)
+        from threads in a.Int("--threads", min: 1)
+        from s in Setup(a, modelPath, grid, stderr)
+        let degree = threads.IfNone(Environment.ProcessorCount)
+        let units = Snn.Sweep.Units(s.Requests.Count, s.Labels.Length, shardSize.IfNone(DefaultShard)).Count
+        let simThreads = Math.Max(1, degree / Math.Max(1, Math.Min(degree, units)))
+        let started = System.Diagnostics.Stopwatch.StartNew()
+        from result in Snn.Sweep.RunLocal(s.Job, shardSize.IfNone(DefaultShard), dir, degree, s.Inputs, s.Labels,
+            point => Prepare(s.Requests[point.Index], s.Model, grid.RunSteps, simThreads), Progress(a, stderr, started), stderr.WriteLine)
+        let ann = Reports.Ann(s.Model, s.Inputs).Map(o => Metrics.Accuracy(o, s.Labels)).ToOption()
+        let html = ReportHtml.RenderSweep(result, ann, "snn sweep " + string.Join(" ", a.Tokens.Select(Quote)))
+        from _w in OutputFile.WriteAll(Seq(
+            Part(Path.Combine(dir, "sweep.json"), "the sweep's results", Snn.Sweep.Json(result)),
+            Part(Path.Combine(dir, "sweep.csv"), "the sweep's table", Snn.Sweep.Csv(result)),
+            Part(Path.Combine(dir, "sweep.html"), "the sweep's page", html)))
+        let _f = Failures(stderr, result)
+        select Print(a.Flag("--json"), stdout, dir, result, started.Elapsed);
+
+    /// <summary>Everything a sweep's units need: the job, the model, the inputs and labels, and every point's run.</summary>
+    public sealed record SweepSetup(SweepJob Job, Loaded Model, Seq<Tensor> Inputs, int[] Labels, Seq<RunRequest> Requests);
+
+    /// <summary>Checks the options and the grid's points, loads the model and data, and hashes what the sweep reads.</summary>
+    static Either<Error, SweepSetup> Setup(Args a, string modelPath, SweepGrid grid, TextWriter stderr) =>
+        from _d in a.All("--data").Count > 0 ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage("sweep needs --data X.npy"))
+        from labelsPath in a.One("--labels").ToEither(Errors.Usage("sweep needs --labels Y.npy (it measures accuracy)"))
+        from _v in Commands.ValidateSim(a, Mode.Spiking)
+        from requests in Requests(a, grid, NetworkFile.IsSaved(modelPath))
+        from model in Commands.Load(a, modelPath)
+        from inputs in Commands.Inputs(a, model, "--data", stderr)
+        from labelled in Commands.Labels(a, inputs)
+        let labels = labelled.IfNone([])
+        from _l in Metrics.LabelsFit(model, inputs, labels)
+        let options = OptionsText(a)
+        from hash in Snn.Sweep.Hash(
+            Seq(Snn.Sweep.ResultFormat, grid.Show(), options),
+            a.All("--data").ToSeq().Add(labelsPath).Add(modelPath).Concat(a.One("--calibrate").ToSeq()).Strict())
+        select new SweepSetup(new SweepJob(modelPath, a.All("--data").ToSeq(), labelsPath, options, grid, labels.Length, hash)
+            { Arguments = Shared(a).Prepend(modelPath).ToSeq().Strict() }, model, inputs, labels, requests);
+
+    /// <summary>
+    /// What a worker does with a unit of work: reads the job's arguments as the sweep did, loads the model and data from
+    /// the paths they name, refuses files whose content hash differs from the job's (another model or data under the
+    /// same path), and runs the unit (<see cref="Snn.Sweep.RunUnit"/>) on <paramref name="threads"/> threads.
+    /// </summary>
+    public static Either<Error, SweepUnitResult> Worker(SweepJob job, SweepUnit work, int threads, TextWriter stderr) =>
+        from a in Args.Parse(job.Arguments, ValueOptions, FlagOptions)
+        from modelPath in Commands.Model(a)
+        from s in Setup(a, modelPath, job.Grid, stderr)
+        from _h in s.Job.Hash == job.Hash ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage(
+            $"the files this worker reads (model '{modelPath}', data, labels, calibration data) are not the sweep's: content hash {s.Job.Hash[..12]}…, the sweep's {job.Hash[..12]}…"))
+        from _u in work.Point >= 0 && work.Point < s.Requests.Count && work.Start >= 0 && work.Count > 0 && work.Start + work.Count <= s.Labels.Length
+            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"unit {work} is not one of this sweep's ({s.Requests.Count} points, {s.Labels.Length} samples)"))
+        select Snn.Sweep.RunUnit(job.Grid, work, s.Inputs, s.Labels, () => Prepare(s.Requests[work.Point], s.Model, job.Grid.RunSteps, threads));
+
+    /// <summary>Samples per unit unless --shard-size says otherwise.</summary>
+    public const int DefaultShard = 1000;
+
+    static OutputPart Part(string path, string what, string text) => new(path, what, s => s.Write(new UTF8Encoding(false).GetBytes(text)));
+
+    /// <summary>
+    /// The options every point shares, as text in a fixed order (the catalog's, each option's values in the order given),
+    /// for the record and the content hash; the sweep's own options (threads, batch, folder) change no result and are left out.
+    /// </summary>
+    static string OptionsText(Args a)
+    {
+        var parts = new List<string>();
+        foreach (var o in Options.Where(o => !Own.Contains(o) && o is not ("--data" or "--labels")))
+            if (IsFlag(o)) { if (a.Flag(o)) parts.Add(o); }
+            else foreach (var v in a.All(o)) parts.Add($"{o} {Quote(v)}");
+        return string.Join(" ", parts);
+    }
+
+    /// <summary>
+    /// The run of every grid point, in the grid's order: the command line's options with the point's settings added, read
+    /// by the same code as every other command's (<see cref="Commands.Request"/>), so an axis takes exactly the values its
+    /// option takes. Refused as usage errors: an axis also given as an option, a flag axis with values other than on/off,
+    /// calibration axes without --calibrate, conversion axes on a saved network, and a point whose options are wrong.
+    /// </summary>
+    static Either<Error, Seq<RunRequest>> Requests(Args a, SweepGrid grid, bool saved)
+    {
+        foreach (var axis in grid.Conversion)
+        {
+            var name = "--" + axis.Name;
+            if (a.All(name).Count > 0 || a.Flag(name))
+                return Errors.Usage($"{name} is given as an option and as a grid axis; give it in one place");
+            if (IsFlag(name) && axis.Values.Exists(v => v is not ("on" or "off")))
+                return Errors.Usage($"--grid: {axis.Name} is a flag: its values are on and off, got '{axis.Values.Find(v => v is not ("on" or "off")).IfNone("")}'");
+            if (Calibration.Contains(axis.Name) && a.One("--calibrate").IsNone)
+                return Errors.Usage($"--grid: the {axis.Name} axis sets calibration, which needs calibration data: give --calibrate C.npy");
+            if (saved && axis.Name != "readout")
+                return Errors.Usage($"--grid: the {axis.Name} axis changes the conversion, which a saved network fixes; sweep the Keras model instead (a saved network takes steps and readout axes)");
+        }
+        var shared = Shared(a);
+        var requests = new List<RunRequest>();
+        foreach (var point in grid.Points())
+        {
+            var tokens = new List<string>(shared);
+            foreach (var (axis, value) in point.Settings)
+                if (IsFlag("--" + axis)) { if (value == "on") tokens.Add("--" + axis); }
+                else { tokens.Add("--" + axis); tokens.Add(value); }
+            var request = from args in Args.Parse(tokens, ValueOptions, FlagOptions)
+                          from _ in Commands.ValidateSim(args, Mode.Spiking)
+                          from r in Commands.Request(args)
+                          select r;
+            if (request.Case is Error e) return Errors.Usage($"--grid point {point.Index} ({point.Label}): {e.Message}");
+            requests.Add((RunRequest)request.Case!);
+        }
+        return requests.ToSeq();
+    }
+
+    static readonly IReadOnlySet<string> FlagOptions = Args.ConverterFlags.Where(Options.Contains).Append("--json").ToHashSet();
+    static readonly IReadOnlySet<string> ValueOptions = Options.Where(o => !FlagOptions.Contains(o)).ToHashSet();
+
+    /// <summary>The command line's options every point shares, as arguments (the sweep's folder, grid, shards and output form left out).</summary>
+    static List<string> Shared(Args a)
+    {
+        var shared = new List<string>();
+        foreach (var o in Options.Where(o => o is not ("--grid" or "--out" or "--json" or "--shard-size")))
+            if (FlagOptions.Contains(o)) { if (a.Flag(o)) shared.Add(o); }
+            else foreach (var v in a.All(o)) { shared.Add(o); shared.Add(v); }
+        return shared;
+    }
+
+    /// <summary>A point's network for <paramref name="steps"/> steps, simulated on <paramref name="threads"/> threads, and its conversion in words.</summary>
+    static Either<Error, (Prepared Run, string Settings)> Prepare(RunRequest request, Loaded model, int steps, int threads)
+    {
+        var r = request with { Sim = request.Sim with { Threads = threads } };
+        return Runs.Prepare(r, model, Mode.Spiking, steps).Map(p => (p, Reports.Settings(r, model, steps)));
+    }
+
+    /// <summary>Progress as plain lines (units done, running and failed) when progress shows, as other commands' lines do.</summary>
+    static Action<SweepProgress>? Progress(Args a, TextWriter stderr, System.Diagnostics.Stopwatch started)
+    {
+        if (a.Progress.Shows == Cli.Progress.Kind.Off) return null;
+        SweepProgress? last = null;
+        return p =>
+        {
+            if (last is not null && last.Done == p.Done && last.Failed == p.Failed) return;   // a line per unit finished, not per unit started
+            last = p;
+            var reused = p.Reused > 0 ? $" ({p.Reused} from before)" : "";
+            stderr.WriteLine($"  sweep: {p.Done}/{p.Total} units done{reused}, {p.Running} running, {p.Failed} failed, {Time(started.Elapsed)} elapsed");
+            stderr.Flush();
+        };
+    }
+
+    static string Time(TimeSpan t) => t.TotalHours >= 1 ? t.ToString(@"h\:mm\:ss") : t.ToString(@"m\:ss");
+
+    static Unit Failures(TextWriter stderr, SweepResult r)
+    {
+        foreach (var p in r.Points)
+            p.Failure.IfSome(f => stderr.WriteLine($"warning: grid point {p.Point.Index} ({p.Point.Label}) failed: {f}"));
+        return unit;
+    }
+
+    static int Print(bool json, TextWriter stdout, string dir, SweepResult r, TimeSpan elapsed)
+    {
+        if (json)
+        {
+            stdout.Write(Snn.Sweep.Json(r));
+            return 0;
+        }
+        var steps = r.Job.Grid.Checkpoints;
+        stdout.WriteLine(Table.Render(
+            new[] { "#", "settings" }.Concat(steps.Select(s => $"{s} steps")).Append($"energy uJ at {r.Job.Grid.RunSteps}").ToArray(),
+            r.Points.Map(p => new[] { p.Point.Index.ToString(CultureInfo.InvariantCulture), p.Point.Label }
+                .Concat(p.Failure.IsSome ? steps.Select(_ => "failed") : p.Rows.Map(x => $"{x.Accuracy:0.0000}{(x.Pareto ? "*" : "")}"))
+                .Append(p.Failure.IsSome ? "-" : $"{p.Rows.Last.Operations.SnnEnergyPj * 1e-6:0.0000}").ToArray())));
+        stdout.WriteLine($"({r.Job.Samples} samples; * on the Pareto front of accuracy, steps and energy; {elapsed.TotalSeconds:0.0} s)");
+        stdout.WriteLine($"wrote {Path.Combine(dir, "sweep.json")}, {Path.Combine(dir, "sweep.csv")} and {Path.Combine(dir, "sweep.html")}");
+        return 0;
+    }
+
+    static string Quote(string s) => s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./=:,\\".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
+}
