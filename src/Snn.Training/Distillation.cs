@@ -33,7 +33,7 @@ public static class Distillation
         for (var start = 0; start < n; start += batch)
         {
             var count = Math.Min(batch, n - start);
-            var pass = NetworkGradient.Forward(options, teacher, inputs.Map(x => x.Rows(start, count)).Strict());
+            var pass = NetworkGradient.ForwardPass(options, teacher, inputs.Map(x => x.Rows(start, count)).Strict());
             if (pass.Case is not NetworkGradient.Pass p) return (Error)pass.Case!;
             var logits = p.Values[probe.Target];
             for (var r = 0; r < count * size / classes; r++)
