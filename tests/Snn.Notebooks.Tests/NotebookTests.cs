@@ -35,7 +35,7 @@ public sealed class PackedLibrary : IDisposable
 /// </summary>
 public sealed class NotebookTests(ITestOutputHelper output, PackedLibrary packed) : IClassFixture<PackedLibrary>
 {
-    public static readonly string[] Notebooks = { "01-quickstart.ipynb", "02-max-pooling.ipynb", "03-firing-rates.ipynb" };
+    public static readonly string[] Notebooks = { "01-quickstart.ipynb", "02-max-pooling.ipynb", "03-firing-rates.ipynb", "04-training.ipynb" };
 
     public static TheoryData<string> All() => new(Notebooks);
 
