@@ -402,7 +402,7 @@ public static class NetworkGradient
             if (dPre is null) return unit;
             var g = PoolGeometry.Of(p.Spec);
             if (p.Spec.Kind == PoolKind.Average) Backward.AveragePoolGradient(g, dT, batch, dPre);
-            else Backward.MaxPoolGradient(g, x, dT, batch, dPre);
+            else Backward.MaxPoolGradient(g, x, dT, batch, dPre, threads);
             return unit;
         },
         gather: g =>
