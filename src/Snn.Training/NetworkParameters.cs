@@ -83,4 +83,30 @@ public static class NetworkParameters
         }, () => c));
         return net with { Nodes = nodes.Strict(), Connections = connections.Strict() };
     }
+
+    /// <summary>
+    /// The network with fresh parameters, as Keras initializes an untrained layer: every dense and convolution kernel
+    /// Glorot-uniform (Glorot and Bengio 2010: uniform in ±√(6/(fan_in + fan_out)), fans from the Keras kernel layout,
+    /// a convolution's multiplied by its window size), drawn in parameter order from numpy's
+    /// <c>RandomState(seed).uniform</c>; ensemble biases and constant values 0; elementwise scales kept.
+    /// </summary>
+    public static Fin<Network> Reinitialize(uint seed, Network net)
+    {
+        var random = new Snn.Compiler.NumpyRandom(seed);
+        var values = new List<(string, Tensor)>();
+        foreach (var p in Read(net, false))
+        {
+            if (p.Kind != ParameterKind.Weights) values.Add((p.Name, Tensor.Own(p.Value.Shape, new float[p.Value.Length])));
+            else if (p.Value.Shape.Count >= 2)
+            {
+                var shape = p.Value.Shape.ToArray();
+                var window = 1;
+                for (var i = 0; i < shape.Length - 2; i++) window *= shape[i];
+                var (fanIn, fanOut) = ((double)shape[^2] * window, (double)shape[^1] * window);
+                var limit = Math.Sqrt(6.0 / (fanIn + fanOut));
+                values.Add((p.Name, Tensor.Own(shape, random.Uniform(-limit, limit, (int)p.Value.Length).Select(v => (float)v).ToArray())));
+            }
+        }
+        return Write(net, toMap(values));
+    }
 }

@@ -55,4 +55,34 @@ public sealed class NumpyRandom
         for (var i = 0; i < n; i++) r[i] = low + (high - low) * NextDouble();
         return r;
     }
+
+    /// <summary>
+    /// numpy <c>random_interval(max)</c> (legacy <c>rk_interval</c>): a uniform integer in [0, <paramref name="max"/>],
+    /// drawn by masking 32-bit outputs to the smallest covering power of two and rejecting values above max.
+    /// </summary>
+    public uint Interval(uint max)
+    {
+        if (max == 0) return 0;
+        var mask = max;
+        mask |= mask >> 1; mask |= mask >> 2; mask |= mask >> 4; mask |= mask >> 8; mask |= mask >> 16;
+        uint value;
+        while ((value = NextUInt32() & mask) > max) { }
+        return value;
+    }
+
+    /// <summary>
+    /// numpy <c>RandomState(seed).permutation(n)</c>: the legacy Fisher-Yates shuffle of 0..n-1, swapping position i
+    /// with <see cref="Interval"/>(i) for i from n-1 down to 1.
+    /// </summary>
+    public int[] Permutation(int n)
+    {
+        var p = new int[n];
+        for (var i = 0; i < n; i++) p[i] = i;
+        for (var i = n - 1; i > 0; i--)
+        {
+            var j = (int)Interval((uint)i);
+            (p[i], p[j]) = (p[j], p[i]);
+        }
+        return p;
+    }
 }
