@@ -4,9 +4,11 @@
 //   step  MODEL [--threads 2] [--batch 64] [--reps 30]   one gradient step (NetworkGradient.Run) on the first batch of the
 //                                                         training images: wall and process CPU time per step (median, best)
 //   epoch MODEL [--threads 2] [--batch 64] [--lr 1e-3] [--optimizer adam|sgd] [--count N] [--seed 0]
-//                                                         one epoch over the training images (shuffled with --seed): a
-//                                                         gradient per batch and the optimizer's update, as the PyTorch peer
-//                                                         does; prints images/s, CPU s, the mean loss and load, and one JSON line
+//                                                         one epoch of Snn.Training.Fit (the library behind `snn fit`) over the
+//                                                         first --count training images: prints images/s, CPU s, the mean
+//                                                         loss and the load, and one JSON line
+//   hash  MODEL                                           SHA-256 of one step's loss, outputs and gradients for 1, 2, 3 threads
+//   kernels MODEL [--threads 2] [--batch 64]              each transform's forward and backward kernels alone (CPU ms per call)
 //
 // Images: ../shared/data/fashion-mnist/train-{images-idx3,labels-idx1}-ubyte.gz (--images, --labels), pixels × float32(1/255).
 using System.Diagnostics;
@@ -89,55 +91,22 @@ switch (mode)
     }
     case "epoch":
     {
-        var lr = float.Parse(Opt("--lr", "0.001"), System.Globalization.CultureInfo.InvariantCulture);
+        // Snn.Training.Fit (the library behind `snn fit`) for one epoch: Keras' Adam or plain SGD, numpy-ordered shuffling.
+        var lr = double.Parse(Opt("--lr", "0.001"), System.Globalization.CultureInfo.InvariantCulture);
         var optimizer = Opt("--optimizer", "adam");
-        var rng = new Random(int.Parse(Opt("--seed", "0")));
-        var order = Enumerable.Range(0, count).ToArray();
-        rng.Shuffle(order);
-        var parameters = NetworkParameters.Read(net, false).ToDictionary(p => p.Name, p => p.Value.ToArray());
-        var m1 = parameters.ToDictionary(kv => kv.Key, kv => new float[kv.Value.Length]);
-        var m2 = parameters.ToDictionary(kv => kv.Key, kv => new float[kv.Value.Length]);
-        double total = 0;
-        var steps = 0;
+        var (x, y) = Batch(Enumerable.Range(0, count).ToArray(), 0, count);
+        var fit = new FitOptions(optimizer == "sgd" ? new Sgd(lr) : new Adam(lr), 1, batch, uint.Parse(Opt("--seed", "0"))) { Gradient = options };
         var (wall0, cpu0, load0) = (Stopwatch.GetTimestamp(), Cpu(), Load());
-        for (var s0 = 0; s0 < count; s0 += batch)
-        {
-            var n = Math.Min(batch, count - s0);
-            var (x, y) = Batch(order, s0, n);
-            var r = NetworkGradient.Run(options, net, Seq1(x), y).Match(g => g, e => throw new InvalidOperationException(e.Message));
-            total += r.Loss * n;
-            steps++;
-            // Adam (Kingma & Ba, PyTorch's defaults: beta 0.9, 0.999, eps 1e-8) or plain SGD, in float32.
-            var (b1, b2, eps) = (0.9f, 0.999f, 1e-8f);
-            var (c1, c2) = (1 - MathF.Pow(b1, steps), 1 - MathF.Pow(b2, steps));
-            foreach (var (name, g) in r.Gradients)
-            {
-                var p = parameters[name];
-                var gs = g.Span;
-                if (optimizer == "sgd")
-                {
-                    for (var i = 0; i < p.Length; i++) p[i] -= lr * gs[i];
-                    continue;
-                }
-                var (m, v) = (m1[name], m2[name]);
-                for (var i = 0; i < p.Length; i++)
-                {
-                    m[i] = b1 * m[i] + (1 - b1) * gs[i];
-                    v[i] = b2 * v[i] + (1 - b2) * gs[i] * gs[i];
-                    p[i] -= lr * (m[i] / c1) / (MathF.Sqrt(v[i] / c2) + eps);
-                }
-            }
-            net = NetworkParameters.Write(net, toMap(parameters.Select(kv => (kv.Key, Tensor.Copy(new[] { kv.Value.Length }, kv.Value)))))
-                .Match(w => w, e => throw new InvalidOperationException(e.Message));
-        }
+        var result = Fit.Run(fit, net, new TrainingData(Seq1(x), y), None).Match(r => r, e => throw new InvalidOperationException(e.Message));
         var (wall, cpu) = (Stopwatch.GetElapsedTime(wall0).TotalSeconds, Cpu() - cpu0);
         var load1 = Load();
-        Console.Error.WriteLine($"snn epoch: {count} images in {wall:F1} s = {count / wall:F0} images/s ({cpu:F1} CPU s = {count / cpu:F0} images per CPU s), " +
-                                $"mean loss {total / count:F4}, {threads} threads, batch {batch}, {optimizer} lr {lr}; load {load0} → {load1}");
+        var loss = result.History.Last().Loss;
+        Console.Error.WriteLine($"snn epoch (Fit.Run): {count} images in {wall:F1} s = {count / wall:F0} images/s ({cpu:F1} CPU s = {count / cpu:F0} images per CPU s), " +
+                                $"mean loss {loss:F4}, {threads} threads, batch {batch}, {optimizer} lr {lr}; load {load0} -> {load1}");
         Console.WriteLine(JsonSerializer.Serialize(new
         {
-            side = "snn-harness", images = count, seconds = wall, images_per_second = count / wall, cpu_seconds = cpu,
-            images_per_cpu_second = count / cpu, mean_loss = total / count, threads, batch, optimizer, lr, load_before = load0, load_after = load1,
+            side = "snn (Fit.Run in tests/bench/train)", images = count, seconds = wall, images_per_second = count / wall, cpu_seconds = cpu,
+            images_per_cpu_second = count / cpu, mean_loss = loss, threads, batch, optimizer, lr, load_before = load0, load_after = load1,
         }));
         break;
     }
