@@ -482,8 +482,10 @@ public class BackwardTests
     [Fact]
     public void ReluFamilyGradientsFollowTensorFlowAtTheKinks()
     {
-        float[] x = [-2f, -0f, 0f, 0.5f, 6f, 7f];
-        float[] dy = [1f, 1f, 1f, 1f, 1f, 1f];
+        // Five copies of the six cases (30 elements), so the eight-wide loop and the scalar tail both meet every kink.
+        float[] cases = [-2f, -0f, 0f, 0.5f, 6f, 7f];
+        var x = Enumerable.Repeat(cases, 5).SelectMany(c => c).ToArray();
+        var dy = Enumerable.Repeat(1f, x.Length).ToArray();
         float[] Grad(float slope, float max)
         {
             var dx = new float[x.Length];
@@ -491,9 +493,10 @@ public class BackwardTests
             return dx;
         }
 
-        Assert.Equal([0f, 0f, 0f, 1f, 1f, 1f], Grad(0f, float.PositiveInfinity));        // relu: 0 at 0
-        Assert.Equal([0.2f, 0.2f, 0.2f, 1f, 1f, 1f], Grad(0.2f, float.PositiveInfinity)); // leaky relu: α at 0
-        Assert.Equal([0f, 0f, 0f, 1f, 0f, 0f], Grad(0f, 6f));                             // relu6: 0 at 0 and 6
+        float[] Five(params float[] v) => Enumerable.Repeat(v, 5).SelectMany(c => c).ToArray();
+        Assert.Equal(Five(0f, 0f, 0f, 1f, 1f, 1f), Grad(0f, float.PositiveInfinity));        // relu: 0 at 0
+        Assert.Equal(Five(0.2f, 0.2f, 0.2f, 1f, 1f, 1f), Grad(0.2f, float.PositiveInfinity)); // leaky relu: α at 0
+        Assert.Equal(Five(0f, 0f, 0f, 1f, 0f, 0f), Grad(0f, 6f));                             // relu6: 0 at 0 and 6
     }
 
     [Theory]
