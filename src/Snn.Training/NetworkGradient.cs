@@ -144,24 +144,7 @@ public static class NetworkGradient
                 case Ensemble e:
                 {
                     var (j, y) = (new float[sum.Length], new float[sum.Length]);
-                    var rate = e.Neuron.RateVersion;
-                    var scale = e.NeuronScale.Map(r => r.ToArray()).IfNoneUnsafe((float[]?)null);
-                    for (var b = 0; b < batch; b++)
-                        for (var i = 0; i < e.Size; i++)
-                        {
-                            var q = b * e.Size + i;
-                            // NetEval's expressions, so an ensemble's values are the same bits for the same sums.
-                            if (scale is null)
-                            {
-                                j[q] = e.Bias[i] + e.Gain * sum[q];
-                                y[q] = rate.Rate(j[q], i);
-                            }
-                            else
-                            {
-                                j[q] = e.Bias[i] + e.Gain * scale[i] * sum[q];
-                                y[q] = rate.Rate(j[q], i) / scale[i];
-                            }
-                        }
+                    EnsembleRates.Forward(e, sum, batch, j, y, work);   // NetEval's expressions: the same bits for the same sums
                     kept[node.Id] = j;
                     values[node.Id] = y;
                     break;
@@ -217,9 +200,7 @@ public static class NetworkGradient
                     }
                     slopes[e.Id](kept[e.Id], dy, dj, e.Size);
                     if (trainable.Contains(e.Id)) gradients[e.Id] = Tensor.Own(e.Bias.Shape, SumOverBatch(dj, batch, e.Size));
-                    dSum = new float[dj.Length];
-                    for (var q = 0; q < dj.Length; q++)
-                        dSum[q] = dj[q] * (scale is null ? e.Gain : e.Gain * scale[q % e.Size]);
+                    dSum = EnsembleRates.InputGradient(e, dj, scale);
                     break;
                 }
                 case MaxPoolNode m:
