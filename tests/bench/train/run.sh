@@ -67,8 +67,14 @@ snn_path, torch_path, side = sys.argv[1:4]
 sw, su, ss, tw, tu, ts = map(float, sys.argv[4:10])
 torch_run = json.load(open(torch_path))
 t = torch_run["epochs"][-1]
-text = open(snn_path).read().strip().splitlines()
-s = json.loads(text[-1]) if text else {}
+text = open(snn_path).read().strip()
+s = {}
+for candidate in (text, text.splitlines()[-1] if text else ""):
+    try:
+        s = json.loads(candidate)
+        break
+    except ValueError:
+        pass
 # `snn fit --json` may report its own timing; without it the whole process's figures stand for the training loop.
 def pick(d, *keys):
     for k in keys:
