@@ -55,7 +55,8 @@ public sealed record GradientResult(double Loss, Seq<Tensor> Outputs, Map<string
 /// <see cref="Backward.DenseInputGradient"/>/<see cref="Backward.DenseWeightGradient"/> and
 /// <see cref="Backward.ConvInputGradient"/>/<see cref="Backward.ConvKernelGradient"/>, pooling transforms the pooling
 /// gradients, a gather scatters back to the indices it read.</para>
-/// <para>Determinism: the forward kernels run on one thread; the dense and convolution gradients sum over the batch in
+/// <para>Determinism: the forward kernels split the batch over the threads by samples (a sample's values do not depend
+/// on which samples share a kernel call); the dense and convolution gradients sum over the batch in
 /// fixed chunks (see <see cref="Backward"/>) and every other sum here runs over samples in ascending order, so the
 /// result's bytes are the same for every <see cref="GradientOptions.Threads"/>.</para>
 /// <para>Refused with an error: function nodes (their code has no derivative here) and neuron types whose rate function
