@@ -91,6 +91,23 @@ public static class CommandLine
         V("--connection-path", "adaptive|dense|event", "the kernel of spike-input connections (default adaptive)"),
         V("--format", "npz|nengo|nir", "the export format (default npz)"),
         F("--compress", "compress the arrays written (npz, nengo)"),
+        // training
+        V("--epochs", "N", "passes over the training data (default 1)"),
+        V("--lr", "LR", "learning rate (default 0.001 with adam, 0.01 with sgd: Keras' defaults)"),
+        V("--optimizer", "adam|sgd", "the update rule, Keras' Adam or SGD (default adam)"),
+        V("--momentum", "M", "SGD momentum in [0, 1) (default 0)"),
+        F("--nesterov", "Nesterov momentum (SGD with --momentum)"),
+        V("--loss", "crossentropy|mse", "cross-entropy of the output (of softmax(output) when the model does not end in a softmax; the default), or mean squared error of the output"),
+        V("--validation-data", "X.npy", "validation inputs, once per model input (repeatable): loss and accuracy after each epoch"),
+        V("--validation-labels", "Y.npy", "targets of the validation inputs"),
+        V("--freeze", "LAYER", "keep this layer's weights and biases as they are (repeatable; layer names, or object and connection ids)"),
+        V("--method", "rate|quantized", "what is trained: the rate network, as NengoDL does (default), or the spiking network's exact spike counts after --steps steps (signed integrate-and-fire, the calibrated default)"),
+        V("--distill", "TAU", "knowledge distillation: learn the model's own outputs (its rate form, the ANN) softened at temperature TAU instead of --labels; unlabelled data will do"),
+        F("--per-neuron-biases", "train one bias per neuron, as NengoDL does, instead of one per channel in Keras units (the default; needed by --keras)"),
+        V("--rate-target", "HZ", "firing-rate regularization: pull every spiking neuron's rate toward HZ (NengoDL's recipe)"),
+        V("--rate-weight", "W", "the weight of the firing-rate penalty in the loss (default 0.01)"),
+        V("--rate-layer", "LAYER", "regularize only this layer's rates (repeatable; default every spiking layer)"),
+        F("--reinit", "train from fresh weights (Glorot-uniform kernels, zero biases, seeded by --seed) instead of the model's"),
         V("--max-memory", "SIZE", "the most memory the model and data may make snn allocate, in bytes or with K, M, G or T (default 4G); past it: exit 3 (model) or 4 (data)"),
     }.ToDictionary(o => o.Name);
 
@@ -140,6 +157,29 @@ public static class CommandLine
             (a, o, e) => Snn.Cli.Commands.Evaluate(a, o, e))
         {
             Help = new Dictionary<string, string> { ["--mode"] = "keras, rate, spiking or all (default all)" },
+        },
+        new("fit", "train MODEL (converted as snn convert does) in rate mode on labelled data and save the trained network", true,
+            With(["--data", "--labels", "--out", "--epochs", "--batch", "--lr", "--optimizer", "--momentum", "--nesterov", "--loss",
+                  "--validation-data", "--validation-labels", "--freeze", "--reinit", "--method", "--steps", "--distill", "--per-neuron-biases", "--rate-target", "--rate-weight", "--rate-layer",
+                  "--input-scale", "--threads", "--json"], ConverterOptions),
+            ["snn fit model.keras --data x_train.npy --labels y_train.npy --input-scale 1/255 --epochs 2 --out trained.snnz",
+             "snn fit net.snnz --data x.npy --labels y.npy --validation-data x_val.npy --validation-labels y_val.npy --optimizer sgd --lr 0.01 --momentum 0.9 --freeze conv1 --out tuned.snnz --json",
+             "snn fit model.keras --data x.npy --labels y.npy --reinit --seed 3 --epochs 10 --out scratch.snnz"],
+            (a, o, e) => FitCommand.Run(a, o, e))
+        {
+            Help = new Dictionary<string, string>
+            {
+                ["--data"] = "training inputs, once per model input (repeatable); .npy, .npz[:NAME] or IDX",
+                ["--labels"] = "training targets: (N,) class labels or (N, C) one-hot/probabilities; values of the output's shape with --loss mse",
+                ["--out"] = "the trained network to write (NET.snnz)",
+                ["--batch"] = "samples per training batch (default 32)",
+                ["--threads"] = "worker threads of the gradient (default: every core; the result is the same for any count)",
+                ["--steps"] = "with --method quantized: the step count T the spiking network is trained for (default 2)",
+                ["--seed"] = "seed of the sample shuffling and of --reinit, and of a Keras model's initial voltages as in convert (default 0)",
+                ["--input-scale"] = "multiply the --data, --validation-data and --calibrate data by S, e.g. 1/255 (default 1; a saved network's own)",
+                ["--bias-shift"] = "add theta/(2T) to every calibrated bias (Deng and Gu 2021), T = 32 (as snn convert's default --steps)",
+                ["--target-agreement"] = "choose each layer's resolution so that top-1 agreement with the ANN on the calibration data is at least A at T steps (default 32; repeatable)",
+            },
         },
         new("verify", "check that the converted network (rate mode, one step) computes what the Keras model computes", true,
             With(["--input", "--atol", "--rtol", "--input-scale"], ConverterOptions),

@@ -114,16 +114,19 @@ public static class Commands
     /// <summary>
     /// Loads MODEL: a saved network (NET.snnz), refusing converter options since the file fixes them, or a Keras model.
     /// </summary>
-    internal static Either<Error, Loaded> Load(Args a, string path) =>
-        from _ in NetworkFile.IsSaved(path) ? Fixed(a, path) : Right<Error, Unit>(unit)
+    internal static Either<Error, Loaded> Load(Args a, string path, params string[] own) =>
+        from _ in NetworkFile.IsSaved(path) ? Fixed(a, path, own) : Right<Error, Unit>(unit)
         from maxMemory in a.MaxMemory()
         from model in Loaded.Open(path, maxMemory)
         select model;
 
-    /// <summary>Converter and calibration options are part of a saved network: giving them again is a usage error naming them.</summary>
-    static Either<Error, Unit> Fixed(Args a, string path)
+    /// <summary>
+    /// Converter and calibration options are part of a saved network: giving them again is a usage error naming them
+    /// (except <paramref name="own"/>, which the command gives a meaning of its own for a saved network).
+    /// </summary>
+    static Either<Error, Unit> Fixed(Args a, string path, IReadOnlyCollection<string> own)
     {
-        var given = Args.ConverterValueOptions.Where(o => a.All(o).Count > 0).Concat(Args.ConverterFlags.Where(a.Flag)).ToList();
+        var given = Args.ConverterValueOptions.Where(o => a.All(o).Count > 0).Concat(Args.ConverterFlags.Where(a.Flag)).Except(own).ToList();
         return given.Count == 0 ? unit : Errors.Usage(
             $"{string.Join(", ", given)} cannot be used with the saved network '{path}': its conversion and calibration are fixed in the file. " +
             $"To change them, convert the Keras model again (snn convert MODEL {string.Join(" ", given)} ... --out {System.IO.Path.GetFileName(path)}).");

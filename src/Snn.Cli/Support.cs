@@ -41,15 +41,21 @@ public sealed class Progress(bool? forced, TextWriter stderr) : IDisposable
     public Func<string, Action<int, int>?> Callback => For;
 
     /// <summary>The callback for one run (<c>done</c> of <c>total</c> samples, layers or trials), or none when progress is off.</summary>
-    public Action<int, int>? For(string what) => Shows switch
+    public Action<int, int>? For(string what) => For(what, null);
+
+    /// <summary>
+    /// <see cref="For(string)"/> with a <paramref name="detail"/> that changes as the run goes (a training loss): read at
+    /// each report, after the counts on a plain line, after the name on a bar.
+    /// </summary>
+    public Action<int, int>? For(string what, Func<string>? detail) => Shows switch
     {
-        Kind.Bars => Live(what),
-        Kind.Lines => Lines(what),
+        Kind.Bars => Live(what, detail),
+        Kind.Lines => Lines(what, detail),
         _ => null,
     };
 
     /// <summary>A plain line when the run passes another 10% or 10 s after the last line, and at the end.</summary>
-    Action<int, int> Lines(string what)
+    Action<int, int> Lines(string what, Func<string>? detail)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         var lastTenth = -1;
@@ -64,7 +70,7 @@ public sealed class Progress(bool? forced, TextWriter stderr) : IDisposable
                 if (tenth <= lastTenth && now - lastAt < TimeSpan.FromSeconds(10)) return;
                 lastTenth = tenth;
                 lastAt = now;
-                stderr.WriteLine(Line(what, done, total, now));
+                stderr.WriteLine(Line(what, done, total, now) + (detail is null ? "" : ", " + detail()));
                 stderr.Flush();
             }
         };
@@ -81,11 +87,16 @@ public sealed class Progress(bool? forced, TextWriter stderr) : IDisposable
     static string Time(TimeSpan t) => t.TotalHours >= 1 ? t.ToString(@"h\:mm\:ss") : t.ToString(@"m\:ss");
 
     /// <summary>A Spectre.Console bar for one run, drawn on stderr from its first report until it completes.</summary>
-    Action<int, int> Live(string what)
+    Action<int, int> Live(string what, Func<string>? detail)
     {
         var bar = new Bar(TerminalWriter.Unwrap(stderr), Names.Printable(what));
         lock (bars) bars.Add(bar);
-        return bar.Report;
+        if (detail is null) return bar.Report;
+        return (done, total) =>
+        {
+            bar.Describe(Names.Printable(what + ", " + detail()));
+            bar.Report(done, total);
+        };
     }
 
     public void Dispose()
@@ -98,8 +109,9 @@ public sealed class Progress(bool? forced, TextWriter stderr) : IDisposable
     }
 
     /// <summary>One live bar: Spectre's progress display runs on its own thread while the run reports, and ends with the run.</summary>
-    sealed class Bar(TextWriter stderr, string what) : IDisposable
+    sealed class Bar(TextWriter stderr, string name) : IDisposable
     {
+        string what = name;
         readonly object gate = new();
         readonly ManualResetEventSlim finished = new(false);
         Spectre.Console.ProgressTask? task;
@@ -114,6 +126,16 @@ public sealed class Progress(bool? forced, TextWriter stderr) : IDisposable
                 task!.MaxValue = Math.Max(1, total);
                 task.Value = Math.Min(done, total);
                 if (done >= total) Stop();
+            }
+        }
+
+        /// <summary>Shows <paramref name="text"/> as the bar's name from now on.</summary>
+        public void Describe(string text)
+        {
+            lock (gate)
+            {
+                what = text;
+                if (task is not null && !finished.IsSet) task.Description = Spectre.Console.Markup.Escape(text);
             }
         }
 

@@ -55,6 +55,15 @@ public sealed record FitOptions(Optimizer Optimizer, int Epochs = 1, int BatchSi
 {
     public GradientOptions Gradient { get; init; } = GradientOptions.Default;
     public Seq<string> Freeze { get; init; } = Seq<string>();
+
+    /// <summary>
+    /// Train each layer's bias per channel in Keras units (<see cref="BiasTying"/>: one value per Dense unit or
+    /// convolution filter, as the Keras layer holds it) instead of NengoDL's one bias per neuron in the network's
+    /// current units. On by default: the trained network stays writable into the Keras model, and the optimizer's
+    /// steps have the same size for every parameter (per-neuron biases carry the firing-rate scales, hundreds to
+    /// thousands, so Adam's steps of about the learning rate would barely move them).
+    /// </summary>
+    public bool TieBiases { get; init; } = true;
 }
 
 /// <summary>
@@ -140,7 +149,12 @@ public static class Fit
         Option<TrainingData> validation, Action<FitProgress>? progress, Action<EpochRecord>? epochDone)
     {
         var parameters = NetworkParameters.Read(net, options.Gradient.TrainableFlags).Filter(p => !frozen.Contains(p.Name)).ToArray();
-        var values = parameters.Select(p => p.Value.ToArray()).ToArray();
+        var ties = options.TieBiases ? BiasTying.Of(net) : Map<string, TiedBias>();
+        // What the optimizer moves: the channel values of tied biases, every other parameter as the network holds it.
+        var values = parameters.Select(p => ties.Find(p.Name).Match(t => BiasTying.Channels(t, p.Value), () => p.Value).ToArray()).ToArray();
+        Tensor Network(int i) => ties.Find(parameters[i].Name).Match(t => BiasTying.Untie(t, Tensor.Own(new[] { values[i].Length }, (float[])values[i].Clone())),
+            () => Tensor.Own(parameters[i].Value.Shape, (float[])values[i].Clone()));
+        Tensor Gradient(int i, Tensor g) => ties.Find(parameters[i].Name).Match(t => BiasTying.Tie(t, g), () => g);
         var state = new OptimizerState(options.Optimizer, values.Select(v => v.Length).ToArray());
         var random = new NumpyRandom(options.Seed);
         var n = train.Count;
@@ -165,9 +179,9 @@ public static class Fit
                 lossSum += result.Loss * rows.Length;
                 Count(Accuracy.Of(current, options.Gradient.Probe, result.Outputs, targets), ref correct, ref classified);
                 for (var i = 0; i < parameters.Length; i++)
-                    state.Update(i, values[i], result.Gradients[parameters[i].Name].Span);
+                    state.Update(i, values[i], Gradient(i, result.Gradients[parameters[i].Name]).Span);
                 state.Step();
-                var written = NetworkParameters.Write(current, toMap(parameters.Select((p, i) => (p.Name, Tensor.Own(p.Value.Shape, (float[])values[i].Clone())))));
+                var written = NetworkParameters.Write(current, toMap(parameters.Select((p, i) => (p.Name, Network(i)))));
                 if (written.IsFail) return (Error)written;
                 current = (Network)written;
                 progress?.Invoke(new FitProgress(epoch, options.Epochs, b + 1, batches, lossSum / Math.Min(n, (b + 1) * options.BatchSize)));

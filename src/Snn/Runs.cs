@@ -166,10 +166,13 @@ public static class Runs
     /// Converts the Keras model file(s) at <paramref name="path"/> (with spiking neuron types, calibrating when asked)
     /// into a saved network that records its options, the calibration and the model file(s).
     /// </summary>
+    /// <paramref name="check"/>, when given, sees the compiled network before it is saved (<see cref="Trainer"/> refuses
+    /// what it cannot train there, before the save's own checks).
     public static Either<Error, SavedNetwork> Save(RunRequest request, string path, int steps,
-        Action<string>? log = null, Func<string, Action<int, int>?>? progress = null) =>
+        Action<string>? log = null, Func<string, Action<int, int>?>? progress = null, Func<Snn.Compiler.Convert.Network, Either<Error, Unit>>? check = null) =>
         from imported in ModelFile.ImportWithSource(path, request.MaxMemory)
         from compiled in CompileKeras(request, imported.Model, Mode.Spiking, steps, log, progress)
+        from _ in check?.Invoke(compiled.Compiled.Network) ?? Right<Error, Unit>(unit)
         from saved in SavedNetwork.Of(compiled.Compiled, compiled.Options, Some(imported.Source),
             request.Calibration.Map(c => System.IO.Path.GetFileName(c.Path)).IfNone(""), request.InputScale || request.Calibration.Bind(c => c.InputScale))
         select saved;

@@ -60,6 +60,22 @@ public sealed class GradientProperties(ITestOutputHelper output) : PropertyTests
         GradientCheck.Run(c.Network, c.Functions, Seq1(n.X), n.Seed, Output);
     }
 
+    /// <summary>
+    /// Spiking conversions (firing-rate scales none, 50 or 300) with NengoDL-style firing-rate regularization (every
+    /// spiking ensemble pulled toward a target rate in Hz): the loss must include the penalty by the published formula
+    /// and the gradient of the sum must match central differences.
+    /// </summary>
+    [Property(MaxTest = 60, Arbitrary = new[] { typeof(MaxPoolModels) })]
+    public void Gradients_with_firing_rate_regularization_match_central_differences(GeneratedModel m)
+    {
+        var options = m.Seed % 2 == 0 ? Modes.Spiking(Modes.ScaleFor(m.Seed), None) : Modes.SpikingSigned(Modes.ScaleFor(m.Seed));
+        var c = Compile.Run(options, m.Model, verify: true).Get("compile");
+        if (!c.Network.Nodes.Exists(n => n is Ensemble { Neuron.Spiking: true })) return;
+        // Rates of tens to hundreds of Hz: a target of 100 Hz and a weight that puts the penalty near the loss.
+        var reg = new RateRegularization(100f, m.Seed % 3 == 0 ? 1e-2f : 1e-4f);
+        GradientCheck.Run(c.Network, c.Functions, m.Inputs(), m.Seed, Output, relative: 5e-2, regularization: reg);
+    }
+
     [Property(MaxTest = 40)]
     public void Gradients_are_the_same_bytes_for_any_thread_count(GeneratedModel m)
     {
@@ -67,10 +83,28 @@ public sealed class GradientProperties(ITestOutputHelper output) : PropertyTests
         var x = m.Inputs(batch: 37);   // more than two reduction chunks of 16
         if (!GradientCheck.Supported(c.Network)) return;
         var (options, targets) = GradientCheck.LossFor(c.Network, x.Head.Shape[0], m.Seed);
-        var one = NetworkGradient.Run(options with { Threads = 1 }, c.Network, x, targets).Ok();
+        SameBytes(options, c.Network, x, targets);
+    }
+
+    /// <summary>The same for the quantized method (T = 3) with firing-rate regularization, on signed integrate-and-fire conversions.</summary>
+    [Property(MaxTest = 40, Arbitrary = new[] { typeof(MaxPoolModels) })]
+    public void Quantized_gradients_are_the_same_bytes_for_any_thread_count(GeneratedModel m)
+    {
+        var c = Compile.Run(Modes.SpikingSigned(Modes.ScaleFor(m.Seed)), m.Model, verify: true).Get("compile");
+        var x = m.Inputs(batch: 37);
+        if (!GradientCheck.Supported(c.Network) || !c.Network.Nodes.Exists(n => n is Ensemble { Neuron.Spiking: true })) return;
+        var (options, targets) = GradientCheck.LossFor(c.Network, x.Head.Shape[0], m.Seed);
+        options = options with { Method = TrainingMethod.Quantized, Steps = 3, RateRegularization = new RateRegularization(100f, 1e-3f) };
+        if (NetworkGradient.Run(options, c.Network, x, targets).IsFail) return;   // refused: a tanh or sigmoid after spiking neurons
+        SameBytes(options, c.Network, x, targets);
+    }
+
+    static void SameBytes(GradientOptions options, Network net, Seq<Tensor> x, Tensor targets)
+    {
+        var one = NetworkGradient.Run(options with { Threads = 1 }, net, x, targets).Ok();
         foreach (var threads in new[] { 2, 3, 8 })
         {
-            var many = NetworkGradient.Run(options with { Threads = threads }, c.Network, x, targets).Ok();
+            var many = NetworkGradient.Run(options with { Threads = threads }, net, x, targets).Ok();
             Assert.Equal(BitConverter.DoubleToInt64Bits(one.Loss), BitConverter.DoubleToInt64Bits(many.Loss));
             Close.Identical(one.Outputs, many.Outputs, $"outputs, 1 vs {threads} threads");
             foreach (var (name, g) in one.Gradients)
@@ -135,17 +169,47 @@ public static class GradientCheck
     /// differences, or whose central differences with steps h and h/2, disagree by more than the tolerance has a kink
     /// within ±h (a ReLU threshold, a max-pool switch, here or downstream) and is skipped; the check fails if more than half the coordinates of the network (beyond 8) were skipped.
     /// </summary>
-    public static void Run(Network net, NodeFunctions functions, Seq<Tensor> x, int seed, ITestOutputHelper output, double relative = 2e-2)
+    public static void Run(Network net, NodeFunctions functions, Seq<Tensor> x, int seed, ITestOutputHelper output, double relative = 2e-2,
+        RateRegularization? regularization = null)
     {
         if (!Supported(net)) return;
         var batch = x.Head.Shape[0];
         var (options, targets) = LossFor(net, batch, seed);
+        options = options with { RateRegularization = Optional(regularization) };
         var result = NetworkGradient.Run(options, net, x, targets).Ok();
-        var reference = NetEval.Run(functions, net, x).Ok();
+        // With a penalty, NetEval also reports every spiking ensemble's output (probes added after the model's own).
+        var penalized = regularization is null ? Seq<Ensemble>() : net.Nodes.OfType<Ensemble>().Filter(e => e.Neuron.Spiking).ToSeq().Strict();
+        Network Probed(Network n) => n with
+        {
+            Probes = n.Probes + penalized.Select((e, k) => new Probe($"rate{k}", e.Id, None, false, Arr.create(e.Size), n.Probes.Count + k)).ToSeq(),
+        };
+        double LossOf(Network n, Seq<Tensor> outputs)
+        {
+            var loss = Loss(options, n, outputs.Take(n.Probes.Count).ToSeq(), targets);
+            if (regularization is null) return loss;
+            // NengoDL's recipe: per layer, loss weight × mean over samples and neurons of (rate − target)², the rate in Hz
+            // being the output × the per-neuron scale / the amplitude.
+            foreach (var (e, k) in penalized.Select((e, k) => (e, k)))
+            {
+                var y = outputs[n.Probes.Count + k].Span;
+                var s = e.NeuronScale.Map(t => t.ToArray()).IfNone(() => Enumerable.Repeat(1f, e.Size).ToArray());
+                double sum = 0;
+                for (var q = 0; q < y.Length; q++)
+                {
+                    var d = (double)y[q] * s[q % e.Size] / e.Neuron.OutputAmplitude - regularization.Target;
+                    sum += d * d;
+                }
+                loss += regularization.Weight * sum / y.Length;
+            }
+            return loss;
+        }
+        var reference = NetEval.Run(functions, Probed(net), x).Ok();
         // Forward: within float32 rounding (the runtime's blocked FMA kernels sum in another order than RefKernels).
-        Close.Assert(reference, result.Outputs, "NetEval vs NetworkGradient forward");
-        var l0 = Loss(options, net, reference, targets);
+        Close.Assert(reference.Take(net.Probes.Count).ToSeq(), result.Outputs, "NetEval vs NetworkGradient forward");
+        var l0 = LossOf(net, reference);
         Assert.True(Math.Abs(l0 - result.Loss) <= 1e-4 * Math.Max(1, Math.Abs(l0)), $"loss {result.Loss} vs NetEval's {l0}");
+        if (regularization is null) Assert.Equal(0.0, result.Penalty);
+        else Assert.True(result.Penalty > 0 && result.Penalty <= result.Loss, $"penalty {result.Penalty} of loss {result.Loss}");
 
         var r = new System.Random(seed ^ 0x61AD);
         var (checkedCount, skipped) = (0, 0);
@@ -162,7 +226,7 @@ public static class GradientCheck
                     var changed = p.Value.ToArray();
                     changed[k] = v;
                     var n = NetworkParameters.Write(net, Map((p.Name, Tensor.Own(p.Value.Shape, changed)))).Ok();
-                    return Loss(options, net, NetEval.Run(functions, n, x).Ok(), targets);
+                    return LossOf(n, NetEval.Run(functions, Probed(n), x).Ok());
                 }
                 var (up, down) = (At(w + h), At(w - h));
                 var (hu, hd) = ((double)(w + h) - w, (double)w - (w - h));

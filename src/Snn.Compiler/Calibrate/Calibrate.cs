@@ -230,10 +230,11 @@ public static class Calibrate
     }
 
     /// <summary>
-    /// The output channel of each neuron of a Dense or Conv layer, from the one connection that feeds it; None for
-    /// ensembles fed otherwise (they keep one scale).
+    /// The output channel of each neuron (or element) of a Dense or Conv layer, from the one connection that feeds the
+    /// object: channels-last data (and Dense) cycle through the channels, channels-first data hold one channel per
+    /// block. None for objects fed otherwise (ensembles so fed keep one scale).
     /// </summary>
-    public static Option<int[]> ChannelsOf(Network net, Ensemble e)
+    public static Option<int[]> ChannelsOf(Network net, NetNode e)
     {
         var feeds = net.Connections.Filter(c => c.Post == e.Id).ToList();
         if (feeds.Count(c => c.Transform is ConvT or DenseT) != 1) return None;

@@ -49,12 +49,28 @@ public abstract record LegalOp(string Id, string Layer, Seq<string> Inputs, Arr<
 
 public sealed record LInput(string Id, string Layer, Arr<int> Shape, int Index) : LegalOp(Id, Layer, Seq<string>(), Shape);
 
+/// <summary>
+/// An affine (BatchNormalization, Rescaling, Normalization: value <see cref="Id"/> of layer <see cref="Layer"/>) that
+/// legalize folded into the Dense or Conv before it: the op's kernel columns were multiplied by <see cref="Scale"/> (one
+/// value per output channel) and its bias became bias·Scale + <see cref="Shift"/>. Recorded so the fold can be inverted
+/// (writing trained weights back into the Keras model).
+/// </summary>
+public sealed record FoldedAffine(string Id, string Layer, Tensor Scale, Tensor Shift);
+
 /// <summary>y = x·Kernel + Bias along the last axis; Kernel is [in, out].</summary>
 public sealed record LDense(string Id, string Layer, string Input, Arr<int> Shape, Tensor Kernel, Option<Tensor> Bias)
-    : LegalOp(Id, Layer, Seq1(Input), Shape);
+    : LegalOp(Id, Layer, Seq1(Input), Shape)
+{
+    /// <summary>The affines folded into this op, in the order they were folded (empty: the layer's own kernel and bias).</summary>
+    public Seq<FoldedAffine> Folded { get; init; }
+}
 
 public sealed record LConv(string Id, string Layer, string Input, ConvSpec Spec, Tensor Kernel, Option<Tensor> Bias)
-    : LegalOp(Id, Layer, Seq1(Input), Spec.OutputShape);
+    : LegalOp(Id, Layer, Seq1(Input), Spec.OutputShape)
+{
+    /// <summary>The affines folded into this op, in the order they were folded (empty: the layer's own kernel and bias).</summary>
+    public Seq<FoldedAffine> Folded { get; init; }
+}
 
 public sealed record LPool(string Id, string Layer, string Input, PoolSpec Spec)
     : LegalOp(Id, Layer, Seq1(Input), Spec.OutputShape);

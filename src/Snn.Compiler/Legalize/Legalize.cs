@@ -163,9 +163,9 @@ public static class Legalize
             LegalOp? folded = p switch
             {
                 LDense d when a.Axis == d.Shape.Count - 1 =>
-                    d with { Id = a.Id, Kernel = ScaleColumns(d.Kernel, a.Scale), Bias = Some(FoldBias(d.Bias, a.Scale, a.Shift)) },
+                    d with { Id = a.Id, Kernel = ScaleColumns(d.Kernel, a.Scale), Bias = Some(FoldBias(d.Bias, a.Scale, a.Shift)), Folded = d.Folded.Add(Fold(a)) },
                 LConv cv when a.Axis == (cv.Spec.ChannelsLast ? cv.Shape.Count - 1 : 0) =>
-                    cv with { Id = a.Id, Kernel = ScaleColumns(cv.Kernel, a.Scale), Bias = Some(FoldBias(cv.Bias, a.Scale, a.Shift)) },
+                    cv with { Id = a.Id, Kernel = ScaleColumns(cv.Kernel, a.Scale), Bias = Some(FoldBias(cv.Bias, a.Scale, a.Shift)), Folded = cv.Folded.Add(Fold(a)) },
                 _ => null,
             };
             if (folded is null) continue;
@@ -178,6 +178,8 @@ public static class Legalize
         }
         return g with { Ops = ops.Where(o => o is not null).Select(o => o!).ToSeq().Strict(), Layers = layers.ToSeq().Strict() };
     }
+
+    static FoldedAffine Fold(LAffine a) => new(a.Id, a.Layer, a.Scale, a.Shift);
 
     /// <summary>Multiplies the last axis (output channels) of a kernel by a per-channel scale.</summary>
     static Tensor ScaleColumns(Tensor k, Tensor scale)

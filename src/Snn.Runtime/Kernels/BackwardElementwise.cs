@@ -48,37 +48,58 @@ public static partial class Backward
     /// neuron shows over <paramref name="steps"/> steps (offset: its initial voltage in units of the threshold, e.g. 0 or
     /// 0.5; <paramref name="maxRate"/>: the most spikes per step, +∞ for no cap). Sets y.
     /// </summary>
-    public static void Quantize(ReadOnlySpan<float> x, Span<float> y, int steps, float offset = 0f, float maxRate = float.PositiveInfinity)
+    public static void Quantize(ReadOnlySpan<float> x, Span<float> y, int steps, float offset = 0f, float maxRate = float.PositiveInfinity) =>
+        Quantize(x, y, steps, new ReadOnlySpan<float>(in offset), maxRate);
+
+    /// <summary>
+    /// <see cref="Quantize(ReadOnlySpan{float}, Span{float}, int, float, float)"/> with one offset per neuron: x and y are
+    /// rows of <c>offsets.Length</c> neurons (a batch), element k takes <c>offsets[k mod offsets.Length]</c>.
+    /// </summary>
+    public static void Quantize(ReadOnlySpan<float> x, Span<float> y, int steps, ReadOnlySpan<float> offsets, float maxRate = float.PositiveInfinity)
     {
         KernelMath.CheckLength(y.Length, x.Length, nameof(y));
         CheckSteps(steps);
+        CheckOffsets(offsets, x.Length);
         float cap = steps * maxRate;
-        for (int i = 0; i < x.Length; i++)
+        for (int i = 0, k = 0; i < x.Length; i++, k = k + 1 == offsets.Length ? 0 : k + 1)
         {
-            float count = MathF.Floor(offset + (steps * x[i]));
+            float count = MathF.Floor(offsets[k] + (steps * x[i]));
             y[i] = MathF.Min(MathF.Max(0f, count), cap) / steps;
         }
     }
 
     /// <summary>
-    /// Straight-through gradient of <see cref="Quantize"/>: the floor is read as the identity, so <c>dx += dy</c> exactly
-    /// where the clips do not hold, <c>0 &lt; offset + steps · x &lt; steps · maxRate</c> (the unclipped, differentiable
-    /// line <c>(offset + steps·x)/steps</c> has slope 1 in x), and nothing elsewhere; at both ends the gradient is 0, as
-    /// relu's at 0.
+    /// Straight-through gradient of <see cref="Quantize(ReadOnlySpan{float}, Span{float}, int, float, float)"/>: the floor
+    /// is read as the identity, so <c>dx += dy</c> exactly where the clips do not hold, <c>0 &lt; offset + steps · x &lt;
+    /// steps · maxRate</c> (the unclipped, differentiable line <c>(offset + steps·x)/steps</c> has slope 1 in x), and
+    /// nothing elsewhere; at both ends the gradient is 0, as relu's at 0.
     /// </summary>
-    public static void QuantizeGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, int steps, float offset = 0f, float maxRate = float.PositiveInfinity)
+    public static void QuantizeGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, int steps, float offset = 0f, float maxRate = float.PositiveInfinity) =>
+        QuantizeGradient(x, dy, dx, steps, new ReadOnlySpan<float>(in offset), maxRate);
+
+    /// <summary>The straight-through gradient with one offset per neuron (see <see cref="Quantize(ReadOnlySpan{float}, Span{float}, int, ReadOnlySpan{float}, float)"/>).</summary>
+    public static void QuantizeGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, int steps, ReadOnlySpan<float> offsets, float maxRate = float.PositiveInfinity)
     {
         KernelMath.CheckLength(dy.Length, x.Length, nameof(dy));
         KernelMath.CheckLength(dx.Length, x.Length, nameof(dx));
         CheckSteps(steps);
+        CheckOffsets(offsets, x.Length);
         float cap = steps * maxRate;
-        for (int i = 0; i < x.Length; i++)
+        for (int i = 0, k = 0; i < x.Length; i++, k = k + 1 == offsets.Length ? 0 : k + 1)
         {
-            float v = offset + (steps * x[i]);
+            float v = offsets[k] + (steps * x[i]);
             if (v > 0f && v < cap)
             {
                 dx[i] += dy[i];
             }
+        }
+    }
+
+    private static void CheckOffsets(ReadOnlySpan<float> offsets, int length)
+    {
+        if (offsets.Length == 0 || length % offsets.Length != 0)
+        {
+            throw new ArgumentException($"Length {length} is not a multiple of {offsets.Length} offsets.", nameof(offsets));
         }
     }
 

@@ -47,6 +47,7 @@ public class LayerTests
         // The arrows that must exist do: the facade stands on both halves, the CLI on the facade.
         Assert.Contains("Snn.Compiler", references["Snn"]);
         Assert.Contains("Snn.Runtime", references["Snn"]);
+        Assert.Contains("Snn.Training", references["Snn"]);   // the facade's Trainer
         Assert.Contains("Snn", references["Snn.Cli"]);
     }
 

@@ -40,6 +40,7 @@ public class CommandLineTests
         { "convert", "--out --input-scale --steps --calibrate --calib-samples --percentile --resolution --target-agreement --bias-correction --bias-shift --per-channel --per-layer --swap --scale-firing-rates --synapse --dt --seed --initial-voltage --max-pool --reset --neuron --no-fallback --max-to-avg-pool --split-shared-weights --temporal-model" },
         { "predict", "--input --output --mode --steps --readout --input-scale --batch --threads --encoding --checkpoints --calibrate --swap --no-fallback" },
         { "evaluate", "--data --labels --mode --steps --readout --input-scale --batch --threads --encoding --checkpoints --json --agreement --per-layer-error --calibrate --neuron" },
+        { "fit", "--data --labels --out --epochs --batch --lr --optimizer --momentum --nesterov --loss --validation-data --validation-labels --seed --freeze --reinit --input-scale --threads --json --calibrate --no-fallback" },
         { "verify", "--input --atol --rtol --input-scale --calibrate --no-fallback" },
         { "inspect", "--json --input-scale --calibrate --no-fallback" },
         { "report", "--data --labels --out --steps --readout --input-scale --checkpoints --calibrate" },

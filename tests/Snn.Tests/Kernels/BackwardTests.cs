@@ -540,6 +540,22 @@ public class BackwardTests
     }
 
     [Fact]
+    public void QuantizerTakesOneOffsetPerNeuronRepeatedOverTheBatch()
+    {
+        // Two samples of three neurons, offsets (0, 0.5, 0.9), T = 2: q = max(0, floor(offset + 2x)) / 2.
+        float[] x = [0.4f, 0.4f, 0.4f, -0.3f, -0.3f, -0.3f];
+        float[] offsets = [0f, 0.5f, 0.9f];
+        var y = new float[x.Length];
+        Backward.Quantize(x, y, 2, offsets);
+        // 0.8, 1.3, 1.7 → 0, 1, 1 spikes; -0.6, -0.1, 0.3 → 0, 0, 0.
+        Assert.Equal([0f, 0.5f, 0.5f, 0f, 0f, 0f], y);
+        var dx = new float[x.Length];
+        Backward.QuantizeGradient(x, [1f, 2f, 3f, 4f, 5f, 6f], dx, 2, offsets);
+        Assert.Equal([1f, 2f, 3f, 0f, 0f, 6f], dx);
+        Assert.Throws<ArgumentException>(() => Backward.Quantize(x, y, 2, new float[4]));
+    }
+
+    [Fact]
     public void SoftmaxCrossEntropyMatchesItsDefinitionAndCentralDifferences()
     {
         // Two equal logits, target the first: loss ln 2, gradient (0.5 - 1, 0.5) / batch.

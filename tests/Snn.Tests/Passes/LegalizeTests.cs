@@ -44,7 +44,11 @@ public class LegalizeTests
         // scale = (1, 1), shift = (1 - 0.5, 0 - 1) = (0.5, -1); kernel columns x scale; bias = b*scale + shift
         var expected = Seq<LegalOp>(
             new LInput("input", "input", Arr.create(2), 0),
-            new LDense("bn", "d", "input", Arr.create(2), K, Some(T(new[] { 2 }, 1f, -2f))));
+            new LDense("bn", "d", "input", Arr.create(2), K, Some(T(new[] { 2 }, 1f, -2f)))
+            {
+                // The fold is recorded, so it can be inverted (writing trained weights back into the Keras model).
+                Folded = Seq1(new FoldedAffine("bn", "bn", T(new[] { 2 }, 1f, 1f), T(new[] { 2 }, 0.5f, -1f))),
+            });
         Assert.Equal(expected, g.Ops);
         Assert.Equal(Conversion.Folded, g.Layers.Find(l => l.Layer == "bn").Map(l => l.Conversion).IfNone(Conversion.Native));
     }
