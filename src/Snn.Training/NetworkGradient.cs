@@ -129,7 +129,8 @@ public sealed record GradientResult(double Loss, Seq<Tensor> Outputs, Map<string
 /// <para>Firing-rate regularization (<see cref="RateRegularization"/>): a neuron's firing rate is <c>r = out·s/amplitude</c>
 /// (<c>rate(J)/amplitude</c> in rate mode, <c>c/(T·dt)</c> in quantized mode), the penalty <c>w·mean (r − target)²</c> per
 /// ensemble and its gradient <c>d(out) += 2w·(r − target)/(batch·neurons)·s/amplitude</c>.</para>
-/// <para>Determinism: the forward kernels run on one thread; the dense and convolution gradients sum over the batch in
+/// <para>Determinism: the forward kernels split the batch over the threads by samples (a sample's values do not depend
+/// on which samples share a kernel call); the dense and convolution gradients sum over the batch in
 /// fixed chunks (see <see cref="Backward"/>) and every other sum here runs over samples in ascending order, so the
 /// result's bytes are the same for every <see cref="GradientOptions.Threads"/>.</para>
 /// <para>Refused with an error: function nodes (their code has no derivative here) and neuron types whose rate function
@@ -278,6 +279,7 @@ public static class NetworkGradient
         var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList());
         var values = new Dictionary<string, float[]>();
         var kept = new Dictionary<string, float[]>();   // ensembles' currents J (quantized: dt·J̄), max-pool objects' summed inputs
+        var work = new TransformWork(options.Threads);
 
         foreach (var node in order)
         {
@@ -294,11 +296,11 @@ public static class NetworkGradient
                 continue;
             }
             var sum = new float[batch * node.SizeIn];
+            var fresh = true;   // sum holds only zeros
             foreach (var c in incoming.GetValueOrDefault(node.Id) ?? new List<Connection>())
             {
-                var t = Forward(c.Transform, values[c.Pre], batch);
-                if (c.PostIndex.TryGet(out var index)) Scatter(t, index, batch, c.Transform.OutSize, sum, node.SizeIn);
-                else TensorPrimitives.Add(sum, t, sum);
+                Forward(c, values[c.Pre], batch, sum, node.SizeIn, fresh, work);
+                fresh = false;
             }
             switch (node)
             {
@@ -328,24 +330,7 @@ public static class NetworkGradient
                 case Ensemble e:
                 {
                     var (j, y) = (new float[sum.Length], new float[sum.Length]);
-                    var rate = e.Neuron.RateVersion;
-                    var scale = e.NeuronScale.Map(r => r.ToArray()).IfNoneUnsafe((float[]?)null);
-                    for (var b = 0; b < batch; b++)
-                        for (var i = 0; i < e.Size; i++)
-                        {
-                            var q = b * e.Size + i;
-                            // NetEval's expressions, so an ensemble's values are the same bits for the same sums.
-                            if (scale is null)
-                            {
-                                j[q] = e.Bias[i] + e.Gain * sum[q];
-                                y[q] = rate.Rate(j[q], i);
-                            }
-                            else
-                            {
-                                j[q] = e.Bias[i] + e.Gain * scale[i] * sum[q];
-                                y[q] = rate.Rate(j[q], i) / scale[i];
-                            }
-                        }
+                    EnsembleRates.Forward(e, sum, batch, j, y, work);   // NetEval's expressions: the same bits for the same sums
                     kept[node.Id] = j;
                     values[node.Id] = y;
                     break;
@@ -373,6 +358,7 @@ public static class NetworkGradient
         var (batch, values, kept, outputs) = (pass.Batch, pass.Values, pass.Kept, pass.Outputs);
         var quantized = options.Method == TrainingMethod.Quantized;
         var incoming = net.Connections.GroupBy(c => c.Post).ToDictionary(g => g.Key, g => g.ToList());
+        var work = new TransformWork(options.Threads);
 
         // ---------------------------------------------------------------- loss
         var probe = net.Probes[options.Probe];
@@ -430,9 +416,7 @@ public static class NetworkGradient
                         slopes[e.Id](kept[e.Id], dy, dj, e.Size);
                     }
                     if (trainable.Contains(e.Id)) gradients[e.Id] = Tensor.Own(e.Bias.Shape, SumOverBatch(dj, batch, e.Size));
-                    dSum = new float[dj.Length];
-                    for (var q = 0; q < dj.Length; q++)
-                        dSum[q] = dj[q] * (scale is null ? e.Gain : e.Gain * scale[q % e.Size]);
+                    dSum = EnsembleRates.InputGradient(e, dj, scale);
                     break;
                 }
                 case MaxPoolNode m:
@@ -451,7 +435,7 @@ public static class NetworkGradient
                     if (!grads.TryGetValue(pre.Id, out dPre)) grads[pre.Id] = dPre = new float[batch * pre.Size];
                 }
                 var dW = trainable.Contains(c.Id) ? NetworkParameters.Weights(c.Transform).Map(w => new float[w.Length]).IfNoneUnsafe((float[]?)null) : null;
-                BackwardTransform(c.Transform, values[c.Pre], dT, batch, dPre, dW, options.Threads);
+                BackwardTransform(c.Transform, values[c.Pre], dT, batch, dPre, dW, work);
                 if (dW is not null) gradients[c.Id] = Tensor.Own(NetworkParameters.Weights(c.Transform).Map(w => w.Shape).IfNone(new[] { dW.Length }), dW);
             }
         }
@@ -555,11 +539,6 @@ public static class NetworkGradient
         return s;
     }
 
-    static void Scatter(float[] t, Arr<int> index, int batch, int outSize, float[] sum, int sizeIn)
-    {
-        for (var b = 0; b < batch; b++)
-            for (var i = 0; i < outSize; i++) sum[b * sizeIn + index[i]] += t[b * outSize + i];
-    }
 
     static float[] Gather(float[] dSum, Arr<int> index, int batch, int outSize, int sizeIn)
     {
@@ -569,49 +548,69 @@ public static class NetworkGradient
         return d;
     }
 
-    /// <summary>A transform applied to the whole batch on the runtime's forward kernels.</summary>
-    static float[] Forward(Transform t, float[] x, int batch)
+    /// <summary>
+    /// <c>sum += T(x)</c> for connection <paramref name="c"/> over the batch (scattered through its post index when it has
+    /// one; <paramref name="sizeIn"/> is the post object's input size) on the runtime's forward kernels, the samples split
+    /// over the work's threads (each sample's values do not depend on the split). A convolution adds each element's sum
+    /// to its target once, and a dense product one sum per block of inputs, so they accumulate straight into
+    /// <paramref name="sum"/> (a dense product only while it is <paramref name="fresh"/>, all zeros): the same bits as
+    /// forming T(x) from zeros and adding it, which the other transforms do through the work's scratch buffer.
+    /// </summary>
+    static void Forward(Connection c, float[] x, int batch, float[] sum, int sizeIn, bool fresh, TransformWork work)
     {
-        var y = new float[batch * t.OutSize];
-        t.Match(
-            identity: _ => { x.CopyTo(y, 0); return unit; },
-            scale: s =>
-            {
-                if (s.Scale.Length == 1) TensorPrimitives.Multiply(x, s.Scale[0], y);
-                else
-                    for (var b = 0; b < batch; b++)
-                        TensorPrimitives.Multiply(x.AsSpan(b * s.Size, s.Size), s.Scale.Span, y.AsSpan(b * s.Size, s.Size));
-                return unit;
-            },
-            dense: d => { Dense.Accumulate(x, batch * d.Rows, d.Kernel.Shape[0], d.Kernel.Span, d.Kernel.Shape[1], y); return unit; },
-            conv: c =>
-            {
-                var g = ConvGeometry.Of(c.Spec);
-                Conv.Accumulate(g, c.Kernel.Span, x, batch, new float[g.WorkspaceSize(batch)], y);
-                return unit;
-            },
-            pool: p =>
-            {
-                var g = PoolGeometry.Of(p.Spec);
-                if (p.Spec.Kind == PoolKind.Average) Pool.AverageAccumulate(g, x, batch, y);
-                else Pool.Max(g, x, batch, y);
-                return unit;
-            },
-            gather: g =>
-            {
-                for (var b = 0; b < batch; b++)
-                    for (var i = 0; i < g.OutSize; i++)
-                        y[b * g.OutSize + i] = g.Index[i] < 0 ? 0f : x[b * g.In + g.Index[i]];
-                return unit;
-            });
-        return y;
+        var t = c.Transform;
+        var (inSize, outSize) = (t.InSize, t.OutSize);
+        var scatter = c.PostIndex.TryGet(out var index);
+        var direct = !scatter && (t is ConvT || (fresh && t is DenseT));
+        var y = direct ? sum : work.Scratch(batch * outSize);
+        var conv = t is ConvT ct ? work.Geometry(ct) : null;
+        var pool = t is PoolT pt ? work.Geometry(pt) : null;
+        work.Samples(batch, (b0, b1) =>
+        {
+            var n = b1 - b0;
+            var (xs, ys) = (x.AsMemory(b0 * inSize, n * inSize), y.AsMemory(b0 * outSize, n * outSize));
+            if (!direct) ys.Span.Clear();
+            t.Match(
+                identity: _ => { xs.Span.CopyTo(ys.Span); return unit; },
+                scale: s =>
+                {
+                    if (s.Scale.Length == 1) TensorPrimitives.Multiply(xs.Span, s.Scale[0], ys.Span);
+                    else
+                        for (var b = 0; b < n; b++)
+                            TensorPrimitives.Multiply(xs.Span.Slice(b * s.Size, s.Size), s.Scale.Span, ys.Span.Slice(b * s.Size, s.Size));
+                    return unit;
+                },
+                dense: d => { Dense.Accumulate(xs.Span, n * d.Rows, d.Kernel.Shape[0], d.Kernel.Span, d.Kernel.Shape[1], ys.Span); return unit; },
+                conv: k => { Conv.Accumulate(conv!, k.Kernel.Span, xs.Span, n, new float[conv!.WorkspaceSize(n)], ys.Span); return unit; },
+                pool: p =>
+                {
+                    if (p.Spec.Kind == PoolKind.Average) Pool.AverageAccumulate(pool!, xs.Span, n, ys.Span);
+                    else Pool.Max(pool!, xs.Span, n, ys.Span);
+                    return unit;
+                },
+                gather: g =>
+                {
+                    var xv = xs.Span;
+                    var yv = ys.Span;
+                    for (var b = 0; b < n; b++)
+                        for (var i = 0; i < g.OutSize; i++)
+                            yv[b * g.OutSize + i] = g.Index[i] < 0 ? 0f : xv[b * g.In + g.Index[i]];
+                    return unit;
+                });
+            if (direct) return;
+            if (scatter)
+                for (var b = b0; b < b1; b++)
+                    for (var i = 0; i < outSize; i++) sum[b * sizeIn + index[i]] += y[b * outSize + i];
+            else
+                TensorPrimitives.Add(sum.AsSpan(b0 * outSize, n * outSize), ys.Span, sum.AsSpan(b0 * outSize, n * outSize));
+        });
     }
 
     /// <summary>
     /// A transform's vector-Jacobian products: <c>dPre += dT·∂T/∂x</c> (unless <paramref name="dPre"/> is null) and
     /// <c>dW += dT·∂T/∂w</c> (unless <paramref name="dW"/> is null).
     /// </summary>
-    static void BackwardTransform(Transform t, float[] x, float[] dT, int batch, float[]? dPre, float[]? dW, int threads) => t.Match(
+    static void BackwardTransform(Transform t, float[] x, float[] dT, int batch, float[]? dPre, float[]? dW, TransformWork work) => t.Match(
         identity: _ =>
         {
             if (dPre is not null) TensorPrimitives.Add(dPre, dT, dPre);
@@ -633,23 +632,23 @@ public static class NetworkGradient
         dense: d =>
         {
             var (rows, inSize, outSize) = (batch * d.Rows, d.Kernel.Shape[0], d.Kernel.Shape[1]);
-            if (dPre is not null) Backward.DenseInputGradient(dT, rows, inSize, d.Kernel.Span, outSize, dPre, threads);
-            if (dW is not null) Backward.DenseWeightGradient(x, dT, rows, inSize, outSize, dW, Span<float>.Empty, threads);
+            if (dPre is not null) Backward.DenseInputGradient(dT, rows, inSize, d.Kernel.Span, outSize, dPre, work.Threads);
+            if (dW is not null) Backward.DenseWeightGradient(x, dT, rows, inSize, outSize, dW, Span<float>.Empty, work.Threads);
             return unit;
         },
         conv: c =>
         {
-            var g = ConvGeometry.Of(c.Spec);
-            if (dPre is not null) Backward.ConvInputGradient(g, c.Kernel.Span, dT, batch, dPre, threads);
-            if (dW is not null) Backward.ConvKernelGradient(g, x, dT, batch, dW, Span<float>.Empty, threads);
+            var g = work.Geometry(c);
+            if (dPre is not null) Backward.ConvInputGradient(g, c.Kernel.Span, dT, batch, dPre, work.Threads);
+            if (dW is not null) Backward.ConvKernelGradient(g, x, dT, batch, dW, Span<float>.Empty, work.Threads);
             return unit;
         },
         pool: p =>
         {
             if (dPre is null) return unit;
-            var g = PoolGeometry.Of(p.Spec);
+            var g = work.Geometry(p);
             if (p.Spec.Kind == PoolKind.Average) Backward.AveragePoolGradient(g, dT, batch, dPre);
-            else Backward.MaxPoolGradient(g, x, dT, batch, dPre);
+            else Backward.MaxPoolGradient(g, x, dT, batch, dPre, work.Threads);
             return unit;
         },
         gather: g =>

@@ -134,7 +134,7 @@ def grad_dump(model, a, scale):
     grads = torch.autograd.grad(loss, model.parameters())
     out = {"loss": loss.detach().numpy(), "logits": z.detach().numpy()}
     for name, g in zip(model.names, grads):
-        out[name] = g.numpy()
+        out[name] = np.ascontiguousarray(g.numpy())     # C order (a dense kernel's gradient comes transposed)
     np.savez(a.grad_dump, **out)
     print(f"wrote {a.grad_dump}: loss {float(loss):.9g} over {x.shape[0]} samples, "
           f"{len(model.names)} gradients ({', '.join(model.names)})", file=sys.stderr)

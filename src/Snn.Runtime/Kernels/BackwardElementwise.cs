@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace Snn.Runtime.Kernels;
 
@@ -17,7 +18,24 @@ public static partial class Backward
     {
         KernelMath.CheckLength(dy.Length, x.Length, nameof(dy));
         KernelMath.CheckLength(dx.Length, x.Length, nameof(dx));
-        for (int i = 0; i < x.Length; i++)
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            // The scalar loop's comparisons and its product and sum per lane (the same bits), eight elements at a time.
+            var (thr, cap, alpha) = (Vector256.Create(threshold), Vector256.Create(maxValue), Vector256.Create(negativeSlope));
+            for (; i + Vector256<float>.Count <= x.Length; i += Vector256<float>.Count)
+            {
+                var v = Vector256.Create(x.Slice(i, Vector256<float>.Count));
+                var above = Vector256.GreaterThan(v, thr);
+                var slope = Vector256.ConditionalSelect(above,
+                    Vector256.ConditionalSelect(Vector256.LessThan(v, cap), Vector256<float>.One, Vector256<float>.Zero),
+                    Vector256.ConditionalSelect(Vector256.LessThan(alpha * (v - thr), cap), alpha, Vector256<float>.Zero));
+                var d = Vector256.Create(dx.Slice(i, Vector256<float>.Count));
+                (d + (Vector256.Create(dy.Slice(i, Vector256<float>.Count)) * slope)).CopyTo(dx.Slice(i, Vector256<float>.Count));
+            }
+        }
+
+        for (; i < x.Length; i++)
         {
             float v = x[i];
             float slope = v > threshold ? (v < maxValue ? 1f : 0f) : (negativeSlope * (v - threshold) < maxValue ? negativeSlope : 0f);

@@ -409,6 +409,62 @@ public class BackwardTests
         }
     }
 
+    /// <summary>
+    /// Max pooling over many channels (the channels-last kernel searches eight at a time, the rest and channels-first data
+    /// one by one) with ties, -inf and NaN cells, overlapping windows and padding: every sample, window and channel sends
+    /// its dy to the cell the definition picks (the first real cell in row-major window order holding the largest
+    /// non-NaN value; nothing when all are NaN), written out here per element; any thread count gives the same bytes.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void MaxPoolGradientPicksTheDefinedCellOverManyChannelsWithTies(int seed)
+    {
+        var r = new Random(seed);
+        var shape = Pooling(seed, global: seed % 5 == 0);
+        int channels = 8 + r.Next(13);
+        var g = PoolGeometry.Create(shape.In3[(3 - shape.Rank)..], channels, shape.Pool3[(3 - shape.Rank)..], shape.Stride3[(3 - shape.Rank)..],
+            shape.Pad3[(3 - shape.Rank)..], shape.Out3[(3 - shape.Rank)..], shape.ChannelsLast);
+        int batch = 1 + r.Next(20);
+        float[] values = [float.NegativeInfinity, -1f, 0f, 0f, 0.5f, 2f, 2f, float.NaN];
+        var x = Enumerable.Range(0, batch * g.InputSize).Select(_ => values[r.Next(values.Length)]).ToArray();
+        var dy = KernelAssert.Random(batch * g.OutputSize, seed + 1);
+
+        var expected = new float[x.Length];
+        int In(int q, int c) => g.ChannelsLast ? (q * channels) + c : (c * g.InPixels) + q;
+        int Out(int q, int c) => g.ChannelsLast ? (q * channels) + c : (c * g.OutPixels) + q;
+        for (int b = 0; b < batch; b++)
+        {
+            int op = 0;
+            for (int od = 0; od < g.Out3[0]; od++)
+            for (int oh = 0; oh < g.Out3[1]; oh++)
+            for (int ow = 0; ow < g.Out3[2]; ow++, op++)
+            {
+                g.Window(0, od, out int d0, out int d1);
+                g.Window(1, oh, out int h0, out int h1);
+                g.Window(2, ow, out int w0, out int w1);
+                for (int c = 0; c < channels; c++)
+                {
+                    var cells = new List<int>();
+                    for (int id = d0; id < d1; id++)
+                    for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++)
+                        cells.Add((b * g.InputSize) + In((((id * g.In3[1]) + ih) * g.In3[2]) + iw, c));
+                    var real = cells.Where(i => !float.IsNaN(x[i])).ToList();
+                    if (real.Count == 0) continue;
+                    float max = real.Max(i => x[i]);
+                    expected[real.First(i => x[i] == max)] += dy[(b * g.OutputSize) + Out(op, c)];
+                }
+            }
+        }
+
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            var dx = new float[x.Length];
+            Backward.MaxPoolGradient(g, x, dy, batch, dx, threads);
+            Assert.Equal(expected, dx);
+        }
+    }
+
     [Fact]
     public void MaxPoolGradientGoesToTheFirstMaximalCellAndAveragePoolCountsOnlyRealCells()
     {
@@ -426,8 +482,10 @@ public class BackwardTests
     [Fact]
     public void ReluFamilyGradientsFollowTensorFlowAtTheKinks()
     {
-        float[] x = [-2f, -0f, 0f, 0.5f, 6f, 7f];
-        float[] dy = [1f, 1f, 1f, 1f, 1f, 1f];
+        // Five copies of the six cases (30 elements), so the eight-wide loop and the scalar tail both meet every kink.
+        float[] cases = [-2f, -0f, 0f, 0.5f, 6f, 7f];
+        var x = Enumerable.Repeat(cases, 5).SelectMany(c => c).ToArray();
+        var dy = Enumerable.Repeat(1f, x.Length).ToArray();
         float[] Grad(float slope, float max)
         {
             var dx = new float[x.Length];
@@ -435,9 +493,10 @@ public class BackwardTests
             return dx;
         }
 
-        Assert.Equal([0f, 0f, 0f, 1f, 1f, 1f], Grad(0f, float.PositiveInfinity));        // relu: 0 at 0
-        Assert.Equal([0.2f, 0.2f, 0.2f, 1f, 1f, 1f], Grad(0.2f, float.PositiveInfinity)); // leaky relu: α at 0
-        Assert.Equal([0f, 0f, 0f, 1f, 0f, 0f], Grad(0f, 6f));                             // relu6: 0 at 0 and 6
+        float[] Five(params float[] v) => Enumerable.Repeat(v, 5).SelectMany(c => c).ToArray();
+        Assert.Equal(Five(0f, 0f, 0f, 1f, 1f, 1f), Grad(0f, float.PositiveInfinity));        // relu: 0 at 0
+        Assert.Equal(Five(0.2f, 0.2f, 0.2f, 1f, 1f, 1f), Grad(0.2f, float.PositiveInfinity)); // leaky relu: α at 0
+        Assert.Equal(Five(0f, 0f, 0f, 1f, 0f, 0f), Grad(0f, 6f));                             // relu6: 0 at 0 and 6
     }
 
     [Theory]

@@ -38,6 +38,16 @@ public static class Python
     /// <summary>Why h5py tests cannot run here (an independent oracle for the files we write), or null when they can.</summary>
     public static string? H5pyMissing => NoH5py.Value;
 
+    static readonly Lazy<string?> NoTorch = new(() =>
+    {
+        if (Missing is { } why) return why;
+        var (code, _, err) = Run("import numpy, torch");
+        return code == 0 ? null : $"torch is not importable by {Exe} (install python3-torch): {err.Trim()}";
+    });
+
+    /// <summary>Why PyTorch tests (the training peer tests/bench/torch_train_peer.py as an oracle) cannot run here, or null when they can.</summary>
+    public static string? TorchMissing => NoTorch.Value;
+
     /// <summary>Runs <c>python3 -c script args...</c>.</summary>
     public static (int Code, string Out, string Err) Run(string script, params string[] args) =>
         Run(new[] { "-c", script }.Concat(args));
@@ -160,6 +170,16 @@ public sealed class H5pyFactAttribute : FactAttribute
     public H5pyFactAttribute()
     {
         if (Python.H5pyMissing is { } why) Skip = why;
+    }
+}
+
+/// <summary>A theory that needs /usr/bin/python3 with torch (.ci/run installs python3-torch) and ../shared; skipped with the reason otherwise.</summary>
+public sealed class TorchSharedTheoryAttribute : TheoryAttribute
+{
+    public TorchSharedTheoryAttribute()
+    {
+        if (TestModels.Shared is null) Skip = "../shared (real Keras models and data) is not present beside the repository";
+        else if (Python.TorchMissing is { } why) Skip = why;
     }
 }
 
