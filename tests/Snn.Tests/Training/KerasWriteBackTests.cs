@@ -75,6 +75,45 @@ public sealed class KerasWriteBackTests
         NetworkSpaceRoundTrip(TestModels.Fixture(fixture.Split('/')));
     }
 
+    /// <summary>
+    /// The loop the training code runs (a few steps of plain SGD here): parameters in Keras space (tied biases and an
+    /// unfolded BatchNormalization's scale and shift per channel, kernels as held), only the writable ones trained, the
+    /// network their function (Untie), the gradient tied (Tie). The loss falls and the result writes back without
+    /// averaging, computing what the trained network computes.
+    /// </summary>
+    [Fact]
+    public void Plain_sgd_through_the_ties_stays_writable()
+    {
+        var path = TestModels.Fixture("keras", "legacy_tfkeras24_functional_bn.h5");
+        var model = ModelFile.Import(path).Ok();
+        var (functions, _, converted, inputs) = Converted(path);
+        var ties = KerasWriteBack.Ties(KerasWriteBackOptions.Default, model, converted).Ok();
+        var writable = KerasWriteBack.Writable(KerasWriteBackOptions.Default, model, converted, path).Ok();
+        Assert.Equal(NetworkParameters.Read(converted, false).Count, writable.Count);
+        var labels = Tensor.Own([16], Enumerable.Range(0, 16).Select(i => (float)(i % 2)).ToArray());
+        var parameters = BiasTying.Channels(ties, toMap(NetworkParameters.Read(converted, false).Filter(p => writable.Contains(p.Name)).Map(p => (p.Name, p.Value))));
+        var net = converted;
+        var losses = new List<double>();
+        for (var step = 0; step < 6; step++)
+        {
+            var result = NetworkGradient.Run(GradientOptions.Default, net, inputs, labels).Ok();
+            losses.Add(result.Loss);
+            var gradients = BiasTying.Tie(ties, result.Gradients.Filter((name, _) => writable.Contains(name)));
+            parameters = parameters.Map((name, v) => Tensor.Own(v.Shape.ToArray(), v.ToArray().Select((x, i) => x - 0.01f * gradients[name][i]).ToArray()));
+            net = NetworkParameters.Write(converted, BiasTying.Untie(ties, parameters)).Ok();
+        }
+        Assert.True(losses[^1] < losses[0], $"loss {string.Join(" -> ", losses)}");
+
+        var dir = TempDir();
+        try
+        {
+            var written = Path.Combine(dir, "trained.h5");
+            KerasWriteBack.Write(KerasWriteBackOptions.Default, path, written, converted, net).Ok();
+            SameOutputs(functions, net, written, inputs);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void An_unfolded_batch_normalization_is_tied_per_channel_of_its_axis()
     {
