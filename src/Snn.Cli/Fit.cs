@@ -47,7 +47,7 @@ public static class FitCommand
             () => Right<Error, Option<TrainingData>>(None))
         let epochLines = a.Flag("--json") ? a.Progress.Shows == Progress.Kind.Off ? TextWriter.Null : stderr : stdout
         from fitted in Trainer.Fit(new FitRequest(request with { Sim = SimRequest.Default }, options, options.Gradient.Method == TrainingMethod.Quantized ? options.Gradient.Steps : 32)
-            { Reinitialize = a.Flag("--reinit"), Distill = distill },
+            { Reinitialize = a.Flag("--reinit"), Distill = distill, Keras = a.One("--keras") },
             model, train, validation, stderr.WriteLine, a.Progress.Callback, Batches(a.Progress), e => EpochLine(epochLines, options.Epochs, e))
         from _w in Commands.Warn(stderr, fitted.Start.Network.Warnings)
         from _s in NetworkFile.Write(outPath, fitted.Network)

@@ -64,6 +64,9 @@ public sealed record FitOptions(Optimizer Optimizer, int Epochs = 1, int BatchSi
     /// thousands, so Adam's steps of about the learning rate would barely move them).
     /// </summary>
     public bool TieBiases { get; init; } = true;
+
+    /// <summary>The ties to train through instead of <see cref="BiasTying.Of"/>'s (e.g. <c>KerasWriteBack.Ties</c>, which also ties an unfolded BatchNormalization).</summary>
+    public Option<Map<string, TiedBias>> Ties { get; init; }
 }
 
 /// <summary>
@@ -149,7 +152,7 @@ public static class Fit
         Option<TrainingData> validation, Action<FitProgress>? progress, Action<EpochRecord>? epochDone)
     {
         var parameters = NetworkParameters.Read(net, options.Gradient.TrainableFlags).Filter(p => !frozen.Contains(p.Name)).ToArray();
-        var ties = options.TieBiases ? BiasTying.Of(net) : Map<string, TiedBias>();
+        var ties = options.TieBiases ? options.Ties.IfNone(() => BiasTying.Of(net)) : Map<string, TiedBias>();
         // What the optimizer moves: the channel values of tied biases, every other parameter as the network holds it.
         var values = parameters.Select(p => ties.Find(p.Name).Match(t => BiasTying.Channels(t, p.Value), () => p.Value).ToArray()).ToArray();
         Tensor Network(int i) => ties.Find(parameters[i].Name).Match(t => BiasTying.Untie(t, Tensor.Own(new[] { values[i].Length }, (float[])values[i].Clone())),

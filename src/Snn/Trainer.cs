@@ -29,6 +29,13 @@ public sealed record FitRequest(RunRequest Run, FitOptions Options, int Steps = 
     /// cross-entropy at τ (<see cref="GradientOptions.Temperature"/>), so unlabelled data (the calibration images) will do.
     /// </summary>
     public Option<float> Distill { get; init; }
+
+    /// <summary>
+    /// Also write the trained weights into a copy of the Keras model at this path (<c>--keras OUT</c>,
+    /// <see cref="KerasWriteBack"/>): training then moves only what the Keras model can hold (kernels, per-channel biases,
+    /// BatchNormalization's γ and β) and freezes the rest. The model must be a Keras file.
+    /// </summary>
+    public Option<string> Keras { get; init; }
 }
 
 /// <summary>
@@ -73,13 +80,31 @@ public static class Trainer
             tau => Distillation.Targets(GradientOptions.Default with { Probe = request.Options.Gradient.Probe, Threads = request.Options.Gradient.Threads },
                 start.ForMode(false), train.Inputs, tau, request.Options.BatchSize).Map(t => train with { Targets = t }).ToEither(),
             () => Right<Error, TrainingData>(train))
-        let options = request.Distill.Match(tau => request.Options with { Gradient = request.Options.Gradient with { Temperature = tau } }, () => request.Options)
+        let distilled = request.Distill.Match(tau => request.Options with { Gradient = request.Options.Gradient with { Temperature = tau } }, () => request.Options)
+        from options in request.Keras.IsSome ? Writable(distilled, model, start.Network) : Right<Error, FitOptions>(distilled)
         from _t in TargetsFit(options, rate, taught, "training")
         from _v in validation.Match(v => TargetsFit(request.Options, rate, v, "validation"), () => Right<Error, Unit>(unit))
         from initial in request.Reinitialize ? NetworkParameters.Reinitialize(request.Options.Seed, rate).ToEither() : Right<Error, Network>(rate)
         from result in Training.Fit.Run(options, initial, taught, validation, batches, epochDone).ToEither()
         from trained in NetworkParameters.Write(start.Network, toMap(NetworkParameters.Read(result.Network, false).Map(p => (p.Name, p.Value)))).ToEither()
+        from _k in request.Keras.Match(
+            path => KerasWriteBack.Write(KerasWriteBackOptions.Default with { MaxMemory = request.Run.MaxMemory }, model.Path, path, start.Network, trained),
+            () => Right<Error, Unit>(unit))
         select new Fitted(start with { Network = trained }, start, result.History);
+
+    /// <summary>
+    /// Training that stays writable into the Keras model (<see cref="FitRequest.Keras"/>): the ties of
+    /// <see cref="KerasWriteBack.Ties"/> and every parameter the model cannot hold frozen.
+    /// </summary>
+    static Either<Error, FitOptions> Writable(FitOptions options, Loaded model, Network converted) =>
+        from _ in model.Saved.IsNone
+            ? Right<Error, Unit>(unit)
+            : Left<Error, Unit>(Errors.Usage($"--keras writes the trained weights into the Keras model, so MODEL must be the Keras file, not the saved network '{model.Path}'"))
+        from keras in model.Keras()
+        from ties in KerasWriteBack.Ties(KerasWriteBackOptions.Default, keras, converted)
+        from writable in KerasWriteBack.Writable(KerasWriteBackOptions.Default, keras, converted, model.Path)
+        let fixedParameters = NetworkParameters.Read(converted, options.Gradient.TrainableFlags).Map(p => p.Name).Filter(n => !writable.Contains(n))
+        select options with { TieBiases = true, Ties = Some(ties), Freeze = options.Freeze + fixedParameters };
 
     /// <summary>
     /// The saved network training starts from: a saved network's own, or the Keras model converted and saved as
