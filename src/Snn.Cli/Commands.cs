@@ -201,12 +201,12 @@ public static class Commands
         a.One("--calibrate").Match(
             path => from scale in a.Float("--input-scale")
                     from samples in a.Int("--calib-samples", min: 1)
-                    from percentile in a.Float("--percentile")
+                    from percentile in a.Float("--percentile")   // read as float; 99.9f is taken as 99.9 (decimal), as the library's default
                     from resolution in a.LayerValues("--resolution", "K")
                     from targets in a.AgreementTargets()
                     from correction in a.Int("--bias-correction", min: 1)
                     select Some(new CalibrationRequest(path, scale,
-                        new Compiler.Calibrate.CalibrateOptions(percentile.IfNone(99.9f), samples.IfNone(1000), 0, !a.Flag("--per-layer"), correction.IfNone(0))
+                        new Compiler.Calibrate.CalibrateOptions(percentile.Match(p => (double)(decimal)p, () => Compiler.Calibrate.CalibrateOptions.Default.Percentile), samples.IfNone(1000), 0, !a.Flag("--per-layer"), correction.IfNone(0))
                         {
                             Resolution = resolution.All.IfNone(Compiler.Calibrate.CalibrateOptions.Default.Resolution),
                             LayerResolutions = resolution.Layers,
