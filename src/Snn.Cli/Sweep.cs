@@ -110,8 +110,8 @@ public static class SweepCommand
         from run in Snn.Sweep.Open(s.Job, shardSize, dir)
         from result in Connected(config, async client =>
         {
-            var slots = inFlight.IfNone(Math.Max(1, await ClusterSweep.Workers(client)) * config.UnitsPerWorker);
-            return await ClusterSweep.Run(client, run, slots, config.Attempts, progress, stderr.WriteLine);
+            var slots = inFlight.IfNone(Math.Max(1, await ClusterSweep.Workers(client, config.Silos.Count)) * config.UnitsPerWorker);
+            return await ClusterSweep.Run(client, run, slots, config.Attempts, config.UnitTimeout, progress, stderr.WriteLine);
         })
         select result;
 

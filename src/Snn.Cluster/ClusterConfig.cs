@@ -59,7 +59,7 @@ public sealed record ClusterConfig(string ClusterId, string ServiceId, Seq<SiloP
             var units = (int?)o["units_per_worker"] ?? 1;
             var threads = (int?)o["threads_per_unit"] ?? 0;
             var timeout = (double?)o["unit_timeout_s"] ?? 3600;
-            var attempts = (int?)o["attempts"] ?? 3;
+            var attempts = (int?)o["attempts"] ?? 6;
             if (units < 1) return Error.New("units_per_worker must be at least 1");
             if (threads < 0) return Error.New("threads_per_unit must be 0 (every core) or more");
             if (!(timeout > 0)) return Error.New("unit_timeout_s must be positive");

@@ -12,7 +12,10 @@ namespace Snn.Cluster;
 /// </summary>
 public static class ClusterSweep
 {
-    public static async Task<Either<Error, SweepResult>> Run(IGrainFactory grains, SweepRun run, int inFlight, int attempts,
+    /// <summary>How long a poll waits for a unit's result before the client asks again (a call's timeout is longer, 30 s by default).</summary>
+    public const int PollMs = 5000;
+
+    public static async Task<Either<Error, SweepResult>> Run(IGrainFactory grains, SweepRun run, int inFlight, int attempts, TimeSpan timeout,
         Action<SweepProgress>? progress = null, Action<string>? log = null)
     {
         var jobPath = Path.GetFullPath(run.JobPath);
@@ -35,7 +38,12 @@ public static class ClusterSweep
                     string? why;
                     try
                     {
-                        var reply = await grains.GetGrain<ISweepUnitGrain>(Guid.NewGuid()).Run(jobPath, jobSha, unit.Point, unit.Shard, unit.Start, unit.Count);
+                        var grain = grains.GetGrain<ISweepUnitGrain>(Guid.NewGuid());
+                        await grain.Start(jobPath, jobSha, unit.Point, unit.Shard, unit.Start, unit.Count);
+                        var deadline = DateTime.UtcNow + timeout;
+                        string? reply;
+                        while ((reply = await grain.Poll(PollMs)) is null)
+                            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the unit ran past unit_timeout_s ({timeout.TotalSeconds:0} s)");
                         if (Sweep.ReadUnit(reply).Case is SweepUnitResult r && r.Unit == unit)
                         {
                             var stored = Sweep.Store(run.Dir, r);
@@ -46,7 +54,7 @@ public static class ClusterSweep
                     }
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
-                        why = $"{e.GetType().Name}: {e.Message}";
+                        why = $"{e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}";
                     }
                     lock (gate)
                     {
@@ -60,7 +68,8 @@ public static class ClusterSweep
                         Report();
                     }
                     if (why is null) return;
-                    if (attempt < attempts) await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
+                    // A dead worker stays in the cluster's membership until the others vote it out (seconds); wait longer each time.
+                    if (attempt < attempts) await Task.Delay(Backoff(attempt));
                 }
             }
             finally
@@ -73,7 +82,19 @@ public static class ClusterSweep
         return Sweep.Finish(run, errors);
     }
 
-    /// <summary>How many workers (silos) the cluster has now.</summary>
-    public static async Task<int> Workers(IGrainFactory grains) =>
-        (await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
+    /// <summary>The wait after failed attempt <paramref name="attempt"/>: 1, 2, 4, 8, 16 s, then 30 s.</summary>
+    public static TimeSpan Backoff(int attempt) => TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, attempt - 1)));
+
+    /// <summary>How many workers (silos) the cluster has now; <paramref name="otherwise"/> when it cannot say (a worker dying as it is asked).</summary>
+    public static async Task<int> Workers(IGrainFactory grains, int otherwise)
+    {
+        try
+        {
+            return (await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return otherwise;
+        }
+    }
 }

@@ -3,7 +3,6 @@ using LanguageExt;
 using LanguageExt.Common;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Orleans.Configuration;
 
 namespace Snn.Cluster;
 
@@ -23,19 +22,17 @@ public static class Hosts
         {
             silo.UseLocalhostClustering(me.Silo, me.Gateway, index == 0 ? null : primary, config.ServiceId, config.ClusterId);
             silo.Services.AddSingleton(new UnitHost(run, config));
-            silo.Configure<SiloMessagingOptions>(o => o.MaxRequestProcessingTime = config.UnitTimeout + TimeSpan.FromMinutes(1));
         });
         return builder.Build();
     }
 
-    /// <summary>The sweep's client: connects to every worker's gateway in <paramref name="config"/>, with a unit's call timing out after <see cref="ClusterConfig.UnitTimeout"/>.</summary>
+    /// <summary>The sweep's client: connects to every worker's gateway in <paramref name="config"/> (calls time out after Orleans' default 30 s; a unit is polled, <see cref="ClusterSweep"/>).</summary>
     public static IHost Client(ClusterConfig config)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.UseOrleansClient(client =>
         {
             client.UseLocalhostClustering(config.Silos.Map(s => s.Gateway).ToArray(), config.ServiceId, config.ClusterId);
-            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = config.UnitTimeout);
         });
         return builder.Build();
     }

@@ -6,24 +6,40 @@ using Orleans.Placement;
 namespace Snn.Cluster;
 
 /// <summary>
-/// The grain a sweep's client calls, once per unit (a new grain id each time, so a retried unit is placed afresh, on
-/// the worker with the fewest activations). It reads the job from a path (the sweep's <c>sweep-id.json</c>, which every
-/// worker reaches by the same path: a shared folder), checks it is the job the client sent (its SHA-256), and returns
-/// the unit's result as <see cref="Sweep.UnitJson"/>, or <c>"error: ..."</c> for a unit it refuses.
+/// The grain a sweep's client uses, once per unit (a new grain id each time, so a retried unit is placed afresh, on the
+/// worker with the fewest activations). <see cref="Start"/> begins the unit and returns at once; <see cref="Poll"/> waits a
+/// little for its result. A call that lasts only seconds notices a worker that died (its calls fail or time out) while
+/// a unit may run for hours. The job is read from a path (the sweep's <c>sweep-id.json</c>, which every worker reaches
+/// by the same path: a shared folder) and checked against the SHA-256 the client sent; the result is
+/// <see cref="Sweep.UnitJson"/>, or <c>"error: ..."</c> for a unit the worker refuses or lost.
 /// </summary>
 public interface ISweepUnitGrain : IGrainWithGuidKey
 {
-    Task<string> Run(string jobPath, string jobSha256, int point, int shard, int start, int count);
+    Task Start(string jobPath, string jobSha256, int point, int shard, int start, int count);
+
+    /// <summary>The result, or null while the unit runs (after waiting up to <paramref name="waitMs"/>).</summary>
+    Task<string?> Poll(int waitMs);
 }
 
 [ActivationCountBasedPlacement]
 sealed class SweepUnitGrain(UnitHost host) : Grain, ISweepUnitGrain
 {
-    public async Task<string> Run(string jobPath, string jobSha256, int point, int shard, int start, int count)
+    Task<string>? work;
+
+    public Task Start(string jobPath, string jobSha256, int point, int shard, int start, int count)
     {
-        var reply = await host.Run(jobPath, jobSha256, new SweepUnit(point, shard, start, count));
-        DeactivateOnIdle();   // one call per activation: the next unit is placed afresh
-        return reply;
+        work ??= host.Run(jobPath, jobSha256, new SweepUnit(point, shard, start, count));
+        return Task.CompletedTask;
+    }
+
+    public async Task<string?> Poll(int waitMs)
+    {
+        // An activation without work is this grain placed again after its worker died: the unit is lost there.
+        if (work is null) { DeactivateOnIdle(); return "error: the worker running this unit is gone"; }
+        await Task.WhenAny(work, Task.Delay(waitMs));
+        if (!work.IsCompleted) return null;
+        DeactivateOnIdle();   // one unit per activation
+        return await work;
     }
 }
 
