@@ -90,14 +90,74 @@ public static class SweepCommand
     /// same path), and runs the unit (<see cref="Snn.Sweep.RunUnit"/>) on <paramref name="threads"/> threads.
     /// </summary>
     public static Either<Error, SweepUnitResult> Worker(SweepJob job, SweepUnit work, int threads, TextWriter stderr) =>
-        from a in Args.Parse(job.Arguments, ValueOptions, FlagOptions)
-        from modelPath in Commands.Model(a)
-        from s in Setup(a, modelPath, job.Grid, stderr)
-        from _h in s.Job.Hash == job.Hash ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage(
-            $"the files this worker reads (model '{modelPath}', data, labels, calibration data) are not the sweep's: content hash {s.Job.Hash[..12]}…, the sweep's {job.Hash[..12]}…"))
-        from _u in work.Point >= 0 && work.Point < s.Requests.Count && work.Start >= 0 && work.Count > 0 && work.Start + work.Count <= s.Labels.Length
-            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"unit {work} is not one of this sweep's ({s.Requests.Count} points, {s.Labels.Length} samples)"))
-        select Snn.Sweep.RunUnit(job.Grid, work, s.Inputs, s.Labels, () => Prepare(s.Requests[work.Point], s.Model, job.Grid.RunSteps, threads));
+        from s in WorkerSetup(job, threads, stderr)
+        from _u in work.Point >= 0 && work.Point < s.Setup.Requests.Count && work.Start >= 0 && work.Count > 0 && work.Start + work.Count <= s.Setup.Labels.Length
+            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"unit {work} is not one of this sweep's ({s.Setup.Requests.Count} points, {s.Setup.Labels.Length} samples)"))
+        select Snn.Sweep.RunUnit(job.Grid, work, s.Setup.Inputs, s.Setup.Labels, () => s.Point(work.Point));
+
+    /// <summary>A worker's loaded job: the setup, and each point's network compiled once and shared by its units.</summary>
+    sealed class WorkerJob(SweepSetup setup, SweepGrid grid, int threads)
+    {
+        readonly System.Collections.Concurrent.ConcurrentDictionary<int, Lazy<Either<Error, (Prepared, string)>>> points = new();
+        public SweepSetup Setup => setup;
+        public Either<Error, (Prepared Run, string Settings)> Point(int k)
+        {
+            if (points.Count > 8) points.Clear();   // a bounded cache: a worker holds a few points' networks
+            return points.GetOrAdd(k, _ => new(() => Prepare(setup.Requests[k], setup.Model, grid.RunSteps, threads))).Value;
+        }
+    }
+
+    static readonly object LoadedGate = new();
+    static (string Key, WorkerJob Job)? lastLoaded;
+
+    /// <summary>
+    /// The job loaded as the sweep loaded it, its files' content hash checked against the job's; kept for the next unit of
+    /// the same job while its files keep their sizes and modification times (a changed file is hashed, and refused, again).
+    /// </summary>
+    static Either<Error, WorkerJob> WorkerSetup(SweepJob job, int threads, TextWriter stderr)
+    {
+        var key = job.Hash + "|" + threads + "|" + Stamp(job);
+        lock (LoadedGate)
+        {
+            if (lastLoaded is { } l && l.Key == key) return l.Job;
+            var loaded =
+                from a in Args.Parse(job.Arguments, ValueOptions, FlagOptions)
+                from modelPath in Commands.Model(a)
+                from s in Setup(a, modelPath, job.Grid, stderr)
+                from _h in s.Job.Hash == job.Hash ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage(
+                    $"the files this worker reads (model '{modelPath}', data, labels, calibration data) are not the sweep's: content hash {s.Job.Hash[..12]}…, the sweep's {job.Hash[..12]}…"))
+                select new WorkerJob(s, job.Grid, threads);
+            if (loaded.Case is WorkerJob ok) lastLoaded = (key, ok);
+            return loaded;
+        }
+    }
+
+    /// <summary>The sizes and modification times of the files a job reads (folders and TF.js weights included, as the hash reads them).</summary>
+    static string Stamp(SweepJob job)
+    {
+        var a = Args.Parse(job.Arguments, ValueOptions, FlagOptions);
+        var files = job.Data.Add(job.Labels).Add(job.Model).Concat(a.Match(x => x.One("--calibrate").ToSeq(), _ => Seq<string>()));
+        var parts = new StringBuilder();
+        foreach (var f in files)
+        {
+            try
+            {
+                var members = Directory.Exists(f) ? Directory.GetFiles(f, "*", SearchOption.AllDirectories)
+                    : f.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && Path.GetDirectoryName(Path.GetFullPath(f)) is { } dir
+                        ? Directory.GetFiles(dir) : [f];
+                foreach (var m in members.Order(StringComparer.Ordinal))
+                {
+                    var info = new FileInfo(m);
+                    parts.Append(m).Append(':').Append(info.Exists ? info.Length : -1).Append(':').Append(info.Exists ? info.LastWriteTimeUtc.Ticks : 0).Append(';');
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                parts.Append(f).Append(":unreadable;");
+            }
+        }
+        return parts.ToString();
+    }
 
     /// <summary>
     /// The sweep's units on the cluster of <paramref name="configPath"/>: connects to its workers' gateways, sends every
