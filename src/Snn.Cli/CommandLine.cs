@@ -111,6 +111,8 @@ public static class CommandLine
         F("--reinit", "train from fresh weights (Glorot-uniform kernels, zero biases, seeded by --seed) instead of the model's"),
         V("--grid", "\"AXIS=V1,V2; ...\"", "the sweep's grid: steps and any converter or calibration option without its dashes (flags take on,off), e.g. \"steps=4,8,16; percentile=99,99.9; neuron=signed,if\""),
         V("--shard-size", "N", "samples per unit of work (default 1000)"),
+        V("--cluster", "CONFIG", "the cluster's configuration (JSON: cluster and service ids, localhost clustering with each worker's silo and gateway ports, units per worker, unit timeout, attempts)"),
+        V("--silo", "K", "which of the configuration's workers this one is (default 0, the primary the others join)"),
         V("--max-memory", "SIZE", "the most memory the model and data may make snn allocate, in bytes or with K, M, G or T (default 4G); past it: exit 3 (model) or 4 (data)"),
     }.ToDictionary(o => o.Name);
 
@@ -204,13 +206,15 @@ public static class CommandLine
         },
         new("sweep", "evaluate MODEL over a grid of conversions and step counts on every core, with JSON, CSV and an HTML page of the trade-offs", true,
             SweepCommand.Options,
-            ["snn sweep lenet5.h5 --data x_test.npy --labels y_test.npy --input-scale 1/255 --calibrate x_train.npy --grid \"steps=2,4,8,16; percentile=99,99.9; neuron=signed,if; max-pool=count,avg\" --out sweep/"],
+            ["snn sweep lenet5.h5 --data x_test.npy --labels y_test.npy --input-scale 1/255 --calibrate x_train.npy --grid \"steps=2,4,8,16; percentile=99,99.9; neuron=signed,if; max-pool=count,avg\" --out sweep/",
+             "snn sweep lenet5.h5 --data x_test.npy --labels y_test.npy --grid \"steps=4,8; neuron=signed,if\" --out /shared/sweep/ --cluster cluster.json"],
             (a, o, e) => SweepCommand.Run(a, o, e))
         {
             Help = new Dictionary<string, string>
             {
                 ["--out"] = "the sweep's folder: sweep.json, sweep.csv, sweep.html and units/ (a sweep run again with the same folder continues from its finished units)",
-                ["--threads"] = "units run at once (default: every core)",
+                ["--threads"] = "units run at once (default: every core; with --cluster: units sent at once, default the workers' slots)",
+                ["--cluster"] = "run the units on the workers of this cluster (snn worker --cluster CONFIG) instead of this machine's cores",
                 ["--json"] = "print sweep.json on stdout",
                 ["--readout"] = "output readout of every point (or a grid axis)",
                 ["--labels"] = "labels of the samples (classes or one-hot); required: a sweep measures accuracy",
@@ -218,6 +222,10 @@ public static class CommandLine
                 ["--target-agreement"] = "choose each layer's resolution for top-1 agreement A with the ANN at T steps (default: the grid's largest step count; repeatable)",
             },
         },
+        new("worker", "run a worker of a sweep cluster (an Orleans silo) until stopped (Ctrl+C or SIGTERM)", false,
+            ["--cluster", "--silo"],
+            ["snn worker --cluster cluster.json", "snn worker --cluster cluster.json --silo 1"],
+            (a, o, e) => SweepCommand.Serve(a, e)),
         new("bench", "simulation throughput of the converted MODEL on this machine", true,
             With(["--data", "--input-scale", "--batch", "--steps", "--threads", "--mode", "--samples", "--readout", "--connection-path", "--json"], ConverterOptions),
             ["snn bench lenet5.h5 --steps 32", "snn bench net.snnz --mode rate --batch 200 --threads 2 --json"],

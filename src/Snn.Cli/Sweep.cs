@@ -4,6 +4,8 @@ using LanguageExt;
 using LanguageExt.Common;
 using Snn.Compiler;
 using Snn.Compiler.Saved;
+using Snn.Cluster;
+using Microsoft.Extensions.DependencyInjection;
 using static LanguageExt.Prelude;
 
 namespace Snn.Cli;
@@ -18,7 +20,7 @@ namespace Snn.Cli;
 public static class SweepCommand
 {
     /// <summary>Options of the sweep itself (not of a point's run).</summary>
-    static readonly string[] Own = ["--grid", "--out", "--json", "--shard-size", "--threads", "--batch", "--max-memory"];
+    static readonly string[] Own = ["--grid", "--out", "--json", "--shard-size", "--threads", "--batch", "--max-memory", "--cluster"];
 
     /// <summary>The options a grid point's run is built from (besides the axes): data, labels, scale, simulation and every converter option.</summary>
     public static readonly string[] Options =
@@ -48,8 +50,10 @@ public static class SweepCommand
         let units = Snn.Sweep.Units(s.Requests.Count, s.Labels.Length, shardSize.IfNone(DefaultShard)).Count
         let simThreads = Math.Max(1, degree / Math.Max(1, Math.Min(degree, units)))
         let started = System.Diagnostics.Stopwatch.StartNew()
-        from result in Snn.Sweep.RunLocal(s.Job, shardSize.IfNone(DefaultShard), dir, degree, s.Inputs, s.Labels,
-            point => Prepare(s.Requests[point.Index], s.Model, grid.RunSteps, simThreads), Progress(a, stderr, started), stderr.WriteLine)
+        from result in a.One("--cluster").Case is string cluster
+            ? OnCluster(cluster, s, shardSize.IfNone(DefaultShard), dir, threads, Progress(a, stderr, started), stderr)
+            : Snn.Sweep.RunLocal(s.Job, shardSize.IfNone(DefaultShard), dir, degree, s.Inputs, s.Labels,
+                point => Prepare(s.Requests[point.Index], s.Model, grid.RunSteps, simThreads), Progress(a, stderr, started), stderr.WriteLine)
         let ann = Reports.Ann(s.Model, s.Inputs).Map(o => Metrics.Accuracy(o, s.Labels)).ToOption()
         let html = ReportHtml.RenderSweep(result, ann, "snn sweep " + string.Join(" ", a.Tokens.Select(Quote)))
         from _w in OutputFile.WriteAll(Seq(
@@ -86,14 +90,161 @@ public static class SweepCommand
     /// same path), and runs the unit (<see cref="Snn.Sweep.RunUnit"/>) on <paramref name="threads"/> threads.
     /// </summary>
     public static Either<Error, SweepUnitResult> Worker(SweepJob job, SweepUnit work, int threads, TextWriter stderr) =>
-        from a in Args.Parse(job.Arguments, ValueOptions, FlagOptions)
-        from modelPath in Commands.Model(a)
-        from s in Setup(a, modelPath, job.Grid, stderr)
-        from _h in s.Job.Hash == job.Hash ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage(
-            $"the files this worker reads (model '{modelPath}', data, labels, calibration data) are not the sweep's: content hash {s.Job.Hash[..12]}…, the sweep's {job.Hash[..12]}…"))
-        from _u in work.Point >= 0 && work.Point < s.Requests.Count && work.Start >= 0 && work.Count > 0 && work.Start + work.Count <= s.Labels.Length
-            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"unit {work} is not one of this sweep's ({s.Requests.Count} points, {s.Labels.Length} samples)"))
-        select Snn.Sweep.RunUnit(job.Grid, work, s.Inputs, s.Labels, () => Prepare(s.Requests[work.Point], s.Model, job.Grid.RunSteps, threads));
+        from s in WorkerSetup(job, threads, stderr)
+        from _u in work.Point >= 0 && work.Point < s.Setup.Requests.Count && work.Start >= 0 && work.Count > 0 && work.Start + work.Count <= s.Setup.Labels.Length
+            ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage($"unit {work} is not one of this sweep's ({s.Setup.Requests.Count} points, {s.Setup.Labels.Length} samples)"))
+        select Snn.Sweep.RunUnit(job.Grid, work, s.Setup.Inputs, s.Setup.Labels, () => s.Point(work.Point));
+
+    /// <summary>A worker's loaded job: the setup, and each point's network compiled once and shared by its units.</summary>
+    sealed class WorkerJob(SweepSetup setup, SweepGrid grid, int threads)
+    {
+        readonly System.Collections.Concurrent.ConcurrentDictionary<int, Lazy<Either<Error, (Prepared, string)>>> points = new();
+        public SweepSetup Setup => setup;
+        public Either<Error, (Prepared Run, string Settings)> Point(int k)
+        {
+            if (points.Count > 8) points.Clear();   // a bounded cache: a worker holds a few points' networks
+            return points.GetOrAdd(k, _ => new(() => Prepare(setup.Requests[k], setup.Model, grid.RunSteps, threads))).Value;
+        }
+    }
+
+    static readonly object LoadedGate = new();
+    static (string Key, WorkerJob Job)? lastLoaded;
+
+    /// <summary>
+    /// The job loaded as the sweep loaded it, its files' content hash checked against the job's; kept for the next unit of
+    /// the same job while its files keep their sizes and modification times (a changed file is hashed, and refused, again).
+    /// </summary>
+    static Either<Error, WorkerJob> WorkerSetup(SweepJob job, int threads, TextWriter stderr)
+    {
+        var key = job.Hash + "|" + threads + "|" + Stamp(job);
+        lock (LoadedGate)
+        {
+            if (lastLoaded is { } l && l.Key == key) return l.Job;
+            var loaded =
+                from a in Args.Parse(job.Arguments, ValueOptions, FlagOptions)
+                from modelPath in Commands.Model(a)
+                from s in Setup(a, modelPath, job.Grid, stderr)
+                from _h in s.Job.Hash == job.Hash ? Right<Error, Unit>(unit) : Left<Error, Unit>(Errors.Usage(
+                    $"the files this worker reads (model '{modelPath}', data, labels, calibration data) are not the sweep's: content hash {s.Job.Hash[..12]}…, the sweep's {job.Hash[..12]}…"))
+                select new WorkerJob(s, job.Grid, threads);
+            if (loaded.Case is WorkerJob ok) lastLoaded = (key, ok);
+            return loaded;
+        }
+    }
+
+    /// <summary>The sizes and modification times of the files a job reads (folders and TF.js weights included, as the hash reads them).</summary>
+    static string Stamp(SweepJob job)
+    {
+        var a = Args.Parse(job.Arguments, ValueOptions, FlagOptions);
+        var files = job.Data.Add(job.Labels).Add(job.Model).Concat(a.Match(x => x.One("--calibrate").ToSeq(), _ => Seq<string>()));
+        var parts = new StringBuilder();
+        foreach (var f in files)
+        {
+            try
+            {
+                var members = Directory.Exists(f) ? Directory.GetFiles(f, "*", SearchOption.AllDirectories)
+                    : f.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && Path.GetDirectoryName(Path.GetFullPath(f)) is { } dir
+                        ? Directory.GetFiles(dir) : [f];
+                foreach (var m in members.Order(StringComparer.Ordinal))
+                {
+                    var info = new FileInfo(m);
+                    parts.Append(m).Append(':').Append(info.Exists ? info.Length : -1).Append(':').Append(info.Exists ? info.LastWriteTimeUtc.Ticks : 0).Append(';');
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                parts.Append(f).Append(":unreadable;");
+            }
+        }
+        return parts.ToString();
+    }
+
+    /// <summary>
+    /// The sweep's units on the cluster of <paramref name="configPath"/>: connects to its workers' gateways, sends every
+    /// unfinished unit (<paramref name="inFlight"/> at a time; default: the workers' slots), retrying a failed call elsewhere,
+    /// and merges as the local sweep does (<see cref="ClusterSweep"/>).
+    /// </summary>
+    static Either<Error, SweepResult> OnCluster(string configPath, SweepSetup s, int shardSize, string dir, Option<int> inFlight,
+        Action<SweepProgress>? progress, TextWriter stderr) =>
+        from config in ClusterConfig.Read(configPath)
+        from run in Snn.Sweep.Open(s.Job, shardSize, dir)
+        from result in Connected(config, async client =>
+        {
+            var slots = inFlight.IfNone(Math.Max(1, await ClusterSweep.Workers(client, config.Silos.Count)) * config.UnitsPerWorker);
+            return await ClusterSweep.Run(client, run, slots, config.Attempts, config.UnitTimeout, progress, stderr.WriteLine);
+        })
+        select result;
+
+    /// <summary>Runs <paramref name="body"/> with a client connected to the cluster; a cluster that cannot be reached is an error naming its gateways.</summary>
+    static Either<Error, T> Connected<T>(ClusterConfig config, Func<IClusterClient, Task<Either<Error, T>>> body)
+    {
+        using var host = Hosts.Client(config);
+        try
+        {
+            host.StartAsync().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Errors.Usage($"--cluster: cannot reach the cluster '{config.ClusterId}' at gateway ports {string.Join(", ", config.Silos.Map(p => p.Gateway))} " +
+                                $"of this machine ({e.Message}); start its workers first: snn worker --cluster CONFIG [--silo K]");
+        }
+        try
+        {
+            return body(host.Services.GetRequiredService<IClusterClient>()).GetAwaiter().GetResult();
+        }
+        finally
+        {
+            host.StopAsync().GetAwaiter().GetResult();
+        }
+    }
+
+    /// <summary>
+    /// <c>snn worker --cluster CONFIG [--silo K]</c>: starts worker K of the configuration (an Orleans silo on its ports),
+    /// which runs the units clients send (<see cref="Worker"/>), until Ctrl+C or SIGTERM.
+    /// </summary>
+    public static Either<Error, int> Serve(Args a, TextWriter stderr) =>
+        from path in a.One("--cluster").ToEither(Errors.Usage("worker needs --cluster CONFIG (the cluster's configuration file)"))
+        from config in ClusterConfig.Read(path)
+        from index in a.Int("--silo", min: 0)
+        let k = index.IfNone(0)
+        from _k in k < config.Silos.Count ? Right<Error, Unit>(unit)
+            : Left<Error, Unit>(Errors.Usage($"--silo {k}: the configuration lists {config.Silos.Count} worker(s), 0..{config.Silos.Count - 1}"))
+        from code in Serve(config, k, stderr)
+        select code;
+
+    static Either<Error, int> Serve(ClusterConfig config, int k, TextWriter stderr)
+    {
+        using var stop = new CancellationTokenSource();
+        using var host = Hosts.Worker(config, k, (job, work, threads) => Worker(job, work, threads, stderr));
+        ConsoleCancelEventHandler cancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
+        Console.CancelKeyPress += cancel;
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        try
+        {
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                host.StartAsync(stop.Token).GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                return Errors.Usage($"worker {k}: cannot start on silo port {config.Silos[k].Silo} and gateway port {config.Silos[k].Gateway} ({e.Message})");
+            }
+            var p = config.Silos[k];
+            stderr.WriteLine($"worker {k} of cluster '{config.ClusterId}' ready in {started.Elapsed.TotalSeconds:0.0} s: silo port {p.Silo}, gateway port {p.Gateway}, " +
+                             $"{config.UnitsPerWorker} unit(s) at a time on {config.Threads} thread(s) each; Ctrl+C stops it");
+            stderr.Flush();
+            try { Task.Delay(Timeout.Infinite, stop.Token).GetAwaiter().GetResult(); }
+            catch (OperationCanceledException) { }
+            stderr.WriteLine($"worker {k}: stopping");
+            host.StopAsync().GetAwaiter().GetResult();
+            return 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= cancel;
+        }
+    }
 
     /// <summary>Samples per unit unless --shard-size says otherwise.</summary>
     public const int DefaultShard = 1000;

@@ -194,6 +194,13 @@ public sealed record SweepJob(string Model, Seq<string> Data, string Labels, str
 /// <summary>A sweep's merged results: the job and every point, in the grid's order.</summary>
 public sealed record SweepResult(SweepJob Job, Seq<SweepPointResult> Points);
 
+/// <summary>A sweep folder opened for running (<see cref="Sweep.Open"/>): the job, its units, and the results already there (null where none).</summary>
+public sealed record SweepRun(SweepJob Job, string Dir, Seq<SweepUnit> Units, SweepUnitResult?[] Results, int Reused)
+{
+    public string UnitsDir => Path.Combine(Dir, "units");
+    public string JobPath => Path.Combine(Dir, "sweep-id.json");
+}
+
 /// <summary>Units done (this run and before), running and failed, of all.</summary>
 public sealed record SweepProgress(int Done, int Reused, int Running, int Failed, int Total);
 
@@ -495,26 +502,9 @@ public static class Sweep
     public static Either<Error, SweepResult> RunLocal(SweepJob job, int shardSize, string dir, int degree, Seq<Tensor> inputs, int[] labels,
         Func<SweepPoint, Either<Error, (Prepared Run, string Settings)>> prepare, Action<SweepProgress>? progress = null, Action<string>? log = null)
     {
-        var units = Units(job.Grid.Points().Count, job.Samples, shardSize);
-        var unitsDir = Path.Combine(dir, "units");
-        var id = JobJson(job, shardSize);
-        var idPath = Path.Combine(dir, "sweep-id.json");
-        var check = CheckDir(dir, idPath, job, shardSize);
-        if (check.IsLeft) return check.Map(_ => default(SweepResult)!);
-        if (!File.Exists(idPath) || File.ReadAllText(idPath) != id)
-        {
-            var written = OutputFile.Write(idPath, "the sweep's identity", s => s.Write(new UTF8Encoding(false).GetBytes(id)));
-            if (written.IsLeft) return written.Map(_ => default(SweepResult)!);
-        }
-        var results = new SweepUnitResult?[units.Count];
-        var reused = 0;
-        for (var k = 0; k < units.Count; k++)
-        {
-            var path = Path.Combine(unitsDir, units[k].FileName);
-            if (!File.Exists(path)) continue;
-            var read = ReadUnit(File.ReadAllText(path));
-            if (read.Case is SweepUnitResult r && r.Unit == units[k]) { results[k] = r; reused++; }
-        }
+        var opened = Open(job, shardSize, dir);
+        if (opened.Case is not SweepRun run) return opened.Map(_ => default(SweepResult)!);
+        var (units, results, reused) = (run.Units, run.Results, run.Reused);
         var todo = Enumerable.Range(0, units.Count).Where(k => results[k] is null).ToList();
         var remaining = todo.GroupBy(k => units[k].Point).ToDictionary(g => g.Key, g => g.Count());
         var cache = new Dictionary<int, Lazy<Either<Error, (Prepared, string)>>>();
@@ -538,8 +528,7 @@ public static class Sweep
             try
             {
                 var result = RunUnit(job.Grid, unit, inputs, labels, () => lazy.Value);
-                var json = UnitJson(result);
-                var written = OutputFile.Write(Path.Combine(unitsDir, unit.FileName), $"the result of unit {unit.FileName}", s => s.Write(new UTF8Encoding(false).GetBytes(json)));
+                var written = Store(dir, result);
                 lock (gate)
                 {
                     running--;
@@ -566,9 +555,51 @@ public static class Sweep
             }
         });
         foreach (var e in errors) log?.Invoke(e);
-        if (failed > 0)
-            return Errors.Write(dir, "the sweep", $"{failed} of {units.Count} units failed (first: {errors[0]}); the {done} finished are kept under {unitsDir}: run the same sweep again to retry the rest");
-        return Merge(job, results.Select(r => r!));
+        return Finish(run, errors);
+    }
+
+    /// <summary>
+    /// Opens <paramref name="dir"/> for a sweep: refuses a folder that holds another sweep or other files, writes the job
+    /// (<c>sweep-id.json</c>, <see cref="JobJson"/>) unless it is there, and reads the unit results there that belong to
+    /// this plan. The local sweep and the cluster's client both start here.
+    /// </summary>
+    public static Either<Error, SweepRun> Open(SweepJob job, int shardSize, string dir)
+    {
+        var units = Units(job.Grid.Points().Count, job.Samples, shardSize);
+        var id = JobJson(job, shardSize);
+        var idPath = Path.Combine(dir, "sweep-id.json");
+        var check = CheckDir(dir, idPath, job, shardSize);
+        if (check.IsLeft) return check.Map(_ => default(SweepRun)!);
+        if (!File.Exists(idPath) || File.ReadAllText(idPath) != id)
+        {
+            var written = OutputFile.Write(idPath, "the sweep's identity", s => s.Write(new UTF8Encoding(false).GetBytes(id)));
+            if (written.IsLeft) return written.Map(_ => default(SweepRun)!);
+        }
+        var run = new SweepRun(job, dir, units, new SweepUnitResult?[units.Count], 0);
+        var reused = 0;
+        for (var k = 0; k < units.Count; k++)
+        {
+            var path = Path.Combine(run.UnitsDir, units[k].FileName);
+            if (!File.Exists(path)) continue;
+            var read = ReadUnit(File.ReadAllText(path));
+            if (read.Case is SweepUnitResult r && r.Unit == units[k]) { run.Results[k] = r; reused++; }
+        }
+        return run with { Reused = reused };
+    }
+
+    /// <summary>Writes a unit's result to <c>DIR/units/</c> atomically (<see cref="UnitJson"/>), so a restart reads it whole or not at all.</summary>
+    public static Either<Error, Unit> Store(string dir, SweepUnitResult result) =>
+        OutputFile.Write(Path.Combine(dir, "units", result.Unit.FileName), $"the result of unit {result.Unit.FileName}",
+            s => s.Write(new UTF8Encoding(false).GetBytes(UnitJson(result)))).Map(_ => unit);
+
+    /// <summary>The merged result once every unit of <paramref name="run"/> has one; otherwise an error naming how many failed and where the rest are kept.</summary>
+    public static Either<Error, SweepResult> Finish(SweepRun run, IReadOnlyList<string> errors)
+    {
+        var missing = run.Results.Count(r => r is null);
+        if (missing > 0)
+            return Errors.Write(run.Dir, "the sweep", $"{missing} of {run.Units.Count} units failed (first: {(errors.Count > 0 ? errors[0] : "none reported")}); " +
+                                                      $"the {run.Units.Count - missing} finished are kept under {run.UnitsDir}: run the same sweep again to retry the rest");
+        return Merge(run.Job, run.Results.Select(r => r!));
     }
 
     /// <summary>

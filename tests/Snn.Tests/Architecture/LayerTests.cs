@@ -17,7 +17,9 @@ public class LayerTests
         ["Snn.Runtime"] = ["Snn.Core"],
         ["Snn.Training"] = ["Snn.Core", "Snn.Compiler", "Snn.Runtime"],
         ["Snn"] = ["Snn.Core", "Snn.Compiler", "Snn.Runtime", "Snn.Training"],
-        ["Snn.Cli"] = ["Snn", "Snn.Core", "Snn.Compiler", "Snn.Runtime", "Snn.Training"],
+        // The cluster (Orleans) stands on the facade beside the CLI; the CLI hosts it (snn worker, snn sweep --cluster).
+        ["Snn.Cluster"] = ["Snn", "Snn.Core", "Snn.Compiler", "Snn.Runtime", "Snn.Training"],
+        ["Snn.Cli"] = ["Snn", "Snn.Cluster", "Snn.Core", "Snn.Compiler", "Snn.Runtime", "Snn.Training"],
     };
 
     static readonly Dictionary<string, Assembly> Built = new()
@@ -27,6 +29,7 @@ public class LayerTests
         ["Snn.Runtime"] = typeof(Snn.Runtime.Interpreter).Assembly,
         ["Snn.Training"] = typeof(Snn.Training.NetworkGradient).Assembly,
         ["Snn"] = typeof(Snn.Build).Assembly,
+        ["Snn.Cluster"] = typeof(Snn.Cluster.ClusterSweep).Assembly,
         ["Snn.Cli"] = typeof(Snn.Cli.Program).Assembly,
     };
 
@@ -49,6 +52,8 @@ public class LayerTests
         Assert.Contains("Snn.Runtime", references["Snn"]);
         Assert.Contains("Snn.Training", references["Snn"]);   // the facade's Trainer
         Assert.Contains("Snn", references["Snn.Cli"]);
+        Assert.Contains("Snn", references["Snn.Cluster"]);
+        Assert.Contains("Snn.Cluster", references["Snn.Cli"]);
     }
 
     [Fact]
