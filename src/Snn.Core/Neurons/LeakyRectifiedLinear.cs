@@ -29,6 +29,7 @@ public sealed record LeakyRectifiedLinear(Tensor Slope, float Threshold = 0f, fl
     public override NeuronType SpikingVersion => new SpikingLeakyRectifiedLinear(Slope, Threshold, MaxValue, Amplitude);
     public override float Rate(float j) => Amplitude * Activations.Relu(j, Slope[0], Threshold, MaxValue);
     public override float Rate(float j, int neuron) => Amplitude * Activations.Relu(j, Slope[Slope.Length == 1 ? 0 : neuron], Threshold, MaxValue);
+    public override Option<PiecewiseLinearRate> PiecewiseLinear => new PiecewiseLinearRate(Amplitude, Slope, Threshold, MaxValue);
     public override Option<string> Misfits(int size) => SlopeMisfits(Slope, size);
 
     public override Option<NeuronStep> Step(float dt, NeuronBuffers buffers)

@@ -17,6 +17,16 @@ public sealed record LifRate(float TauRc = 0.02f, float TauRef = 0.002f, float A
     public override NeuronType RateVersion => this;
     public override NeuronType SpikingVersion => new Lif(TauRc, TauRef, 0f, Amplitude);
     public override float Rate(float j) => LifRates(j, TauRc, TauRef, Amplitude);
+    public override bool Differentiable => true;
+
+    /// <summary>d/dJ of amplitude / (τref + τrc·log(1 + 1/(J − 1))) for J &gt; 1; 0 at and below the threshold (where the rate leaves 0 with infinite slope, the rate itself is 0).</summary>
+    public override double RateSlope(float j, int neuron)
+    {
+        double x = (double)j - 1.0;
+        if (!(x > 0)) return 0;
+        double d = TauRef + TauRc * Math.Log(1.0 + 1.0 / x);
+        return Amplitude * TauRc / (x * (x + 1.0) * d * d);
+    }
 
     internal static float LifRates(float j, float tauRc, float tauRef, float amplitude)
     {

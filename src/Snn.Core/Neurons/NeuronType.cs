@@ -16,6 +16,13 @@ public enum InitialVoltage
 }
 
 /// <summary>
+/// A rate function <c>Amplitude · relu(J)</c> of the ReLU family: <see cref="Slope"/> below <see cref="Threshold"/> (one
+/// value, or one per neuron), 1 above it, clipped at <see cref="MaxValue"/>; training differentiates it with TensorFlow's
+/// choices at the kinks.
+/// </summary>
+public sealed record PiecewiseLinearRate(float Amplitude, Tensor Slope, float Threshold, float MaxValue);
+
+/// <summary>
 /// Neuron types with Nengo's step math (nengo-semantics.md §2.1). Amplitude scales the output;
 /// <c>scale_firing_rates</c> divides it.
 /// <para>
@@ -57,6 +64,22 @@ public abstract record NeuronType
 
     /// <summary>The steady-state output of neuron <paramref name="neuron"/> of an ensemble (types with per-neuron parameters override it).</summary>
     public virtual float Rate(float j, int neuron) => Rate(j);
+
+    /// <summary>
+    /// Whether rate-mode training knows the derivative of this type's rate function: through <see cref="PiecewiseLinear"/>
+    /// (the ReLU family, differentiated by a vectorized kernel) or <see cref="RateSlope"/>. Types that say no are refused by
+    /// training with a message.
+    /// </summary>
+    public virtual bool Differentiable => PiecewiseLinear.IsSome;
+
+    /// <summary>
+    /// d<see cref="Rate(float, int)"/>/dJ at <paramref name="j"/> for neuron <paramref name="neuron"/>, for differentiable
+    /// types without a <see cref="PiecewiseLinear"/> shape (NaN when unknown).
+    /// </summary>
+    public virtual double RateSlope(float j, int neuron) => double.NaN;
+
+    /// <summary>For rate functions of the ReLU family, their shape (see <see cref="PiecewiseLinearRate"/>); None for others.</summary>
+    public virtual Option<PiecewiseLinearRate> PiecewiseLinear => None;
 
     /// <summary>
     /// The type with reset to zero after a spike (the converter's <c>--reset zero</c>): itself for types without the

@@ -17,6 +17,7 @@ public sealed record RectifiedLinear(float Amplitude = 1f) : NeuronType
     public override NeuronType RateVersion => this;
     public override NeuronType SpikingVersion => new SpikingRectifiedLinear(Amplitude);
     public override float Rate(float j) => Amplitude * MathF.Max(0f, j);
+    public override Option<PiecewiseLinearRate> PiecewiseLinear => new PiecewiseLinearRate(Amplitude, Tensor.Scalar(0f), 0f, float.PositiveInfinity);
 
     public override Option<NeuronStep> Step(float dt, NeuronBuffers buffers)
     {

@@ -25,6 +25,9 @@ public sealed record RegularSpiking(NeuronType Base, float Amplitude = 1f) : Neu
     public override NeuronType ScaleAmplitude(float f) => this with { Amplitude = Amplitude * f };
     public override NeuronType RateVersion => this;
     public override float Rate(float j) => Amplitude * Base.Rate(j);
+    public override bool Differentiable => Base.Differentiable;
+    public override double RateSlope(float j, int neuron) => Amplitude * Base.RateSlope(j, neuron);
+    public override Option<PiecewiseLinearRate> PiecewiseLinear => Base.PiecewiseLinear.Map(p => p with { Amplitude = p.Amplitude * Amplitude });
 
     /// <summary>The base type's rate into the output, then regular spiking on it.</summary>
     public override Option<NeuronStep> Step(float dt, NeuronBuffers buffers) =>

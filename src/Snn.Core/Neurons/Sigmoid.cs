@@ -16,6 +16,12 @@ public sealed record Sigmoid(float TauRef = 1f) : NeuronType
     public override NeuronType ScaleAmplitude(float f) => this;
     public override NeuronType RateVersion => this;
     public override float Rate(float j) => 1f / TauRef / (1f + MathF.Exp(-j));
+    public override bool Differentiable => true;
+    public override double RateSlope(float j, int neuron)
+    {
+        var e = 1.0 / (1.0 + Math.Exp(-(double)j));
+        return e * (1.0 - e) / TauRef;
+    }
 
     public override Option<NeuronStep> Step(float dt, NeuronBuffers buffers)
     {

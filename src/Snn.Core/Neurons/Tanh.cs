@@ -15,6 +15,12 @@ public sealed record Tanh(float TauRef = 1f) : NeuronType
     public override NeuronType ScaleAmplitude(float f) => this;
     public override NeuronType RateVersion => this;
     public override float Rate(float j) => MathF.Tanh(j) / TauRef;
+    public override bool Differentiable => true;
+    public override double RateSlope(float j, int neuron)
+    {
+        var h = Math.Tanh(j);
+        return (1.0 - h * h) / TauRef;
+    }
 
     public override Option<NeuronStep> Step(float dt, NeuronBuffers buffers)
     {

@@ -78,6 +78,28 @@ public class NetworkGradientTests
         Assert.Equal(Errors.UsageCode, NetworkParameters.Write(net, Map(("e", Tensor.Scalar(1f)))).Match(_ => 0, e => e.Code));
     }
 
+    /// <summary>A neuron type that brings its own rate derivative, as a new type's file does: r(J) = J³, r'(J) = 3J².</summary>
+    sealed record DifferentiableCube : NeuronType
+    {
+        public override bool Spiking => false;
+        public override string Name => "DifferentiableCube";
+        public override NeuronType ScaleAmplitude(float factor) => this;
+        public override NeuronType RateVersion => this;
+        public override float Rate(float j) => j * j * j;
+        public override bool Differentiable => true;
+        public override double RateSlope(float j, int neuron) => 3.0 * j * j;
+    }
+
+    [Fact]
+    public void A_neuron_type_brings_its_own_rate_derivative()
+    {
+        // x = (1, 1), gain 2: J = (2.5, 1.75), e = J³ = (15.625, 5.359375), out = 3e; target out − (0, 1): dL/dout = (0, 1).
+        // dL/dJ = 3 · 3J² · (0, 1) = (0, 27.5625) = d bias.
+        var r = NetworkGradient.Run(new GradientOptions(Loss.MeanSquaredError), Small(new DifferentiableCube()),
+            Seq1(Tensor.Own(new[] { 1, 2 }, new[] { 1f, 1f })), Tensor.Own(new[] { 1, 2 }, new[] { 46.875f, 15.078125f })).Ok();
+        Assert.Equal(new[] { 0f, 27.5625f }, r.Gradients["e"].ToArray());
+    }
+
     [Fact]
     public void Refusals_are_errors_with_their_codes()
     {
