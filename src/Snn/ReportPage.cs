@@ -177,14 +177,7 @@ public static partial class ReportHtml
         var sections = new List<ViewEngine.HtmlElements.XmlNode>();
         var sb = new StringBuilder();
         void Html(string s) => sb.Append(s);
-        void Chart(string id, GenericChart chart)
-        {
-            sections.Add(ViewEngine.HtmlElements.rawText(sb.ToString()));
-            sb.Clear();
-            sections.Add(ViewEngine.HtmlElements.rawText($"<div class=\"chart\" id=\"{id}\">"));
-            sections.Add(GenericChart.toChartHTMLNodes(chart));
-            sections.Add(ViewEngine.HtmlElements.rawText("</div>\n"));
-        }
+        void Chart(string id, GenericChart chart) => AddChart(sections, sb, id, chart);
 
         var main = p.Main;
         var run = main.Run.IfNone(() => throw new ArgumentException("the main curve has no run", nameof(p)));
@@ -232,6 +225,19 @@ public static partial class ReportHtml
         sections.Add(ViewEngine.HtmlElements.rawText(sb.ToString()));
 
         return Document(sections, $"snn report: {Path.GetFileName(p.ModelPath.TrimEnd('/', '\\'))}");
+    }
+
+    /// <summary>
+    /// Adds a chart to a page's sections: first the HTML gathered in <paramref name="sb"/> so far (then cleared), then
+    /// <paramref name="chart"/> in a <c>div</c> with id <paramref name="id"/>.
+    /// </summary>
+    static void AddChart(List<ViewEngine.HtmlElements.XmlNode> sections, StringBuilder sb, string id, GenericChart chart)
+    {
+        sections.Add(ViewEngine.HtmlElements.rawText(sb.ToString()));
+        sb.Clear();
+        sections.Add(ViewEngine.HtmlElements.rawText($"<div class=\"chart\" id=\"{id}\">"));
+        sections.Add(GenericChart.toChartHTMLNodes(chart));
+        sections.Add(ViewEngine.HtmlElements.rawText("</div>\n"));
     }
 
     /// <summary>

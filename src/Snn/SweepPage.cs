@@ -24,14 +24,7 @@ public static partial class ReportHtml
     {
         var sections = new List<ViewEngine.HtmlElements.XmlNode>();
         var sb = new StringBuilder();
-        void Chart(string id, GenericChart chart)
-        {
-            sections.Add(ViewEngine.HtmlElements.rawText(sb.ToString()));
-            sb.Clear();
-            sections.Add(ViewEngine.HtmlElements.rawText($"<div class=\"chart\" id=\"{id}\">"));
-            sections.Add(GenericChart.toChartHTMLNodes(chart));
-            sections.Add(ViewEngine.HtmlElements.rawText("</div>\n"));
-        }
+        void Chart(string id, GenericChart chart) => AddChart(sections, sb, id, chart);
         var j = r.Job;
         var ok = r.Points.Filter(p => p.Failure.IsNone);
         var front = ok.Bind(p => p.Rows.Filter(x => x.Pareto).Map(x => (Point: p, Row: x))).OrderBy(x => x.Row.Operations.SnnEnergyPj).ThenBy(x => x.Row.Steps).ToList();
